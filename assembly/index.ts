@@ -1,0 +1,3 @@
+// The whole wasm interface: re-exports only.
+export * from "./eltwise";
+export * from "./debug";

@@ -1,0 +1,115 @@
+// Reverse-mode differentiation over a tape of op applications (micrograd's idea: each op
+// records its inputs and its backward; gradients accumulate, so fan-out is right).
+import { Tensor, _setBackward, keep, shapeStr, full } from "./tensor.js";
+
+export interface Node {
+  op: string;
+  inputs: (Tensor | null)[];
+  /** gradient of the output -> gradients of the inputs (null where not needed) */
+  backward: (g: Tensor, needs: boolean[]) => (Tensor | null)[];
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Run fn without recording anything for backward (inference). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export function needsGrad(t: Tensor | null | undefined): boolean {
+  return !!t && (t.requiresGrad || t.node !== null);
+}
+
+/** Hook to add b into a (set by the ops module to avoid a cycle). */
+let accumulate: (into: Tensor, g: Tensor) => void = () => {
+  throw new Error("autograd: ops not loaded");
+};
+let cloneT: (t: Tensor) => Tensor = (t) => t;
+export function _setAccumulate(acc: typeof accumulate, clone: typeof cloneT) {
+  accumulate = acc;
+  cloneT = clone;
+}
+
+function backward(root: Tensor, grad?: Tensor): void {
+  if (!grad && root.size !== 1)
+    throw new Error(`backward: output ${shapeStr(root.shape)} is not a scalar; pass the gradient of the output`);
+  if (grad && grad.size !== root.size)
+    throw new Error(`backward: gradient ${shapeStr(grad.shape)} does not match output ${shapeStr(root.shape)}`);
+  if (!needsGrad(root)) throw new Error("backward: output does not depend on any tensor that requires grad");
+  // topological order from the root
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    if (i === 0) {
+      if (seen.has(t)) {
+        stack.pop();
+        continue;
+      }
+      seen.add(t);
+    }
+    const ins = t.node ? t.node.inputs : [];
+    if (i < ins.length) {
+      top[1]++;
+      const c = ins[i];
+      if (c && needsGrad(c) && !seen.has(c)) stack.push([c, 0]);
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  const grads = new Map<Tensor, Tensor>();
+  grads.set(root, grad ?? full(root.shape, 1, root.engine));
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k];
+      const g = grads.get(t);
+      if (!g) continue;
+      if (t.requiresGrad && !t.node) {
+        // a leaf: accumulate into .grad (kept alive outside tidy scopes)
+        if (t.grad) accumulate(t.grad, g);
+        else t.grad = keep(g === grad ? cloneT(g) : g);
+        continue;
+      }
+      if (!t.node) continue;
+      const needs = t.node.inputs.map((x) => needsGrad(x));
+      const gin = t.node.backward(g, needs);
+      t.node.inputs.forEach((x, j) => {
+        const gj = gin[j];
+        if (!x || !gj || !needs[j]) return;
+        if (gj.size !== x.size)
+          throw new Error(`backward of ${t.node!.op}: gradient ${shapeStr(gj.shape)} does not match input ${shapeStr(x.shape)}`);
+        const have = grads.get(x);
+        if (have) {
+          accumulate(have, gj);
+          gj.dispose();
+        } else grads.set(x, gj.shape.length === x.shape.length ? gj : gj.reshape(x.shape as number[]));
+      });
+      if (t.requiresGrad) {
+        // a non-leaf that asked for its gradient
+        if (t.grad) accumulate(t.grad, g);
+        else t.grad = keep(cloneT(g));
+      }
+      if (t !== root && g !== grad) g.dispose();
+      grads.delete(t);
+    }
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+_setBackward(backward);

@@ -1,0 +1,197 @@
+// The engine: one shared memory, the arena on it, the kernels and the worker pool.
+import { Arena, ARENA_BASE, PAGE, MAX_PAGES, fmt } from "./arena.js";
+import { detectFeatures, type Features } from "./features.js";
+import { compileBuild, pickBuild, type Build } from "./wasm.js";
+import { Pool, MAX_THREADS } from "./pool.js";
+
+export interface InitOptions {
+  /** Threads including the caller (default: all cores; 1 where memory cannot be shared). */
+  threads?: number;
+  /** Which kernel build: "auto" (default) picks relaxed SIMD where the runtime has it. */
+  build?: Build | "auto";
+  /** Guard bytes after every buffer, checked when it is freed (tests). */
+  sentinels?: boolean;
+  /** false: act as a page without cross-origin isolation (plain memory, one thread). */
+  sharedMemory?: boolean;
+}
+
+export interface EngineInfo {
+  threads: number;
+  build: Build;
+  simd: boolean;
+  relaxedSimd: boolean;
+  sharedMemory: boolean;
+  crossOriginIsolated: boolean;
+  env: Features["env"];
+  /** why fewer threads than asked were started, if so */
+  fallback?: string;
+}
+
+/** Work (in elements or multiply-adds) below which a kernel runs on the calling thread alone:
+ *  waking the pool costs more than it saves. Same bits either way (kernels are split-invariant). */
+const SMALL_WORK = 1 << 15;
+
+let engineCount = 0;
+
+export class Engine {
+  readonly id = ++engineCount;
+  readonly arena: Arena;
+  readonly info: EngineInfo;
+  disposed = false;
+  private exports: Record<string, Function>;
+  private index = new Map<string, number>();
+  private names: string[];
+  private scratchPtr = 0;
+  private scratchBytes = 0;
+  private f32View: Float32Array;
+
+  private constructor(
+    readonly memory: WebAssembly.Memory,
+    instance: WebAssembly.Instance,
+    private pool: Pool | null,
+    info: EngineInfo,
+    sentinels: boolean,
+  ) {
+    this.exports = instance.exports as any;
+    this.names = Object.keys(this.exports).filter((n) => typeof this.exports[n] === "function");
+    this.names.push("__exit__");
+    this.names.forEach((n, i) => this.index.set(n, i));
+    this.arena = new Arena(memory, sentinels);
+    this.info = info;
+    this.f32View = new Float32Array(memory.buffer);
+  }
+
+  static async create(opts: InitOptions = {}): Promise<Engine> {
+    const features = await detectFeatures();
+    if (opts.sharedMemory === false) features.sharedMemory = false;
+    const build = !opts.build || opts.build === "auto" ? pickBuild(features) : opts.build;
+    if (build === "relaxed" && !features.relaxedSimd) throw new Error("simdnet: relaxed SIMD was asked for but this runtime does not validate it");
+    let threads = opts.threads ?? features.cores;
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
+      throw new RangeError(`simdnet: init: threads must be an integer from 1 to ${MAX_THREADS}, got ${opts.threads}`);
+    let fallback: string | undefined;
+    if (threads > 1 && !features.sharedMemory) {
+      fallback = "no SharedArrayBuffer (the page is not cross-origin isolated): running on one thread";
+      threads = 1;
+    } else if (threads > 1 && !features.canBlock) {
+      fallback = "a browser main thread may not block: running on one thread (drive simdnet from a worker for threads)";
+      threads = 1;
+    }
+    const initial = Math.ceil((ARENA_BASE + 16 * 2 ** 20) / PAGE);
+    // Where memory cannot be shared (a page that is not cross-origin isolated) the .single build
+    // imports a plain memory: same source, same flags otherwise, so the same bits.
+    const shared = features.sharedMemory;
+    const module = await compileBuild(build, shared);
+    const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared } as any);
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const info: EngineInfo = {
+      threads,
+      build,
+      simd: features.simd,
+      relaxedSimd: features.relaxedSimd,
+      sharedMemory: features.sharedMemory,
+      crossOriginIsolated: features.crossOriginIsolated,
+      env: features.env,
+      fallback,
+    };
+    const names = Object.keys(instance.exports).filter((n) => typeof (instance.exports as any)[n] === "function");
+    names.push("__exit__");
+    const pool = threads > 1 ? await Pool.start(module, memory, threads, names) : null;
+    return new Engine(memory, instance, pool, info, !!opts.sentinels);
+  }
+
+  get threads(): number {
+    return this.info.threads;
+  }
+
+  /** A Float32Array over the whole memory (rebuilt after the memory grows). */
+  get heapF32(): Float32Array {
+    if (this.f32View.buffer.byteLength !== this.memory.buffer.byteLength) this.f32View = new Float32Array(this.memory.buffer);
+    return this.f32View;
+  }
+
+  alloc(bytes: number, what?: string): number {
+    this.assertAlive();
+    return this.arena.alloc(bytes, what);
+  }
+
+  release(ptr: number): void {
+    if (!this.disposed) this.arena.release(ptr);
+  }
+
+  /** Per-thread scratch of at least `bytesPerThread`; kernels use scratch + ith * bytesPerThread.
+   *  Kept between calls and grown when a bigger one is asked for. */
+  scratch(bytesPerThread: number): number {
+    const need = Math.ceil(bytesPerThread / 64) * 64 * this.threads;
+    if (need > this.scratchBytes) {
+      if (this.scratchPtr) this.arena.release(this.scratchPtr);
+      this.scratchPtr = 0;
+      this.scratchBytes = 0;
+      this.scratchPtr = this.arena.alloc(need, "kernel scratch");
+      this.scratchBytes = need;
+    }
+    return this.scratchPtr;
+  }
+
+  /** Run a kernel on all threads (or on the caller alone for small work). Args are the
+   *  kernel's own; (ith, nth) are appended. */
+  run(name: string, args: number[], work = Infinity): void {
+    this.assertAlive();
+    const k = this.index.get(name);
+    if (k === undefined) throw new Error(`simdnet: no kernel named ${name}`);
+    const f = this.exports[name];
+    if (!this.pool || work < SMALL_WORK) {
+      try {
+        f(...args, 0, 1);
+      } catch (e) {
+        throw new Error(`simdnet: kernel ${name} failed: ${(e as Error).message}`);
+      }
+      return;
+    }
+    this.pool.run(k, args, (ith, nth) => f(...args, ith, nth));
+  }
+
+  /** For tests: run a kernel on every thread even when the work is small. */
+  runAll(name: string, args: number[]): void {
+    this.run(name, args, Infinity);
+  }
+
+  /** For tests: make worker `ith` die. */
+  killWorker(ith: number): void {
+    this.pool?.killWorker(ith);
+  }
+
+  memoryStats() {
+    return { live: this.arena.liveBytes, reserved: this.arena.bytesReserved, wasmMemory: this.memory.buffer.byteLength, human: fmt(this.arena.liveBytes) };
+  }
+
+  assertAlive(): void {
+    if (this.disposed) throw new Error("simdnet: this engine was disposed; call init() again");
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.pool?.dispose();
+    this.pool = null;
+    this.disposed = true;
+  }
+}
+
+let current: Engine | null = null;
+
+/** Start the engine (compile the kernels, start the worker pool). Returns what it got. */
+export async function init(opts: InitOptions = {}): Promise<EngineInfo> {
+  if (current && !current.disposed) current.dispose();
+  current = await Engine.create(opts);
+  return current.info;
+}
+
+export function engine(): Engine {
+  if (!current || current.disposed) throw new Error("simdnet: no engine: call `await init()` first");
+  return current;
+}
+
+export function dispose(): void {
+  current?.dispose();
+  current = null;
+}

@@ -1,0 +1,215 @@
+// The worker pool. Every worker holds its own instance of the one compiled module on the one
+// shared memory. A job is published in a control block in low memory (kernel index, f64 args)
+// and all threads run it with their (ith, nth); the calling thread is thread 0 and blocks in
+// Atomics.wait until the others are done. Kernel errors are caught in the worker and reported
+// through the control block; a worker that exits marks itself dead, so a call never hangs.
+
+import { isNode } from "./features.js";
+
+// Control block layout (byte offsets in low memory, below ARENA_BASE).
+export const CTRL = 1024; // Int32 words
+const ARGS = 2048; // Float64 args
+const MAX_ARGS = 48;
+const MSG = 4096; // error message bytes
+const MSG_LEN = 2048;
+// word indices
+const W_GEN = 0, W_PENDING = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7;
+const W_DEAD = 16; // one word per thread
+export const MAX_THREADS = 64;
+
+/** Body of every worker, shipped as source text so the same code runs from a bundle, from the
+ *  sources, in Node (worker_threads, eval) and in browsers (a Blob URL). Self-contained. */
+function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, nodeRequire: any) {
+  const g: any = globalThis;
+  let post: (m: any) => void;
+  const onMessage = (fn: (m: any) => void) => {
+    if (nodeRequire) {
+      const wt = nodeRequire("node:worker_threads");
+      post = (m) => wt.parentPort.postMessage(m);
+      wt.parentPort.once("message", fn);
+    } else {
+      post = (m) => g.postMessage(m);
+      g.onmessage = (e: any) => fn(e.data);
+    }
+  };
+  onMessage((init: any) => {
+    const { module, memory, ith, names } = init;
+    let exports: any;
+    try {
+      exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    } catch (e) {
+      post({ type: "error", message: String(e) });
+      return;
+    }
+    const fns = names.map((n: string) => exports[n]);
+    const ctrl = new Int32Array(memory.buffer, CTRL, 256);
+    const args = new Float64Array(memory.buffer, ARGS, 48);
+    const markDead = () => {
+      Atomics.store(ctrl, 16 + ith, 1);
+      Atomics.notify(ctrl, 1);
+    };
+    if (typeof process !== "undefined" && (process as any).on) (process as any).on("exit", markDead);
+    post({ type: "ready" });
+    let seen = Atomics.load(ctrl, 0);
+    for (;;) {
+      // spin briefly (consecutive kernels follow each other closely), then sleep
+      let spins = 0;
+      while (Atomics.load(ctrl, 0) === seen && spins < 20000) spins++;
+      Atomics.wait(ctrl, 0, seen);
+      seen = Atomics.load(ctrl, 0);
+      if (Atomics.load(ctrl, 5)) break;
+      const k = ctrl[2], na = ctrl[3], nth = ctrl[7];
+      if (names[k] === "__exit__") {
+        // tests: a worker that dies mid-job
+        markDead();
+        if (typeof process !== "undefined" && (process as any).exit) (process as any).exit(1);
+        else g.close();
+        return;
+      }
+      try {
+        const f = fns[k];
+        const a: number[] = [];
+        for (let i = 0; i < na; i++) a.push(args[i]);
+        a.push(ith, nth);
+        f.apply(null, a);
+      } catch (e) {
+        if (Atomics.add(ctrl, 4, 1) === 0) {
+          ctrl[6] = ith;
+          const s = String(e && (e as any).stack ? (e as any).message || e : e);
+          const bytes = new Uint8Array(memory.buffer, MSG, MSG_LEN);
+          const n = Math.min(s.length, MSG_LEN - 1);
+          for (let i = 0; i < n; i++) bytes[i] = s.charCodeAt(i) & 0x7f;
+          bytes[n] = 0;
+        }
+      }
+      if (Atomics.sub(ctrl, 1, 1) === 1) Atomics.notify(ctrl, 1);
+    }
+  });
+}
+
+export class WorkerError extends Error {}
+
+interface AnyWorker {
+  postMessage(m: any): void;
+  terminate(): any;
+}
+
+export class Pool {
+  readonly nth: number;
+  private workers: AnyWorker[] = [];
+  private ctrl: Int32Array;
+  private args: Float64Array;
+  private broken: string | null = null;
+
+  private constructor(private memory: WebAssembly.Memory, nth: number, private names: string[]) {
+    this.nth = nth;
+    this.ctrl = new Int32Array(memory.buffer, CTRL, 256);
+    this.args = new Float64Array(memory.buffer, ARGS, MAX_ARGS);
+    this.ctrl.fill(0);
+  }
+
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, nth: number, names: string[]): Promise<Pool> {
+    if (nth > MAX_THREADS) throw new RangeError(`simdnet: at most ${MAX_THREADS} threads (asked for ${nth})`);
+    const pool = new Pool(memory, nth, names);
+    // `require` is passed in from the worker's own scope (text the bundler does not rewrite)
+    const src = `(${workerMain.toString()})(${CTRL}, ${ARGS}, ${MSG}, ${MSG_LEN}, typeof require === "function" ? require : null);`;
+    const ready: Promise<void>[] = [];
+    let WorkerCtor: any;
+    let blobUrl: string | null = null;
+    if (isNode) WorkerCtor = (await import("node:worker_threads")).Worker;
+    else blobUrl = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+    for (let ith = 1; ith < nth; ith++) {
+      const w: any = isNode ? new WorkerCtor(src, { eval: true }) : new Worker(blobUrl!);
+      pool.workers.push(w);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          const onMsg = (m: any) => {
+            const d = isNode ? m : m.data;
+            if (d.type === "ready") resolve();
+            else reject(new WorkerError(`simdnet: worker ${ith} failed to start: ${d.message}`));
+          };
+          const onErr = (e: any) => reject(new WorkerError(`simdnet: worker ${ith} failed to start: ${e?.message ?? e}`));
+          if (isNode) {
+            w.once("message", onMsg);
+            w.once("error", onErr);
+          } else {
+            w.onmessage = onMsg;
+            w.onerror = onErr;
+          }
+        }),
+      );
+      w.postMessage({ module, memory, ith, names });
+    }
+    try {
+      await Promise.all(ready);
+      // idle workers must not keep a Node process alive
+      for (const w of pool.workers as any[]) w.unref?.();
+    } catch (e) {
+      pool.dispose();
+      throw e;
+    } finally {
+      if (blobUrl) URL.revokeObjectURL(blobUrl);
+    }
+    return pool;
+  }
+
+  /** Runs kernel `k` on every thread; thread 0 is the caller. Throws if any thread failed. */
+  run(k: number, args: ArrayLike<number>, self: (ith: number, nth: number) => void): void {
+    if (this.broken) throw new WorkerError(this.broken);
+    const c = this.ctrl, nth = this.nth;
+    if (args.length > MAX_ARGS) throw new Error(`simdnet: too many kernel arguments (${args.length})`);
+    for (let i = 0; i < args.length; i++) this.args[i] = args[i];
+    c[W_KERNEL] = k;
+    c[W_NARGS] = args.length;
+    c[W_NTH] = nth;
+    c[W_ERR] = 0;
+    Atomics.store(c, W_PENDING, nth - 1);
+    Atomics.add(c, W_GEN, 1);
+    Atomics.notify(c, W_GEN);
+    let ownError: unknown = null;
+    try {
+      self(0, nth);
+    } catch (e) {
+      ownError = e;
+    }
+    let spins = 0;
+    for (;;) {
+      const p = Atomics.load(c, W_PENDING);
+      if (p === 0) break;
+      if (spins < 100000) {
+        spins++;
+        continue;
+      }
+      Atomics.wait(c, W_PENDING, p, 100);
+      for (let t = 1; t < nth; t++)
+        if (Atomics.load(c, W_DEAD + t)) {
+          this.broken = `simdnet: worker ${t} died while running ${this.names[k]}; dispose the engine and call init() again`;
+          throw new WorkerError(this.broken);
+        }
+    }
+    if (ownError) throw new WorkerError(`simdnet: kernel ${this.names[k]} failed on thread 0: ${(ownError as Error).message ?? ownError}`);
+    if (c[W_ERR]) {
+      const bytes = new Uint8Array(this.memory.buffer, MSG, MSG_LEN);
+      let s = "";
+      for (let i = 0; i < MSG_LEN && bytes[i]; i++) s += String.fromCharCode(bytes[i]);
+      throw new WorkerError(`simdnet: kernel ${this.names[k]} failed on thread ${c[W_ERR_THREAD]}: ${s}`);
+    }
+  }
+
+  /** For tests: make worker `ith` exit as if it crashed. */
+  killWorker(ith: number): void {
+    const w: any = this.workers[ith - 1];
+    if (!w) return;
+    Atomics.store(this.ctrl, W_DEAD + ith, 1);
+    w.terminate();
+  }
+
+  dispose(): void {
+    Atomics.store(this.ctrl, W_STOP, 1);
+    Atomics.add(this.ctrl, W_GEN, 1);
+    Atomics.notify(this.ctrl, W_GEN);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+    this.broken = "simdnet: the engine was disposed";
+  }
+}

@@ -1,0 +1,80 @@
+// Element-wise ops (kernels in assembly/eltwise.ts).
+import { Tensor, shapeStr, empty } from "../tensor.js";
+import { _setAccumulate } from "../autograd.js";
+import { defineOp, fail, sameShape } from "./table.js";
+import { _setReshape } from "../tensor.js";
+
+/** into += g (same number of elements) */
+export function accumulateInto(into: Tensor, g: Tensor): void {
+  if (into.size !== g.size) throw new Error(`accumulate: ${shapeStr(g.shape)} into ${shapeStr(into.shape)}`);
+  into.engine.run("f32_acc", [g.ptr, into.ptr, into.size], into.size);
+}
+
+export function clone(t: Tensor): Tensor {
+  const y = empty(t.shape, t.engine);
+  t.engine.run("f32_copy", [t.ptr, y.ptr, t.size], t.size);
+  return y;
+}
+
+_setAccumulate(accumulateInto, clone);
+
+export const addOp = defineOp<{}>({
+  name: "add",
+  inputs: ["input", "other"],
+  check([a, b]) {
+    if (!sameShape(a!.shape, b!.shape)) fail("add", `shapes differ: ${shapeStr(a!.shape)} and ${shapeStr(b!.shape)}`);
+  },
+  forward(ctx, [a, b]) {
+    const y = empty(a!.shape, ctx.engine);
+    ctx.engine.run("f32_add", [a!.ptr, b!.ptr, y.ptr, y.size], y.size);
+    return y;
+  },
+  backward(ctx, g, _in, _a, needs) {
+    return [needs[0] ? clone(g) : null, needs[1] ? clone(g) : null];
+  },
+});
+
+/** Element-wise sum of two tensors of the same shape (residual shortcuts). */
+export function add(a: Tensor, b: Tensor): Tensor {
+  return addOp.apply([a, b]);
+}
+
+export const reluOp = defineOp<{}>({
+  name: "relu",
+  inputs: ["input"],
+  forward(ctx, [x]) {
+    const y = empty(x!.shape, ctx.engine);
+    ctx.engine.run("f32_relu_fwd", [x!.ptr, y.ptr, y.size], y.size);
+    return y;
+  },
+  backward(ctx, g, [x]) {
+    const dx = empty(x!.shape, ctx.engine);
+    ctx.engine.run("f32_relu_bwd", [x!.ptr, g.ptr, dx.ptr, dx.size], dx.size);
+    return [dx];
+  },
+});
+
+export function relu(x: Tensor): Tensor {
+  return reluOp.apply([x]);
+}
+
+export const reshapeOpDef = defineOp<{ shape: number[] }>({
+  name: "reshape",
+  inputs: ["input"],
+  forward(_ctx, [x], { shape }) {
+    return new Tensor(x!.storage, shape, x!.offset);
+  },
+  backward(_ctx, g, [x]) {
+    return [new Tensor(g.storage, x!.shape, g.offset)];
+  },
+});
+_setReshape((t, shape) => reshapeOpDef.apply([t], { shape }));
+
+/** Flatten dims from `startDim` on (PyTorch's default start 1 keeps the batch). */
+export function flatten(x: Tensor, startDim = 1): Tensor {
+  if (!Number.isInteger(startDim) || startDim < 0 || startDim >= Math.max(1, x.rank))
+    fail("flatten", `startDim ${startDim} out of range for ${shapeStr(x.shape)}`);
+  const keepDims = x.shape.slice(0, startDim);
+  const rest = x.shape.slice(startDim).reduce((a, b) => a * b, 1);
+  return x.reshape([...keepDims, rest]);
+}

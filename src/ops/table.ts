@@ -1,0 +1,112 @@
+// The op table: every op is declared once, with its forward and its backward side by side
+// (or the reason it has no gradient). The public functions (conv2d, relu, ...) are thin
+// PyTorch-style wrappers over table entries; a test walks this table.
+import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
+import { isGradEnabled, needsGrad, type Node } from "../autograd.js";
+import type { Engine } from "../engine/engine.js";
+
+export class OpError extends Error {}
+
+export interface OpContext {
+  engine: Engine;
+  /** anything forward wants to keep for backward */
+  saved: any;
+  /** output of forward (set after it returns) */
+  out: Tensor;
+}
+
+export interface OpDef<A> {
+  name: string;
+  /** input names; a trailing "?" marks an optional input (null allowed) */
+  inputs: string[];
+  /** checks inputs and attributes, throws OpError naming the op and the shapes */
+  check?: (inputs: (Tensor | null)[], attrs: A) => void;
+  forward: (ctx: OpContext, inputs: (Tensor | null)[], attrs: A) => Tensor;
+  /** gradients of the inputs, in order (null where needs[i] is false) */
+  backward?: (ctx: OpContext, g: Tensor, inputs: (Tensor | null)[], attrs: A, needs: boolean[]) => (Tensor | null)[];
+  /** why there is no backward (e.g. "a loss's target is data, not a parameter") */
+  noGrad?: string;
+  /** inputs through which no gradient flows (e.g. targets of a loss) */
+  noGradInputs?: string[];
+}
+
+export interface OpEntry<A = any> extends OpDef<A> {
+  apply(inputs: (Tensor | null | undefined)[], attrs?: Partial<A>): Tensor;
+}
+
+export const opTable = new Map<string, OpEntry>();
+
+export function fail(op: string, msg: string): never {
+  throw new OpError(`${op}: ${msg}`);
+}
+
+export function defineOp<A>(def: OpDef<A>, defaults?: A): OpEntry<A> {
+  if (opTable.has(def.name)) throw new Error(`op ${def.name} defined twice`);
+  const entry: OpEntry<A> = {
+    ...def,
+    apply(rawInputs, rawAttrs) {
+      const name = def.name;
+      const inputs: (Tensor | null)[] = [];
+      def.inputs.forEach((iname, i) => {
+        const t = rawInputs[i] ?? null;
+        const optional = iname.endsWith("?");
+        if (t === null) {
+          if (!optional) fail(name, `input '${iname}' is required`);
+        } else if (!(t instanceof Tensor)) fail(name, `input '${iname.replace("?", "")}' must be a Tensor, got ${typeof t}`);
+        else t.assertUsable(name);
+        inputs.push(t);
+      });
+      if (rawInputs.length > def.inputs.length) fail(name, `takes ${def.inputs.length} inputs, got ${rawInputs.length}`);
+      const present = inputs.filter((t): t is Tensor => !!t);
+      const eng = present[0]?.engine;
+      for (const t of present) if (t.engine !== eng) fail(name, "inputs belong to different engines");
+      const attrs = { ...(defaults as any), ...(rawAttrs as any) } as A;
+      def.check?.(inputs, attrs);
+      const ctx: OpContext = { engine: eng!, saved: null, out: null as any };
+      const out = def.forward(ctx, inputs, attrs);
+      ctx.out = out;
+      if (isGradEnabled() && def.backward) {
+        const flows = inputs.map((t, i) => !!t && !def.noGradInputs?.includes(def.inputs[i].replace("?", "")) && needsGrad(t));
+        if (flows.some(Boolean)) {
+          const node: Node = {
+            op: name,
+            inputs: inputs.map((t, i) => (flows[i] ? t : null)),
+            backward: (g, needs) => def.backward!(ctx, g, inputs, attrs, needs),
+          };
+          out.node = node;
+        }
+      }
+      return out;
+    },
+  };
+  opTable.set(def.name, entry);
+  return entry;
+}
+
+// ---- helpers shared by op files ----
+
+export function checkRank(op: string, what: string, t: Tensor, rank: number | number[]) {
+  const ok = Array.isArray(rank) ? rank.includes(t.rank) : t.rank === rank;
+  if (!ok) fail(op, `${what} must be rank ${Array.isArray(rank) ? rank.join(" or ") : rank}, got rank ${t.rank} ${shapeStr(t.shape)}`);
+}
+
+export function checkInt(op: string, what: string, v: unknown, min: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min)
+    fail(op, `${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+/** An int or a pair of ints ([h, w]). */
+export function pair(op: string, what: string, v: unknown, min: number): [number, number] {
+  const p = Array.isArray(v) ? v : [v, v];
+  if (p.length !== 2) fail(op, `${what} must be an int or a pair [h, w], got ${JSON.stringify(v)}`);
+  return [checkInt(op, what, p[0], min), checkInt(op, what, p[1], min)];
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function out(ctx: OpContext, shape: Shape): Tensor {
+  return empty(shape, ctx.engine);
+}

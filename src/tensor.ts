@@ -1,0 +1,220 @@
+// A tensor is a shape and a view into the engine's arena. Memory is released by dispose(),
+// by tidy() at the end of a scope, or (eventually) when the object is garbage collected.
+import { engine as currentEngine, type Engine } from "./engine/engine.js";
+import type { Node } from "./autograd.js";
+
+export type Shape = readonly number[];
+
+/** The memory behind one or more tensors (a reshape shares it). */
+export class Storage {
+  released = false;
+  constructor(readonly engine: Engine, readonly ptr: number, readonly bytes: number) {}
+  release() {
+    if (this.released) return;
+    this.released = true;
+    registry.unregister(this);
+    this.engine.release(this.ptr);
+  }
+}
+
+const registry = new FinalizationRegistry<{ engine: Engine; ptr: number; storage: WeakRef<Storage> | null }>((h) => {
+  h.engine.release(h.ptr);
+});
+
+/** Scopes opened by tidy(): each collects the storages made inside it. */
+const scopes: Set<Storage>[] = [];
+
+export function shapeStr(shape: Shape): string {
+  return `[${shape.join(",")}]`;
+}
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export class Tensor {
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** the op that made this tensor, when recorded for backward */
+  node: Node | null = null;
+  /** a name for error messages and state dicts */
+  name?: string;
+  readonly size: number;
+
+  constructor(readonly storage: Storage, readonly shape: Shape, readonly offset = 0) {
+    this.size = sizeOf(shape);
+  }
+
+  get engine(): Engine {
+    return this.storage.engine;
+  }
+  /** byte address in wasm memory */
+  get ptr(): number {
+    return this.storage.ptr + this.offset * 4;
+  }
+  get rank(): number {
+    return this.shape.length;
+  }
+  get disposed(): boolean {
+    return this.storage.released;
+  }
+
+  /** A live view of the values; invalid after the next allocation that grows memory. */
+  get data(): Float32Array {
+    this.assertUsable("data");
+    return this.engine.heapF32.subarray(this.ptr >>> 2, (this.ptr >>> 2) + this.size);
+  }
+
+  /** A copy of the values. */
+  toArray(): Float32Array {
+    return this.data.slice();
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new Error(`item: tensor has ${this.size} elements ${shapeStr(this.shape)}, not 1`);
+    return this.data[0];
+  }
+
+  /** Same memory, another shape (PyTorch's view/reshape for contiguous tensors); -1 infers one size. */
+  reshape(...shape: number[] | [number[]]): Tensor {
+    const s = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
+    const known = s.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    const full = s.map((d) => (d === -1 ? this.size / known : d));
+    if (s.filter((d) => d === -1).length > 1 || full.some((d) => !Number.isInteger(d) || d < 0) || sizeOf(full) !== this.size)
+      throw new Error(`reshape: cannot view ${shapeStr(this.shape)} (${this.size} elements) as ${shapeStr(s)}`);
+    return reshapeOp(this, full);
+  }
+
+  requireGrad(on = true): this {
+    this.requiresGrad = on;
+    return this;
+  }
+
+  /** Gradient of this scalar with respect to every tensor that requires it. */
+  backward(grad?: Tensor): void {
+    backwardImpl(this, grad);
+  }
+
+  /** A new tensor, not recorded for backward, with the same values. */
+  detach(): Tensor {
+    const t = new Tensor(this.storage, this.shape, this.offset);
+    return t;
+  }
+
+  dispose(): void {
+    this.storage.release();
+  }
+
+  assertUsable(op: string): void {
+    if (this.storage.released) throw new Error(`${op}: tensor ${shapeStr(this.shape)} was disposed`);
+    if (this.engine.disposed) throw new Error(`${op}: tensor ${shapeStr(this.shape)} belongs to a disposed engine; make it again after init()`);
+  }
+
+  toString(): string {
+    return `Tensor${shapeStr(this.shape)}`;
+  }
+}
+
+// set by autograd.ts / ops to avoid an import cycle
+let backwardImpl: (t: Tensor, g?: Tensor) => void = () => {
+  throw new Error("backward: autograd not loaded");
+};
+let reshapeOp: (t: Tensor, shape: number[]) => Tensor = (t, s) => new Tensor(t.storage, s, t.offset);
+export function _setBackward(f: typeof backwardImpl) {
+  backwardImpl = f;
+}
+export function _setReshape(f: typeof reshapeOp) {
+  reshapeOp = f;
+}
+
+function checkShape(op: string, shape: Shape) {
+  if (!Array.isArray(shape) && !(shape as any)?.length === undefined) throw new Error(`${op}: shape must be an array`);
+  for (const d of shape)
+    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: bad shape ${shapeStr(shape)}: sizes must be integers >= 0`);
+}
+
+/** An uninitialised tensor. */
+export function empty(shape: Shape, eng: Engine = currentEngine()): Tensor {
+  checkShape("empty", shape);
+  const n = sizeOf(shape);
+  const ptr = eng.alloc(n * 4, `tensor ${shapeStr(shape)}`);
+  const st = new Storage(eng, ptr, n * 4);
+  registry.register(st, { engine: eng, ptr, storage: null }, st);
+  if (scopes.length) scopes[scopes.length - 1].add(st);
+  return new Tensor(st, [...shape]);
+}
+
+export function zeros(shape: Shape, eng: Engine = currentEngine()): Tensor {
+  const t = empty(shape, eng);
+  t.data.fill(0);
+  return t;
+}
+
+export function full(shape: Shape, value: number, eng: Engine = currentEngine()): Tensor {
+  const t = empty(shape, eng);
+  t.data.fill(value);
+  return t;
+}
+
+export function ones(shape: Shape, eng?: Engine): Tensor {
+  return full(shape, 1, eng);
+}
+
+/** A tensor from values (copied). */
+export function tensor(values: ArrayLike<number> | number[][] | any, shape?: Shape, eng: Engine = currentEngine()): Tensor {
+  let flat: ArrayLike<number>;
+  let inferred: number[];
+  if (Array.isArray(values) && Array.isArray(values[0])) {
+    inferred = [];
+    let v: any = values;
+    while (Array.isArray(v)) {
+      inferred.push(v.length);
+      v = v[0];
+    }
+    flat = (values as any).flat(Infinity);
+  } else {
+    flat = values as ArrayLike<number>;
+    inferred = [flat.length];
+  }
+  const s = shape ?? inferred;
+  if (sizeOf(s) !== flat.length) throw new Error(`tensor: ${flat.length} values do not fill shape ${shapeStr(s)}`);
+  const t = empty(s, eng);
+  t.data.set(flat);
+  return t;
+}
+
+/** Run fn; free every tensor made inside except those returned (or nested in the result). */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Storage>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const keep = new Set<Storage>();
+  const visit = (v: any, depth: number) => {
+    if (!v || depth > 4) return;
+    if (v instanceof Tensor) {
+      keep.add(v.storage);
+      if (v.grad) keep.add(v.grad.storage);
+    } else if (Array.isArray(v)) v.forEach((x) => visit(x, depth + 1));
+    else if (typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) Object.values(v).forEach((x) => visit(x, depth + 1));
+  };
+  visit(result!, 0);
+  for (const st of scope) {
+    if (keep.has(st)) {
+      if (scopes.length) scopes[scopes.length - 1].add(st);
+    } else st.release();
+  }
+  return result!;
+}
+
+/** Keep a tensor made inside tidy() alive after it (parameters, running statistics). */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t.storage);
+  return t;
+}

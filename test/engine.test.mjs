@@ -1,0 +1,66 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
+
+test("init reports threads, SIMD builds and shared memory", async () => {
+  const info = await sn.init({ threads: 2 });
+  assert.is(info.threads, 2);
+  assert.ok(info.simd);
+  assert.ok(["simd", "relaxed"].includes(info.build));
+  assert.ok(info.sharedMemory);
+});
+
+test("a kernel that traps on a worker makes the call throw, naming kernel and thread; the engine keeps working", async () => {
+  await sn.init({ threads: 2 });
+  assert.throws(() => sn.engine().runAll("debug_trap_on", [1]), /debug_trap_on failed on thread 1: unreachable/);
+  assert.throws(() => sn.engine().runAll("debug_trap_on", [0]), /debug_trap_on failed on thread 0/);
+  const y = sn.relu(sn.tensor([1, -2, 3]));
+  assert.equal(Array.from(y.toArray()), [1, 0, 3]);
+});
+
+test("a worker that dies makes the call throw instead of hanging; init() starts a fresh engine", async () => {
+  await sn.init({ threads: 2 });
+  const x = sn.tensor(new Float32Array(100000).fill(-1));
+  assert.throws(() => sn.engine().runAll("__exit__", []), /worker 1 died/);
+  assert.throws(() => sn.relu(x), /died|disposed/);
+  await sn.init({ threads: 2 });
+  assert.throws(() => sn.relu(x), /relu: tensor \[100000\] belongs to a disposed engine/);
+  const y = sn.relu(sn.tensor([1, -2, 3]));
+  assert.equal(Array.from(y.toArray()), [1, 0, 3]);
+});
+
+test("single-thread fallback without shared memory runs the .single build", async () => {
+  const info = await sn.init({ threads: 4, sharedMemory: false });
+  assert.is(info.threads, 1);
+  assert.ok(info.fallback && /SharedArrayBuffer/.test(info.fallback));
+  assert.equal(Array.from(sn.relu(sn.tensor([-1, 2])).toArray()), [0, 2]);
+});
+
+test("memory past the wasm32 limit is a clear error and the engine keeps working", async () => {
+  await sn.init({ threads: 2 });
+  assert.throws(() => sn.zeros([1 << 20, 1 << 11]), /out of memory: tensor \[1048576,2048\] needs 8\.00 GiB but the wasm32 limit is 4 GiB/);
+  assert.equal(Array.from(sn.relu(sn.tensor([-1, 2])).toArray()), [0, 2]);
+});
+
+test("buffers freed by tidy() are reused: a repeated step does not grow memory", async () => {
+  await sn.init({ threads: 2 });
+  const x = sn.tensor(new Float32Array(50000).fill(1));
+  const step = () => sn.tidy(() => sn.add(sn.relu(x), x).toArray()[0]);
+  step();
+  const before = sn.engine().memoryStats().reserved;
+  for (let i = 0; i < 20; i++) step();
+  assert.is(sn.engine().memoryStats().reserved, before);
+});
+
+test("bad init options are clear errors", async () => {
+  await assert.not.throws(async () => {});
+  try {
+    await sn.init({ threads: 0 });
+    assert.unreachable();
+  } catch (e) {
+    assert.match(e.message, /threads must be an integer from 1 to 64, got 0/);
+  }
+});
+
+test.after(() => sn.dispose());
+test.run();
