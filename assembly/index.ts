@@ -1,3 +1,11 @@
 // The whole wasm interface: re-exports only.
 export * from "./eltwise";
 export * from "./debug";
+export * from "./gemm";
+export * from "./conv2d";
+export * from "./pool";
+export * from "./activation";
+export * from "./loss";
+export * from "./norm";
+export * from "./optim";
+export * from "./upsample";
