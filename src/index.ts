@@ -5,3 +5,4 @@ export { Tensor, tensor, empty, zeros, ones, full, tidy, keep, shapeStr } from "
 export { noGrad, isGradEnabled } from "./autograd.js";
 export { opTable, OpError, type OpEntry } from "./ops/table.js";
 export * from "./ops/index.js";
+export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
