@@ -13,6 +13,9 @@ export interface InitOptions {
   sentinels?: boolean;
   /** false: act as a page without cross-origin isolation (plain memory, one thread). */
   sharedMemory?: boolean;
+  /** Work below which a kernel runs on the caller alone (default 32768; tests use 0 to split
+   *  every kernel across the threads). */
+  minParallelWork?: number;
 }
 
 export interface EngineInfo {
@@ -31,6 +34,7 @@ export interface EngineInfo {
  *  waking the pool costs more than it saves. Same bits either way (kernels are split-invariant). */
 const SMALL_WORK = 1 << 15;
 
+
 let engineCount = 0;
 
 export class Engine {
@@ -44,6 +48,7 @@ export class Engine {
   private scratchPtr = 0;
   private scratchBytes = 0;
   private f32View: Float32Array;
+  minParallelWork = SMALL_WORK;
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -97,7 +102,9 @@ export class Engine {
     const names = Object.keys(instance.exports).filter((n) => typeof (instance.exports as any)[n] === "function");
     names.push("__exit__");
     const pool = threads > 1 ? await Pool.start(module, memory, threads, names) : null;
-    return new Engine(memory, instance, pool, info, !!opts.sentinels);
+    const e = new Engine(memory, instance, pool, info, !!opts.sentinels);
+    if (opts.minParallelWork !== undefined) e.minParallelWork = opts.minParallelWork;
+    return e;
   }
 
   get threads(): number {
@@ -140,7 +147,7 @@ export class Engine {
     const k = this.index.get(name);
     if (k === undefined) throw new Error(`simdnet: no kernel named ${name}`);
     const f = this.exports[name];
-    if (!this.pool || work < SMALL_WORK) {
+    if (!this.pool || work < this.minParallelWork) {
       try {
         f(...args, 0, 1);
       } catch (e) {
