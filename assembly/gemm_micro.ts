@@ -149,14 +149,37 @@ export function packAStrip(a: usize, lda: i32, transA: i32, m0: i32, mr: i32, k0
     }
     return;
   }
+  let k = 0;
+  if (mr == MR) {
+    // 4 k at a time: a 4x4 transpose for rows 0-3, rows 4-5 interleaved in pairs
+    const rs = <usize>lda << 2;
+    let s = a + ((<usize>m0 * lda + k0) << 2);
+    for (; k + 4 <= kc; k += 4) {
+      const x0 = v128.load(s), x1 = v128.load(s + rs), x2 = v128.load(s + 2 * rs);
+      const x3 = v128.load(s + 3 * rs), x4 = v128.load(s + 4 * rs), x5 = v128.load(s + 5 * rs);
+      const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5), t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+      const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7), t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+      const u0 = f32x4.shuffle(x4, x5, 0, 4, 1, 5), u1 = f32x4.shuffle(x4, x5, 2, 6, 3, 7);
+      const d = dst + (<usize>(k * MR) << 2);
+      v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+      v128.store_lane<u64>(d, u0, 0, 16);
+      v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 24);
+      v128.store_lane<u64>(d, u0, 1, 40);
+      v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 48);
+      v128.store_lane<u64>(d, u1, 0, 64);
+      v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 72);
+      v128.store_lane<u64>(d, u1, 1, 88);
+      s += 16;
+    }
+  }
   for (let r = 0; r < MR; r++) {
     const d = dst + (<usize>r << 2);
     if (r >= mr) {
-      for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), 0);
+      for (let kk = k; kk < kc; kk++) store<f32>(d + (<usize>(kk * MR) << 2), 0);
       continue;
     }
     const src = a + ((<usize>(m0 + r) * lda + k0) << 2);
-    for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), load<f32>(src + (<usize>k << 2)));
+    for (let kk = k; kk < kc; kk++) store<f32>(d + (<usize>(kk * MR) << 2), load<f32>(src + (<usize>kk << 2)));
   }
 }
 
