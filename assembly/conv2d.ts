@@ -49,116 +49,146 @@ function posTables(p0: i32, np: i32, WO: i32, SH: i32, SW: i32, PH: i32, PW: i32
   }
 }
 
+/** Four input values SW apart from s. */
+// @ts-ignore: decorator
+@inline function gather4(s: usize, SW: i32): v128 {
+  if (SW == 1) return v128.load(s);
+  if (SW == 2) return f32x4.shuffle(v128.load(s), v128.load(s, 12), 0, 2, 5, 7);
+  const st = <usize>SW << 2;
+  let v = f32x4.splat(load<f32>(s));
+  v = f32x4.replace_lane(v, 1, load<f32>(s + st));
+  v = f32x4.replace_lane(v, 2, load<f32>(s + 2 * st));
+  return f32x4.replace_lane(v, 3, load<f32>(s + 3 * st));
+}
+
 /** Expands rows k0 .. k0+kc of the column matrix (k = (ci*KH + ky)*KW + kx) for nq positions
  *  (origins in iy0/ix0) of one image-group whose channel 0 is at `plane`. Value (kk, q) goes to
  *  dst + kk*ldk + (q>>3)*lds + (q&7) floats: ldk = NR, lds = kc*NR writes packed B slivers,
- *  ldk = row length, lds = 8 writes plain rows. Positions nq .. nzero-1 are zero-filled. */
+ *  ldk = row length, lds = 8 writes plain rows. Positions nq .. nzero-1 are zero-filled.
+ *  Runs of 8 (or 4) positions on one output row are expanded tap by tap with one bounds check
+ *  per run and tap; runs across rows element by element. */
 function im2col(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32, SW: i32,
   k0: i32, kc: i32, iy0: usize, ix0: usize, nq: i32, nzero: i32, dst: usize, ldk: i32, lds: i32): void {
-  const KK = KH * KW;
-  let ci = k0 / KK, rem = k0 - ci * KK;
-  let ky = rem / KW, kx = rem - ky * KW;
+  const KK = KH * KW, HW = <usize>(H * W) << 2, dstep = <usize>ldk << 2;
+  const ci0 = k0 / KK, ky0 = (k0 - ci0 * KK) / KW, kx0 = k0 - ci0 * KK - ky0 * KW;
   const zero = f32x4.splat(0);
-  const nq4 = nq & ~3;
-  for (let kk = 0; kk < kc; kk++) {
-    const src = plane + (<usize>ci * H * W << 2);
-    const dyo = ky * DH, dxo = kx * DW;
-    const drow = dst + (<usize>(kk * ldk) << 2);
-    for (let q = 0; q < nq4; q += 4) {
-      const d = drow + (<usize>((q >> 3) * lds + (q & 7)) << 2);
-      const iy = load<i32>(iy0 + (<usize>q << 2)) + dyo;
-      const ix = load<i32>(ix0 + (<usize>q << 2)) + dxo;
-      const ixl = load<i32>(ix0 + (<usize>q << 2), 12) + dxo;
-      if (iy == load<i32>(iy0 + (<usize>q << 2), 12) + dyo) {
-        // four positions on one output row
+  let q0 = 0;
+  while (q0 < nzero) {
+    let d = dst + (<usize>((q0 >> 3) * lds + (q0 & 7)) << 2);
+    // a run: 8 (or 4) positions on one output row
+    let R = 0;
+    if (q0 + 8 <= nq && (q0 & 7) == 0 && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 7) << 2))) R = 8;
+    else if (q0 + 4 <= nq && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 3) << 2))) R = 4;
+    if (R) {
+      const iyb = load<i32>(iy0 + (<usize>q0 << 2)), ixb = load<i32>(ix0 + (<usize>q0 << 2));
+      const span = (R - 1) * SW;
+      let src = plane + <usize>ci0 * HW;
+      let ky = ky0, kx = kx0;
+      for (let kk = 0; kk < kc; kk++) {
+        const iy = iyb + ky * DH, ix = ixb + kx * DW;
         if (<u32>iy >= <u32>H) {
           v128.store(d, zero);
-          continue;
-        }
-        if (ix >= 0 && ixl < W) {
-          const s = src + (<usize>(iy * W + ix) << 2);
-          let v: v128;
-          if (SW == 1) v = v128.load(s);
-          else if (SW == 2) v = f32x4.shuffle(v128.load(s), v128.load(s, 12), 0, 2, 5, 7);
-          else {
-            const st = <usize>SW << 2;
-            v = f32x4.splat(load<f32>(s));
-            v = f32x4.replace_lane(v, 1, load<f32>(s + st));
-            v = f32x4.replace_lane(v, 2, load<f32>(s + 2 * st));
-            v = f32x4.replace_lane(v, 3, load<f32>(s + 3 * st));
+          if (R == 8) v128.store(d, zero, 16);
+        } else {
+          const row = src + (<usize>(iy * W) << 2);
+          if (ix >= 0 && ix + span < W) {
+            const s = row + (<usize>ix << 2);
+            v128.store(d, gather4(s, SW));
+            if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
+          } else {
+            for (let j = 0; j < R; j++) {
+              const x = ix + j * SW;
+              store<f32>(d + (<usize>j << 2), <u32>x < <u32>W ? load<f32>(row + (<usize>x << 2)) : 0);
+            }
           }
-          v128.store(d, v);
-          continue;
+        }
+        d += dstep;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            src += HW;
+          }
         }
       }
-      for (let j = 0; j < 4; j++) {
-        const y = load<i32>(iy0 + (<usize>(q + j) << 2)) + dyo;
-        const x = load<i32>(ix0 + (<usize>(q + j) << 2)) + dxo;
-        store<f32>(d + (<usize>j << 2), <u32>y < <u32>H && <u32>x < <u32>W ? load<f32>(src + (<usize>(y * W + x) << 2)) : 0);
+      q0 += R;
+      continue;
+    }
+    // positions across rows or past nq, one at a time
+    for (let j = 0; j < 4 && q0 + j < nzero; j++) {
+      const q = q0 + j;
+      let dd = d + (<usize>j << 2);
+      if (q >= nq) {
+        for (let kk = 0; kk < kc; kk++) {
+          store<f32>(dd, 0);
+          dd += dstep;
+        }
+        continue;
+      }
+      const iyb = load<i32>(iy0 + (<usize>q << 2)), ixb = load<i32>(ix0 + (<usize>q << 2));
+      let src = plane + <usize>ci0 * HW;
+      let ky = ky0, kx = kx0;
+      for (let kk = 0; kk < kc; kk++) {
+        const y = iyb + ky * DH, x = ixb + kx * DW;
+        store<f32>(dd, <u32>y < <u32>H && <u32>x < <u32>W ? load<f32>(src + (<usize>(y * W + x) << 2)) : 0);
+        dd += dstep;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            src += HW;
+          }
+        }
       }
     }
-    for (let q = nq4; q < nzero; q++) {
-      const d = drow + (<usize>((q >> 3) * lds + (q & 7)) << 2);
-      let v: f32 = 0;
-      if (q < nq) {
-        const y = load<i32>(iy0 + (<usize>q << 2)) + dyo;
-        const x = load<i32>(ix0 + (<usize>q << 2)) + dxo;
-        if (<u32>y < <u32>H && <u32>x < <u32>W) v = load<f32>(src + (<usize>(y * W + x) << 2));
-      }
-      store<f32>(d, v);
-    }
-    if (++kx == KW) {
-      kx = 0;
-      if (++ky == KH) {
-        ky = 0;
-        ci++;
-      }
-    }
+    q0 += 4;
   }
 }
 
 /** The inverse of im2col: adds rows 0 .. rows-1 of a plain column block (row stride ld floats,
- *  nq positions, k = (ci*KH + ky)*KW + kx from channel 0 at `plane`) into the image. */
+ *  nq positions, k = (ci*KH + ky)*KW + kx from channel 0 at `plane`) into the image, run by
+ *  run of positions as im2col reads them. */
 function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32, SW: i32,
   rows: i32, iy0: usize, ix0: usize, nq: i32, col: usize, ld: i32): void {
-  let ci = 0, ky = 0, kx = 0;
-  const nq4 = SW == 1 ? nq & ~3 : 0;
-  for (let kk = 0; kk < rows; kk++) {
-    const dst = plane + (<usize>ci * H * W << 2);
-    const dyo = ky * DH, dxo = kx * DW;
-    const crow = col + (<usize>(kk * ld) << 2);
-    for (let q = 0; q < nq4; q += 4) {
-      const iy = load<i32>(iy0 + (<usize>q << 2)) + dyo;
-      const ix = load<i32>(ix0 + (<usize>q << 2)) + dxo;
-      if (iy == load<i32>(iy0 + (<usize>q << 2), 12) + dyo && <u32>iy < <u32>H && ix >= 0 && ix + 3 < W) {
-        const d = dst + (<usize>(iy * W + ix) << 2);
-        v128.store(d, f32x4.add(v128.load(d), v128.load(crow + (<usize>q << 2))));
-        continue;
+  const HW = <usize>(H * W) << 2, cstep = <usize>ld << 2;
+  let q0 = 0;
+  while (q0 < nq) {
+    let c = col + (<usize>q0 << 2);
+    let R = 1;
+    if (q0 + 8 <= nq && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 7) << 2))) R = 8;
+    else if (q0 + 4 <= nq && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 3) << 2))) R = 4;
+    const iyb = load<i32>(iy0 + (<usize>q0 << 2)), ixb = load<i32>(ix0 + (<usize>q0 << 2));
+    const span = (R - 1) * SW;
+    let dst = plane;
+    let ky = 0, kx = 0;
+    for (let kk = 0; kk < rows; kk++) {
+      const iy = iyb + ky * DH, ix = ixb + kx * DW;
+      if (<u32>iy < <u32>H) {
+        const row = dst + (<usize>(iy * W) << 2);
+        if (SW == 1 && R > 1 && ix >= 0 && ix + span < W) {
+          const d = row + (<usize>ix << 2);
+          v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
+          if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        } else {
+          for (let j = 0; j < R; j++) {
+            const x = ix + j * SW;
+            if (<u32>x < <u32>W) {
+              const d = row + (<usize>x << 2);
+              store<f32>(d, load<f32>(d) + load<f32>(c + (<usize>j << 2)));
+            }
+          }
+        }
       }
-      for (let j = 0; j < 4; j++) {
-        const y = load<i32>(iy0 + (<usize>(q + j) << 2)) + dyo;
-        const x = load<i32>(ix0 + (<usize>(q + j) << 2)) + dxo;
-        if (<u32>y < <u32>H && <u32>x < <u32>W) {
-          const d = dst + (<usize>(y * W + x) << 2);
-          store<f32>(d, load<f32>(d) + load<f32>(crow + (<usize>(q + j) << 2)));
+      c += cstep;
+      if (++kx == KW) {
+        kx = 0;
+        if (++ky == KH) {
+          ky = 0;
+          dst += HW;
         }
       }
     }
-    for (let q = nq4; q < nq; q++) {
-      const y = load<i32>(iy0 + (<usize>q << 2)) + dyo;
-      const x = load<i32>(ix0 + (<usize>q << 2)) + dxo;
-      if (<u32>y < <u32>H && <u32>x < <u32>W) {
-        const d = dst + (<usize>(y * W + x) << 2);
-        store<f32>(d, load<f32>(d) + load<f32>(crow + (<usize>q << 2)));
-      }
-    }
-    if (++kx == KW) {
-      kx = 0;
-      if (++ky == KH) {
-        ky = 0;
-        ci++;
-      }
-    }
+    q0 += R;
   }
 }
 

@@ -187,29 +187,26 @@ export function packAStrip(a: usize, lda: i32, transA: i32, m0: i32, mr: i32, k0
  *  dst + j*kc*NR floats, (k, c) at k*NR + c, columns past nc zero. op(B) = B (K x N, row
  *  stride ldb) or B^T (B stored N x K). */
 export function packB(b: usize, ldb: i32, transB: i32, k0: i32, kc: i32, n0: i32, nc: i32, dst: usize): void {
+  if (!transB) {
+    // row by row: reads each row of B sequentially (prefetch friendly), writes every sliver
+    const full = nc & ~(NR - 1);
+    const ss = <usize>(kc * NR) << 2; // sliver stride
+    for (let k = 0; k < kc; k++) {
+      const src = b + ((<usize>(k0 + k) * ldb + n0) << 2);
+      let d = dst + (<usize>(k * NR) << 2);
+      for (let j = 0; j < full; j += NR) {
+        v128.store(d, v128.load(src + (<usize>j << 2)));
+        v128.store(d, v128.load(src + (<usize>j << 2), 16), 16);
+        d += ss;
+      }
+      if (full < nc) for (let c = 0; c < NR; c++) store<f32>(d + (<usize>c << 2), full + c < nc ? load<f32>(src + (<usize>(full + c) << 2)) : 0);
+    }
+    return;
+  }
+  // B stored N x K: column c of a sliver is row n0+j+c of B, contiguous in k.
   for (let j = 0; j < nc; j += NR) {
     const nr = min(NR, nc - j);
     let d = dst + (<usize>(j * kc) << 2);
-    if (!transB) {
-      let src = b + ((<usize>k0 * ldb + n0 + j) << 2);
-      const step = <usize>ldb << 2;
-      if (nr == NR) {
-        for (let k = 0; k < kc; k++) {
-          v128.store(d, v128.load(src));
-          v128.store(d, v128.load(src, 16), 16);
-          src += step;
-          d += NR << 2;
-        }
-      } else {
-        for (let k = 0; k < kc; k++) {
-          for (let c = 0; c < NR; c++) store<f32>(d + (<usize>c << 2), c < nr ? load<f32>(src + (<usize>c << 2)) : 0);
-          src += step;
-          d += NR << 2;
-        }
-      }
-      continue;
-    }
-    // B stored N x K: column c of the sliver is row n0+j+c of B, contiguous in k.
     const src = b + ((<usize>(n0 + j) * ldb + k0) << 2);
     const rs = <usize>ldb << 2;
     let k = 0;
