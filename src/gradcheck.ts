@@ -1,0 +1,214 @@
+// Numerical gradient check: the gradients backward() computes, against central finite
+// differences. For the op tests and for users checking their own layers and models.
+//
+// The check uses one scalar, L = sum(fn(inputs) * r) for a fixed random r, so one backward pass
+// (with output gradient r) gives every analytic derivative dL/dx_j, and each numeric one costs two
+// forward passes: (L(x_j + h) - L(x_j - h)) / (2h). L is summed in float64 from the f32 outputs
+// (each product of two f32 values is exact in float64), so the only rounding is the outputs' own.
+//
+// Why these defaults. Central differences err in two ways:
+// - truncation, about h^2 |f'''| / 6: with h = eps * max(1, |x|), eps = 1e-2, about 2e-5 of the
+//   derivative for functions of unit curvature;
+// - rounding: each output x_j moves carries f32 rounding (unit roundoff 6e-8), magnified by
+//   1 / (2h) = 50, about 3e-6 of sum |y_k r_k| over those outputs; a reduction over thousands of
+//   elements brings this to a few 1e-4 of the derivatives' scale.
+// So an element passes when |analytic - numeric| <= atol * scale + rtol * |numeric|, with
+// rtol = 1e-2 and atol = 1e-3 of `scale`, the largest |numeric| derivative of the same input
+// (rounding noise is a fraction of the derivatives' scale, not of each one, some of which are
+// near 0). That is ten times above both error sources and far below what a wrong gradient
+// gives (a wrong sign, index, factor or missing term is wrong by its whole size).
+// f32 cannot go much finer: eps = 1e-3 multiplies the rounding part by 10.
+// Not differentiable points (relu at 0, max-pool ties) must be further than h from every
+// checked element, or the difference quotient straddles the kink.
+import { Tensor, tensor, tidy, shapeStr } from "./tensor.js";
+import { noGrad } from "./autograd.js";
+
+export interface GradcheckOptions {
+  /** Relative step: x_j +- eps * max(1, |x_j|) (default 1e-2). */
+  eps?: number;
+  /** Relative tolerance, of |numeric| (default 1e-2). */
+  rtol?: number;
+  /** Absolute tolerance, as a fraction of the largest |numeric| derivative of the same input
+   *  (default 1e-3). */
+  atol?: number;
+  /** At most this many elements of each input are checked, chosen at random (default 64). */
+  maxElements?: number;
+  /** Seed of r and of the choice of elements (default 1). */
+  seed?: number;
+  /** Throw a GradcheckError naming the worst element instead of returning a failed report. */
+  throws?: boolean;
+}
+
+export interface GradcheckWorst {
+  /** index of the input in `inputs` */
+  input: number;
+  /** flat index of the element in that input, and the same as coordinates */
+  index: number;
+  at: number[];
+  analytic: number;
+  numeric: number;
+  /** |analytic - numeric| */
+  error: number;
+  /** what was allowed for this element */
+  tolerance: number;
+}
+
+export interface GradcheckReport {
+  ok: boolean;
+  /** elements compared, over all inputs */
+  checked: number;
+  /** the element furthest outside (or least inside) its tolerance; null if none was checked */
+  worst: GradcheckWorst | null;
+}
+
+export class GradcheckError extends Error {
+  constructor(message: string, readonly report: GradcheckReport) {
+    super(message);
+  }
+}
+
+/** mulberry32: a small seeded generator, the same sequence everywhere. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function positive(what: string, v: number): number {
+  if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`gradcheck: ${what} must be a positive number, got ${v}`);
+  return v;
+}
+
+function unravel(index: number, shape: readonly number[]): number[] {
+  const at = new Array(shape.length).fill(0);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    at[d] = index % shape[d];
+    index = Math.floor(index / shape[d]);
+  }
+  return at;
+}
+
+/** Up to `max` distinct flat indices below `size`, sorted. */
+function pick(size: number, max: number, random: () => number): number[] {
+  if (size <= max) return Array.from({ length: size }, (_, i) => i);
+  const chosen = new Set<number>();
+  while (chosen.size < max) chosen.add(Math.floor(random() * size));
+  return [...chosen].sort((a, b) => a - b);
+}
+
+/**
+ * Compares the gradients backward() gives for every input with `requiresGrad` against central
+ * finite differences of fn(...inputs). Inputs that do not require grad are held constant.
+ * The inputs' values and `.grad` are the same afterwards.
+ *
+ *   const x = sn.tensor(values, [2, 3, 8, 8]).requireGrad();
+ *   const w = sn.tensor(weights, [4, 3, 3, 3]).requireGrad();
+ *   const report = sn.gradcheck((x, w) => myLayer(x, w), [x, w], { maxElements: 32 });
+ *   if (!report.ok) console.log(report.worst);
+ */
+export function gradcheck(fn: (...inputs: any[]) => Tensor, inputs: (Tensor | null)[], opts: GradcheckOptions = {}): GradcheckReport {
+  const eps = positive("eps", opts.eps ?? 1e-2);
+  const rtol = positive("rtol", opts.rtol ?? 1e-2);
+  const atol = positive("atol", opts.atol ?? 1e-3);
+  const maxElements = opts.maxElements ?? 64;
+  if (!Number.isInteger(maxElements) || maxElements < 1) throw new RangeError(`gradcheck: maxElements must be an integer >= 1, got ${maxElements}`);
+  const random = rng(opts.seed ?? 1);
+  if (!Array.isArray(inputs)) throw new TypeError("gradcheck: inputs must be an array of tensors");
+  inputs.forEach((t, i) => {
+    if (t !== null && t !== undefined && !(t instanceof Tensor)) throw new TypeError(`gradcheck: input ${i} is not a Tensor (got ${typeof t})`);
+  });
+  const wrt = inputs.flatMap((t, i) => (t && t.requiresGrad ? [i] : []));
+  if (!wrt.length) throw new Error("gradcheck: no input requires grad: call requireGrad() on the inputs to check");
+
+  const call = (): Tensor => {
+    const y = fn(...inputs);
+    if (!(y instanceof Tensor)) throw new TypeError(`gradcheck: fn must return a Tensor, got ${typeof y}`);
+    return y;
+  };
+
+  // Analytic: one backward pass with output gradient r. The inputs' own .grad is set aside.
+  const saved = inputs.map((t) => t?.grad ?? null);
+  let r = new Float32Array(0);
+  const analytic: Float32Array[] = [];
+  try {
+    for (const i of wrt) inputs[i]!.grad = null;
+    tidy(() => {
+      const y = call();
+      r = Float32Array.from({ length: y.size }, () => Math.fround(random() * 2 - 1));
+      y.backward(tensor(r, y.shape, y.engine));
+      // an input backward did not reach has derivative 0, which the differences must confirm
+      for (const i of wrt) analytic.push(inputs[i]!.grad?.toArray() ?? new Float32Array(inputs[i]!.size));
+    });
+  } finally {
+    for (const i of wrt) {
+      const t = inputs[i]!;
+      if (t.grad && t.grad !== saved[i]) t.grad.dispose();
+      t.grad = saved[i];
+    }
+  }
+
+  const loss = (): number =>
+    noGrad(() =>
+      tidy(() => {
+        const y = call().data;
+        if (y.length !== r.length) throw new Error(`gradcheck: fn gave ${y.length} outputs, then ${r.length}: it must be deterministic`);
+        let s = 0;
+        for (let k = 0; k < y.length; k++) s += y[k] * r[k];
+        return s;
+      }),
+    );
+
+  let checked = 0;
+  let worst: GradcheckWorst | null = null;
+  let worstRatio = -1;
+  wrt.forEach((i, w) => {
+    const x = inputs[i]!;
+    const idx = pick(x.size, maxElements, random);
+    const numeric = idx.map((j) => {
+      const v = x.data[j];
+      const h = eps * Math.max(1, Math.abs(v));
+      // the step actually taken is between the f32 values stored
+      const vp = Math.fround(v + h), vm = Math.fround(v - h);
+      try {
+        x.data[j] = vp;
+        const lp = loss();
+        x.data[j] = vm;
+        const lm = loss();
+        return (lp - lm) / (vp - vm);
+      } finally {
+        x.data[j] = v;
+      }
+    });
+    const scale = Math.max(0, ...numeric.map(Math.abs).filter(Number.isFinite));
+    idx.forEach((j, k) => {
+      const a = analytic[w][j], n = numeric[k];
+      const error = Math.abs(a - n);
+      const tolerance = atol * scale + rtol * Math.abs(n);
+      // NaN anywhere fails; exact agreement passes even where the tolerance is 0
+      const ratio = error === 0 ? 0 : Number.isNaN(error) ? Infinity : error / tolerance;
+      checked++;
+      if (ratio > worstRatio) {
+        worstRatio = ratio;
+        worst = { input: i, index: j, at: unravel(j, x.shape), analytic: a, numeric: n, error, tolerance };
+      }
+    });
+  });
+
+  const report: GradcheckReport = { ok: worstRatio <= 1, checked, worst };
+  if (!report.ok && opts.throws) {
+    const b = worst!;
+    const x = inputs[b.input]!;
+    throw new GradcheckError(
+      `gradcheck: input ${b.input}${x.name ? ` (${x.name})` : ""} ${shapeStr(x.shape)} element ${b.index} [${b.at.join(",")}]: ` +
+        `analytic ${b.analytic}, numeric ${b.numeric}: |difference| ${b.error.toExponential(3)} > tolerance ${b.tolerance.toExponential(3)} ` +
+        `(eps ${eps}, rtol ${rtol}, atol ${atol} of the largest numeric derivative)`,
+      report,
+    );
+  }
+  return report;
+}
