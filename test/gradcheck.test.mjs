@@ -217,6 +217,46 @@ test("gradcheck passes a reduction of 4096 elements summed in f32 (rounding stay
   }
 });
 
+/** y_k = max(x_2k, x_2k+1), a max-pool of windows of 2; `wrong` routes the gradient to the smaller. */
+function pairMaxOp(name, wrong) {
+  const argmax = (xd, k) => (xd[2 * k] >= xd[2 * k + 1]) !== wrong ? 2 * k : 2 * k + 1;
+  return sn.defineOp({
+    name,
+    inputs: ["input"],
+    forward(ctx, [x]) {
+      const y = sn.empty([x.size / 2], ctx.engine);
+      const xd = x.data, yd = y.data;
+      for (let k = 0; k < yd.length; k++) yd[k] = Math.max(xd[2 * k], xd[2 * k + 1]);
+      return y;
+    },
+    backward(ctx, g, [x]) {
+      const dx = sn.zeros(x.shape, ctx.engine);
+      const xd = x.data, gd = g.data, d = dx.data;
+      for (let k = 0; k < gd.length; k++) d[argmax(xd, k)] = gd[k];
+      return [dx];
+    },
+  });
+}
+const pairMax = pairMaxOp("test_pair_max", false);
+const pairMaxWrong = pairMaxOp("test_pair_max_wrong", true);
+
+test("gradcheck: a max whose two values are closer than the step is checked with smaller steps", () => {
+  // pairs 0.004 apart: the step 1e-2 swaps which one is the max
+  const v = values(16, 13).map((a, i) => (i % 2 ? 0 : a));
+  for (let i = 1; i < 16; i += 2) v[i] = v[i - 1] + (i % 4 === 1 ? 0.004 : -0.004);
+  const x = sn.tensor(v).requireGrad();
+  const r = sn.gradcheck((x) => pairMax.apply([x]), [x], { throws: true });
+  assert.is(r.refined, 16);
+  assert.not.ok(sn.gradcheck((x) => pairMaxWrong.apply([x]), [x]).ok, "the gradient routed to the smaller value is still caught");
+});
+
+test("gradcheck: a kink at the point itself (relu at exactly 0) fails: differences cannot check it", () => {
+  const x = sn.tensor([0.5, 0, -0.5]).requireGrad();
+  const r = sn.gradcheck((x) => sn.relu(x), [x]);
+  assert.not.ok(r.ok);
+  assert.is(r.worst.index, 1);
+});
+
 test("gradcheck: bad arguments are clear errors", () => {
   const x = sn.tensor([1, 2, 3]);
   assert.throws(() => sn.gradcheck((x) => cubeRight.apply([x]), [x]), /no input requires grad: call requireGrad\(\)/);
