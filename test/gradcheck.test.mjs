@@ -96,21 +96,30 @@ function mulOp(name, wrongB) {
 const mulRight = mulOp("test_mul", false);
 const mulWrongB = mulOp("test_mul_wrong_b", true);
 
-/** Sum of all elements accumulated one by one in f32: the worst rounding a reduction can have. */
-const sumF32 = sn.defineOp({
-  name: "test_sum_f32",
-  inputs: ["input"],
-  forward(ctx, [x]) {
-    const y = sn.empty([1], ctx.engine);
-    let s = 0;
-    for (const v of x.data) s = Math.fround(s + v);
-    y.data[0] = s;
-    return y;
-  },
-  backward(ctx, g, [x]) {
-    return [sn.full(x.shape, g.data[0], ctx.engine)];
-  },
-});
+/** Sum (or mean of squares) of all elements accumulated one by one in f32: the worst rounding a
+ *  reduction can have. `factor` scales the gradient: 1 is right, anything else wrong. */
+function reduceOp(name, square, factor = 1) {
+  return sn.defineOp({
+    name,
+    inputs: ["input"],
+    forward(ctx, [x]) {
+      const y = sn.empty([1], ctx.engine);
+      let s = 0;
+      for (const v of x.data) s = Math.fround(s + (square ? Math.fround(v * v) : v));
+      y.data[0] = square ? s / x.size : s;
+      return y;
+    },
+    backward(ctx, g, [x]) {
+      const dx = sn.empty(x.shape, ctx.engine);
+      const xd = x.data, d = dx.data, gy = g.data[0];
+      for (let i = 0; i < d.length; i++) d[i] = factor * gy * (square ? (2 * xd[i]) / x.size : 1);
+      return [dx];
+    },
+  });
+}
+const sumF32 = reduceOp("test_sum_f32", false);
+const meanSquares = reduceOp("test_mean_squares", true);
+const meanSquaresWrong = reduceOp("test_mean_squares_wrong", true, 0.9);
 
 const values = (n, seed = 1, lo = -1, hi = 1) => {
   let s = seed;
@@ -209,12 +218,20 @@ test("gradcheck of a composite function with fan-out and reshapes: relu(reshape(
   assert.is(r.checked, 48);
 });
 
-test("gradcheck passes a reduction of 4096 elements summed in f32 (rounding stays inside the tolerance)", () => {
+test("gradcheck passes a sum of 4096 elements accumulated in f32 (its rounding stays inside the tolerance)", () => {
   for (const seed of [1, 2, 3]) {
     const x = sn.tensor(values(4096, seed), [4096]).requireGrad();
     const r = sn.gradcheck((x) => sumF32.apply([x]), [x], { maxElements: 16, seed });
     assert.ok(r.ok, JSON.stringify(r.worst));
   }
+});
+
+test("gradcheck of a mean over 15000 elements (a loss): passes the right gradient, catches one 10 % off", () => {
+  // the f32 output ~0.33 moves by a few ulps per step: the resolution term is what lets this pass
+  const x = sn.tensor(values(15000, 4), [3, 5000]).requireGrad();
+  const r = sn.gradcheck((x) => meanSquares.apply([x]), [x], { maxElements: 32, throws: true });
+  assert.ok(r.worst.resolution > 0);
+  assert.not.ok(sn.gradcheck((x) => meanSquaresWrong.apply([x]), [x], { maxElements: 32 }).ok);
 });
 
 /** y_k = max(x_2k, x_2k+1), a max-pool of windows of 2; `wrong` routes the gradient to the smaller. */

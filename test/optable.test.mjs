@@ -22,10 +22,11 @@ test("every op has a backward or a reason for having none, not both", () => {
   assert.equal(both.map((op) => op.name), [], `ops with a backward and a noGrad reason: ${both.map((op) => op.name).join(", ")}`);
 });
 
-test("every op's inputs are distinct names (a trailing '?' marks optional ones) and its noGradInputs are among them", () => {
+test("every op's inputs are distinct names ('?' marks an optional one, '...' a last variadic one) and its noGradInputs are among them", () => {
   const bad = [];
   for (const op of ops) {
-    const names = op.inputs.map((n) => n.replace(/\?$/, ""));
+    if (op.inputs.slice(0, -1).some((n) => n.endsWith("..."))) bad.push(`${op.name}: only the last input may be variadic: ${JSON.stringify(op.inputs)}`);
+    const names = op.inputs.map((n) => n.replace(/\?$|\.\.\.$/, ""));
     if (!names.length || names.some((n) => !/^[a-z_][a-z0-9_]*$/i.test(n))) bad.push(`${op.name}: input names ${JSON.stringify(op.inputs)}`);
     if (new Set(names).size !== names.length) bad.push(`${op.name}: an input name is repeated in ${JSON.stringify(op.inputs)}`);
     for (const n of op.noGradInputs ?? []) if (!names.includes(n)) bad.push(`${op.name}: noGradInputs names '${n}', not an input`);
