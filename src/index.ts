@@ -12,3 +12,5 @@ export { Generator, manualSeed, defaultGenerator, type RngState } from "./random
 export { summary, formatSummary, type ModelSummary } from "./summary.js";
 export * as models from "./models/index.js";
 export { createModel } from "./models/index.js";
+export * as data from "./data/index.js";
+export { Dataset, DataLoader, fromPixels, loadMnistDigits, loadFashionMnist } from "./data/index.js";
