@@ -173,19 +173,28 @@ function runOn(e, inputs, call) {
   return { y: bits(y), grads: ins.filter((t) => t.requiresGrad).map((t) => bits(t.grad)) };
 }
 
+// These kernels use no madd (only plain mul and add), so the baseline SIMD build must give the
+// same bits as the build picked for this runtime too.
 let engines = [];
-test("setup: engines with 1, 2 and 3 threads, every kernel call split", async () => {
-  engines = [await sn.Engine.create({ threads: 1 }), await sn.Engine.create({ threads: 2, minParallelWork: 0 }), await sn.Engine.create({ threads: 3, minParallelWork: 0 })];
-  assert.equal(engines.map((e) => e.threads), [1, 2, 3]);
+const setups = ["1 thread", "2 threads", "3 threads", "2 threads, baseline simd build"];
+test("setup: engines with 1, 2 and 3 threads (every kernel call split), and one on the baseline simd build", async () => {
+  engines = [
+    await sn.Engine.create({ threads: 1 }),
+    await sn.Engine.create({ threads: 2, minParallelWork: 0 }),
+    await sn.Engine.create({ threads: 3, minParallelWork: 0 }),
+    await sn.Engine.create({ threads: 2, minParallelWork: 0, build: "simd" }),
+  ];
+  assert.equal(engines.map((e) => e.threads), [1, 2, 3, 2]);
+  assert.is(engines[3].info.build, "simd");
 });
 
 for (const [name, inputs, call] of scenarios) {
-  test(`${name}: output and gradients have the same bits on 1, 2 and 3 threads`, () => {
+  test(`${name}: output and gradients have the same bits on 1, 2 and 3 threads and on the baseline build`, () => {
     const [one, ...more] = engines.map((e) => runOn(e, inputs, call));
     assert.ok(one.y.length > 0 && one.grads.length > 0);
     more.forEach((r, i) => {
-      assert.equal(r.y, one.y, `output on ${i + 2} threads`);
-      r.grads.forEach((g, j) => assert.equal(g, one.grads[j], `gradient of input ${j} on ${i + 2} threads`));
+      assert.equal(r.y, one.y, `output on ${setups[i + 1]}`);
+      r.grads.forEach((g, j) => assert.equal(g, one.grads[j], `gradient of input ${j} on ${setups[i + 1]}`));
     });
   });
 }
