@@ -172,6 +172,7 @@ export const avgPool2dOp = defineAvgOp<AvgPoolAttrs>(
   (x, a) => {
     const g = poolGeom("avg_pool2d", x, { ...a, dilation: 1 });
     if (typeof a.count_include_pad !== "boolean") fail("avg_pool2d", `count_include_pad must be a boolean, got ${JSON.stringify(a.count_include_pad)}`);
+    if ((a as any).divisor_override != null) fail("avg_pool2d", "divisor_override is not supported");
     return {
       OH: g.OH,
       OW: g.OW,

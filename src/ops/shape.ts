@@ -124,6 +124,7 @@ function upGeom(op: string, x: Tensor, a: UpAttrs) {
   checkRank(op, "input", x, 4);
   const [N, C, H, W] = x.shape;
   if (H === 0 || W === 0) fail(op, `input ${shapeStr(x.shape)} has an empty spatial dimension`);
+  if ((a as any).recompute_scale_factor) fail(op, "recompute_scale_factor is not supported");
   const hasSize = a.size != null, hasScale = a.scale_factor != null;
   if (hasSize === hasScale) fail(op, `give exactly one of size and scale_factor (input ${shapeStr(x.shape)})`);
   let OH: number, OW: number, sf: [number, number] | null = null;
