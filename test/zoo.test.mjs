@@ -88,5 +88,157 @@ test("GoogLeNet: torchvision's 3x3 in the third Inception branch, or the paper's
   b.dispose();
 });
 
+// ---- fully convolutional ----
+
+/** values of x [N, C, H, W] in the window at (top, left) of size s */
+function crop(x, top, left, s) {
+  const [N, C, H, W] = x.shape;
+  const d = x.data, out = new Float32Array(N * C * s * s);
+  for (let nc = 0; nc < N * C; nc++)
+    for (let i = 0; i < s; i++) out.set(d.subarray(nc * H * W + (top + i) * W + left, nc * H * W + (top + i) * W + left + s), (nc * s + i) * s);
+  return sn.tensor(out, [N, C, s, s]);
+}
+
+function randomInput(shape, seed) {
+  const g = new sn.Generator(seed);
+  return sn.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => g.uniform(-1, 1)), shape);
+}
+
+/** an unpadded classifier for 26x26 inputs: 26 -conv3-> 24 -pool-> 12 -conv3-> 10 -pool-> 5; stride 4 */
+function smallClassifier() {
+  sn.manualSeed(3);
+  return new nn.Sequential({
+    features: nn.sequential(new nn.Conv2d(3, 8, 3), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Conv2d(8, 16, 3), new nn.ReLU(), new nn.MaxPool2d(2)),
+    flatten: new nn.Flatten(),
+    classifier: nn.sequential(new nn.Linear(16 * 5 * 5, 32), new nn.ReLU(), new nn.Dropout(0.5), new nn.Linear(32, 5)),
+  }).eval();
+}
+
+test("convolutionalize: on the training size it gives the classifier's scores; on a 34x34 input a 3x3 map whose entry (i, j) is the classifier's score of the 26x26 window at (4i, 4j)", () => {
+  const clf = smallClassifier();
+  const fcn = models.convolutionalize(clf, [3, 26, 26]).eval();
+  assert.equal([...fcn.stateDict().keys()], [...clf.stateDict().keys()]);
+  assert.equal([...fcn.stateDict().get("classifier.0.weight").shape], [32, 16, 5, 5]);
+  assert.equal([...fcn.stateDict().get("classifier.3.weight").shape], [5, 32, 1, 1]);
+  assert.ok(clf.at("classifier").at(0) instanceof nn.Linear, "the classifier itself is unchanged");
+  sn.noGrad(() => {
+    const x = randomInput([2, 3, 26, 26], 1);
+    const y = fcn.call(x);
+    assert.equal([...y.shape], [2, 5, 1, 1]);
+    compare("scores at 26x26", y.data, clf.call(x).data, 1e-5, 1e-6);
+    const big = randomInput([2, 3, 34, 34], 2);
+    const map = fcn.call(big);
+    assert.equal([...map.shape], [2, 5, 3, 3]);
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 3; j++) {
+        const want = clf.call(crop(big, 4 * i, 4 * j, 26)).data;
+        const got = Array.from({ length: 10 }, (_, k) => map.data[Math.floor(k / 5) * 45 + (k % 5) * 9 + i * 3 + j]);
+        compare(`window (${i}, ${j})`, got, want, 1e-5, 1e-6);
+      }
+  });
+  clf.dispose();
+  fcn.dispose();
+});
+
+test("convolutionalize LeNet (padded convs): same scores at 28x28, a 4x4 heat map at 40x40, and it trains (gradients reach the converted layers)", () => {
+  sn.manualSeed(4);
+  const clf = models.lenet().eval();
+  const fcn = models.convolutionalize(clf, [1, 28, 28]);
+  const x = randomInput([3, 1, 28, 28], 5);
+  compare("lenet scores", sn.noGrad(() => fcn.call(x)).data, sn.noGrad(() => clf.call(x)).data, 1e-5, 1e-6);
+  fcn.train();
+  const map = fcn.call(randomInput([2, 1, 40, 40], 6));
+  assert.equal([...map.shape], [2, 10, 4, 4]);
+  sn.mean(map).backward();
+  const g = fcn.stateDict().get("classifier.0.weight").grad;
+  assert.ok(g && g.data.some((v) => v !== 0) && g.data.every(Number.isFinite));
+  clf.dispose();
+  fcn.dispose();
+});
+
+test("fcn(): torchvision's AlexNet and ResNet-18 turned fully convolutional give 1x1 maps at their training size and 6x6 maps at 384x384 / 224x224", () => {
+  const a = models.fcn({ backbone: "alexnet" });
+  assert.equal(a.outputShape([1, 3, 224, 224]), [1, 1000, 1, 1]);
+  assert.equal(a.outputShape([1, 3, 384, 384]), [1, 1000, 6, 6]);
+  assert.ok(a.at("avgpool") instanceof nn.Identity, "the 6x6 adaptive pool does nothing at 224");
+  a.dispose();
+  const r = models.fcn({ backbone: "resnet18", classes: 7, inputSize: 64 });
+  assert.equal(r.outputShape([1, 3, 64, 64]), [1, 7, 1, 1]);
+  assert.equal(r.outputShape([1, 3, 224, 224]), [1, 7, 6, 6]);
+  assert.equal([...r.stateDict().get("fc.weight").shape], [7, 512, 1, 1]);
+  r.dispose();
+});
+
+test("convolutionalize: what cannot slide is an error that names the layer", () => {
+  const g = models.googlenet({ classes: 3, aux: false });
+  assert.throws(() => models.convolutionalize(g, [3, 224, 224]), /expects a Sequential classifier/);
+  g.dispose();
+  const squash = nn.sequential(new nn.Conv2d(1, 2, 3), new nn.AdaptiveAvgPool2d(3), new nn.Flatten(), new nn.Linear(18, 4));
+  assert.throws(() => models.convolutionalize(squash, [1, 6, 6]), /AdaptiveAvgPool2d\(output_size=3\) at '1': pools the 4x4 map .* to 3x3, which is no sliding window/);
+  assert.throws(() => models.convolutionalize(squash, [1, 2, 2]), /the model does not take \[1,2,2\] inputs/);
+  assert.throws(() => models.convolutionalize(nn.sequential(new nn.Conv2d(1, 2, 3)), [1, 6, 6]), /no Flatten/);
+  assert.throws(() => models.fcn({ backbone: "lenet5x" }), /unknown model 'lenet5x'/);
+  squash.dispose();
+});
+
+// ---- U-Net ----
+
+test("U-Net (depth 2, width 8, no batch norm): [2,3,16,16] -> [2,5,16,16], and every parameter gets a finite, non-zero gradient", () => {
+  sn.manualSeed(7);
+  const m = models.unet({ depth: 2, width: 8, inChannels: 3, classes: 5 });
+  const y = m.call(randomInput([2, 3, 16, 16], 8));
+  assert.equal([...y.shape], [2, 5, 16, 16]);
+  sn.mse_loss(y, sn.zeros([2, 5, 16, 16])).backward();
+  for (const [n, p] of m.namedParameters()) assert.ok(p.grad && p.grad.data.every(Number.isFinite) && p.grad.data.some((v) => v !== 0), `gradient of ${n}`);
+  assert.throws(() => m.call(randomInput([1, 3, 18, 18], 9)), /Concat\(\) at 'skip\.down\.inner\.skip', input \[1,16,9,9\]: branch outputs \[1,16,9,9\], \[1,16,8,8\] differ outside the channel axis/);
+  assert.throws(() => models.unet({ inputSize: 50 }), /unet: inputSize must be a multiple of 2\^depth = 16/);
+  m.dispose();
+});
+
+// ---- configs and errors ----
+
+test("config JSON round trip rebuilds the zoo's blocks (ResidualBlock, ZeroPadShortcut, GoogLeNet, Concat levels) with the same names and layers", () => {
+  for (const [name, opts] of [["resnet20", {}], ["resnet20", { shortcut: "B" }], ["plain20", {}], ["resnet50", { classes: 10 }], ["googlenet", { classes: 10 }], ["unet", { depth: 2, width: 8 }], ["alexnet2012", { towers: 2, classes: 10 }]]) {
+    const m = sn.createModel(name, opts);
+    const json = JSON.parse(JSON.stringify(m.config()));
+    const r = nn.moduleFromConfig(json);
+    assert.equal(r.namedParameters().map(([n, p]) => [n, [...p.shape]]), m.namedParameters().map(([n, p]) => [n, [...p.shape]]), name);
+    assert.equal([...r.stateDict().keys()], [...m.stateDict().keys()], name);
+    assert.is(r.toString(), m.toString(), name);
+    assert.equal(r.config(), json, name);
+    m.dispose();
+    r.dispose();
+  }
+});
+
+test("the plain twin's state dict loads into the residual net (same layers, same names: option A adds no parameters)", () => {
+  const p = models.plain20(), r = models.resnet20();
+  r.loadStateDict(p.stateDict());
+  assert.equal(r.stateDict().get("layer3.2.conv2.weight").toArray(), p.stateDict().get("layer3.2.conv2.weight").toArray());
+  p.dispose();
+  r.dispose();
+});
+
+test("bad options and bad inputs: clear errors naming the model or the layer and the shapes", () => {
+  assert.throws(() => sn.createModel("resnet18", { clases: 10 }), /resnet: unknown option 'clases' \(known: classes, inChannels, inputSize, depth\)/);
+  assert.throws(() => models.cifarResnet({ depth: 21 }), /resnet21: depth must be 6n\+2/);
+  assert.throws(() => models.resnet({ depth: 19 }), /resnet: depth must be one of 18, 34, 50, 101, 152, got 19/);
+  assert.throws(() => models.resnet18({ depth: 50 }), /resnet18: depth is 18/);
+  assert.throws(() => models.plain20({ shortcut: "B" }), /plain20: a plain net has no shortcuts/);
+  assert.throws(() => models.resnet20({ shortcut: "C" }), /shortcut must be "A" \(identity, zero padding\) or "B" \(projection\), got "C"/);
+  assert.throws(() => models.vgg({ config: "F" }), /vgg: config must be one of A, A-LRN, B, C, D, E, got "F"/);
+  assert.throws(() => models.vgg16({ batchNorm: true }), /vgg16: batchNorm is fixed by the name/);
+  assert.throws(() => models.alexnet({ inputSize: 50 }), /alexnet: inputSize 50 is too small/);
+  assert.throws(() => models.googlenet({ inputSize: 16 }), /googlenet: inputSize 16 is too small/);
+  assert.throws(() => models.alexnet2012({ towers: 3 }), /towers must be 1 or 2/);
+  const m = models.resnet20();
+  assert.throws(() => m.call(sn.zeros([2, 1, 32, 32])), /Conv2d\(3, 16, kernel_size=3, padding=1, bias=False\) at 'conv1', input \[2,1,32,32\]: expected 3 input channels, got 1/);
+  m.dispose();
+  const block = new models.ResidualBlock([["conv1", new nn.Conv2d(4, 8, 3, { padding: 1 })]]);
+  assert.throws(() => block.call(sn.zeros([1, 4, 5, 5])), /ResidualBlock\(\), input \[1,4,5,5\]: the body gives \[1,8,5,5\] but the shortcut gives \[1,4,5,5\]; a block that changes the shape needs a downsample/);
+  assert.throws(() => sn.summary(block, [4, 5, 5]), /the body gives \[1,8,5,5\] but the shortcut gives \[1,4,5,5\]/);
+  block.dispose();
+});
+
 test.after(() => sn.dispose());
 test.run();
