@@ -19,6 +19,9 @@ let tfPromise = null;
 export function setupTfjs() {
   tfPromise ??= (async () => {
     const tf = await import("@tensorflow/tfjs-core");
+    // tfjs-core's Node bundle registers no gradients (the tfjs union package does that); the
+    // tfjs-layers bundle registers them all on the same tfjs-core when it loads.
+    await import("@tensorflow/tfjs-layers");
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
     // A directory path: the backend reads the .wasm files with fs in Node.
     wasm.setWasmPaths(fileURLToPath(new URL("@tensorflow/tfjs-backend-wasm/dist/", nodeModules)));
