@@ -96,21 +96,30 @@ function mulOp(name, wrongB) {
 const mulRight = mulOp("test_mul", false);
 const mulWrongB = mulOp("test_mul_wrong_b", true);
 
-/** Sum of all elements accumulated one by one in f32: the worst rounding a reduction can have. */
-const sumF32 = sn.defineOp({
-  name: "test_sum_f32",
-  inputs: ["input"],
-  forward(ctx, [x]) {
-    const y = sn.empty([1], ctx.engine);
-    let s = 0;
-    for (const v of x.data) s = Math.fround(s + v);
-    y.data[0] = s;
-    return y;
-  },
-  backward(ctx, g, [x]) {
-    return [sn.full(x.shape, g.data[0], ctx.engine)];
-  },
-});
+/** Sum (or mean of squares) of all elements accumulated one by one in f32: the worst rounding a
+ *  reduction can have. `factor` scales the gradient: 1 is right, anything else wrong. */
+function reduceOp(name, square, factor = 1) {
+  return sn.defineOp({
+    name,
+    inputs: ["input"],
+    forward(ctx, [x]) {
+      const y = sn.empty([1], ctx.engine);
+      let s = 0;
+      for (const v of x.data) s = Math.fround(s + (square ? Math.fround(v * v) : v));
+      y.data[0] = square ? s / x.size : s;
+      return y;
+    },
+    backward(ctx, g, [x]) {
+      const dx = sn.empty(x.shape, ctx.engine);
+      const xd = x.data, d = dx.data, gy = g.data[0];
+      for (let i = 0; i < d.length; i++) d[i] = factor * gy * (square ? (2 * xd[i]) / x.size : 1);
+      return [dx];
+    },
+  });
+}
+const sumF32 = reduceOp("test_sum_f32", false);
+const meanSquares = reduceOp("test_mean_squares", true);
+const meanSquaresWrong = reduceOp("test_mean_squares_wrong", true, 0.9);
 
 const values = (n, seed = 1, lo = -1, hi = 1) => {
   let s = seed;
@@ -209,12 +218,60 @@ test("gradcheck of a composite function with fan-out and reshapes: relu(reshape(
   assert.is(r.checked, 48);
 });
 
-test("gradcheck passes a reduction of 4096 elements summed in f32 (rounding stays inside the tolerance)", () => {
+test("gradcheck passes a sum of 4096 elements accumulated in f32 (its rounding stays inside the tolerance)", () => {
   for (const seed of [1, 2, 3]) {
     const x = sn.tensor(values(4096, seed), [4096]).requireGrad();
     const r = sn.gradcheck((x) => sumF32.apply([x]), [x], { maxElements: 16, seed });
     assert.ok(r.ok, JSON.stringify(r.worst));
   }
+});
+
+test("gradcheck of a mean over 15000 elements (a loss): passes the right gradient, catches one 10 % off", () => {
+  // the f32 output ~0.33 moves by a few ulps per step: the resolution term is what lets this pass
+  const x = sn.tensor(values(15000, 4), [3, 5000]).requireGrad();
+  const r = sn.gradcheck((x) => meanSquares.apply([x]), [x], { maxElements: 32, throws: true });
+  assert.ok(r.worst.resolution > 0);
+  assert.not.ok(sn.gradcheck((x) => meanSquaresWrong.apply([x]), [x], { maxElements: 32 }).ok);
+});
+
+/** y_k = max(x_2k, x_2k+1), a max-pool of windows of 2; `wrong` routes the gradient to the smaller. */
+function pairMaxOp(name, wrong) {
+  const argmax = (xd, k) => (xd[2 * k] >= xd[2 * k + 1]) !== wrong ? 2 * k : 2 * k + 1;
+  return sn.defineOp({
+    name,
+    inputs: ["input"],
+    forward(ctx, [x]) {
+      const y = sn.empty([x.size / 2], ctx.engine);
+      const xd = x.data, yd = y.data;
+      for (let k = 0; k < yd.length; k++) yd[k] = Math.max(xd[2 * k], xd[2 * k + 1]);
+      return y;
+    },
+    backward(ctx, g, [x]) {
+      const dx = sn.zeros(x.shape, ctx.engine);
+      const xd = x.data, gd = g.data, d = dx.data;
+      for (let k = 0; k < gd.length; k++) d[argmax(xd, k)] = gd[k];
+      return [dx];
+    },
+  });
+}
+const pairMax = pairMaxOp("test_pair_max", false);
+const pairMaxWrong = pairMaxOp("test_pair_max_wrong", true);
+
+test("gradcheck: a max whose two values are closer than the step is checked with smaller steps", () => {
+  // pairs 0.004 apart: the step 1e-2 swaps which one is the max
+  const v = values(16, 13).map((a, i) => (i % 2 ? 0 : a));
+  for (let i = 1; i < 16; i += 2) v[i] = v[i - 1] + (i % 4 === 1 ? 0.004 : -0.004);
+  const x = sn.tensor(v).requireGrad();
+  const r = sn.gradcheck((x) => pairMax.apply([x]), [x], { throws: true });
+  assert.is(r.refined, 16);
+  assert.not.ok(sn.gradcheck((x) => pairMaxWrong.apply([x]), [x]).ok, "the gradient routed to the smaller value is still caught");
+});
+
+test("gradcheck: a kink at the point itself (relu at exactly 0) fails: differences cannot check it", () => {
+  const x = sn.tensor([0.5, 0, -0.5]).requireGrad();
+  const r = sn.gradcheck((x) => sn.relu(x), [x]);
+  assert.not.ok(r.ok);
+  assert.is(r.worst.index, 1);
 });
 
 test("gradcheck: bad arguments are clear errors", () => {

@@ -72,8 +72,10 @@ export function caseInputs(sn, c, tensors) {
 /** Runs a case forward and, where it has an output gradient, backward. Returns copies of the
  *  output, the input gradients (null where none) and the inputs afterwards. */
 export function runCase(sn, c, tensors) {
+  const entry = sn.opTable.get(c.op);
+  if (!entry) throw new Error(`op ${c.op} is not in the op table`);
   const inputs = caseInputs(sn, c, tensors);
-  const y = sn.opTable.get(c.op).apply(inputs, c.attrs);
+  const y = entry.apply(inputs, c.attrs);
   const res = { inputs, y, shape: [...y.shape], out: y.toArray(), grads: c.inputs.map(() => null) };
   if (c.gout) {
     const g = tensors.get(c.gout);
