@@ -226,7 +226,11 @@ async function timeInterleaved(runners, { quick }, { maxReps = quick ? 3 : 11, w
   }
   return runners.map((r) => {
     const L = live.find((l) => l.r === r);
-    return L && !r.failed && L.samples.length ? median(L.samples) : null;
+    if (!L || r.failed || !L.samples.length) return null;
+    // the best sample too: less moved by load from elsewhere than the median (JSON only)
+    r.minMs = Math.min(...L.samples);
+    r.samples = L.samples.length;
+    return median(L.samples);
   });
 }
 
@@ -415,6 +419,9 @@ async function child(o) {
         ref_status: refStatus[i],
         ours_threads: oursThreads,
         peak_gflops: peak,
+        ours_min_ms: oursMs != null ? ours.minMs : null,
+        ref_min_ms: refMs != null ? r.minMs : null,
+        samples: [oursMs != null ? ours.samples : 0, refMs != null ? r.samples : 0],
       };
       if (c.bytes && oursMs != null) row.ours_gbps = c.bytes / oursMs / 1e6;
       if (c.fwdOf && oursMs != null && fwdMs.has(c.fwdOf)) row.vs_fwd = oursMs / fwdMs.get(c.fwdOf);

@@ -146,13 +146,19 @@ export function onnxModel({ op, inputs, initializers = [], outputs, nodeInputs, 
 /** Conv output size along one axis (ONNX / PyTorch, floor mode). */
 export const convOut = (size, k, stride, pad, dil = 1) => Math.floor((size + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
 
-/** Y = X W (+ nothing): MatMul of a fed [M,K] by a constant [K,N]. */
-export function matmulModel(M, K, N, b) {
+/** Y = alpha * op(A) * op(B) + beta * C (ONNX Gemm), A and B fed at run time, C optional
+ *  ([M,N] or broadcastable, fed as "C"). */
+export function gemmModel({ M, N, K, transA = false, transB = false, alpha = 1, beta = 1, cDims = null }) {
+  const inputs = [
+    { name: "A", dims: transA ? [K, M] : [M, K] },
+    { name: "B", dims: transB ? [N, K] : [K, N] },
+  ];
+  if (cDims) inputs.push({ name: "C", dims: cDims });
   return onnxModel({
-    op: "MatMul",
-    inputs: [{ name: "A", dims: [M, K] }],
-    initializers: [{ name: "B", dims: [K, N], data: b }],
+    op: "Gemm",
+    inputs,
     outputs: [{ name: "Y", dims: [M, N] }],
+    attrs: { transA: transA ? 1 : 0, transB: transB ? 1 : 0, alpha: f32(alpha), beta: f32(beta) },
   });
 }
 
