@@ -48,8 +48,8 @@ function makeDense(tf) {
 
 function lenet(tf, seed, inputGrad) {
   // He-normal weights (fan-in), zero biases, NHWC / HWIO (TF.js's layout)
-  const he = (shape, fanIn, s) => tf.variable(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), "float32", s));
-  const zeros = (n) => tf.variable(tf.zeros([n]));
+  const he = (shape, fanIn, s) => tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), "float32", s)));
+  const zeros = (n) => tf.tidy(() => tf.variable(tf.zeros([n])));
   const p = {
     c1w: he([5, 5, 1, 20], 25, seed),
     c1b: zeros(20),
@@ -85,9 +85,8 @@ export async function tfjsLenetBench({ batch = 64, warmup = 3, batches = 20, lr 
   const data = [];
   for (let i = 0; i < 4; i++) {
     const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, "float32", seed + 10 + i);
-    const labels = tf.randomUniform([batch], 0, 10, "int32", seed + 20 + i);
-    data.push({ x, y: tf.cast(tf.oneHot(labels, 10), "float32") });
-    labels.dispose();
+    const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, "int32", seed + 20 + i), 10), "float32"));
+    data.push({ x, y });
   }
   const step = (i) => {
     const { x, y } = data[i % data.length];
