@@ -49,8 +49,10 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       Atomics.notify(ctrl, 1);
     };
     if (typeof process !== "undefined" && (process as any).on) (process as any).on("exit", markDead);
-    post({ type: "ready" });
+    // read the generation before saying ready: the first job may be published as soon as the
+    // caller hears "ready", and a worker that read it afterwards would wait for the next one
     let seen = Atomics.load(ctrl, 0);
+    post({ type: "ready" });
     for (;;) {
       // spin briefly (consecutive kernels follow each other closely), then sleep
       let spins = 0;
