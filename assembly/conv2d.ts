@@ -84,6 +84,28 @@ function im2col(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32
       const span = (R - 1) * SW;
       let src = plane + <usize>ci0 * HW;
       let ky = ky0, kx = kx0;
+      if (iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
+        // every tap of the run is inside the image (most runs): no bounds checks
+        let s0 = src + (<usize>(iyb * W + ixb) << 2);
+        const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
+        let s = s0 + <usize>ky * ys + <usize>kx * xs;
+        for (let kk = 0; kk < kc; kk++) {
+          v128.store(d, gather4(s, SW));
+          if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
+          d += dstep;
+          s += xs;
+          if (++kx == KW) {
+            kx = 0;
+            if (++ky == KH) {
+              ky = 0;
+              s0 += HW;
+            }
+            s = s0 + <usize>ky * ys;
+          }
+        }
+        q0 += R;
+        continue;
+      }
       for (let kk = 0; kk < kc; kk++) {
         const iy = iyb + ky * DH, ix = ixb + kx * DW;
         if (<u32>iy >= <u32>H) {
@@ -161,6 +183,28 @@ function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: 
     const span = (R - 1) * SW;
     let dst = plane;
     let ky = 0, kx = 0;
+    if (SW == 1 && R > 1 && iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
+      // every tap of the run is inside the image: no bounds checks
+      let d0 = plane + (<usize>(iyb * W + ixb) << 2);
+      const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
+      let d = d0;
+      for (let kk = 0; kk < rows; kk++) {
+        v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
+        if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        c += cstep;
+        d += xs;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            d0 += HW;
+          }
+          d = d0 + <usize>ky * ys;
+        }
+      }
+      q0 += R;
+      continue;
+    }
     for (let kk = 0; kk < rows; kk++) {
       const iy = iyb + ky * DH, ix = ixb + kx * DW;
       if (<u32>iy < <u32>H) {
