@@ -11,7 +11,7 @@
 //    output positions of one (image, group); the block's columns of col are expanded directly
 //    into NR-wide B slivers, K block by K block, and the bias is added in the GEMM epilogue.
 //  - input gradient: dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into
-//    dx. Items are (image, group, block of CB input channels), so each item owns its slice of
+//    dx. Items are (image, group, block of input channels), so each item owns its slice of
 //    dx and adds into it in a fixed order (position chunk, tap, position): no two threads write
 //    one element. dcol is computed 256 positions at a time into scratch.
 //  - weight gradient: dW_g (Og x K) = sum over images and positions of dy[n, g] * col^T. Items
@@ -277,30 +277,30 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
 
 // ---- input gradient ----
 
-// Scratch per thread (floats): A strips ceil(CB*KH*KW/MR)*MR*KC_MAX, B block KC_MAX*PB,
-// dcol CB*KH*KW*PB, position tables 2*PB (i32), tile MR*NR.
+// Scratch per thread (floats), rows = ceil(Cg/NB)*KH*KW: A strips ceil(rows/MR)*MR*KC_MAX,
+// B block KC_MAX*PB, dcol rows*PB, position tables 2*PB (i32), tile MR*NR.
 
-/** dx = conv2d's input gradient for dy (CB input channels per item); with `init` (O floats,
- *  or 0) dx starts from init[channel] instead of zero (conv_transpose2d's bias). */
-export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize, init: usize, CB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+/** dx = conv2d's input gradient for dy (the Cg input channels of a group in NB blocks, block b
+ *  = channels b*Cg/NB .. (b+1)*Cg/NB); with `init` (C floats, or 0) dx starts from
+ *  init[channel] instead of zero (conv_transpose2d's bias). */
+export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize, init: usize, NB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
   const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
   const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
   const Cg = C / G, Og = O / G, KK = KH * KW, K = Cg * KK, P = HO * WO;
-  const rowsMax = CB * KK, SM = (rowsMax + MR - 1) / MR;
+  const rowsMax = (Cg + NB - 1) / NB * KK, SM = (rowsMax + MR - 1) / MR;
   const pa = scratch + <usize>ith * scratchBytes;
   const pb = pa + (<usize>(SM * MR * KC_MAX) << 2);
   const dcol = pb + (<usize>(KC_MAX * PB) << 2);
   const iy0 = dcol + (<usize>(rowsMax * PB) << 2), ix0 = iy0 + (<usize>PB << 2), tile = ix0 + (<usize>PB << 2);
   const kcb = kcOf(Og);
-  const NB = (Cg + CB - 1) / CB;
   const T = N * G * NB;
   const e = rangeEnd(T, ith, nth);
   for (let it = rangeStart(T, ith, nth); it < e; it++) {
     const ng = it / NB, cb = it - ng * NB;
     const n = ng / G, g = ng - n * G;
-    const c0 = cb * CB, nc = min(CB, Cg - c0), rows = nc * KK, S = (rows + MR - 1) / MR;
+    const c0 = cb * Cg / NB, nc = (cb + 1) * Cg / NB - c0, rows = nc * KK, S = (rows + MR - 1) / MR;
     const plane = dx + (<usize>(n * C + g * Cg + c0) * H * W << 2);
     for (let ci = 0; ci < nc; ci++) {
       const v = init ? load<f32>(init + (<usize>(g * Cg + c0 + ci) << 2)) : 0;

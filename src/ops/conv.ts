@@ -119,14 +119,15 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, 
 /** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0). */
 export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, dx: number, init = 0): void {
   const Cg = g.C / g.G, KK = g.KH * g.KW;
-  // channels per item: about 128 rows of the column matrix, and enough items for the threads
-  // (the split changes no sum: each dx element is added to in the same order in any item)
-  let CB = Math.max(1, Math.min(Cg, Math.floor(128 / KK)));
-  while (CB > 1 && g.N * g.G * Math.ceil(Cg / CB) < 4 * eng.threads) CB = Math.ceil(CB / 2);
-  const rows = CB * KK;
+  // channel blocks per group: about 128 rows of the column matrix each, and enough items for
+  // the threads (the split changes no sum: each dx element is added to in the same order in
+  // whichever item holds its channel)
+  let NB = Math.ceil(Cg / Math.max(1, Math.floor(128 / KK)));
+  while (NB < Cg && g.N * g.G * NB < 4 * eng.threads) NB = Math.min(Cg, NB * 2);
+  const rows = Math.ceil(Cg / NB) * KK;
   const bytes = round64((Math.ceil(rows / MR) * MR * KC_MAX + KC_MAX * PB + rows * PB + 2 * PB + MR * NR) * 4);
   const scratch = eng.scratch(bytes);
-  withGeometry(eng, g, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, CB, scratch, bytes], macs(g)));
+  withGeometry(eng, g, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, NB, scratch, bytes], macs(g)));
 }
 
 /** dw = the weight gradient of conv for input x and output gradient dy. */
