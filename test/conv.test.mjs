@@ -150,6 +150,8 @@ const bigCases = [
   { xs: [2, 40, 22, 17], ws: [19, 40, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
   // groups, stride 2, dilation, non-square
   { xs: [3, 12, 19, 23], ws: [10, 6, 3, 2], attrs: { stride: [2, 1], padding: [2, 0], dilation: [2, 3], groups: 2 } },
+  // 300 output channels: the input gradient sums over them in two K blocks
+  { xs: [2, 4, 7, 6], ws: [300, 4, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
   // LeNet-like: one weight-gradient column block, so the sum over positions is split in ranges
   { xs: [16, 1, 28, 28], ws: [6, 1, 5, 5], attrs: { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 } },
 ];
@@ -170,6 +172,16 @@ for (const [i, c] of bigCases.entries())
     close("dW", w.grad.toArray(), g.dW, c.xs[0] * ref.HO * ref.WO);
     close("db", b.grad.toArray(), g.db, c.xs[0] * ref.HO * ref.WO);
   });
+
+test("conv2d on an empty batch: empty output, empty input gradient, zero weight and bias gradients", () => {
+  const x = sn.zeros([0, 3, 8, 8]).requireGrad(), w = rand([4, 3, 3, 3], 71).requireGrad(), b = rand([4], 72).requireGrad();
+  const y = sn.conv2d(x, w, b);
+  assert.equal(y.shape, [0, 4, 6, 6]);
+  y.backward(sn.zeros([0, 4, 6, 6]));
+  assert.equal(x.grad.shape, [0, 3, 8, 8]);
+  assert.ok(w.grad.toArray().every((v) => v === 0), "dW is zero");
+  assert.ok(b.grad.toArray().every((v) => v === 0), "db is zero");
+});
 
 // ---- determinism ----
 
