@@ -72,6 +72,9 @@ function runAll() {
     y.backward(rand([M, N], 4));
     for (const t of [y, a.grad, b.grad, c.grad]) out.push(new Uint32Array(t.toArray().buffer));
   }
+  // few columns and many rows: the threads split the rows instead of the columns
+  const a = rand([301, 263], 11), b = rand([263, 20], 12);
+  out.push(new Uint32Array(sn.matmul(a, b).toArray().buffer));
   const x = rand([67, 530], 5).requireGrad(), w = rand([129, 530], 6).requireGrad(), bias = rand([129], 7).requireGrad();
   const y = sn.linear(x, w, bias);
   y.backward(rand([67, 129], 8));
