@@ -12,13 +12,15 @@
 //    into NR-wide B slivers, K block by K block, and the bias is added in the GEMM epilogue.
 //  - input gradient: dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into
 //    dx. Items are (image, group, block of input channels), so each item owns its slice of
-//    dx and adds into it in a fixed order (position chunk, tap, position): no two threads write
-//    one element. dcol is computed 256 positions at a time into scratch.
+//    dx and adds into it in a fixed order (chunk of 256 positions, run of up to 8 positions,
+//    tap): no two threads write one element. dcol is computed chunk by chunk into scratch.
 //  - weight gradient: dW_g (Og x K) = sum over images and positions of dy[n, g] * col^T. Items
 //    are (group, block of KB columns of K, range of the (image, position chunk) sequence). Each
 //    item sums its range in order; the range count NCH depends on the shapes only and, when
 //    above 1, partial sums go to a buffer that f32_conv2d_bwd_weight_reduce adds in range order.
 //  - bias gradient: per output channel, images in order, positions in four lanes.
+// im2col and col2im go run by run (8 or 4 output positions on one row), tap by tap, with one
+// bounds check per run and tap, none when the whole run's window is inside the image.
 // Every split is a function of the shapes (or, where it changes no sum, of nth), so the results
 // have the same bits on any thread count.
 //
