@@ -14,3 +14,4 @@ export * as models from "./models/index.js";
 export { createModel } from "./models/index.js";
 export * as data from "./data/index.js";
 export { Dataset, DataLoader, fromPixels, loadMnistDigits, loadFashionMnist } from "./data/index.js";
+export * as viz from "./viz/index.js";

@@ -1,0 +1,32 @@
+// A module worker that drives simdnet (a worker may block in Atomics.wait, a page may not).
+import * as sn from "../../dist/index.js";
+import { runCases } from "./cases.mjs";
+
+self.onmessage = async (e) => {
+  const { cmd, threads, files } = e.data;
+  try {
+    if (cmd === "cases") {
+      const info = await sn.init({ threads, minParallelWork: 0 });
+      const loaded = [];
+      for (const name of files) loaded.push({ name, bytes: new Uint8Array(await (await fetch(`/test/fixtures/${name}`)).arrayBuffer()) });
+      self.postMessage({ ok: true, info, result: runCases(sn, loaded) });
+    } else if (cmd === "trap") {
+      const info = await sn.init({ threads });
+      let message = null;
+      try {
+        sn.engine().runAll("debug_trap_on", [1]);
+      } catch (err) {
+        message = err.message;
+      }
+      let deadMessage = null;
+      try {
+        sn.engine().runAll("__exit__", []);
+      } catch (err) {
+        deadMessage = err.message;
+      }
+      self.postMessage({ ok: true, info, message, deadMessage });
+    }
+  } catch (err) {
+    self.postMessage({ ok: false, error: String(err && err.stack ? err.stack : err) });
+  }
+};
