@@ -1,2 +1,382 @@
-// conv2d kernels (see docs/kernels.md). Forward and backward side by side.
-import { madd, rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+// 2-D convolution, NCHW activations, OIHW weights, groups; forward, input gradient and weight
+// gradient side by side. conv_transpose2d is the same three kernels with the roles swapped
+// (its forward is conv2d's input gradient; see src/ops/conv.ts).
+//
+// Approach: im2col + the packed GEMM of gemm_micro.ts (Chellapilla, Puri & Simard, "High
+// performance convolutional neural networks for document processing", 2006; Caffe's im2col),
+// without ever building the whole column matrix: every work item expands only the block it
+// needs, straight into the layout the micro-kernel reads, in the thread's scratch.
+//  - forward: y[n, g] (Og x P) = W_g (Og x K) * col(x[n, g]) (K x P), K = Cg*KH*KW, P = HO*WO.
+//    W is packed once per call (f32_gemm_pack_a, G matrices). Items are blocks of up to 256
+//    output positions of one (image, group); the block's columns of col are expanded directly
+//    into NR-wide B slivers, K block by K block, and the bias is added in the GEMM epilogue.
+//  - input gradient: dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into
+//    dx. Items are (image, group, block of CB input channels), so each item owns its slice of
+//    dx and adds into it in a fixed order (position chunk, tap, position): no two threads write
+//    one element. dcol is computed 256 positions at a time into scratch.
+//  - weight gradient: dW_g (Og x K) = sum over images and positions of dy[n, g] * col^T. Items
+//    are (group, block of KB columns of K, range of the (image, position chunk) sequence). Each
+//    item sums its range in order; the range count NCH depends on the shapes only and, when
+//    above 1, partial sums go to a buffer that f32_conv2d_bwd_weight_reduce adds in range order.
+//  - bias gradient: per output channel, images in order, positions in four lanes.
+// Every split is a function of the shapes (or, where it changes no sum, of nth), so the results
+// have the same bits on any thread count.
+//
+// Geometry is passed as a pointer to 16 i32: N C H W O G KH KW SH SW PH PW DH DW HO WO
+// (C and O are the channel counts of the convolution's input and output, H W and HO WO their
+// sizes; padding is zero).
+import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock, micro6x8 } from "./gemm_micro";
+
+/** Positions per block: NC_SLIVERS slivers. */
+// @ts-ignore: decorator
+@inline const PB: i32 = NC_SLIVERS * NR;
+/** Weight-gradient K columns per item (16 slivers). */
+// @ts-ignore: decorator
+@inline const KB: i32 = 128;
+
+/** Input origin (top-left tap, before dilation) of output positions p0 .. p0+np-1:
+ *  iy0[q] = oy*SH - PH, ix0[q] = ox*SW - PW. */
+function posTables(p0: i32, np: i32, WO: i32, SH: i32, SW: i32, PH: i32, PW: i32, iy0: usize, ix0: usize): void {
+  let oy = p0 / WO, ox = p0 - oy * WO;
+  for (let q = 0; q < np; q++) {
+    store<i32>(iy0 + (<usize>q << 2), oy * SH - PH);
+    store<i32>(ix0 + (<usize>q << 2), ox * SW - PW);
+    if (++ox == WO) {
+      ox = 0;
+      oy++;
+    }
+  }
+}
+
+/** Four input values SW apart from s. */
+// @ts-ignore: decorator
+@inline function gather4(s: usize, SW: i32): v128 {
+  if (SW == 1) return v128.load(s);
+  if (SW == 2) return f32x4.shuffle(v128.load(s), v128.load(s, 12), 0, 2, 5, 7);
+  const st = <usize>SW << 2;
+  let v = f32x4.splat(load<f32>(s));
+  v = f32x4.replace_lane(v, 1, load<f32>(s + st));
+  v = f32x4.replace_lane(v, 2, load<f32>(s + 2 * st));
+  return f32x4.replace_lane(v, 3, load<f32>(s + 3 * st));
+}
+
+/** Expands rows k0 .. k0+kc of the column matrix (k = (ci*KH + ky)*KW + kx) for nq positions
+ *  (origins in iy0/ix0) of one image-group whose channel 0 is at `plane`. Value (kk, q) goes to
+ *  dst + kk*ldk + (q>>3)*lds + (q&7) floats: ldk = NR, lds = kc*NR writes packed B slivers,
+ *  ldk = row length, lds = 8 writes plain rows. Positions nq .. nzero-1 are zero-filled.
+ *  Runs of 8 (or 4) positions on one output row are expanded tap by tap with one bounds check
+ *  per run and tap; runs across rows element by element. */
+function im2col(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32, SW: i32,
+  k0: i32, kc: i32, iy0: usize, ix0: usize, nq: i32, nzero: i32, dst: usize, ldk: i32, lds: i32): void {
+  const KK = KH * KW, HW = <usize>(H * W) << 2, dstep = <usize>ldk << 2;
+  const ci0 = k0 / KK, ky0 = (k0 - ci0 * KK) / KW, kx0 = k0 - ci0 * KK - ky0 * KW;
+  const zero = f32x4.splat(0);
+  let q0 = 0;
+  while (q0 < nzero) {
+    let d = dst + (<usize>((q0 >> 3) * lds + (q0 & 7)) << 2);
+    // a run: 8 (or 4) positions on one output row
+    let R = 0;
+    if (q0 + 8 <= nq && (q0 & 7) == 0 && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 7) << 2))) R = 8;
+    else if (q0 + 4 <= nq && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 3) << 2))) R = 4;
+    if (R) {
+      const iyb = load<i32>(iy0 + (<usize>q0 << 2)), ixb = load<i32>(ix0 + (<usize>q0 << 2));
+      const span = (R - 1) * SW;
+      let src = plane + <usize>ci0 * HW;
+      let ky = ky0, kx = kx0;
+      for (let kk = 0; kk < kc; kk++) {
+        const iy = iyb + ky * DH, ix = ixb + kx * DW;
+        if (<u32>iy >= <u32>H) {
+          v128.store(d, zero);
+          if (R == 8) v128.store(d, zero, 16);
+        } else {
+          const row = src + (<usize>(iy * W) << 2);
+          if (ix >= 0 && ix + span < W) {
+            const s = row + (<usize>ix << 2);
+            v128.store(d, gather4(s, SW));
+            if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
+          } else {
+            for (let j = 0; j < R; j++) {
+              const x = ix + j * SW;
+              store<f32>(d + (<usize>j << 2), <u32>x < <u32>W ? load<f32>(row + (<usize>x << 2)) : 0);
+            }
+          }
+        }
+        d += dstep;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            src += HW;
+          }
+        }
+      }
+      q0 += R;
+      continue;
+    }
+    // positions across rows or past nq, one at a time
+    for (let j = 0; j < 4 && q0 + j < nzero; j++) {
+      const q = q0 + j;
+      let dd = d + (<usize>j << 2);
+      if (q >= nq) {
+        for (let kk = 0; kk < kc; kk++) {
+          store<f32>(dd, 0);
+          dd += dstep;
+        }
+        continue;
+      }
+      const iyb = load<i32>(iy0 + (<usize>q << 2)), ixb = load<i32>(ix0 + (<usize>q << 2));
+      let src = plane + <usize>ci0 * HW;
+      let ky = ky0, kx = kx0;
+      for (let kk = 0; kk < kc; kk++) {
+        const y = iyb + ky * DH, x = ixb + kx * DW;
+        store<f32>(dd, <u32>y < <u32>H && <u32>x < <u32>W ? load<f32>(src + (<usize>(y * W + x) << 2)) : 0);
+        dd += dstep;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            src += HW;
+          }
+        }
+      }
+    }
+    q0 += 4;
+  }
+}
+
+/** The inverse of im2col: adds rows 0 .. rows-1 of a plain column block (row stride ld floats,
+ *  nq positions, k = (ci*KH + ky)*KW + kx from channel 0 at `plane`) into the image, run by
+ *  run of positions as im2col reads them. */
+function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32, SW: i32,
+  rows: i32, iy0: usize, ix0: usize, nq: i32, col: usize, ld: i32): void {
+  const HW = <usize>(H * W) << 2, cstep = <usize>ld << 2;
+  let q0 = 0;
+  while (q0 < nq) {
+    let c = col + (<usize>q0 << 2);
+    let R = 1;
+    if (q0 + 8 <= nq && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 7) << 2))) R = 8;
+    else if (q0 + 4 <= nq && load<i32>(iy0 + (<usize>q0 << 2)) == load<i32>(iy0 + (<usize>(q0 + 3) << 2))) R = 4;
+    const iyb = load<i32>(iy0 + (<usize>q0 << 2)), ixb = load<i32>(ix0 + (<usize>q0 << 2));
+    const span = (R - 1) * SW;
+    let dst = plane;
+    let ky = 0, kx = 0;
+    for (let kk = 0; kk < rows; kk++) {
+      const iy = iyb + ky * DH, ix = ixb + kx * DW;
+      if (<u32>iy < <u32>H) {
+        const row = dst + (<usize>(iy * W) << 2);
+        if (SW == 1 && R > 1 && ix >= 0 && ix + span < W) {
+          const d = row + (<usize>ix << 2);
+          v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
+          if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        } else {
+          for (let j = 0; j < R; j++) {
+            const x = ix + j * SW;
+            if (<u32>x < <u32>W) {
+              const d = row + (<usize>x << 2);
+              store<f32>(d, load<f32>(d) + load<f32>(c + (<usize>j << 2)));
+            }
+          }
+        }
+      }
+      c += cstep;
+      if (++kx == KW) {
+        kx = 0;
+        if (++ky == KH) {
+          ky = 0;
+          dst += HW;
+        }
+      }
+    }
+    q0 += R;
+  }
+}
+
+// ---- forward ----
+
+// Scratch per thread (floats): B block KC_MAX*PB, position tables 2*PB (i32), tile MR*NR.
+
+/** y = conv2d(x, W) (+ bias); pw: W packed by f32_gemm_pack_a (G matrices Og x K). */
+export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
+  const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
+  const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
+  const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const Cg = C / G, Og = O / G, K = Cg * KH * KW, P = HO * WO;
+  const S = (Og + MR - 1) / MR, J = (P + NR - 1) / NR;
+  const pb = scratch + <usize>ith * scratchBytes;
+  const iy0 = pb + (<usize>(KC_MAX * PB) << 2), ix0 = iy0 + (<usize>PB << 2), tile = ix0 + (<usize>PB << 2);
+  const kcb = kcOf(K);
+  const flags = bias ? EP_ROWBIAS : 0;
+  // the slivers of every (image, group), one after the other, split evenly between threads
+  const T = N * G * J;
+  const t1 = rangeEnd(T, ith, nth);
+  let t = rangeStart(T, ith, nth);
+  while (t < t1) {
+    const ng = t / J, j = t - ng * J;
+    const nsl = min(min(NC_SLIVERS, J - j), t1 - t);
+    const n = ng / G, g = ng - n * G;
+    const p0 = j * NR, np = min(nsl * NR, P - p0);
+    posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
+    const plane = x + (<usize>(n * C + g * Cg) * H * W << 2);
+    const a = pw + (<usize>g * S * K * MR << 2);
+    const c = y + ((<usize>(n * O + g * Og) * P + p0) << 2);
+    for (let pc = 0; pc < K; pc += kcb) {
+      const kc = min(kcb, K - pc);
+      im2col(plane, H, W, KH, KW, DH, DW, SW, pc, kc, iy0, ix0, np, nsl * NR, pb, NR, kc * NR);
+      macroBlock(a, K, pc, 0, S, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
+        bias + (<usize>(g * Og) << 2), 0, tile);
+    }
+    t += nsl;
+  }
+}
+
+// ---- input gradient ----
+
+// Scratch per thread (floats): A strips ceil(CB*KH*KW/MR)*MR*KC_MAX, B block KC_MAX*PB,
+// dcol CB*KH*KW*PB, position tables 2*PB (i32), tile MR*NR.
+
+/** dx = conv2d's input gradient for dy (CB input channels per item); with `init` (O floats,
+ *  or 0) dx starts from init[channel] instead of zero (conv_transpose2d's bias). */
+export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize, init: usize, CB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
+  const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
+  const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
+  const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const Cg = C / G, Og = O / G, KK = KH * KW, K = Cg * KK, P = HO * WO;
+  const rowsMax = CB * KK, SM = (rowsMax + MR - 1) / MR;
+  const pa = scratch + <usize>ith * scratchBytes;
+  const pb = pa + (<usize>(SM * MR * KC_MAX) << 2);
+  const dcol = pb + (<usize>(KC_MAX * PB) << 2);
+  const iy0 = dcol + (<usize>(rowsMax * PB) << 2), ix0 = iy0 + (<usize>PB << 2), tile = ix0 + (<usize>PB << 2);
+  const kcb = kcOf(Og);
+  const NB = (Cg + CB - 1) / CB;
+  const T = N * G * NB;
+  const e = rangeEnd(T, ith, nth);
+  for (let it = rangeStart(T, ith, nth); it < e; it++) {
+    const ng = it / NB, cb = it - ng * NB;
+    const n = ng / G, g = ng - n * G;
+    const c0 = cb * CB, nc = min(CB, Cg - c0), rows = nc * KK, S = (rows + MR - 1) / MR;
+    const plane = dx + (<usize>(n * C + g * Cg + c0) * H * W << 2);
+    for (let ci = 0; ci < nc; ci++) {
+      const v = init ? load<f32>(init + (<usize>(g * Cg + c0 + ci) << 2)) : 0;
+      const p = plane + (<usize>ci * H * W << 2), vv = f32x4.splat(v);
+      let i = 0;
+      for (; i + 4 <= H * W; i += 4) v128.store(p + (<usize>i << 2), vv);
+      for (; i < H * W; i++) store<f32>(p + (<usize>i << 2), v);
+    }
+    if (Og == 0) continue;
+    const dyg = dy + (<usize>(n * O + g * Og) * P << 2);
+    const wg = w + ((<usize>(g * Og) * K + c0 * KK) << 2); // W_g^T rows c0*KK.. = columns of W_g
+    for (let p0 = 0; p0 < P; p0 += PB) {
+      const np = min(PB, P - p0), nsl = (np + NR - 1) / NR;
+      for (let pc = 0; pc < Og; pc += kcb) {
+        const kc = min(kcb, Og - pc);
+        for (let s = 0; s < S; s++) packAStrip(wg, K, 1, s * MR, min(MR, rows - s * MR), pc, kc, pa + (<usize>(s * kc * MR) << 2));
+        packB(dyg, P, 0, pc, kc, p0, np, pb);
+        // pa holds strips of kc (not Og) floats each: K stride kc, offset 0
+        macroBlock(pa, kc, 0, 0, S, pb, kc, nsl, dcol, PB, rows, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
+      }
+      posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
+      col2imAdd(plane, H, W, KH, KW, DH, DW, SW, rows, iy0, ix0, np, dcol, PB);
+    }
+  }
+}
+
+// ---- weight gradient ----
+
+// Scratch per thread (floats): A strip MR*KC_MAX, B slivers KB*KC_MAX, col rows KB*KC_MAX,
+// position tables 2*KC_MAX (i32), tile MR*NR. Position chunks are KC_MAX long.
+
+/** dW (or NCH partial sums of it, O*K floats apart, when NCH > 1) for input x and dy. */
+export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize, NCH: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
+  const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
+  const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
+  const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const Cg = C / G, Og = O / G, K = Cg * KH * KW, P = HO * WO;
+  const S = (Og + MR - 1) / MR;
+  const pa = scratch + <usize>ith * scratchBytes;
+  const pb = pa + (<usize>(MR * KC_MAX) << 2);
+  const col = pb + (<usize>(KB * KC_MAX) << 2);
+  const iy0 = col + (<usize>(KB * KC_MAX) << 2), ix0 = iy0 + (<usize>KC_MAX << 2), tile = ix0 + (<usize>KC_MAX << 2);
+  const NK = (K + KB - 1) / KB;
+  const CPI = (P + KC_MAX - 1) / KC_MAX; // position chunks per image
+  const L = N * CPI; // the (image, chunk) sequence
+  const T = G * NK * NCH;
+  const e = rangeEnd(T, ith, nth);
+  for (let it = rangeStart(T, ith, nth); it < e; it++) {
+    const r = it / (G * NK), gk = it - r * (G * NK);
+    const g = gk / NK, kb = gk - g * NK;
+    const k0 = kb * KB, nk = min(KB, K - k0), nsl = (nk + NR - 1) / NR;
+    const c = dw + ((<usize>r * O * K + <usize>(g * Og) * K + k0) << 2);
+    const l0 = rangeStart(L, r, NCH), l1 = rangeEnd(L, r, NCH);
+    if (l0 >= l1) {
+      // an empty range (more ranges than chunks) contributes zeros
+      for (let i = 0; i < Og; i++)
+        for (let j = 0; j < nk; j++) store<f32>(c + ((<usize>i * K + j) << 2), 0);
+      continue;
+    }
+    for (let l = l0; l < l1; l++) {
+      const n = l / CPI, p0 = (l - n * CPI) * KC_MAX, kc = min(KC_MAX, P - p0);
+      posTables(p0, kc, WO, SH, SW, PH, PW, iy0, ix0);
+      im2col(x + (<usize>(n * C + g * Cg) * H * W << 2), H, W, KH, KW, DH, DW, SW, k0, nk, iy0, ix0, kc, kc, col, kc, 8);
+      packB(col, kc, 1, 0, kc, 0, nk, pb); // B = col^T: kc positions x nk taps
+      const dyg = dy + ((<usize>(n * O + g * Og) * P + p0) << 2);
+      const flags = l == l0 ? EP_FIRST : 0;
+      for (let s = 0; s < S; s++) {
+        const mr = min(MR, Og - s * MR);
+        packAStrip(dyg, P, 0, s * MR, mr, 0, kc, pa);
+        const crow = c + (<usize>(s * MR) * K << 2);
+        for (let j = 0; j < nsl; j++)
+          micro6x8(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
+            1, 0, flags, 0, 0, tile);
+      }
+    }
+  }
+}
+
+/** dw = partial[0] + partial[1] + ... (NCH partial sums of n floats each, in order). */
+export function f32_conv2d_bwd_weight_reduce(partial: usize, NCH: i32, n: i32, dw: usize, ith: i32, nth: i32): void {
+  const b = chunkStart(n, ith, nth), e = chunkEnd(n, ith, nth);
+  const stride = <usize>n << 2;
+  let i = b;
+  for (; i + 4 <= e; i += 4) {
+    let p = partial + (<usize>i << 2);
+    let acc = v128.load(p);
+    for (let r = 1; r < NCH; r++) {
+      p += stride;
+      acc = f32x4.add(acc, v128.load(p));
+    }
+    v128.store(dw + (<usize>i << 2), acc);
+  }
+  for (; i < e; i++) {
+    let p = partial + (<usize>i << 2);
+    let acc = load<f32>(p);
+    for (let r = 1; r < NCH; r++) {
+      p += stride;
+      acc += load<f32>(p);
+    }
+    store<f32>(dw + (<usize>i << 2), acc);
+  }
+}
+
+// ---- bias gradient ----
+
+/** db[o] = sum over images and positions of dy[n, o, :]: images in order, positions in four
+ *  lanes (then a scalar tail), lanes added in a fixed order. */
+export function f32_conv2d_bwd_bias(dy: usize, N: i32, O: i32, P: i32, db: usize, ith: i32, nth: i32): void {
+  const e = rangeEnd(O, ith, nth);
+  for (let o = rangeStart(O, ith, nth); o < e; o++) {
+    let acc = f32x4.splat(0);
+    let tail: f32 = 0;
+    for (let n = 0; n < N; n++) {
+      const p = dy + (<usize>(n * O + o) * P << 2);
+      let i = 0;
+      for (; i + 4 <= P; i += 4) acc = f32x4.add(acc, v128.load(p + (<usize>i << 2)));
+      for (; i < P; i++) tail += load<f32>(p + (<usize>i << 2));
+    }
+    store<f32>(db + (<usize>o << 2),
+      ((f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3))) + tail);
+  }
+}

@@ -1,2 +1,108 @@
-// gemm kernels (see docs/kernels.md). Forward and backward side by side.
-import { madd, rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+// GEMM kernels: C = alpha * op(A) * op(B) + beta * C (+ a row or column bias), row-major.
+// The micro-kernel, the packing and the blocking are in gemm_micro.ts (shared with conv2d.ts).
+import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, EP_COLBIAS, kcOf, packAStrip, packB, macroBlock, epilogue1 } from "./gemm_micro";
+
+/** Packs op(A) for f32_gemm: G matrices (strideG floats apart), each M x K, as MR-row strips over
+ *  the whole K: strip s of matrix g at dst + (g*S + s)*K*MR floats, S = ceil(M/MR). */
+export function f32_gemm_pack_a(a: usize, lda: i32, transA: i32, M: i32, K: i32, G: i32, strideG: i32, dst: usize, ith: i32, nth: i32): void {
+  const S = (M + MR - 1) / MR;
+  const e = rangeEnd(G * S, ith, nth);
+  for (let it = rangeStart(G * S, ith, nth); it < e; it++) {
+    const g = it / S, s = it - g * S;
+    packAStrip(a + (<usize>g * strideG << 2), lda, transA, s * MR, min(MR, M - s * MR), 0, K, dst + (<usize>it * K * MR << 2));
+  }
+}
+
+// Per-thread scratch of f32_gemm: (KC_MAX * NC_SLIVERS * NR + MR * NR) floats (src/ops/linalg.ts).
+
+/** C (M x N, row stride ldc) = alpha * op(A) op(B) + beta * C (+ bias), op(A) packed by
+ *  f32_gemm_pack_a. flags: EP_BETA / EP_ROWBIAS / EP_COLBIAS; bias: M or N floats. */
+export function f32_gemm(pa: usize, b: usize, ldb: i32, transB: i32, c: usize, ldc: i32, M: i32, N: i32, K: i32,
+  alpha: f32, beta: f32, flags: i32, bias: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const S = (M + MR - 1) / MR, J = (N + NR - 1) / NR;
+  let s0 = 0, s1 = S, j0 = 0, j1 = J;
+  // Columns when there are enough of them for every thread, rows otherwise: any split gives the
+  // same bits (see the top of gemm_micro.ts), so this only balances the load.
+  if (J >= 4 * nth || J >= S) {
+    j0 = rangeStart(J, ith, nth); j1 = rangeEnd(J, ith, nth);
+  } else {
+    s0 = rangeStart(S, ith, nth); s1 = rangeEnd(S, ith, nth);
+  }
+  if (s0 >= s1 || j0 >= j1) return;
+  const pb = scratch + <usize>ith * scratchBytes;
+  const tile = pb + (<usize>(KC_MAX * NC_SLIVERS * NR) << 2);
+  const rbias = flags & EP_ROWBIAS ? bias : 0;
+  const cbias = flags & EP_COLBIAS ? bias : 0;
+  if (K == 0) {
+    // no products: C = beta * C (+ bias), as one all-zero block
+    for (let i = s0 * MR; i < min(M, s1 * MR); i++)
+      for (let j = j0 * NR; j < min(N, j1 * NR); j++)
+        epilogue1(c + ((<usize>i * ldc + j) << 2), 0, alpha, beta, flags | EP_FIRST,
+          rbias ? load<f32>(rbias + (<usize>i << 2)) : 0, cbias ? load<f32>(cbias + (<usize>j << 2)) : 0);
+    return;
+  }
+  const kcb = kcOf(K);
+  for (let jc = j0; jc < j1; jc += NC_SLIVERS) {
+    const nsl = min(NC_SLIVERS, j1 - jc);
+    const n0 = jc * NR, nc = min(nsl * NR, N - n0);
+    for (let pc = 0; pc < K; pc += kcb) {
+      const kc = min(kcb, K - pc);
+      packB(b, ldb, transB, pc, kc, n0, nc, pb);
+      const f = pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST;
+      macroBlock(pa, K, pc, s0, s1, pb, kc, nsl, c + (<usize>n0 << 2), ldc, M, nc, alpha, beta, f, rbias,
+        cbias + (<usize>n0 << 2), tile);
+    }
+  }
+}
+
+// ---- the gradients of a broadcast C (and linear's bias) ----
+
+/** out[j] = scale * sum over rows i of g[i, j] (g: M x N), rows added in order. */
+export function f32_gemm_sum_rows(g: usize, M: i32, N: i32, scale: f32, out: usize, ith: i32, nth: i32): void {
+  const Q = (N + 3) >> 2; // items: groups of 4 columns
+  const e = rangeEnd(Q, ith, nth);
+  const sc = f32x4.splat(scale);
+  const rs = <usize>N << 2;
+  for (let q = rangeStart(Q, ith, nth); q < e; q++) {
+    const j = q << 2;
+    if (j + 4 <= N) {
+      let acc = f32x4.splat(0);
+      let p = g + (<usize>j << 2);
+      for (let i = 0; i < M; i++) {
+        acc = f32x4.add(acc, v128.load(p));
+        p += rs;
+      }
+      v128.store(out + (<usize>j << 2), f32x4.mul(acc, sc));
+    } else {
+      for (let jj = j; jj < N; jj++) {
+        let acc: f32 = 0;
+        for (let i = 0; i < M; i++) acc += load<f32>(g + ((<usize>i * N + jj) << 2));
+        store<f32>(out + (<usize>jj << 2), acc * scale);
+      }
+    }
+  }
+}
+
+/** out[i] = scale * sum over columns j of g[i, j]: four lane sums, then the lanes in order. */
+export function f32_gemm_sum_cols(g: usize, M: i32, N: i32, scale: f32, out: usize, ith: i32, nth: i32): void {
+  const e = rangeEnd(M, ith, nth);
+  for (let i = rangeStart(M, ith, nth); i < e; i++) {
+    const row = g + (<usize>i * N << 2);
+    let acc = f32x4.splat(0);
+    let j = 0;
+    for (; j + 4 <= N; j += 4) acc = f32x4.add(acc, v128.load(row + (<usize>j << 2)));
+    let s = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+    for (; j < N; j++) s += load<f32>(row + (<usize>j << 2));
+    store<f32>(out + (<usize>i << 2), s * scale);
+  }
+}
+
+/** y = s * x (n floats). */
+export function f32_gemm_scale(x: usize, n: i32, s: f32, y: usize, ith: i32, nth: i32): void {
+  const b = chunkStart(n, ith, nth), e = chunkEnd(n, ith, nth);
+  const sv = f32x4.splat(s);
+  let i = b;
+  for (; i + 4 <= e; i += 4) v128.store(y + (<usize>i << 2), f32x4.mul(v128.load(x + (<usize>i << 2)), sv));
+  for (; i < e; i++) store<f32>(y + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * s);
+}

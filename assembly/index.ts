@@ -9,3 +9,4 @@ export * from "./loss";
 export * from "./norm";
 export * from "./optim";
 export * from "./upsample";
+export * from "./shape";

@@ -82,7 +82,8 @@ function backward(root: Tensor, grad?: Tensor): void {
       if (t.requiresGrad && !t.node) {
         // a leaf: accumulate into .grad (kept alive outside tidy scopes)
         if (t.grad) accumulate(t.grad, g);
-        else t.grad = keep(g === grad ? cloneT(g) : g);
+        // the caller's gradient (or a view of it, after a reshape) stays the caller's
+        else t.grad = keep(grad && g.storage === grad.storage ? cloneT(g) : g);
         continue;
       }
       if (!t.node) continue;
@@ -104,7 +105,8 @@ function backward(root: Tensor, grad?: Tensor): void {
         if (t.grad) accumulate(t.grad, g);
         else t.grad = keep(cloneT(g));
       }
-      if (t !== root && g !== grad) g.dispose();
+      // a gradient passed on as a view (reshape's backward) lives on in its input's gradient
+      if (t !== root && g !== grad && !gin.some((gj) => gj && gj.storage === g.storage)) g.dispose();
       grads.delete(t);
     }
   } finally {

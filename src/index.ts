@@ -3,8 +3,9 @@ export { init, engine, dispose, Engine, type InitOptions, type EngineInfo } from
 export { setWasmPath } from "./engine/wasm.js";
 export { Tensor, tensor, empty, zeros, ones, full, tidy, keep, shapeStr } from "./tensor.js";
 export { noGrad, isGradEnabled } from "./autograd.js";
-export { opTable, OpError, type OpEntry } from "./ops/table.js";
+export { opTable, OpError, defineOp, type OpEntry, type OpDef, type OpContext } from "./ops/table.js";
 export * from "./ops/index.js";
+export { gradcheck, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
 export * as nn from "./nn/index.js";
 export { Module, Sequential } from "./nn/index.js";

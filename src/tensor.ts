@@ -130,7 +130,7 @@ export function _setReshape(f: typeof reshapeOp) {
 }
 
 function checkShape(op: string, shape: Shape) {
-  if (!Array.isArray(shape) && !(shape as any)?.length === undefined) throw new Error(`${op}: shape must be an array`);
+  if (!Array.isArray(shape)) throw new Error(`${op}: shape must be an array of sizes, got ${typeof shape === "object" ? String(shape) : typeof shape}`);
   for (const d of shape)
     if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: bad shape ${shapeStr(shape)}: sizes must be integers >= 0`);
 }
@@ -147,18 +147,21 @@ export function empty(shape: Shape, eng: Engine = currentEngine()): Tensor {
 }
 
 export function zeros(shape: Shape, eng: Engine = currentEngine()): Tensor {
+  checkShape("zeros", shape);
   const t = empty(shape, eng);
   t.data.fill(0);
   return t;
 }
 
 export function full(shape: Shape, value: number, eng: Engine = currentEngine()): Tensor {
+  checkShape("full", shape);
   const t = empty(shape, eng);
   t.data.fill(value);
   return t;
 }
 
 export function ones(shape: Shape, eng?: Engine): Tensor {
+  checkShape("ones", shape);
   return full(shape, 1, eng);
 }
 
@@ -175,10 +178,13 @@ export function tensor(values: ArrayLike<number> | number[][] | any, shape?: Sha
     }
     flat = (values as any).flat(Infinity);
   } else {
+    if (values === null || typeof values !== "object" || typeof values.length !== "number")
+      throw new Error(`tensor: values must be an array or a typed array of numbers, got ${values === null ? "null" : typeof values}`);
     flat = values as ArrayLike<number>;
     inferred = [flat.length];
   }
   const s = shape ?? inferred;
+  checkShape("tensor", s);
   if (sizeOf(s) !== flat.length) throw new Error(`tensor: ${flat.length} values do not fill shape ${shapeStr(s)}`);
   const t = empty(s, eng);
   t.data.set(flat);

@@ -1,17 +1,96 @@
-// Shared test helpers.
-/** Fails naming the first element outside |got - want| <= atol + rtol * |want|, with both values. */
+// Shared test helpers: comparing values, and the fixture cases written by tools/fixtures/gen.py.
+import { readFileSync, readdirSync } from "node:fs";
+
+/** Fails naming the worst element outside |got - want| <= atol + rtol * |want|, with both values.
+ *  Infinities and NaN must match exactly (an infinite `want` would otherwise allow anything). */
 export function compare(what, got, want, rtol, atol) {
   if (got.length !== want.length) throw new Error(`${what}: ${got.length} values, expected ${want.length}`);
-  let worst = -1, worstErr = 0;
+  let worst = -1, worstErr = 0, bad = 0;
   for (let i = 0; i < got.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    const ok = err <= atol + rtol * Math.abs(want[i]) || (Number.isNaN(got[i]) && Number.isNaN(want[i])) || got[i] === want[i];
-    if (!ok && (worst < 0 || err > worstErr || Number.isNaN(err))) {
+    const g = got[i], w = want[i];
+    const err = Math.abs(g - w);
+    const ok = Number.isFinite(w) ? err <= atol + rtol * Math.abs(w) : g === w || (Number.isNaN(g) && Number.isNaN(w));
+    if (ok) continue;
+    bad++;
+    const e = Number.isNaN(err) ? Infinity : err;
+    if (worst < 0 || e > worstErr) {
       worst = i;
-      worstErr = err;
-      if (Number.isNaN(err)) break;
+      worstErr = e;
     }
   }
   if (worst >= 0)
-    throw new Error(`${what}: element ${worst}: got ${got[worst]}, expected ${want[worst]} (|diff| ${worstErr.toExponential(2)} > atol ${atol} + rtol ${rtol} * |expected|)`);
+    throw new Error(
+      `${what}: element ${worst}: got ${got[worst]}, expected ${want[worst]} (|diff| ${Math.abs(got[worst] - want[worst]).toExponential(2)} ` +
+        `> atol ${atol} + rtol ${rtol} * |expected|; ${bad} of ${got.length} elements outside)`,
+    );
+}
+
+/** The bits of f32 values, for comparisons that must be exact. */
+export function bits(values) {
+  return new Uint32Array(Float32Array.from(values).buffer);
+}
+
+const hex = (u) => "0x" + u.toString(16).padStart(8, "0");
+
+/** Fails naming the first element whose bits differ, with both values and both bit patterns. */
+export function sameBits(what, got, want) {
+  const g = bits(got), w = bits(want);
+  if (g.length !== w.length) throw new Error(`${what}: ${g.length} values, expected ${w.length}`);
+  for (let i = 0; i < g.length; i++)
+    if (g[i] !== w[i])
+      throw new Error(`${what}: element ${i}: ${got[i]} (${hex(g[i])}) but ${want[i]} (${hex(w[i])})`);
+}
+
+const fixtureDir = new URL("./fixtures/", import.meta.url);
+
+/** Every op fixture file: test/fixtures/*.safetensors, not subfolders, not model_* files.
+ *  Each with its tensors and its cases (as written by gen.py). */
+export function loadFixtures(sn) {
+  return readdirSync(fixtureDir, { withFileTypes: true })
+    .filter((d) => d.isFile() && d.name.endsWith(".safetensors") && !d.name.startsWith("model_"))
+    .map((d) => d.name)
+    .sort()
+    .map((file) => {
+      const { tensors, metadata } = sn.parseSafetensors(readFileSync(new URL(file, fixtureDir)), file);
+      const group = file.replace(".safetensors", "");
+      const cases = JSON.parse(metadata.cases).map((c) => ({ ...c, group, name: `${group}: ${c.op}: ${c.id}` }));
+      return { group, file, tensors, cases };
+    });
+}
+
+/** The case's inputs as tensors on the current engine; those with a reference gradient require grad. */
+export function caseInputs(sn, c, tensors) {
+  return c.inputs.map((name, i) => {
+    if (!name) return null;
+    const st = tensors.get(name);
+    const t = sn.tensor(st.data, st.shape);
+    if (c.grads[i]) t.requireGrad();
+    return t;
+  });
+}
+
+/** Runs a case forward and, where it has an output gradient, backward. Returns copies of the
+ *  output, the input gradients (null where none) and the inputs afterwards. */
+export function runCase(sn, c, tensors) {
+  const entry = sn.opTable.get(c.op);
+  if (!entry) throw new Error(`op ${c.op} is not in the op table`);
+  const inputs = caseInputs(sn, c, tensors);
+  const y = entry.apply(inputs, c.attrs);
+  const res = { inputs, y, shape: [...y.shape], out: y.toArray(), grads: c.inputs.map(() => null) };
+  if (c.gout) {
+    const g = tensors.get(c.gout);
+    y.backward(sn.tensor(g.data, g.shape));
+    res.grads = inputs.map((t, i) => (c.grads[i] && t.grad ? t.grad.toArray() : null));
+  }
+  res.after = inputs.map((t) => (t ? t.toArray() : null));
+  return res;
+}
+
+/** Frees what runCase made. */
+export function disposeCase(res) {
+  for (const t of res.inputs) {
+    t?.grad?.dispose();
+    t?.dispose();
+  }
+  res.y.dispose();
 }

@@ -6,11 +6,13 @@
 
 import { isNode } from "./features.js";
 
-// Control block layout (byte offsets in low memory, below ARENA_BASE).
-export const CTRL = 1024; // Int32 words
-const ARGS = 2048; // Float64 args
+// Control block layout (byte offsets in low memory, below ARENA_BASE). It sits at the top of the
+// reserved first 64 KiB: the kernels' static data (read-only tables, if any) starts at 1024 and
+// is copied again by every worker's instantiation, so it must end below CTRL (checked on load).
+export const CTRL = 57344; // Int32 words
+const ARGS = CTRL + 1024; // Float64 args
 const MAX_ARGS = 48;
-const MSG = 4096; // error message bytes
+const MSG = CTRL + 2048; // error message bytes
 const MSG_LEN = 2048;
 // word indices
 const W_GEN = 0, W_PENDING = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7;
@@ -49,8 +51,10 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       Atomics.notify(ctrl, 1);
     };
     if (typeof process !== "undefined" && (process as any).on) (process as any).on("exit", markDead);
-    post({ type: "ready" });
+    // Read the generation before saying ready: once the caller hears "ready" it may publish the
+    // first job, and a worker that read the counter after that would wait for the next one forever.
     let seen = Atomics.load(ctrl, 0);
+    post({ type: "ready" });
     for (;;) {
       // spin briefly (consecutive kernels follow each other closely), then sleep
       let spins = 0;

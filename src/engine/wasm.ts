@@ -1,6 +1,7 @@
 // Loading the kernels: two builds from one source, the relaxed-SIMD one where the runtime
 // validates it, the baseline SIMD one elsewhere.
 import { isNode, type Features } from "./features.js";
+import { CTRL } from "./pool.js";
 
 export type Build = "relaxed" | "simd";
 
@@ -44,9 +45,52 @@ export function compileBuild(build: Build, shared: boolean): Promise<WebAssembly
   const key = build + shared;
   let p = cache.get(key);
   if (!p) {
-    p = loadBytes(fileUrl(build, shared)).then((b) => WebAssembly.compile(b as BufferSource));
+    p = loadBytes(fileUrl(build, shared)).then((b) => {
+      const end = staticDataEnd(new Uint8Array(b as ArrayBuffer));
+      if (end > CTRL) throw new Error(`simdnet: the kernels' static data ends at ${end}, past the pool's control block at ${CTRL}`);
+      return WebAssembly.compile(b as BufferSource);
+    });
     cache.set(key, p);
     p.catch(() => cache.delete(key));
   }
   return p;
+}
+
+/** End address of the module's active data segments (0 if none). Each instance copies them
+ *  into the shared memory when it starts, so they must not overlap anything written at run time. */
+export function staticDataEnd(bytes: Uint8Array): number {
+  let at = 8, end = 0;
+  const leb = () => {
+    let v = 0, shift = 0, b;
+    do {
+      b = bytes[at++];
+      v += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    return v;
+  };
+  while (at < bytes.length) {
+    const id = bytes[at++];
+    const len = leb();
+    const next = at + len;
+    if (id === 11) {
+      const count = leb();
+      for (let i = 0; i < count; i++) {
+        const flags = leb();
+        if (flags === 1) { // passive: not copied on instantiation
+          at += leb();
+          continue;
+        }
+        if (flags === 2) leb(); // memory index
+        if (bytes[at++] !== 0x41) throw new Error("simdnet: unexpected data segment offset in the kernels");
+        const offset = leb(); // i32.const (small positive offsets: unsigned LEB reads the same)
+        at++; // end
+        const size = leb();
+        end = Math.max(end, offset + size);
+        at += size;
+      }
+    }
+    at = next;
+  }
+  return end;
 }

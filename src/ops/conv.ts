@@ -1,2 +1,280 @@
-// conv ops (see docs/ops.md): one defineOp per op, forward and backward side by side.
-export {};
+// conv ops (see docs/ops.md): conv2d and conv_transpose2d, forward and backward side by side,
+// and torch.nn.grad's conv2d_input / conv2d_weight. Kernels in assembly/conv2d.ts: three of them
+// (forward, input gradient, weight gradient) serve both ops, because a transposed convolution's
+// forward is a convolution's input gradient and its input gradient is a convolution's forward.
+import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
+import type { Engine } from "../engine/engine.js";
+import { defineOp, fail, pair, checkInt } from "./table.js";
+import { packA, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
+
+/** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
+ *  [O, C/G, KH, KW], output [N,O,HO,WO]. */
+export interface ConvGeometry {
+  N: number; C: number; H: number; W: number; O: number; G: number; KH: number; KW: number;
+  SH: number; SW: number; PH: number; PW: number; DH: number; DW: number; HO: number; WO: number;
+}
+
+export interface Conv2dAttrs {
+  stride: number | number[];
+  padding: number | number[];
+  dilation: number | number[];
+  groups: number;
+}
+
+export interface ConvTranspose2dAttrs extends Conv2dAttrs {
+  output_padding: number | number[];
+}
+
+const convDefaults: Conv2dAttrs = { stride: 1, padding: 0, dilation: 1, groups: 1 };
+
+function rank4(op: string, what: string, s: Shape, layout: string) {
+  if (!Array.isArray(s) || s.length !== 4) fail(op, `${what} must be rank 4 ${layout}, got rank ${s?.length} ${shapeStr(s ?? [])}`);
+  for (const d of s) if (!Number.isInteger(d) || d < 0) fail(op, `${what} ${shapeStr(s)} has a size that is not an integer >= 0`);
+}
+
+function attrsOf(op: string, a: Conv2dAttrs) {
+  const [SH, SW] = pair(op, "stride", a.stride, 1);
+  const [PH, PW] = pair(op, "padding", a.padding, 0);
+  const [DH, DW] = pair(op, "dilation", a.dilation, 1);
+  const G = checkInt(op, "groups", a.groups, 1);
+  return { SH, SW, PH, PW, DH, DW, G };
+}
+
+function checkWeight(op: string, ws: Shape, G: number, wantIn: number, inWhat: string, layout: string, xs: Shape) {
+  const [, Cg, KH, KW] = ws;
+  if (ws[0] < 1 || Cg < 1 || KH < 1 || KW < 1) fail(op, `weight ${shapeStr(ws)} ${layout} has a zero size (kernel at least 1x1, channels at least 1)`);
+  if (wantIn % G !== 0) fail(op, `groups ${G} does not divide the ${wantIn} ${inWhat} (input ${shapeStr(xs)})`);
+  void Cg;
+}
+
+/** Validates conv2d's shapes and attributes; returns the geometry. */
+export function conv2dGeometry(op: string, xs: Shape, ws: Shape, attrs: Conv2dAttrs): ConvGeometry {
+  rank4(op, "input", xs, "[N, C, H, W]");
+  rank4(op, "weight", ws, "[out, in/groups, kH, kW]");
+  const { SH, SW, PH, PW, DH, DW, G } = attrsOf(op, attrs);
+  const [N, C, H, W] = xs;
+  const [O, Cg, KH, KW] = ws;
+  checkWeight(op, ws, G, C, "input channels", "[out, in/groups, kH, kW]", xs);
+  if (O % G !== 0) fail(op, `groups ${G} does not divide the ${O} output channels (weight ${shapeStr(ws)})`);
+  if (Cg * G !== C)
+    fail(op, `input has ${C} channels but weight expects ${Cg * G} (weight ${shapeStr(ws)}${G > 1 ? `, groups ${G}` : ""}, input ${shapeStr(xs)})`);
+  const HO = Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1;
+  const WO = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
+  if (HO <= 0 || WO <= 0)
+    fail(op, `output would be ${HO}x${WO}: the input ${H}x${W} padded by ${PH},${PW} is smaller than the ${DH * (KH - 1) + 1}x${DW * (KW - 1) + 1} (dilated) kernel (input ${shapeStr(xs)}, weight ${shapeStr(ws)})`);
+  return { N, C, H, W, O, G, KH, KW, SH, SW, PH, PW, DH, DW, HO, WO };
+}
+
+/** Validates conv_transpose2d's shapes; returns the geometry of the convolution it transposes
+ *  (whose input is this op's output and whose output is this op's input). */
+export function convTranspose2dGeometry(op: string, xs: Shape, ws: Shape, attrs: ConvTranspose2dAttrs): ConvGeometry {
+  rank4(op, "input", xs, "[N, C, H, W]");
+  rank4(op, "weight", ws, "[in, out/groups, kH, kW]");
+  const { SH, SW, PH, PW, DH, DW, G } = attrsOf(op, attrs);
+  const [OPH, OPW] = pair(op, "output_padding", attrs.output_padding, 0);
+  const [N, Cin, H, W] = xs;
+  const [Cw, Cog, KH, KW] = ws;
+  checkWeight(op, ws, G, Cin, "input channels", "[in, out/groups, kH, kW]", xs);
+  if (Cw !== Cin) fail(op, `input has ${Cin} channels but weight expects ${Cw} (weight ${shapeStr(ws)} as [in, out/groups, kH, kW], input ${shapeStr(xs)})`);
+  if (OPH >= Math.max(SH, DH) || OPW >= Math.max(SW, DW))
+    fail(op, `output_padding ${OPH},${OPW} must be smaller than stride ${SH},${SW} or dilation ${DH},${DW}`);
+  const HO = (H - 1) * SH - 2 * PH + DH * (KH - 1) + OPH + 1;
+  const WO = (W - 1) * SW - 2 * PW + DW * (KW - 1) + OPW + 1;
+  if (HO <= 0 || WO <= 0)
+    fail(op, `output would be ${HO}x${WO}: padding ${PH},${PW} removes more than the ${H}x${W} input spreads to (input ${shapeStr(xs)}, weight ${shapeStr(ws)})`);
+  return { N, C: Cog * G, H: HO, W: WO, O: Cin, G, KH, KW, SH, SW, PH, PW, DH, DW, HO: H, WO: W };
+}
+
+// ---- kernel drivers (pointers in the engine's memory) ----
+
+const PB = NC_SLIVERS * NR; // positions per block (assembly/conv2d.ts)
+const KB = 128; // weight-gradient columns per item (assembly/conv2d.ts)
+const round64 = (b: number) => Math.ceil(b / 64) * 64;
+
+function withGeometry<T>(eng: Engine, g: ConvGeometry, fn: (geo: number) => T): T {
+  const geo = eng.alloc(64, "conv geometry");
+  try {
+    new Int32Array(eng.memory.buffer, geo, 16).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO]);
+    return fn(geo);
+  } finally {
+    eng.release(geo);
+  }
+}
+
+const macs = (g: ConvGeometry) => g.N * g.O * g.HO * g.WO * (g.C / g.G) * g.KH * g.KW;
+
+/** y = conv(x, w) (+ bias per output channel). */
+export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, bias: number, y: number): void {
+  const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
+  const pw = packA(eng, w, K, false, Og, K, g.G, Og * K);
+  try {
+    const bytes = round64((KC_MAX * PB + 2 * PB + MR * NR) * 4);
+    const scratch = eng.scratch(bytes);
+    withGeometry(eng, g, (geo) => eng.run("f32_conv2d_fwd", [geo, x, pw, bias, y, scratch, bytes], macs(g)));
+  } finally {
+    eng.release(pw);
+  }
+}
+
+/** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0). */
+export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, dx: number, init = 0): void {
+  const Cg = g.C / g.G, KK = g.KH * g.KW;
+  // channels per item: about 128 rows of the column matrix, and enough items for the threads
+  // (the split changes no sum: each dx element is added to in the same order in any item)
+  let CB = Math.max(1, Math.min(Cg, Math.floor(128 / KK)));
+  while (CB > 1 && g.N * g.G * Math.ceil(Cg / CB) < 4 * eng.threads) CB = Math.ceil(CB / 2);
+  const rows = CB * KK;
+  const bytes = round64((Math.ceil(rows / MR) * MR * KC_MAX + KC_MAX * PB + rows * PB + 2 * PB + MR * NR) * 4);
+  const scratch = eng.scratch(bytes);
+  withGeometry(eng, g, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, CB, scratch, bytes], macs(g)));
+}
+
+/** dw = the weight gradient of conv for input x and output gradient dy. */
+export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number): void {
+  const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
+  const items = g.G * Math.ceil(K / KB);
+  // Ranges of the (image, position chunk) sequence summed apart, then added in order: a
+  // function of the shapes only, so the sums are the same on any thread count.
+  const chunks = g.N * Math.ceil((g.HO * g.WO) / KC_MAX);
+  const NCH = items >= 16 ? 1 : Math.max(1, Math.min(chunks, Math.ceil(16 / items)));
+  const bytes = round64((MR * KC_MAX + 2 * KB * KC_MAX + 2 * KC_MAX + MR * NR) * 4);
+  const scratch = eng.scratch(bytes);
+  const n = g.O * K;
+  withGeometry(eng, g, (geo) => {
+    if (NCH === 1) {
+      eng.run("f32_conv2d_bwd_weight", [geo, x, dy, dw, 1, scratch, bytes], macs(g));
+      return;
+    }
+    const partial = eng.alloc(NCH * n * 4, "conv weight-gradient partial sums");
+    try {
+      eng.run("f32_conv2d_bwd_weight", [geo, x, dy, partial, NCH, scratch, bytes], macs(g));
+      eng.run("f32_conv2d_bwd_weight_reduce", [partial, NCH, n, dw], NCH * n);
+    } finally {
+      eng.release(partial);
+    }
+  });
+  void Og;
+}
+
+/** db[o] = sum of dy over images and positions (dy: [N, O, P]). */
+export function biasGrad(dy: Tensor, shape: Shape): Tensor {
+  const [N, O] = dy.shape;
+  const P = dy.size / Math.max(1, N * O);
+  const db = empty(shape, dy.engine);
+  dy.engine.run("f32_conv2d_bwd_bias", [dy.ptr, N, O, P, db.ptr], dy.size);
+  return db;
+}
+
+function checkBias(op: string, b: Tensor | null, channels: number, ws: Shape) {
+  if (b && (b.rank !== 1 || b.shape[0] !== channels))
+    fail(op, `bias ${shapeStr(b.shape)} must be [${channels}] (one per output channel; weight ${shapeStr(ws)})`);
+}
+
+// ---- conv2d ----
+
+export const conv2dOp = defineOp<Conv2dAttrs>({
+  name: "conv2d",
+  inputs: ["input", "weight", "bias?"],
+  check([x, w, b], attrs) {
+    const g = conv2dGeometry("conv2d", x!.shape, w!.shape, attrs);
+    checkBias("conv2d", b, g.O, w!.shape);
+  },
+  forward(ctx, [x, w, b], attrs) {
+    const g = conv2dGeometry("conv2d", x!.shape, w!.shape, attrs);
+    const y = empty([g.N, g.O, g.HO, g.WO], ctx.engine);
+    convForward(ctx.engine, g, x!.ptr, w!.ptr, b ? b.ptr : 0, y.ptr);
+    return y;
+  },
+  backward(ctx, gy, [x, w, b], attrs, needs) {
+    const g = conv2dGeometry("conv2d", x!.shape, w!.shape, attrs);
+    let dx: Tensor | null = null, dw: Tensor | null = null;
+    if (needs[0]) {
+      dx = empty(x!.shape, ctx.engine);
+      convInput(ctx.engine, g, gy.ptr, w!.ptr, dx.ptr);
+    }
+    if (needs[1]) {
+      dw = empty(w!.shape, ctx.engine);
+      convWeight(ctx.engine, g, x!.ptr, gy.ptr, dw.ptr);
+    }
+    return [dx, dw, needs[2] && b ? biasGrad(gy, b.shape) : null];
+  },
+}, convDefaults);
+
+/** 2-D convolution as torch.nn.functional.conv2d: x [N,C,H,W], w [O, C/groups, kH, kW]. */
+export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Partial<Conv2dAttrs> = {}): Tensor {
+  return conv2dOp.apply([x, w, b ?? null], opts);
+}
+
+function sameEngine(op: string, ...ts: Tensor[]) {
+  for (const t of ts) {
+    if (!(t instanceof Tensor)) fail(op, `expected a Tensor, got ${typeof t}`);
+    t.assertUsable(op);
+    if (t.engine !== ts[0].engine) fail(op, "inputs belong to different engines");
+  }
+}
+
+/** torch.nn.grad.conv2d_input: the gradient of conv2d with respect to its input (shape
+ *  inputShape), for weight w and output gradient gradOut. Not recorded for backward. */
+export function conv2d_input(inputShape: number[], w: Tensor, gradOut: Tensor, opts: Partial<Conv2dAttrs> = {}): Tensor {
+  const op = "conv2d_input";
+  sameEngine(op, w, gradOut);
+  const g = conv2dGeometry(op, inputShape, w.shape, { ...convDefaults, ...opts });
+  const want = [g.N, g.O, g.HO, g.WO];
+  if (gradOut.rank !== 4 || gradOut.shape.some((d, i) => d !== want[i]))
+    fail(op, `gradOut ${shapeStr(gradOut.shape)} must be the output shape ${shapeStr(want)} (input ${shapeStr(inputShape)}, weight ${shapeStr(w.shape)})`);
+  const dx = empty(inputShape, w.engine);
+  convInput(w.engine, g, gradOut.ptr, w.ptr, dx.ptr);
+  return dx;
+}
+
+/** torch.nn.grad.conv2d_weight: the gradient of conv2d with respect to its weight (shape
+ *  weightShape), for input x and output gradient gradOut. Not recorded for backward. */
+export function conv2d_weight(x: Tensor, weightShape: number[], gradOut: Tensor, opts: Partial<Conv2dAttrs> = {}): Tensor {
+  const op = "conv2d_weight";
+  sameEngine(op, x, gradOut);
+  const g = conv2dGeometry(op, x.shape, weightShape, { ...convDefaults, ...opts });
+  const want = [g.N, g.O, g.HO, g.WO];
+  if (gradOut.rank !== 4 || gradOut.shape.some((d, i) => d !== want[i]))
+    fail(op, `gradOut ${shapeStr(gradOut.shape)} must be the output shape ${shapeStr(want)} (input ${shapeStr(x.shape)}, weight ${shapeStr(weightShape)})`);
+  const dw = empty(weightShape, x.engine);
+  convWeight(x.engine, g, x.ptr, gradOut.ptr, dw.ptr);
+  return dw;
+}
+
+// ---- conv_transpose2d ----
+
+const transposeDefaults: ConvTranspose2dAttrs = { ...convDefaults, output_padding: 0 };
+
+export const convTranspose2dOp = defineOp<ConvTranspose2dAttrs>({
+  name: "conv_transpose2d",
+  inputs: ["input", "weight", "bias?"],
+  check([x, w, b], attrs) {
+    const g = convTranspose2dGeometry("conv_transpose2d", x!.shape, w!.shape, attrs);
+    checkBias("conv_transpose2d", b, g.C, w!.shape);
+  },
+  forward(ctx, [x, w, b], attrs) {
+    const g = convTranspose2dGeometry("conv_transpose2d", x!.shape, w!.shape, attrs);
+    const y = empty([g.N, g.C, g.H, g.W], ctx.engine);
+    convInput(ctx.engine, g, x!.ptr, w!.ptr, y.ptr, b ? b.ptr : 0);
+    return y;
+  },
+  backward(ctx, gy, [x, w, b], attrs, needs) {
+    const g = convTranspose2dGeometry("conv_transpose2d", x!.shape, w!.shape, attrs);
+    let dx: Tensor | null = null, dw: Tensor | null = null;
+    if (needs[0]) {
+      dx = empty(x!.shape, ctx.engine);
+      convForward(ctx.engine, g, gy.ptr, w!.ptr, 0, dx.ptr);
+    }
+    if (needs[1]) {
+      dw = empty(w!.shape, ctx.engine);
+      convWeight(ctx.engine, g, gy.ptr, x!.ptr, dw.ptr);
+    }
+    return [dx, dw, needs[2] && b ? biasGrad(gy, b.shape) : null];
+  },
+}, transposeDefaults);
+
+/** Transposed convolution as torch.nn.functional.conv_transpose2d: x [N, Cin, H, W],
+ *  w [Cin, Cout/groups, kH, kW]. */
+export function conv_transpose2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Partial<ConvTranspose2dAttrs> = {}): Tensor {
+  return convTranspose2dOp.apply([x, w, b ?? null], opts);
+}

@@ -1,5 +1,5 @@
 // Element-wise ops (kernels in assembly/eltwise.ts).
-import { Tensor, shapeStr, empty } from "../tensor.js";
+import { Tensor, shapeStr, empty, sizeOf } from "../tensor.js";
 import { _setAccumulate } from "../autograd.js";
 import { defineOp, fail, sameShape } from "./table.js";
 import { _setReshape } from "../tensor.js";
@@ -61,6 +61,11 @@ export function relu(x: Tensor): Tensor {
 export const reshapeOpDef = defineOp<{ shape: number[] }>({
   name: "reshape",
   inputs: ["input"],
+  // the view must cover exactly the input's elements, or it would read memory that is not its own
+  check([x], { shape }) {
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0) || sizeOf(shape) !== x!.size)
+      fail("reshape", `cannot view ${shapeStr(x!.shape)} (${x!.size} elements) as ${JSON.stringify(shape)}`);
+  },
   forward(_ctx, [x], { shape }) {
     return new Tensor(x!.storage, shape, x!.offset);
   },

@@ -17,7 +17,8 @@ export interface OpContext {
 
 export interface OpDef<A> {
   name: string;
-  /** input names; a trailing "?" marks an optional input (null allowed) */
+  /** input names; a trailing "?" marks an optional input (null allowed); a last name ending in
+   *  "..." takes all remaining inputs (variadic: cat) */
   inputs: string[];
   /** checks inputs and attributes, throws OpError naming the op and the shapes */
   check?: (inputs: (Tensor | null)[], attrs: A) => void;
@@ -47,7 +48,13 @@ export function defineOp<A>(def: OpDef<A>, defaults?: A): OpEntry<A> {
     apply(rawInputs, rawAttrs) {
       const name = def.name;
       const inputs: (Tensor | null)[] = [];
-      def.inputs.forEach((iname, i) => {
+      const last = def.inputs[def.inputs.length - 1];
+      const variadic = !!last && last.endsWith("...");
+      // one name per input: a variadic last name repeats for every remaining input
+      const names = variadic
+        ? [...def.inputs.slice(0, -1), ...Array.from({ length: Math.max(0, rawInputs.length - def.inputs.length + 1) }, () => last)]
+        : def.inputs;
+      names.forEach((iname, i) => {
         const t = rawInputs[i] ?? null;
         const optional = iname.endsWith("?");
         if (t === null) {
@@ -56,7 +63,7 @@ export function defineOp<A>(def: OpDef<A>, defaults?: A): OpEntry<A> {
         else t.assertUsable(name);
         inputs.push(t);
       });
-      if (rawInputs.length > def.inputs.length) fail(name, `takes ${def.inputs.length} inputs, got ${rawInputs.length}`);
+      if (!variadic && rawInputs.length > def.inputs.length) fail(name, `takes ${def.inputs.length} inputs, got ${rawInputs.length}`);
       const present = inputs.filter((t): t is Tensor => !!t);
       const eng = present[0]?.engine;
       for (const t of present) if (t.engine !== eng) fail(name, "inputs belong to different engines");
@@ -66,7 +73,7 @@ export function defineOp<A>(def: OpDef<A>, defaults?: A): OpEntry<A> {
       const out = def.forward(ctx, inputs, attrs);
       ctx.out = out;
       if (isGradEnabled() && def.backward) {
-        const flows = inputs.map((t, i) => !!t && !def.noGradInputs?.includes(def.inputs[i].replace("?", "")) && needsGrad(t));
+        const flows = inputs.map((t, i) => !!t && !def.noGradInputs?.includes(names[i].replace("?", "")) && needsGrad(t));
         if (flows.some(Boolean)) {
           const node: Node = {
             op: name,

@@ -1,0 +1,198 @@
+// Bad inputs to every op in the table: each is a clear error that names the op, thrown before any
+// kernel runs and before anything is allocated. The valid inputs that bad ones replace come from
+// each op's first fixture case, so ops added later are covered without a line here. Also: bad
+// sizes for tensor factories.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
+import { loadFixtures, caseInputs } from "./helpers.mjs";
+
+const fixtures = loadFixtures(sn);
+/** op name -> its first fixture case and that file's tensors */
+const firstCase = new Map();
+for (const { tensors, cases } of fixtures) for (const c of cases) if (!firstCase.has(c.op)) firstCase.set(c.op, { c, tensors });
+const ops = [...sn.opTable.values()];
+const bare = (n) => n.replace(/\?$|\.\.\.$/, "");
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** A last input name ending in "..." takes every remaining input (cat). */
+const variadic = (op) => op.inputs[op.inputs.length - 1].endsWith("...");
+/** The declared name of input i (a variadic name repeats). */
+const nameAt = (op, i) => op.inputs[Math.min(i, op.inputs.length - 1)];
+/** How the error may spell input i: its name without "?" (a variadic one with or without "..."). */
+const spelled = (op, i) => escape(bare(nameAt(op, i))) + (variadic(op) && i >= op.inputs.length - 1 ? "(\\.\\.\\.)?" : "");
+
+let kernelsRun = [];
+function spyKernels() {
+  const eng = sn.engine();
+  const run = eng.run;
+  eng.run = function (name, ...rest) {
+    kernelsRun.push(name);
+    return run.call(this, name, ...rest);
+  };
+}
+
+test.before(async () => {
+  await sn.init({ threads: 2 });
+  spyKernels();
+});
+
+/** Valid inputs for op, as many as it declares (null where the case leaves an optional one out;
+ *  all of the case's for a variadic op). An op without a case gets one-element tensors: the
+ *  errors checked here come before any check of shapes. */
+function validInputs(op) {
+  if (!firstCase.has(op.name)) return [...op.inputs, ...(variadic(op) ? [op.inputs.at(-1)] : [])].map((n) => (n.endsWith("?") ? null : sn.tensor([0.5])));
+  const { c, tensors } = firstCase.get(op.name);
+  const ins = caseInputs(sn, c, tensors);
+  return variadic(op) ? ins : op.inputs.map((_, i) => ins[i] ?? null);
+}
+const attrsOf = (op) => firstCase.get(op.name)?.c.attrs ?? {};
+
+/** fn must throw an error starting with "<op>: " and matching `re`, with no kernel run and nothing allocated. */
+function rejects(op, what, fn, re) {
+  const live = sn.engine().memoryStats().live;
+  kernelsRun = [];
+  let err = null;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  const where = `${op}: ${what}`;
+  assert.ok(err, `${where}: no error`);
+  assert.ok(err.message.startsWith(`${op}: `), `${where}: the error does not name the op: ${err.message}`);
+  assert.match(err.message, re, `${where}: unclear error: ${err.message}`);
+  assert.equal(kernelsRun, [], `${where}: kernels ran before the error`);
+  assert.is(sn.engine().memoryStats().live, live, `${where}: memory was allocated before the error`);
+}
+
+for (const op of ops) {
+  const attrs = () => attrsOf(op);
+
+  test(`${op.name}: a disposed input is a clear error, for each input`, () => {
+    const ins = validInputs(op);
+    ins.forEach((t, i) => {
+      if (!t) return;
+      const d = sn.tensor(t.toArray(), t.shape);
+      d.dispose();
+      const bad = ins.map((x, j) => (j === i ? d : x));
+      rejects(op.name, `input ${i} disposed`, () => op.apply(bad, attrs()), /tensor \[[\d,]*\] was disposed/);
+    });
+  });
+
+  test(`${op.name}: a non-Tensor input is a clear error naming the input, for each input`, () => {
+    const ins = validInputs(op);
+    ins.forEach((t, i) => {
+      for (const v of [t ? t.toArray() : new Float32Array(1), 1.5, "x", { shape: [1], data: [0] }]) {
+        const bad = ins.map((x, j) => (j === i ? v : x));
+        rejects(op.name, `input ${i} is ${typeof v}`, () => op.apply(bad, attrs()), new RegExp(`input '${spelled(op, i)}' must be a Tensor, got ${typeof v}`));
+      }
+    });
+  });
+
+  test(`${op.name}: a missing required input is a clear error naming the input`, () => {
+    const ins = validInputs(op);
+    ins.forEach((_, i) => {
+      if (nameAt(op, i).endsWith("?")) return;
+      const re = new RegExp(`input '${spelled(op, i)}' is required`);
+      rejects(op.name, `input ${i} null`, () => op.apply(ins.map((x, j) => (j === i ? null : x)), attrs()), re);
+      rejects(op.name, `input ${i} undefined`, () => op.apply(ins.map((x, j) => (j === i ? undefined : x)), attrs()), re);
+      // fewer inputs are a valid call of a variadic op
+      if (!(variadic(op) && i >= op.inputs.length - 1)) rejects(op.name, `inputs cut before ${i}`, () => op.apply(ins.slice(0, i), attrs()), re);
+    });
+  });
+
+  // a variadic op takes any number of inputs
+  if (!variadic(op)) test(`${op.name}: too many inputs is a clear error`, () => {
+    const ins = validInputs(op);
+    const extra = sn.tensor(new Float32Array(1));
+    const n = op.inputs.length;
+    rejects(op.name, "one input too many", () => op.apply([...ins, extra], attrs()), new RegExp(`takes ${n} inputs, got ${n + 1}`));
+    rejects(op.name, "attributes passed as an input", () => op.apply([...ins, attrs()], attrs()), new RegExp(`takes ${n} inputs, got ${n + 1}`));
+  });
+}
+
+test("inputs from another live engine are a clear error (ops with two or more inputs)", async () => {
+  const other = await sn.Engine.create({ threads: 1 });
+  try {
+    for (const op of ops) {
+      const ins = validInputs(op);
+      if (ins.filter(Boolean).length < 2) continue;
+      const i = ins.findLastIndex(Boolean);
+      const foreign = sn.tensor(ins[i].toArray(), ins[i].shape, other);
+      rejects(op.name, "inputs on two engines", () => op.apply(ins.map((x, j) => (j === i ? foreign : x)), attrsOf(op)), /inputs belong to different engines/);
+    }
+  } finally {
+    other.dispose();
+  }
+});
+
+// Last of the op tests: it starts a new engine.
+test("a tensor from a disposed engine (made before init() was called again) is a clear error, for every op", async () => {
+  const stale = new Map(ops.map((op) => [op.name, validInputs(op)]));
+  await sn.init({ threads: 2 });
+  spyKernels();
+  for (const op of ops)
+    rejects(op.name, "stale engine", () => op.apply(stale.get(op.name), attrsOf(op)), /tensor \[[\d,]*\] belongs to a disposed engine; make it again after init\(\)/);
+});
+
+test("reshape to a shape with another number of elements is a clear error (the view would overrun)", () => {
+  const x = sn.tensor(new Float32Array(24), [2, 3, 4]);
+  const op = sn.opTable.get("reshape");
+  for (const shape of [[7], [5, 5], [-1, 24], [2.5, 8], "24"])
+    rejects("reshape", JSON.stringify(shape), () => op.apply([x], { shape }), /cannot view \[2,3,4\] \(24 elements\) as/);
+  assert.throws(() => x.reshape(5, 5), /reshape: cannot view \[2,3,4\] \(24 elements\) as \[5,5\]/);
+});
+
+test("tensor factories: negative, fractional, NaN and infinite sizes, and a shape that is not an array, are clear errors", () => {
+  const live = sn.engine().memoryStats().live;
+  for (const [name, make] of [
+    ["zeros", (s) => sn.zeros(s)],
+    ["ones", (s) => sn.ones(s)],
+    ["full", (s) => sn.full(s, 2)],
+    ["empty", (s) => sn.empty(s)],
+  ]) {
+    for (const s of [[-1], [2, -3], [2.5], [NaN], [Infinity], [3, "4"]])
+      assert.throws(() => make(s), (e) => e.message === `${name}: bad shape [${s.join(",")}]: sizes must be integers >= 0`, `${name}(${JSON.stringify(s)})`);
+    assert.throws(() => make(5), (e) => e.message === `${name}: shape must be an array of sizes, got number`);
+  }
+  // -1 x -2 has as many elements as the values, so the shape itself must be checked
+  assert.throws(() => sn.tensor([1, 2], [-1, -2]), /^tensor: bad shape \[-1,-2\]: sizes must be integers >= 0$/);
+  assert.throws(() => sn.tensor([1, 2], [NaN]), /tensor: bad shape \[NaN\]/);
+  assert.throws(() => sn.tensor([1, 2], [0.5, 4]), /tensor: bad shape \[0\.5,4\]/);
+  assert.throws(() => sn.tensor([1, 2, 3], [2, 2]), /tensor: 3 values do not fill shape \[2,2\]/);
+  assert.throws(() => sn.tensor(5), /tensor: values must be an array or a typed array of numbers, got number/);
+  assert.throws(() => sn.tensor(null), /tensor: values must be an array or a typed array of numbers, got null/);
+  assert.is(sn.engine().memoryStats().live, live, "nothing allocated");
+});
+
+test("harness: an error after a kernel ran, or after an allocation, or not naming the op, is caught", () => {
+  const x = sn.tensor([1, -2, 3]);
+  // (uvu's assert.throws passes assertion errors through, so catch them here)
+  const fails = (fn) => {
+    let caught = null;
+    try {
+      rejects("relu", "harness", fn, /boom/);
+    } catch (e) {
+      caught = e;
+    }
+    assert.ok(caught, "rejects() let a faulty call pass");
+  };
+  fails(() => {
+    sn.relu(x);
+    throw new Error("relu: boom");
+  });
+  fails(() => {
+    sn.empty([4]);
+    throw new Error("relu: boom");
+  });
+  fails(() => {
+    throw new Error("boom");
+  });
+  fails(() => {});
+  rejects("relu", "harness", () => {
+    throw new Error("relu: boom");
+  }, /boom/);
+});
+
+test.after(() => sn.dispose());
+test.run();
