@@ -5,7 +5,7 @@
 import { Tensor, tidy } from "../tensor.js";
 import { noGrad } from "../autograd.js";
 import { Module } from "../nn/module.js";
-import { op } from "../nn/functional.js";
+import { cross_entropy } from "../ops/index.js";
 import { Dataset } from "../data/dataset.js";
 import { DataLoader, type DataLoaderOptions } from "../data/loader.js";
 import type { Transform } from "../data/augment.js";
@@ -92,7 +92,7 @@ export interface FitResult {
   optimizer: Optimizer;
 }
 
-const crossEntropy: LossFn = (out, y) => op("cross_entropy")(out, y);
+const crossEntropy: LossFn = (out, y) => cross_entropy(out, y);
 
 function currentLr(opt: any): number | undefined {
   const lr = opt?.lr ?? opt?.paramGroups?.[0]?.lr ?? opt?.param_groups?.[0]?.lr ?? opt?.defaults?.lr;
