@@ -248,3 +248,17 @@ export function evaluate(model: Module, data: Dataset | DataLoader, { batchSize 
   }
   return { ...sums.result(), n: sums.n };
 }
+
+// model.fit(data, opts) and model.evaluate(data), as STYLE.md's PyTorch/Keras-like API
+declare module "../nn/module.js" {
+  interface Module {
+    fit(train: Dataset, opts?: FitOptions): Promise<FitResult>;
+    evaluate(data: Dataset | DataLoader, opts?: EvaluateOptions): ReturnType<typeof evaluate>;
+  }
+}
+Module.prototype.fit = function (this: Module, train: Dataset, opts?: FitOptions) {
+  return fit(this, train, opts);
+};
+Module.prototype.evaluate = function (this: Module, data: Dataset | DataLoader, opts?: EvaluateOptions) {
+  return evaluate(this, data, opts);
+};
