@@ -258,5 +258,17 @@ test("LeNet-5's C3 computes what a full conv with the connection table as a mask
   assert.equal([...x.grad.shape], [2, 6, 14, 14]);
 });
 
+test("training gives the same bits on 1 and 2 threads (every kernel split across threads)", async () => {
+  const weights = [];
+  for (const threads of [1, 2]) {
+    await sn.init({ threads, minParallelWork: 0 });
+    const model = tinyModel(21);
+    await sn.fit(model, toyData(32), { epochs: 2, batchSize: 8, optimizer: (ps) => new TestSGD(ps), seed: 3 });
+    weights.push(model.parameters().map((p) => Array.from(p.data)));
+  }
+  assert.equal(weights[1], weights[0]);
+  await sn.init({ threads: 2 });
+});
+
 test.after(() => sn.dispose());
 test.run();
