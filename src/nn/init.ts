@@ -1,0 +1,123 @@
+// Weight initialisers, with torch.nn.init's fan and gain rules so that a layer starts from the
+// same distribution as in PyTorch: Glorot & Bengio 2010 (Xavier), He et al. 2015 (Kaiming).
+import { Tensor, shapeStr } from "../tensor.js";
+import { defaultGenerator, type Generator } from "../random.js";
+
+export type Nonlinearity = "linear" | "conv1d" | "conv2d" | "conv_transpose2d" | "sigmoid" | "tanh" | "relu" | "leaky_relu" | "selu";
+export type FanMode = "fan_in" | "fan_out";
+
+export interface InitOptions {
+  rng?: Generator;
+}
+
+/** torch.nn.init.calculate_gain */
+export function calculateGain(nonlinearity: Nonlinearity, param?: number): number {
+  switch (nonlinearity) {
+    case "linear":
+    case "conv1d":
+    case "conv2d":
+    case "conv_transpose2d":
+    case "sigmoid":
+      return 1;
+    case "tanh":
+      return 5 / 3;
+    case "relu":
+      return Math.SQRT2;
+    case "leaky_relu": {
+      const slope = param ?? 0.01;
+      return Math.sqrt(2 / (1 + slope * slope));
+    }
+    case "selu":
+      return 3 / 4;
+    default:
+      throw new Error(`calculateGain: unknown nonlinearity '${nonlinearity}'`);
+  }
+}
+
+/** PyTorch's rule: dim 1 is the input, dim 0 the output, the rest multiply both (receptive
+ *  field). For a ConvTranspose2d weight [Cin, Cout/g, kh, kw] this gives fan_in = Cout/g*kh*kw,
+ *  as PyTorch computes it. */
+export function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
+  if (shape.length < 2) throw new Error(`init: fan in and fan out need at least 2 dimensions, got ${shapeStr(shape)}`);
+  let rf = 1;
+  for (let i = 2; i < shape.length; i++) rf *= shape[i];
+  return { fanIn: shape[1] * rf, fanOut: shape[0] * rf };
+}
+
+function fill(t: Tensor, draw: () => number): Tensor {
+  const v = new Float32Array(t.size);
+  for (let i = 0; i < v.length; i++) v[i] = draw();
+  t.data.set(v);
+  return t;
+}
+
+export function uniform(t: Tensor, lo = 0, hi = 1, { rng = defaultGenerator }: InitOptions = {}): Tensor {
+  return fill(t, () => rng.uniform(lo, hi));
+}
+
+/** Gaussian with a fixed standard deviation (the lecture's "small random numbers", e.g. 0.01). */
+export function gaussian(t: Tensor, std = 0.01, { rng = defaultGenerator, mean = 0 }: InitOptions & { mean?: number } = {}): Tensor {
+  return fill(t, () => rng.normal(mean, std));
+}
+export const normal = gaussian;
+
+export function constant(t: Tensor, value: number): Tensor {
+  t.data.fill(value);
+  return t;
+}
+export const zeros = (t: Tensor) => constant(t, 0);
+export const ones = (t: Tensor) => constant(t, 1);
+
+/** Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)). */
+export function xavierUniform(t: Tensor, { gain = 1, rng = defaultGenerator }: InitOptions & { gain?: number } = {}): Tensor {
+  const { fanIn, fanOut } = fans(t.shape);
+  const a = gain * Math.sqrt(6 / (fanIn + fanOut));
+  return fill(t, () => rng.uniform(-a, a));
+}
+
+/** Glorot normal: N(0, std²), std = gain * sqrt(2 / (fan_in + fan_out)). */
+export function xavierNormal(t: Tensor, { gain = 1, rng = defaultGenerator }: InitOptions & { gain?: number } = {}): Tensor {
+  const { fanIn, fanOut } = fans(t.shape);
+  const std = gain * Math.sqrt(2 / (fanIn + fanOut));
+  return fill(t, () => rng.normal(0, std));
+}
+
+export interface KaimingOptions extends InitOptions {
+  /** negative slope of the leaky ReLU that follows (PyTorch's `a`) */
+  a?: number;
+  mode?: FanMode;
+  nonlinearity?: Nonlinearity;
+}
+
+function kaimingStd(t: Tensor, { a = 0, mode = "fan_in", nonlinearity = "leaky_relu" }: KaimingOptions): number {
+  const { fanIn, fanOut } = fans(t.shape);
+  const fan = mode === "fan_in" ? fanIn : fanOut;
+  if (mode !== "fan_in" && mode !== "fan_out") throw new Error(`kaiming: mode must be 'fan_in' or 'fan_out', got '${mode}'`);
+  if (fan === 0) throw new Error(`kaiming: ${mode} is 0 for ${shapeStr(t.shape)}`);
+  return calculateGain(nonlinearity, a) / Math.sqrt(fan);
+}
+
+/** He uniform: U(-b, b), b = gain * sqrt(3 / fan). */
+export function kaimingUniform(t: Tensor, opts: KaimingOptions = {}): Tensor {
+  const b = Math.sqrt(3) * kaimingStd(t, opts);
+  const rng = opts.rng ?? defaultGenerator;
+  return fill(t, () => rng.uniform(-b, b));
+}
+
+/** He normal: N(0, std²), std = gain / sqrt(fan). */
+export function kaimingNormal(t: Tensor, opts: KaimingOptions = {}): Tensor {
+  const std = kaimingStd(t, opts);
+  const rng = opts.rng ?? defaultGenerator;
+  return fill(t, () => rng.normal(0, std));
+}
+
+/** PyTorch's default for Conv*d and Linear (reset_parameters): kaiming_uniform(a=sqrt(5)) on the
+ *  weight, which works out to U(±1/sqrt(fan_in)), and the bias from U(±1/sqrt(fan_in)). */
+export function defaultLayerInit(weight: Tensor, bias: Tensor | null, rng: Generator = defaultGenerator): void {
+  kaimingUniform(weight, { a: Math.sqrt(5), rng });
+  if (bias) {
+    const { fanIn } = fans(weight.shape);
+    const b = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+    uniform(bias, -b, b, { rng });
+  }
+}

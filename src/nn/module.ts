@@ -1,0 +1,372 @@
+// The base of every layer and container, after torch.nn.Module: named parameters and buffers
+// (state-dict names such as `features.0.weight`), children, train/eval mode, state dicts and
+// freezing. Containers call their children through `call()`, which checks the input shape
+// first and, on an error, names the layer (its path in the model) and the shapes.
+import { Tensor, keep, shapeStr, sizeOf, type Shape } from "../tensor.js";
+import type { Generator, RngState } from "../random.js";
+
+/** A value a state dict entry may hold: a tensor, or plain data with a shape (safetensors). */
+export type StateValue = Tensor | { shape: readonly number[]; data: ArrayLike<number> };
+export type StateDict = Map<string, Tensor>;
+
+/** What a layer does to the size and receptive field of its input (for summary()). */
+export interface Flow {
+  shape: number[];
+  /** receptive field of one output position in input pixels [h, w] */
+  rf: [number, number];
+  /** distance in input pixels between neighbouring output positions [h, w] */
+  jump: [number, number];
+  /** size [h, w] of the feature map that Flatten turned into features, until a Linear mixes it */
+  spatial?: [number, number];
+}
+
+export interface SummaryRow {
+  name: string;
+  layer: string;
+  inputShape: number[];
+  outputShape: number[];
+  weightShape: number[] | null;
+  params: number;
+  trainable: number;
+  /** multiply-adds for the whole input batch */
+  macs: number;
+  rf: [number, number];
+}
+
+/** The JSON form of a module (see config.ts). */
+export interface ModuleConfig {
+  type: string;
+  args?: any[];
+  children?: [string, ModuleConfig][];
+}
+
+/** A tensor that a module learns: requires grad and outlives tidy() scopes. */
+export function parameter(t: Tensor): Tensor {
+  return keep(t).requireGrad(true);
+}
+
+export class ModuleError extends Error {
+  constructor(
+    readonly module: Module,
+    readonly inputShape: Shape | null,
+    readonly cause: unknown,
+  ) {
+    const where = module.path();
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    super(`${module.describe()}${where ? ` at '${where}'` : ""}${inputShape ? `, input ${shapeStr(inputShape)}` : ""}: ${msg}`);
+    this.name = "ModuleError";
+  }
+}
+
+type ForwardHook = (m: Module, input: Tensor, output: Tensor) => void;
+const forwardHooks: ForwardHook[] = [];
+
+/** Run fn with a hook called after every module's forward (NaN tracing, activation capture). */
+export function withForwardHook<T>(hook: ForwardHook, fn: () => T): T {
+  forwardHooks.push(hook);
+  try {
+    return fn();
+  } finally {
+    forwardHooks.splice(forwardHooks.lastIndexOf(hook), 1);
+  }
+}
+
+export abstract class Module {
+  /** the class name used in configs and messages */
+  abstract readonly type: string;
+  training = true;
+  protected _parameters = new Map<string, Tensor | null>();
+  protected _buffers = new Map<string, Tensor | null>();
+  /** buffers that are part of the module but not of its state dict (derived from the config) */
+  protected _nonPersistent = new Set<string>();
+  protected _modules = new Map<string, Module>();
+  /** where this module sits in its parent (set by registerModule) */
+  private _parent: Module | null = null;
+  private _name = "";
+  /** per-module random numbers (dropout masks), saved in checkpoints */
+  rng?: Generator;
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** forward() with the input checked first and errors naming this layer. Containers call
+   *  their children through this. */
+  call(x: Tensor): Tensor {
+    let y: Tensor;
+    try {
+      if (!(x instanceof Tensor)) throw new Error(`input must be a Tensor, got ${x === null ? "null" : typeof x}`);
+      if (this._modules.size === 0) this.outputShape(x.shape as number[]);
+      y = this.forward(x);
+    } catch (e) {
+      if (e instanceof ModuleError) throw e;
+      throw new ModuleError(this, x instanceof Tensor ? x.shape : null, e);
+    }
+    for (const h of forwardHooks) h(this, x, y);
+    return y;
+  }
+
+  // ---- registration ----
+
+  registerParameter(name: string, t: Tensor | null): Tensor | null {
+    this.checkName(name);
+    if (t) {
+      parameter(t);
+      t.name = name;
+    }
+    this._parameters.set(name, t);
+    return t;
+  }
+
+  registerBuffer(name: string, t: Tensor | null, persistent = true): Tensor | null {
+    this.checkName(name);
+    if (t) keep(t).name = name;
+    this._buffers.set(name, t);
+    if (!persistent) this._nonPersistent.add(name);
+    return t;
+  }
+
+  registerModule<M extends Module>(name: string, m: M): M {
+    this.checkName(name);
+    if (!(m instanceof Module)) throw new Error(`${this.type}: child '${name}' is not a Module`);
+    this._modules.set(name, m);
+    m._parent = this;
+    m._name = name;
+    return m;
+  }
+
+  private checkName(name: string) {
+    if (typeof name !== "string" || !name || name.includes("."))
+      throw new Error(`${this.type}: bad name '${name}': names must be non-empty and contain no '.'`);
+  }
+
+  // ---- traversal ----
+
+  /** dotted name from the outermost parent ("" for the root) */
+  path(): string {
+    const parts: string[] = [];
+    for (let m: Module | null = this; m && m._parent; m = m._parent) parts.unshift(m._name);
+    return parts.join(".");
+  }
+
+  *namedChildren(): IterableIterator<[string, Module]> {
+    yield* this._modules.entries();
+  }
+
+  children(): Module[] {
+    return [...this._modules.values()];
+  }
+
+  /** this module and every descendant, depth first, with dotted names (root is ""). */
+  namedModules(prefix = ""): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [n, m] of this._modules) out.push(...m.namedModules(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
+  modules(): Module[] {
+    return this.namedModules().map(([, m]) => m);
+  }
+
+  /** parameters with state-dict names; a tensor shared by two layers is listed once */
+  namedParameters(): [string, Tensor][] {
+    const seen = new Set<Tensor>();
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules())
+      for (const [n, p] of m._parameters)
+        if (p && !seen.has(p)) {
+          seen.add(p);
+          out.push([prefix ? `${prefix}.${n}` : n, p]);
+        }
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  namedBuffers(persistentOnly = false): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules())
+      for (const [n, b] of m._buffers)
+        if (b && !(persistentOnly && m._nonPersistent.has(n))) out.push([prefix ? `${prefix}.${n}` : n, b]);
+    return out;
+  }
+
+  buffers(): Tensor[] {
+    return this.namedBuffers().map(([, b]) => b);
+  }
+
+  /** number of parameter values (all, or only those that require grad) */
+  numParameters(trainableOnly = false): number {
+    let n = 0;
+    for (const p of this.parameters()) if (!trainableOnly || p.requiresGrad) n += p.size;
+    return n;
+  }
+
+  // ---- modes ----
+
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Freeze (false) or unfreeze (true) every parameter below this module (fine-tuning). */
+  requiresGrad_(on = true): this {
+    for (const p of this.parameters()) p.requiresGrad = on;
+    return this;
+  }
+
+  // ---- state ----
+
+  /** Parameters and persistent buffers by state-dict name, in registration order (PyTorch's). */
+  stateDict(): StateDict {
+    const sd: StateDict = new Map();
+    for (const [prefix, m] of this.namedModules()) {
+      const at = (n: string) => (prefix ? `${prefix}.${n}` : n);
+      for (const [n, p] of m._parameters) if (p) sd.set(at(n), p);
+      for (const [n, b] of m._buffers) if (b && !m._nonPersistent.has(n)) sd.set(at(n), b);
+    }
+    return sd;
+  }
+
+  /** Copy values into this module's tensors. strict: every name must match both ways.
+   *  Errors name the tensor and the shapes. Returns the names that were missing/unexpected. */
+  loadStateDict(sd: Map<string, StateValue> | Record<string, StateValue>, { strict = true }: { strict?: boolean } = {}) {
+    const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
+    const own = this.stateDict();
+    const missing = [...own.keys()].filter((k) => !src.has(k));
+    const unexpected = [...src.keys()].filter((k) => !own.has(k));
+    if (strict && (missing.length || unexpected.length)) {
+      const parts: string[] = [];
+      if (missing.length) parts.push(`missing ${list(missing)}`);
+      if (unexpected.length) parts.push(`unexpected ${list(unexpected)}`);
+      throw new Error(`loadStateDict (${this.type}): ${parts.join("; ")}`);
+    }
+    // check every shape before copying anything, so a failed load leaves the model unchanged
+    for (const [k, t] of own) {
+      const v = src.get(k);
+      if (!v) continue;
+      const shape = [...v.shape];
+      const count = v instanceof Tensor ? v.size : v.data.length;
+      const ok = shape.length === t.shape.length && shape.every((d, i) => d === t.shape[i]) && count === t.size;
+      // a 0-d scalar and a 1-element vector are the same buffer (num_batches_tracked)
+      const scalarOk = t.size === 1 && count === 1 && sizeOf(shape) === 1;
+      if (!ok && !scalarOk) throw new Error(`loadStateDict (${this.type}): '${k}' has shape ${shapeStr(shape)} in the state dict but ${shapeStr(t.shape)} in the model`);
+    }
+    for (const [k, t] of own) {
+      const v = src.get(k);
+      if (!v) continue;
+      t.data.set(v instanceof Tensor ? v.data : v.data);
+    }
+    return { missing, unexpected };
+  }
+
+  /** States of the random generators inside (dropout), by module path: for checkpoints. */
+  rngStates(): Record<string, RngState> {
+    const out: Record<string, RngState> = {};
+    for (const [n, m] of this.namedModules()) if (m.rng) out[n] = m.rng.getState();
+    return out;
+  }
+
+  setRngStates(states: Record<string, RngState>): void {
+    for (const [n, m] of this.namedModules()) {
+      if (!m.rng) continue;
+      if (!states[n]) throw new Error(`setRngStates: no state for the generator of '${n || "(root)"}' (${m.type})`);
+      m.rng.setState(states[n]);
+    }
+  }
+
+  /** Free every parameter and buffer (the module is unusable afterwards). */
+  dispose(): void {
+    for (const p of this.parameters()) p.dispose();
+    for (const b of this.buffers()) b.dispose();
+  }
+
+  // ---- shapes, analysis, config ----
+
+  /** Output shape for an input shape; throws (a plain message) when the input does not fit.
+   *  Default: shape-preserving (activations, normalisation, dropout). */
+  outputShape(input: number[]): number[] {
+    return input;
+  }
+
+  /** One summary row per layer: shapes, parameters, multiply-adds, receptive field. Containers
+   *  override this to walk their children. */
+  summarize(flow: Flow, rows: SummaryRow[], name: string): Flow {
+    let out: number[];
+    try {
+      out = this.outputShape(flow.shape);
+    } catch (e) {
+      throw new ModuleError(this, flow.shape, e);
+    }
+    const next: Flow = { ...flow, ...this.receptiveField(flow, out), shape: out };
+    const own = [...this._parameters.values()].filter((p): p is Tensor => !!p);
+    const weight = this._parameters.get("weight");
+    rows.push({
+      name,
+      layer: this.describe(),
+      inputShape: flow.shape,
+      outputShape: out,
+      weightShape: weight ? [...weight.shape] : null,
+      params: own.reduce((a, p) => a + p.size, 0),
+      trainable: own.reduce((a, p) => a + (p.requiresGrad ? p.size : 0), 0),
+      macs: this.macs(flow.shape, out),
+      rf: next.rf,
+    });
+    return next;
+  }
+
+  /** multiply-adds of one forward pass over the whole input (0 for layers without weights) */
+  macs(_input: number[], _output: number[]): number {
+    return 0;
+  }
+
+  /** How this layer changes the receptive field (default: it does not). */
+  receptiveField(_flow: Flow, _out: number[]): Partial<Flow> {
+    return {};
+  }
+
+  /** constructor arguments, for configs */
+  protected args(): any[] {
+    return [];
+  }
+
+  config(): ModuleConfig {
+    const c: ModuleConfig = { type: this.type };
+    const a = this.args();
+    if (a.length) c.args = a;
+    return c;
+  }
+
+  /** PyTorch-like one-line description, e.g. Conv2d(1, 20, kernel_size=5, padding=2). */
+  describe(): string {
+    return `${this.type}(${this.extraRepr()})`;
+  }
+
+  protected extraRepr(): string {
+    return "";
+  }
+
+  toString(): string {
+    const kids = [...this._modules];
+    if (!kids.length) return this.describe();
+    const inner = kids.map(([n, m]) => `  (${n}): ${m.toString().replace(/\n/g, "\n  ")}`).join("\n");
+    return `${this.type}(\n${inner}\n)`;
+  }
+}
+
+function list(names: string[]): string {
+  const shown = names.slice(0, 8).map((n) => `'${n}'`).join(", ");
+  return names.length > 8 ? `${shown} and ${names.length - 8} more` : shown;
+}
+
+/** Sliding-window receptive field rule (Araujo et al. 2019, "Computing receptive fields"):
+ *  rf' = rf + (k_eff - 1) * jump, jump' = jump * stride. */
+export function windowRF(flow: Flow, k: [number, number], s: [number, number], d: [number, number] = [1, 1]) {
+  const rf: [number, number] = [0, 1].map((i) => flow.rf[i] + d[i] * (k[i] - 1) * flow.jump[i]) as [number, number];
+  const jump: [number, number] = [flow.jump[0] * s[0], flow.jump[1] * s[1]];
+  return { rf, jump };
+}

@@ -1,0 +1,123 @@
+// Normalisation layers. BatchNorm keeps running statistics as buffers (running_mean,
+// running_var, num_batches_tracked: PyTorch's state-dict names) that the op updates in place
+// while training and uses in eval mode.
+import { Tensor, zeros, ones, full } from "../tensor.js";
+import { Module } from "./module.js";
+import { op } from "./functional.js";
+
+export interface BatchNormOptions {
+  eps?: number;
+  momentum?: number;
+  /** learnable scale (weight) and shift (bias), default true */
+  affine?: boolean;
+  /** keep running statistics for eval mode, default true */
+  trackRunningStats?: boolean;
+}
+
+abstract class BatchNorm extends Module {
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  readonly numBatchesTracked: Tensor | null;
+  readonly eps: number;
+  readonly momentum: number;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+
+  constructor(type: string, readonly numFeatures: number, { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true }: BatchNormOptions) {
+    super();
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${type}: num_features must be a positive integer, got ${numFeatures}`);
+    if (!(eps > 0)) throw new Error(`${type}: eps must be > 0, got ${eps}`);
+    if (!(momentum >= 0 && momentum <= 1)) throw new Error(`${type}: momentum must be in [0, 1], got ${momentum}`);
+    this.eps = eps;
+    this.momentum = momentum;
+    this.affine = affine;
+    this.trackRunningStats = trackRunningStats;
+    this.weight = affine ? this.registerParameter("weight", ones([numFeatures])) : null;
+    this.bias = affine ? this.registerParameter("bias", zeros([numFeatures])) : null;
+    this.runningMean = trackRunningStats ? this.registerBuffer("running_mean", zeros([numFeatures])) : null;
+    this.runningVar = trackRunningStats ? this.registerBuffer("running_var", ones([numFeatures])) : null;
+    // PyTorch keeps this as a 0-d int64; here a 0-d float32 (exact up to 2^24 batches)
+    this.numBatchesTracked = trackRunningStats ? this.registerBuffer("num_batches_tracked", full([], 0)) : null;
+  }
+
+  protected abstract ranks: number[];
+
+  outputShape(i: number[]): number[] {
+    if (!this.ranks.includes(i.length)) throw new Error(`expected rank ${this.ranks.join(" or ")}, got rank ${i.length} [${i}]`);
+    if (i[1] !== this.numFeatures) throw new Error(`expected ${this.numFeatures} channels, got ${i[1]}`);
+    return i;
+  }
+
+  forward(x: Tensor): Tensor {
+    // batch statistics while training, or always when there are no running ones (PyTorch)
+    const useBatch = this.training || !this.trackRunningStats;
+    if (this.training && this.numBatchesTracked) this.numBatchesTracked.data[0] += 1;
+    // the op takes [N, C] or [N, C, H, W]; BatchNorm1d's [N, C, L] runs as [N, C, L, 1]
+    const x4 = x.rank === 3 ? x.reshape([...x.shape, 1]) : x;
+    const y = op("batch_norm")(x4, this.runningMean, this.runningVar, this.weight, this.bias, {
+      training: useBatch,
+      momentum: this.momentum,
+      eps: this.eps,
+    });
+    return x.rank === 3 ? y.reshape(x.shape as number[]) : y;
+  }
+
+  protected args() {
+    return [this.numFeatures, { eps: this.eps, momentum: this.momentum, affine: this.affine, trackRunningStats: this.trackRunningStats }];
+  }
+
+  protected extraRepr() {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.affine ? "True" : "False"}, track_running_stats=${this.trackRunningStats ? "True" : "False"}`;
+  }
+}
+
+export class BatchNorm2d extends BatchNorm {
+  readonly type = "BatchNorm2d";
+  protected ranks = [4];
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super("BatchNorm2d", numFeatures, options);
+  }
+}
+
+export class BatchNorm1d extends BatchNorm {
+  readonly type = "BatchNorm1d";
+  protected ranks = [2, 3];
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super("BatchNorm1d", numFeatures, options);
+  }
+}
+
+/** AlexNet's local response normalisation across `size` neighbouring channels. */
+export class LocalResponseNorm extends Module {
+  readonly type = "LocalResponseNorm";
+  readonly alpha: number;
+  readonly beta: number;
+  readonly k: number;
+
+  constructor(readonly size: number, { alpha = 1e-4, beta = 0.75, k = 1 }: { alpha?: number; beta?: number; k?: number } = {}) {
+    super();
+    if (!Number.isInteger(size) || size < 1) throw new Error(`LocalResponseNorm: size must be a positive integer, got ${size}`);
+    this.alpha = alpha;
+    this.beta = beta;
+    this.k = k;
+  }
+
+  outputShape(i: number[]): number[] {
+    if (i.length < 3) throw new Error(`expected rank 3 or more (N, C, ...), got rank ${i.length} [${i}]`);
+    return i;
+  }
+
+  forward(x: Tensor): Tensor {
+    return op("local_response_norm")(x, this.size, { alpha: this.alpha, beta: this.beta, k: this.k });
+  }
+
+  protected args() {
+    return [this.size, { alpha: this.alpha, beta: this.beta, k: this.k }];
+  }
+
+  protected extraRepr() {
+    return `${this.size}, alpha=${this.alpha}, beta=${this.beta}, k=${this.k}`;
+  }
+}
