@@ -49,8 +49,10 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       Atomics.notify(ctrl, 1);
     };
     if (typeof process !== "undefined" && (process as any).on) (process as any).on("exit", markDead);
-    post({ type: "ready" });
+    // Read the generation before saying ready: once the caller hears "ready" it may publish the
+    // first job, and a worker that read the counter after that would wait for the next one forever.
     let seen = Atomics.load(ctrl, 0);
+    post({ type: "ready" });
     for (;;) {
       // spin briefly (consecutive kernels follow each other closely), then sleep
       let spins = 0;
