@@ -6,3 +6,4 @@ export { noGrad, isGradEnabled } from "./autograd.js";
 export { opTable, OpError, type OpEntry } from "./ops/table.js";
 export * from "./ops/index.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
+export * from "./optim/index.js";
