@@ -296,6 +296,7 @@ function powNegGeneral(s: f64, beta: f64): f64 {
   return f32x4.div(f32x4.splat(1), f32x4.mul(r, f32x4.sqrt(r)));
 }
 
+/** y = x·s^-beta; s is stored at `scale` for backward unless scale = 0 (inference). */
 export function f32_lrn_fwd(
   x: usize, y: usize, scale: usize, N: i32, C: i32, HW: i32, size: i32, alphaOverSize: f32, beta: f32, k: f32,
   ith: i32, nth: i32,
@@ -319,7 +320,7 @@ export function f32_lrn_fwd(
           acc = f32x4.add(acc, f32x4.mul(v, v));
         }
         const sv = f32x4.add(kv, f32x4.mul(av, acc));
-        v128.store(scale + po + q, sv);
+        if (scale) v128.store(scale + po + q, sv);
         v128.store(y + po + q, f32x4.mul(v128.load(x + po + q), powNeg075(sv)));
       }
     }
@@ -331,7 +332,7 @@ export function f32_lrn_fwd(
         acc += v * v;
       }
       const sv = k + alphaOverSize * acc;
-      store<f32>(scale + po + q, sv);
+      if (scale) store<f32>(scale + po + q, sv);
       store<f32>(y + po + q, load<f32>(x + po + q) * powNeg(sv, beta));
     }
   }

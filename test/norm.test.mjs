@@ -175,6 +175,28 @@ test("batch_norm eval: backward uses the running stats as they were at forward, 
   sameBits("dweight", w.grad.toArray(), w2.grad.toArray());
 });
 
+test("inference (noGrad, or no input needing a gradient) keeps nothing for backward: disposing the output frees all", () => {
+  const x = T([2, 8, 6, 6], 26), rm = T([8], 27), rv = T([8], 28, 0.5, 1.5), w = T([8], 29).requireGrad(), x2 = T([2, 8, 6, 6], 30);
+  const live = () => sn.engine().memoryStats().live;
+  const calls = [
+    () => sn.noGrad(() => sn.batch_norm(x, rm, rv, w, null)),
+    () => sn.noGrad(() => sn.batch_norm(x, rm, rv, w, null, { training: true })),
+    () => sn.batch_norm(x, rm, rv, null, null),
+    () => sn.noGrad(() => sn.local_response_norm(x.requireGrad(), 5)),
+    () => sn.local_response_norm(x2, 5),
+  ];
+  calls.forEach((f, i) => {
+    const before = live();
+    f().dispose();
+    assert.is(live(), before, `call ${i}`);
+  });
+  x.requiresGrad = false;
+  // while recording, the saved statistics outlive the output (until backward's graph is dropped)
+  const before = live();
+  sn.batch_norm(x, rm, rv, w, null).dispose();
+  assert.ok(live() > before, "recorded forward keeps its statistics");
+});
+
 // ---- same bits on any thread count ----
 
 /** Runs fn on a fresh engine with the given thread count, every kernel split across threads. */

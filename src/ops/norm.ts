@@ -3,6 +3,13 @@
 import { Tensor, shapeStr, empty } from "../tensor.js";
 import { defineOp, fail, checkRank, checkInt } from "./table.js";
 import { clone } from "./eltwise.js";
+import { isGradEnabled, needsGrad } from "../autograd.js";
+
+/** Whether the op's backward will be recorded (else what forward would keep for it is freed at
+ *  once: inference should not depend on the garbage collector). */
+function recording(...inputs: (Tensor | null)[]): boolean {
+  return isGradEnabled() && inputs.some((t) => needsGrad(t));
+}
 
 function checkNumber(op: string, what: string, v: unknown, min = -Infinity, max = Infinity, maxOpen = false): number {
   const ok = typeof v === "number" && Number.isFinite(v) && v >= min && (maxOpen ? v < max : v <= max);
@@ -72,7 +79,8 @@ export const batchNormOp = defineOp<BatchNormAttrs>(
         eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
       }
       eng.run("f32_batchnorm_fwd", [x!.ptr, y.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, b?.ptr ?? 0, N, C, HW], x!.size);
-      ctx.saved = { mean, invstd };
+      if (recording(x, w, b)) ctx.saved = { mean, invstd };
+      else mean.dispose(), invstd.dispose();
       return y;
     },
     backward(ctx, g, [x, , , w], a, needs) {
@@ -138,9 +146,10 @@ export const lrnOp = defineOp<LrnAttrs>(
       const eng = ctx.engine;
       const [N, C, HW] = nchw(x!);
       const y = empty(x!.shape, eng);
-      const scale = empty(x!.shape, eng);
+      // the denominators are kept for backward only
+      const scale = recording(x) ? empty(x!.shape, eng) : null;
       // PyTorch averages the squares over the window (always dividing by size), then scales by alpha
-      eng.run("f32_lrn_fwd", [x!.ptr, y.ptr, scale.ptr, N, C, HW, a.size, a.alpha / a.size, a.beta, a.k], x!.size * a.size);
+      eng.run("f32_lrn_fwd", [x!.ptr, y.ptr, scale?.ptr ?? 0, N, C, HW, a.size, a.alpha / a.size, a.beta, a.k], x!.size * a.size);
       ctx.saved = { scale };
       return y;
     },
