@@ -28,7 +28,7 @@ function sameBits(what, a, b) {
 }
 
 test.before(async () => {
-  await sn.init({ threads: 2 });
+  await sn.init({ threads: 2, sentinels: true });
 });
 
 // ---- bad input ----
@@ -201,9 +201,11 @@ test("inference (noGrad, or no input needing a gradient) keeps nothing for backw
 
 /** Runs fn on a fresh engine with the given thread count, every kernel split across threads. */
 async function onThreads(threads, fn) {
-  await sn.init({ threads, minParallelWork: 0 });
+  await sn.init({ threads, minParallelWork: 0, sentinels: true });
   try {
-    return fn();
+    const r = fn();
+    sn.engine().arena.checkSentinels();
+    return r;
   } finally {
     sn.dispose();
   }
@@ -251,7 +253,7 @@ for (const [name, fn] of splitCases)
     const two = await onThreads(2, fn);
     assert.is(one.length, two.length);
     one.forEach((a, i) => sameBits(`${name}: result ${i}`, a, two[i]));
-    await sn.init({ threads: 2 });
+    await sn.init({ threads: 2, sentinels: true });
   });
 
 // ---- the kernel module ----

@@ -49,7 +49,7 @@ function setGrads(c, params, s) {
 const initParams = (c) => c.shapes.map((_, j) => T(`${c.prefix}p${j}.init`).requireGrad());
 
 test.before(async () => {
-  await sn.init({ threads: 2 });
+  await sn.init({ threads: 2, sentinels: true });
 });
 
 // ---- optimisers against torch ----
@@ -64,6 +64,7 @@ for (const c of optims)
       params.forEach((p, j) => compare(`step ${s + 1}, parameter ${j}`, p.toArray(), tensors.get(`${c.prefix}p${j}.after${s}`).data, RTOL, ATOL));
     }
     opt.dispose();
+    sn.engine().arena.checkSentinels();
   });
 
 for (const c of optims)
@@ -164,6 +165,7 @@ for (const c of clips)
       compare("total norm", [total], [c.total_norm], RTOL, 0);
     } else sn.clipGradValue(params, c.clip_value);
     params.forEach((p, j) => compare(`gradient ${j}`, p.grad.toArray(), tensors.get(`${c.prefix}g${j}.after`).data, RTOL, ATOL));
+    sn.engine().arena.checkSentinels();
   });
 
 test("clipGradNorm: parameters without a gradient are skipped; none at all gives 0", () => {
@@ -234,9 +236,11 @@ test("scheduler stateDict/loadStateDict resumes the same sequence", () => {
 // ---- same bits on 1 and 2 threads ----
 
 async function onThreads(threads, fn) {
-  await sn.init({ threads, minParallelWork: 0 });
+  await sn.init({ threads, minParallelWork: 0, sentinels: true });
   try {
-    return fn();
+    const r = fn();
+    sn.engine().arena.checkSentinels();
+    return r;
   } finally {
     sn.dispose();
   }
@@ -270,7 +274,7 @@ for (const [cls, options] of big)
       return p.toArray();
     };
     sameBits(cls, await onThreads(1, run), await onThreads(2, run));
-    await sn.init({ threads: 2 });
+    await sn.init({ threads: 2, sentinels: true });
   });
 
 test("clipGradNorm (norms 2, 1, inf), clipGradValue and addL1Grad on 100003 values: same bits on 1 and 2 threads", async () => {
@@ -290,7 +294,7 @@ test("clipGradNorm (norms 2, 1, inf), clipGradValue and addL1Grad on 100003 valu
   };
   const one = await onThreads(1, run), two = await onThreads(2, run);
   one.forEach((a, i) => sameBits(`result ${i}`, a, two[i]));
-  await sn.init({ threads: 2 });
+  await sn.init({ threads: 2, sentinels: true });
 });
 
 // ---- bad options ----
