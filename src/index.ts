@@ -19,3 +19,4 @@ export * as viz from "./viz/index.js";
 export { fit, evaluate, packCheckpoint, unpackCheckpoint, saveCheckpoint, loadCheckpoint, historySvg, NonFiniteError, createOptimizer, type FitOptions, type EpochRecord } from "./train/index.js";
 export { weightsToSafetensors, loadWeights, modelConfig, modelFromConfig, saveModel, loadModel } from "./nn/save.js";
 export * as train from "./train/index.js";
+export * from "./optim/index.js";
