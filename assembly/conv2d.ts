@@ -11,14 +11,16 @@
 //    output positions of one (image, group); the block's columns of col are expanded directly
 //    into NR-wide B slivers, K block by K block, and the bias is added in the GEMM epilogue.
 //  - input gradient: dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into
-//    dx. Items are (image, group, block of CB input channels), so each item owns its slice of
-//    dx and adds into it in a fixed order (position chunk, tap, position): no two threads write
-//    one element. dcol is computed 256 positions at a time into scratch.
+//    dx. Items are (image, group, block of input channels), so each item owns its slice of
+//    dx and adds into it in a fixed order (chunk of 256 positions, run of up to 8 positions,
+//    tap): no two threads write one element. dcol is computed chunk by chunk into scratch.
 //  - weight gradient: dW_g (Og x K) = sum over images and positions of dy[n, g] * col^T. Items
 //    are (group, block of KB columns of K, range of the (image, position chunk) sequence). Each
 //    item sums its range in order; the range count NCH depends on the shapes only and, when
 //    above 1, partial sums go to a buffer that f32_conv2d_bwd_weight_reduce adds in range order.
 //  - bias gradient: per output channel, images in order, positions in four lanes.
+// im2col and col2im go run by run (8 or 4 output positions on one row), tap by tap, with one
+// bounds check per run and tap, none when the whole run's window is inside the image.
 // Every split is a function of the shapes (or, where it changes no sum, of nth), so the results
 // have the same bits on any thread count.
 //
@@ -84,6 +86,28 @@ function im2col(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32
       const span = (R - 1) * SW;
       let src = plane + <usize>ci0 * HW;
       let ky = ky0, kx = kx0;
+      if (iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
+        // every tap of the run is inside the image (most runs): no bounds checks
+        let s0 = src + (<usize>(iyb * W + ixb) << 2);
+        const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
+        let s = s0 + <usize>ky * ys + <usize>kx * xs;
+        for (let kk = 0; kk < kc; kk++) {
+          v128.store(d, gather4(s, SW));
+          if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
+          d += dstep;
+          s += xs;
+          if (++kx == KW) {
+            kx = 0;
+            if (++ky == KH) {
+              ky = 0;
+              s0 += HW;
+            }
+            s = s0 + <usize>ky * ys;
+          }
+        }
+        q0 += R;
+        continue;
+      }
       for (let kk = 0; kk < kc; kk++) {
         const iy = iyb + ky * DH, ix = ixb + kx * DW;
         if (<u32>iy >= <u32>H) {
@@ -161,6 +185,28 @@ function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: 
     const span = (R - 1) * SW;
     let dst = plane;
     let ky = 0, kx = 0;
+    if (SW == 1 && R > 1 && iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
+      // every tap of the run is inside the image: no bounds checks
+      let d0 = plane + (<usize>(iyb * W + ixb) << 2);
+      const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
+      let d = d0;
+      for (let kk = 0; kk < rows; kk++) {
+        v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
+        if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        c += cstep;
+        d += xs;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            d0 += HW;
+          }
+          d = d0 + <usize>ky * ys;
+        }
+      }
+      q0 += R;
+      continue;
+    }
     for (let kk = 0; kk < rows; kk++) {
       const iy = iyb + ky * DH, ix = ixb + kx * DW;
       if (<u32>iy < <u32>H) {
@@ -233,30 +279,30 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
 
 // ---- input gradient ----
 
-// Scratch per thread (floats): A strips ceil(CB*KH*KW/MR)*MR*KC_MAX, B block KC_MAX*PB,
-// dcol CB*KH*KW*PB, position tables 2*PB (i32), tile MR*NR.
+// Scratch per thread (floats), rows = ceil(Cg/NB)*KH*KW: A strips ceil(rows/MR)*MR*KC_MAX,
+// B block KC_MAX*PB, dcol rows*PB, position tables 2*PB (i32), tile MR*NR.
 
-/** dx = conv2d's input gradient for dy (CB input channels per item); with `init` (O floats,
- *  or 0) dx starts from init[channel] instead of zero (conv_transpose2d's bias). */
-export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize, init: usize, CB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+/** dx = conv2d's input gradient for dy (the Cg input channels of a group in NB blocks, block b
+ *  = channels b*Cg/NB .. (b+1)*Cg/NB); with `init` (C floats, or 0) dx starts from
+ *  init[channel] instead of zero (conv_transpose2d's bias). */
+export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize, init: usize, NB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
   const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
   const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
   const Cg = C / G, Og = O / G, KK = KH * KW, K = Cg * KK, P = HO * WO;
-  const rowsMax = CB * KK, SM = (rowsMax + MR - 1) / MR;
+  const rowsMax = (Cg + NB - 1) / NB * KK, SM = (rowsMax + MR - 1) / MR;
   const pa = scratch + <usize>ith * scratchBytes;
   const pb = pa + (<usize>(SM * MR * KC_MAX) << 2);
   const dcol = pb + (<usize>(KC_MAX * PB) << 2);
   const iy0 = dcol + (<usize>(rowsMax * PB) << 2), ix0 = iy0 + (<usize>PB << 2), tile = ix0 + (<usize>PB << 2);
   const kcb = kcOf(Og);
-  const NB = (Cg + CB - 1) / CB;
   const T = N * G * NB;
   const e = rangeEnd(T, ith, nth);
   for (let it = rangeStart(T, ith, nth); it < e; it++) {
     const ng = it / NB, cb = it - ng * NB;
     const n = ng / G, g = ng - n * G;
-    const c0 = cb * CB, nc = min(CB, Cg - c0), rows = nc * KK, S = (rows + MR - 1) / MR;
+    const c0 = cb * Cg / NB, nc = (cb + 1) * Cg / NB - c0, rows = nc * KK, S = (rows + MR - 1) / MR;
     const plane = dx + (<usize>(n * C + g * Cg + c0) * H * W << 2);
     for (let ci = 0; ci < nc; ci++) {
       const v = init ? load<f32>(init + (<usize>(g * Cg + c0 + ci) << 2)) : 0;

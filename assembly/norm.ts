@@ -1,2 +1,435 @@
-// norm kernels (see docs/kernels.md). Forward and backward side by side.
-import { madd, rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+// Normalisation kernels: batch norm, local response norm, dropout. Forward and backward side by
+// side (see docs/kernels.md).
+//
+// Batch norm sees its input as [N, C, HW] (HW = 1 for [N, C]). Per-channel reductions are split
+// over channels: one thread sums a whole channel, rows in order n = 0..N-1, each row in four
+// f32 lanes then folded into an f64 total, so the sums do not depend on the thread count.
+// Element-wise passes are split over (n, c) rows, or over n when HW = 1 (then vectorised across
+// channels).
+import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+
+/** Sum of n floats from p: four f32 lanes and an f32 tail, folded in f64. */
+// @ts-ignore: decorator
+@inline function rowSum(p: usize, n: i32): f64 {
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) acc = f32x4.add(acc, v128.load(p + (<usize>i << 2)));
+  let tail: f32 = 0;
+  for (; i < n; i++) tail += load<f32>(p + (<usize>i << 2));
+  return <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) +
+    <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
+}
+
+/** Σ (x - m)² over n floats from p (same lane scheme as rowSum). */
+// @ts-ignore: decorator
+@inline function rowSumSqDev(p: usize, n: i32, m: f32): f64 {
+  const mv = f32x4.splat(m);
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const d = f32x4.sub(v128.load(p + (<usize>i << 2)), mv);
+    acc = f32x4.add(acc, f32x4.mul(d, d));
+  }
+  let tail: f32 = 0;
+  for (; i < n; i++) {
+    const d = load<f32>(p + (<usize>i << 2)) - m;
+    tail += d * d;
+  }
+  return <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) +
+    <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
+}
+
+/** Σ g·(x - m) over n floats (same lane scheme as rowSum). */
+// @ts-ignore: decorator
+@inline function rowDotDev(x: usize, g: usize, n: i32, m: f32): f64 {
+  const mv = f32x4.splat(m);
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    acc = f32x4.add(acc, f32x4.mul(v128.load(g + o), f32x4.sub(v128.load(x + o), mv)));
+  }
+  let tail: f32 = 0;
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    tail += load<f32>(g + o) * (load<f32>(x + o) - m);
+  }
+  return <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) +
+    <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
+}
+
+// @ts-ignore: decorator
+@inline function invstdOf(v: f64, eps: f64): f32 {
+  return <f32>(1.0 / Math.sqrt(v + eps));
+}
+
+/** Training statistics per channel: mean and 1/sqrt(biased var + eps); when rmean != 0 the running
+ *  statistics are updated in place as PyTorch does (unbiased variance, in f64). */
+export function f32_batchnorm_stats(
+  x: usize, N: i32, C: i32, HW: i32, eps: f64, momentum: f64, mean: usize, invstd: usize, rmean: usize, rvar: usize,
+  ith: i32, nth: i32,
+): void {
+  const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
+  const M = <f64>N * <f64>HW;
+  const rowStride = <usize>C * <usize>HW << 2;
+  for (let c = s; c < e; c++) {
+    const base = x + (<usize>c * <usize>HW << 2);
+    let sum: f64 = 0;
+    for (let n = 0; n < N; n++) sum += rowSum(base + <usize>n * rowStride, HW);
+    const mu = sum / M;
+    const m32 = <f32>mu;
+    let ss: f64 = 0;
+    for (let n = 0; n < N; n++) ss += rowSumSqDev(base + <usize>n * rowStride, HW, m32);
+    // deviations were taken from the rounded mean: shift back to the exact one
+    const shift = mu - <f64>m32;
+    let sq = ss - M * shift * shift;
+    if (sq < 0) sq = 0;
+    const o = <usize>c << 2;
+    store<f32>(mean + o, m32);
+    store<f32>(invstd + o, invstdOf(sq / M, eps));
+    if (rmean) store<f32>(rmean + o, <f32>(momentum * mu + (1 - momentum) * <f64>load<f32>(rmean + o)));
+    if (rvar) store<f32>(rvar + o, <f32>(momentum * (sq / (M - 1)) + (1 - momentum) * <f64>load<f32>(rvar + o)));
+  }
+}
+
+/** Inference statistics: invstd = 1/sqrt(running var + eps). */
+export function f32_batchnorm_invstd(rvar: usize, C: i32, eps: f64, invstd: usize, ith: i32, nth: i32): void {
+  const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
+  for (let c = s; c < e; c++) store<f32>(invstd + (<usize>c << 2), invstdOf(<f64>load<f32>(rvar + (<usize>c << 2)), eps));
+}
+
+/** y = (x - mean) · invstd·w + b per channel (w, b = 0: no affine). */
+export function f32_batchnorm_fwd(
+  x: usize, y: usize, mean: usize, invstd: usize, w: usize, b: usize, N: i32, C: i32, HW: i32, ith: i32, nth: i32,
+): void {
+  if (HW == 1) {
+    const s = rangeStart(N, ith, nth), e = rangeEnd(N, ith, nth);
+    const one = f32x4.splat(1), zero = f32x4.splat(0);
+    for (let n = s; n < e; n++) {
+      const xr = x + (<usize>n * <usize>C << 2), yr = y + (<usize>n * <usize>C << 2);
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const o = <usize>c << 2;
+        const a = f32x4.mul(v128.load(invstd + o), w ? v128.load(w + o) : one);
+        const d = f32x4.sub(v128.load(xr + o), v128.load(mean + o));
+        v128.store(yr + o, f32x4.add(f32x4.mul(d, a), b ? v128.load(b + o) : zero));
+      }
+      for (; c < C; c++) {
+        const o = <usize>c << 2;
+        const a = load<f32>(invstd + o) * (w ? load<f32>(w + o) : 1);
+        store<f32>(yr + o, (load<f32>(xr + o) - load<f32>(mean + o)) * a + (b ? load<f32>(b + o) : 0));
+      }
+    }
+    return;
+  }
+  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
+  for (let r = s; r < e; r++) {
+    const c = r % C;
+    const o = <usize>c << 2;
+    const m = load<f32>(mean + o);
+    const a = load<f32>(invstd + o) * (w ? load<f32>(w + o) : 1);
+    const bb: f32 = b ? load<f32>(b + o) : 0;
+    const mv = f32x4.splat(m), av = f32x4.splat(a), bv = f32x4.splat(bb);
+    const xr = x + (<usize>r * <usize>HW << 2), yr = y + (<usize>r * <usize>HW << 2);
+    let i = 0;
+    for (; i + 4 <= HW; i += 4) {
+      const q = <usize>i << 2;
+      v128.store(yr + q, f32x4.add(f32x4.mul(f32x4.sub(v128.load(xr + q), mv), av), bv));
+    }
+    for (; i < HW; i++) {
+      const q = <usize>i << 2;
+      store<f32>(yr + q, (load<f32>(xr + q) - m) * a + bb);
+    }
+  }
+}
+
+/** Per-channel parameter gradients: db = Σ g, dw = invstd · Σ g·(x - mean). */
+export function f32_batchnorm_bwd_params(
+  x: usize, g: usize, mean: usize, invstd: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize, ith: i32, nth: i32,
+): void {
+  const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
+  const rowStride = <usize>C * <usize>HW << 2;
+  for (let c = s; c < e; c++) {
+    const off = <usize>c * <usize>HW << 2;
+    const o = <usize>c << 2;
+    const m = load<f32>(mean + o);
+    let sg: f64 = 0, sgx: f64 = 0;
+    for (let n = 0; n < N; n++) {
+      const ro = off + <usize>n * rowStride;
+      sg += rowSum(g + ro, HW);
+      sgx += rowDotDev(x + ro, g + ro, HW, m);
+    }
+    store<f32>(db + o, <f32>sg);
+    store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
+  }
+}
+
+/** Input gradient. Training (batch statistics):
+ *    dx = (g - db/M - (x - mean)·invstd·dw/M) · invstd·w
+ *  (the mean and variance depend on x); inference: dx = g · invstd·w. */
+export function f32_batchnorm_bwd_input(
+  x: usize, g: usize, mean: usize, invstd: usize, w: usize, dw: usize, db: usize, N: i32, C: i32, HW: i32, training: i32,
+  dx: usize, ith: i32, nth: i32,
+): void {
+  const M = <f32>(<f64>N * <f64>HW);
+  if (HW == 1) {
+    const s = rangeStart(N, ith, nth), e = rangeEnd(N, ith, nth);
+    const one = f32x4.splat(1), zero = f32x4.splat(0), Mv = f32x4.splat(M);
+    for (let n = s; n < e; n++) {
+      const ro = <usize>n * <usize>C << 2;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const o = <usize>c << 2;
+        const is = v128.load(invstd + o);
+        const a = f32x4.mul(is, w ? v128.load(w + o) : one);
+        // in inference the statistics are constants: the two correction terms vanish (and dw, db
+        // are not computed)
+        const gm = training ? f32x4.div(v128.load(db + o), Mv) : zero;
+        const k = training ? f32x4.div(f32x4.mul(is, v128.load(dw + o)), Mv) : zero;
+        const d = f32x4.sub(v128.load(x + ro + o), v128.load(mean + o));
+        const gg = f32x4.sub(f32x4.sub(v128.load(g + ro + o), gm), f32x4.mul(d, k));
+        v128.store(dx + ro + o, f32x4.mul(gg, a));
+      }
+      for (; c < C; c++) {
+        const o = <usize>c << 2;
+        const is = load<f32>(invstd + o);
+        const a = is * (w ? load<f32>(w + o) : 1);
+        const gm: f32 = training ? load<f32>(db + o) / M : 0;
+        const k: f32 = training ? is * load<f32>(dw + o) / M : 0;
+        const d = load<f32>(x + ro + o) - load<f32>(mean + o);
+        store<f32>(dx + ro + o, (load<f32>(g + ro + o) - gm - d * k) * a);
+      }
+    }
+    return;
+  }
+  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
+  for (let r = s; r < e; r++) {
+    const o = <usize>(r % C) << 2;
+    const is = load<f32>(invstd + o);
+    const a = is * (w ? load<f32>(w + o) : 1);
+    const gm: f32 = training ? load<f32>(db + o) / M : 0;
+    const k: f32 = training ? is * load<f32>(dw + o) / M : 0;
+    const m = load<f32>(mean + o);
+    const av = f32x4.splat(a), gmv = f32x4.splat(gm), kv = f32x4.splat(k), mv = f32x4.splat(m);
+    const ro = <usize>r * <usize>HW << 2;
+    let i = 0;
+    for (; i + 4 <= HW; i += 4) {
+      const q = ro + (<usize>i << 2);
+      const d = f32x4.sub(v128.load(x + q), mv);
+      v128.store(dx + q, f32x4.mul(f32x4.sub(f32x4.sub(v128.load(g + q), gmv), f32x4.mul(d, kv)), av));
+    }
+    for (; i < HW; i++) {
+      const q = ro + (<usize>i << 2);
+      store<f32>(dx + q, (load<f32>(g + q) - gm - (load<f32>(x + q) - m) * k) * a);
+    }
+  }
+}
+
+// ---- local response norm (PyTorch's F.local_response_norm) ----
+// s_c = k + alpha/size · Σ_{j = c - size/2 .. c + (size-1)/2} x_j²  (out-of-range channels are 0),
+// y_c = x_c · s_c^-beta. Split over (n, c) planes; the window sum runs j upwards.
+
+// No Math.pow/log/exp here: AssemblyScript's versions read lookup tables from data segments, and
+// data segments are re-copied into the shared memory by every worker's instantiation (over the
+// pool's control block). Table-free f64 versions instead, accurate far below f32 rounding.
+
+/** ln(x) for finite x > 0: x = 2^e·m, m in [√½, √2), ln m = 2·atanh((m-1)/(m+1)) by its series. */
+function lnPos(x: f64): f64 {
+  let bits = reinterpret<u64>(x);
+  let e = <i32>((bits >> 52) & 0x7ff);
+  if (e == 0) {
+    // subnormal: scale into the normal range first
+    bits = reinterpret<u64>(x * 18014398509481984.0); // 2^54
+    e = <i32>((bits >> 52) & 0x7ff) - 54;
+  }
+  e -= 1023;
+  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000);
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    e++;
+  }
+  const f = (m - 1) / (m + 1), f2 = f * f;
+  // |f| <= 0.172: terms to f^19 leave an error below 1e-17
+  let p = 1.0 / 19;
+  for (let k = 17; k >= 1; k -= 2) p = p * f2 + 1.0 / <f64>k;
+  return <f64>e * 0.6931471805599453 + 2 * f * p;
+}
+
+/** e^y: y = k·ln2 + r, |r| <= ln2/2, e^r by its Taylor series, 2^k by the exponent bits. */
+function expF64(y: f64): f64 {
+  if (y > 709.7) return Infinity;
+  if (y < -745.2) return 0;
+  const k = Math.round(y * 1.4426950408889634);
+  const r = (y - k * 0.6931471805599453) - k * 2.3190468138462996e-17;
+  let p: f64 = 1;
+  for (let i = 16; i >= 1; i--) p = 1 + p * r / <f64>i;
+  // 2^k in two factors so that k down to -1074 stays representable
+  const k1 = <i64>k >> 1, k2 = <i64>k - k1;
+  return p * reinterpret<f64>(<u64>(k1 + 1023) << 52) * reinterpret<f64>(<u64>(k2 + 1023) << 52);
+}
+
+/** s^-beta as PyTorch's pow: s > 0 through ln and exp; s = 0 and s < 0 as IEEE pow does. */
+function powNegGeneral(s: f64, beta: f64): f64 {
+  if (beta == 0) return 1;
+  if (s > 0) return s == Infinity ? (beta > 0 ? 0 : Infinity) : expF64(-beta * lnPos(s));
+  if (s == 0) return beta > 0 ? Infinity : 0;
+  if (s != s || Math.floor(beta) != beta) return NaN;
+  // negative base, integer exponent: the sign follows the exponent's parity
+  const odd = Math.abs(beta) < 9007199254740992 && (<i64>beta & 1) != 0;
+  const v = powNegGeneral(-s, beta);
+  return odd ? -v : v;
+}
+
+/** s^-beta in f32; beta = 0.75 (the usual value) by square roots, as the vector path does. */
+// @ts-ignore: decorator
+@inline function powNeg(s: f32, beta: f32): f32 {
+  if (beta == 0.75) {
+    const r = Mathf.sqrt(s);
+    return 1 / (r * Mathf.sqrt(r));
+  }
+  return <f32>powNegGeneral(<f64>s, <f64>beta);
+}
+
+// @ts-ignore: decorator
+@inline function powNeg075(s: v128): v128 {
+  const r = f32x4.sqrt(s);
+  return f32x4.div(f32x4.splat(1), f32x4.mul(r, f32x4.sqrt(r)));
+}
+
+/** y = x·s^-beta; s is stored at `scale` for backward unless scale = 0 (inference). */
+export function f32_lrn_fwd(
+  x: usize, y: usize, scale: usize, N: i32, C: i32, HW: i32, size: i32, alphaOverSize: f32, beta: f32, k: f32,
+  ith: i32, nth: i32,
+): void {
+  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
+  const plane = <usize>HW << 2;
+  const av = f32x4.splat(alphaOverSize), kv = f32x4.splat(k);
+  const fast = beta == 0.75;
+  for (let r = s; r < e; r++) {
+    const n = r / C, c = r % C;
+    const lo = max(0, c - size / 2), hi = min(C - 1, c + (size - 1) / 2);
+    const nb = x + <usize>n * <usize>C * plane;
+    const po = <usize>r * plane;
+    let i = 0;
+    if (fast) {
+      for (; i + 4 <= HW; i += 4) {
+        const q = <usize>i << 2;
+        let acc = f32x4.splat(0);
+        for (let j = lo; j <= hi; j++) {
+          const v = v128.load(nb + <usize>j * plane + q);
+          acc = f32x4.add(acc, f32x4.mul(v, v));
+        }
+        const sv = f32x4.add(kv, f32x4.mul(av, acc));
+        if (scale) v128.store(scale + po + q, sv);
+        v128.store(y + po + q, f32x4.mul(v128.load(x + po + q), powNeg075(sv)));
+      }
+    }
+    for (; i < HW; i++) {
+      const q = <usize>i << 2;
+      let acc: f32 = 0;
+      for (let j = lo; j <= hi; j++) {
+        const v = load<f32>(nb + <usize>j * plane + q);
+        acc += v * v;
+      }
+      const sv = k + alphaOverSize * acc;
+      if (scale) store<f32>(scale + po + q, sv);
+      store<f32>(y + po + q, load<f32>(x + po + q) * powNeg(sv, beta));
+    }
+  }
+}
+
+/** dx_i = g_i·s_i^-beta - 2·beta·alpha/size · x_i · Σ_{c: i in window(c)} g_c·y_c/s_c,
+ *  window(c) ∋ i  ⇔  c in [i - (size-1)/2, i + size/2]. */
+export function f32_lrn_bwd(
+  x: usize, y: usize, scale: usize, g: usize, dx: usize, N: i32, C: i32, HW: i32, size: i32, alphaOverSize: f32,
+  beta: f32, ith: i32, nth: i32,
+): void {
+  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
+  const plane = <usize>HW << 2;
+  const coef: f32 = 2 * beta * alphaOverSize;
+  const cv = f32x4.splat(coef);
+  const fast = beta == 0.75;
+  for (let r = s; r < e; r++) {
+    const n = r / C, i = r % C;
+    const lo = max(0, i - (size - 1) / 2), hi = min(C - 1, i + size / 2);
+    const nb = <usize>n * <usize>C * plane;
+    const po = <usize>r * plane;
+    let p = 0;
+    if (fast) {
+      for (; p + 4 <= HW; p += 4) {
+        const q = <usize>p << 2;
+        let acc = f32x4.splat(0);
+        for (let c = lo; c <= hi; c++) {
+          const o = nb + <usize>c * plane + q;
+          acc = f32x4.add(acc, f32x4.div(f32x4.mul(v128.load(g + o), v128.load(y + o)), v128.load(scale + o)));
+        }
+        const own = f32x4.mul(v128.load(g + po + q), powNeg075(v128.load(scale + po + q)));
+        v128.store(dx + po + q, f32x4.sub(own, f32x4.mul(f32x4.mul(cv, v128.load(x + po + q)), acc)));
+      }
+    }
+    for (; p < HW; p++) {
+      const q = <usize>p << 2;
+      let acc: f32 = 0;
+      for (let c = lo; c <= hi; c++) {
+        const o = nb + <usize>c * plane + q;
+        acc += load<f32>(g + o) * load<f32>(y + o) / load<f32>(scale + o);
+      }
+      const own = load<f32>(g + po + q) * powNeg(load<f32>(scale + po + q), beta);
+      store<f32>(dx + po + q, own - coef * load<f32>(x + po + q) * acc);
+    }
+  }
+}
+
+// ---- dropout ----
+// The keep mask is a hash of (seed, element index), so it is the same on any thread count and is
+// recomputed for backward instead of stored. Hash: Wellons' "lowbias32" integer mixer, applied
+// twice with seed-derived keys (so different seeds are not shifts of one sequence).
+
+// @ts-ignore: decorator
+@inline function mix32(h: u32): u32 {
+  h ^= h >> 16;
+  h *= 0x7feb352d;
+  h ^= h >> 15;
+  h *= 0x846ca68b;
+  h ^= h >> 16;
+  return h;
+}
+
+// @ts-ignore: decorator
+@inline function mix32x4(h: v128): v128 {
+  h = v128.xor(h, i32x4.shr_u(h, 16));
+  h = i32x4.mul(h, i32x4.splat(0x7feb352d));
+  h = v128.xor(h, i32x4.shr_u(h, 15));
+  h = i32x4.mul(h, i32x4.splat(<i32>0x846ca68b));
+  h = v128.xor(h, i32x4.shr_u(h, 16));
+  return h;
+}
+
+/** y = x · keep · scale, keep = (top 24 bits of the hash)/2^24 >= p. */
+export function f32_dropout_fwd(x: usize, y: usize, n: i32, seed: u32, p: f32, scale: f32, ith: i32, nth: i32): void {
+  const s = chunkStart(n, ith, nth), e = chunkEnd(n, ith, nth);
+  const k1 = mix32(seed), k2 = mix32(seed ^ 0x9e3779b9);
+  const inv24: f32 = 1.0 / 16777216.0;
+  const k1v = i32x4.splat(<i32>k1), k2v = i32x4.splat(<i32>k2), pv = f32x4.splat(p), sv = f32x4.splat(scale), iv = f32x4.splat(inv24);
+  const zero = f32x4.splat(0);
+  let i = s;
+  for (; i + 4 <= e; i += 4) {
+    const idx = i32x4.add(i32x4.splat(i), i32x4(0, 1, 2, 3));
+    const h = mix32x4(v128.xor(mix32x4(i32x4.add(idx, k1v)), k2v));
+    const u = f32x4.mul(f32x4.convert_i32x4_u(i32x4.shr_u(h, 8)), iv);
+    const o = <usize>i << 2;
+    const v = f32x4.mul(v128.load(x + o), sv);
+    v128.store(y + o, v128.bitselect(v, zero, f32x4.ge(u, pv)));
+  }
+  for (; i < e; i++) {
+    const h = mix32(mix32(<u32>i + k1) ^ k2);
+    const u = <f32>(h >> 8) * inv24;
+    const o = <usize>i << 2;
+    store<f32>(y + o, u >= p ? load<f32>(x + o) * scale : 0);
+  }
+}
+
+/** dx = g · keep · scale: the forward mask, recomputed from the same seed. */
+export function f32_dropout_bwd(g: usize, dx: usize, n: i32, seed: u32, p: f32, scale: f32, ith: i32, nth: i32): void {
+  f32_dropout_fwd(g, dx, n, seed, p, scale, ith, nth);
+}

@@ -1,93 +1,96 @@
-// Quick timings of our own kernels (GEMM, conv2d forward and gradients), medians of several
-// runs, with the SIMD peak of the build in use measured in the same process on one thread.
-// Usage: node bench/micro.mjs [gemm|conv|peak ...] [--threads=1,2]
-import * as sn from "../dist/index.js";
-
+// Quick timings of our own kernels: SGEMM and conv2d (forward, input gradient, weight gradient)
+// on 1 and 2 threads, with the SIMD peak of the build in use (bench_simd_peak, one thread).
+//
+// The machine is shared, so each round times every variant once, one after the other (two
+// engines in one process: two instances of the bundle), and the table shows medians over the
+// rounds: 1 and 2 threads and the peak see the same conditions.
+// Usage: node bench/micro.mjs [peak|gemm|conv ...] [--rounds=N]
 const args = process.argv.slice(2);
 const what = args.filter((a) => !a.startsWith("--"));
-const threadsArg = args.find((a) => a.startsWith("--threads="));
-const threadList = threadsArg ? threadsArg.slice(10).split(",").map(Number) : [1, 2];
+const rounds = +(args.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 15);
 const want = (w) => what.length === 0 || what.includes(w);
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
+// two instances of the library, each with its own engine
+const one = await import("../dist/index.js?threads=1");
+const two = await import("../dist/index.js?threads=2");
+const info = await one.init({ threads: 1 });
+await two.init({ threads: 2 });
 
-/** Median seconds of fn() over runs of at least ~minTime in total (after a warm-up). */
-function time(fn, minRuns = 5, minTime = 0.5) {
-  fn();
-  const ts = [];
-  const start = performance.now();
-  while (ts.length < minRuns || (performance.now() - start) / 1000 < minTime) {
-    const t0 = performance.now();
-    fn();
-    ts.push((performance.now() - t0) / 1000);
-    if (ts.length >= 200) break;
-  }
-  return median(ts);
-}
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-function rand(shape) {
+function rand(sn, shape) {
   const t = sn.empty(shape);
   const d = t.data;
   let s = 12345;
   for (let i = 0; i < d.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     d[i] = (s / 2 ** 32) * 2 - 1;
   }
   return t;
 }
 
-function peak() {
-  const e = sn.engine();
-  const out = e.alloc(64 * 16);
-  const iters = 2_000_000;
-  const sec = time(() => e.run("bench_simd_peak", [out, iters], 0), 7, 0.3);
-  e.release(out);
-  return (12 * iters * 4 * 2) / sec / 1e9;
+/** Seconds per call of fn, timing enough calls to last ~20 ms. */
+function timeOnce(fn, reps) {
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) fn();
+  return (performance.now() - t0) / 1000 / reps;
 }
 
-const rows = [];
-const row = (r) => {
-  rows.push(r);
-  console.log(Object.values(r).join("\t"));
-};
+/** cases: [{name, flops, make(sn) -> fn}] timed on both engines, interleaved round by round. */
+function run(cases) {
+  const peakOut = one.engine().alloc(64 * 16);
+  const peakIters = 1_000_000;
+  const peakFn = () => one.engine().run("bench_simd_peak", [peakOut, peakIters], 0);
+  const rows = cases.map((c) => {
+    const fns = [c.make(one), c.make(two)];
+    fns.forEach((f) => f()); // warm-up (first calls run baseline code)
+    const reps = Math.max(1, Math.round(0.02 / Math.max(1e-6, timeOnce(fns[0], 1))));
+    return { ...c, fns, reps, t: [[], []] };
+  });
+  const peak = [];
+  for (let r = 0; r < rounds; r++) {
+    peak.push(timeOnce(peakFn, 1));
+    for (const row of rows) row.fns.forEach((f, i) => row.t[i].push(timeOnce(f, row.reps)));
+  }
+  one.engine().release(peakOut);
+  const peakGf = (12 * peakIters * 4 * 2) / median(peak) / 1e9;
+  console.log(`SIMD peak (${info.build} build, 1 thread): ${peakGf.toFixed(1)} GFLOP/s (median of ${rounds} rounds)`);
+  console.log(["what", "1 thread ms", "GFLOP/s", "% peak", "2 threads ms", "GFLOP/s", "2t / 1t"].join("\t"));
+  for (const row of rows) {
+    const [s1, s2] = row.t.map(median);
+    const g1 = row.flops / s1 / 1e9, g2 = row.flops / s2 / 1e9;
+    console.log([row.name, (s1 * 1e3).toFixed(2), g1.toFixed(1), ((100 * g1) / peakGf).toFixed(0) + "%", (s2 * 1e3).toFixed(2), g2.toFixed(1), (s1 / s2).toFixed(2)].join("\t"));
+  }
+}
+
+const cases = [];
+if (want("gemm"))
+  for (const n of [256, 512, 1024])
+    cases.push({
+      name: `sgemm ${n}^3`,
+      flops: 2 * n ** 3,
+      make(sn) {
+        const a = rand(sn, [n, n]), b = rand(sn, [n, n]);
+        return () => sn.matmul(a, b).dispose();
+      },
+    });
 
 const convShapes = [
-  ["LeNet", [64, 1, 28, 28], [20, 1, 5, 5], { stride: 1, padding: 0 }],
-  ["VGG", [1, 64, 56, 56], [64, 64, 3, 3], { stride: 1, padding: 1 }],
-  ["ResNet", [8, 128, 28, 28], [128, 128, 3, 3], { stride: 1, padding: 1 }],
-  ["AlexNet1", [1, 3, 224, 224], [96, 3, 11, 11], { stride: 4, padding: 0 }],
+  ["LeNet 64x1x28x28 20@5x5", [64, 1, 28, 28], [20, 1, 5, 5], {}],
+  ["VGG 1x64x56x56 64@3x3 p1", [1, 64, 56, 56], [64, 64, 3, 3], { padding: 1 }],
+  ["ResNet 8x128x28x28 128@3x3 p1", [8, 128, 28, 28], [128, 128, 3, 3], { padding: 1 }],
+  ["AlexNet1 1x3x224x224 96@11x11 s4", [1, 3, 224, 224], [96, 3, 11, 11], { stride: 4 }],
 ];
-
-for (const threads of threadList) {
-  const info = await sn.init({ threads });
-  if (threads === threadList[0] && want("peak")) {
-    row({ what: `SIMD peak (${info.build}, 1 thread)`, threads: 1, ms: "", gflops: peak().toFixed(1) });
+if (want("conv"))
+  for (const [name, xs, ws, opt] of convShapes) {
+    const HO = Math.floor((xs[2] + 2 * (opt.padding ?? 0) - ws[2]) / (opt.stride ?? 1)) + 1;
+    const WO = Math.floor((xs[3] + 2 * (opt.padding ?? 0) - ws[3]) / (opt.stride ?? 1)) + 1;
+    const flops = 2 * xs[0] * ws[0] * HO * WO * ws[1] * ws[2] * ws[3];
+    const setup = (sn) => ({ x: rand(sn, xs), w: rand(sn, ws), g: rand(sn, [xs[0], ws[0], HO, WO]) });
+    cases.push({ name: `conv ${name} fwd`, flops, make(sn) { const { x, w } = setup(sn); return () => sn.noGrad(() => sn.conv2d(x, w, null, opt)).dispose(); } });
+    cases.push({ name: `conv ${name} dx`, flops, make(sn) { const { w, g } = setup(sn); return () => sn.conv2d_input(xs, w, g, opt).dispose(); } });
+    cases.push({ name: `conv ${name} dw`, flops, make(sn) { const { x, g } = setup(sn); return () => sn.conv2d_weight(x, ws, g, opt).dispose(); } });
   }
-  if (want("gemm")) {
-    for (const n of [256, 512, 1024]) {
-      const a = rand([n, n]), b = rand([n, n]);
-      const sec = time(() => sn.noGrad(() => sn.matmul(a, b).dispose()));
-      row({ what: `sgemm ${n}^3`, threads, ms: (sec * 1e3).toFixed(2), gflops: ((2 * n * n * n) / sec / 1e9).toFixed(1) });
-      a.dispose(); b.dispose();
-    }
-  }
-  if (want("conv") && sn.conv2d) {
-    for (const [name, xs, ws, opt] of convShapes) {
-      const x = rand(xs), w = rand(ws);
-      const y = sn.noGrad(() => sn.conv2d(x, w, null, opt));
-      const flops = 2 * y.size * ws[1] * ws[2] * ws[3];
-      const g = rand(y.shape);
-      const f = time(() => sn.noGrad(() => sn.conv2d(x, w, null, opt).dispose()));
-      const di = time(() => sn.conv2d_input(xs, w, g, opt).dispose());
-      const dw = time(() => sn.conv2d_weight(x, ws, g, opt).dispose());
-      row({ what: `conv ${name} fwd`, threads, ms: (f * 1e3).toFixed(2), gflops: (flops / f / 1e9).toFixed(1) });
-      row({ what: `conv ${name} dx`, threads, ms: (di * 1e3).toFixed(2), gflops: (flops / di / 1e9).toFixed(1) });
-      row({ what: `conv ${name} dw`, threads, ms: (dw * 1e3).toFixed(2), gflops: (flops / dw / 1e9).toFixed(1) });
-      for (const t of [x, w, y, g]) t.dispose();
-    }
-  }
-}
-sn.dispose();
+if (cases.length || want("peak")) run(cases);
+one.dispose();
+two.dispose();

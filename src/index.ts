@@ -7,7 +7,6 @@ export { opTable, OpError, defineOp, type OpEntry, type OpDef, type OpContext } 
 export * from "./ops/index.js";
 export { gradcheck, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
-export * as viz from "./viz/index.js";
 export * as nn from "./nn/index.js";
 export { Module, Sequential } from "./nn/index.js";
 export { Generator, manualSeed, defaultGenerator, type RngState } from "./random.js";
@@ -16,3 +15,8 @@ export * as models from "./models/index.js";
 export { createModel } from "./models/index.js";
 export * as data from "./data/index.js";
 export { Dataset, DataLoader, fromPixels, loadMnistDigits, loadFashionMnist } from "./data/index.js";
+export * as viz from "./viz/index.js";
+export { fit, evaluate, packCheckpoint, unpackCheckpoint, saveCheckpoint, loadCheckpoint, historySvg, NonFiniteError, createOptimizer, type FitOptions, type EpochRecord } from "./train/index.js";
+export { weightsToSafetensors, loadWeights, modelConfig, modelFromConfig, saveModel, loadModel } from "./nn/save.js";
+export * as train from "./train/index.js";
+export * from "./optim/index.js";

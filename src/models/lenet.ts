@@ -13,7 +13,7 @@ import { BatchNorm1d, BatchNorm2d } from "../nn/norm.js";
 import { Flatten } from "../nn/misc.js";
 import { PartialConv2d } from "../nn/partial.js";
 import { registerModuleType } from "../nn/config.js";
-import { op } from "../nn/functional.js";
+import { conv2d, avg_pool2d } from "../ops/index.js";
 
 export interface LeNetOptions {
   classes?: number;
@@ -74,7 +74,7 @@ export class Subsampling extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("conv2d")(op("avg_pool2d")(x, { kernel_size: this.kernelSize }), this.weight, this.bias, { groups: this.channels });
+    return conv2d(avg_pool2d(x, { kernel_size: this.kernelSize }), this.weight, this.bias, { groups: this.channels });
   }
 
   macs(_i: number[], o: number[]): number {

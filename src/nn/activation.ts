@@ -1,12 +1,12 @@
 // Nonlinearities as layers (no parameters, shape-preserving).
 import { Tensor } from "../tensor.js";
 import { Module } from "./module.js";
-import { op } from "./functional.js";
+import { relu, leaky_relu, sigmoid, tanh, softmax, log_softmax } from "../ops/index.js";
 
 export class ReLU extends Module {
   readonly type = "ReLU";
   forward(x: Tensor): Tensor {
-    return op("relu")(x);
+    return relu(x);
   }
 }
 
@@ -17,7 +17,7 @@ export class LeakyReLU extends Module {
     if (!Number.isFinite(negativeSlope)) throw new Error(`LeakyReLU: negative_slope must be a number, got ${negativeSlope}`);
   }
   forward(x: Tensor): Tensor {
-    return op("leaky_relu")(x, this.negativeSlope);
+    return leaky_relu(x, this.negativeSlope);
   }
   protected args() {
     return [this.negativeSlope];
@@ -30,14 +30,14 @@ export class LeakyReLU extends Module {
 export class Sigmoid extends Module {
   readonly type = "Sigmoid";
   forward(x: Tensor): Tensor {
-    return op("sigmoid")(x);
+    return sigmoid(x);
   }
 }
 
 export class Tanh extends Module {
   readonly type = "Tanh";
   forward(x: Tensor): Tensor {
-    return op("tanh")(x);
+    return tanh(x);
   }
 }
 
@@ -56,7 +56,7 @@ export class Softmax extends Module {
     return i;
   }
   forward(x: Tensor): Tensor {
-    return op("softmax")(x, this.dim);
+    return softmax(x, this.dim);
   }
   protected args() {
     return [this.dim];
@@ -69,6 +69,6 @@ export class Softmax extends Module {
 export class LogSoftmax extends Softmax {
   readonly type: string = "LogSoftmax";
   forward(x: Tensor): Tensor {
-    return op("log_softmax")(x, this.dim);
+    return log_softmax(x, this.dim);
   }
 }

@@ -2,7 +2,7 @@
 // need: Residual (body(x) + shortcut(x)) and Concat (branches joined on the channel axis).
 import { Tensor, shapeStr } from "../tensor.js";
 import { Module, ModuleError, type Flow, type SummaryRow, type ModuleConfig } from "./module.js";
-import { op } from "./functional.js";
+import { add, cat } from "../ops/index.js";
 
 /** Children run in order. Built from modules (named "0", "1", ...) or from an object of named
  *  modules, as PyTorch's Sequential(OrderedDict(...)). */
@@ -73,7 +73,7 @@ export class Residual extends Module {
     const s = this.shortcut ? this.shortcut.call(x) : x;
     if (!sameShape(y.shape, s.shape))
       throw new ModuleError(this, x.shape, new Error(`body gives ${shapeStr(y.shape)} but the shortcut gives ${shapeStr(s.shape)}; use a projection shortcut (1x1 conv with stride) to match`));
-    return op("add")(y, s);
+    return add(y, s);
   }
 
   outputShape(i: number[]): number[] {
@@ -118,7 +118,7 @@ export class Concat extends Module {
     } catch (e) {
       throw new ModuleError(this, x.shape, e);
     }
-    return outs.length === 1 ? outs[0] : op("cat")(outs, 1);
+    return outs.length === 1 ? outs[0] : cat(outs, 1);
   }
 
   private joinShape(shapes: number[][]): number[] {

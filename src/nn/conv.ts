@@ -3,7 +3,7 @@ import { Tensor, empty } from "../tensor.js";
 import { Module, windowRF, type Flow } from "./module.js";
 import { toPair, pairStr, expectRank, windowOut, type Pair } from "./shapes.js";
 import { defaultLayerInit } from "./init.js";
-import { op } from "./functional.js";
+import { conv2d, conv_transpose2d, linear } from "../ops/index.js";
 
 export interface Conv2dOptions {
   stride?: number | number[];
@@ -62,7 +62,7 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("conv2d")(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 
   /** each output value is a dot product over (in_channels / groups) x kh x kw inputs */
@@ -127,7 +127,7 @@ export class ConvTranspose2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("conv_transpose2d")(x, this.weight, this.bias, {
+    return conv_transpose2d(x, this.weight, this.bias, {
       stride: this.stride,
       padding: this.padding,
       output_padding: this.outputPadding,
@@ -179,7 +179,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("linear")(x, this.weight, this.bias);
+    return linear(x, this.weight, this.bias);
   }
 
   macs(i: number[]): number {

@@ -4,6 +4,7 @@ import { Module, type Flow } from "./module.js";
 import { expectRank, toPair, type Pair } from "./shapes.js";
 import { defaultGenerator, Generator } from "../random.js";
 import { op } from "./functional.js";
+import { flatten, interpolate } from "../ops/index.js";
 
 /** Inverted dropout (training only). Each call draws the mask's seed from this layer's own
  *  generator (forked from the default one when built), so a run is reproducible and a
@@ -46,7 +47,7 @@ export class Flatten extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("flatten")(x, this.startDim);
+    return flatten(x, this.startDim);
   }
 
   /** remember the map size: the next Linear sees all of it */
@@ -66,7 +67,8 @@ export class Flatten extends Module {
 export interface UpsampleOptions {
   size?: number | number[];
   scaleFactor?: number | number[];
-  mode?: "bilinear";
+  /** "nearest" (PyTorch's default) or "bilinear" */
+  mode?: "nearest" | "bilinear";
   alignCorners?: boolean;
 }
 
@@ -74,13 +76,13 @@ export class Upsample extends Module {
   readonly type = "Upsample";
   readonly size: Pair | null;
   readonly scaleFactor: [number, number] | null;
-  readonly mode: "bilinear";
+  readonly mode: "nearest" | "bilinear";
   readonly alignCorners: boolean;
 
-  constructor({ size, scaleFactor, mode = "bilinear", alignCorners = false }: UpsampleOptions = {}) {
+  constructor({ size, scaleFactor, mode = "nearest", alignCorners = false }: UpsampleOptions = {}) {
     super();
     if ((size === undefined) === (scaleFactor === undefined)) throw new Error("Upsample: give exactly one of size and scaleFactor");
-    if (mode !== "bilinear") throw new Error(`Upsample: mode '${mode}' is not supported (bilinear)`);
+    if (mode !== "nearest" && mode !== "bilinear") throw new Error(`Upsample: mode '${mode}' is not supported (nearest, bilinear)`);
     this.size = size === undefined ? null : toPair("Upsample: size", size, 1);
     const sf = scaleFactor === undefined ? null : Array.isArray(scaleFactor) ? scaleFactor : [scaleFactor, scaleFactor];
     if (sf && (sf.length !== 2 || sf.some((v) => !(v > 0)))) throw new Error(`Upsample: scaleFactor must be > 0 or a pair of them, got ${JSON.stringify(scaleFactor)}`);
@@ -97,16 +99,18 @@ export class Upsample extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const attrs: any = { mode: this.mode, align_corners: this.alignCorners };
+    const attrs: any = { mode: this.mode };
+    if (this.mode === "bilinear") attrs.align_corners = this.alignCorners;
     if (this.size) attrs.size = this.size;
     else attrs.scale_factor = this.scaleFactor;
-    return op("interpolate")(x, attrs);
+    return interpolate(x, attrs);
   }
 
-  /** bilinear: each output mixes a 2x2 neighbourhood; positions move closer by the scale */
+  /** positions move closer by the scale; bilinear also mixes a 2x2 neighbourhood */
   receptiveField(flow: Flow, out: number[]): Partial<Flow> {
     const s = [out[2] / flow.shape[2], out[3] / flow.shape[3]];
-    return { rf: [flow.rf[0] + flow.jump[0], flow.rf[1] + flow.jump[1]], jump: [flow.jump[0] / s[0], flow.jump[1] / s[1]] };
+    const grow = this.mode === "bilinear" ? 1 : 0;
+    return { rf: [flow.rf[0] + grow * flow.jump[0], flow.rf[1] + grow * flow.jump[1]], jump: [flow.jump[0] / s[0], flow.jump[1] / s[1]] };
   }
 
   protected args() {
@@ -115,7 +119,7 @@ export class Upsample extends Module {
   }
 
   protected extraRepr() {
-    return `${this.size ? `size=${this.size}` : `scale_factor=${this.scaleFactor}`}, mode='${this.mode}'`;
+    return `${this.size ? `size=${this.size}` : `scale_factor=${this.scaleFactor}`}, mode='${this.mode}'${this.mode === "bilinear" && this.alignCorners ? ", align_corners=True" : ""}`;
   }
 }
 

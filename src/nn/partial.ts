@@ -7,7 +7,7 @@ import { Tensor, zeros, shapeStr } from "../tensor.js";
 import { Module, ModuleError, windowRF, type Flow, type SummaryRow } from "./module.js";
 import { Conv2d } from "./conv.js";
 import { toPair, pairStr, type Pair } from "./shapes.js";
-import { op } from "./functional.js";
+import { conv2d, cat } from "../ops/index.js";
 
 export interface PartialConv2dOptions {
   stride?: number | number[];
@@ -74,9 +74,9 @@ export class PartialConv2d extends Module {
     } catch (e) {
       throw new ModuleError(this, x.shape, e);
     }
-    const outs = this.groups.map(({ select, conv }) => conv.call(op("conv2d")(x, select, null, {})));
-    const y = outs.length === 1 ? outs[0] : op("cat")(outs, 1);
-    return this.order ? op("conv2d")(y, this.order, null, {}) : y;
+    const outs = this.groups.map(({ select, conv }) => conv.call(conv2d(x, select, null, {})));
+    const y = outs.length === 1 ? outs[0] : cat(outs, 1);
+    return this.order ? conv2d(y, this.order, null, {}) : y;
   }
 
   /** One row, as a single layer: the table's weights and multiply-adds (not the copies). */

@@ -2,7 +2,7 @@
 import { Tensor } from "../tensor.js";
 import { Module, windowRF, type Flow } from "./module.js";
 import { toPair, pairStr, expectRank, windowOut, type Pair } from "./shapes.js";
-import { op } from "./functional.js";
+import { max_pool2d, avg_pool2d, adaptive_avg_pool2d, global_avg_pool2d } from "../ops/index.js";
 
 export interface PoolOptions {
   /** default: the kernel size (non-overlapping) */
@@ -61,7 +61,7 @@ export class MaxPool2d extends Pool2d {
   }
 
   forward(x: Tensor): Tensor {
-    return op("max_pool2d")(x, { ...this.attrs(), dilation: this.dilation });
+    return max_pool2d(x, { ...this.attrs(), dilation: this.dilation });
   }
 
   protected args() {
@@ -79,7 +79,7 @@ export class AvgPool2d extends Pool2d {
   }
 
   forward(x: Tensor): Tensor {
-    return op("avg_pool2d")(x, { ...this.attrs(), count_include_pad: this.countIncludePad });
+    return avg_pool2d(x, { ...this.attrs(), count_include_pad: this.countIncludePad });
   }
 
   protected args() {
@@ -103,7 +103,7 @@ export class AdaptiveAvgPool2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("adaptive_avg_pool2d")(x, this.outputSize);
+    return adaptive_avg_pool2d(x, this.outputSize);
   }
 
   /** PyTorch's windows are [floor(i*H/o), ceil((i+1)*H/o)): at most ceil(H/o) + 1 wide when
@@ -139,7 +139,7 @@ export class GlobalAvgPool2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("global_avg_pool2d")(x);
+    return global_avg_pool2d(x);
   }
 
   receptiveField(flow: Flow) {

@@ -40,11 +40,9 @@ function attrsOf(op: string, a: Conv2dAttrs) {
   return { SH, SW, PH, PW, DH, DW, G };
 }
 
-function checkWeight(op: string, ws: Shape, G: number, wantIn: number, inWhat: string, layout: string, xs: Shape) {
-  const [, Cg, KH, KW] = ws;
-  if (ws[0] < 1 || Cg < 1 || KH < 1 || KW < 1) fail(op, `weight ${shapeStr(ws)} ${layout} has a zero size (kernel at least 1x1, channels at least 1)`);
-  if (wantIn % G !== 0) fail(op, `groups ${G} does not divide the ${wantIn} ${inWhat} (input ${shapeStr(xs)})`);
-  void Cg;
+function checkWeight(op: string, ws: Shape, G: number, inChannels: number, layout: string, xs: Shape) {
+  if (ws.some((d) => d < 1)) fail(op, `weight ${shapeStr(ws)} ${layout} has a zero size (kernel at least 1x1, channels at least 1)`);
+  if (inChannels % G !== 0) fail(op, `groups ${G} does not divide the ${inChannels} input channels (input ${shapeStr(xs)})`);
 }
 
 /** Validates conv2d's shapes and attributes; returns the geometry. */
@@ -54,7 +52,7 @@ export function conv2dGeometry(op: string, xs: Shape, ws: Shape, attrs: Conv2dAt
   const { SH, SW, PH, PW, DH, DW, G } = attrsOf(op, attrs);
   const [N, C, H, W] = xs;
   const [O, Cg, KH, KW] = ws;
-  checkWeight(op, ws, G, C, "input channels", "[out, in/groups, kH, kW]", xs);
+  checkWeight(op, ws, G, C, "[out, in/groups, kH, kW]", xs);
   if (O % G !== 0) fail(op, `groups ${G} does not divide the ${O} output channels (weight ${shapeStr(ws)})`);
   if (Cg * G !== C)
     fail(op, `input has ${C} channels but weight expects ${Cg * G} (weight ${shapeStr(ws)}${G > 1 ? `, groups ${G}` : ""}, input ${shapeStr(xs)})`);
@@ -74,7 +72,7 @@ export function convTranspose2dGeometry(op: string, xs: Shape, ws: Shape, attrs:
   const [OPH, OPW] = pair(op, "output_padding", attrs.output_padding, 0);
   const [N, Cin, H, W] = xs;
   const [Cw, Cog, KH, KW] = ws;
-  checkWeight(op, ws, G, Cin, "input channels", "[in, out/groups, kH, kW]", xs);
+  checkWeight(op, ws, G, Cin, "[in, out/groups, kH, kW]", xs);
   if (Cw !== Cin) fail(op, `input has ${Cin} channels but weight expects ${Cw} (weight ${shapeStr(ws)} as [in, out/groups, kH, kW], input ${shapeStr(xs)})`);
   if (OPH >= Math.max(SH, DH) || OPW >= Math.max(SW, DW))
     fail(op, `output_padding ${OPH},${OPW} must be smaller than stride ${SH},${SW} or dilation ${DH},${DW}`);
@@ -119,19 +117,20 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, 
 /** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0). */
 export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, dx: number, init = 0): void {
   const Cg = g.C / g.G, KK = g.KH * g.KW;
-  // channels per item: about 128 rows of the column matrix, and enough items for the threads
-  // (the split changes no sum: each dx element is added to in the same order in any item)
-  let CB = Math.max(1, Math.min(Cg, Math.floor(128 / KK)));
-  while (CB > 1 && g.N * g.G * Math.ceil(Cg / CB) < 4 * eng.threads) CB = Math.ceil(CB / 2);
-  const rows = CB * KK;
+  // channel blocks per group: about 128 rows of the column matrix each, and enough items for
+  // the threads (the split changes no sum: each dx element is added to in the same order in
+  // whichever item holds its channel)
+  let NB = Math.ceil(Cg / Math.max(1, Math.floor(128 / KK)));
+  while (NB < Cg && g.N * g.G * NB < 4 * eng.threads) NB = Math.min(Cg, NB * 2);
+  const rows = Math.ceil(Cg / NB) * KK;
   const bytes = round64((Math.ceil(rows / MR) * MR * KC_MAX + KC_MAX * PB + rows * PB + 2 * PB + MR * NR) * 4);
   const scratch = eng.scratch(bytes);
-  withGeometry(eng, g, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, CB, scratch, bytes], macs(g)));
+  withGeometry(eng, g, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, NB, scratch, bytes], macs(g)));
 }
 
 /** dw = the weight gradient of conv for input x and output gradient dy. */
 export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number): void {
-  const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
+  const K = (g.C / g.G) * g.KH * g.KW;
   const items = g.G * Math.ceil(K / KB);
   // Ranges of the (image, position chunk) sequence summed apart, then added in order: a
   // function of the shapes only, so the sums are the same on any thread count.
@@ -153,7 +152,6 @@ export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, 
       eng.release(partial);
     }
   });
-  void Og;
 }
 
 /** db[o] = sum of dy over images and positions (dy: [N, O, P]). */

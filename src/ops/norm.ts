@@ -1,2 +1,224 @@
-// norm ops (see docs/ops.md): one defineOp per op, forward and backward side by side.
-export {};
+// Normalisation ops (kernels in assembly/norm.ts): batch_norm, local_response_norm, dropout.
+// Semantics follow torch.nn.functional (1.13).
+import { Tensor, shapeStr, empty } from "../tensor.js";
+import { defineOp, fail, checkRank, checkInt } from "./table.js";
+import { clone } from "./eltwise.js";
+import { isGradEnabled, needsGrad } from "../autograd.js";
+
+/** Whether the op's backward will be recorded (else what forward would keep for it is freed at
+ *  once: inference should not depend on the garbage collector). */
+function recording(...inputs: (Tensor | null)[]): boolean {
+  return isGradEnabled() && inputs.some((t) => needsGrad(t));
+}
+
+function checkNumber(op: string, what: string, v: unknown, min = -Infinity, max = Infinity, maxOpen = false): number {
+  const ok = typeof v === "number" && Number.isFinite(v) && v >= min && (maxOpen ? v < max : v <= max);
+  if (!ok) {
+    const range = min === -Infinity && max === Infinity ? "a finite number" : `a number in [${min}, ${max}${maxOpen ? ")" : "]"}`;
+    fail(op, `${what} must be ${range}, got ${JSON.stringify(v)}`);
+  }
+  return v as number;
+}
+
+function checkBool(op: string, what: string, v: unknown): boolean {
+  if (typeof v !== "boolean") fail(op, `${what} must be true or false, got ${JSON.stringify(v)}`);
+  return v as boolean;
+}
+
+/** The input seen as [N, C, HW]. */
+function nchw(x: Tensor): [number, number, number] {
+  return [x.shape[0], x.shape[1], x.shape.slice(2).reduce((a, b) => a * b, 1)];
+}
+
+function saved(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) t.assertUsable(`${op} backward (a tensor kept from forward)`);
+}
+
+// ---- batch_norm ----
+
+export interface BatchNormAttrs {
+  training: boolean;
+  momentum: number;
+  eps: number;
+}
+
+export const batchNormOp = defineOp<BatchNormAttrs>(
+  {
+    name: "batch_norm",
+    inputs: ["input", "running_mean?", "running_var?", "weight?", "bias?"],
+    noGradInputs: ["running_mean", "running_var"],
+    check([x, rm, rv, w, b], a) {
+      const op = "batch_norm";
+      checkRank(op, "input ([N,C], [N,C,L] or [N,C,H,W])", x!, [2, 3, 4]);
+      checkBool(op, "training", a.training);
+      checkNumber(op, "momentum", a.momentum, 0, 1);
+      checkNumber(op, "eps", a.eps, 0);
+      const C = x!.shape[1];
+      const perChannel: [string, Tensor | null][] = [["running_mean", rm], ["running_var", rv], ["weight", w], ["bias", b]];
+      for (const [what, t] of perChannel)
+        if (t && (t.rank !== 1 || t.shape[0] !== C))
+          fail(op, `${what} must have shape [C] = [${C}] for input ${shapeStr(x!.shape)}, got ${shapeStr(t.shape)}`);
+      if (!!rm !== !!rv) fail(op, `running_mean and running_var must be given together (input ${shapeStr(x!.shape)})`);
+      if (!a.training && !rm) fail(op, `running_mean and running_var are required when training is false (input ${shapeStr(x!.shape)})`);
+      const [N, , HW] = nchw(x!);
+      // PyTorch's rule: the unbiased running variance needs at least two values per channel
+      if (a.training && N * HW <= 1) fail(op, `expected more than 1 value per channel when training, got input ${shapeStr(x!.shape)}`);
+    },
+    forward(ctx, [x, rm, rv, w, b], a) {
+      const eng = ctx.engine;
+      const [N, C, HW] = nchw(x!);
+      const y = empty(x!.shape, eng);
+      let mean: Tensor;
+      const invstd = empty([C], eng);
+      if (a.training) {
+        mean = empty([C], eng);
+        eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
+      } else {
+        // a copy: a later training call may update the running statistics before this backward
+        mean = clone(rm!);
+        eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
+      }
+      eng.run("f32_batchnorm_fwd", [x!.ptr, y.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, b?.ptr ?? 0, N, C, HW], x!.size);
+      if (recording(x, w, b)) ctx.saved = { mean, invstd };
+      else mean.dispose(), invstd.dispose();
+      return y;
+    },
+    backward(ctx, g, [x, , , w], a, needs) {
+      const eng = ctx.engine;
+      const [N, C, HW] = nchw(x!);
+      const { mean, invstd } = ctx.saved as { mean: Tensor; invstd: Tensor };
+      saved("batch_norm", mean, invstd);
+      let dw: Tensor | null = null, db: Tensor | null = null;
+      if ((a.training && needs[0]) || needs[3] || needs[4]) {
+        dw = empty([C], eng);
+        db = empty([C], eng);
+        eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, N, C, HW, dw.ptr, db.ptr], 2 * x!.size);
+      }
+      let dx: Tensor | null = null;
+      if (needs[0]) {
+        dx = empty(x!.shape, eng);
+        eng.run("f32_batchnorm_bwd_input", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, dw?.ptr ?? 0, db?.ptr ?? 0, N, C, HW, a.training ? 1 : 0, dx.ptr], x!.size);
+      }
+      if (dw && !needs[3]) dw.dispose(), (dw = null);
+      if (db && !needs[4]) db.dispose(), (db = null);
+      return [dx, null, null, dw, db];
+    },
+  },
+  { training: false, momentum: 0.1, eps: 1e-5 },
+);
+
+/** Batch normalisation over the channel dimension of [N,C], [N,C,L] or [N,C,H,W] (as
+ *  torch.nn.functional.batch_norm). Training: batch statistics, and the running statistics (if
+ *  given) are updated in place with the unbiased variance; inference: the running statistics. */
+export function batch_norm(
+  x: Tensor,
+  running_mean?: Tensor | null,
+  running_var?: Tensor | null,
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  opts: Partial<BatchNormAttrs> = {},
+): Tensor {
+  return batchNormOp.apply([x, running_mean, running_var, weight, bias], opts);
+}
+
+// ---- local_response_norm ----
+
+export interface LrnAttrs {
+  size: number;
+  alpha: number;
+  beta: number;
+  k: number;
+}
+
+export const lrnOp = defineOp<LrnAttrs>(
+  {
+    name: "local_response_norm",
+    inputs: ["input"],
+    check([x], a) {
+      const op = "local_response_norm";
+      if (x!.rank < 3) fail(op, `input must be rank 3 or more ([N,C,...]), got rank ${x!.rank} ${shapeStr(x!.shape)}`);
+      checkInt(op, "size", a.size, 1);
+      checkNumber(op, "alpha", a.alpha);
+      checkNumber(op, "beta", a.beta);
+      checkNumber(op, "k", a.k);
+    },
+    forward(ctx, [x], a) {
+      const eng = ctx.engine;
+      const [N, C, HW] = nchw(x!);
+      const y = empty(x!.shape, eng);
+      // the denominators are kept for backward only
+      const scale = recording(x) ? empty(x!.shape, eng) : null;
+      // PyTorch averages the squares over the window (always dividing by size), then scales by alpha
+      eng.run("f32_lrn_fwd", [x!.ptr, y.ptr, scale?.ptr ?? 0, N, C, HW, a.size, a.alpha / a.size, a.beta, a.k], x!.size * a.size);
+      ctx.saved = { scale };
+      return y;
+    },
+    backward(ctx, g, [x], a) {
+      const eng = ctx.engine;
+      const [N, C, HW] = nchw(x!);
+      const { scale } = ctx.saved as { scale: Tensor };
+      saved("local_response_norm", scale, ctx.out);
+      const dx = empty(x!.shape, eng);
+      eng.run("f32_lrn_bwd", [x!.ptr, ctx.out.ptr, scale.ptr, g.ptr, dx.ptr, N, C, HW, a.size, a.alpha / a.size, a.beta], x!.size * a.size);
+      return [dx];
+    },
+  },
+  { size: 5, alpha: 1e-4, beta: 0.75, k: 1 },
+);
+
+/** Local response normalisation across channels, as torch.nn.functional.local_response_norm:
+ *  y_c = x_c / (k + alpha/size · Σ_{window of size channels around c} x²)^beta.
+ *  AlexNet: size 5, alpha 1e-4, beta 0.75, k 2. */
+export function local_response_norm(x: Tensor, size: number, opts: Partial<Omit<LrnAttrs, "size">> = {}): Tensor {
+  return lrnOp.apply([x], { ...opts, size });
+}
+
+// ---- dropout ----
+
+export interface DropoutAttrs {
+  p: number;
+  training: boolean;
+  /** uint32; the same seed gives the same mask (for a tensor of the same size) */
+  seed?: number;
+}
+
+function dropoutScale(p: number): number {
+  return 1 / (1 - p);
+}
+
+export const dropoutOp = defineOp<DropoutAttrs>(
+  {
+    name: "dropout",
+    inputs: ["input"],
+    noFixture: "random mask (PyTorch's generator cannot be matched): property tests in test/norm.test.mjs",
+    check(_in, a) {
+      const op = "dropout";
+      checkNumber(op, "p", a.p, 0, 1, true);
+      checkBool(op, "training", a.training);
+      if (a.seed !== undefined && (typeof a.seed !== "number" || !Number.isInteger(a.seed) || a.seed < 0 || a.seed >= 2 ** 32))
+        fail(op, `seed must be an integer in [0, 2^32), got ${JSON.stringify(a.seed)}`);
+    },
+    forward(ctx, [x], a) {
+      if (!a.training) return clone(x!);
+      const seed = a.seed ?? Math.floor(Math.random() * 2 ** 32);
+      const y = empty(x!.shape, ctx.engine);
+      ctx.engine.run("f32_dropout_fwd", [x!.ptr, y.ptr, x!.size, seed, a.p, dropoutScale(a.p)], x!.size);
+      ctx.saved = { seed };
+      return y;
+    },
+    backward(ctx, g, _in, a) {
+      if (!a.training) return [clone(g)];
+      const dx = empty(g.shape, ctx.engine);
+      ctx.engine.run("f32_dropout_bwd", [g.ptr, dx.ptr, g.size, ctx.saved.seed, a.p, dropoutScale(a.p)], g.size);
+      return [dx];
+    },
+  },
+  { p: 0.5, training: true },
+);
+
+/** Inverted dropout: each element is kept with probability 1 - p and scaled by 1/(1 - p). The mask
+ *  is a hash of (seed, element index): the same on any thread count, recomputed for backward.
+ *  Without a seed, a random one is drawn per call. training = false: identity. */
+export function dropout(x: Tensor, opts: Partial<DropoutAttrs> = {}): Tensor {
+  return dropoutOp.apply([x], opts);
+}

@@ -29,6 +29,9 @@ export interface OpDef<A> {
   noGrad?: string;
   /** inputs through which no gradient flows (e.g. targets of a loss) */
   noGradInputs?: string[];
+  /** why no fixture case can hold this op to PyTorch (e.g. dropout's random mask), and which
+   *  tests check it instead */
+  noFixture?: string;
 }
 
 export interface OpEntry<A = any> extends OpDef<A> {

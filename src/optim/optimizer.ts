@@ -1,0 +1,193 @@
+// The optimiser base: parameter groups, per-parameter state in engine buffers, zeroGrad and
+// state dicts. The update itself is one fused kernel per parameter (assembly/optim.ts).
+import { Tensor, zeros, keep, shapeStr } from "../tensor.js";
+
+/** Options shared by every optimiser: the learning rate (schedulers change it per group). */
+export interface BaseOptions {
+  lr: number;
+}
+
+/** A parameter group: its tensors and its own values of the optimiser's options. */
+export type ParamGroup<O> = O & { params: Tensor[]; initial_lr?: number };
+
+/** Either a list of parameters or groups that override some options ({ params, lr, ... }). */
+export type ParamsArg<O> = Tensor[] | ({ params: Tensor[] } & Partial<O>)[];
+
+/** Per-parameter state: the step count and named buffers (torch's names: exp_avg, ...). */
+export interface ParamState {
+  step: number;
+  buffers: Record<string, Tensor>;
+}
+
+/** A plain object for checkpoints, shaped like torch's state_dict(): state keyed by the index
+ *  of the parameter across all groups; param_groups with their options and parameter indices. */
+export interface OptimStateDict {
+  state: Record<number, { step?: number } & Record<string, number | Float32Array | undefined>>;
+  param_groups: ({ params: number[] } & Record<string, unknown>)[];
+}
+
+export class OptimError extends Error {}
+
+export abstract class Optimizer<O extends BaseOptions> {
+  readonly paramGroups: ParamGroup<O>[];
+  protected state = new Map<Tensor, ParamState>();
+  /** whether the state dict stores a step count (torch's SGD has none) */
+  protected hasStep = true;
+
+  constructor(readonly name: string, params: ParamsArg<O>, private defaults: O, opts: Partial<O>) {
+    this.checkKeys("options", opts, defaults);
+    const base = { ...defaults, ...opts } as O;
+    this.validate(base);
+    if (!Array.isArray(params) || params.length === 0) this.fail("got an empty parameter list");
+    const groups = params[0] instanceof Tensor ? [{ params: params as Tensor[] }] : (params as ({ params: Tensor[] } & Partial<O>)[]);
+    const seen = new Set<Tensor>();
+    this.paramGroups = groups.map((g, gi) => {
+      if (!g || typeof g !== "object" || !Array.isArray(g.params))
+        this.fail(`parameter group ${gi} must be { params: Tensor[], ...options }, got ${g instanceof Tensor ? "a Tensor mixed with groups" : typeof g}`);
+      const { params: ps, ...over } = g;
+      this.checkKeys(`parameter group ${gi}`, over, defaults);
+      const group = { ...base, ...over, params: [...ps] } as ParamGroup<O>;
+      this.validate(group, `parameter group ${gi}: `);
+      ps.forEach((p, i) => {
+        if (!(p instanceof Tensor)) this.fail(`parameter ${i} of group ${gi} is not a Tensor (${typeof p})`);
+        if (p.node) this.fail(`parameter ${i} of group ${gi} ${shapeStr(p.shape)} is not a leaf (it was computed by ${p.node.op}); optimise the tensor it came from`);
+        if (seen.has(p)) this.fail(`parameter ${i} of group ${gi} ${shapeStr(p.shape)} appears more than once`);
+        seen.add(p);
+      });
+      return group;
+    });
+  }
+
+  /** Checks one set of options (throws OptimError naming the optimiser and the option). */
+  protected abstract validate(o: O, where?: string): void;
+
+  /** Updates one parameter whose gradient is present. */
+  protected abstract update(p: Tensor, g: Tensor, group: ParamGroup<O>, st: ParamState): void;
+
+  /** Buffer names in the state dict, for this group's options. */
+  protected abstract bufferNames(group: ParamGroup<O>): string[];
+
+  protected fail(msg: string): never {
+    throw new OptimError(`${this.name}: ${msg}`);
+  }
+
+  private checkKeys(where: string, o: object, defaults: O) {
+    if (o === null || typeof o !== "object") this.fail(`${where} must be an object, got ${o === null ? "null" : typeof o}`);
+    for (const k of Object.keys(o)) if (!(k in defaults) && k !== "initial_lr") this.fail(`unknown option '${k}' in ${where} (known: ${Object.keys(defaults).join(", ")})`);
+  }
+
+  protected checkNonNeg(o: Record<string, unknown>, key: string, where: string) {
+    const v = o[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) this.fail(`${where}invalid ${key} ${JSON.stringify(v)}: must be a finite number >= 0`);
+  }
+
+  /** A zeroed buffer kept alive across tidy() scopes. */
+  protected buffer(p: Tensor): Tensor {
+    return keep(zeros(p.shape, p.engine));
+  }
+
+  /** One update of every parameter that has a gradient (parameters without one are skipped, and
+   *  their state is left as it was, as torch does). */
+  step(): void {
+    this.paramGroups.forEach((group, gi) => {
+      this.validate(group, `parameter group ${gi}: `);
+      for (const p of group.params) {
+        if (!p.grad) continue;
+        p.assertUsable(`${this.name}.step`);
+        p.grad.assertUsable(`${this.name}.step (gradient)`);
+        if (p.grad.size !== p.size) this.fail(`gradient ${shapeStr(p.grad.shape)} does not match parameter ${shapeStr(p.shape)}`);
+        let st = this.state.get(p);
+        if (!st) this.state.set(p, (st = { step: 0, buffers: {} }));
+        this.update(p, p.grad, group, st);
+      }
+    });
+  }
+
+  /** Sets every gradient to zero (torch 1.13's default), or drops it (setToNone). */
+  zeroGrad(setToNone = false): void {
+    for (const group of this.paramGroups)
+      for (const p of group.params) {
+        if (!p.grad) continue;
+        if (setToNone) {
+          p.grad.dispose();
+          p.grad = null;
+        } else p.engine.run("f32_fill", [p.grad.ptr, p.grad.size, 0], p.grad.size);
+      }
+  }
+
+  private indexed(): Tensor[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+
+  stateDict(): OptimStateDict {
+    const all = this.indexed();
+    const state: OptimStateDict["state"] = {};
+    all.forEach((p, i) => {
+      const st = this.state.get(p);
+      if (!st) return;
+      const e: OptimStateDict["state"][number] = {};
+      if (this.hasStep) e.step = st.step;
+      for (const [k, t] of Object.entries(st.buffers)) e[k] = t.toArray();
+      state[i] = e;
+    });
+    let next = 0;
+    const param_groups = this.paramGroups.map((g) => {
+      const { params, ...opts } = g;
+      return { ...structuredClone(opts), params: params.map(() => next++) };
+    });
+    return { state, param_groups };
+  }
+
+  /** Restores state and group options saved by stateDict() for the same parameter layout. */
+  loadStateDict(sd: OptimStateDict): void {
+    if (!sd || typeof sd !== "object" || !sd.state || !Array.isArray(sd.param_groups)) this.fail("loadStateDict: expected { state, param_groups }");
+    if (sd.param_groups.length !== this.paramGroups.length)
+      this.fail(`loadStateDict: the state dict has ${sd.param_groups.length} parameter groups, this optimiser ${this.paramGroups.length}`);
+    sd.param_groups.forEach((sg, gi) => {
+      if (!Array.isArray(sg.params) || sg.params.length !== this.paramGroups[gi].params.length)
+        this.fail(`loadStateDict: group ${gi} has ${sg.params?.length} parameters in the state dict, ${this.paramGroups[gi].params.length} here`);
+    });
+    // check everything before changing anything
+    const staged = new Map<Tensor, ParamState>();
+    try {
+      sd.param_groups.forEach((sg, gi) => {
+        const { params, ...opts } = sg;
+        this.checkKeys(`loadStateDict: group ${gi}`, opts, this.defaults);
+        const merged = { ...this.paramGroups[gi], ...opts } as ParamGroup<O>;
+        this.validate(merged, `loadStateDict: group ${gi}: `);
+        params.forEach((idx, k) => {
+          const p = this.paramGroups[gi].params[k];
+          const e = sd.state[idx];
+          if (!e) return;
+          const st: ParamState = { step: this.hasStep ? Number(e.step ?? 0) : 0, buffers: {} };
+          staged.set(p, st);
+          if (!Number.isInteger(st.step) || st.step < 0) this.fail(`loadStateDict: parameter ${idx}: bad step ${JSON.stringify(e.step)}`);
+          for (const [key, v] of Object.entries(e)) {
+            if (key === "step") continue;
+            if (!this.bufferNames(merged).includes(key)) this.fail(`loadStateDict: parameter ${idx}: unexpected buffer '${key}'`);
+            if (!(v instanceof Float32Array) || v.length !== p.size)
+              this.fail(`loadStateDict: parameter ${idx}: buffer '${key}' must be a Float32Array of ${p.size} values for ${shapeStr(p.shape)}, got ${v instanceof Float32Array ? v.length + " values" : typeof v}`);
+            const t = this.buffer(p);
+            t.data.set(v);
+            st.buffers[key] = t;
+          }
+        });
+      });
+    } catch (e) {
+      for (const st of staged.values()) for (const t of Object.values(st.buffers)) t.dispose();
+      throw e;
+    }
+    for (const st of this.state.values()) for (const t of Object.values(st.buffers)) t.dispose();
+    this.state = staged;
+    sd.param_groups.forEach((sg, gi) => {
+      const { params, ...opts } = sg;
+      Object.assign(this.paramGroups[gi], structuredClone(opts));
+    });
+  }
+
+  /** Frees the state buffers. */
+  dispose(): void {
+    for (const st of this.state.values()) for (const t of Object.values(st.buffers)) t.dispose();
+    this.state.clear();
+  }
+}

@@ -1,0 +1,264 @@
+// fit(): the training loop most people want (mini-batches shuffled each epoch, metrics,
+// validation, callbacks, early stopping, checkpoints and resume), and evaluate(). Each step
+// runs inside tidy(), so memory stays flat: the only tensors that outlive a step are the
+// parameters, their gradients and the optimiser's state.
+import { Tensor, tidy } from "../tensor.js";
+import { noGrad } from "../autograd.js";
+import { Module } from "../nn/module.js";
+import { cross_entropy } from "../ops/index.js";
+import { Dataset } from "../data/dataset.js";
+import { DataLoader, type DataLoaderOptions } from "../data/loader.js";
+import type { Transform } from "../data/augment.js";
+import { MetricSums, topkCorrect } from "./metrics.js";
+import { traceNonFinite, nonFiniteError } from "./nan.js";
+import { packCheckpoint, unpackCheckpoint, type Optimizer, type Stateful } from "./checkpoint.js";
+import { createOptimizer, type OptimizerName } from "./optimizers.js";
+
+export type LossFn = (output: Tensor, target: Tensor) => Tensor;
+
+export interface EpochRecord {
+  /** 1-based */
+  epoch: number;
+  loss: number;
+  top1: number;
+  top5: number;
+  val_loss?: number;
+  val_top1?: number;
+  val_top5?: number;
+  /** learning rate during the epoch, when the optimiser says */
+  lr?: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export type Monitor = "loss" | "top1" | "top5" | "val_loss" | "val_top1" | "val_top5";
+
+export interface Progress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  /** mean training loss so far this epoch */
+  loss: number;
+  imagesPerSec: number;
+  /** seconds since fit() started, and an estimate of the seconds left for the training batches */
+  elapsed: number;
+  eta: number;
+}
+
+export interface FitOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** an optimiser, a function making one from the trainable parameters, or a name
+   *  ("sgd", "adam", "adamw", "rmsprop") built with lr / momentum / weightDecay */
+  optimizer?: Optimizer | ((params: Tensor[]) => Optimizer) | OptimizerName;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  /** stepped once per epoch after validation (StepLR, ExponentialLR, CosineAnnealingLR, ...) */
+  scheduler?: (Stateful & { step(): void }) | ((opt: Optimizer) => Stateful & { step(): void });
+  /** default: softmax cross-entropy on class indices */
+  loss?: LossFn;
+  validation?: Dataset;
+  /** which of top1 / top5 to compute (the loss always is); default both */
+  metrics?: ("loss" | "top1" | "top5")[];
+  shuffle?: boolean;
+  /** seed of the data loader's generator (order and augmentation) */
+  seed?: number;
+  augment?: Transform[];
+  normalize?: DataLoaderOptions["normalize"];
+  callbacks?: {
+    onBatchEnd?: (info: { epoch: number; batch: number; step: number; loss: number; size: number }) => void;
+    /** return false to stop after this epoch */
+    onEpochEnd?: (record: EpochRecord, history: EpochRecord[]) => void | boolean;
+  };
+  /** stop when `monitor` has not improved by minDelta for `patience` epochs */
+  earlyStopping?: { monitor?: Monitor; patience?: number; minDelta?: number; restoreBest?: boolean };
+  /** called after every batch (progress bars) */
+  onProgress?: (p: Progress) => void;
+  /** Node: write a checkpoint here after every `checkpointEvery` epochs (atomically) */
+  checkpoint?: string;
+  checkpointEvery?: number;
+  /** Node: continue from this checkpoint if the file exists (true: the `checkpoint` path) */
+  resume?: string | boolean;
+}
+
+export interface FitResult {
+  history: EpochRecord[];
+  /** why training ended before `epochs`, if it did */
+  stopped?: string;
+  /** the epoch of the best monitored value (early stopping) */
+  bestEpoch?: number;
+  optimizer: Optimizer;
+}
+
+const crossEntropy: LossFn = (out, y) => cross_entropy(out, y);
+
+function currentLr(opt: any): number | undefined {
+  const lr = opt?.lr ?? opt?.paramGroups?.[0]?.lr ?? opt?.param_groups?.[0]?.lr ?? opt?.defaults?.lr;
+  return typeof lr === "number" ? lr : undefined;
+}
+
+export async function fit(model: Module, train: Dataset, opts: FitOptions = {}): Promise<FitResult> {
+  if (!(model instanceof Module)) throw new Error("fit: the first argument must be a Module");
+  if (!(train instanceof Dataset)) throw new Error("fit: the training data must be a Dataset");
+  const { epochs = 1, batchSize = 32, lr = 0.01, momentum = 0, weightDecay = 0, metrics = ["loss", "top1", "top5"] } = opts;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a positive integer, got ${epochs}`);
+  const lossFn = opts.loss ?? crossEntropy;
+  const params = model.parameters().filter((p) => p.requiresGrad);
+  if (!params.length) throw new Error("fit: the model has no trainable parameters (all frozen?)");
+  const opt: Optimizer =
+    typeof opts.optimizer === "function" ? opts.optimizer(params) : typeof opts.optimizer === "object" && opts.optimizer ? opts.optimizer : createOptimizer(opts.optimizer ?? "sgd", params, { lr, momentum, weightDecay });
+  const sched = typeof opts.scheduler === "function" ? opts.scheduler(opt) : opts.scheduler;
+  const loader = new DataLoader(train, { batchSize, shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, augment: opts.augment, normalize: opts.normalize });
+  const wantTopk = metrics.includes("top1") || metrics.includes("top5");
+
+  let history: EpochRecord[] = [];
+  let start = 0;
+  const resumePath = opts.resume === true ? opts.checkpoint : opts.resume || undefined;
+  if (resumePath) {
+    const fs = await import("node:fs");
+    if (fs.existsSync(resumePath)) {
+      const r = unpackCheckpoint(new Uint8Array(fs.readFileSync(resumePath)), { model, optimizer: opt, scheduler: sched, loader }, resumePath);
+      start = r.epoch;
+      history = r.history as EpochRecord[];
+    }
+  }
+
+  const es = opts.earlyStopping;
+  const monitor: Monitor = es?.monitor ?? (opts.validation ? "val_loss" : "loss");
+  const higherBetter = !monitor.endsWith("loss");
+  let best = Infinity * (higherBetter ? -1 : 1);
+  let bestEpoch: number | undefined;
+  let bestState: Map<string, { shape: readonly number[]; data: Float32Array }> | null = null;
+  let sinceBest = 0;
+  for (const r of history) {
+    const v = r[monitor];
+    if (typeof v === "number" && (higherBetter ? v > best + (es?.minDelta ?? 0) : v < best - (es?.minDelta ?? 0))) {
+      best = v;
+      bestEpoch = r.epoch;
+      sinceBest = 0;
+    } else sinceBest++;
+  }
+
+  const t0 = performance.now();
+  let step = start * loader.length;
+  let stopped: string | undefined;
+  try {
+    for (let epoch = start; epoch < epochs && !stopped; epoch++) {
+      model.train();
+      const sums = new MetricSums();
+      const te = performance.now();
+      let b = 0;
+      for (const batch of loader) {
+        step++;
+        b++;
+        const r = tidy(() => {
+          opt.zeroGrad();
+          const out = model.forward(batch.x);
+          const loss = lossFn(out, batch.y);
+          const value = loss.item();
+          if (!Number.isFinite(value)) return { value, hits: undefined };
+          loss.backward();
+          opt.step();
+          const hits = wantTopk ? topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]) : undefined;
+          return { value, hits };
+        });
+        if (!Number.isFinite(r.value)) throw nonFiniteError(r.value, epoch + 1, step, b, traceNonFinite(model, batch.x));
+        sums.add(r.value, batch.size, r.hits);
+        opts.callbacks?.onBatchEnd?.({ epoch: epoch + 1, batch: b, step, loss: r.value, size: batch.size });
+        if (opts.onProgress) {
+          const elapsed = (performance.now() - t0) / 1000;
+          const doneHere = step - start * loader.length;
+          const left = epochs * loader.length - step;
+          opts.onProgress({
+            epoch: epoch + 1,
+            epochs,
+            batch: b,
+            batches: loader.length,
+            loss: sums.loss / sums.n,
+            imagesPerSec: sums.n / ((performance.now() - te) / 1000),
+            elapsed,
+            eta: (elapsed / doneHere) * left,
+          });
+        }
+      }
+      const seconds = (performance.now() - te) / 1000;
+      const m = sums.result();
+      const rec: EpochRecord = { epoch: epoch + 1, loss: m.loss, top1: m.top1, top5: m.top5, seconds, imagesPerSec: sums.n / seconds };
+      const lrNow = currentLr(opt);
+      if (lrNow !== undefined) rec.lr = lrNow;
+      if (opts.validation) {
+        const v = evaluate(model, opts.validation, { batchSize: Math.max(batchSize, 256), normalize: opts.normalize, loss: lossFn });
+        rec.val_loss = v.loss;
+        rec.val_top1 = v.top1;
+        rec.val_top5 = v.top5;
+      }
+      history.push(rec);
+      if (opts.callbacks?.onEpochEnd?.(rec, history) === false) stopped = `onEpochEnd stopped training after epoch ${rec.epoch}`;
+      (sched as any)?.step?.();
+      if (es) {
+        const v = rec[monitor];
+        if (typeof v !== "number") throw new Error(`fit: earlyStopping monitors '${monitor}' but the history has no such value (no validation data?)`);
+        const minDelta = es.minDelta ?? 0;
+        if (higherBetter ? v > best + minDelta : v < best - minDelta) {
+          best = v;
+          bestEpoch = rec.epoch;
+          sinceBest = 0;
+          if (es.restoreBest) bestState = new Map([...model.stateDict()].map(([n, t]) => [n, { shape: t.shape, data: t.toArray() }]));
+        } else if (++sinceBest >= (es.patience ?? 3)) stopped = `early stopping: ${monitor} has not improved for ${sinceBest} epochs (best ${best.toPrecision(4)} at epoch ${bestEpoch})`;
+      }
+      if (opts.checkpoint && ((epoch + 1 - start) % (opts.checkpointEvery ?? 1) === 0 || epoch + 1 === epochs || stopped)) {
+        const { writeFileAtomic } = await import("./files.js");
+        await writeFileAtomic(opts.checkpoint, packCheckpoint({ model, optimizer: opt, scheduler: sched, loader, epoch: epoch + 1, history }));
+      }
+    }
+  } finally {
+    loader.dispose();
+  }
+  if (bestState) model.loadStateDict(bestState);
+  return { history, stopped, bestEpoch, optimizer: opt };
+}
+
+export interface EvaluateOptions {
+  batchSize?: number;
+  normalize?: DataLoaderOptions["normalize"];
+  loss?: LossFn;
+}
+
+/** Loss and top-1 / top-5 accuracy over a data set, in eval mode without gradients (the
+ *  model's modes are put back afterwards). */
+export function evaluate(model: Module, data: Dataset | DataLoader, { batchSize = 256, normalize, loss = crossEntropy }: EvaluateOptions = {}) {
+  const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize, shuffle: false, normalize });
+  const modes = model.modules().map((m) => m.training);
+  model.eval();
+  const sums = new MetricSums();
+  try {
+    noGrad(() => {
+      for (const batch of loader) {
+        tidy(() => {
+          const out = model.forward(batch.x);
+          sums.add(loss(out, batch.y).item(), batch.size, topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]));
+        });
+      }
+    });
+  } finally {
+    model.modules().forEach((m, i) => (m.training = modes[i]));
+    if (loader !== data) loader.dispose();
+  }
+  return { ...sums.result(), n: sums.n };
+}
+
+// model.fit(data, opts) and model.evaluate(data), as STYLE.md's PyTorch/Keras-like API
+declare module "../nn/module.js" {
+  interface Module {
+    fit(train: Dataset, opts?: FitOptions): Promise<FitResult>;
+    evaluate(data: Dataset | DataLoader, opts?: EvaluateOptions): ReturnType<typeof evaluate>;
+  }
+}
+Module.prototype.fit = function (this: Module, train: Dataset, opts?: FitOptions) {
+  return fit(this, train, opts);
+};
+Module.prototype.evaluate = function (this: Module, data: Dataset | DataLoader, opts?: EvaluateOptions) {
+  return evaluate(this, data, opts);
+};

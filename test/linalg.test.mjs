@@ -1,0 +1,111 @@
+// matmul / gemm / linear: clear errors before any kernel runs, and the same bits on 1 and 2
+// threads (the values themselves are checked against PyTorch in the conformance suite).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
+
+function rand(shape, seed) {
+  let s = seed >>> 0;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    v[i] = s / 2 ** 32 - 0.5;
+  }
+  return sn.tensor(v, shape);
+}
+
+/** Throws matching re, without allocating anything (the check runs before any kernel). */
+function rejects(fn, re) {
+  const before = sn.engine().memoryStats().live;
+  assert.throws(fn, re);
+  assert.is(sn.engine().memoryStats().live, before, "nothing was allocated");
+}
+
+test.before(async () => {
+  await sn.init({ threads: 2 });
+});
+
+test("matmul: wrong rank names the operand and its shape", () => {
+  const a = sn.zeros([2, 3, 4]), b = sn.zeros([4, 5]), v = sn.zeros([5]);
+  rejects(() => sn.matmul(a, b), /matmul: a must be rank 2, got rank 3 \[2,3,4\]/);
+  rejects(() => sn.matmul(b, v), /matmul: b must be rank 2, got rank 1 \[5\]/);
+});
+
+test("matmul: inner dimensions that differ name both shapes and the transposes", () => {
+  const a = sn.zeros([2, 3]), b = sn.zeros([4, 5]);
+  rejects(() => sn.matmul(a, b), /matmul: inner dimensions differ: op\(a\) is \[2,3\] \(a \[2,3\]\) but op\(b\) is \[4,5\] \(b \[4,5\]\)/);
+  rejects(() => sn.matmul(a, b, { transA: true }), /op\(a\) is \[3,2\] \(a \[2,3\] transposed\)/);
+  rejects(() => sn.matmul(a, b, { transA: "yes" }), /matmul: transA and transB must be booleans/);
+});
+
+test("gemm: c that does not broadcast to the output, and non-numeric alpha, are errors", () => {
+  const a = sn.zeros([2, 3]), b = sn.zeros([3, 4]), c34 = sn.zeros([3, 4]), c2 = sn.zeros([2]);
+  rejects(() => sn.gemm(a, b, c34), /gemm: c \[3,4\] does not broadcast to the output \[2,4\]/);
+  rejects(() => sn.gemm(a, b, c2), /gemm: c \[2\] does not broadcast/);
+  rejects(() => sn.gemm(a, b, null, { alpha: "2" }), /gemm: alpha and beta must be numbers/);
+});
+
+test("linear: feature mismatch and a wrong bias shape name the shapes", () => {
+  const x = sn.zeros([5, 7]), w = sn.zeros([3, 6]), w7 = sn.zeros([3, 7]), b7 = sn.zeros([7]), v7 = sn.zeros([7]);
+  rejects(() => sn.linear(x, w), /linear: input has 7 features but weight expects 6 \(input \[5,7\], weight \[3,6\] as \[out, in\]\)/);
+  rejects(() => sn.linear(x, w7, b7), /linear: bias \[7\] must be \[3\]/);
+  rejects(() => sn.linear(v7, w7), /linear: input must be rank 2, got rank 1 \[7\]/);
+});
+
+test("gemm with K = 0 gives beta * c (no products), and empty outputs work", () => {
+  const c = sn.tensor([1, 2, 3, 4], [2, 2]);
+  const y = sn.gemm(sn.zeros([2, 0]), sn.zeros([0, 2]), c, { beta: 2 });
+  assert.equal(Array.from(y.toArray()), [2, 4, 6, 8]);
+  assert.equal(sn.matmul(sn.zeros([0, 3]), sn.zeros([3, 4])).shape, [0, 4]);
+});
+
+/** Every output and gradient of the cases below, as raw bits. */
+function runAll() {
+  const out = [];
+  for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+    const [M, K, N] = [301, 263, 197];
+    const a = rand(transA ? [K, M] : [M, K], 1).requireGrad();
+    const b = rand(transB ? [N, K] : [K, N], 2).requireGrad();
+    const c = rand([M, N], 3).requireGrad();
+    const y = sn.gemm(a, b, c, { transA, transB, alpha: 0.75, beta: -1.5 });
+    y.backward(rand([M, N], 4));
+    for (const t of [y, a.grad, b.grad, c.grad]) out.push(new Uint32Array(t.toArray().buffer));
+  }
+  // few columns and many rows: the threads split the rows instead of the columns
+  const a = rand([301, 263], 11), b = rand([263, 20], 12);
+  out.push(new Uint32Array(sn.matmul(a, b).toArray().buffer));
+  const x = rand([67, 530], 5).requireGrad(), w = rand([129, 530], 6).requireGrad(), bias = rand([129], 7).requireGrad();
+  const y = sn.linear(x, w, bias);
+  y.backward(rand([67, 129], 8));
+  for (const t of [y, x.grad, w.grad, bias.grad]) out.push(new Uint32Array(t.toArray().buffer));
+  return out;
+}
+
+test("gemm (all transposes, alpha/beta) and linear: same bits on 1 thread and on 2 threads splitting every kernel", async () => {
+  await sn.init({ threads: 1 });
+  const one = runAll();
+  await sn.init({ threads: 2, minParallelWork: 0 });
+  const two = runAll();
+  assert.is(one.length, two.length);
+  one.forEach((bits, i) => {
+    const j = bits.findIndex((v, k) => v !== two[i][k]);
+    assert.is(j, -1, `result ${i}: element ${j} differs`);
+  });
+  await sn.init({ threads: 2 });
+});
+
+test("matmul matches a float64 loop on a size with partial tiles on every edge and 3 K blocks", () => {
+  const [M, K, N] = [37, 700, 29];
+  const a = rand([M, K], 9), b = rand([K, N], 10);
+  const y = sn.matmul(a, b).toArray(), A = a.toArray(), B = b.toArray();
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += A[i * K + k] * B[k * N + j];
+      assert.ok(Math.abs(y[i * N + j] - s) <= 1e-5 * K ** 0.5 + 1e-5 * Math.abs(s), `(${i},${j}): ${y[i * N + j]} vs ${s}`);
+    }
+});
+
+test.after(() => sn.dispose());
+test.run();
