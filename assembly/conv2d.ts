@@ -91,18 +91,36 @@ function im2col(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32
         let s0 = src + (<usize>(iyb * W + ixb) << 2);
         const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
         let s = s0 + <usize>ky * ys + <usize>kx * xs;
-        for (let kk = 0; kk < kc; kk++) {
-          v128.store(d, gather4(s, SW));
-          if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
-          d += dstep;
-          s += xs;
-          if (++kx == KW) {
-            kx = 0;
-            if (++ky == KH) {
-              ky = 0;
-              s0 += HW;
+        if (R == 8 && SW == 1) {
+          // the common case (stride 1): a plain copy of 8 floats per tap
+          for (let kk = 0; kk < kc; kk++) {
+            v128.store(d, v128.load(s));
+            v128.store(d, v128.load(s, 16), 16);
+            d += dstep;
+            s += xs;
+            if (++kx == KW) {
+              kx = 0;
+              if (++ky == KH) {
+                ky = 0;
+                s0 += HW;
+              }
+              s = s0 + <usize>ky * ys;
             }
-            s = s0 + <usize>ky * ys;
+          }
+        } else {
+          for (let kk = 0; kk < kc; kk++) {
+            v128.store(d, gather4(s, SW));
+            if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
+            d += dstep;
+            s += xs;
+            if (++kx == KW) {
+              kx = 0;
+              if (++ky == KH) {
+                ky = 0;
+                s0 += HW;
+              }
+              s = s0 + <usize>ky * ys;
+            }
           }
         }
         q0 += R;
