@@ -67,7 +67,8 @@ import { madd } from "./common";
 }
 
 /** The 6x8 micro-kernel: acc = sum over kc of strip (kc x MR) times sliver (kc x NR), then the
- *  epilogue into C rows c, c + ldc, ... (mr x nr valid; a partial tile goes through `tile`).
+ *  epilogue into C rows c, c + ldc, ... (mr x nr valid; a tile narrower than NR goes through
+ *  `tile`).
  *  rbias/cbias point at the row/column bias of this tile's first row/column. */
 export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
   alpha: f32, beta: f32, flags: i32, rbias: usize, cbias: usize, tile: usize): void {
@@ -91,26 +92,39 @@ export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: 
     pb += 32;
   }
   const rs = <usize>ldc << 2;
-  if (mr == MR && nr == NR) {
-    const r0 = (flags & EP_ROWBIAS) ? load<f32>(rbias) : 0;
-    const r1 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 4) : 0;
-    const r2 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 8) : 0;
-    const r3 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 12) : 0;
-    const r4 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 16) : 0;
-    const r5 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 20) : 0;
-    epilogue4(c, c00, alpha, beta, flags, r0, cbias); epilogue4(c + 16, c01, alpha, beta, flags, r0, cbias + 16);
-    c += rs;
-    epilogue4(c, c10, alpha, beta, flags, r1, cbias); epilogue4(c + 16, c11, alpha, beta, flags, r1, cbias + 16);
-    c += rs;
-    epilogue4(c, c20, alpha, beta, flags, r2, cbias); epilogue4(c + 16, c21, alpha, beta, flags, r2, cbias + 16);
-    c += rs;
-    epilogue4(c, c30, alpha, beta, flags, r3, cbias); epilogue4(c + 16, c31, alpha, beta, flags, r3, cbias + 16);
-    c += rs;
-    epilogue4(c, c40, alpha, beta, flags, r4, cbias); epilogue4(c + 16, c41, alpha, beta, flags, r4, cbias + 16);
-    c += rs;
-    epilogue4(c, c50, alpha, beta, flags, r5, cbias); epilogue4(c + 16, c51, alpha, beta, flags, r5, cbias + 16);
+  if (nr == NR) {
+    // full width: vector epilogue row by row, rows mr.. (past the end of C) skipped
+    const rb = flags & EP_ROWBIAS;
+    epilogue4(c, c00, alpha, beta, flags, rb ? load<f32>(rbias) : 0, cbias);
+    epilogue4(c + 16, c01, alpha, beta, flags, rb ? load<f32>(rbias) : 0, cbias + 16);
+    if (mr > 1) {
+      c += rs;
+      epilogue4(c, c10, alpha, beta, flags, rb ? load<f32>(rbias, 4) : 0, cbias);
+      epilogue4(c + 16, c11, alpha, beta, flags, rb ? load<f32>(rbias, 4) : 0, cbias + 16);
+    }
+    if (mr > 2) {
+      c += rs;
+      epilogue4(c, c20, alpha, beta, flags, rb ? load<f32>(rbias, 8) : 0, cbias);
+      epilogue4(c + 16, c21, alpha, beta, flags, rb ? load<f32>(rbias, 8) : 0, cbias + 16);
+    }
+    if (mr > 3) {
+      c += rs;
+      epilogue4(c, c30, alpha, beta, flags, rb ? load<f32>(rbias, 12) : 0, cbias);
+      epilogue4(c + 16, c31, alpha, beta, flags, rb ? load<f32>(rbias, 12) : 0, cbias + 16);
+    }
+    if (mr > 4) {
+      c += rs;
+      epilogue4(c, c40, alpha, beta, flags, rb ? load<f32>(rbias, 16) : 0, cbias);
+      epilogue4(c + 16, c41, alpha, beta, flags, rb ? load<f32>(rbias, 16) : 0, cbias + 16);
+    }
+    if (mr > 5) {
+      c += rs;
+      epilogue4(c, c50, alpha, beta, flags, rb ? load<f32>(rbias, 20) : 0, cbias);
+      epilogue4(c + 16, c51, alpha, beta, flags, rb ? load<f32>(rbias, 20) : 0, cbias + 16);
+    }
     return;
   }
+  // partial width: through the tile, element by element (rounded as the vector path)
   v128.store(tile, c00); v128.store(tile, c01, 16);
   v128.store(tile, c10, 32); v128.store(tile, c11, 48);
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
