@@ -203,14 +203,23 @@ function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: 
     const span = (R - 1) * SW;
     let dst = plane;
     let ky = 0, kx = 0;
-    if (SW == 1 && R > 1 && iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
+    if (R > 1 && iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
       // every tap of the run is inside the image: no bounds checks
       let d0 = plane + (<usize>(iyb * W + ixb) << 2);
-      const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
+      const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2, st = <usize>SW << 2;
       let d = d0;
       for (let kk = 0; kk < rows; kk++) {
-        v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
-        if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        if (SW == 1) {
+          v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
+          if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        } else {
+          // stride > 1: the run's targets are SW apart in one row
+          let e = d;
+          for (let j = 0; j < R; j++) {
+            store<f32>(e, load<f32>(e) + load<f32>(c + (<usize>j << 2)));
+            e += st;
+          }
+        }
         c += cstep;
         d += xs;
         if (++kx == KW) {
