@@ -91,18 +91,36 @@ function im2col(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: i32
         let s0 = src + (<usize>(iyb * W + ixb) << 2);
         const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
         let s = s0 + <usize>ky * ys + <usize>kx * xs;
-        for (let kk = 0; kk < kc; kk++) {
-          v128.store(d, gather4(s, SW));
-          if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
-          d += dstep;
-          s += xs;
-          if (++kx == KW) {
-            kx = 0;
-            if (++ky == KH) {
-              ky = 0;
-              s0 += HW;
+        if (R == 8 && SW == 1) {
+          // the common case (stride 1): a plain copy of 8 floats per tap
+          for (let kk = 0; kk < kc; kk++) {
+            v128.store(d, v128.load(s));
+            v128.store(d, v128.load(s, 16), 16);
+            d += dstep;
+            s += xs;
+            if (++kx == KW) {
+              kx = 0;
+              if (++ky == KH) {
+                ky = 0;
+                s0 += HW;
+              }
+              s = s0 + <usize>ky * ys;
             }
-            s = s0 + <usize>ky * ys;
+          }
+        } else {
+          for (let kk = 0; kk < kc; kk++) {
+            v128.store(d, gather4(s, SW));
+            if (R == 8) v128.store(d, gather4(s + (<usize>(4 * SW) << 2), SW), 16);
+            d += dstep;
+            s += xs;
+            if (++kx == KW) {
+              kx = 0;
+              if (++ky == KH) {
+                ky = 0;
+                s0 += HW;
+              }
+              s = s0 + <usize>ky * ys;
+            }
           }
         }
         q0 += R;
@@ -185,14 +203,23 @@ function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: 
     const span = (R - 1) * SW;
     let dst = plane;
     let ky = 0, kx = 0;
-    if (SW == 1 && R > 1 && iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
+    if (R > 1 && iyb >= 0 && iyb + (KH - 1) * DH < H && ixb >= 0 && ixb + (KW - 1) * DW + span < W) {
       // every tap of the run is inside the image: no bounds checks
       let d0 = plane + (<usize>(iyb * W + ixb) << 2);
-      const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2;
+      const ys = <usize>(DH * W) << 2, xs = <usize>DW << 2, st = <usize>SW << 2;
       let d = d0;
       for (let kk = 0; kk < rows; kk++) {
-        v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
-        if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        if (SW == 1) {
+          v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
+          if (R == 8) v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        } else {
+          // stride > 1: the run's targets are SW apart in one row
+          let e = d;
+          for (let j = 0; j < R; j++) {
+            store<f32>(e, load<f32>(e) + load<f32>(c + (<usize>j << 2)));
+            e += st;
+          }
+        }
         c += cstep;
         d += xs;
         if (++kx == KW) {

@@ -150,6 +150,8 @@ const bigCases = [
   { xs: [2, 40, 22, 17], ws: [19, 40, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
   // groups, stride 2, dilation, non-square
   { xs: [3, 12, 19, 23], ws: [10, 6, 3, 2], attrs: { stride: [2, 1], padding: [2, 0], dilation: [2, 3], groups: 2 } },
+  // strides 2 and 3: col2im adds runs of positions SW apart (with and without bounds checks)
+  { xs: [2, 5, 21, 37], ws: [7, 5, 3, 3], attrs: { stride: [2, 3], padding: [1, 1], dilation: [1, 1], groups: 1 } },
   // 300 output channels: the input gradient sums over them in two K blocks
   { xs: [2, 4, 7, 6], ws: [300, 4, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
   // LeNet-like: one weight-gradient column block, so the sum over positions is split in ranges
