@@ -16,6 +16,9 @@ export interface InitOptions {
   /** Work below which a kernel runs on the caller alone (default 32768; tests use 0 to split
    *  every kernel across the threads). */
   minParallelWork?: number;
+  /** Run the main kernels a few times on every thread at start (default true): the first calls
+   *  of a wasm function run unoptimised code until the engine tiers it up. */
+  warmUp?: boolean;
 }
 
 export interface EngineInfo {
@@ -186,10 +189,25 @@ export class Engine {
 
 let current: Engine | null = null;
 
+/** Set by the ops layer: a few small calls of the hot kernels (GEMM, conv forward/backward). */
+let warmUpHook: ((e: Engine) => void) | null = null;
+export function _setWarmUp(f: (e: Engine) => void): void {
+  warmUpHook = f;
+}
+
 /** Start the engine (compile the kernels, start the worker pool). Returns what it got. */
 export async function init(opts: InitOptions = {}): Promise<EngineInfo> {
   if (current && !current.disposed) current.dispose();
   current = await Engine.create(opts);
+  if (opts.warmUp !== false && warmUpHook) {
+    const keep = current.minParallelWork;
+    current.minParallelWork = 0; // every thread warms up
+    try {
+      warmUpHook(current);
+    } finally {
+      current.minParallelWork = keep;
+    }
+  }
   return current.info;
 }
 
