@@ -209,6 +209,38 @@ test("checkpoint and resume: 2 epochs + 2 resumed epochs give the same bits as 4
   }
 });
 
+test("fit with the library's SGD (by name, momentum) and a StepLR schedule; resuming them is bit-identical", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ckpt-"));
+  try {
+    const run = async (epochs, ckpt) => {
+      const model = bnDropModel(5);
+      const r = await sn.fit(model, toyData(32), {
+        epochs,
+        batchSize: 8,
+        optimizer: "sgd",
+        lr: 0.1,
+        momentum: 0.9,
+        scheduler: (opt) => new sn.StepLR(opt, { step_size: 1, gamma: 0.5 }),
+        checkpoint: ckpt,
+        resume: !!ckpt,
+      });
+      return { model, r };
+    };
+    const full = await run(3);
+    assert.equal(full.r.history.map((h) => h.lr), [0.1, 0.05, 0.025]);
+    assert.instance(full.r.optimizer, sn.SGD);
+    const path = join(dir, "c.safetensors");
+    await run(1, path);
+    const resumed = await run(3, path);
+    assert.equal(resumed.r.history.map((h) => h.lr), [0.1, 0.05, 0.025]);
+    for (const [n, t] of full.model.stateDict()) assert.equal(Array.from(resumed.model.stateDict().get(n).data), Array.from(t.data), n);
+    // the momentum buffers travel in the checkpoint as tensors
+    assert.ok([...sn.parseSafetensors(readFileSync(path)).tensors.keys()].some((k) => k.startsWith("optim.state.0.momentum_buffer")));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
 test("weights as safetensors with state-dict names and the config as JSON round-trip; errors name the tensor", async () => {
   const dir = mkdtempSync(join(tmpdir(), "model-"));
   try {
