@@ -56,11 +56,16 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
     let seen = Atomics.load(ctrl, 0);
     post({ type: "ready" });
     for (;;) {
-      // spin briefly (consecutive kernels follow each other closely), then sleep
-      let spins = 0;
-      while (Atomics.load(ctrl, 0) === seen && spins < 20000) spins++;
-      Atomics.wait(ctrl, 0, seen);
-      seen = Atomics.load(ctrl, 0);
+      // spin briefly (consecutive kernels follow each other closely), then sleep. Only a new
+      // generation means a new job: a wake-up alone does not (the caller's notify can arrive
+      // after this worker already saw the new generation, ran the job and went back to sleep;
+      // running that job again would decrement `pending` twice and hang the caller).
+      let spins = 0, gen: number;
+      while ((gen = Atomics.load(ctrl, 0)) === seen) {
+        if (spins < 20000) spins++;
+        else Atomics.wait(ctrl, 0, seen);
+      }
+      seen = gen;
       if (Atomics.load(ctrl, 5)) break;
       const k = ctrl[2], na = ctrl[3], nth = ctrl[7];
       if (names[k] === "__exit__") {
