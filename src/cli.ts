@@ -10,7 +10,7 @@ import { Module } from "./nn/module.js";
 import { saveModel, loadModel, modelFromConfig } from "./nn/save.js";
 import { Dataset } from "./data/dataset.js";
 import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES } from "./data/sources.js";
-import { randomCrop } from "./data/augment.js";
+import { randomCrop, horizontalFlip } from "./data/augment.js";
 import { fit, evaluate, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { manualSeed } from "./random.js";
@@ -29,7 +29,7 @@ train options:
   --epochs N (3)  --batch-size N (64)  --optimizer sgd|adam|adamw|rmsprop (sgd)
   --lr X (sgd 0.02, others 0.001)  --momentum X (sgd 0.9, others 0)  --weight-decay X
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
-  --augment                      random crops with 2 pixels of padding
+  --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg, checkpoint
   --resume                       continue from DIR/checkpoint.safetensors
   --progress / --no-progress     progress bar (default: on a terminal)
@@ -136,7 +136,8 @@ async function train(args: Args) {
     optimizer: optimizer as any,
     seed,
     normalize,
-    augment: args.augment ? [randomCrop(h, { padding: 2 })] : undefined,
+    // mirrored clothes are still clothes; mirrored digits are not digits
+    augment: args.augment ? [randomCrop(h, { padding: 2 }), ...(/fashion/i.test(String(args.data ?? "")) ? [horizontalFlip()] : [])] : undefined,
     validation: data.test,
     onProgress: progressPrinter(tty),
     callbacks: { onEpochEnd },
