@@ -46,7 +46,7 @@ test("train --limit: one epoch in a child process prints test accuracy and write
   try {
     const r = cli(["train", "--epochs", "1", "--limit", "512", "--batch-size", "32", "--threads", "2", "--out", out, "--no-progress"]);
     assert.is(r.code, 0, r.err + r.out);
-    assert.match(r.out, /512 training images, 2000 test images; 1 epochs, batch 32/);
+    assert.match(r.out, /512 training images, 2000 test images; 1 epoch, batch 32/);
     assert.match(r.out, /epoch 1\/1 batch 16\/16  loss \d\.\d{4}  \d+ img\/s  ETA 0:00/);
     const m = r.out.match(/epoch 1\/1  train loss [\d.]+ acc [\d.]+%  test loss [\d.]+ acc ([\d.]+)% \(top-5 [\d.]+%\)/);
     assert.ok(m, r.out);
