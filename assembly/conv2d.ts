@@ -29,7 +29,7 @@
 // sizes; padding is zero). PADF: floats of per-thread scratch for a padded block (the path of
 // conv_pad.ts, for SW = 1 and WO >= 7), or 0 for the bounds-checked path; a function of the
 // shapes only (src/ops/conv.ts), so both paths give the same bits on any thread count.
-import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+import { rangeStart, rangeEnd, chunkStart, chunkEnd, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock, micro6x8 } from "./gemm_micro";
 import { padBlock, fillBlock, sliverTable, im2colPadded, col2imPadded } from "./conv_pad";
 
@@ -285,13 +285,13 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
   const kcb = kcOf(K);
   const flags = bias ? EP_ROWBIAS : 0;
   const padf = load<i32>(geo, 64), Wp = W + 2 * PW, pad = tile + (<usize>(MR * NR) << 2);
-  // the slivers of every (image, group), one after the other, split evenly between threads
-  const T = N * G * J;
-  const t1 = rangeEnd(T, ith, nth);
-  let t = rangeStart(T, ith, nth);
-  while (t < t1) {
-    const ng = t / J, j = t - ng * J;
-    const nsl = min(min(NC_SLIVERS, J - j), t1 - t);
+  // items: the slivers of each (image, group) in NBK blocks of about equal size (at most
+  // NC_SLIVERS), taken one by one
+  const NBK = (J + NC_SLIVERS - 1) / NC_SLIVERS;
+  const T = N * G * NBK;
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
+    const ng = it / NBK, b = it - ng * NBK;
+    const j = b * J / NBK, nsl = (b + 1) * J / NBK - j;
     const n = ng / G, g = ng - n * G;
     const p0 = j * NR, np = min(nsl * NR, P - p0);
     const plane = x + (<usize>(n * C + g * Cg) * H * W << 2);
@@ -311,7 +311,6 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
       macroBlock(a, K, pc, 0, S, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
         bias + (<usize>(g * Og) << 2), 0, tile);
     }
-    t += nsl;
   }
 }
 
@@ -340,8 +339,7 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
   const padf = load<i32>(geo, 64), Wp = W + 2 * PW, Hp = (HO - 1) * SH + (KH - 1) * DH + 1;
   const pad = tile + (<usize>(MR * NR) << 2), chs = Hp * Wp;
   const T = N * G * NB;
-  const e = rangeEnd(T, ith, nth);
-  for (let it = rangeStart(T, ith, nth); it < e; it++) {
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
     const ng = it / NB, cb = it - ng * NB;
     const n = ng / G, g = ng - n * G;
     const c0 = cb * Cg / NB, nc = (cb + 1) * Cg / NB - c0, rows = nc * KK, S = (rows + MR - 1) / MR;
@@ -421,8 +419,7 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
   const CPI = (P + KC_MAX - 1) / KC_MAX; // position chunks per image
   const L = N * CPI; // the (image, chunk) sequence
   const T = G * NK * NCH;
-  const e = rangeEnd(T, ith, nth);
-  for (let it = rangeStart(T, ith, nth); it < e; it++) {
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
     const r = it / (G * NK), gk = it - r * (G * NK);
     const g = gk / NK, kb = gk - g * NK;
     const k0 = kb * KB, nk = min(KB, K - k0), nsl = (nk + NR - 1) / NR;
