@@ -30,7 +30,8 @@
 // conv_pad.ts, for SW = 1 and WO >= 7), or 0 for the bounds-checked path; a function of the
 // shapes only (src/ops/conv.ts), so both paths give the same bits on any thread count.
 import { rangeStart, rangeEnd, chunkStart, chunkEnd, take } from "./common";
-import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock, micro6x8 } from "./gemm_micro";
+import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
+import { microTile } from "./gemm_tail";
 import { padBlock, fillBlock, sliverTable, im2colPadded, col2imPadded } from "./conv_pad";
 
 /** Positions per block: NC_SLIVERS slivers. */
@@ -456,7 +457,7 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         packAStrip(dyg, P, 0, s * MR, mr, 0, kc, pa);
         const crow = c + (<usize>(s * MR) * K << 2);
         for (let j = 0; j < nsl; j++)
-          micro6x8(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
+          microTile(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
             1, 0, flags, 0, 0, tile);
       }
     }

@@ -7,6 +7,8 @@
 //
 // Each thread count has its own engine (one instance of the bundle per engine) and the engines
 // take turns step by step, so load from other processes hits them alike. Medians over steps.
+// "process CPU" is the CPU time of the whole process during the step (all threads, their
+// spinning included): on a loaded machine it moves less than the wall time.
 //
 //   node bench/profile_step.mjs [--threads 1,2] [--steps 40] [--warmup 5] [--detail]
 //                               [--dispatch] [--json]
@@ -66,6 +68,7 @@ async function setup(threads) {
   const step = (timed) => {
     const b = data[i++ % data.length];
     cur = { kern: {}, count: {}, site: {} };
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     sn.tidy(() => {
       opt.zeroGrad();
@@ -75,6 +78,8 @@ async function setup(threads) {
       return l.item();
     });
     cur.total = performance.now() - t0;
+    const c1 = process.cpuUsage(c0);
+    cur.cpu = (c1.user + c1.system) / 1000; // the whole process: every thread, spinning included
     if (timed) rec.push(cur);
     cur = null;
   };
@@ -94,7 +99,8 @@ const report = runs.map((r) => {
       .sort((a, b) => b.ms - a.ms);
   const kern = rows("kern");
   const inKernels = median(r.rec.map((x) => Object.values(x.kern).reduce((a, b) => a + b, 0)));
-  return { threads: r.info.threads, build: r.info.build, msPerStep: total, imagesPerSec: (batch * 1000) / total, inKernels, kernels: kern, sites: detail ? rows("site") : undefined };
+  const cpu = median(r.rec.map((x) => x.cpu));
+  return { threads: r.info.threads, build: r.info.build, msPerStep: total, imagesPerSec: (batch * 1000) / total, cpuMsPerStep: cpu, inKernels, kernels: kern, sites: detail ? rows("site") : undefined };
 });
 
 // An empty pool round trip: publish a job, every thread runs a kernel with no work, wait.
@@ -122,7 +128,7 @@ if (json) console.log(JSON.stringify({ bench: "profile_step", batch, steps, warm
 else {
   console.log(`LeNet step, batch ${batch}, SGD momentum 0.9: medians of ${steps} steps after ${warmup} warm-up, engines taking turns`);
   for (const r of report) {
-    console.log(`\n${r.threads} thread(s), ${r.build}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${(r.msPerStep - r.inKernels).toFixed(1)} ms)`);
+    console.log(`\n${r.threads} thread(s), ${r.build}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${(r.msPerStep - r.inKernels).toFixed(1)} ms; process CPU ${r.cpuMsPerStep.toFixed(1)} ms)`);
     for (const k of r.kernels) console.log(`  ${k.k.padEnd(32)} ${k.ms.toFixed(2).padStart(7)} ms  ${String(k.calls).padStart(3)} calls`);
     if (r.sites) {
       console.log("  call sites:");
