@@ -29,7 +29,7 @@
 // sizes; padding is zero). PADF: floats of per-thread scratch for a padded block (the path of
 // conv_pad.ts, for SW = 1 and WO >= 7), or 0 for the bounds-checked path; a function of the
 // shapes only (src/ops/conv.ts), so both paths give the same bits on any thread count.
-import { rangeStart, rangeEnd, chunkStart, chunkEnd, take } from "./common";
+import { rangeStart, rangeEnd, CHUNK, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
 import { microTile } from "./gemm_tail";
 import { padBlock, fillBlock, sliverTable, im2colPadded, col2imPadded } from "./conv_pad";
@@ -466,7 +466,12 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
 
 /** dw = partial[0] + partial[1] + ... (NCH partial sums of n floats each, in order). */
 export function f32_conv2d_bwd_weight_reduce(partial: usize, NCH: i32, n: i32, dw: usize, ith: i32, nth: i32): void {
-  const b = chunkStart(n, ith, nth), e = chunkEnd(n, ith, nth);
+  const T = (n + CHUNK - 1) / CHUNK; // items: chunks of CHUNK floats
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) reduceChunk(partial, NCH, n, it * CHUNK, min(n, (it + 1) * CHUNK), dw);
+}
+
+// @ts-ignore: decorator
+@inline function reduceChunk(partial: usize, NCH: i32, n: i32, b: i32, e: i32, dw: usize): void {
   const stride = <usize>n << 2;
   let i = b;
   for (; i + 4 <= e; i += 4) {
@@ -494,8 +499,7 @@ export function f32_conv2d_bwd_weight_reduce(partial: usize, NCH: i32, n: i32, d
 /** db[o] = sum over images and positions of dy[n, o, :]: images in order, positions in four
  *  lanes (then a scalar tail), lanes added in a fixed order. */
 export function f32_conv2d_bwd_bias(dy: usize, N: i32, O: i32, P: i32, db: usize, ith: i32, nth: i32): void {
-  const e = rangeEnd(O, ith, nth);
-  for (let o = rangeStart(O, ith, nth); o < e; o++) {
+  for (let o = take(-1, nth); o < O; o = take(o, nth)) {
     let acc = f32x4.splat(0);
     let tail: f32 = 0;
     for (let n = 0; n < N; n++) {

@@ -7,8 +7,7 @@ import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, EP_COLBIAS, kcOf, pac
  *  the whole K: strip s of matrix g at dst + (g*S + s)*K*MR floats, S = ceil(M/MR). */
 export function f32_gemm_pack_a(a: usize, lda: i32, transA: i32, M: i32, K: i32, G: i32, strideG: i32, dst: usize, ith: i32, nth: i32): void {
   const S = (M + MR - 1) / MR;
-  const e = rangeEnd(G * S, ith, nth);
-  for (let it = rangeStart(G * S, ith, nth); it < e; it++) {
+  for (let it = take(-1, nth); it < G * S; it = take(it, nth)) {
     const g = it / S, s = it - g * S;
     packAStrip(a + (<usize>g * strideG << 2), lda, transA, s * MR, min(MR, M - s * MR), 0, K, dst + (<usize>it * K * MR << 2));
   }

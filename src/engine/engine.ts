@@ -42,7 +42,10 @@ const SMALL_WORK = 1 << 15;
  *  their jobs end once every item is taken and the threads that took one are done, whichever
  *  threads those are. Listing a kernel that splits by (ith, nth) ranges here would skip the
  *  ranges of threads that did not join: docs/kernels.md, "dynamic items". */
-export const DYNAMIC_KERNELS = new Set<string>(["f32_gemm", "f32_conv2d_fwd", "f32_conv2d_bwd_input", "f32_conv2d_bwd_weight"]);
+export const DYNAMIC_KERNELS = new Set<string>([
+  "f32_gemm", "f32_gemm_pack_a", "f32_conv2d_fwd", "f32_conv2d_bwd_input", "f32_conv2d_bwd_weight", "f32_conv2d_bwd_weight_reduce",
+  "f32_conv2d_bwd_bias", "f32_maxpool2d_fwd", "f32_maxpool2d_bwd",
+]);
 
 let engineCount = 0;
 
