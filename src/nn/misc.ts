@@ -3,8 +3,7 @@ import { Tensor } from "../tensor.js";
 import { Module, type Flow } from "./module.js";
 import { expectRank, toPair, type Pair } from "./shapes.js";
 import { defaultGenerator, Generator } from "../random.js";
-import { op } from "./functional.js";
-import { flatten, interpolate } from "../ops/index.js";
+import { flatten, interpolate, dropout } from "../ops/index.js";
 
 /** Inverted dropout (training only). Each call draws the mask's seed from this layer's own
  *  generator (forked from the default one when built), so a run is reproducible and a
@@ -21,7 +20,7 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
-    return op("dropout")(x, { p: this.p, training: true, seed: this.rng.nextUint32() });
+    return dropout(x, { p: this.p, training: true, seed: this.rng.nextUint32() });
   }
 
   protected args() {

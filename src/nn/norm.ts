@@ -3,7 +3,7 @@
 // while training and uses in eval mode.
 import { Tensor, zeros, ones, full } from "../tensor.js";
 import { Module } from "./module.js";
-import { op } from "./functional.js";
+import { batch_norm, local_response_norm } from "../ops/index.js";
 
 export interface BatchNormOptions {
   eps?: number;
@@ -54,14 +54,7 @@ abstract class BatchNorm extends Module {
     // batch statistics while training, or always when there are no running ones (PyTorch)
     const useBatch = this.training || !this.trackRunningStats;
     if (this.training && this.numBatchesTracked) this.numBatchesTracked.data[0] += 1;
-    // the op takes [N, C] or [N, C, H, W]; BatchNorm1d's [N, C, L] runs as [N, C, L, 1]
-    const x4 = x.rank === 3 ? x.reshape([...x.shape, 1]) : x;
-    const y = op("batch_norm")(x4, this.runningMean, this.runningVar, this.weight, this.bias, {
-      training: useBatch,
-      momentum: this.momentum,
-      eps: this.eps,
-    });
-    return x.rank === 3 ? y.reshape(x.shape as number[]) : y;
+    return batch_norm(x, this.runningMean, this.runningVar, this.weight, this.bias, { training: useBatch, momentum: this.momentum, eps: this.eps });
   }
 
   protected args() {
@@ -110,7 +103,7 @@ export class LocalResponseNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("local_response_norm")(x, this.size, { alpha: this.alpha, beta: this.beta, k: this.k });
+    return local_response_norm(x, this.size, { alpha: this.alpha, beta: this.beta, k: this.k });
   }
 
   protected args() {

@@ -7,3 +7,4 @@ export * from "./activation.js";
 export * from "./loss.js";
 export * from "./norm.js";
 export * from "./shape.js";
+import "./warmup.js";

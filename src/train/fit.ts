@@ -102,7 +102,7 @@ function currentLr(opt: any): number | undefined {
 export async function fit(model: Module, train: Dataset, opts: FitOptions = {}): Promise<FitResult> {
   if (!(model instanceof Module)) throw new Error("fit: the first argument must be a Module");
   if (!(train instanceof Dataset)) throw new Error("fit: the training data must be a Dataset");
-  const { epochs = 1, batchSize = 32, lr = 0.01, momentum = 0, weightDecay = 0, metrics = ["loss", "top1", "top5"] } = opts;
+  const { epochs = 1, batchSize = 32, lr = 0.01, momentum = 0, weightDecay, metrics = ["loss", "top1", "top5"] } = opts;
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a positive integer, got ${epochs}`);
   const lossFn = opts.loss ?? crossEntropy;
   const params = model.parameters().filter((p) => p.requiresGrad);

@@ -14,16 +14,19 @@ function panel(x0: number, title: string, series: Series[], epochs: number[], yF
   let [lo, hi] = yFixed ?? [Math.min(...all, Infinity), Math.max(...all, -Infinity)];
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) [lo, hi] = [0, 1];
   if (hi - lo < 1e-9) [lo, hi] = [lo - 0.5, hi + 0.5];
+  // round numbers on the axis: a step of 1, 2 or 5 times a power of ten, about 4 of them
+  const raw = (hi - lo) / 4, mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((st) => st >= raw)!;
+  if (!yFixed) [lo, hi] = [Math.floor(lo / step) * step, Math.ceil(hi / step) * step];
   const n = Math.max(1, epochs.length - 1);
   const X = (i: number) => x0 + L + ((W - L - R) * (epochs.length === 1 ? 0.5 : i / n));
   const Y = (v: number) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
   const out: string[] = [];
-  out.push(`<text x="${x0 + W / 2}" y="18" text-anchor="middle" font-weight="bold">${title}</text>`);
+  out.push(`<text x="${x0 + L}" y="18" font-weight="bold">${title}</text>`);
   out.push(`<rect x="${x0 + L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#999"/>`);
-  for (let k = 0; k <= 4; k++) {
-    const v = lo + ((hi - lo) * k) / 4;
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + 1e-9; v += step) {
     out.push(`<line x1="${x0 + L}" x2="${x0 + W - R}" y1="${Y(v).toFixed(1)}" y2="${Y(v).toFixed(1)}" stroke="#eee"/>`);
-    out.push(`<text x="${x0 + L - 4}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end" font-size="10">${+v.toPrecision(3)}</text>`);
+    out.push(`<text x="${x0 + L - 4}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end" font-size="10">${+v.toPrecision(6)}</text>`);
   }
   epochs.forEach((e, i) => out.push(`<text x="${X(i).toFixed(1)}" y="${H - B + 14}" text-anchor="middle" font-size="10">${e}</text>`));
   out.push(`<text x="${x0 + L + (W - L - R) / 2}" y="${H - 6}" text-anchor="middle" font-size="11">epoch</text>`);
@@ -32,7 +35,7 @@ function panel(x0: number, title: string, series: Series[], epochs: number[], yF
     if (!pts.length) return;
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,3"' : ""} points="${pts.join(" ")}"/>`);
     for (const p of pts) out.push(`<circle cx="${p!.split(",")[0]}" cy="${p!.split(",")[1]}" r="2.5" fill="${s.color}"/>`);
-    out.push(`<text x="${x0 + W - R - 4}" y="${T + 14 + 13 * k}" text-anchor="end" font-size="11" fill="${s.color}">${s.name}</text>`);
+    out.push(`<text x="${x0 + W - R - 75 * (series.length - 1 - k)}" y="18" text-anchor="end" font-size="11" fill="${s.color}">${s.dash ? "- - " : "— "}${s.name}</text>`);
   });
   return out.join("\n");
 }

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Accuracy targets of the lecture's LeNet on Fashion-MNIST (60,000 training / 10,000 test
+// images, Debian's dataset-fashion-mnist or --data DIR), trained with the public command line:
+//   plain LeNet: test accuracy >= 0.91 within 10 epochs (published 2 conv + pooling: 0.876-0.916)
+//   LeNet with batch norm and augmentation: >= 0.93 (published 2 conv + pooling + BN: 0.934)
+// Prints test accuracy per epoch for each configuration, the best, and the epoch that reached
+// the target.  node bench/fashion_lenet.mjs [--epochs 10] [--threads 2] [--only plain|bn] [--data DIR]
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : def);
+const epochs = opt("epochs", "10"), threads = opt("threads", "2"), data = opt("data", "fashion"), only = opt("only", null);
+const configs = [
+  { name: "LeNet", target: 0.91, args: [] },
+  { name: "LeNet + batch norm + augmentation", target: 0.93, args: ["--batch-norm", "--augment"] },
+].filter((c) => !only || (only === "bn") === c.args.length > 0);
+
+function run(c) {
+  const out = mkdtempSync(join(tmpdir(), "simdnet-fashion-"));
+  const args = ["dist/cli.js", "train", "--data", data, "--epochs", epochs, "--threads", threads, "--no-progress", "--out", out, ...c.args];
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    const accs = [], speeds = [];
+    let buf = "";
+    p.stdout.on("data", (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const m = line.match(/^epoch (\d+)\/\d+ .*test loss [\d.]+ acc ([\d.]+)%.* (\d+) img\/s/);
+        if (m) {
+          accs.push(+m[2] / 100);
+          speeds.push(+m[3]);
+          console.log(`  ${c.name}: ${line}`);
+        }
+      }
+    });
+    p.on("exit", (code) => (code === 0 ? resolve({ accs, speeds }) : reject(new Error(`${c.name}: simdnet train exited with ${code}`))));
+  });
+}
+
+const rows = [];
+for (const c of configs) {
+  console.log(`${c.name}: simdnet train --data ${data} --epochs ${epochs} --threads ${threads} ${c.args.join(" ")}`);
+  const { accs, speeds } = await run(c);
+  const best = Math.max(...accs);
+  const hit = accs.findIndex((a) => a >= c.target);
+  const med = [...speeds].sort((a, b) => a - b)[speeds.length >> 1];
+  rows.push({ config: c.name, target: c.target, best, reachedAtEpoch: hit >= 0 ? hit + 1 : null, imagesPerSec: med });
+}
+console.log("\nconfiguration                          target  best test acc  reached at epoch  images/s (median epoch)");
+for (const r of rows)
+  console.log(`${r.config.padEnd(38)} ${r.target.toFixed(2).padStart(6)}  ${r.best.toFixed(4).padStart(13)}  ${String(r.reachedAtEpoch ?? "not reached").padStart(16)}  ${String(r.imagesPerSec).padStart(8)}`);
+if (argv.includes("--json")) console.log(JSON.stringify({ bench: "fashion_lenet", epochs: +epochs, threads: +threads, rows }));
