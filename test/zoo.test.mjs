@@ -156,17 +156,21 @@ test("convolutionalize LeNet (padded convs): same scores at 28x28, a 4x4 heat ma
   fcn.dispose();
 });
 
-test("fcn(): torchvision's AlexNet and ResNet-18 turned fully convolutional give 1x1 maps at their training size and 6x6 maps at 384x384 / 224x224", () => {
-  const a = models.fcn({ backbone: "alexnet" });
-  assert.equal(a.outputShape([1, 3, 224, 224]), [1, 1000, 1, 1]);
-  assert.equal(a.outputShape([1, 3, 384, 384]), [1, 1000, 6, 6]);
-  assert.ok(a.at("avgpool") instanceof nn.Identity, "the 6x6 adaptive pool does nothing at 224");
-  a.dispose();
+test("fcn(): ResNet-18 turned fully convolutional gives a 1x1 map at its 64x64 training size and a 6x6 map at 224x224; an adaptive pool that does nothing at the training size (torchvision's AlexNet and VGG at 224) is dropped", () => {
   const r = models.fcn({ backbone: "resnet18", classes: 7, inputSize: 64 });
   assert.equal(r.outputShape([1, 3, 64, 64]), [1, 7, 1, 1]);
   assert.equal(r.outputShape([1, 3, 224, 224]), [1, 7, 6, 6]);
+  assert.ok(r.at("avgpool") instanceof nn.AvgPool2d, "global pooling becomes a 2x2 stride-1 average pool");
   assert.equal([...r.stateDict().get("fc.weight").shape], [7, 512, 1, 1]);
   r.dispose();
+  const clf = new nn.Sequential({ features: nn.sequential(new nn.Conv2d(3, 4, 3, { stride: 2 })), avgpool: new nn.AdaptiveAvgPool2d(5), flatten: new nn.Flatten(), fc: new nn.Linear(100, 3) });
+  const f = models.convolutionalize(clf, [3, 11, 11]);
+  assert.ok(f.at("avgpool") instanceof nn.Identity);
+  assert.equal(f.outputShape([1, 3, 21, 21]), [1, 3, 6, 6]);
+  const x = randomInput([2, 3, 11, 11], 20);
+  compare("scores", sn.noGrad(() => f.call(x)).data, sn.noGrad(() => clf.call(x)).data, 1e-5, 1e-6);
+  clf.dispose();
+  f.dispose();
 });
 
 test("convolutionalize: what cannot slide is an error that names the layer", () => {
@@ -195,10 +199,106 @@ test("U-Net (depth 2, width 8, no batch norm): [2,3,16,16] -> [2,5,16,16], and e
   m.dispose();
 });
 
+// ---- training-mode passes of the small nets ----
+
+/** one training-mode forward and backward with cross-entropy; every parameter must get a finite
+ *  gradient, and all but `allowZero` of them a non-zero one */
+function trainStep(m, x, classes, { allowZero = 0 } = {}) {
+  m.train();
+  const y = m.call(x);
+  assert.equal([...y.shape], [x.shape[0], classes]);
+  const target = sn.tensor(Array.from({ length: x.shape[0] }, (_, i) => i % classes), [x.shape[0]]);
+  let loss = sn.cross_entropy(y, target);
+  const aux = m.auxLoss?.(target);
+  if (aux) loss = sn.add(loss, aux);
+  loss.backward();
+  const zero = [];
+  for (const [n, p] of m.namedParameters()) {
+    assert.ok(p.grad && p.grad.data.every(Number.isFinite), `finite gradient of ${n}`);
+    if (!p.grad.data.some((v) => v !== 0)) zero.push(n);
+  }
+  assert.ok(zero.length <= allowZero, `zero gradients: ${zero.join(", ")}`);
+  return loss.item();
+}
+
+test("CIFAR ResNet-20 (option A and B) and plain-20: a training step on [4,3,32,32] reaches every parameter", () => {
+  for (const m of [models.resnet20(), models.resnet20({ shortcut: "B" }), models.plain20()]) {
+    const loss = trainStep(m, randomInput([4, 3, 32, 32], 10), 10);
+    assert.ok(loss > 0 && loss < 20, `loss ${loss}`);
+    m.dispose();
+  }
+});
+
+test("ResNet-18 at 64x64: a training step reaches every parameter; in eval mode a sample's scores do not depend on the rest of the batch (running statistics)", () => {
+  const m = models.resnet18({ classes: 10, inputSize: 64 });
+  trainStep(m, randomInput([2, 3, 64, 64], 11), 10);
+  m.eval();
+  const x = randomInput([3, 3, 64, 64], 12);
+  const all = sn.noGrad(() => m.call(x)).toArray();
+  const alone = sn.noGrad(() => m.call(sn.tensor(x.data.slice(0, 3 * 64 * 64), [1, 3, 64, 64]))).toArray();
+  compare("sample 0 alone and in the batch", alone, all.slice(0, 10), 1e-5, 1e-6);
+  m.dispose();
+});
+
+test("GoogLeNet at 64x64: training mode runs both auxiliary heads (loss weighted by 0.3, gradients reach them); eval mode skips them", () => {
+  sn.manualSeed(13);
+  const m = models.googlenet({ classes: 6, inputSize: 64 });
+  const x = randomInput([2, 3, 64, 64], 14);
+  trainStep(m, x, 6);
+  assert.equal(m.auxLogits.map((t) => [...t.shape]), [[2, 6], [2, 6]]);
+  const target = sn.tensor([1, 4], [2]);
+  const want = 0.3 * (sn.cross_entropy(m.auxLogits[0], target).item() + sn.cross_entropy(m.auxLogits[1], target).item());
+  compare("auxLoss", [m.auxLoss(target).item()], [want], 1e-6, 0);
+  m.eval();
+  const y = sn.noGrad(() => m.call(x));
+  assert.equal([...y.shape], [2, 6]);
+  assert.equal(m.auxLogits, []);
+  assert.is(m.auxLoss(target), null);
+  const noAux = models.googlenet({ classes: 6, inputSize: 64, aux: false });
+  noAux.loadStateDict(m.stateDict(), { strict: false });
+  compare("the same trunk without heads", sn.noGrad(() => noAux.eval().call(x)).data, y.data, 0, 0);
+  m.dispose();
+  noAux.dispose();
+});
+
+test("GoogLeNet trains with fit() and withAuxLoss(): the auxiliary heads' weights move, and only with the auxiliary loss", async () => {
+  const g = new sn.Generator(21);
+  const data = new sn.Dataset(Float32Array.from({ length: 8 * 3 * 64 * 64 }, () => g.uniform(-1, 1)), [8, 3, 64, 64], Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]), 3);
+  const moved = async (loss) => {
+    sn.manualSeed(22);
+    const m = models.googlenet({ classes: 3, inputSize: 64 });
+    const before = m.stateDict().get("aux1.fc2.weight").toArray();
+    await sn.fit(m, data, { epochs: 1, batchSize: 4, optimizer: (params) => new sn.SGD(params, { lr: 0.01 }), metrics: ["loss"], loss: loss?.(m) });
+    const after = m.stateDict().get("aux1.fc2.weight").toArray();
+    m.dispose();
+    return after.some((v, i) => v !== before[i]);
+  };
+  assert.ok(await moved((m) => m.withAuxLoss()), "with the auxiliary loss the head learns");
+  assert.not.ok(await moved(undefined), "without it the head gets no gradient");
+});
+
+test("convolutionalize ResNet-18 (batch norm, global pooling): eval scores at 64x64 equal the classifier's; 96x96 gives a 2x2 map", () => {
+  const clf = models.resnet18({ classes: 4, inputSize: 64 });
+  trainStep(clf, randomInput([2, 3, 64, 64], 15), 4); // running statistics away from 0 and 1
+  clf.eval();
+  const f = models.convolutionalize(clf, [3, 64, 64]).eval();
+  const x = randomInput([2, 3, 64, 64], 16);
+  compare("resnet18 scores", sn.noGrad(() => f.call(x)).data, sn.noGrad(() => clf.call(x)).data, 1e-5, 1e-5);
+  assert.equal([...sn.noGrad(() => f.call(randomInput([1, 3, 96, 96], 17))).shape], [1, 4, 2, 2]);
+  clf.dispose();
+  f.dispose();
+});
+
+test("AlexNet 2012 (two towers) at 67x67: training step through LRN, grouped convs and dropout", () => {
+  const m = models.alexnet2012({ towers: 2, classes: 5, inputSize: 67 });
+  trainStep(m, randomInput([2, 3, 67, 67], 18), 5);
+  m.dispose();
+});
+
 // ---- configs and errors ----
 
 test("config JSON round trip rebuilds the zoo's blocks (ResidualBlock, ZeroPadShortcut, GoogLeNet, Concat levels) with the same names and layers", () => {
-  for (const [name, opts] of [["resnet20", {}], ["resnet20", { shortcut: "B" }], ["plain20", {}], ["resnet50", { classes: 10 }], ["googlenet", { classes: 10 }], ["unet", { depth: 2, width: 8 }], ["alexnet2012", { towers: 2, classes: 10 }]]) {
+  for (const [name, opts] of [["resnet20", {}], ["resnet20", { shortcut: "B" }], ["plain20", {}], ["googlenet", { classes: 10 }], ["unet", { depth: 2, width: 8 }], ["alexnet2012", { towers: 2, classes: 10, inputSize: 67 }]]) {
     const m = sn.createModel(name, opts);
     const json = JSON.parse(JSON.stringify(m.config()));
     const r = nn.moduleFromConfig(json);
@@ -206,8 +306,38 @@ test("config JSON round trip rebuilds the zoo's blocks (ResidualBlock, ZeroPadSh
     assert.equal([...r.stateDict().keys()], [...m.stateDict().keys()], name);
     assert.is(r.toString(), m.toString(), name);
     assert.equal(r.config(), json, name);
+    // the rebuilt model with the same weights computes the same function
+    if (name !== "googlenet") {
+      r.loadStateDict(m.stateDict());
+      const size = name === "alexnet2012" ? 67 : 32;
+      const x = randomInput([1, name === "unet" ? 1 : 3, size, size], 19);
+      compare(`${name} rebuilt`, sn.noGrad(() => r.eval().call(x)).data, sn.noGrad(() => m.eval().call(x)).data, 0, 0);
+    }
     m.dispose();
     r.dispose();
+  }
+});
+
+test("saveModel / loadModel: a zoo model (GoogLeNet's class, residual blocks, option A shortcuts) comes back from its JSON and safetensors files computing the same function", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dirPath = mkdtempSync(join(tmpdir(), "zoo-"));
+  try {
+    for (const [name, opts, shape] of [["resnet20", {}, [2, 3, 32, 32]], ["googlenet", { classes: 5, inputSize: 64 }, [2, 3, 64, 64]]]) {
+      const m = sn.createModel(name, opts);
+      trainStep(m, randomInput(shape, 23), opts.classes ?? 10); // batch-norm statistics away from their start
+      m.eval();
+      await sn.saveModel(m, dirPath, { name });
+      const { model: r } = await sn.loadModel(join(dirPath, name));
+      r.eval();
+      const x = randomInput(shape, 24);
+      compare(`${name} reloaded`, sn.noGrad(() => r.call(x)).data, sn.noGrad(() => m.call(x)).data, 0, 0);
+      m.dispose();
+      r.dispose();
+    }
+  } finally {
+    rmSync(dirPath, { recursive: true, force: true });
   }
 });
 

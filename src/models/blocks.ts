@@ -4,7 +4,7 @@ import { Tensor, shapeStr, tensor as tensorOf } from "../tensor.js";
 import { Module, ModuleError, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
 import { ReLU } from "../nn/activation.js";
 import { registerModuleType } from "../nn/config.js";
-import { op } from "../nn/functional.js";
+import { add, conv2d } from "../ops/index.js";
 
 export function checkInt(model: string, what: string, v: unknown, min: number): asserts v is number {
   if (!Number.isInteger(v) || (v as number) < min) throw new Error(`${model}: ${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
@@ -52,7 +52,7 @@ export class ResidualBlock extends Module {
     if (this.residual) {
       const s = this.downsample ? this.downsample.call(x) : x;
       if (!sameShape(y.shape, s.shape)) throw new ModuleError(this, x.shape, new Error(this.mismatch(y.shape, s.shape)));
-      y = op("add")(y, s);
+      y = add(y, s);
     }
     return this.act.call(y);
   }
@@ -128,7 +128,7 @@ export class ZeroPadShortcut extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return op("conv2d")(x, this.select, null, { stride: this.stride });
+    return conv2d(x, this.select, null, { stride: this.stride });
   }
 
   receptiveField(flow: Flow) {

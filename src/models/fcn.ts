@@ -98,7 +98,7 @@ function convert(m: Module, w: Walk): Module {
     const o = m instanceof AdaptiveAvgPool2d ? m.outputSize : [1, 1];
     if (o[0] === h && o[1] === wd) return new Identity();
     if (o[0] === 1 && o[1] === 1) return new AvgPool2d([h, wd], { stride: 1 });
-    throw new Error(`${where()}: pools the ${h}x${wd} map of a ${w.shape.slice(1)} training input to ${o[0]}x${o[1]}, which is no sliding window; build the classifier for an input whose map is ${o[0]}x${o[1]}`);
+    throw new Error(`${where()}: pools the ${h}x${wd} map of the training input to ${o[0]}x${o[1]}, which is no sliding window; build the classifier for an input whose map here is ${o[0]}x${o[1]}`);
   }
   if (!mapped) return m; // the convolutional part stays as it is
   if (pointwise.some((C) => m instanceof C) || (m instanceof Softmax && (m.dim === 1 || m.dim === -inShape.length + 1))) return m;

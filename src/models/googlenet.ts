@@ -2,8 +2,8 @@
 // table 1 and figure 3), laid out as torchvision's googlenet(aux_logits=True) so that the
 // state-dict names (conv1.conv.weight, inception3a.branch2.1.bn.running_var, aux1.fc2.weight)
 // and parameter counts are torchvision's: 13,004,888 with the two auxiliary classifiers,
-// 6,624,904 without (the paper: "about 6.8 million" ... its table 1 counts 6.8M for the net
-// without the auxiliary heads, with biases instead of batch norm and real 5x5 convs).
+// 6,624,904 without. (The paper's table 1 adds up to about 6.8 million for the net without the
+// heads; with real 5x5 convs, fiveByFive below, this build has 7,005,832, batch norm included.)
 // Where torchvision differs from the paper, we follow it (its weights were trained so):
 // - every conv is conv (no bias) + batch norm (eps 0.001) + ReLU, and there is no LRN;
 // - the "5x5" branch of every Inception module is a 3x3 conv (a slip kept for its pretrained
@@ -13,7 +13,8 @@
 //   dropout 0.7, FC classes.
 // The auxiliary classifiers sit on inception4a and inception4d. They run only in training mode:
 // forward() returns the main logits and leaves the auxiliary ones in `auxLogits`; auxLoss()
-// gives the paper's extra loss term ("weighted by 0.3"). In eval mode they are skipped.
+// gives the paper's extra loss term ("weighted by 0.3"), and withAuxLoss() a loss for fit() that
+// adds it. In eval mode they are skipped.
 import { Tensor } from "../tensor.js";
 import { Module, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
 import { Sequential, Concat } from "../nn/containers.js";
@@ -23,7 +24,7 @@ import { ReLU } from "../nn/activation.js";
 import { BatchNorm2d } from "../nn/norm.js";
 import { Dropout, Flatten } from "../nn/misc.js";
 import { registerModuleType } from "../nn/config.js";
-import { op } from "../nn/functional.js";
+import { add, mul, cross_entropy } from "../ops/index.js";
 import { checkInt, checkOptions } from "./blocks.js";
 
 /** torchvision's BasicConv2d: conv without bias, batch norm (eps 0.001), ReLU. */
@@ -58,6 +59,9 @@ export function inceptionAux(inC: number, classes: number): Sequential {
     fc2: new Linear(1024, classes),
   });
 }
+
+type LossFn = (logits: Tensor, target: Tensor) => Tensor;
+const crossEntropy: LossFn = (logits, target) => cross_entropy(logits, target);
 
 /** Where the auxiliary heads read the trunk. */
 const TAPS: Record<string, string> = { aux1: "inception4a", aux2: "inception4d" };
@@ -97,10 +101,19 @@ export class GoogLeNet extends Module {
 
   /** 0.3 x the sum of the auxiliary heads' losses from the last training forward (section 5),
    *  to add to the main loss; null when there are none (eval mode, or built without heads). */
-  auxLoss(target: Tensor, loss: (logits: Tensor, target: Tensor) => Tensor = op("cross_entropy")): Tensor | null {
+  auxLoss(target: Tensor, loss: LossFn = crossEntropy): Tensor | null {
     if (!this.auxLogits.length) return null;
     const terms = this.auxLogits.map((l) => loss(l, target));
-    return op("mul")(terms.reduce((a, b) => op("add")(a, b)), 0.3);
+    return mul(terms.reduce((a, b) => add(a, b)), 0.3);
+  }
+
+  /** A loss for fit(): loss(logits, target) plus, after a training-mode forward, auxLoss(). */
+  withAuxLoss(loss: LossFn = crossEntropy): LossFn {
+    return (logits, target) => {
+      const main = loss(logits, target);
+      const aux = this.auxLoss(target, loss);
+      return aux ? add(main, aux) : main;
+    };
   }
 
   outputShape(i: number[]): number[] {
