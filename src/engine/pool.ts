@@ -59,7 +59,12 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       // spin briefly (consecutive kernels follow each other closely), then sleep
       let spins = 0;
       while (Atomics.load(ctrl, 0) === seen && spins < 20000) spins++;
-      Atomics.wait(ctrl, 0, seen);
+      // Wait until the generation really changes: the caller's notify for the previous job can
+      // land late (it was preempted between bumping the generation and notifying, after this
+      // thread had already seen the bump, run the job and come back here) and wake this wait
+      // with no new job. Running the old job again would take `pending` below zero and the
+      // caller would wait for 0 forever.
+      while (Atomics.load(ctrl, 0) === seen) Atomics.wait(ctrl, 0, seen);
       seen = Atomics.load(ctrl, 0);
       if (Atomics.load(ctrl, 5)) break;
       const k = ctrl[2], na = ctrl[3], nth = ctrl[7];
