@@ -5,7 +5,9 @@
 // is for a condition, with a timeout that fails the test instead of hanging it.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as sn from "../dist/index.js";
 import { launchBrowser, watchedPage, startServer } from "./browser/launch.mjs";
 import { decodePNG } from "./browser/png.mjs";
@@ -168,6 +170,29 @@ test("demo: Save then Load gives the same predictions (and Node reads the file t
   const inNode = e.map((v) => v / e.reduce((a, b) => a + b, 0));
   inNode.forEach((p, k) => assert.ok(Math.abs(p - p1[k]) < 1e-6, `class ${k}: Node ${p}, page ${p1[k]}`));
   sn.dispose();
+});
+
+test("demo: loads the .json + .safetensors pair that saveModel (the CLI) writes", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "simdnet-demo-"));
+  try {
+    await sn.init({ threads: 1 });
+    sn.manualSeed(7);
+    const model = sn.models.lenet();
+    const normalize = { mean: [0.2], std: [0.3] };
+    const { weights, config } = await sn.saveModel(model, dir, { meta: { zoo: "lenet", normalize } });
+    const { pixels } = await demo(page);
+    const x = sn.tensor(Float32Array.from(pixels, (v) => (v - 0.2) / 0.3), [1, 1, 28, 28]);
+    const logits = sn.noGrad(() => model.forward(x).toArray());
+    sn.dispose();
+    const loaded = (await demo(page)).loaded;
+    await page.setInputFiles("#load", [config, weights]);
+    await until(page, (d, n) => d.loaded === n + 1, loaded);
+    const probs = await page.evaluate(() => window.demo.predict());
+    const e = Array.from(logits, (v) => Math.exp(v - Math.max(...logits)));
+    e.forEach((v, k) => assert.ok(Math.abs(v / e.reduce((a, b) => a + b, 0) - probs[k]) < 1e-6, `class ${k}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("demo: loading a file that is not a model shows a clear error and keeps the model", async () => {
