@@ -111,14 +111,16 @@ function redraw() {
     // the loss axis: at least 2.5 (ln 10 = 2.3 is where an untrained 10-class model starts), in halves
     const top = Math.max(2.5, Math.ceil(2 * Math.max(...s.slice(0, 5).map((r) => r.loss))) / 2);
     drawPlot($("plot-loss"), [
-      { label: "loss per step", color: "#b9c4d4", width: 1, points: s.map((r) => [r.step, r.loss]) },
+      { label: "per step", color: "#b9c4d4", width: 1, points: s.map((r) => [r.step, r.loss]) },
       { label: "smoothed", color: "#2f6fd0", width: 2, points: s.map((r) => [r.step, r.smooth]) },
-      { label: "test loss per epoch", color: "#d2552a", width: 1.5, dots: true, points: ep.map((r) => [atStep(r), r.testLoss]) },
-    ], { yMax: top, ticks: top <= 5 ? Math.round(top * 2) : 5 });
+      { label: "train, per epoch", color: "#2a9d5c", width: 1.5, dots: true, points: ep.map((r) => [atStep(r), r.trainLoss]) },
+      { label: "test, per epoch", color: "#d2552a", width: 1.5, dots: true, points: ep.map((r) => [atStep(r), r.testLoss]) },
+    ], { title: "loss", yMax: top, ticks: top <= 5 ? Math.round(top * 2) : 5 });
     drawPlot($("plot-acc"), [
-      { label: "batch accuracy (smoothed)", color: "#2f6fd0", width: 2, points: s.map((r) => [r.step, r.smoothAcc]) },
-      { label: "test accuracy per epoch", color: "#d2552a", width: 1.5, dots: true, points: ep.map((r) => [atStep(r), r.testAcc]) },
-    ], { yMin: 0, yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%` });
+      { label: "batch, smoothed", color: "#2f6fd0", width: 2, points: s.map((r) => [r.step, r.smoothAcc]) },
+      { label: "train, per epoch", color: "#2a9d5c", width: 1.5, dots: true, points: ep.map((r) => [atStep(r), r.trainAcc]) },
+      { label: "test, per epoch", color: "#d2552a", width: 1.5, dots: true, points: ep.map((r) => [atStep(r), r.testAcc]) },
+    ], { title: "accuracy", yMin: 0, yMax: 1, yFormat: (v) => `${Math.round(v * 100)}%` });
   });
 }
 

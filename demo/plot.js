@@ -1,9 +1,9 @@
 // A small line plot on a canvas: steps on x, one or more series, a legend. Drawn at the
 // device's pixel ratio so it stays sharp; redrawn whole (a few thousand points at most).
 
-/** series: [{ label, color, points: [[x, y], ...], width?, dots? }]; opts: { yMin, yMax (default:
- *  the largest y), ticks (grid lines above yMin), xLabel, yFormat } */
-export function drawPlot(canvas, series, { yMin = 0, yMax, ticks = 4, xLabel = "step", yFormat = (v) => v.toFixed(1) } = {}) {
+/** series: [{ label, color, points: [[x, y], ...], width?, dots? }]; opts: { title, yMin, yMax
+ *  (default: the largest y), ticks (grid lines above yMin), xLabel, yFormat } */
+export function drawPlot(canvas, series, { title = "", yMin = 0, yMax, ticks = 4, xLabel = "step", yFormat = (v) => v.toFixed(1) } = {}) {
   const dpr = window.devicePixelRatio || 1;
   const cssW = canvas.clientWidth || canvas.width, cssH = canvas.clientHeight || canvas.height;
   if (canvas.width !== Math.round(cssW * dpr)) canvas.width = Math.round(cssW * dpr);
@@ -46,6 +46,13 @@ export function drawPlot(canvas, series, { yMin = 0, yMax, ticks = 4, xLabel = "
   let lx = L;
   c.textAlign = "left";
   c.textBaseline = "middle";
+  if (title) {
+    c.font = "600 12px system-ui, sans-serif";
+    c.fillStyle = "#1f2630";
+    c.fillText(title, lx, 10);
+    lx += 14 + c.measureText(title).width;
+    c.font = "11px system-ui, sans-serif";
+  }
   for (const s of series) {
     c.strokeStyle = c.fillStyle = s.color;
     c.lineWidth = s.width ?? 1.5;

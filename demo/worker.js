@@ -93,10 +93,11 @@ async function stopLoop() {
 
 const commands = {
   async init({ threads }) {
-    info = await sn.init({ threads });
-    if (!trainer) {
-      const { train, test } = await loadDigits();
-      trainer = new Trainer(sn, train, test);
+    // The digits download while the kernels compile and the threads start.
+    const [got, digits] = await Promise.all([sn.init({ threads }), trainer ? null : loadDigits()]);
+    info = got;
+    if (digits) {
+      trainer = new Trainer(sn, digits.train, digits.test);
       trainer.newModel();
     }
     return { info, train: trainer.train.length, test: trainer.test.length, params: trainer.model.numParameters(), batchSize: trainer.batchSize };
