@@ -28,11 +28,19 @@ function runWorker(file, msg, onRow, timeoutMs = 180000) {
   });
 }
 
-function cellText(c, r) {
-  if (!r) return "…";
-  if (r.ms === null) return r.note ? `n/a` : "–";
-  const rate = c.images ? `${Math.round((c.images * 1000) / r.ms)} images/s` : `${(c.flops / r.ms / 1e6).toFixed(1)} GFLOP/s`;
-  return `${r.ms.toFixed(2)} ms · ${rate}`;
+/** A cell: the rate large, the time per call small; "–" where the runtime has no such op. */
+function fillCell(td, c, r) {
+  td.textContent = "";
+  if (r.ms === null) {
+    td.textContent = "n/a";
+    td.title = r.note ?? "";
+    return;
+  }
+  const rate = document.createElement("b");
+  rate.textContent = c.images ? `${Math.round((c.images * 1000) / r.ms)} images/s` : `${(c.flops / r.ms / 1e6).toFixed(1)} GFLOP/s`;
+  const ms = document.createElement("small");
+  ms.textContent = `${r.ms.toFixed(2)} ms${r.threads !== r.asked ? `, ran on ${r.threads} thread${r.threads > 1 ? "s" : ""}` : ""}`;
+  td.append(rate, document.createElement("br"), ms);
 }
 
 export function setupBench({ stopTraining, showError }) {
@@ -70,9 +78,15 @@ export function setupBench({ stopTraining, showError }) {
     state.rows.push(r);
     const td = cells.get(`${r.case}|${r.runtime}|${r.asked}`);
     if (!td) return;
-    td.textContent = cellText(byName.get(r.case), r);
-    if (r.note) td.title = r.note;
-    if (r.threads !== r.asked) td.textContent += ` (ran on ${r.threads})`;
+    fillCell(td, byName.get(r.case), r);
+    // TF.js rows come after ours: say how the two compare in our cell.
+    const ours = state.rows.find((o) => o.runtime === "simdnet" && o.case === r.case && o.asked === r.asked);
+    if (r.runtime === "tfjs" && r.ms && ours?.ms) {
+      const x = document.createElement("span");
+      x.className = "ratio";
+      x.textContent = ` ${(r.ms / ours.ms).toFixed(2)}× TF.js's speed`;
+      cells.get(`${r.case}|simdnet|${r.asked}`).querySelector("small").append(x);
+    }
   };
 
   $("bench-run").onclick = async () => {
