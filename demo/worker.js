@@ -94,13 +94,15 @@ async function stopLoop() {
 const commands = {
   async init({ threads }) {
     // The digits download while the kernels compile and the threads start.
-    const [got, digits] = await Promise.all([sn.init({ threads }), trainer ? null : loadDigits()]);
+    const t0 = performance.now(), since = (p) => p.then((v) => [v, performance.now() - t0]);
+    const [[got, engineMs], [digits, digitsMs]] = await Promise.all([since(sn.init({ threads })), since(trainer ? Promise.resolve(null) : loadDigits())]);
     info = got;
     if (digits) {
       trainer = new Trainer(sn, digits.train, digits.test);
       trainer.newModel();
     }
-    return { info, train: trainer.train.length, test: trainer.test.length, params: trainer.model.numParameters(), batchSize: trainer.batchSize };
+    const timing = { engineMs, digitsMs, totalMs: performance.now() - t0 };
+    return { info, timing, train: trainer.train.length, test: trainer.test.length, params: trainer.model.numParameters(), batchSize: trainer.batchSize };
   },
   /** Restart the engine with another thread count; the model and optimiser carry over. */
   async threads({ threads }) {
