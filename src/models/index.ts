@@ -5,6 +5,11 @@ export { lenet, lenet5, Subsampling, LENET5_C3_TABLE, type LeNetOptions, type Le
 
 export const modelFactories: Record<string, (options?: any) => Module> = { lenet, lenet5 };
 
+// AlexNet, VGG, GoogLeNet, the ResNets, FCN and U-Net (see zoo.ts)
+import { zooFactories } from "./zoo.js";
+export * from "./zoo.js";
+Object.assign(modelFactories, zooFactories);
+
 /** Build a zoo model by name, e.g. createModel("lenet", {classes: 10}). */
 export function createModel(name: string, options: Record<string, unknown> = {}): Module {
   const f = modelFactories[name];
