@@ -24,11 +24,15 @@
 // Every split is a function of the shapes (or, where it changes no sum, of nth), so the results
 // have the same bits on any thread count.
 //
-// Geometry is passed as a pointer to 16 i32: N C H W O G KH KW SH SW PH PW DH DW HO WO
+// Geometry is passed as a pointer to 17 i32: N C H W O G KH KW SH SW PH PW DH DW HO WO PADF
 // (C and O are the channel counts of the convolution's input and output, H W and HO WO their
-// sizes; padding is zero).
-import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
-import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock, micro6x8 } from "./gemm_micro";
+// sizes; padding is zero). PADF: floats of per-thread scratch for a padded block (the path of
+// conv_pad.ts, for SW = 1 and WO >= 7), or 0 for the bounds-checked path; a function of the
+// shapes only (src/ops/conv.ts), so both paths give the same bits on any thread count.
+import { rangeStart, rangeEnd, CHUNK, take } from "./common";
+import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
+import { microTile } from "./gemm_tail";
+import { padBlock, fillBlock, sliverTable, im2colPadded, col2imPadded } from "./conv_pad";
 
 /** Positions per block: NC_SLIVERS slivers. */
 // @ts-ignore: decorator
@@ -281,26 +285,33 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
   const iy0 = pb + (<usize>(KC_MAX * PB) << 2), ix0 = iy0 + (<usize>PB << 2), tile = ix0 + (<usize>PB << 2);
   const kcb = kcOf(K);
   const flags = bias ? EP_ROWBIAS : 0;
-  // the slivers of every (image, group), one after the other, split evenly between threads
-  const T = N * G * J;
-  const t1 = rangeEnd(T, ith, nth);
-  let t = rangeStart(T, ith, nth);
-  while (t < t1) {
-    const ng = t / J, j = t - ng * J;
-    const nsl = min(min(NC_SLIVERS, J - j), t1 - t);
+  const padf = load<i32>(geo, 64), Wp = W + 2 * PW, pad = tile + (<usize>(MR * NR) << 2);
+  // items: the slivers of each (image, group) in NBK blocks of about equal size (at most
+  // NC_SLIVERS), taken one by one
+  const NBK = (J + NC_SLIVERS - 1) / NC_SLIVERS;
+  const T = N * G * NBK;
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
+    const ng = it / NBK, b = it - ng * NBK;
+    const j = b * J / NBK, nsl = (b + 1) * J / NBK - j;
     const n = ng / G, g = ng - n * G;
     const p0 = j * NR, np = min(nsl * NR, P - p0);
-    posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
     const plane = x + (<usize>(n * C + g * Cg) * H * W << 2);
     const a = pw + (<usize>g * S * K * MR << 2);
     const c = y + ((<usize>(n * O + g * Og) * P + p0) << 2);
+    let nrows = 0;
+    if (padf) {
+      const oyLo = p0 / WO;
+      nrows = ((p0 + np - 1) / WO - oyLo) * SH + (KH - 1) * DH + 1;
+      padBlock(plane, 0, Cg, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
+      sliverTable(p0, np, WO, SH, Wp, oyLo, iy0);
+    } else posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
     for (let pc = 0; pc < K; pc += kcb) {
       const kc = min(kcb, K - pc);
-      im2col(plane, H, W, KH, KW, DH, DW, SW, pc, kc, iy0, ix0, np, nsl * NR, pb, NR, kc * NR);
+      if (padf) im2colPadded(pad, nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, iy0, nsl, pb, NR, kc * NR);
+      else im2col(plane, H, W, KH, KW, DH, DW, SW, pc, kc, iy0, ix0, np, nsl * NR, pb, NR, kc * NR);
       macroBlock(a, K, pc, 0, S, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
         bias + (<usize>(g * Og) << 2), 0, tile);
     }
-    t += nsl;
   }
 }
 
@@ -324,21 +335,25 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
   const dcol = pb + (<usize>(KC_MAX * PB) << 2);
   const iy0 = dcol + (<usize>(rowsMax * PB) << 2), ix0 = iy0 + (<usize>PB << 2), tile = ix0 + (<usize>PB << 2);
   const kcb = kcOf(Og);
+  // padded path: dx of the item's channels is summed in a padded block of all the rows the
+  // outputs touch (Hp x Wp per channel), then cropped into dx
+  const padf = load<i32>(geo, 64), Wp = W + 2 * PW, Hp = (HO - 1) * SH + (KH - 1) * DH + 1;
+  const pad = tile + (<usize>(MR * NR) << 2), chs = Hp * Wp;
   const T = N * G * NB;
-  const e = rangeEnd(T, ith, nth);
-  for (let it = rangeStart(T, ith, nth); it < e; it++) {
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
     const ng = it / NB, cb = it - ng * NB;
     const n = ng / G, g = ng - n * G;
     const c0 = cb * Cg / NB, nc = (cb + 1) * Cg / NB - c0, rows = nc * KK, S = (rows + MR - 1) / MR;
     const plane = dx + (<usize>(n * C + g * Cg + c0) * H * W << 2);
     for (let ci = 0; ci < nc; ci++) {
       const v = init ? load<f32>(init + (<usize>(g * Cg + c0 + ci) << 2)) : 0;
-      const p = plane + (<usize>ci * H * W << 2), vv = f32x4.splat(v);
-      let i = 0;
-      for (; i + 4 <= H * W; i += 4) v128.store(p + (<usize>i << 2), vv);
-      for (; i < H * W; i++) store<f32>(p + (<usize>i << 2), v);
+      if (padf) fillBlock(pad + (<usize>(ci * chs) << 2), chs, v);
+      else fillBlock(plane + (<usize>ci * H * W << 2), H * W, v);
     }
-    if (Og == 0) continue;
+    if (Og == 0) {
+      if (padf) cropBlock(pad, nc, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + c0) << 2) : 0);
+      continue;
+    }
     const dyg = dy + (<usize>(n * O + g * Og) * P << 2);
     const wg = w + ((<usize>(g * Og) * K + c0 * KK) << 2); // W_g^T rows c0*KK.. = columns of W_g
     for (let p0 = 0; p0 < P; p0 += PB) {
@@ -350,8 +365,35 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
         // pa holds strips of kc (not Og) floats each: K stride kc, offset 0
         macroBlock(pa, kc, 0, 0, S, pb, kc, nsl, dcol, PB, rows, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
       }
-      posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
-      col2imAdd(plane, H, W, KH, KW, DH, DW, SW, rows, iy0, ix0, np, dcol, PB);
+      if (padf) {
+        sliverTable(p0, np, WO, SH, Wp, 0, iy0);
+        col2imPadded(pad, chs, Wp, KH, KW, DH, DW, rows, iy0, nsl, dcol, PB);
+      } else {
+        posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
+        col2imAdd(plane, H, W, KH, KW, DH, DW, SW, rows, iy0, ix0, np, dcol, PB);
+      }
+    }
+    if (padf) cropBlock(pad, nc, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + c0) << 2) : 0);
+  }
+}
+
+/** Copies the image part of nc padded blocks (Hp x Wp, image row iy at block row iy + PH,
+ *  column ix at ix + PW) into nc planes H x W; rows past the block (no output reaches them)
+ *  get the start value, init[ci] (init: nc floats, or 0 for zero). */
+function cropBlock(pad: usize, nc: i32, Hp: i32, Wp: i32, PH: i32, PW: i32, H: i32, W: i32, plane: usize, init: usize): void {
+  for (let ci = 0; ci < nc; ci++) {
+    const b = pad + (<usize>(ci * Hp * Wp) << 2), d = plane + (<usize>(ci * H * W) << 2);
+    const fill = init ? load<f32>(init + (<usize>ci << 2)) : 0;
+    for (let iy = 0; iy < H; iy++) {
+      const dr = d + (<usize>(iy * W) << 2);
+      if (iy + PH >= Hp) {
+        fillBlock(dr, W, fill);
+        continue;
+      }
+      const sr = b + (<usize>((iy + PH) * Wp + PW) << 2);
+      let i = 0;
+      for (; i + 4 <= W; i += 4) v128.store(dr + (<usize>i << 2), v128.load(sr + (<usize>i << 2)));
+      for (; i < W; i++) store<f32>(dr + (<usize>i << 2), load<f32>(sr + (<usize>i << 2)));
     }
   }
 }
@@ -373,12 +415,12 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
   const pb = pa + (<usize>(MR * KC_MAX) << 2);
   const col = pb + (<usize>(KB * KC_MAX) << 2);
   const iy0 = col + (<usize>(KB * KC_MAX) << 2), ix0 = iy0 + (<usize>KC_MAX << 2), tile = ix0 + (<usize>KC_MAX << 2);
+  const KK = KH * KW, padf = load<i32>(geo, 64), Wp = W + 2 * PW, pad = tile + (<usize>(MR * NR) << 2);
   const NK = (K + KB - 1) / KB;
   const CPI = (P + KC_MAX - 1) / KC_MAX; // position chunks per image
   const L = N * CPI; // the (image, chunk) sequence
   const T = G * NK * NCH;
-  const e = rangeEnd(T, ith, nth);
-  for (let it = rangeStart(T, ith, nth); it < e; it++) {
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
     const r = it / (G * NK), gk = it - r * (G * NK);
     const g = gk / NK, kb = gk - g * NK;
     const k0 = kb * KB, nk = min(KB, K - k0), nsl = (nk + NR - 1) / NR;
@@ -392,9 +434,22 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
     }
     for (let l = l0; l < l1; l++) {
       const n = l / CPI, p0 = (l - n * CPI) * KC_MAX, kc = min(KC_MAX, P - p0);
-      posTables(p0, kc, WO, SH, SW, PH, PW, iy0, ix0);
-      im2col(x + (<usize>(n * C + g * Cg) * H * W << 2), H, W, KH, KW, DH, DW, SW, k0, nk, iy0, ix0, kc, kc, col, kc, 8);
-      packB(col, kc, 1, 0, kc, 0, nk, pb); // B = col^T: kc positions x nk taps
+      const plane = x + (<usize>(n * C + g * Cg) * H * W << 2);
+      // col: nk rows of kc positions (row stride ld)
+      let ld = kc;
+      if (padf) {
+        // rows padded to whole slivers: the padded path writes 8 positions at a time
+        const oyLo = p0 / WO, nrows = ((p0 + kc - 1) / WO - oyLo) * SH + (KH - 1) * DH + 1;
+        const ci0 = k0 / KK, nch = (k0 + nk - 1) / KK - ci0 + 1;
+        ld = (kc + 7) & ~7;
+        padBlock(plane, ci0, nch, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
+        sliverTable(p0, kc, WO, SH, Wp, oyLo, iy0);
+        im2colPadded(pad, nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, iy0, ld >> 3, col, ld, 8);
+      } else {
+        posTables(p0, kc, WO, SH, SW, PH, PW, iy0, ix0);
+        im2col(plane, H, W, KH, KW, DH, DW, SW, k0, nk, iy0, ix0, kc, kc, col, kc, 8);
+      }
+      packB(col, ld, 1, 0, kc, 0, nk, pb); // B = col^T: kc positions x nk taps
       const dyg = dy + ((<usize>(n * O + g * Og) * P + p0) << 2);
       const flags = l == l0 ? EP_FIRST : 0;
       for (let s = 0; s < S; s++) {
@@ -402,7 +457,7 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         packAStrip(dyg, P, 0, s * MR, mr, 0, kc, pa);
         const crow = c + (<usize>(s * MR) * K << 2);
         for (let j = 0; j < nsl; j++)
-          micro6x8(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
+          microTile(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
             1, 0, flags, 0, 0, tile);
       }
     }
@@ -411,7 +466,12 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
 
 /** dw = partial[0] + partial[1] + ... (NCH partial sums of n floats each, in order). */
 export function f32_conv2d_bwd_weight_reduce(partial: usize, NCH: i32, n: i32, dw: usize, ith: i32, nth: i32): void {
-  const b = chunkStart(n, ith, nth), e = chunkEnd(n, ith, nth);
+  const T = (n + CHUNK - 1) / CHUNK; // items: chunks of CHUNK floats
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) reduceChunk(partial, NCH, n, it * CHUNK, min(n, (it + 1) * CHUNK), dw);
+}
+
+// @ts-ignore: decorator
+@inline function reduceChunk(partial: usize, NCH: i32, n: i32, b: i32, e: i32, dw: usize): void {
   const stride = <usize>n << 2;
   let i = b;
   for (; i + 4 <= e; i += 4) {
@@ -439,8 +499,7 @@ export function f32_conv2d_bwd_weight_reduce(partial: usize, NCH: i32, n: i32, d
 /** db[o] = sum over images and positions of dy[n, o, :]: images in order, positions in four
  *  lanes (then a scalar tail), lanes added in a fixed order. */
 export function f32_conv2d_bwd_bias(dy: usize, N: i32, O: i32, P: i32, db: usize, ith: i32, nth: i32): void {
-  const e = rangeEnd(O, ith, nth);
-  for (let o = rangeStart(O, ith, nth); o < e; o++) {
+  for (let o = take(-1, nth); o < O; o = take(o, nth)) {
     let acc = f32x4.splat(0);
     let tail: f32 = 0;
     for (let n = 0; n < N; n++) {

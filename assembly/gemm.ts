@@ -1,14 +1,13 @@
 // GEMM kernels: C = alpha * op(A) * op(B) + beta * C (+ a row or column bias), row-major.
 // The micro-kernel, the packing and the blocking are in gemm_micro.ts (shared with conv2d.ts).
-import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
+import { rangeStart, rangeEnd, chunkStart, chunkEnd, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, EP_COLBIAS, kcOf, packAStrip, packB, macroBlock, epilogue1 } from "./gemm_micro";
 
 /** Packs op(A) for f32_gemm: G matrices (strideG floats apart), each M x K, as MR-row strips over
  *  the whole K: strip s of matrix g at dst + (g*S + s)*K*MR floats, S = ceil(M/MR). */
 export function f32_gemm_pack_a(a: usize, lda: i32, transA: i32, M: i32, K: i32, G: i32, strideG: i32, dst: usize, ith: i32, nth: i32): void {
   const S = (M + MR - 1) / MR;
-  const e = rangeEnd(G * S, ith, nth);
-  for (let it = rangeStart(G * S, ith, nth); it < e; it++) {
+  for (let it = take(-1, nth); it < G * S; it = take(it, nth)) {
     const g = it / S, s = it - g * S;
     packAStrip(a + (<usize>g * strideG << 2), lda, transA, s * MR, min(MR, M - s * MR), 0, K, dst + (<usize>it * K * MR << 2));
   }
@@ -21,31 +20,31 @@ export function f32_gemm_pack_a(a: usize, lda: i32, transA: i32, M: i32, K: i32,
 export function f32_gemm(pa: usize, b: usize, ldb: i32, transB: i32, c: usize, ldc: i32, M: i32, N: i32, K: i32,
   alpha: f32, beta: f32, flags: i32, bias: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const S = (M + MR - 1) / MR, J = (N + NR - 1) / NR;
-  let s0 = 0, s1 = S, j0 = 0, j1 = J;
-  // Columns when there are enough of them for every thread, rows otherwise: any split gives the
-  // same bits (see the top of gemm_micro.ts), so this only balances the load.
-  if (J >= 4 * nth || J >= S) {
-    j0 = rangeStart(J, ith, nth); j1 = rangeEnd(J, ith, nth);
-  } else {
-    s0 = rangeStart(S, ith, nth); s1 = rangeEnd(S, ith, nth);
-  }
-  if (s0 >= s1 || j0 >= j1) return;
+  // Items: CB blocks of JB column slivers times RB blocks of SB row strips, about 16 or more in
+  // all where the shape has them, taken one by one. A function of the shape only (any split
+  // gives the same bits anyway, see the top of gemm_micro.ts): it only balances the load.
+  const JB = min(NC_SLIVERS, max(1, (J + 15) / 16)), CB = (J + JB - 1) / JB;
+  if (S == 0 || J == 0) return;
+  const RB0 = min(S, max(1, (16 + CB - 1) / CB)), SB = (S + RB0 - 1) / RB0, RB = (S + SB - 1) / SB;
+  const T = RB * CB;
   const pb = scratch + <usize>ith * scratchBytes;
   const tile = pb + (<usize>(KC_MAX * NC_SLIVERS * NR) << 2);
   const rbias = flags & EP_ROWBIAS ? bias : 0;
   const cbias = flags & EP_COLBIAS ? bias : 0;
-  if (K == 0) {
-    // no products: C = beta * C (+ bias), as one all-zero block
-    for (let i = s0 * MR; i < min(M, s1 * MR); i++)
-      for (let j = j0 * NR; j < min(N, j1 * NR); j++)
-        epilogue1(c + ((<usize>i * ldc + j) << 2), 0, alpha, beta, flags | EP_FIRST,
-          rbias ? load<f32>(rbias + (<usize>i << 2)) : 0, cbias ? load<f32>(cbias + (<usize>j << 2)) : 0);
-    return;
-  }
-  const kcb = kcOf(K);
-  for (let jc = j0; jc < j1; jc += NC_SLIVERS) {
-    const nsl = min(NC_SLIVERS, j1 - jc);
-    const n0 = jc * NR, nc = min(nsl * NR, N - n0);
+  const kcb = K > 0 ? kcOf(K) : 1;
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
+    const cb = it / RB, rb = it - cb * RB;
+    const j0 = cb * JB, j1 = min(J, j0 + JB), s0 = rb * SB, s1 = min(S, s0 + SB);
+    if (K == 0) {
+      // no products: C = beta * C (+ bias), as one all-zero block
+      for (let i = s0 * MR; i < min(M, s1 * MR); i++)
+        for (let j = j0 * NR; j < min(N, j1 * NR); j++)
+          epilogue1(c + ((<usize>i * ldc + j) << 2), 0, alpha, beta, flags | EP_FIRST,
+            rbias ? load<f32>(rbias + (<usize>i << 2)) : 0, cbias ? load<f32>(cbias + (<usize>j << 2)) : 0);
+      continue;
+    }
+    const nsl = j1 - j0;
+    const n0 = j0 * NR, nc = min(nsl * NR, N - n0);
     for (let pc = 0; pc < K; pc += kcb) {
       const kc = min(kcb, K - pc);
       packB(b, ldb, transB, pc, kc, n0, nc, pb);

@@ -12,6 +12,7 @@
 // columns are split between threads changes nothing in the arithmetic, so the split balances the
 // work for nth freely and the result has the same bits on any thread count.
 import { madd } from "./common";
+import { microTile } from "./gemm_tail";
 
 /** Micro-tile: MR rows x NR columns (12 accumulators + 2 B vectors + 1 A splat: 15 of the 16
  *  x64 vector registers). */
@@ -56,7 +57,7 @@ import { madd } from "./common";
 }
 
 // @ts-ignore: decorator
-@inline function epilogue4(p: usize, acc: v128, alpha: f32, beta: f32, flags: i32, rb: f32, cbp: usize): void {
+@inline export function epilogue4(p: usize, acc: v128, alpha: f32, beta: f32, flags: i32, rb: f32, cbp: usize): void {
   let t = alpha == 1 ? acc : f32x4.mul(acc, f32x4.splat(alpha));
   if (flags & EP_FIRST) {
     if (flags & EP_BETA) t = f32x4.add(t, f32x4.mul(v128.load(p), f32x4.splat(beta)));
@@ -268,7 +269,7 @@ export function packB(b: usize, ldb: i32, transB: i32, k0: i32, kc: i32, n0: i32
     const crow = c + (<usize>(s * MR) * ldc << 2);
     const rb = rbias + (<usize>(s * MR) << 2);
     for (let j = 0; j < nsl; j++)
-      micro6x8(a, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), ldc, mr, min(NR, n - j * NR),
+      microTile(a, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), ldc, mr, min(NR, n - j * NR),
         alpha, beta, flags, rb, cbias + (<usize>(j * NR) << 2), tile);
   }
 }

@@ -15,8 +15,15 @@
 //
 // Average pooling (avg_pool2d, adaptive and global average pooling) goes through one pair of
 // kernels driven by a table of window bounds per output row and column, built by the op.
-import { rangeStart, rangeEnd } from "./common";
+import { rangeStart, rangeEnd, take } from "./common";
 import { storePart } from "./vmath";
+import { maxpool2x2Fwd, maxpool2x2Bwd } from "./pool2x2";
+
+/** 2x2 windows, stride 2, no padding or dilation, every window inside: pool2x2.ts. */
+// @ts-ignore: decorator
+@inline function is2x2(H: i32, W: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32): bool {
+  return kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W;
+}
 
 /** Four values row[i], row[i + s], row[i + 2s], row[i + 3s] (byte pointer p = &row[i]). */
 // @ts-ignore: decorator
@@ -135,7 +142,8 @@ import { storePart } from "./vmath";
 }
 
 /**
- * Max pool forward over NC planes of H x W into OH x OW. Work items: output rows (NC * OH).
+ * Max pool forward over NC planes of H x W into OH x OW. Work items: blocks of output rows,
+ * taken one by one (dynamic items, docs/kernels.md).
  * Scratch per thread: rowLen floats, where rowLen >= max(pw + W, (OW-1)*sw + (kw-1)*dw + 1)
  * + 3*sw + 8 (the padded row buffer, with room for the vector reads of a last partial group).
  */
@@ -144,18 +152,26 @@ export function f32_maxpool2d_fwd(
   kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
   scratch: usize, rowLen: i32, ith: i32, nth: i32,
 ): void {
+  if (is2x2(H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw)) {
+    maxpool2x2Fwd(x, y, NC, H, W, OH, OW, nth);
+    return;
+  }
   const rb = scratch + <usize>ith * (<usize>rowLen << 2);
   // left and right padding of the row buffer: -Infinity, never a finite sentinel
   for (let j = 0; j < pw; j++) store<f32>(rb + (<usize>j << 2), -Infinity);
   for (let j = pw + W; j < rowLen; j++) store<f32>(rb + (<usize>j << 2), -Infinity);
   const rw = rb + (<usize>pw << 2); // rb[pw + w] holds input column w
-  const s = rangeStart(NC * OH, ith, nth), e = rangeEnd(NC * OH, ith, nth);
-  for (let r = s; r < e; r++) {
-    const nc = r / OH, oh = r - nc * OH;
-    const xp = x + ((<usize>nc * H * W) << 2);
-    const yr = y + ((<usize>r * OW) << 2);
-    if (maxpoolRow(xp, yr, rb, rw, oh, H, W, OW, kh, kw, sh, sw, ph, dh, dw, false))
-      maxpoolRow(xp, yr, rb, rw, oh, H, W, OW, kh, kw, sh, sw, ph, dh, dw, true);
+  // items: blocks of RI output rows (about 1024 outputs), taken one by one
+  const R = NC * OH, RI = max(1, 1024 / max(1, OW)), T = (R + RI - 1) / RI;
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
+    const e = min(R, (it + 1) * RI);
+    for (let r = it * RI; r < e; r++) {
+      const nc = r / OH, oh = r - nc * OH;
+      const xp = x + ((<usize>nc * H * W) << 2);
+      const yr = y + ((<usize>r * OW) << 2);
+      if (maxpoolRow(xp, yr, rb, rw, oh, H, W, OW, kh, kw, sh, sw, ph, dh, dw, false))
+        maxpoolRow(xp, yr, rb, rw, oh, H, W, OW, kh, kw, sh, sw, ph, dh, dw, true);
+    }
   }
 }
 
@@ -166,8 +182,8 @@ export function f32_maxpool2d_fwd(
  * last NaN), starting from the window's first valid position. Four outputs at a time: each
  * valid window row is copied into its own row buffer padded with -Infinity (padding never takes
  * over), then every tap is one gather, compare and select.
- * Work items: planes (NC); each plane's gradient is zeroed and accumulated by one thread, in
- * output order. Scratch per thread: stride floats = kh * rowLen (row buffers, rowLen as in the
+ * Work items: planes (NC), taken one by one; each plane's gradient is zeroed and accumulated by
+ * one thread, in output order. Scratch per thread: stride floats = kh * rowLen (row buffers, rowLen as in the
  * forward) + OW rounded up to 4 (each output column's first valid input column).
  */
 export function f32_maxpool2d_bwd(
@@ -175,6 +191,10 @@ export function f32_maxpool2d_bwd(
   kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
   scratch: usize, rowLen: i32, stride: i32, ith: i32, nth: i32,
 ): void {
+  if (is2x2(H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw)) {
+    maxpool2x2Bwd(x, dy, dx, NC, H, W, OH, OW, nth);
+    return;
+  }
   const base = scratch + <usize>ith * (<usize>stride << 2);
   const firstCol = base + (<usize>(kh * rowLen) << 2);
   for (let k = 0; k < kh; k++) {
@@ -185,8 +205,7 @@ export function f32_maxpool2d_bwd(
   const OW4 = (OW + 3) & ~3;
   for (let ow = 0; ow < OW4; ow++) store<i32>(firstCol + (<usize>ow << 2), firstValid(ow * sw - pw, dw));
   const laneCols = i32x4(0, 1, 2, 3);
-  const s = rangeStart(NC, ith, nth), e = rangeEnd(NC, ith, nth);
-  for (let nc = s; nc < e; nc++) {
+  for (let nc = take(-1, nth); nc < NC; nc = take(nc, nth)) {
     const xp = x + ((<usize>nc * H * W) << 2), dxp = dx + ((<usize>nc * H * W) << 2);
     memory.fill(dxp, 0, (<usize>H * W) << 2);
     const dyp = dy + ((<usize>nc * OH * OW) << 2);

@@ -1,8 +1,16 @@
 // The worker pool. Every worker holds its own instance of the one compiled module on the one
 // shared memory. A job is published in a control block in low memory (kernel index, f64 args)
-// and all threads run it with their (ith, nth); the calling thread is thread 0 and blocks in
+// and the threads run it with their (ith, nth); the calling thread is thread 0 and blocks in
 // Atomics.wait until the others are done. Kernel errors are caught in the worker and reported
 // through the control block; a worker that exits marks itself dead, so a call never hangs.
+//
+// Joining. The job word holds the job's generation, the number of workers that joined it and
+// a closed bit; a worker joins a job by a compare-exchange on that word, so it joins the job of
+// that generation or none. Kernels that take their items from the shared counter (docs/
+// kernels.md, "dynamic items") need no particular thread: once the caller has run out of items
+// it closes the job, and waits only for the workers that joined. A worker the OS has not run
+// meanwhile skips the job instead of holding the others back. Every other kernel has a fixed
+// share per thread, so the caller waits for all nth - 1 workers.
 
 import { isNode } from "./features.js";
 
@@ -14,10 +22,13 @@ const ARGS = CTRL + 1024; // Float64 args
 const MAX_ARGS = 48;
 const MSG = CTRL + 2048; // error message bytes
 const MSG_LEN = 2048;
-// word indices
-const W_GEN = 0, W_PENDING = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7;
+// word indices. W_JOB: generation << 8 | CLOSED | workers joined; W_DONE: joined workers that
+// finished; W_NEXT: the dynamic-item counter (assembly/common.ts WORK_COUNTER = CTRL + 4*W_NEXT)
+const W_JOB = 0, W_DONE = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7, W_NEXT = 8;
 const W_DEAD = 16; // one word per thread
+const CLOSED = 0x80, JOINED = 0x7f;
 export const MAX_THREADS = 64;
+export const WORK_COUNTER = CTRL + 4 * W_NEXT;
 
 /** Body of every worker, shipped as source text so the same code runs from a bundle, from the
  *  sources, in Node (worker_threads, eval) and in browsers (a Blob URL). Self-contained. */
@@ -51,22 +62,23 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       Atomics.notify(ctrl, 1);
     };
     if (typeof process !== "undefined" && (process as any).on) (process as any).on("exit", markDead);
-    // Read the generation before saying ready: once the caller hears "ready" it may publish the
-    // first job, and a worker that read the counter after that would wait for the next one forever.
-    let seen = Atomics.load(ctrl, 0);
+    // The generation this worker last joined or saw closed: jobs of that generation are done
+    // for it. Read before saying ready, so a job published right after is not missed.
+    let last = Atomics.load(ctrl, 0) >>> 8;
     post({ type: "ready" });
     for (;;) {
-      // spin briefly (consecutive kernels follow each other closely), then sleep. Only a new
-      // generation means a new job: a wake-up alone does not (the caller's notify can arrive
-      // after this worker already saw the new generation, ran the job and went back to sleep;
-      // running that job again would decrement `pending` twice and hang the caller).
-      let spins = 0, gen: number;
-      while ((gen = Atomics.load(ctrl, 0)) === seen) {
-        if (spins < 20000) spins++;
-        else Atomics.wait(ctrl, 0, seen);
-      }
-      seen = gen;
+      const w = Atomics.load(ctrl, 0);
       if (Atomics.load(ctrl, 5)) break;
+      if (w >>> 8 === last || w & 0x80) {
+        last = w >>> 8;
+        // spin briefly (consecutive kernels follow each other closely), then sleep
+        let spins = 0;
+        while (Atomics.load(ctrl, 0) === w && spins < 20000) spins++;
+        Atomics.wait(ctrl, 0, w);
+        continue;
+      }
+      if (Atomics.compareExchange(ctrl, 0, w, w + 1) !== w) continue; // the word moved: look again
+      last = w >>> 8;
       const k = ctrl[2], na = ctrl[3], nth = ctrl[7];
       if (names[k] === "__exit__") {
         // tests: a worker that dies mid-job
@@ -91,7 +103,8 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
           bytes[n] = 0;
         }
       }
-      if (Atomics.sub(ctrl, 1, 1) === 1) Atomics.notify(ctrl, 1);
+      Atomics.add(ctrl, 1, 1);
+      Atomics.notify(ctrl, 1);
     }
   });
 }
@@ -109,12 +122,14 @@ export class Pool {
   private ctrl: Int32Array;
   private args: Float64Array;
   private broken: string | null = null;
+  private gen = 0;
 
   private constructor(private memory: WebAssembly.Memory, nth: number, private names: string[]) {
     this.nth = nth;
     this.ctrl = new Int32Array(memory.buffer, CTRL, 256);
     this.args = new Float64Array(memory.buffer, ARGS, MAX_ARGS);
     this.ctrl.fill(0);
+    this.ctrl[W_JOB] = CLOSED; // generation 0: no job
   }
 
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, nth: number, names: string[]): Promise<Pool> {
@@ -162,8 +177,10 @@ export class Pool {
     return pool;
   }
 
-  /** Runs kernel `k` on every thread; thread 0 is the caller. Throws if any thread failed. */
-  run(k: number, args: ArrayLike<number>, self: (ith: number, nth: number) => void): void {
+  /** Runs kernel `k` on the threads; thread 0 is the caller. `dynamic`: the kernel takes its
+   *  items from the shared counter, so the job is closed once the caller's part returns and
+   *  only the workers that joined by then are waited for. Throws if any thread failed. */
+  run(k: number, args: ArrayLike<number>, self: (ith: number, nth: number) => void, dynamic = false): void {
     if (this.broken) throw new WorkerError(this.broken);
     const c = this.ctrl, nth = this.nth;
     if (args.length > MAX_ARGS) throw new Error(`simdnet: too many kernel arguments (${args.length})`);
@@ -172,30 +189,36 @@ export class Pool {
     c[W_NARGS] = args.length;
     c[W_NTH] = nth;
     c[W_ERR] = 0;
-    Atomics.store(c, W_PENDING, nth - 1);
-    Atomics.add(c, W_GEN, 1);
-    Atomics.notify(c, W_GEN);
+    c[W_NEXT] = 0;
+    c[W_DONE] = 0;
+    // publishing the new generation (open, nobody joined) makes the fields above visible first
+    this.gen = (this.gen + 1) & 0xffffff || 1;
+    Atomics.store(c, W_JOB, this.gen << 8);
+    Atomics.notify(c, W_JOB);
     let ownError: unknown = null;
     try {
       self(0, nth);
     } catch (e) {
       ownError = e;
     }
+    // with dynamic items every item has been taken once the caller's part returns
+    const want = dynamic ? Atomics.or(c, W_JOB, CLOSED) & JOINED : nth - 1;
     let spins = 0;
     for (;;) {
-      const p = Atomics.load(c, W_PENDING);
-      if (p === 0) break;
+      const d = Atomics.load(c, W_DONE);
+      if (d === want) break;
       if (spins < 100000) {
         spins++;
         continue;
       }
-      Atomics.wait(c, W_PENDING, p, 100);
+      Atomics.wait(c, W_DONE, d, 100);
       for (let t = 1; t < nth; t++)
         if (Atomics.load(c, W_DEAD + t)) {
           this.broken = `simdnet: worker ${t} died while running ${this.names[k]}; dispose the engine and call init() again`;
           throw new WorkerError(this.broken);
         }
     }
+    if (!dynamic) Atomics.or(c, W_JOB, CLOSED);
     if (ownError) throw new WorkerError(`simdnet: kernel ${this.names[k]} failed on thread 0: ${(ownError as Error).message ?? ownError}`);
     if (c[W_ERR]) {
       const bytes = new Uint8Array(this.memory.buffer, MSG, MSG_LEN);
@@ -215,8 +238,8 @@ export class Pool {
 
   dispose(): void {
     Atomics.store(this.ctrl, W_STOP, 1);
-    Atomics.add(this.ctrl, W_GEN, 1);
-    Atomics.notify(this.ctrl, W_GEN);
+    Atomics.add(this.ctrl, W_JOB, 1 << 8);
+    Atomics.notify(this.ctrl, W_JOB);
     for (const w of this.workers) w.terminate();
     this.workers = [];
     this.broken = "simdnet: the engine was disposed";

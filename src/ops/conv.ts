@@ -89,10 +89,24 @@ const PB = NC_SLIVERS * NR; // positions per block (assembly/conv2d.ts)
 const KB = 128; // weight-gradient columns per item (assembly/conv2d.ts)
 const round64 = (b: number) => Math.ceil(b / 64) * 64;
 
-function withGeometry<T>(eng: Engine, g: ConvGeometry, fn: (geo: number) => T): T {
-  const geo = eng.alloc(64, "conv geometry");
+/** Per-thread floats the padded block path needs at most (assembly/conv_pad.ts): `channels`
+ *  channels of the padded input rows under `positions` consecutive outputs (or all of them),
+ *  plus 8 floats the vector loads of a sliver's last run may read past the end. 0 where the
+ *  path does not apply (it needs SW = 1 and outputs at least 7 wide) or would not pay (a block
+ *  over PAD_MAX floats: the bounds-checked path does without the copy). */
+const PAD_MAX = 1 << 18;
+function padFloats(g: ConvGeometry, channels: number, positions: number): number {
+  if (g.SW !== 1 || g.WO < 7) return 0;
+  const outRows = Math.min(g.HO, Math.floor((positions + 2 * g.WO - 2) / g.WO));
+  const rows = (outRows - 1) * g.SH + (g.KH - 1) * g.DH + 1;
+  const n = channels * rows * (g.W + 2 * g.PW) + 8;
+  return n <= PAD_MAX ? n : 0;
+}
+
+function withGeometry<T>(eng: Engine, g: ConvGeometry, padf: number, fn: (geo: number) => T): T {
+  const geo = eng.alloc(68, "conv geometry");
   try {
-    new Int32Array(eng.memory.buffer, geo, 16).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO]);
+    new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, padf]);
     return fn(geo);
   } finally {
     eng.release(geo);
@@ -106,9 +120,10 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, 
   const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
   const pw = packA(eng, w, K, false, Og, K, g.G, Og * K);
   try {
-    const bytes = round64((KC_MAX * PB + 2 * PB + MR * NR) * 4);
+    const padf = padFloats(g, g.C / g.G, PB);
+    const bytes = round64((KC_MAX * PB + 2 * PB + MR * NR + padf) * 4);
     const scratch = eng.scratch(bytes);
-    withGeometry(eng, g, (geo) => eng.run("f32_conv2d_fwd", [geo, x, pw, bias, y, scratch, bytes], macs(g)));
+    withGeometry(eng, g, padf, (geo) => eng.run("f32_conv2d_fwd", [geo, x, pw, bias, y, scratch, bytes], macs(g)));
   } finally {
     eng.release(pw);
   }
@@ -123,9 +138,10 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, d
   let NB = Math.ceil(Cg / Math.max(1, Math.floor(128 / KK)));
   while (NB < Cg && g.N * g.G * NB < 4 * eng.threads) NB = Math.min(Cg, NB * 2);
   const rows = Math.ceil(Cg / NB) * KK;
-  const bytes = round64((Math.ceil(rows / MR) * MR * KC_MAX + KC_MAX * PB + rows * PB + 2 * PB + MR * NR) * 4);
+  const padf = padFloats(g, Math.ceil(Cg / NB), g.HO * g.WO);
+  const bytes = round64((Math.ceil(rows / MR) * MR * KC_MAX + KC_MAX * PB + rows * PB + 2 * PB + MR * NR + padf) * 4);
   const scratch = eng.scratch(bytes);
-  withGeometry(eng, g, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, NB, scratch, bytes], macs(g)));
+  withGeometry(eng, g, padf, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, NB, scratch, bytes], macs(g)));
 }
 
 /** dw = the weight gradient of conv for input x and output gradient dy. */
@@ -136,10 +152,13 @@ export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, 
   // function of the shapes only, so the sums are the same on any thread count.
   const chunks = g.N * Math.ceil((g.HO * g.WO) / KC_MAX);
   const NCH = items >= 16 ? 1 : Math.max(1, Math.min(chunks, Math.ceil(16 / items)));
-  const bytes = round64((MR * KC_MAX + 2 * KB * KC_MAX + 2 * KC_MAX + MR * NR) * 4);
+  // the padded block holds the channels of one column block of KB taps (at most this many)
+  const KK = g.KH * g.KW;
+  const padf = padFloats(g, Math.min(g.C / g.G, Math.floor((KB + 2 * KK - 2) / KK)), KC_MAX);
+  const bytes = round64((MR * KC_MAX + 2 * KB * KC_MAX + 2 * KC_MAX + MR * NR + padf) * 4);
   const scratch = eng.scratch(bytes);
   const n = g.O * K;
-  withGeometry(eng, g, (geo) => {
+  withGeometry(eng, g, padf, (geo) => {
     if (NCH === 1) {
       eng.run("f32_conv2d_bwd_weight", [geo, x, dy, dw, 1, scratch, bytes], macs(g));
       return;

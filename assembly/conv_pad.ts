@@ -1,0 +1,183 @@
+// The padded-block path of the convolutions (assembly/conv2d.ts), for stride 1 along rows and
+// outputs at least 7 wide: the input rows an item needs are copied once into scratch with their
+// zero padding (a "padded block", row width Wp = W + 2*PW), so no tap of any position ever
+// needs a bounds check. A sliver of 8 consecutive output positions then covers at most two
+// output rows, i.e. at most two contiguous runs of the padded block per tap:
+//   positions 0 .. r-1 at padded offsets A + i, positions r .. v-1 at B + i (B = start of the
+//   second run minus r), positions v .. 7 past the end of the item (zero).
+// so a tap of a sliver is two pairs of vector loads and a lane select, whatever the padding.
+// On small images (LeNet's 14x14 with 5x5 taps, padding 2) almost every run of the bounds-
+// checked path touches the border, so this is where the time went.
+//
+// Offsets are in floats from the padded block of channel 0 at tap (0, 0); tap (ci, ky, kx)
+// adds ci*chStride + ky*DH*Wp + kx*DW.
+
+/** Copies channels c0 .. c0+nch-1 (planes of H x W at `plane`), input rows iyLo ..
+ *  iyLo+nrows-1, into dst as nch blocks of nrows x Wp floats: PW zero columns, the row, zero
+ *  columns up to Wp; rows outside the image are zero. */
+export function padBlock(plane: usize, c0: i32, nch: i32, H: i32, W: i32, iyLo: i32, nrows: i32, PW: i32, Wp: i32, dst: usize): void {
+  const z = f32x4.splat(0);
+  for (let c = 0; c < nch; c++) {
+    const src = plane + (<usize>(c0 + c) * H * W << 2);
+    for (let r = 0; r < nrows; r++) {
+      const iy = iyLo + r;
+      const d = dst + (<usize>(c * nrows + r) * Wp << 2);
+      if (<u32>iy >= <u32>H) {
+        let i = 0;
+        for (; i + 4 <= Wp; i += 4) v128.store(d + (<usize>i << 2), z);
+        for (; i < Wp; i++) store<f32>(d + (<usize>i << 2), 0);
+        continue;
+      }
+      for (let i = 0; i < PW; i++) store<f32>(d + (<usize>i << 2), 0);
+      const s = src + (<usize>(iy * W) << 2), dd = d + (<usize>PW << 2);
+      let i = 0;
+      for (; i + 4 <= W; i += 4) v128.store(dd + (<usize>i << 2), v128.load(s + (<usize>i << 2)));
+      for (; i < W; i++) store<f32>(dd + (<usize>i << 2), load<f32>(s + (<usize>i << 2)));
+      for (let j = PW + W; j < Wp; j++) store<f32>(d + (<usize>j << 2), 0);
+    }
+  }
+}
+
+/** Fills n floats at dst with v (the start of an accumulation block). */
+export function fillBlock(dst: usize, n: i32, v: f32): void {
+  const vv = f32x4.splat(v);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), vv);
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), v);
+}
+
+/** Describes the slivers of positions p0 .. p0+np-1 (np > 0) of an output WO wide, in a padded
+ *  block whose row 0 is output row oyLo's first input row: four i32 per sliver (A, B, r, v). */
+export function sliverTable(p0: i32, np: i32, WO: i32, SH: i32, Wp: i32, oyLo: i32, tab: usize): void {
+  const rowStep = SH * Wp;
+  for (let j = 0, q = 0; q < np; j++, q += 8) {
+    const p = p0 + q, oy = p / WO, ox = p - oy * WO;
+    const v = min(8, np - q);
+    const r = min(WO - ox, v);
+    const A = (oy - oyLo) * rowStep + ox;
+    const B = r < v ? (oy + 1 - oyLo) * rowStep - r : A; // the next row's first position is lane r
+    const t = tab + (<usize>j << 4);
+    store<i32>(t, A);
+    store<i32>(t, B, 4);
+    store<i32>(t, r, 8);
+    store<i32>(t, v, 12);
+  }
+}
+
+/** Lanes i of [base, base+1, base+2, base+3] with lo <= i < hi, as a mask. */
+// @ts-ignore: decorator
+@inline function lanes(base: i32, lo: i32, hi: i32): v128 {
+  const i = i32x4.add(i32x4(0, 1, 2, 3), i32x4.splat(base));
+  return v128.and(i32x4.ge_s(i, i32x4.splat(lo)), i32x4.lt_s(i, i32x4.splat(hi)));
+}
+
+/** im2col from a padded block: rows k0 .. k0+kc-1 of the column matrix (k = (ci*KH + ky)*KW +
+ *  kx, ci counted from the block's channel 0) for nsl slivers described by tab. Sliver j, row
+ *  kk goes to dst + j*lds + kk*ldk floats (8 floats; lanes past the item's end are zero):
+ *  lds = kc*8, ldk = 8 writes packed B slivers; lds = 8, ldk = row length writes plain rows. */
+export function im2colPadded(src: usize, chStride: i32, Wp: i32, KH: i32, KW: i32, DH: i32, DW: i32,
+  k0: i32, kc: i32, tab: usize, nsl: i32, dst: usize, ldk: i32, lds: i32): void {
+  const KK = KH * KW;
+  const ci0 = k0 / KK, ky0 = (k0 - ci0 * KK) / KW, kx0 = k0 - ci0 * KK - ky0 * KW;
+  const cs = <usize>chStride << 2, ys = <usize>(DH * Wp) << 2, xs = <usize>DW << 2, dstep = <usize>ldk << 2;
+  for (let j = 0; j < nsl; j++) {
+    const t = tab + (<usize>j << 4);
+    const A = <usize>load<i32>(t) << 2, B = <usize>load<i32>(t, 4) << 2, r = load<i32>(t, 8), v = load<i32>(t, 12);
+    let d = dst + (<usize>(j * lds) << 2);
+    let plane = src + <usize>ci0 * cs, row = plane + <usize>ky0 * ys;
+    let s = row + <usize>kx0 * xs;
+    let ky = ky0, kx = kx0;
+    if (r == 8) {
+      // one run of 8 (most slivers): a plain copy per tap
+      for (let kk = 0; kk < kc; kk++) {
+        v128.store(d, v128.load(s + A));
+        v128.store(d, v128.load(s + A, 16), 16);
+        d += dstep;
+        s += xs;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            plane += cs;
+            row = plane;
+          } else row += ys;
+          s = row;
+        }
+      }
+      continue;
+    }
+    // two runs and/or a short end: select lane by lane, zero past the end
+    const m0 = lanes(0, 0, r), m1 = lanes(4, 0, r), v0 = lanes(0, 0, v), v1 = lanes(4, 0, v);
+    for (let kk = 0; kk < kc; kk++) {
+      v128.store(d, v128.and(v128.bitselect(v128.load(s + A), v128.load(s + B), m0), v0));
+      v128.store(d, v128.and(v128.bitselect(v128.load(s + A, 16), v128.load(s + B, 16), m1), v1), 16);
+      d += dstep;
+      s += xs;
+      if (++kx == KW) {
+        kx = 0;
+        if (++ky == KH) {
+          ky = 0;
+          plane += cs;
+          row = plane;
+        } else row += ys;
+        s = row;
+      }
+    }
+  }
+}
+
+/** col2im into a padded block: adds rows 0 .. rows-1 of a plain column block (row kk of
+ *  sliver j at col + kk*ld + j*8 floats) into the padded block, tap by tap, in the order
+ *  sliver, row. Lanes outside a run add +0 (the value is unchanged). */
+export function col2imPadded(dst: usize, chStride: i32, Wp: i32, KH: i32, KW: i32, DH: i32, DW: i32,
+  rows: i32, tab: usize, nsl: i32, col: usize, ld: i32): void {
+  const cs = <usize>chStride << 2, ys = <usize>(DH * Wp) << 2, xs = <usize>DW << 2, cstep = <usize>ld << 2;
+  for (let j = 0; j < nsl; j++) {
+    const t = tab + (<usize>j << 4);
+    const A = <usize>load<i32>(t) << 2, B = <usize>load<i32>(t, 4) << 2, r = load<i32>(t, 8), v = load<i32>(t, 12);
+    let c = col + (<usize>(j * 8) << 2);
+    let plane = dst, row = dst, s = dst;
+    let ky = 0, kx = 0;
+    if (r == 8) {
+      for (let kk = 0; kk < rows; kk++) {
+        const d = s + A;
+        v128.store(d, f32x4.add(v128.load(d), v128.load(c)));
+        v128.store(d, f32x4.add(v128.load(d, 16), v128.load(c, 16)), 16);
+        c += cstep;
+        s += xs;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            plane += cs;
+            row = plane;
+          } else row += ys;
+          s = row;
+        }
+      }
+      continue;
+    }
+    // the first run (lanes < r), then the second (r <= lane < v)
+    const a0 = lanes(0, 0, r), a1 = lanes(4, 0, r), b0 = lanes(0, r, v), b1 = lanes(4, r, v);
+    for (let kk = 0; kk < rows; kk++) {
+      const x0 = v128.load(c), x1 = v128.load(c, 16);
+      let d = s + A;
+      v128.store(d, f32x4.add(v128.load(d), v128.and(x0, a0)));
+      v128.store(d, f32x4.add(v128.load(d, 16), v128.and(x1, a1)), 16);
+      d = s + B;
+      v128.store(d, f32x4.add(v128.load(d), v128.and(x0, b0)));
+      v128.store(d, f32x4.add(v128.load(d, 16), v128.and(x1, b1)), 16);
+      c += cstep;
+      s += xs;
+      if (++kx == KW) {
+        kx = 0;
+        if (++ky == KH) {
+          ky = 0;
+          plane += cs;
+          row = plane;
+        } else row += ys;
+        s = row;
+      }
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// Micro-kernels for the last strip of A when it has 4 rows or fewer (M = 50 leaves 2 rows of
+// its 9th strip, M = 20 and M = 64 leave 2 and 4): the 6x8 kernel would do all 6 rows' work
+// for them. They read the same packed strip (6 floats per k, the first 2 or 4 used) and sliver,
+// and every C element gets the same madds in the same order as in micro6x8, so which kernel
+// computes a tile changes no bit. The epilogue goes through the tile: row vectors for full-width
+// tiles, element by element otherwise (epilogue1 rounds like the vector epilogue).
+import { madd } from "./common";
+import { MR, NR, micro6x8, epilogue1, epilogue4, EP_ROWBIAS, EP_COLBIAS } from "./gemm_micro";
+
+/** An MR x NR tile of C from a packed strip and sliver: the 2-, 4- or 6-row kernel by mr. */
+// @ts-ignore: decorator
+@inline export function microTile(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
+  alpha: f32, beta: f32, flags: i32, rbias: usize, cbias: usize, tile: usize): void {
+  if (mr <= 2) micro2x8(pa, pb, kc, c, ldc, mr, nr, alpha, beta, flags, rbias, cbias, tile);
+  else if (mr <= 4) micro4x8(pa, pb, kc, c, ldc, mr, nr, alpha, beta, flags, rbias, cbias, tile);
+  else micro6x8(pa, pb, kc, c, ldc, mr, nr, alpha, beta, flags, rbias, cbias, tile);
+}
+
+function micro4x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
+  alpha: f32, beta: f32, flags: i32, rbias: usize, cbias: usize, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    pa += MR << 2;
+    pb += NR << 2;
+  }
+  v128.store(tile, c00); v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64); v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  tileEpilogue(c, ldc, mr, nr, alpha, beta, flags, rbias, cbias, tile);
+}
+
+function micro2x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
+  alpha: f32, beta: f32, flags: i32, rbias: usize, cbias: usize, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    pa += MR << 2;
+    pb += NR << 2;
+  }
+  v128.store(tile, c00); v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+  tileEpilogue(c, ldc, mr, nr, alpha, beta, flags, rbias, cbias, tile);
+}
+
+/** The epilogue of an mr x nr tile held in `tile` (rows NR floats apart). */
+// @ts-ignore: decorator
+@inline function tileEpilogue(c: usize, ldc: i32, mr: i32, nr: i32, alpha: f32, beta: f32, flags: i32,
+  rbias: usize, cbias: usize, tile: usize): void {
+  for (let i = 0; i < mr; i++) {
+    const rb = (flags & EP_ROWBIAS) ? load<f32>(rbias + (<usize>i << 2)) : 0;
+    const t = tile + (<usize>(i * NR) << 2);
+    if (nr == NR) {
+      epilogue4(c, v128.load(t), alpha, beta, flags, rb, cbias);
+      epilogue4(c + 16, v128.load(t, 16), alpha, beta, flags, rb, cbias + 16);
+      c += <usize>ldc << 2;
+      continue;
+    }
+    for (let j = 0; j < nr; j++) {
+      const cb = (flags & EP_COLBIAS) ? load<f32>(cbias + (<usize>j << 2)) : 0;
+      epilogue1(c + (<usize>j << 2), load<f32>(tile + (<usize>(i * NR + j) << 2)), alpha, beta, flags, rb, cb);
+    }
+    c += <usize>ldc << 2;
+  }
+}
