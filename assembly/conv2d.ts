@@ -317,6 +317,28 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
 
 // ---- input gradient ----
 
+/** Packs the weights of the convolution that computes a stride-1 convolution's input gradient
+ *  as a forward one (src/ops/conv.ts): for each group, the Cg x (Og*KH*KW) matrix
+ *  W'[c, (o*KH + ky)*KW + kx] = W[g*Og + o, c, KH-1-ky, KW-1-kx] (w: O x Cg x KH x KW), as
+ *  f32_gemm_pack_a lays out its G matrices: MR-row strips over the whole K, rows past Cg zero. */
+export function f32_conv2d_pack_flipped(w: usize, O: i32, Cg: i32, KH: i32, KW: i32, G: i32, dst: usize, ith: i32, nth: i32): void {
+  const Og = O / G, KK = KH * KW, K = Og * KK, S = (Cg + MR - 1) / MR;
+  for (let it = take(-1, nth); it < G * S; it = take(it, nth)) {
+    const g = it / S, s = it - g * S;
+    let d = dst + (<usize>it * K * MR << 2);
+    for (let o = 0; o < Og; o++)
+      for (let t = 0; t < KK; t++) {
+        // tap t of W' is tap KK-1-t of W
+        const src = w + ((<usize>((g * Og + o) * Cg) * KK + (KK - 1 - t)) << 2);
+        for (let r = 0; r < MR; r++) {
+          const c = s * MR + r;
+          store<f32>(d + (<usize>r << 2), c < Cg ? load<f32>(src + (<usize>(c * KK) << 2)) : 0);
+        }
+        d += MR << 2;
+      }
+  }
+}
+
 // Scratch per thread (floats), rows = ceil(Cg/NB)*KH*KW: A strips ceil(rows/MR)*MR*KC_MAX,
 // B block KC_MAX*PB, dcol rows*PB, position tables 2*PB (i32), tile MR*NR.
 

@@ -14,6 +14,8 @@
 //                               [--dispatch] [--json]
 //   --detail: one row per call site (e.g. the two conv2d_fwd calls apart)
 //   --dispatch: also time an empty pool round trip (a kernel with no work on every thread)
+//   --set-to-none: zeroGrad(true) (drop the gradients, as torch's set_to_none) instead of
+//                  filling them with zeros; --both: one engine of each kind per thread count
 const argv = process.argv.slice(2);
 const opt = (name, def) => {
   const i = argv.indexOf(`--${name}`);
@@ -22,6 +24,8 @@ const opt = (name, def) => {
 const threadsList = String(opt("threads", "1,2")).split(",").map(Number);
 const steps = Number(opt("steps", 40)), warmup = Number(opt("warmup", 5));
 const detail = argv.includes("--detail"), json = argv.includes("--json");
+const both = argv.includes("--both");
+const noneModes = both ? [false, true] : [argv.includes("--set-to-none")];
 const batch = 64;
 const median = (a) => {
   if (!a.length) return 0;
@@ -43,8 +47,8 @@ function batches(sn, count) {
 }
 
 /** One engine, its model and optimiser, and a clock around engine.run. */
-async function setup(threads) {
-  const sn = await import(`../dist/index.js?threads=${threads}`);
+async function setup(threads, setToNone) {
+  const sn = await import(`../dist/index.js?threads=${threads}&none=${setToNone}`);
   const info = await sn.init({ threads });
   const eng = sn.engine();
   sn.manualSeed(0);
@@ -71,7 +75,7 @@ async function setup(threads) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     sn.tidy(() => {
-      opt.zeroGrad();
+      opt.zeroGrad(setToNone);
       const l = sn.cross_entropy(model.forward(b.x), b.y);
       l.backward();
       opt.step();
@@ -83,11 +87,11 @@ async function setup(threads) {
     if (timed) rec.push(cur);
     cur = null;
   };
-  return { sn, info, eng, orig, step, rec };
+  return { sn, info, eng, orig, step, rec, setToNone };
 }
 
 const runs = [];
-for (const t of threadsList) runs.push(await setup(t));
+for (const t of threadsList) for (const none of noneModes) runs.push(await setup(t, none));
 for (let s = 0; s < warmup + steps; s++) for (const r of runs) r.step(s >= warmup);
 
 const report = runs.map((r) => {
@@ -100,7 +104,7 @@ const report = runs.map((r) => {
   const kern = rows("kern");
   const inKernels = median(r.rec.map((x) => Object.values(x.kern).reduce((a, b) => a + b, 0)));
   const cpu = median(r.rec.map((x) => x.cpu));
-  return { threads: r.info.threads, build: r.info.build, msPerStep: total, imagesPerSec: (batch * 1000) / total, cpuMsPerStep: cpu, inKernels, kernels: kern, sites: detail ? rows("site") : undefined };
+  return { threads: r.info.threads, build: r.info.build, setToNone: r.setToNone, msPerStep: total, imagesPerSec: (batch * 1000) / total, cpuMsPerStep: cpu, inKernels, kernels: kern, sites: detail ? rows("site") : undefined };
 });
 
 // An empty pool round trip: publish a job, every thread runs a kernel with no work, wait.
@@ -128,7 +132,7 @@ if (json) console.log(JSON.stringify({ bench: "profile_step", batch, steps, warm
 else {
   console.log(`LeNet step, batch ${batch}, SGD momentum 0.9: medians of ${steps} steps after ${warmup} warm-up, engines taking turns`);
   for (const r of report) {
-    console.log(`\n${r.threads} thread(s), ${r.build}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${(r.msPerStep - r.inKernels).toFixed(1)} ms; process CPU ${r.cpuMsPerStep.toFixed(1)} ms)`);
+    console.log(`\n${r.threads} thread(s), ${r.build}${r.setToNone ? ", zeroGrad(setToNone)" : ""}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${(r.msPerStep - r.inKernels).toFixed(1)} ms; process CPU ${r.cpuMsPerStep.toFixed(1)} ms)`);
     for (const k of r.kernels) console.log(`  ${k.k.padEnd(32)} ${k.ms.toFixed(2).padStart(7)} ms  ${String(k.calls).padStart(3)} calls`);
     if (r.sites) {
       console.log("  call sites:");

@@ -44,7 +44,7 @@ const SMALL_WORK = 1 << 15;
  *  ranges of threads that did not join: docs/kernels.md, "dynamic items". */
 export const DYNAMIC_KERNELS = new Set<string>([
   "f32_gemm", "f32_gemm_pack_a", "f32_conv2d_fwd", "f32_conv2d_bwd_input", "f32_conv2d_bwd_weight", "f32_conv2d_bwd_weight_reduce",
-  "f32_conv2d_bwd_bias", "f32_maxpool2d_fwd", "f32_maxpool2d_bwd",
+  "f32_conv2d_bwd_bias", "f32_conv2d_pack_flipped", "f32_maxpool2d_fwd", "f32_maxpool2d_bwd",
 ]);
 
 let engineCount = 0;
