@@ -7,28 +7,33 @@
 // without ever building the whole column matrix: every work item expands only the block it
 // needs, straight into the layout the micro-kernel reads, in the thread's scratch.
 //  - forward: y[n, g] (Og x P) = W_g (Og x K) * col(x[n, g]) (K x P), K = Cg*KH*KW, P = HO*WO.
-//    W is packed once per call (f32_gemm_pack_a, G matrices). Items are blocks of up to 256
-//    output positions of one (image, group); the block's columns of col are expanded directly
-//    into NR-wide B slivers, K block by K block, and the bias is added in the GEMM epilogue.
-//  - input gradient: dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into
-//    dx. Items are (image, group, block of input channels), so each item owns its slice of
-//    dx and adds into it in a fixed order (chunk of 256 positions, run of up to 8 positions,
-//    tap): no two threads write one element. dcol is computed chunk by chunk into scratch.
+//    W is packed once per call (f32_gemm_pack_a, G matrices). Items are the positions of one
+//    (image, group) in blocks of about equal size (at most 256); the block's columns of col are
+//    expanded directly into NR-wide B slivers, K block by K block, and the bias is added in the
+//    GEMM epilogue.
+//  - input gradient: for stride 1 with 12 or more channels per group, a forward convolution of
+//    dy with the flipped weights (f32_conv2d_pack_flipped; src/ops/conv.ts says when). Else
+//    dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into dx. Items are
+//    (image, group, block of input channels), so each item owns its slice of dx and adds into
+//    it in a fixed order (chunk of 256 positions, sliver or run of positions, tap): no two
+//    threads write one element. dcol is computed chunk by chunk into scratch.
 //  - weight gradient: dW_g (Og x K) = sum over images and positions of dy[n, g] * col^T. Items
 //    are (group, block of KB columns of K, range of the (image, position chunk) sequence). Each
 //    item sums its range in order; the range count NCH depends on the shapes only and, when
 //    above 1, partial sums go to a buffer that f32_conv2d_bwd_weight_reduce adds in range order.
 //  - bias gradient: per output channel, images in order, positions in four lanes.
-// im2col and col2im go run by run (8 or 4 output positions on one row), tap by tap, with one
-// bounds check per run and tap, none when the whole run's window is inside the image.
-// Every split is a function of the shapes (or, where it changes no sum, of nth), so the results
-// have the same bits on any thread count.
+// Items are taken one by one from the job's counter (take, docs/kernels.md).
+// With stride 1 along rows and outputs at least 7 wide, im2col and col2im read and add into a
+// padded copy of the rows an item needs (conv_pad.ts): no bounds checks at all. Otherwise they
+// go run by run (8 or 4 output positions on one row), tap by tap, with one bounds check per run
+// and tap, none when the whole run's window is inside the image.
+// Every split and every choice of path is a function of the shapes (or, where it changes no
+// sum, of nth), so the results have the same bits on any thread count.
 //
 // Geometry is passed as a pointer to 17 i32: N C H W O G KH KW SH SW PH PW DH DW HO WO PADF
 // (C and O are the channel counts of the convolution's input and output, H W and HO WO their
-// sizes; padding is zero). PADF: floats of per-thread scratch for a padded block (the path of
-// conv_pad.ts, for SW = 1 and WO >= 7), or 0 for the bounds-checked path; a function of the
-// shapes only (src/ops/conv.ts), so both paths give the same bits on any thread count.
+// sizes; padding is zero). PADF: floats of per-thread scratch for a padded block (conv_pad.ts),
+// or 0 for the bounds-checked path.
 import { rangeStart, rangeEnd, CHUNK, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
 import { microTile } from "./gemm_tail";
