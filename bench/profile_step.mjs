@@ -16,6 +16,8 @@
 //   --dispatch: also time an empty pool round trip (a kernel with no work on every thread)
 //   --set-to-none: zeroGrad(true) (drop the gradients, as torch's set_to_none) instead of
 //                  filling them with zeros; --both: one engine of each kind per thread count
+//   --cpu: time each kernel by the process's CPU time instead of the clock (moves less on a
+//          loaded machine; with threads it is the CPU of all of them, waiting included)
 //   --compare PATH: also profile another build of the library (PATH to its dist/index.js, e.g.
 //                  a checkout of an older commit), its engines taking turns with ours
 const argv = process.argv.slice(2);
@@ -26,7 +28,12 @@ const opt = (name, def) => {
 const threadsList = String(opt("threads", "1,2")).split(",").map(Number);
 const steps = Number(opt("steps", 40)), warmup = Number(opt("warmup", 5));
 const detail = argv.includes("--detail"), json = argv.includes("--json");
-const both = argv.includes("--both");
+const both = argv.includes("--both"), cpuClock = argv.includes("--cpu");
+const cpuMs = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+const clock = cpuClock ? cpuMs : () => performance.now();
 const noneModes = both ? [false, true] : [argv.includes("--set-to-none")];
 const compare = opt("compare", null);
 const bundles = [["this", new URL("../dist/index.js", import.meta.url).href]];
@@ -64,9 +71,9 @@ async function setup(bundle, threads, setToNone) {
   let cur = null;
   const orig = eng.run.bind(eng);
   eng.run = (name, args, work) => {
-    const t0 = performance.now();
+    const t0 = clock();
     orig(name, args, work);
-    const dt = performance.now() - t0;
+    const dt = clock() - t0;
     if (!cur) return;
     cur.kern[name] = (cur.kern[name] ?? 0) + dt;
     const n = (cur.count[name] = (cur.count[name] ?? 0) + 1);
@@ -135,9 +142,9 @@ if (argv.includes("--dispatch")) {
 
 if (json) console.log(JSON.stringify({ bench: "profile_step", batch, steps, warmup, report, dispatch }));
 else {
-  console.log(`LeNet step, batch ${batch}, SGD momentum 0.9: medians of ${steps} steps after ${warmup} warm-up, engines taking turns`);
+  console.log(`LeNet step, batch ${batch}, SGD momentum 0.9: medians of ${steps} steps after ${warmup} warm-up, engines taking turns${cpuClock ? "; kernels timed by CPU time" : ""}`);
   for (const r of report) {
-    console.log(`\n${compare ? `${r.build} build, ` : ""}${r.threads} thread(s), ${r.wasm}${r.setToNone ? ", zeroGrad(setToNone)" : ""}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${(r.msPerStep - r.inKernels).toFixed(1)} ms; process CPU ${r.cpuMsPerStep.toFixed(1)} ms)`);
+    console.log(`\n${compare ? `${r.build} build, ` : ""}${r.threads} thread(s), ${r.wasm}${r.setToNone ? ", zeroGrad(setToNone)" : ""}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${((cpuClock ? r.cpuMsPerStep : r.msPerStep) - r.inKernels).toFixed(1)} ms; process CPU ${r.cpuMsPerStep.toFixed(1)} ms)`);
     for (const k of r.kernels) console.log(`  ${k.k.padEnd(32)} ${k.ms.toFixed(2).padStart(7)} ms  ${String(k.calls).padStart(3)} calls`);
     if (r.sites) {
       console.log("  call sites:");
