@@ -36,7 +36,7 @@
 // or 0 for the bounds-checked path.
 import { rangeStart, rangeEnd, CHUNK, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
-import { microTile } from "./gemm_tail";
+import { stripTiles } from "./gemm_tail";
 import { padBlock, fillBlock, sliverTable, tapTable, im2colPadded, col2imPadded } from "./conv_pad";
 
 /** Positions per block: NC_SLIVERS slivers. */
@@ -487,9 +487,7 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         const mr = min(MR, Og - s * MR);
         packAStrip(dyg, P, 0, s * MR, mr, 0, kc, pa);
         const crow = c + (<usize>(s * MR) * K << 2);
-        for (let j = 0; j < nsl; j++)
-          microTile(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
-            1, 0, flags, 0, 0, tile);
+        stripTiles(pa, pb, kc, nsl, crow, K, mr, nk, 1, 0, flags, 0, 0, tile);
       }
     }
   }
