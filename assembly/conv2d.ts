@@ -36,8 +36,8 @@
 // or 0 for the bounds-checked path.
 import { rangeStart, rangeEnd, CHUNK, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
-import { microTile } from "./gemm_tail";
-import { padBlock, fillBlock, sliverTable, im2colPadded, col2imPadded } from "./conv_pad";
+import { stripTiles } from "./gemm_tail";
+import { padBlock, fillBlock, sliverTable, tapTable, im2colPadded, col2imPadded } from "./conv_pad";
 
 /** Positions per block: NC_SLIVERS slivers. */
 // @ts-ignore: decorator
@@ -312,7 +312,10 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
     } else posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
     for (let pc = 0; pc < K; pc += kcb) {
       const kc = min(kcb, K - pc);
-      if (padf) im2colPadded(pad, nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, iy0, nsl, pb, NR, kc * NR);
+      if (padf) {
+        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, ix0);
+        im2colPadded(pad, ix0, kc, iy0, nsl, pb, NR, kc * NR);
+      }
       else im2col(plane, H, W, KH, KW, DH, DW, SW, pc, kc, iy0, ix0, np, nsl * NR, pb, NR, kc * NR);
       macroBlock(a, K, pc, 0, S, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
         bias + (<usize>(g * Og) << 2), 0, tile);
@@ -471,7 +474,8 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         ld = (kc + 7) & ~7;
         padBlock(plane, ci0, nch, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
         sliverTable(p0, kc, WO, SH, Wp, oyLo, iy0);
-        im2colPadded(pad, nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, iy0, ld >> 3, col, ld, 8);
+        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, ix0);
+        im2colPadded(pad, ix0, nk, iy0, ld >> 3, col, ld, 8);
       } else {
         posTables(p0, kc, WO, SH, SW, PH, PW, iy0, ix0);
         im2col(plane, H, W, KH, KW, DH, DW, SW, k0, nk, iy0, ix0, kc, kc, col, kc, 8);
@@ -483,9 +487,7 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         const mr = min(MR, Og - s * MR);
         packAStrip(dyg, P, 0, s * MR, mr, 0, kc, pa);
         const crow = c + (<usize>(s * MR) * K << 2);
-        for (let j = 0; j < nsl; j++)
-          microTile(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
-            1, 0, flags, 0, 0, tile);
+        stripTiles(pa, pb, kc, nsl, crow, K, mr, nk, 1, 0, flags, 0, 0, tile);
       }
     }
   }
