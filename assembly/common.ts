@@ -4,9 +4,9 @@
 // Naming: f32_<op>[_fwd|_bwd_<wrt>] (see docs/kernels.md). Every kernel ends with (ith, nth):
 // it handles its share of a list of work items whose boundaries do not depend on nth, so each
 // output element is computed by the same code in the same order whatever the thread count.
-// The share is either a fixed range per thread (rangeStart/rangeEnd) or, for the hot kernels,
-// whatever items the thread takes from a shared counter (take): same items, same per-item
-// code, but a thread the OS does not run for a while no longer holds the others back.
+// The share is either a fixed range (rangeStart/rangeEnd) or, for the hot kernels, whatever
+// items it takes from a shared counter (take): same items, same per-item code, so the same
+// bits, and the threads that run at once share the load evenly.
 
 /** a*b + c. Relaxed build: one fused (or not, per CPU) madd; baseline build: mul then add. */
 // @ts-ignore: decorator
@@ -57,15 +57,14 @@ export const CHUNK: i32 = 4096;
   return e < count ? e : count;
 }
 
-/** The dynamic-item counter: a word of the worker pool's control block (src/engine/pool.ts,
+/** The item counter of take(): a word of the worker pool's control block (src/engine/pool.ts,
  *  WORK_COUNTER), set to 0 before every job. */
 // @ts-ignore: decorator
 @inline const WORK_COUNTER: usize = 57344 + 32;
 
-/** The next item for this thread, after `prev` (start with -1): on several threads, the next
+/** The next item for this share, after `prev` (start with -1): on several threads, the next
  *  unclaimed item of the job from the shared counter; alone, simply prev + 1. Items are taken
- *  until the result reaches the item count. A kernel that takes its items this way must be
- *  listed as dynamic in src/engine/engine.ts (its job may end without some threads). */
+ *  until the result reaches the item count; one such loop per kernel (docs/kernels.md). */
 // @ts-ignore: decorator
 @inline export function take(prev: i32, nth: i32): i32 {
   if (ASC_FEATURE_THREADS) {

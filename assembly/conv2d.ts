@@ -7,32 +7,37 @@
 // without ever building the whole column matrix: every work item expands only the block it
 // needs, straight into the layout the micro-kernel reads, in the thread's scratch.
 //  - forward: y[n, g] (Og x P) = W_g (Og x K) * col(x[n, g]) (K x P), K = Cg*KH*KW, P = HO*WO.
-//    W is packed once per call (f32_gemm_pack_a, G matrices). Items are blocks of up to 256
-//    output positions of one (image, group); the block's columns of col are expanded directly
-//    into NR-wide B slivers, K block by K block, and the bias is added in the GEMM epilogue.
-//  - input gradient: dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into
-//    dx. Items are (image, group, block of input channels), so each item owns its slice of
-//    dx and adds into it in a fixed order (chunk of 256 positions, run of up to 8 positions,
-//    tap): no two threads write one element. dcol is computed chunk by chunk into scratch.
+//    W is packed once per call (f32_gemm_pack_a, G matrices). Items are the positions of one
+//    (image, group) in blocks of about equal size (at most 256); the block's columns of col are
+//    expanded directly into NR-wide B slivers, K block by K block, and the bias is added in the
+//    GEMM epilogue.
+//  - input gradient: for stride 1 with 12 or more channels per group, a forward convolution of
+//    dy with the flipped weights (f32_conv2d_pack_flipped; src/ops/conv.ts says when). Else
+//    dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into dx. Items are
+//    (image, group, block of input channels), so each item owns its slice of dx and adds into
+//    it in a fixed order (chunk of 256 positions, sliver or run of positions, tap): no two
+//    threads write one element. dcol is computed chunk by chunk into scratch.
 //  - weight gradient: dW_g (Og x K) = sum over images and positions of dy[n, g] * col^T. Items
 //    are (group, block of KB columns of K, range of the (image, position chunk) sequence). Each
 //    item sums its range in order; the range count NCH depends on the shapes only and, when
 //    above 1, partial sums go to a buffer that f32_conv2d_bwd_weight_reduce adds in range order.
 //  - bias gradient: per output channel, images in order, positions in four lanes.
-// im2col and col2im go run by run (8 or 4 output positions on one row), tap by tap, with one
-// bounds check per run and tap, none when the whole run's window is inside the image.
-// Every split is a function of the shapes (or, where it changes no sum, of nth), so the results
-// have the same bits on any thread count.
+// Items are taken one by one from the job's counter (take, docs/kernels.md).
+// With stride 1 along rows and outputs at least 7 wide, im2col and col2im read and add into a
+// padded copy of the rows an item needs (conv_pad.ts): no bounds checks at all. Otherwise they
+// go run by run (8 or 4 output positions on one row), tap by tap, with one bounds check per run
+// and tap, none when the whole run's window is inside the image.
+// Every split and every choice of path is a function of the shapes (or, where it changes no
+// sum, of nth), so the results have the same bits on any thread count.
 //
 // Geometry is passed as a pointer to 17 i32: N C H W O G KH KW SH SW PH PW DH DW HO WO PADF
 // (C and O are the channel counts of the convolution's input and output, H W and HO WO their
-// sizes; padding is zero). PADF: floats of per-thread scratch for a padded block (the path of
-// conv_pad.ts, for SW = 1 and WO >= 7), or 0 for the bounds-checked path; a function of the
-// shapes only (src/ops/conv.ts), so both paths give the same bits on any thread count.
+// sizes; padding is zero). PADF: floats of per-thread scratch for a padded block (conv_pad.ts),
+// or 0 for the bounds-checked path.
 import { rangeStart, rangeEnd, CHUNK, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
-import { microTile } from "./gemm_tail";
-import { padBlock, fillBlock, sliverTable, im2colPadded, col2imPadded } from "./conv_pad";
+import { stripTiles } from "./gemm_tail";
+import { padBlock, fillBlock, sliverTable, tapTable, im2colPadded, col2imPadded } from "./conv_pad";
 
 /** Positions per block: NC_SLIVERS slivers. */
 // @ts-ignore: decorator
@@ -307,7 +312,10 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
     } else posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
     for (let pc = 0; pc < K; pc += kcb) {
       const kc = min(kcb, K - pc);
-      if (padf) im2colPadded(pad, nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, iy0, nsl, pb, NR, kc * NR);
+      if (padf) {
+        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, ix0);
+        im2colPadded(pad, ix0, kc, iy0, nsl, pb, NR, kc * NR);
+      }
       else im2col(plane, H, W, KH, KW, DH, DW, SW, pc, kc, iy0, ix0, np, nsl * NR, pb, NR, kc * NR);
       macroBlock(a, K, pc, 0, S, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
         bias + (<usize>(g * Og) << 2), 0, tile);
@@ -316,6 +324,28 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
 }
 
 // ---- input gradient ----
+
+/** Packs the weights of the convolution that computes a stride-1 convolution's input gradient
+ *  as a forward one (src/ops/conv.ts): for each group, the Cg x (Og*KH*KW) matrix
+ *  W'[c, (o*KH + ky)*KW + kx] = W[g*Og + o, c, KH-1-ky, KW-1-kx] (w: O x Cg x KH x KW), as
+ *  f32_gemm_pack_a lays out its G matrices: MR-row strips over the whole K, rows past Cg zero. */
+export function f32_conv2d_pack_flipped(w: usize, O: i32, Cg: i32, KH: i32, KW: i32, G: i32, dst: usize, ith: i32, nth: i32): void {
+  const Og = O / G, KK = KH * KW, K = Og * KK, S = (Cg + MR - 1) / MR;
+  for (let it = take(-1, nth); it < G * S; it = take(it, nth)) {
+    const g = it / S, s = it - g * S;
+    let d = dst + (<usize>it * K * MR << 2);
+    for (let o = 0; o < Og; o++)
+      for (let t = 0; t < KK; t++) {
+        // tap t of W' is tap KK-1-t of W
+        const src = w + ((<usize>((g * Og + o) * Cg) * KK + (KK - 1 - t)) << 2);
+        for (let r = 0; r < MR; r++) {
+          const c = s * MR + r;
+          store<f32>(d + (<usize>r << 2), c < Cg ? load<f32>(src + (<usize>(c * KK) << 2)) : 0);
+        }
+        d += MR << 2;
+      }
+  }
+}
 
 // Scratch per thread (floats), rows = ceil(Cg/NB)*KH*KW: A strips ceil(rows/MR)*MR*KC_MAX,
 // B block KC_MAX*PB, dcol rows*PB, position tables 2*PB (i32), tile MR*NR.
@@ -444,7 +474,8 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         ld = (kc + 7) & ~7;
         padBlock(plane, ci0, nch, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
         sliverTable(p0, kc, WO, SH, Wp, oyLo, iy0);
-        im2colPadded(pad, nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, iy0, ld >> 3, col, ld, 8);
+        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, ix0);
+        im2colPadded(pad, ix0, nk, iy0, ld >> 3, col, ld, 8);
       } else {
         posTables(p0, kc, WO, SH, SW, PH, PW, iy0, ix0);
         im2col(plane, H, W, KH, KW, DH, DW, SW, k0, nk, iy0, ix0, kc, kc, col, kc, 8);
@@ -456,9 +487,7 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         const mr = min(MR, Og - s * MR);
         packAStrip(dyg, P, 0, s * MR, mr, 0, kc, pa);
         const crow = c + (<usize>(s * MR) * K << 2);
-        for (let j = 0; j < nsl; j++)
-          microTile(pa, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), K, mr, min(NR, nk - j * NR),
-            1, 0, flags, 0, 0, tile);
+        stripTiles(pa, pb, kc, nsl, crow, K, mr, nk, 1, 0, flags, 0, 0, tile);
       }
     }
   }

@@ -71,57 +71,51 @@ export function sliverTable(p0: i32, np: i32, WO: i32, SH: i32, Wp: i32, oyLo: i
   return v128.and(i32x4.ge_s(i, i32x4.splat(lo)), i32x4.lt_s(i, i32x4.splat(hi)));
 }
 
-/** im2col from a padded block: rows k0 .. k0+kc-1 of the column matrix (k = (ci*KH + ky)*KW +
- *  kx, ci counted from the block's channel 0) for nsl slivers described by tab. Sliver j, row
- *  kk goes to dst + j*lds + kk*ldk floats (8 floats; lanes past the item's end are zero):
- *  lds = kc*8, ldk = 8 writes packed B slivers; lds = 8, ldk = row length writes plain rows. */
-export function im2colPadded(src: usize, chStride: i32, Wp: i32, KH: i32, KW: i32, DH: i32, DW: i32,
-  k0: i32, kc: i32, tab: usize, nsl: i32, dst: usize, ldk: i32, lds: i32): void {
+/** Byte offsets of taps k0 .. k0+kc-1 (k = (ci*KH + ky)*KW + kx, ci counted from the padded
+ *  block's channel 0) from the block's start, as kc i32 at `out`: the inner loops of im2col
+ *  then read one offset per tap instead of stepping three counters. */
+export function tapTable(chStride: i32, Wp: i32, KH: i32, KW: i32, DH: i32, DW: i32, k0: i32, kc: i32, out: usize): void {
   const KK = KH * KW;
-  const ci0 = k0 / KK, ky0 = (k0 - ci0 * KK) / KW, kx0 = k0 - ci0 * KK - ky0 * KW;
-  const cs = <usize>chStride << 2, ys = <usize>(DH * Wp) << 2, xs = <usize>DW << 2, dstep = <usize>ldk << 2;
+  let ci = k0 / KK, ky = (k0 - ci * KK) / KW, kx = k0 - ci * KK - ky * KW;
+  for (let kk = 0; kk < kc; kk++) {
+    store<i32>(out + (<usize>kk << 2), (ci * chStride + ky * DH * Wp + kx * DW) << 2);
+    if (++kx == KW) {
+      kx = 0;
+      if (++ky == KH) {
+        ky = 0;
+        ci++;
+      }
+    }
+  }
+}
+
+/** im2col from a padded block: kc rows of the column matrix, tap kk at byte offset taps[kk]
+ *  (tapTable), for nsl slivers described by tab. Sliver j, row kk goes to dst + j*lds + kk*ldk
+ *  floats (8 floats; lanes past the item's end are zero): lds = kc*8, ldk = 8 writes packed B
+ *  slivers; lds = 8, ldk = row length writes plain rows. */
+export function im2colPadded(src: usize, taps: usize, kc: i32, tab: usize, nsl: i32, dst: usize, ldk: i32, lds: i32): void {
+  const dstep = <usize>ldk << 2, tend = taps + (<usize>kc << 2);
   for (let j = 0; j < nsl; j++) {
     const t = tab + (<usize>j << 4);
-    const A = <usize>load<i32>(t) << 2, B = <usize>load<i32>(t, 4) << 2, r = load<i32>(t, 8), v = load<i32>(t, 12);
+    const A = src + (<usize>load<i32>(t) << 2), B = src + (<usize>load<i32>(t, 4) << 2), r = load<i32>(t, 8), v = load<i32>(t, 12);
     let d = dst + (<usize>(j * lds) << 2);
-    let plane = src + <usize>ci0 * cs, row = plane + <usize>ky0 * ys;
-    let s = row + <usize>kx0 * xs;
-    let ky = ky0, kx = kx0;
     if (r == 8) {
       // one run of 8 (most slivers): a plain copy per tap
-      for (let kk = 0; kk < kc; kk++) {
-        v128.store(d, v128.load(s + A));
-        v128.store(d, v128.load(s + A, 16), 16);
+      for (let tt = taps; tt < tend; tt += 4) {
+        const a = A + <usize>load<i32>(tt);
+        v128.store(d, v128.load(a));
+        v128.store(d, v128.load(a, 16), 16);
         d += dstep;
-        s += xs;
-        if (++kx == KW) {
-          kx = 0;
-          if (++ky == KH) {
-            ky = 0;
-            plane += cs;
-            row = plane;
-          } else row += ys;
-          s = row;
-        }
       }
       continue;
     }
     // two runs and/or a short end: select lane by lane, zero past the end
     const m0 = lanes(0, 0, r), m1 = lanes(4, 0, r), v0 = lanes(0, 0, v), v1 = lanes(4, 0, v);
-    for (let kk = 0; kk < kc; kk++) {
-      v128.store(d, v128.and(v128.bitselect(v128.load(s + A), v128.load(s + B), m0), v0));
-      v128.store(d, v128.and(v128.bitselect(v128.load(s + A, 16), v128.load(s + B, 16), m1), v1), 16);
+    for (let tt = taps; tt < tend; tt += 4) {
+      const o = <usize>load<i32>(tt), a = A + o, b = B + o;
+      v128.store(d, v128.and(v128.bitselect(v128.load(a), v128.load(b), m0), v0));
+      v128.store(d, v128.and(v128.bitselect(v128.load(a, 16), v128.load(b, 16), m1), v1), 16);
       d += dstep;
-      s += xs;
-      if (++kx == KW) {
-        kx = 0;
-        if (++ky == KH) {
-          ky = 0;
-          plane += cs;
-          row = plane;
-        } else row += ys;
-        s = row;
-      }
     }
   }
 }

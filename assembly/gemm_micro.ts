@@ -12,7 +12,7 @@
 // columns are split between threads changes nothing in the arithmetic, so the split balances the
 // work for nth freely and the result has the same bits on any thread count.
 import { madd } from "./common";
-import { microTile } from "./gemm_tail";
+import { stripTiles } from "./gemm_tail";
 
 /** Micro-tile: MR rows x NR columns (12 accumulators + 2 B vectors + 1 A splat: 15 of the 16
  *  x64 vector registers). */
@@ -268,9 +268,7 @@ export function packB(b: usize, ldb: i32, transB: i32, k0: i32, kc: i32, n0: i32
     const mr = min(MR, m - s * MR);
     const crow = c + (<usize>(s * MR) * ldc << 2);
     const rb = rbias + (<usize>(s * MR) << 2);
-    for (let j = 0; j < nsl; j++)
-      microTile(a, pb + (<usize>(j * kc * NR) << 2), kc, crow + (<usize>(j * NR) << 2), ldc, mr, min(NR, n - j * NR),
-        alpha, beta, flags, rb, cbias + (<usize>(j * NR) << 2), tile);
+    stripTiles(a, pb, kc, nsl, crow, ldc, mr, n, alpha, beta, flags, rb, cbias, tile);
   }
 }
 

@@ -143,7 +143,7 @@ import { maxpool2x2Fwd, maxpool2x2Bwd } from "./pool2x2";
 
 /**
  * Max pool forward over NC planes of H x W into OH x OW. Work items: blocks of output rows,
- * taken one by one (dynamic items, docs/kernels.md).
+ * taken one by one (take, docs/kernels.md).
  * Scratch per thread: rowLen floats, where rowLen >= max(pw + W, (OW-1)*sw + (kw-1)*dw + 1)
  * + 3*sw + 8 (the padded row buffer, with room for the vector reads of a last partial group).
  */

@@ -77,6 +77,9 @@ if (want("gemm"))
 
 const convShapes = [
   ["LeNet 64x1x28x28 20@5x5", [64, 1, 28, 28], [20, 1, 5, 5], {}],
+  // the lecture's LeNet trains with these two (padding 2)
+  ["LeNet conv1 64x1x28x28 20@5x5 p2", [64, 1, 28, 28], [20, 1, 5, 5], { padding: 2 }],
+  ["LeNet conv2 64x20x14x14 50@5x5 p2", [64, 20, 14, 14], [50, 20, 5, 5], { padding: 2 }],
   ["VGG 1x64x56x56 64@3x3 p1", [1, 64, 56, 56], [64, 64, 3, 3], { padding: 1 }],
   ["ResNet 8x128x28x28 128@3x3 p1", [8, 128, 28, 28], [128, 128, 3, 3], { padding: 1 }],
   ["AlexNet1 1x3x224x224 96@11x11 s4", [1, 3, 224, 224], [96, 3, 11, 11], { stride: 4 }],

@@ -14,6 +14,12 @@
 //                               [--dispatch] [--json]
 //   --detail: one row per call site (e.g. the two conv2d_fwd calls apart)
 //   --dispatch: also time an empty pool round trip (a kernel with no work on every thread)
+//   --set-to-none: zeroGrad(true) (drop the gradients, as torch's set_to_none) instead of
+//                  filling them with zeros; --both: one engine of each kind per thread count
+//   --cpu: time each kernel by the process's CPU time instead of the clock (moves less on a
+//          loaded machine; with threads it is the CPU of all of them, waiting included)
+//   --compare PATH: also profile another build of the library (PATH to its dist/index.js, e.g.
+//                  a checkout of an older commit), its engines taking turns with ours
 const argv = process.argv.slice(2);
 const opt = (name, def) => {
   const i = argv.indexOf(`--${name}`);
@@ -22,6 +28,16 @@ const opt = (name, def) => {
 const threadsList = String(opt("threads", "1,2")).split(",").map(Number);
 const steps = Number(opt("steps", 40)), warmup = Number(opt("warmup", 5));
 const detail = argv.includes("--detail"), json = argv.includes("--json");
+const both = argv.includes("--both"), cpuClock = argv.includes("--cpu");
+const cpuMs = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+const clock = cpuClock ? cpuMs : () => performance.now();
+const noneModes = both ? [false, true] : [argv.includes("--set-to-none")];
+const compare = opt("compare", null);
+const bundles = [["this", new URL("../dist/index.js", import.meta.url).href]];
+if (compare) bundles.push(["compared", new URL(compare, `file://${process.cwd()}/`).href]);
 const batch = 64;
 const median = (a) => {
   if (!a.length) return 0;
@@ -43,8 +59,8 @@ function batches(sn, count) {
 }
 
 /** One engine, its model and optimiser, and a clock around engine.run. */
-async function setup(threads) {
-  const sn = await import(`../dist/index.js?threads=${threads}`);
+async function setup(bundle, threads, setToNone) {
+  const sn = await import(`${bundle[1]}?threads=${threads}&none=${setToNone}`);
   const info = await sn.init({ threads });
   const eng = sn.engine();
   sn.manualSeed(0);
@@ -55,9 +71,9 @@ async function setup(threads) {
   let cur = null;
   const orig = eng.run.bind(eng);
   eng.run = (name, args, work) => {
-    const t0 = performance.now();
+    const t0 = clock();
     orig(name, args, work);
-    const dt = performance.now() - t0;
+    const dt = clock() - t0;
     if (!cur) return;
     cur.kern[name] = (cur.kern[name] ?? 0) + dt;
     const n = (cur.count[name] = (cur.count[name] ?? 0) + 1);
@@ -71,7 +87,7 @@ async function setup(threads) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     sn.tidy(() => {
-      opt.zeroGrad();
+      opt.zeroGrad(setToNone);
       const l = sn.cross_entropy(model.forward(b.x), b.y);
       l.backward();
       opt.step();
@@ -83,11 +99,11 @@ async function setup(threads) {
     if (timed) rec.push(cur);
     cur = null;
   };
-  return { sn, info, eng, orig, step, rec };
+  return { sn, info, eng, orig, step, rec, setToNone, label: bundle[0] };
 }
 
 const runs = [];
-for (const t of threadsList) runs.push(await setup(t));
+for (const t of threadsList) for (const none of noneModes) for (const b of bundles) runs.push(await setup(b, t, none));
 for (let s = 0; s < warmup + steps; s++) for (const r of runs) r.step(s >= warmup);
 
 const report = runs.map((r) => {
@@ -100,7 +116,7 @@ const report = runs.map((r) => {
   const kern = rows("kern");
   const inKernels = median(r.rec.map((x) => Object.values(x.kern).reduce((a, b) => a + b, 0)));
   const cpu = median(r.rec.map((x) => x.cpu));
-  return { threads: r.info.threads, build: r.info.build, msPerStep: total, imagesPerSec: (batch * 1000) / total, cpuMsPerStep: cpu, inKernels, kernels: kern, sites: detail ? rows("site") : undefined };
+  return { build: r.label, threads: r.info.threads, wasm: r.info.build, setToNone: r.setToNone, msPerStep: total, imagesPerSec: (batch * 1000) / total, cpuMsPerStep: cpu, inKernels, kernels: kern, sites: detail ? rows("site") : undefined };
 });
 
 // An empty pool round trip: publish a job, every thread runs a kernel with no work, wait.
@@ -126,9 +142,9 @@ if (argv.includes("--dispatch")) {
 
 if (json) console.log(JSON.stringify({ bench: "profile_step", batch, steps, warmup, report, dispatch }));
 else {
-  console.log(`LeNet step, batch ${batch}, SGD momentum 0.9: medians of ${steps} steps after ${warmup} warm-up, engines taking turns`);
+  console.log(`LeNet step, batch ${batch}, SGD momentum 0.9: medians of ${steps} steps after ${warmup} warm-up, engines taking turns${cpuClock ? "; kernels timed by CPU time" : ""}`);
   for (const r of report) {
-    console.log(`\n${r.threads} thread(s), ${r.build}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${(r.msPerStep - r.inKernels).toFixed(1)} ms; process CPU ${r.cpuMsPerStep.toFixed(1)} ms)`);
+    console.log(`\n${compare ? `${r.build} build, ` : ""}${r.threads} thread(s), ${r.wasm}${r.setToNone ? ", zeroGrad(setToNone)" : ""}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSec.toFixed(0)} images/s (kernels ${r.inKernels.toFixed(1)} ms, js ${((cpuClock ? r.cpuMsPerStep : r.msPerStep) - r.inKernels).toFixed(1)} ms; process CPU ${r.cpuMsPerStep.toFixed(1)} ms)`);
     for (const k of r.kernels) console.log(`  ${k.k.padEnd(32)} ${k.ms.toFixed(2).padStart(7)} ms  ${String(k.calls).padStart(3)} calls`);
     if (r.sites) {
       console.log("  call sites:");

@@ -50,8 +50,15 @@ export function startServer({ port = 0, isolation = true, host = "127.0.0.1" } =
       headers["Cross-Origin-Resource-Policy"] = "same-origin";
     }
     try {
-      let path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-      if (path === "/") path = "/demo/index.html";
+      const url = new URL(req.url, "http://x");
+      let path = decodeURIComponent(url.pathname);
+      // The demo's files are relative to /demo/, so the root redirects there (keeping ?query).
+      if (path === "/" || path === "/demo") {
+        res.writeHead(302, { ...headers, Location: "/demo/" + url.search });
+        res.end();
+        return;
+      }
+      if (path.endsWith("/")) path += "index.html";
       if (path === "/data/mnist-digits.bin") {
         const body = await mnistDigits();
         res.writeHead(200, { ...headers, "Content-Type": "application/octet-stream", "Cache-Control": "no-store" });

@@ -14,6 +14,7 @@ import { randomCrop, horizontalFlip } from "./data/augment.js";
 import { fit, evaluate, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { manualSeed } from "./random.js";
+import { CosineAnnealingLR, StepLR } from "./optim/index.js";
 
 const HELP = `simdnet: train and run CNNs on the CPU (WebAssembly SIMD, threads)
 
@@ -28,6 +29,7 @@ train options:
   --model lenet|lenet5           (default lenet)    --batch-norm   LeNet with batch norm
   --epochs N (3)  --batch-size N (64)  --optimizer sgd|adam|adamw|rmsprop (sgd)
   --lr X (sgd 0.02, others 0.001)  --momentum X (sgd 0.9, others 0)  --weight-decay X
+  --schedule cosine|step|none    learning rate per epoch (default cosine: lr to 0 over the run)
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg, checkpoint
@@ -107,6 +109,8 @@ async function train(args: Args) {
   const optimizer = String(args.optimizer ?? "sgd");
   // SGD with momentum gets a larger step than the adaptive methods (their usual defaults)
   const lr = num(args, "lr", optimizer === "sgd" ? 0.02 : 0.001), momentum = num(args, "momentum", optimizer === "sgd" ? 0.9 : 0), seed = num(args, "seed", 0, true);
+  const schedule = String(args.schedule ?? "cosine");
+  if (!["cosine", "step", "none"].includes(schedule)) throw new Error(`--schedule must be cosine, step or none, got '${schedule}'`);
   const out = resolve(String(args.out ?? "out"));
   const info = await init(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {});
   const data = await loadData(String(args.data ?? "mnist"));
@@ -119,7 +123,7 @@ async function train(args: Args) {
   manualSeed(seed);
   const model = createModel(modelName, options);
   console.log(`simdnet train: ${modelName} (${model.numParameters().toLocaleString("en-US")} parameters) on ${data.name}`);
-  console.log(`${trainSet.length} training images, ${data.test.length} test images; ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batchSize}, ${optimizer} lr ${lr}${momentum ? ` momentum ${momentum}` : ""}; ${info.threads} thread${info.threads > 1 ? "s" : ""}, ${info.build} build`);
+  console.log(`${trainSet.length} training images, ${data.test.length} test images; ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batchSize}, ${optimizer} lr ${lr}${momentum ? ` momentum ${momentum}` : ""}${schedule === "none" ? "" : ` (${schedule} schedule)`}; ${info.threads} thread${info.threads > 1 ? "s" : ""}, ${info.build} build`);
   mkdirSync(out, { recursive: true });
   const tty = args["no-progress"] ? false : args.progress ? true : !!process.stdout.isTTY;
   const onEpochEnd = (r: EpochRecord) => {
@@ -138,6 +142,9 @@ async function train(args: Args) {
     normalize,
     // mirrored clothes are still clothes; mirrored digits are not digits
     augment: args.augment ? [randomCrop(h, { padding: 2 }), ...(/fashion/i.test(String(args.data ?? "")) ? [horizontalFlip()] : [])] : undefined,
+    // per epoch: cosine from lr to 0 over the run, or x0.1 at each third of it
+    scheduler:
+      schedule === "none" ? undefined : (opt: any) => (schedule === "cosine" ? new CosineAnnealingLR(opt, { T_max: epochs }) : new StepLR(opt, { step_size: Math.max(1, Math.floor(epochs / 3)), gamma: 0.1 })),
     validation: data.test,
     onProgress: progressPrinter(tty),
     callbacks: { onEpochEnd },

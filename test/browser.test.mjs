@@ -3,21 +3,17 @@
 // isolation (single-thread fallback); a failing worker makes the call throw, not hang.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as sn from "../dist/index.js";
 import { runCases } from "./browser/cases.mjs";
-import { startServer } from "../demo/server.mjs";
+import { launchBrowser, startServer } from "./browser/launch.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const files = readdirSync(new URL("./fixtures/", import.meta.url)).filter((f) => f.endsWith(".safetensors") && !f.startsWith("model_"));
 
 let browser, isolated, plain, nodeResult;
 
 test.before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install chromium)`);
-  const { chromium } = await import("playwright-core");
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchBrowser();
   isolated = await startServer({ isolation: true });
   plain = await startServer({ isolation: false });
   await sn.init({ threads: 2, minParallelWork: 0 });

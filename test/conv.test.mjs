@@ -158,6 +158,9 @@ const bigCases = [
   { xs: [16, 1, 28, 28], ws: [6, 1, 5, 5], attrs: { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 } },
   // the lecture's LeNet conv2 (padded-block path: slivers across output rows of 14)
   { xs: [3, 20, 14, 14], ws: [50, 20, 5, 5], attrs: { stride: [1, 1], padding: [2, 2], dilation: [1, 1], groups: 1 } },
+  // input gradient as a forward convolution: groups of 12 channels, dilation, padding 1 of the
+  // dilated kernel's reach of 4, non-square
+  { xs: [2, 24, 10, 13], ws: [10, 12, 3, 3], attrs: { stride: [1, 1], padding: [1, 2], dilation: [2, 2], groups: 2 } },
   // outputs 7 wide (the narrowest of the padded-block path), dilation, rows of stride 2, groups
   { xs: [2, 6, 11, 6], ws: [4, 3, 3, 2], attrs: { stride: [2, 1], padding: [1, 2], dilation: [2, 3], groups: 2 } },
 ];
@@ -179,18 +182,21 @@ for (const [i, c] of bigCases.entries())
     close("db", b.grad.toArray(), g.db, c.xs[0] * ref.HO * ref.WO);
   });
 
-test("conv_transpose2d stride 1 with bias (the input-gradient kernel starting from the bias) matches a float64 loop", () => {
-  // conv_transpose2d(x, w, b) is conv2d's input gradient for dy = x, plus b per channel
-  const xs = [2, 6, 9, 10], ws = [6, 4, 3, 3], attrs = { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 };
-  const x = rand(xs, 81), w = rand(ws, 82), b = rand([4], 83);
-  const y = sn.conv_transpose2d(x, w, b, { padding: 1 });
-  const ys = [2, 4, 9, 10];
-  assert.equal(y.shape, ys);
-  const ref = grads64(new Float64Array(2 * 4 * 9 * 10), ys, w.toArray(), ws, x.toArray(), attrs, 9, 10).dx;
-  const B = b.toArray();
-  for (let i = 0; i < ref.length; i++) ref[i] += B[Math.floor(i / 90) % 4];
-  close("y", y.toArray(), ref, 6 * 9);
-});
+// 4 output channels: the input-gradient kernel, starting from the bias; 12: a forward
+// convolution with the flipped weights, the bias added per channel
+for (const Cout of [4, 12])
+  test(`conv_transpose2d stride 1 with bias, ${Cout} output channels, matches a float64 loop`, () => {
+    // conv_transpose2d(x, w, b) is conv2d's input gradient for dy = x, plus b per channel
+    const xs = [2, 6, 9, 10], ws = [6, Cout, 3, 3], attrs = { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 };
+    const x = rand(xs, 81), w = rand(ws, 82), b = rand([Cout], 83);
+    const y = sn.conv_transpose2d(x, w, b, { padding: 1 });
+    const ys = [2, Cout, 9, 10];
+    assert.equal(y.shape, ys);
+    const ref = grads64(new Float64Array(2 * Cout * 9 * 10), ys, w.toArray(), ws, x.toArray(), attrs, 9, 10).dx;
+    const B = b.toArray();
+    for (let i = 0; i < ref.length; i++) ref[i] += B[Math.floor(i / 90) % Cout];
+    close("y", y.toArray(), ref, 6 * 9);
+  });
 
 test("conv2d on an empty batch: empty output, empty input gradient, zero weight and bias gradients", () => {
   const x = sn.zeros([0, 3, 8, 8]).requireGrad(), w = rand([4, 3, 3, 3], 71).requireGrad(), b = rand([4], 72).requireGrad();

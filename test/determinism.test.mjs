@@ -1,8 +1,8 @@
 // Kernels split their work so that every output element is computed the same way on any number
 // of threads (docs/kernels.md). Every fixture case, forward and backward, on 1, 2 and 4 threads
-// with every kernel split (minParallelWork: 0), on the single-thread fallback build and with the
-// kernels that take dynamic items run by one thread of four: outputs, gradients and in-place
-// results must have the same bits as on one thread.
+// with every kernel split (minParallelWork: 0), on the single-thread fallback build and with all
+// four shares of every kernel run by the caller: outputs, gradients and in-place results must
+// have the same bits as on one thread.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
@@ -13,8 +13,8 @@ const configs = [
   { label: "2 threads", opts: { threads: 2, minParallelWork: 0 }, threads: 2, shared: true },
   { label: "4 threads", opts: { threads: 4, minParallelWork: 0 }, threads: 4, shared: true },
   { label: "single-thread fallback", opts: { threads: 4, sharedMemory: false }, threads: 1, shared: false },
-  // kernels with dynamic items run by thread 0 alone with nth = 4, as if no worker joined
-  { label: "4 threads, dynamic kernels on thread 0 alone", opts: { threads: 4, minParallelWork: 0 }, threads: 4, shared: true, solo: true },
+  // the caller runs all four shares of every kernel, as if no worker came in time
+  { label: "4 shares, all run by the caller", opts: { threads: 4, minParallelWork: 0 }, threads: 4, shared: true, solo: true },
 ];
 const fixtures = loadFixtures(sn);
 const cases = fixtures.flatMap(({ tensors, cases }) => cases.map((c) => ({ c, tensors })));
@@ -25,7 +25,7 @@ const infos = new Map();
 test.before(async () => {
   for (const cfg of configs) {
     infos.set(cfg.label, await sn.init(cfg.opts));
-    sn.engine().soloDynamic = !!cfg.solo;
+    sn.engine().solo = !!cfg.solo;
     const byCase = new Map();
     for (const { c, tensors } of cases) {
       try {

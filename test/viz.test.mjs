@@ -64,4 +64,53 @@ test("filterGrid: one tile per filter, each scaled to its own range", async () =
   assert.throws(() => sn.viz.filterGrid(sn.zeros([3, 3])), /rank 4/);
 });
 
+// A linear scorer score = W x on [1,1,4,4] inputs: every map has a closed form.
+const W = Float32Array.from({ length: 3 * 16 }, (_, i) => Math.sin(i * 1.7) * (i % 5));
+const linearModel = () => {
+  const w = sn.tensor(W, [3, 16]);
+  return (x) => sn.linear(sn.flatten(x), w);
+};
+
+test("saliency of a linear scorer is |W[class]| per pixel", async () => {
+  await sn.init({ threads: 1 });
+  const x = sn.tensor(Float32Array.from({ length: 16 }, (_, i) => i / 16), [1, 1, 4, 4]);
+  const s = sn.viz.saliency(linearModel(), x, 2);
+  assert.is(s.height, 4);
+  for (let i = 0; i < 16; i++) assert.ok(Math.abs(s.map[i] - Math.abs(W[32 + i])) < 1e-6, `pixel ${i}: ${s.map[i]} vs ${Math.abs(W[32 + i])}`);
+  assert.throws(() => sn.viz.saliency(linearModel(), x, 3), /class 3 out of range for 3 classes/);
+});
+
+test("occlusion of a linear scorer: the drop is W[class] . (x - occluded x) for each patch", async () => {
+  await sn.init({ threads: 1 });
+  const xs = Float32Array.from({ length: 16 }, (_, i) => (i * 7) % 5 / 4);
+  const x = sn.tensor(xs, [1, 1, 4, 4]);
+  const r = sn.viz.occlusion(linearModel(), x, 1, { patch: 2, stride: 2, value: 0.5 });
+  assert.is(r.height, 2);
+  assert.is(r.width, 2);
+  for (let py = 0; py < 2; py++)
+    for (let px = 0; px < 2; px++) {
+      let want = 0;
+      for (let y = py * 2; y < py * 2 + 2; y++) for (let xx = px * 2; xx < px * 2 + 2; xx++) want += W[16 + y * 4 + xx] * (xs[y * 4 + xx] - 0.5);
+      assert.ok(Math.abs(r.map[py * 2 + px] - want) < 1e-5, `patch ${py},${px}: ${r.map[py * 2 + px]} vs ${want}`);
+    }
+});
+
+test("class model of a linear scorer with an L2 regulariser converges to W[class] / (2 l2)", async () => {
+  await sn.init({ threads: 1 });
+  const l2 = 0.5;
+  const img = sn.viz.classModel(linearModel(), [1, 1, 4, 4], 0, { steps: 200, lr: 0.2, l2 });
+  for (let i = 0; i < 16; i++) assert.ok(Math.abs(img[i] - W[i] / (2 * l2)) < 1e-4, `pixel ${i}: ${img[i]} vs ${W[i] / (2 * l2)}`);
+});
+
+test("activationGrid and heatImage make one tile per channel / one heat map", async () => {
+  await sn.init({ threads: 1 });
+  const img = sn.viz.activationGrid(sn.tensor(Float32Array.from({ length: 2 * 3 * 3 }, (_, i) => i), [1, 2, 3, 3]), { scale: 1, cols: 2 });
+  assert.is(img.width, 2 * 4 + 1);
+  assert.is(img.height, 3 + 2);
+  const h = sn.viz.heatImage({ map: Float32Array.from([0, 1]), height: 1, width: 2 }, 1);
+  assert.equal([...h.data.slice(0, 4)], [0, 0, 0, 255]); // minimum: black
+  assert.equal([...h.data.slice(4, 8)], [255, 255, 255, 255]); // maximum: white
+});
+
+test.after(() => sn.dispose());
 test.run();

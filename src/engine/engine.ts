@@ -2,7 +2,7 @@
 import { Arena, ARENA_BASE, PAGE, MAX_PAGES, fmt } from "./arena.js";
 import { detectFeatures, type Features } from "./features.js";
 import { compileBuild, pickBuild, type Build } from "./wasm.js";
-import { Pool, MAX_THREADS, WORK_COUNTER } from "./pool.js";
+import { Pool, MAX_THREADS } from "./pool.js";
 
 export interface InitOptions {
   /** Threads including the caller (default: all cores; 1 where memory cannot be shared). */
@@ -38,15 +38,6 @@ export interface EngineInfo {
 const SMALL_WORK = 1 << 15;
 
 
-/** Kernels that take their work items from the shared counter (`take` in assembly/common.ts):
- *  their jobs end once every item is taken and the threads that took one are done, whichever
- *  threads those are. Listing a kernel that splits by (ith, nth) ranges here would skip the
- *  ranges of threads that did not join: docs/kernels.md, "dynamic items". */
-export const DYNAMIC_KERNELS = new Set<string>([
-  "f32_gemm", "f32_gemm_pack_a", "f32_conv2d_fwd", "f32_conv2d_bwd_input", "f32_conv2d_bwd_weight", "f32_conv2d_bwd_weight_reduce",
-  "f32_conv2d_bwd_bias", "f32_maxpool2d_fwd", "f32_maxpool2d_bwd",
-]);
-
 let engineCount = 0;
 
 export class Engine {
@@ -61,9 +52,9 @@ export class Engine {
   private scratchBytes = 0;
   private f32View: Float32Array;
   minParallelWork = SMALL_WORK;
-  /** For tests: run dynamic kernels on the caller alone with nth = threads, as if no worker
-   *  joined in time (every item must still be done, with the same bits). */
-  soloDynamic = false;
+  /** For tests: the caller runs every share of every kernel itself, as if no worker came in
+   *  time (the results must have the same bits). */
+  solo = false;
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -170,13 +161,7 @@ export class Engine {
       }
       return;
     }
-    const dynamic = DYNAMIC_KERNELS.has(name);
-    if (dynamic && this.soloDynamic) {
-      new Int32Array(this.memory.buffer, WORK_COUNTER, 1)[0] = 0;
-      f(...args, 0, this.threads);
-      return;
-    }
-    this.pool.run(k, args, (ith, nth) => f(...args, ith, nth), dynamic);
+    this.pool.run(k, args, (ith, nth) => f(...args, ith, nth), this.solo);
   }
 
   /** For tests: run a kernel on every thread even when the work is small. */

@@ -1,16 +1,18 @@
 // The worker pool. Every worker holds its own instance of the one compiled module on the one
 // shared memory. A job is published in a control block in low memory (kernel index, f64 args)
-// and the threads run it with their (ith, nth); the calling thread is thread 0 and blocks in
-// Atomics.wait until the others are done. Kernel errors are caught in the worker and reported
-// through the control block; a worker that exits marks itself dead, so a call never hangs.
+// and run as nth shares; the calling thread runs shares too and then blocks in Atomics.wait
+// until every share is done. Kernel errors are caught and reported through the control block; a
+// worker that exits marks itself dead, so a call never hangs.
 //
-// Joining. The job word holds the job's generation, the number of workers that joined it and
-// a closed bit; a worker joins a job by a compare-exchange on that word, so it joins the job of
-// that generation or none. Kernels that take their items from the shared counter (docs/
-// kernels.md, "dynamic items") need no particular thread: once the caller has run out of items
-// it closes the job, and waits only for the workers that joined. A worker the OS has not run
-// meanwhile skips the job instead of holding the others back. Every other kernel has a fixed
-// share per thread, so the caller waits for all nth - 1 workers.
+// Shares. Share s of a job is the kernel called with (ith = s, nth). Whichever thread comes
+// claims the next unclaimed share from a counter, the caller too, until none is left, and the
+// job is done when all nth shares are. The kernels split their work by (ith, nth) alone
+// (docs/kernels.md), so who runs a share changes no bit; and a worker the OS has not run for a
+// while no longer holds the job back, the caller runs its share instead. (Kernels that take
+// finer items from a second counter, `take` in assembly/common.ts, also balance the load
+// between shares that run at once.) A worker reads the job only after claiming a share of it,
+// and the caller writes the job before it resets the share counter: a worker that wakes up
+// late either finds every share taken or claims a share of the job now published.
 
 import { isNode } from "./features.js";
 
@@ -22,16 +24,17 @@ const ARGS = CTRL + 1024; // Float64 args
 const MAX_ARGS = 48;
 const MSG = CTRL + 2048; // error message bytes
 const MSG_LEN = 2048;
-// word indices. W_JOB: generation << 8 | CLOSED | workers joined; W_DONE: joined workers that
-// finished; W_NEXT: the dynamic-item counter (assembly/common.ts WORK_COUNTER = CTRL + 4*W_NEXT)
-const W_JOB = 0, W_DONE = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7, W_NEXT = 8;
+// word indices. W_GEN: job generation (what sleeping workers wait on); W_DONE: shares done;
+// W_SHARE: the next unclaimed share; W_NEXT: the item counter of `take` (assembly/common.ts
+// WORK_COUNTER = CTRL + 4*W_NEXT)
+const W_GEN = 0, W_DONE = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7, W_NEXT = 8, W_SHARE = 9;
 const W_DEAD = 16; // one word per thread
-const CLOSED = 0x80, JOINED = 0x7f;
 export const MAX_THREADS = 64;
 export const WORK_COUNTER = CTRL + 4 * W_NEXT;
 
 /** Body of every worker, shipped as source text so the same code runs from a bundle, from the
- *  sources, in Node (worker_threads, eval) and in browsers (a Blob URL). Self-contained. */
+ *  sources, in Node (worker_threads, eval) and in browsers (a Blob URL). Self-contained; the
+ *  word indices are the ones above. */
 function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, nodeRequire: any) {
   const g: any = globalThis;
   let post: (m: any) => void;
@@ -62,24 +65,22 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       Atomics.notify(ctrl, 1);
     };
     if (typeof process !== "undefined" && (process as any).on) (process as any).on("exit", markDead);
-    // The generation this worker last joined or saw closed: jobs of that generation are done
-    // for it. Read before saying ready, so a job published right after is not missed.
-    let last = Atomics.load(ctrl, 0) >>> 8;
     post({ type: "ready" });
+    const a: number[] = [];
     for (;;) {
-      const w = Atomics.load(ctrl, 0);
+      // the generation before the claim: if no share is left, sleep until it changes
+      const gen = Atomics.load(ctrl, 0);
       if (Atomics.load(ctrl, 5)) break;
-      if (w >>> 8 === last || w & 0x80) {
-        last = w >>> 8;
+      const nth = ctrl[7];
+      const sh = Atomics.add(ctrl, 9, 1);
+      if (sh >= nth) {
         // spin briefly (consecutive kernels follow each other closely), then sleep
         let spins = 0;
-        while (Atomics.load(ctrl, 0) === w && spins < 20000) spins++;
-        Atomics.wait(ctrl, 0, w);
+        while (Atomics.load(ctrl, 0) === gen && spins < 20000) spins++;
+        Atomics.wait(ctrl, 0, gen);
         continue;
       }
-      if (Atomics.compareExchange(ctrl, 0, w, w + 1) !== w) continue; // the word moved: look again
-      last = w >>> 8;
-      const k = ctrl[2], na = ctrl[3], nth = ctrl[7];
+      const k = ctrl[2], na = ctrl[3];
       if (names[k] === "__exit__") {
         // tests: a worker that dies mid-job
         markDead();
@@ -87,15 +88,14 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
         else g.close();
         return;
       }
+      a.length = 0;
+      for (let i = 0; i < na; i++) a.push(args[i]);
+      a.push(sh, nth);
       try {
-        const f = fns[k];
-        const a: number[] = [];
-        for (let i = 0; i < na; i++) a.push(args[i]);
-        a.push(ith, nth);
-        f.apply(null, a);
+        fns[k].apply(null, a);
       } catch (e) {
         if (Atomics.add(ctrl, 4, 1) === 0) {
-          ctrl[6] = ith;
+          ctrl[6] = sh;
           const s = String(e && (e as any).stack ? (e as any).message || e : e);
           const bytes = new Uint8Array(memory.buffer, MSG, MSG_LEN);
           const n = Math.min(s.length, MSG_LEN - 1);
@@ -103,8 +103,7 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
           bytes[n] = 0;
         }
       }
-      Atomics.add(ctrl, 1, 1);
-      Atomics.notify(ctrl, 1);
+      if (Atomics.add(ctrl, 1, 1) === nth - 1) Atomics.notify(ctrl, 1);
     }
   });
 }
@@ -122,14 +121,14 @@ export class Pool {
   private ctrl: Int32Array;
   private args: Float64Array;
   private broken: string | null = null;
-  private gen = 0;
 
   private constructor(private memory: WebAssembly.Memory, nth: number, private names: string[]) {
     this.nth = nth;
     this.ctrl = new Int32Array(memory.buffer, CTRL, 256);
     this.args = new Float64Array(memory.buffer, ARGS, MAX_ARGS);
     this.ctrl.fill(0);
-    this.ctrl[W_JOB] = CLOSED; // generation 0: no job
+    this.ctrl[W_NTH] = nth;
+    this.ctrl[W_SHARE] = nth; // no job: no share to claim
   }
 
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, nth: number, names: string[]): Promise<Pool> {
@@ -177,49 +176,61 @@ export class Pool {
     return pool;
   }
 
-  /** Runs kernel `k` on the threads; thread 0 is the caller. `dynamic`: the kernel takes its
-   *  items from the shared counter, so the job is closed once the caller's part returns and
-   *  only the workers that joined by then are waited for. Throws if any thread failed. */
-  run(k: number, args: ArrayLike<number>, self: (ith: number, nth: number) => void, dynamic = false): void {
+  /** Runs kernel `k` as nth shares (see the top of the file); the caller runs shares too.
+   *  `solo`: no worker is woken, so the caller runs the shares (tests: as if no worker came in
+   *  time). Throws if a
+   *  share failed, naming its index as the thread. */
+  run(k: number, args: ArrayLike<number>, self: (ith: number, nth: number) => void, solo = false): void {
     if (this.broken) throw new WorkerError(this.broken);
     const c = this.ctrl, nth = this.nth;
     if (args.length > MAX_ARGS) throw new Error(`simdnet: too many kernel arguments (${args.length})`);
     for (let i = 0; i < args.length; i++) this.args[i] = args[i];
     c[W_KERNEL] = k;
     c[W_NARGS] = args.length;
-    c[W_NTH] = nth;
     c[W_ERR] = 0;
     c[W_NEXT] = 0;
     c[W_DONE] = 0;
-    // publishing the new generation (open, nobody joined) makes the fields above visible first
-    this.gen = (this.gen + 1) & 0xffffff || 1;
-    Atomics.store(c, W_JOB, this.gen << 8);
-    Atomics.notify(c, W_JOB);
-    let ownError: unknown = null;
-    try {
-      self(0, nth);
-    } catch (e) {
-      ownError = e;
+    // the test hook of a worker that dies mid-job: its share must be left to a worker
+    const exit = this.names[k] === "__exit__";
+    // opening the shares publishes the job (the fields above are written before)
+    Atomics.store(c, W_SHARE, solo ? 0 : exit ? 1 : 0);
+    if (!solo) {
+      Atomics.add(c, W_GEN, 1);
+      Atomics.notify(c, W_GEN);
     }
-    // with dynamic items every item has been taken once the caller's part returns
-    const want = dynamic ? Atomics.or(c, W_JOB, CLOSED) & JOINED : nth - 1;
-    let spins = 0;
-    for (;;) {
-      const d = Atomics.load(c, W_DONE);
-      if (d === want) break;
-      if (spins < 100000) {
-        spins++;
-        continue;
-      }
-      Atomics.wait(c, W_DONE, d, 100);
-      for (let t = 1; t < nth; t++)
-        if (Atomics.load(c, W_DEAD + t)) {
-          this.broken = `simdnet: worker ${t} died while running ${this.names[k]}; dispose the engine and call init() again`;
-          throw new WorkerError(this.broken);
+    let ownError: unknown = null, ownShare = 0, own = exit ? 1 : 0;
+    if (!exit)
+      for (let sh = Atomics.add(c, W_SHARE, 1); sh < nth; sh = Atomics.add(c, W_SHARE, 1)) {
+        try {
+          self(sh, nth);
+        } catch (e) {
+          if (!ownError) {
+            ownError = e;
+            ownShare = sh;
+          }
         }
+        own++;
+      }
+    // the shares the caller ran count as done; wait for the ones workers run (even when solo: a
+    // worker between two claims may have caught one)
+    if (Atomics.add(c, W_DONE, own) + own !== nth) {
+      let spins = 0;
+      for (;;) {
+        const d = Atomics.load(c, W_DONE);
+        if (d === nth) break;
+        if (spins < 100000) {
+          spins++;
+          continue;
+        }
+        Atomics.wait(c, W_DONE, d, 100);
+        for (let t = 1; t < nth; t++)
+          if (Atomics.load(c, W_DEAD + t)) {
+            this.broken = `simdnet: worker ${t} died while running ${this.names[k]}; dispose the engine and call init() again`;
+            throw new WorkerError(this.broken);
+          }
+      }
     }
-    if (!dynamic) Atomics.or(c, W_JOB, CLOSED);
-    if (ownError) throw new WorkerError(`simdnet: kernel ${this.names[k]} failed on thread 0: ${(ownError as Error).message ?? ownError}`);
+    if (ownError) throw new WorkerError(`simdnet: kernel ${this.names[k]} failed on thread ${ownShare}: ${(ownError as Error).message ?? ownError}`);
     if (c[W_ERR]) {
       const bytes = new Uint8Array(this.memory.buffer, MSG, MSG_LEN);
       let s = "";
@@ -238,8 +249,8 @@ export class Pool {
 
   dispose(): void {
     Atomics.store(this.ctrl, W_STOP, 1);
-    Atomics.add(this.ctrl, W_JOB, 1 << 8);
-    Atomics.notify(this.ctrl, W_JOB);
+    Atomics.add(this.ctrl, W_GEN, 1);
+    Atomics.notify(this.ctrl, W_GEN);
     for (const w of this.workers) w.terminate();
     this.workers = [];
     this.broken = "simdnet: the engine was disposed";

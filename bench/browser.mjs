@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// The demo page in chromium (via playwright-core), measured:
+//  (a) LeNet training throughput in the page's worker, batch 64, 2 threads, against the same
+//      training code (demo/trainer.js) on the same data in Node. As in bench/train_lenet.mjs a
+//      step is forward, cross-entropy, backward and the SGD update, and the figure is the median
+//      over timed steps after warm-up; "wall" adds what surrounds a step (assembling the batch,
+//      and in the page posting the result and yielding to the worker's event loop). Browser and
+//      Node rounds alternate, so load from other processes hits both alike.
+//  (b) time from navigation to the first training step done (the page started with ?autostart):
+//      fetching the page, the library and its .wasm, compiling, starting the worker and its
+//      threads, fetching and preparing the digits, building LeNet, one step.
+//  (c) download size of the library: gzip -9 of dist/index.js and of the .wasm the page fetched
+//      (and, for reference, what a minified bundle would be).
+// Targets (reported, not asserted): (a) within 15% of Node, (b) under 2 s, (c) under 150 KB.
+//
+//   node bench/browser.mjs [--steps 30] [--warmup 5] [--rounds 2] [--json]
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import * as sn from "../dist/index.js";
+import { Trainer, digitsFromBytes } from "../demo/trainer.js";
+import { launchBrowser, watchedPage, startServer } from "../test/browser/launch.mjs";
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : def;
+};
+const steps = opt("steps", 30), warmup = opt("warmup", 5), rounds = opt("rounds", 2), THREADS = 2;
+const WAIT = { timeout: 120000 };
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const summarise = (recs) => {
+  const timed = recs.slice(warmup, warmup + steps);
+  const ms = median(timed.map((r) => r.ms)), wall = median(timed.map((r) => r.wallMs));
+  return { ms, wallMs: wall, imagesPerSec: (64 * 1000) / ms, wallImagesPerSec: (64 * 1000) / wall };
+};
+
+const server = await startServer({ isolation: true });
+const browser = await launchBrowser();
+try {
+  // The server turns the `mnist` package's JSON into bytes on the first request; do that now so
+  // (b) measures the page, not the server's one-off work.
+  const bytes = new Uint8Array(await (await fetch(server.url + "data/mnist-digits.bin", { signal: AbortSignal.timeout(60000) })).arrayBuffer());
+  const { train, test } = digitsFromBytes(sn, bytes);
+
+  async function browserRound() {
+    const { page, log } = await watchedPage(browser);
+    await page.goto(`${server.url}demo/?threads=${THREADS}&autostart`);
+    // On a timeout, say how far the page got rather than only that it timed out.
+    const stuck = async (what, e) => {
+      const state = await page.evaluate(() => ({ ready: window.demo?.ready, running: window.demo?.running, steps: window.demo?.steps.length, status: document.getElementById("status")?.textContent }));
+      throw new Error(`${what}: ${e.message.split("\n")[0]}; the page: ${JSON.stringify(state)}`);
+    };
+    await page.waitForFunction((n) => window.demo?.steps.length >= n || window.demo?.errors.length, warmup + steps, WAIT).catch((e) => stuck("training", e));
+    await page.click("#stop");
+    await page.waitForFunction(() => !window.demo.running, null, WAIT).catch((e) => stuck("stopping", e));
+    const d = await page.evaluate(() => ({ steps: window.demo.steps, info: window.demo.info, firstStepAt: window.demo.firstStepAt, timing: window.demo.timing, errors: window.demo.errors }));
+    await page.close();
+    if (d.errors.length) throw new Error(`the page reported: ${d.errors.join("; ")}`);
+    if (d.info.threads !== THREADS) throw new Error(`the page's worker runs ${d.info.threads} threads, not ${THREADS}`);
+    const wasm = log.requests.filter((u) => u.endsWith(".wasm")).map((u) => new URL(u).pathname);
+    const t = d.timing;
+    // page ms: app.js running, the worker's init done (engine and digits in parallel), first step
+    const startup = { appStartAt: t.appStartAt, engineMs: t.engineMs, digitsMs: t.digitsMs, readyAt: t.readyAt, firstStepAt: d.firstStepAt };
+    return { ...summarise(d.steps), loadToFirstStepMs: d.firstStepAt, startup, build: d.info.build, wasm };
+  }
+
+  async function nodeRound() {
+    const info = await sn.init({ threads: THREADS });
+    const t = new Trainer(sn, train, test);
+    t.newModel();
+    const recs = [];
+    let last = performance.now();
+    for (let i = 0; i < warmup + steps; i++) {
+      const r = t.step();
+      const now = performance.now();
+      recs.push({ ms: r.ms, wallMs: now - last });
+      last = now;
+    }
+    t.disposeModel();
+    sn.dispose();
+    return { ...summarise(recs), build: info.build };
+  }
+
+  const b = [], n = [];
+  for (let r = 0; r < rounds; r++) {
+    b.push(await browserRound());
+    n.push(await nodeRound());
+  }
+  const pick = (rs, k) => median(rs.map((r) => r[k]));
+  const ours = { browser: { ms: pick(b, "ms"), wallMs: pick(b, "wallMs") }, node: { ms: pick(n, "ms"), wallMs: pick(n, "wallMs") } };
+  const ratio = ours.node.ms / ours.browser.ms;
+
+  // (c) sizes: the bundle and the .wasm the page really fetched
+  const gz = (buf) => gzipSync(buf, { level: 9 }).length;
+  const js = readFileSync(new URL("../dist/index.js", import.meta.url));
+  const wasmFile = b[0].wasm[0].replace(/^\/dist\//, "");
+  const wasm = readFileSync(new URL(`../dist/${wasmFile}`, import.meta.url));
+  let minified = null;
+  try {
+    const { transform } = await import("esbuild");
+    minified = gz(Buffer.from((await transform(js.toString("utf8"), { minify: true, format: "esm", target: "es2022" })).code));
+  } catch {
+    /* esbuild not installed: no reference figure */
+  }
+  const size = { js: gz(js), wasm: gz(wasm), wasmFile, jsMinified: minified };
+  size.total = size.js + size.wasm;
+
+  const result = {
+    bench: "browser",
+    threads: THREADS,
+    batch: 64,
+    steps,
+    warmup,
+    rounds,
+    build: b[0].build,
+    browserMsPerStep: ours.browser.ms,
+    nodeMsPerStep: ours.node.ms,
+    browserImagesPerSec: (64 * 1000) / ours.browser.ms,
+    nodeImagesPerSec: (64 * 1000) / ours.node.ms,
+    browserWallImagesPerSec: (64 * 1000) / ours.browser.wallMs,
+    nodeWallImagesPerSec: (64 * 1000) / ours.node.wallMs,
+    browserVsNode: ratio,
+    loadToFirstStepMs: b.map((r) => r.loadToFirstStepMs),
+    gzipBytes: size,
+    perRound: { browser: b.map(({ wasm, ...r }) => r), node: n },
+  };
+  if (argv.includes("--json")) console.log(JSON.stringify(result));
+  else {
+    const kb = (x) => `${(x / 1024).toFixed(1)} KB`;
+    const f0 = (x) => x.toFixed(0);
+    console.log(`LeNet training, batch 64, ${THREADS} threads, ${result.build} build: median of ${steps} steps after ${warmup}, ${rounds} round(s) each, alternating`);
+    console.log(`  page's worker: ${ours.browser.ms.toFixed(1)} ms/step = ${f0(result.browserImagesPerSec)} images/s  (wall, with batch, messages, yield: ${f0(result.browserWallImagesPerSec)} images/s)`);
+    console.log(`  Node:          ${ours.node.ms.toFixed(1)} ms/step = ${f0(result.nodeImagesPerSec)} images/s  (wall, with batch: ${f0(result.nodeWallImagesPerSec)} images/s)`);
+    console.log(`  browser / Node: ${ratio.toFixed(2)}x  (target: within 15%, i.e. >= 0.85x) ${ratio >= 0.85 ? "ok" : "MISSED"}`);
+    const first = Math.min(...result.loadToFirstStepMs);
+    console.log(`Page load to first training step done: ${result.loadToFirstStepMs.map(f0).join(", ")} ms  (target < 2000 ms) ${first < 2000 ? "ok" : "MISSED"}`);
+    for (const { startup: s } of b)
+      console.log(`  app.js runs at ${f0(s.appStartAt)} ms; in the worker: engine ${f0(s.engineMs)} ms, digits ${f0(s.digitsMs)} ms (in parallel); ready at ${f0(s.readyAt)} ms; first step done at ${f0(s.firstStepAt)} ms`);
+    console.log(`Download, gzip -9: dist/index.js ${kb(size.js)} + ${wasmFile} ${kb(size.wasm)} = ${kb(size.total)}  (target < 150 KB) ${size.total < 150 * 1024 ? "ok" : "MISSED"}`);
+    if (minified) console.log(`  (a minified bundle would be ${kb(minified)} gzipped: ${kb(size.js - minified)} less)`);
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}

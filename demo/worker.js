@@ -1,0 +1,166 @@
+// The demo's module worker: all simdnet work happens here, off the page's main thread (which
+// may not block, so only a worker gets threads). The page sends commands ({id, cmd, ...}) and
+// gets one reply per command ({type: "reply", id, ...} or with `error`), plus events while
+// training runs ("state", "step", "epoch", "digit").
+import * as sn from "../dist/index.js";
+import { Trainer, digitsFromBytes } from "./trainer.js";
+import { predict, inspect } from "./inspect.js";
+import { modelFileBytes, modelFromFiles } from "./modelfile.js";
+
+let trainer = null;
+let info = null;
+let running = false;
+let loopDone = Promise.resolve();
+/** The last drawn digit, so its predictions can follow the training. */
+let digit = null;
+
+const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+
+// Yield to the event loop between steps so that 'stop' (and drawing) get in. A MessageChannel
+// message is not clamped like a nested setTimeout(0) (4 ms each after a few levels).
+const channel = new MessageChannel();
+const waiting = [];
+channel.port1.onmessage = () => waiting.shift()?.();
+const tick = () => new Promise((resolve) => (waiting.push(resolve), channel.port2.postMessage(0)));
+
+async function loadDigits() {
+  const url = new URL("../data/mnist-digits.bin", import.meta.url);
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`could not load the digits from ${url.pathname}: HTTP ${r.status} (is this page served by demo/server.mjs?)`);
+  return digitsFromBytes(sn, new Uint8Array(await r.arrayBuffer()));
+}
+
+async function evaluateEpoch(record) {
+  let loss = 0, correct = 0, n = 0;
+  for (let i = 0; i < trainer.test.length; i += 500) {
+    const c = trainer.evaluateChunk(i, 500);
+    loss += c.loss;
+    correct += c.correct;
+    n += c.n;
+    await tick();
+  }
+  post({ type: "epoch", ...record, testLoss: loss / n, testAcc: correct / n });
+}
+
+function digitResult(withMaps) {
+  const probs = predict(sn, trainer.model, digit.pixels, trainer.normalize);
+  if (!withMaps) return { probs };
+  const cls = probs.indexOf(Math.max(...probs));
+  const maps = inspect(sn, trainer.model, digit.pixels, trainer.normalize, cls);
+  return { probs, cls, maps, transfer: Object.values(maps).map((b) => b.buffer) };
+}
+
+async function loop() {
+  post({ type: "state", running: true });
+  let sumLoss = 0, sumCorrect = 0, seen = 0, last = performance.now();
+  try {
+    while (running) {
+      const r = trainer.step();
+      const now = performance.now();
+      sumLoss += r.loss * r.size;
+      sumCorrect += r.acc * r.size;
+      seen += r.size;
+      // wallMs: from the end of the previous step, so batch assembly, messages and the yield count
+      post({ type: "step", step: r.step, epoch: r.epoch, loss: r.loss, acc: r.acc, ms: r.ms, wallMs: now - last, size: r.size, threads: info.threads });
+      if (r.epochDone) {
+        await evaluateEpoch({ epoch: trainer.epoch, trainLoss: sumLoss / seen, trainAcc: sumCorrect / seen });
+        sumLoss = sumCorrect = seen = 0;
+      }
+      if (digit && r.step % 20 === 0) {
+        const d = digitResult(true);
+        post({ type: "digit", probs: d.probs, cls: d.cls, maps: d.maps }, d.transfer);
+      }
+      await tick();
+      last = performance.now();
+    }
+  } catch (e) {
+    post({ type: "error", message: e.message });
+  }
+  running = false;
+  post({ type: "state", running: false });
+}
+
+function startLoop() {
+  if (running) return;
+  running = true;
+  loopDone = loop();
+}
+
+async function stopLoop() {
+  running = false;
+  await loopDone;
+}
+
+const commands = {
+  async init({ threads }) {
+    // The digits download while the kernels compile and the threads start.
+    const t0 = performance.now(), since = (p) => p.then((v) => [v, performance.now() - t0]);
+    const [[got, engineMs], [digits, digitsMs]] = await Promise.all([since(sn.init({ threads })), since(trainer ? Promise.resolve(null) : loadDigits())]);
+    info = got;
+    if (digits) {
+      trainer = new Trainer(sn, digits.train, digits.test);
+      trainer.newModel();
+    }
+    const timing = { engineMs, digitsMs, totalMs: performance.now() - t0 };
+    return { info, timing, train: trainer.train.length, test: trainer.test.length, params: trainer.model.numParameters(), batchSize: trainer.batchSize };
+  },
+  /** Restart the engine with another thread count; the model and optimiser carry over. */
+  async threads({ threads }) {
+    const was = running;
+    await stopLoop();
+    const snap = trainer.snapshot();
+    info = await sn.init({ threads });
+    trainer.restore(snap);
+    if (was) startLoop();
+    return { info };
+  },
+  train() {
+    startLoop();
+    return {};
+  },
+  async stop() {
+    await stopLoop();
+    return { step: trainer.steps };
+  },
+  reset() {
+    trainer.reset();
+    return { params: trainer.model.numParameters() };
+  },
+  /** pixels: 28x28 values in [0, 1]; maps: also the saliency / occlusion / filter images. */
+  predict({ pixels, maps }) {
+    digit = { pixels: Float32Array.from(pixels) };
+    return digitResult(!!maps);
+  },
+  forget() {
+    digit = null;
+    return {};
+  },
+  save() {
+    const bytes = modelFileBytes(sn, trainer.model, { ...trainer.meta, normalize: trainer.normalize, steps: trainer.steps });
+    return { bytes, name: "simdnet-lenet.safetensors", transfer: [bytes.buffer] };
+  },
+  /** files: [{name, bytes}]: one .safetensors saved by the demo, or the .json + .safetensors
+   *  pair that saveModel (the CLI) writes. */
+  load({ files }) {
+    const { model, meta } = modelFromFiles(sn, files);
+    trainer.adopt(model, meta);
+    return { params: model.numParameters(), meta };
+  },
+};
+
+// One command at a time, in order; training steps run in between.
+let queue = Promise.resolve();
+self.onmessage = (e) => {
+  const { id, cmd, ...args } = e.data;
+  queue = queue.then(async () => {
+    try {
+      if (!commands[cmd]) throw new Error(`unknown command ${cmd}`);
+      if (cmd !== "init" && !trainer) throw new Error("the worker is not initialised yet");
+      const { transfer = [], ...r } = (await commands[cmd](args)) ?? {};
+      post({ type: "reply", id, ...r }, transfer);
+    } catch (err) {
+      post({ type: "reply", id, error: err?.message ?? String(err) });
+    }
+  });
+};
+self.onunhandledrejection = (e) => post({ type: "error", message: String(e.reason?.message ?? e.reason) });
