@@ -12,7 +12,8 @@ export const CHECKPOINT_FORMAT = "simdnet-checkpoint";
 /** What fit() and a hand-written loop need from an optimiser (torch.optim's shape). */
 export interface Optimizer {
   step(): void;
-  zeroGrad(): void;
+  /** setToNone: drop the gradients instead of zeroing them (fit() asks for that) */
+  zeroGrad(setToNone?: boolean): void;
   stateDict?(): unknown;
   loadStateDict?(state: any): void;
 }

@@ -154,7 +154,9 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
         step++;
         b++;
         const r = tidy(() => {
-          opt.zeroGrad();
+          // drop last step's gradients (torch's set_to_none): backward then writes them
+          // instead of filling with zeros and adding; the arena reuses the freed buffers
+          opt.zeroGrad(true);
           const out = model.forward(batch.x);
           const loss = lossFn(out, batch.y);
           const value = loss.item();
