@@ -407,6 +407,77 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
   }
 }
 
+// Input gradient in two passes, for convolutions with few (image, group, channel) items (an
+// RGB first layer on one image has 3): f32_conv2d_bwd_input_cols computes the whole column
+// matrix dcol = W_g^T * dy[n, g] for every (image, group) into `cols` ([N*G][Cg*KH*KW][P]),
+// items being (image, group, block of PB positions), so both threads share the GEMM, the bulk
+// of the work; f32_conv2d_col2im then adds it into dx, items (image, group, channel). Each dx
+// element gets the same additions in the same order as in f32_conv2d_bwd_input (position
+// chunk, sliver or run, tap), and each dcol element the same sum: the bits are the same.
+
+/** dcol for every (image, group): cols + (ng*K + row)*P floats, K = Cg*KH*KW. Scratch per
+ *  thread (floats): A strips ceil(K/MR)*MR*KC_MAX, B block KC_MAX*PB, tile MR*NR. */
+export function f32_conv2d_bwd_input_cols(geo: usize, dy: usize, w: usize, cols: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), O = load<i32>(geo, 16), G = load<i32>(geo, 20);
+  const KH = load<i32>(geo, 24), KW = load<i32>(geo, 28), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const Cg = C / G, Og = O / G, K = Cg * KH * KW, P = HO * WO, S = (K + MR - 1) / MR;
+  const pa = scratch + <usize>ith * scratchBytes;
+  const pb = pa + (<usize>(S * MR * KC_MAX) << 2);
+  const tile = pb + (<usize>(KC_MAX * PB) << 2);
+  const kcb = kcOf(Og), NPB = (P + PB - 1) / PB, T = N * G * NPB;
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
+    const ng = it / NPB, p0 = (it - ng * NPB) * PB, np = min(PB, P - p0), nsl = (np + NR - 1) / NR;
+    const g = ng % G;
+    const dyg = dy + (<usize>ng * Og * P << 2); // (n*G + g)*Og = n*O + g*Og
+    const wg = w + (<usize>(g * Og) * K << 2);
+    const dcol = cols + ((<usize>ng * K * P + p0) << 2);
+    if (Og == 0) {
+      for (let r = 0; r < K; r++) fillBlock(dcol + (<usize>r * P << 2), np, 0);
+      continue;
+    }
+    for (let pc = 0; pc < Og; pc += kcb) {
+      const kc = min(kcb, Og - pc);
+      for (let s = 0; s < S; s++) packAStrip(wg, K, 1, s * MR, min(MR, K - s * MR), pc, kc, pa + (<usize>(s * kc * MR) << 2));
+      packB(dyg, P, 0, pc, kc, p0, np, pb);
+      macroBlock(pa, kc, 0, 0, S, pb, kc, nsl, dcol, P, K, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
+    }
+  }
+}
+
+/** dx += col2im(cols) (cols from f32_conv2d_bwd_input_cols), dx starting from init[channel]
+ *  (or zero). Scratch per thread (floats): position tables 2*PB (i32), then the padded block
+ *  of one channel (PADF floats) on the padded path. */
+export function f32_conv2d_col2im(geo: usize, cols: usize, dx: usize, init: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
+  const G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
+  const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
+  const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const padf = load<i32>(geo, 64);
+  const Cg = C / G, KK = KH * KW, K = Cg * KK, P = HO * WO;
+  const iy0 = scratch + <usize>ith * scratchBytes, ix0 = iy0 + (<usize>PB << 2), pad = ix0 + (<usize>PB << 2);
+  const Wp = W + 2 * PW, Hp = (HO - 1) * SH + (KH - 1) * DH + 1, chs = Hp * Wp;
+  const T = N * C;
+  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
+    const ng = it / Cg, ci = it - ng * Cg, g = ng % G;
+    const plane = dx + (<usize>it * H * W << 2); // channel (n, g*Cg + ci) = image-channel it
+    const v = init ? load<f32>(init + (<usize>(g * Cg + ci) << 2)) : 0;
+    if (padf) fillBlock(pad, chs, v);
+    else fillBlock(plane, H * W, v);
+    const col = cols + (<usize>(ng * K + ci * KK) * P << 2);
+    for (let p0 = 0; p0 < P; p0 += PB) {
+      const np = min(PB, P - p0), nsl = (np + NR - 1) / NR;
+      if (padf) {
+        sliverTable(p0, np, WO, SH, Wp, 0, iy0);
+        col2imPadded(pad, chs, Wp, KH, KW, DH, DW, KK, iy0, nsl, col + (<usize>p0 << 2), P);
+      } else {
+        posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
+        col2imAdd(plane, H, W, KH, KW, DH, DW, SW, KK, iy0, ix0, np, col + (<usize>p0 << 2), P);
+      }
+    }
+    if (padf) cropBlock(pad, 1, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + ci) << 2) : 0);
+  }
+}
+
 /** Copies the image part of nc padded blocks (Hp x Wp, image row iy at block row iy + PH,
  *  column ix at ix + PW) into nc planes H x W; rows past the block (no output reaches them)
  *  get the start value, init[ci] (init: nc floats, or 0 for zero). */

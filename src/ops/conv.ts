@@ -147,6 +147,17 @@ function inputGradAsForward(g: ConvGeometry): ConvGeometry | null {
   return { N: g.N, C: g.O, H: g.HO, W: g.WO, O: g.C, G: g.G, KH: g.KH, KW: g.KW, SH: 1, SW: 1, PH, PW, DH: g.DH, DW: g.DW, HO: g.H, WO: g.W };
 }
 
+/** The one-pass input gradient has (image, group, input channel) items at most: an RGB first
+ *  layer on one image (AlexNet's conv1) has 3, so on 2 threads one thread does two thirds of the
+ *  work. With fewer than 8 such items the GEMM goes first over all positions in blocks
+ *  (f32_conv2d_bwd_input_cols), then the col2im per channel: same sums, same bits, more items.
+ *  A function of the shapes only; capped at 64 MB of columns. */
+function inputGradInTwoPasses(g: ConvGeometry): boolean {
+  const cols = g.N * g.C * g.KH * g.KW * g.HO * g.WO;
+  if (typeof process !== "undefined" && process.env?.SIMDNET_DX_PATH) return process.env.SIMDNET_DX_PATH === "two";
+  return g.N * g.C < 8 && g.O / g.G > 0 && cols * 4 <= 64 << 20;
+}
+
 /** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0). */
 export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, dx: number, init = 0): void {
   const fg = inputGradAsForward(g);
@@ -163,6 +174,25 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, d
     return;
   }
   const Cg = g.C / g.G, KK = g.KH * g.KW;
+  if (inputGradInTwoPasses(g)) {
+    const K = Cg * KK, P = g.HO * g.WO;
+    // +8: col2im reads whole slivers of 8 (lanes past the end are masked)
+    const cols = eng.alloc((g.N * g.G * K * P + 8) * 4, "conv input-gradient columns");
+    try {
+      withGeometry(eng, g, 0, (geo) => {
+        const bytes = round64((Math.ceil(K / MR) * MR * KC_MAX + KC_MAX * PB + MR * NR) * 4);
+        eng.run("f32_conv2d_bwd_input_cols", [geo, dy, w, cols, eng.scratch(bytes), bytes], macs(g));
+      });
+      const padf = padFloats(g, 1, g.HO * g.WO);
+      withGeometry(eng, g, padf, (geo) => {
+        const bytes = round64((2 * PB + padf) * 4);
+        eng.run("f32_conv2d_col2im", [geo, cols, dx, init, eng.scratch(bytes), bytes], g.N * g.C * K * P / Math.max(1, Cg));
+      });
+    } finally {
+      eng.release(cols);
+    }
+    return;
+  }
   // channel blocks per group: about 128 rows of the column matrix each, and enough items for
   // the threads (the split changes no sum: each dx element is added to in the same order in
   // whichever item holds its channel)
