@@ -415,7 +415,8 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
 // element gets the same additions in the same order as in f32_conv2d_bwd_input (position
 // chunk, sliver or run, tap), and each dcol element the same sum: the bits are the same.
 
-/** dcol for every (image, group): cols + (ng*K + row)*P floats, K = Cg*KH*KW. Scratch per
+/** dcol for every (image, group) by blocks of PB positions: block b of image-group ng at
+ *  cols + (ng*NPB + b)*K*PB floats, row r of it r*PB further on, K = Cg*KH*KW. Scratch per
  *  thread (floats): A strips ceil(K/MR)*MR*KC_MAX, B block KC_MAX*PB, tile MR*NR. */
 export function f32_conv2d_bwd_input_cols(geo: usize, dy: usize, w: usize, cols: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), O = load<i32>(geo, 16), G = load<i32>(geo, 20);
@@ -430,16 +431,18 @@ export function f32_conv2d_bwd_input_cols(geo: usize, dy: usize, w: usize, cols:
     const g = ng % G;
     const dyg = dy + (<usize>ng * Og * P << 2); // (n*G + g)*Og = n*O + g*Og
     const wg = w + (<usize>(g * Og) * K << 2);
-    const dcol = cols + ((<usize>ng * K * P + p0) << 2);
+    // block-major: each item's K x PB block is contiguous (rows PB apart, as in the one-pass
+    // kernel's scratch), not K rows P apart (hundreds of pages touched per tile)
+    const dcol = cols + (<usize>it * K * PB << 2);
     if (Og == 0) {
-      for (let r = 0; r < K; r++) fillBlock(dcol + (<usize>r * P << 2), np, 0);
+      for (let r = 0; r < K; r++) fillBlock(dcol + (<usize>r * PB << 2), np, 0);
       continue;
     }
     for (let pc = 0; pc < Og; pc += kcb) {
       const kc = min(kcb, Og - pc);
       for (let s = 0; s < S; s++) packAStrip(wg, K, 1, s * MR, min(MR, K - s * MR), pc, kc, pa + (<usize>(s * kc * MR) << 2));
       packB(dyg, P, 0, pc, kc, p0, np, pb);
-      macroBlock(pa, kc, 0, 0, S, pb, kc, nsl, dcol, P, K, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
+      macroBlock(pa, kc, 0, 0, S, pb, kc, nsl, dcol, PB, K, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
     }
   }
 }
@@ -463,15 +466,16 @@ export function f32_conv2d_col2im(geo: usize, cols: usize, dx: usize, init: usiz
     const v = init ? load<f32>(init + (<usize>(g * Cg + ci) << 2)) : 0;
     if (padf) fillBlock(pad, chs, v);
     else fillBlock(plane, H * W, v);
-    const col = cols + (<usize>(ng * K + ci * KK) * P << 2);
-    for (let p0 = 0; p0 < P; p0 += PB) {
+    const NPB = (P + PB - 1) / PB;
+    for (let p0 = 0, blk = 0; p0 < P; p0 += PB, blk++) {
       const np = min(PB, P - p0), nsl = (np + NR - 1) / NR;
+      const col = cols + (<usize>((ng * NPB + blk) * K + ci * KK) * PB << 2);
       if (padf) {
         sliverTable(p0, np, WO, SH, Wp, 0, iy0);
-        col2imPadded(pad, chs, Wp, KH, KW, DH, DW, KK, iy0, nsl, col + (<usize>p0 << 2), P);
+        col2imPadded(pad, chs, Wp, KH, KW, DH, DW, KK, iy0, nsl, col, PB);
       } else {
         posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
-        col2imAdd(plane, H, W, KH, KW, DH, DW, SW, KK, iy0, ix0, np, col + (<usize>p0 << 2), P);
+        col2imAdd(plane, H, W, KH, KW, DH, DW, SW, KK, iy0, ix0, np, col, PB);
       }
     }
     if (padf) cropBlock(pad, 1, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + ci) << 2) : 0);

@@ -177,7 +177,7 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, d
   if (inputGradInTwoPasses(g)) {
     const K = Cg * KK, P = g.HO * g.WO;
     // +8: col2im reads whole slivers of 8 (lanes past the end are masked)
-    const cols = eng.alloc((g.N * g.G * K * P + 8) * 4, "conv input-gradient columns");
+    const cols = eng.alloc((g.N * g.G * Math.ceil(P / PB) * K * PB + 8) * 4, "conv input-gradient columns");
     try {
       withGeometry(eng, g, 0, (geo) => {
         const bytes = round64((Math.ceil(K / MR) * MR * KC_MAX + KC_MAX * PB + MR * NR) * 4);
