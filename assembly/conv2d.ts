@@ -10,7 +10,9 @@
 //    W is packed once per call (f32_gemm_pack_a, G matrices). Items are the positions of one
 //    (image, group) in blocks of about equal size (at most 256); the block's columns of col are
 //    expanded directly into NR-wide B slivers, K block by K block, and the bias is added in the
-//    GEMM epilogue.
+//    GEMM epilogue. Where that gives few items (one image's 14x14 or 7x7 map is one block), the
+//    output channels' row strips are split into MB blocks as well (src/ops/conv.ts rowBlocks),
+//    each block expanding its positions' columns itself.
 //  - input gradient: for stride 1 with 12 or more channels per group, a forward convolution of
 //    dy with the flipped weights (f32_conv2d_pack_flipped; src/ops/conv.ts says when). Else
 //    dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into dx. Items are
