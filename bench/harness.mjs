@@ -29,7 +29,9 @@ export const median = (xs) => {
  * `minSampleMs`), the runners taking turns in a rotating order; at least `minReps` samples each,
  * more up to `maxReps` while the time budget (`budgetMs`) lasts. Returns the median ms per call
  * for each runner (null for one that failed; its error is left in runner.failed), and sets
- * runner.minMs (the best sample) and runner.samples (how many).
+ * runner.minMs (the best sample), runner.samples (how many) and runner.cpuMs (the median of the
+ * process's CPU time per call: for a single-threaded runtime, below the wall time by what other
+ * processes took).
  */
 export async function timeInterleaved(
   runners,
@@ -46,7 +48,7 @@ export async function timeInterleaved(
         await r.run();
         dt = performance.now() - t0;
       }
-      live.push({ r, inner: Math.max(1, Math.ceil(minSampleMs / Math.max(dt, 1e-3))), samples: [] });
+      live.push({ r, inner: Math.max(1, Math.ceil(minSampleMs / Math.max(dt, 1e-3))), samples: [], cpu: [] });
     } catch (e) {
       r.failed = e;
     }
@@ -61,9 +63,12 @@ export async function timeInterleaved(
       // job (ONNX Runtime's for milliseconds), and a spinning thread takes a core from the next
       await new Promise((res) => setTimeout(res, settleMs));
       try {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         for (let i = 0; i < L.inner; i++) await L.r.run();
         L.samples.push((performance.now() - t0) / L.inner);
+        const c = process.cpuUsage(c0);
+        L.cpu.push((c.user + c.system) / 1000 / L.inner);
       } catch (e) {
         L.r.failed = e;
       }
@@ -75,6 +80,8 @@ export async function timeInterleaved(
     // the best sample too: less moved by load from elsewhere than the median (JSON only)
     r.minMs = Math.min(...L.samples);
     r.samples = L.samples.length;
+    // the process's CPU time per call (all its threads, spinning included), median over samples
+    r.cpuMs = median(L.cpu);
     return median(L.samples);
   });
 }
