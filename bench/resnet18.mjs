@@ -366,11 +366,9 @@ async function child(o) {
   const status = new Map([["simdnet", oursStatus]]);
   const names = ["simdnet-fused", "tfjs-wasm", "ort-wasm"];
   const makers = [() => oursFusedRunner(lib, size, weights), () => tfjsRunner(size, weights), () => ortRunner(threads, size, weights)];
-  const refRunners = [];
   for (let i = 0; i < makers.length; i++) {
     try {
       const r = await makers[i]();
-      refRunners.push(r);
       runners.push(r);
       status.set(r.name, "ok");
     } catch (e) {
@@ -506,6 +504,8 @@ function tableRow(r) {
   if (r.runtime === "simdnet-fused") notes.push("ours, batch norm folded into the convs (fuseBatchNorm)");
   if (r.runtime === "tfjs-wasm") notes.push("1 thread in Node");
   if (r.runtime === "simdnet" && r.max_abs_logit != null) notes.push(`max |logit| ${r.max_abs_logit.toFixed(2)}${r.build ? `, ${r.build} build` : ""}`);
+  // how many cores the process had on average: below the thread count, other load took them
+  if (r.runtime === "simdnet" && r.threads > 1 && r.cpu_ms != null && r.median_ms) notes.push(`process busy ${(r.cpu_ms / r.median_ms).toFixed(2)} cores on average`);
   const thr = r.runtime === "tfjs-wasm" ? (r.runtime_threads ?? 1) : r.threads;
   const cells = [
     r.runtime,
