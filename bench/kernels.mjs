@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import * as refs from "./refs.mjs";
 import { convOut } from "./onnx.mjs";
+import { randn, timeInterleaved, maxAbsDiff, maxAbs } from "./harness.mjs";
 
 const SUITES = ["peak", "gemm", "conv", "pool"];
 
@@ -47,20 +48,6 @@ function usage(msg) {
 }
 
 // ================================================================ cases
-
-/** Deterministic inputs: uniform in [-1, 1) from a seeded generator (mulberry32). */
-function randn(n, seed) {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
 const CONVS = [
   { id: "a", what: "LeNet conv1", N: 64, C: 1, H: 28, W: 28, O: 20, k: 5, stride: 1, pad: 0 },
@@ -173,88 +160,7 @@ function cases(threads) {
   return out;
 }
 
-// ================================================================ timing
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-/**
- * Times several runners interleaved. Warm-up: repeated calls for `warmMs` (at least two): V8
- * first runs a wasm function as baseline code and swaps in optimised code after some calls
- * (one call in progress keeps the baseline code), and the references build their plans on the
- * first call. Then each sample is `inner` back-to-back calls (enough to last `minSampleMs`),
- * the runners taking turns in a rotating order; at least `minReps` samples each, more up to
- * `maxReps` while the time budget lasts. Returns the median ms per call for each runner (null
- * for one that failed; its error is left in runner.failed).
- */
-async function timeInterleaved(runners, { quick }, { maxReps = quick ? 3 : 11, warmMs = quick ? 200 : 500 } = {}) {
-  const minSampleMs = quick ? 5 : 20;
-  const minReps = 3;
-  const settleMs = 25;
-  const budgetMs = quick ? 1500 : 8000;
-  const live = [];
-  for (const r of runners) {
-    try {
-      let dt = 0;
-      const w0 = performance.now();
-      for (let calls = 0; calls < 2 || (performance.now() - w0 < warmMs && calls < 200); calls++) {
-        const t0 = performance.now();
-        await r.run();
-        dt = performance.now() - t0;
-      }
-      live.push({ r, inner: Math.max(1, Math.ceil(minSampleMs / Math.max(dt, 1e-3))), samples: [] });
-    } catch (e) {
-      r.failed = e;
-    }
-  }
-  const start = performance.now();
-  for (let rep = 0; rep < maxReps; rep++) {
-    if (rep >= minReps && performance.now() - start > budgetMs) break;
-    for (let j = 0; j < live.length; j++) {
-      const L = live[(j + rep) % live.length];
-      if (L.r.failed) continue;
-      // let the previous runtime's threads go idle first: thread pools spin a while after a
-      // job (ONNX Runtime's for milliseconds), and a spinning thread takes a core from the next
-      await new Promise((res) => setTimeout(res, settleMs));
-      try {
-        const t0 = performance.now();
-        for (let i = 0; i < L.inner; i++) await L.r.run();
-        L.samples.push((performance.now() - t0) / L.inner);
-      } catch (e) {
-        L.r.failed = e;
-      }
-    }
-  }
-  return runners.map((r) => {
-    const L = live.find((l) => l.r === r);
-    if (!L || r.failed || !L.samples.length) return null;
-    // the best sample too: less moved by load from elsewhere than the median (JSON only)
-    r.minMs = Math.min(...L.samples);
-    r.samples = L.samples.length;
-    return median(L.samples);
-  });
-}
-
 // ================================================================ checking
-
-function maxAbsDiff(a, b) {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
-
-function maxAbs(a) {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 /** Tolerance for a sum of K products in f32, relative to the output magnitude: rounding error
  *  grows about like sqrt(K) * eps; 1e-5 * sqrt(K) leaves a wide margin above that, while a wrong
