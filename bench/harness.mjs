@@ -80,6 +80,7 @@ export async function timeInterleaved(
     // the best sample too: less moved by load from elsewhere than the median (JSON only)
     r.minMs = Math.min(...L.samples);
     r.samples = L.samples.length;
+    r.sampleList = L.samples; // in order of the rounds (the scaling suite pairs them)
     // the process's CPU time per call (all its threads, spinning included), median over samples
     r.cpuMs = median(L.cpu);
     return median(L.samples);
