@@ -10,7 +10,9 @@
 //    W is packed once per call (f32_gemm_pack_a, G matrices). Items are the positions of one
 //    (image, group) in blocks of about equal size (at most 256); the block's columns of col are
 //    expanded directly into NR-wide B slivers, K block by K block, and the bias is added in the
-//    GEMM epilogue.
+//    GEMM epilogue. Where that gives few items (one image's 14x14 or 7x7 map is one block), the
+//    output channels' row strips are split into MB blocks as well (src/ops/conv.ts rowBlocks),
+//    each block expanding its positions' columns itself.
 //  - input gradient: for stride 1 with 12 or more channels per group, a forward convolution of
 //    dy with the flipped weights (f32_conv2d_pack_flipped; src/ops/conv.ts says when). Else
 //    dcol = W_g^T (K x Og) * dy[n, g] (Og x P), then col2im adds dcol back into dx. Items are
@@ -279,7 +281,7 @@ function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: 
 // Scratch per thread (floats): B block KC_MAX*PB, position tables 2*PB (i32), tile MR*NR.
 
 /** y = conv2d(x, W) (+ bias); pw: W packed by f32_gemm_pack_a (G matrices Og x K). */
-export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: usize, MB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
   const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
@@ -292,10 +294,13 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
   const flags = bias ? EP_ROWBIAS : 0;
   const padf = load<i32>(geo, 64), Wp = W + 2 * PW, pad = tile + (<usize>(MR * NR) << 2);
   // items: the slivers of each (image, group) in NBK blocks of about equal size (at most
-  // NC_SLIVERS), taken one by one
+  // NC_SLIVERS), times MB blocks of the output channels' row strips (MB > 1 where the
+  // positions alone give too few items: one image's 7x7 or 14x14 maps are one block), taken
+  // one by one; an item of a row block expands its positions' columns itself
   const NBK = (J + NC_SLIVERS - 1) / NC_SLIVERS;
-  const T = N * G * NBK;
-  for (let it = take(-1, nth); it < T; it = take(it, nth)) {
+  const T = N * G * NBK * MB;
+  for (let it0 = take(-1, nth); it0 < T; it0 = take(it0, nth)) {
+    const it = it0 / MB, mb = it0 - it * MB, s0 = mb * S / MB, s1 = (mb + 1) * S / MB;
     const ng = it / NBK, b = it - ng * NBK;
     const j = b * J / NBK, nsl = (b + 1) * J / NBK - j;
     const n = ng / G, g = ng - n * G;
@@ -317,7 +322,7 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
         im2colPadded(pad, ix0, kc, iy0, nsl, pb, NR, kc * NR);
       }
       else im2col(plane, H, W, KH, KW, DH, DW, SW, pc, kc, iy0, ix0, np, nsl * NR, pb, NR, kc * NR);
-      macroBlock(a, K, pc, 0, S, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
+      macroBlock(a, K, pc, s0, s1, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
         bias + (<usize>(g * Og) << 2), 0, tile);
     }
   }

@@ -1,21 +1,27 @@
 #!/usr/bin/env node
 // Kernel benchmarks: simdnet against TensorFlow.js's wasm backend and ONNX Runtime Web, run side
-// by side in one process, with a check that our outputs match theirs. See bench/README.md.
+// by side in one process, with a check that our outputs match theirs; and how our kernels scale
+// from 1 to 2 threads. See bench/README.md.
 //
-//   node bench/kernels.mjs [--json] [--threads 1,2] [--suite gemm,conv,pool,peak] [--quick]
-//                          [--filter TEXT]
+//   node bench/kernels.mjs [--json] [--threads 1,2] [--suite peak,gemm,conv,pool,scaling]
+//                          [--quick] [--filter TEXT]
 //
 // ONNX Runtime Web's thread pool is global and fixed when it starts, so each thread count runs
 // in a child process of its own (this script with --child); inside it, ours and the references
 // are timed interleaved (round-robin, so that load from elsewhere hits all of them alike), and
-// medians are taken after warm-up.
+// medians are taken after warm-up. The scaling suite needs no reference: it runs in this
+// process, with one engine per thread count (the bundle imported once per engine), the engines
+// taking turns, so that the 1-thread and the 2-thread times are taken under the same load.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import * as refs from "./refs.mjs";
 import { convOut } from "./onnx.mjs";
+import { randn, timeInterleaved, maxAbsDiff, maxAbs, median } from "./harness.mjs";
 
-const SUITES = ["peak", "gemm", "conv", "pool"];
+const SUITES = ["peak", "gemm", "conv", "pool", "scaling"];
+/** The suites the per-thread-count children run (scaling runs in the parent). */
+const CHILD_SUITES = ["peak", "gemm", "conv", "pool"];
 
 function parseArgs(argv) {
   const o = { json: false, quick: false, child: false, threads: [1, 2], suites: SUITES, filter: null };
@@ -42,25 +48,11 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`kernels.mjs: ${msg}`);
-  console.error("usage: node bench/kernels.mjs [--json] [--threads 1,2] [--suite gemm,conv,pool,peak] [--quick] [--filter TEXT]");
+  console.error("usage: node bench/kernels.mjs [--json] [--threads 1,2] [--suite peak,gemm,conv,pool,scaling] [--quick] [--filter TEXT]");
   process.exit(msg ? 2 : 0);
 }
 
 // ================================================================ cases
-
-/** Deterministic inputs: uniform in [-1, 1) from a seeded generator (mulberry32). */
-function randn(n, seed) {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
 const CONVS = [
   { id: "a", what: "LeNet conv1", N: 64, C: 1, H: 28, W: 28, O: 20, k: 5, stride: 1, pad: 0 },
@@ -173,94 +165,149 @@ function cases(threads) {
   return out;
 }
 
-// ================================================================ timing
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-/**
- * Times several runners interleaved. Warm-up: repeated calls for `warmMs` (at least two): V8
- * first runs a wasm function as baseline code and swaps in optimised code after some calls
- * (one call in progress keeps the baseline code), and the references build their plans on the
- * first call. Then each sample is `inner` back-to-back calls (enough to last `minSampleMs`),
- * the runners taking turns in a rotating order; at least `minReps` samples each, more up to
- * `maxReps` while the time budget lasts. Returns the median ms per call for each runner (null
- * for one that failed; its error is left in runner.failed).
- */
-async function timeInterleaved(runners, { quick }, { maxReps = quick ? 3 : 11, warmMs = quick ? 200 : 500 } = {}) {
-  const minSampleMs = quick ? 5 : 20;
-  const minReps = 3;
-  const settleMs = 25;
-  const budgetMs = quick ? 1500 : 8000;
-  const live = [];
-  for (const r of runners) {
-    try {
-      let dt = 0;
-      const w0 = performance.now();
-      for (let calls = 0; calls < 2 || (performance.now() - w0 < warmMs && calls < 200); calls++) {
-        const t0 = performance.now();
-        await r.run();
-        dt = performance.now() - t0;
-      }
-      live.push({ r, inner: Math.max(1, Math.ceil(minSampleMs / Math.max(dt, 1e-3))), samples: [] });
-    } catch (e) {
-      r.failed = e;
-    }
-  }
-  const start = performance.now();
-  for (let rep = 0; rep < maxReps; rep++) {
-    if (rep >= minReps && performance.now() - start > budgetMs) break;
-    for (let j = 0; j < live.length; j++) {
-      const L = live[(j + rep) % live.length];
-      if (L.r.failed) continue;
-      // let the previous runtime's threads go idle first: thread pools spin a while after a
-      // job (ONNX Runtime's for milliseconds), and a spinning thread takes a core from the next
-      await new Promise((res) => setTimeout(res, settleMs));
-      try {
-        const t0 = performance.now();
-        for (let i = 0; i < L.inner; i++) await L.r.run();
-        L.samples.push((performance.now() - t0) / L.inner);
-      } catch (e) {
-        L.r.failed = e;
-      }
-    }
-  }
-  return runners.map((r) => {
-    const L = live.find((l) => l.r === r);
-    if (!L || r.failed || !L.samples.length) return null;
-    // the best sample too: less moved by load from elsewhere than the median (JSON only)
-    r.minMs = Math.min(...L.samples);
-    r.samples = L.samples.length;
-    return median(L.samples);
-  });
-}
-
 // ================================================================ checking
-
-function maxAbsDiff(a, b) {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
-
-function maxAbs(a) {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 /** Tolerance for a sum of K products in f32, relative to the output magnitude: rounding error
  *  grows about like sqrt(K) * eps; 1e-5 * sqrt(K) leaves a wide margin above that, while a wrong
  *  index or a missed term gives errors of the order of the outputs themselves. Max pooling
  *  computes nothing and must match exactly. */
 const tolerance = (c, ref) => (c.exact ? 0 : 1e-5 * Math.sqrt(c.K) * maxAbs(ref));
+
+/** Whether two f32 outputs have the same bits, element for element. */
+function sameBits(a, b) {
+  if (a.length !== b.length) return false;
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
+  return true;
+}
+
+// ================================================================ scaling: 1 thread vs more, one process
+
+/** The cases the scaling suite times: "suite case" names from cases(), and the target speedup
+ *  of 2 threads over 1 where the project has one. */
+const SCALING = [
+  { full: "gemm sgemm 1024^3", target2: 1.85 },
+  { full: `conv ${convName(CONVS[2])} fwd`, target2: null },
+];
+
+/**
+ * One engine per thread count in this process: the bundle is imported once per engine (a query
+ * string makes each import a module instance of its own, with its own engine), so the engines
+ * can take turns call by call. The first case is the SIMD peak kernel with the same total work
+ * on every engine (iterations split over the threads): what the machine lets 2 threads gain at
+ * that moment, whatever the kernels. Emits one row per case and thread count above 1.
+ */
+async function scaling(o, emit) {
+  const counts = [1, ...new Set(o.threads.filter((t) => t > 1))];
+  if (counts.length < 2) {
+    console.error("scaling: --threads has no count above 1 to compare with 1 thread");
+    return 0;
+  }
+  const engines = [];
+  try {
+    for (const t of counts) {
+      const lib = await import(new URL(`../dist/index.js?scaling-engine=${t}`, import.meta.url).href);
+      const info = await lib.init({ threads: t });
+      engines.push({ t, lib, info });
+    }
+  } catch (e) {
+    console.error(`scaling: could not start our engines (${e.message}); run \`node tools/build.mjs\``);
+    for (const E of engines) E.lib.dispose();
+    return 1;
+  }
+  const byName = new Map(cases(1).map((c) => [`${c.suite} ${c.name}`, c]));
+  const list = [{ full: "simd peak (same work)", peak: true, target2: null }, ...SCALING];
+  const peakSpeedup = new Map(); // thread count -> the peak kernel's speedup
+  let failed = 0;
+  for (const sc of list) {
+    const name = sc.peak ? sc.full : sc.full.slice(sc.full.indexOf(" ") + 1);
+    // the peak runs whatever the filter: the other rows are read against it
+    const shown = !o.filter || `scaling ${name}`.includes(o.filter);
+    if (!shown && !sc.peak) continue;
+    const runners = [];
+    const made = [];
+    for (const E of engines) {
+      if (sc.peak) {
+        const e = E.lib.engine();
+        const ptr = e.alloc(16 * e.threads, "peak bench");
+        const iters = Math.ceil(16_000_000 / e.threads); // 1.5 GFLOP in all: calls about as long as SGEMM 1024's
+        made.push({ dispose: () => e.release(ptr) });
+        runners.push({ name: `${E.t} thr`, run: () => e.run("bench_simd_peak", [ptr, iters]), result: () => null });
+      } else {
+        const { call, inputs } = byName.get(sc.full).ours(E.lib);
+        made.push(...inputs);
+        runners.push({
+          name: `${E.t} thr`,
+          run: () => call().dispose(),
+          result() {
+            const y = call();
+            const a = y.toArray();
+            y.dispose();
+            return a;
+          },
+        });
+      }
+    }
+    const times = await timeInterleaved(runners, o, { maxReps: o.quick ? 5 : 21, warmMs: o.quick ? 300 : 1000, budgetMs: o.quick ? 3000 : 20000 });
+    let outs = [];
+    try {
+      outs = runners.map((r) => r.result());
+    } catch (e) {
+      console.error(`scaling ${name}: ${e.message}`);
+    }
+    const base = runners[0];
+    for (let i = 1; i < engines.length; i++) {
+      const r = runners[i], t = engines[i].t;
+      const ms1 = times[0], msT = times[i];
+      // the ratio round by round (the two samples of a round are taken one after the other),
+      // then its median: less moved by load that changes between rounds than the ratio of medians
+      const pairs = ms1 != null && msT != null ? base.sampleList.slice(0, r.sampleList.length).map((v, k) => v / r.sampleList[k]) : [];
+      const same = sc.peak || !outs[0] || !outs[i] ? null : sameBits(outs[0], outs[i]);
+      const target = t === 2 ? sc.target2 : null;
+      const speedup = ms1 != null && msT != null ? ms1 / msT : null;
+      const row = {
+        suite: "scaling",
+        case: name,
+        threads: t,
+        ms_1: ms1,
+        [`ms_${t}`]: msT,
+        speedup,
+        speedup_paired: pairs.length ? median(pairs) : null,
+        target,
+        meets_target: target == null || speedup == null ? null : speedup >= target,
+        same_bits: same,
+        [`min_ms_1`]: ms1 != null ? base.minMs : null,
+        [`min_ms_${t}`]: msT != null ? r.minMs : null,
+        samples: [ms1 != null ? base.samples : 0, msT != null ? r.samples : 0],
+        ours_threads: [engines[0].info.threads, engines[i].info.threads],
+        peak_speedup: sc.peak ? null : peakSpeedup.get(t) ?? null,
+      };
+      const err = base.failed ?? r.failed;
+      if (err) row.error = err.message;
+      if (err || same === false) failed++;
+      if (sc.peak && speedup != null) peakSpeedup.set(t, speedup);
+      if (shown) emit(row);
+    }
+    for (const m of made) m.dispose();
+  }
+  for (const E of engines) E.lib.dispose();
+  return failed;
+}
+
+function scalingLine(r) {
+  const t = r.threads;
+  const head = `scaling ${r.case}  ${t} vs 1 thread: `;
+  if (r.error) return `${head}error: ${r.error}`;
+  const parts = [`1 thr ${fmtMs(r.ms_1)} ms, ${t} thr ${fmtMs(r[`ms_${t}`])} ms, ${r.speedup == null ? "?" : r.speedup.toFixed(2)}x`];
+  if (r.speedup_paired != null) parts.push(`round by round ${r.speedup_paired.toFixed(2)}x`);
+  if (r.target != null) parts.push(`target >= ${r.target}x ${r.meets_target ? "✓" : "✗"}`);
+  if (r.target != null && !r.meets_target && r.peak_speedup != null && r.peak_speedup < r.target)
+    parts.push(`the peak kernel got only ${r.peak_speedup.toFixed(2)}x meanwhile: the machine did not give ${t} threads ${t} cores`);
+  if (r.same_bits != null) parts.push(`same bits ${r.same_bits ? "✓" : "✗"}`);
+  if (r.ours_threads[1] !== t) parts.push(`ours ran ${r.ours_threads[1]} thr`);
+  return head + parts.join("; ");
+}
 
 // ================================================================ child: one thread count
 
@@ -515,7 +562,8 @@ function pad(s, w, right) {
 
 async function parent(o) {
   const self = fileURLToPath(import.meta.url);
-  if (!o.json) {
+  const childSuites = o.suites.filter((s) => CHILD_SUITES.includes(s));
+  if (!o.json && childSuites.length) {
     console.log(`simdnet kernel benchmarks — median ms per call after warm-up, runtimes interleaved${o.quick ? " (quick: few repetitions)" : ""}`);
     console.log("speedup = ref ms / ours ms (> 1: we are faster); % peak = our GFLOP/s over the SIMD peak of the build (same threads, timed alongside)");
     console.log("TF.js's wasm backend runs 1 thread in Node whatever the row's thread count.\n");
@@ -524,8 +572,8 @@ async function parent(o) {
     console.log("-".repeat(header.length + 10));
   }
   let failed = 0;
-  for (const t of o.threads) {
-    const args = [self, "--child", "--threads", String(t), "--suite", o.suites.join(",")];
+  for (const t of childSuites.length ? o.threads : []) {
+    const args = [self, "--child", "--threads", String(t), "--suite", childSuites.join(",")];
     if (o.quick) args.push("--quick");
     if (o.filter) args.push("--filter", o.filter);
     const cp = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -544,11 +592,18 @@ async function parent(o) {
       console.error(`kernels.mjs: the ${t}-thread run exited with code ${code}`);
     }
   }
-  if (!o.json) {
+  if (!o.json && childSuites.length) {
     console.log(
       "\nmatch: max |ours - ref| <= 1e-5 * sqrt(K) * max|ref| (K = terms per output), exact for max pooling." +
         "\ndx/dw rows: 'Nx our fwd' is our backward time over our forward time for that shape (target <= 1.5x).",
     );
+  }
+  if (o.suites.includes("scaling")) {
+    if (!o.json) {
+      console.log(`${childSuites.length ? "\n" : ""}Thread scaling — our engines with 1 and ${o.threads.filter((t) => t > 1).join(", ") || "?"} threads in one process, taking turns; median ms per call${o.quick ? " (quick)" : ""}`);
+      console.log("speedup = 1-thread ms / N-thread ms; round by round: the median of the ratio within each round; simd peak: the same multiply-adds split over the threads (what the machine gives a second thread now)");
+    }
+    failed += await scaling(o, (row) => console.log(o.json ? JSON.stringify(row) : scalingLine(row)));
   }
   process.exit(failed ? 1 : 0);
 }

@@ -1,6 +1,7 @@
-// A tiny ONNX model writer: one graph with one node, written straight in the protobuf wire
-// format (no protobuf library, no model files to ship). Enough for the reference side of the
-// benchmarks: Gemm / MatMul, Conv, ConvTranspose, MaxPool, with float32 weights as initializers.
+// A tiny ONNX model writer, straight in the protobuf wire format (no protobuf library, no model
+// files to ship): one-node models for the kernel benchmarks (Gemm / MatMul, Conv, ConvTranspose,
+// MaxPool) and whole graphs (GraphBuilder: the ResNet-18 of resnet18.mjs), with float32 weights
+// as initializers.
 //
 // Wire format: each field is a key varint (field_number << 3 | wire_type) followed by a varint
 // (type 0), 8 bytes (type 1), a length-delimited payload (type 2) or 4 bytes (type 5).
@@ -121,15 +122,34 @@ function valueInfo(name, dims) {
  * @returns {Uint8Array} the serialized model
  */
 export function onnxModel({ op, inputs, initializers = [], outputs, nodeInputs, attrs = {}, opset = 13 }) {
-  // NodeProto: input=1, output=2, name=3, op_type=4, attribute=5
-  const node = new Writer();
-  for (const n of nodeInputs ?? [...inputs, ...initializers].map((t) => t.name)) node.string(1, n);
-  for (const o of outputs) node.string(2, o.name);
-  node.string(3, `${op.toLowerCase()}0`).string(4, op);
-  for (const [k, v] of Object.entries(attrs)) node.message(5, attribute(k, v));
+  const node = { op, name: `${op.toLowerCase()}0`, inputs: nodeInputs ?? [...inputs, ...initializers].map((t) => t.name), outputs: outputs.map((o) => o.name), attrs };
+  return onnxGraphModel({ nodes: [node], inputs, initializers, outputs, opset });
+}
 
+/**
+ * A ModelProto with a graph of nodes, in topological order (each node's inputs are graph
+ * inputs, initializers or earlier nodes' outputs).
+ * @param {object} m
+ * @param {{op:string, name?:string, inputs:string[], outputs:string[], attrs?:object}[]} m.nodes
+ * @param {{name:string, dims:number[]}[]} m.inputs   graph inputs (fed at run time)
+ * @param {{name:string, dims:number[], data:Float32Array}[]} [m.initializers]  constants
+ * @param {{name:string, dims:number[]}[]} m.outputs  (dims may hold 0 for "unknown")
+ * @param {number} [m.opset]
+ * @returns {Uint8Array} the serialized model
+ */
+export function onnxGraphModel({ nodes, inputs, initializers = [], outputs, opset = 13 }) {
   // GraphProto: node=1, name=2, initializer=5, input=11, output=12
-  const graph = new Writer().message(1, node).string(2, "g");
+  const graph = new Writer();
+  nodes.forEach((n, i) => {
+    // NodeProto: input=1, output=2, name=3, op_type=4, attribute=5
+    const node = new Writer();
+    for (const name of n.inputs) node.string(1, name);
+    for (const name of n.outputs) node.string(2, name);
+    node.string(3, n.name ?? `${n.op.toLowerCase()}${i}`).string(4, n.op);
+    for (const [k, v] of Object.entries(n.attrs ?? {})) node.message(5, attribute(k, v));
+    graph.message(1, node);
+  });
+  graph.string(2, "g");
   for (const t of initializers) graph.message(5, tensorProto(t.name, t.dims, t.data));
   for (const t of inputs) graph.message(11, valueInfo(t.name, t.dims));
   for (const t of outputs) graph.message(12, valueInfo(t.name, t.dims));
@@ -141,6 +161,43 @@ export function onnxModel({ op, inputs, initializers = [], outputs, nodeInputs, 
     .message(7, graph)
     .message(8, new Writer().string(1, "").int(2, opset))
     .finish();
+}
+
+/**
+ * Builds a graph node by node: `b.node(op, inputs, attrs)` returns the name of its (one) output,
+ * `b.init(name, dims, data)` adds a constant and returns its name, `b.finish(outputName, dims)`
+ * serializes the model with the graph input(s) given to the constructor.
+ *
+ *   const b = new GraphBuilder([{ name: "X", dims: [1, 3, 224, 224] }]);
+ *   const w = b.init("conv1.weight", [64, 3, 7, 7], data);
+ *   const y = b.node("Relu", [b.node("Conv", ["X", w], { kernel_shape: [7, 7], ... })]);
+ *   const bytes = b.finish(y, [1, 64, 112, 112]);
+ */
+export class GraphBuilder {
+  constructor(inputs, { opset = 13 } = {}) {
+    this.inputs = inputs;
+    this.opset = opset;
+    this.nodes = [];
+    this.initializers = [];
+    this.count = new Map();
+  }
+  init(name, dims, data) {
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (data.length !== size) throw new Error(`onnx: initializer ${name} has ${data.length} values for dims [${dims}]`);
+    this.initializers.push({ name, dims, data });
+    return name;
+  }
+  node(op, inputs, attrs = {}, name = null) {
+    const k = this.count.get(op) ?? 0;
+    this.count.set(op, k + 1);
+    const n = name ?? `${op.toLowerCase()}${k}`;
+    this.nodes.push({ op, name: n, inputs, outputs: [n], attrs });
+    return n;
+  }
+  finish(output, dims) {
+    if (!this.nodes.some((n) => n.outputs.includes(output))) throw new Error(`onnx: no node makes ${output}`);
+    return onnxGraphModel({ nodes: this.nodes, inputs: this.inputs, initializers: this.initializers, outputs: [{ name: output, dims }], opset: this.opset });
+  }
 }
 
 /** Conv output size along one axis (ONNX / PyTorch, floor mode). */

@@ -59,7 +59,8 @@ export function setupOrt(threads) {
   return ortPromise;
 }
 
-async function ortSession(ort, bytes) {
+/** A session on the wasm provider with every graph optimisation (as an application would). */
+export async function ortSession(ort, bytes) {
   return ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
 }
 

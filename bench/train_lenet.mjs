@@ -34,7 +34,7 @@ for (const threads of threadsList) {
     for (const b of loader) {
       const t0 = performance.now();
       last = sn.tidy(() => {
-        sgd.zeroGrad();
+        sgd.zeroGrad(true); // as fit() does: backward writes the gradients
         const l = sn.cross_entropy(model.forward(b.x), b.y);
         l.backward();
         sgd.step();

@@ -34,7 +34,8 @@ train options:
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg, checkpoint
   --resume                       continue from DIR/checkpoint.safetensors
-  --progress / --no-progress     progress bar (default: on a terminal)
+  --progress / --no-progress     progress bar (default: on a terminal; otherwise a line now and
+                                 then); --no-progress prints only the per-epoch lines
 summary options: --input C,H,W (default from the model)
 `;
 
@@ -146,7 +147,8 @@ async function train(args: Args) {
     scheduler:
       schedule === "none" ? undefined : (opt: any) => (schedule === "cosine" ? new CosineAnnealingLR(opt, { T_max: epochs }) : new StepLR(opt, { step_size: Math.max(1, Math.floor(epochs / 3)), gamma: 0.1 })),
     validation: data.test,
-    onProgress: progressPrinter(tty),
+    // --no-progress: only the per-epoch lines (no bar, no lines now and then)
+    onProgress: args["no-progress"] ? undefined : progressPrinter(tty),
     callbacks: { onEpochEnd },
     checkpoint: join(out, "checkpoint.safetensors"),
     resume: !!args.resume,

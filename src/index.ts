@@ -8,7 +8,7 @@ export * from "./ops/index.js";
 export { gradcheck, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
 export * as nn from "./nn/index.js";
-export { Module, Sequential } from "./nn/index.js";
+export { Module, Sequential, fuseBatchNorm } from "./nn/index.js";
 export { Generator, manualSeed, defaultGenerator, type RngState } from "./random.js";
 export { summary, formatSummary, type ModelSummary } from "./summary.js";
 export * as models from "./models/index.js";

@@ -57,6 +57,67 @@ export class Generator {
     return lo + (hi - lo) * this.random();
   }
 
+  /** Fills `out` with uniform values in [lo, hi): the same values, in the same order, as
+   *  `uniform(lo, hi)` once per element, leaving the same state. The state is kept in local
+   *  variables through the loop (a call per element through the typed array costs several times
+   *  more: this is what initialising a large model's weights spends its time in). */
+  fillUniform(out: Float32Array, lo = 0, hi = 1): Float32Array {
+    const st = this.s;
+    let s0 = st[0] | 0, s1 = st[1] | 0, s2 = st[2] | 0, s3 = st[3] | 0;
+    for (let i = 0; i < out.length; i++) {
+      // nextUint32, inlined (int32 locals: the same bits as the uint32 words)
+      const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = lo + (hi - lo) * ((r >>> 8) / 16777216);
+    }
+    st[0] = s0;
+    st[1] = s1;
+    st[2] = s2;
+    st[3] = s3;
+    return out;
+  }
+
+  /** Fills `out` with normal values: the same values, in the same order, as `normal(mean, std)`
+   *  once per element, leaving the same state (see fillUniform). */
+  fillNormal(out: Float32Array, mean = 0, std = 1): Float32Array {
+    const st = this.s;
+    let s0 = st[0] | 0, s1 = st[1] | 0, s2 = st[2] | 0, s3 = st[3] | 0;
+    for (let i = 0; i < out.length; i++) {
+      // two draws of nextUint32, inlined as in fillUniform
+      const r1 = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
+      let t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      const r2 = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
+      t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      // normal(): u1 = 1 - random(), u2 = random(), Box-Muller, the same expression
+      const u1 = 1 - (r1 >>> 8) / 16777216;
+      const u2 = (r2 >>> 8) / 16777216;
+      out[i] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+    st[0] = s0;
+    st[1] = s1;
+    st[2] = s2;
+    st[3] = s3;
+    return out;
+  }
+
   /** Integer in [0, n). */
   int(n: number): number {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`Generator.int: n must be a positive integer, got ${n}`);

@@ -4,24 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
-
-function rand(shape, seed) {
-  let s = seed >>> 0;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 2 ** 32 - 0.5;
-  }
-  return sn.tensor(v, shape);
-}
-
-/** Throws matching re, without allocating anything (the check runs before any kernel). */
-function rejects(fn, re) {
-  const before = sn.engine().memoryStats().live;
-  assert.throws(fn, re);
-  assert.is(sn.engine().memoryStats().live, before, "nothing was allocated");
-}
+import { lcgTensor as rand, rejects } from "./helpers.mjs";
 
 test.before(async () => {
   await sn.init({ threads: 2 });

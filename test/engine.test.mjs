@@ -1,5 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import os from "node:os";
+import { syncBuiltinESMExports } from "node:module";
 import * as sn from "../dist/index.js";
 
 test("init reports threads, SIMD builds and shared memory", async () => {
@@ -94,6 +96,36 @@ test("bad init options are clear errors", async () => {
     assert.unreachable();
   } catch (e) {
     assert.match(e.message, /threads must be an integer from 1 to 64, got 0/);
+  }
+});
+
+test("threads above the engine's maximum: an explicit count is an error naming the limit; the default (all cores) is capped there", async () => {
+  assert.is(sn.Engine.maxThreads, 64);
+  try {
+    await sn.init({ threads: sn.Engine.maxThreads + 1 });
+    assert.unreachable();
+  } catch (e) {
+    assert.match(e.message, /threads 65 is above the engine's maximum of 64 threads/);
+  }
+  // a machine with more cores than that: the engine reads the core count from node:os
+  const realCores = os.availableParallelism;
+  os.availableParallelism = () => 200;
+  syncBuiltinESMExports();
+  try {
+    const plain = await sn.init({ sharedMemory: false });
+    assert.is(plain.threads, 1);
+    const info = await sn.init({ warmUp: false, minParallelWork: 0 });
+    assert.is(info.threads, sn.Engine.maxThreads);
+    assert.match(info.fallback, /200 cores, but the engine runs at most 64 threads/);
+    // every thread takes a share of the product
+    const a = sn.tensor(Float32Array.from({ length: 128 * 64 }, (_, i) => (i % 7) - 3), [128, 64]);
+    const y = sn.matmul(a, sn.ones([64, 1])).toArray();
+    const want = Array.from({ length: 128 }, (_, r) => Array.from({ length: 64 }, (_, c) => ((r * 64 + c) % 7) - 3).reduce((p, q) => p + q));
+    assert.equal(Array.from(y), want);
+  } finally {
+    os.availableParallelism = realCores;
+    syncBuiltinESMExports();
+    await sn.init({ threads: 2 });
   }
 });
 

@@ -1,5 +1,9 @@
-// Shared test helpers: comparing values, and the fixture cases written by tools/fixtures/gen.py.
+// Shared test helpers: comparing values, deterministic inputs, running on a given thread count,
+// and the fixture cases written by tools/fixtures/gen.py. The helpers that make tensors or
+// check the engine use the library instance the tests import (../dist/index.js).
 import { readFileSync, readdirSync } from "node:fs";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
 
 /** Fails naming the worst element outside |got - want| <= atol + rtol * |want|, with both values.
  *  Infinities and NaN must match exactly (an infinite `want` would otherwise allow anything). */
@@ -93,4 +97,52 @@ export function disposeCase(res) {
     t?.dispose();
   }
   res.y.dispose();
+}
+
+// ---------------------------------------------------------------- inputs, errors, threads
+
+/** Deterministic uniform values in [lo, hi) (mulberry32). */
+export function uniformValues(n, seed, lo = -1, hi = 1) {
+  const out = new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  }
+  return out;
+}
+
+/** A tensor of the given shape with deterministic values in [-0.5, 0.5) (a 32-bit LCG). */
+export function lcgTensor(shape, seed) {
+  let s = seed >>> 0;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    v[i] = s / 2 ** 32 - 0.5;
+  }
+  return sn.tensor(v, shape);
+}
+
+/** Throws matching re, without allocating anything (the check runs before any kernel). */
+export function rejects(fn, re) {
+  const before = sn.engine().memoryStats().live;
+  assert.throws(fn, re);
+  assert.is(sn.engine().memoryStats().live, before, "nothing was allocated");
+}
+
+/** Runs fn on a fresh engine with the given thread count, every kernel split across threads,
+ *  guard bytes checked afterwards; disposes the engine. */
+export async function onThreads(threads, fn) {
+  await sn.init({ threads, minParallelWork: 0, sentinels: true });
+  try {
+    const r = fn();
+    sn.engine().arena.checkSentinels();
+    return r;
+  } finally {
+    sn.dispose();
+  }
 }

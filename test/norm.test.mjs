@@ -5,27 +5,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as sn from "../dist/index.js";
-
-/** Deterministic uniform values in [lo, hi) (mulberry32). */
-function rand(n, seed, lo = -1, hi = 1) {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
-}
+import { uniformValues as rand, sameBits, onThreads } from "./helpers.mjs";
 
 const T = (shape, seed, lo, hi) => sn.tensor(rand(shape.reduce((a, b) => a * b, 1), seed, lo, hi), shape);
-
-function sameBits(what, a, b) {
-  assert.is(a.length, b.length, `${what}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}: element ${i} differs: ${a[i]} vs ${b[i]}`);
-}
 
 test.before(async () => {
   await sn.init({ threads: 2, sentinels: true });
@@ -198,18 +180,6 @@ test("inference (noGrad, or no input needing a gradient) keeps nothing for backw
 });
 
 // ---- same bits on any thread count ----
-
-/** Runs fn on a fresh engine with the given thread count, every kernel split across threads. */
-async function onThreads(threads, fn) {
-  await sn.init({ threads, minParallelWork: 0, sentinels: true });
-  try {
-    const r = fn();
-    sn.engine().arena.checkSentinels();
-    return r;
-  } finally {
-    sn.dispose();
-  }
-}
 
 function bnRun(shape, training, affine) {
   const C = shape[1];

@@ -5,20 +5,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as sn from "../dist/index.js";
+import { uniformValues as rand } from "./helpers.mjs";
 
-/** Deterministic values in [lo, hi) (mulberry32). */
-function rand(n, seed, lo = -1, hi = 1) {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
-}
 const size = (s) => s.reduce((a, b) => a * b, 1);
 const labels = (n, c, seed) => Float32Array.from(rand(n, seed, 0, c), Math.floor);
 

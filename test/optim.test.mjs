@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as sn from "../dist/index.js";
-import { compare } from "./helpers.mjs";
+import { compare, sameBits, onThreads } from "./helpers.mjs";
 
 const { tensors, metadata } = sn.parseSafetensors(readFileSync(new URL("./fixtures/optim/optim.safetensors", import.meta.url)), "optim.safetensors");
 const optims = JSON.parse(metadata.optim);
@@ -25,12 +25,6 @@ const T = (name) => {
   if (!st) throw new Error(`fixture tensor ${name} missing`);
   return sn.tensor(st.data, st.shape);
 };
-
-function sameBits(what, a, b) {
-  assert.is(a.length, b.length, `${what}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}: element ${i} differs: ${a[i]} vs ${b[i]}`);
-}
 
 function makeOpt(c, params) {
   const arg = c.groups ? c.groups.map((g) => ({ ...g, params: g.params.map((i) => params[i]) })) : params;
@@ -234,17 +228,6 @@ test("scheduler stateDict/loadStateDict resumes the same sequence", () => {
 });
 
 // ---- same bits on 1 and 2 threads ----
-
-async function onThreads(threads, fn) {
-  await sn.init({ threads, minParallelWork: 0, sentinels: true });
-  try {
-    const r = fn();
-    sn.engine().arena.checkSentinels();
-    return r;
-  } finally {
-    sn.dispose();
-  }
-}
 
 function randArray(n, seed) {
   const a = new Float32Array(n);

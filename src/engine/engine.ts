@@ -5,7 +5,8 @@ import { compileBuild, pickBuild, type Build } from "./wasm.js";
 import { Pool, MAX_THREADS } from "./pool.js";
 
 export interface InitOptions {
-  /** Threads including the caller (default: all cores; 1 where memory cannot be shared). */
+  /** Threads including the caller (default: all cores, at most Engine.maxThreads; 1 where memory
+   *  cannot be shared). More than Engine.maxThreads is an error. */
   threads?: number;
   /** Which kernel build: "auto" (default) picks relaxed SIMD where the runtime has it. */
   build?: Build | "auto";
@@ -41,6 +42,8 @@ const SMALL_WORK = 1 << 15;
 let engineCount = 0;
 
 export class Engine {
+  /** The most threads an engine runs (the caller included). */
+  static readonly maxThreads = MAX_THREADS;
   readonly id = ++engineCount;
   readonly arena: Arena;
   readonly info: EngineInfo;
@@ -77,10 +80,19 @@ export class Engine {
     if (opts.sharedMemory === false) features.sharedMemory = false;
     const build = !opts.build || opts.build === "auto" ? pickBuild(features) : opts.build;
     if (build === "relaxed" && !features.relaxedSimd) throw new Error("simdnet: relaxed SIMD was asked for but this runtime does not validate it");
-    let threads = opts.threads ?? features.cores;
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
-      throw new RangeError(`simdnet: init: threads must be an integer from 1 to ${MAX_THREADS}, got ${opts.threads}`);
     let fallback: string | undefined;
+    let threads: number;
+    if (opts.threads === undefined) {
+      // all cores, up to the pool's limit: a machine with more cores still gets an engine
+      threads = Math.max(1, Math.min(features.cores, MAX_THREADS));
+      if (features.cores > MAX_THREADS) fallback = `${features.cores} cores, but the engine runs at most ${MAX_THREADS} threads`;
+    } else {
+      threads = opts.threads;
+      if (Number.isInteger(threads) && threads > MAX_THREADS)
+        throw new RangeError(`simdnet: init: threads ${threads} is above the engine's maximum of ${MAX_THREADS} threads`);
+      if (!Number.isInteger(threads) || threads < 1)
+        throw new RangeError(`simdnet: init: threads must be an integer from 1 to ${MAX_THREADS}, got ${opts.threads}`);
+    }
     if (threads > 1 && !features.sharedMemory) {
       fallback = "no SharedArrayBuffer (the page is not cross-origin isolated): running on one thread";
       threads = 1;

@@ -42,6 +42,14 @@ export class ResidualBlock extends Module {
     this.act = this.registerModule("relu", new ReLU());
   }
 
+  replaceModule(name: string, m: Module): Module {
+    const old = super.replaceModule(name, m);
+    for (const e of this.body) if (e[0] === name) e[1] = m;
+    if (name === "downsample") (this as { downsample: Module | null }).downsample = m;
+    if (name === "relu") (this as unknown as { act: Module }).act = m;
+    return old;
+  }
+
   private runBody(x: Tensor): Tensor {
     for (const [, m] of this.body) x = m.call(x);
     return x;

@@ -68,6 +68,13 @@ export class Residual extends Module {
     this.shortcut = shortcut ? this.registerModule("shortcut", shortcut) : null;
   }
 
+  replaceModule(name: string, m: Module): Module {
+    const old = super.replaceModule(name, m);
+    if (name === "body") (this as { body: Module }).body = m;
+    else (this as { shortcut: Module | null }).shortcut = m;
+    return old;
+  }
+
   forward(x: Tensor): Tensor {
     const y = this.body.call(x);
     const s = this.shortcut ? this.shortcut.call(x) : x;

@@ -9,6 +9,7 @@ export { ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax } from "./activatio
 export { BatchNorm1d, BatchNorm2d, LocalResponseNorm, type BatchNormOptions } from "./norm.js";
 export { Dropout, Flatten, Upsample, Identity, type UpsampleOptions } from "./misc.js";
 export { PartialConv2d, type PartialConv2dOptions } from "./partial.js";
+export { fuseBatchNorm } from "./fuse.js";
 export { moduleFromConfig, registerModuleType } from "./config.js";
 export * as init from "./init.js";
 

@@ -44,20 +44,26 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
   return { fanIn: shape[1] * rf, fanOut: shape[0] * rf };
 }
 
-function fill(t: Tensor, draw: () => number): Tensor {
-  const v = new Float32Array(t.size);
-  for (let i = 0; i < v.length; i++) v[i] = draw();
-  t.data.set(v);
+// Each initialiser draws one value per element in order, as a per-element loop of
+// rng.uniform / rng.normal would (the Generator's fill methods give the same values, faster),
+// straight into the tensor's memory.
+function fillUniform(t: Tensor, rng: Generator, lo: number, hi: number): Tensor {
+  rng.fillUniform(t.data, lo, hi);
+  return t;
+}
+
+function fillNormal(t: Tensor, rng: Generator, mean: number, std: number): Tensor {
+  rng.fillNormal(t.data, mean, std);
   return t;
 }
 
 export function uniform(t: Tensor, lo = 0, hi = 1, { rng = defaultGenerator }: InitOptions = {}): Tensor {
-  return fill(t, () => rng.uniform(lo, hi));
+  return fillUniform(t, rng, lo, hi);
 }
 
 /** Gaussian with a fixed standard deviation (the lecture's "small random numbers", e.g. 0.01). */
 export function gaussian(t: Tensor, std = 0.01, { rng = defaultGenerator, mean = 0 }: InitOptions & { mean?: number } = {}): Tensor {
-  return fill(t, () => rng.normal(mean, std));
+  return fillNormal(t, rng, mean, std);
 }
 export const normal = gaussian;
 
@@ -72,14 +78,14 @@ export const ones = (t: Tensor) => constant(t, 1);
 export function xavierUniform(t: Tensor, { gain = 1, rng = defaultGenerator }: InitOptions & { gain?: number } = {}): Tensor {
   const { fanIn, fanOut } = fans(t.shape);
   const a = gain * Math.sqrt(6 / (fanIn + fanOut));
-  return fill(t, () => rng.uniform(-a, a));
+  return fillUniform(t, rng, -a, a);
 }
 
 /** Glorot normal: N(0, std²), std = gain * sqrt(2 / (fan_in + fan_out)). */
 export function xavierNormal(t: Tensor, { gain = 1, rng = defaultGenerator }: InitOptions & { gain?: number } = {}): Tensor {
   const { fanIn, fanOut } = fans(t.shape);
   const std = gain * Math.sqrt(2 / (fanIn + fanOut));
-  return fill(t, () => rng.normal(0, std));
+  return fillNormal(t, rng, 0, std);
 }
 
 export interface KaimingOptions extends InitOptions {
@@ -101,14 +107,14 @@ function kaimingStd(t: Tensor, { a = 0, mode = "fan_in", nonlinearity = "leaky_r
 export function kaimingUniform(t: Tensor, opts: KaimingOptions = {}): Tensor {
   const b = Math.sqrt(3) * kaimingStd(t, opts);
   const rng = opts.rng ?? defaultGenerator;
-  return fill(t, () => rng.uniform(-b, b));
+  return fillUniform(t, rng, -b, b);
 }
 
 /** He normal: N(0, std²), std = gain / sqrt(fan). */
 export function kaimingNormal(t: Tensor, opts: KaimingOptions = {}): Tensor {
   const std = kaimingStd(t, opts);
   const rng = opts.rng ?? defaultGenerator;
-  return fill(t, () => rng.normal(0, std));
+  return fillNormal(t, rng, 0, std);
 }
 
 /** PyTorch's default for Conv*d and Linear (reset_parameters): kaiming_uniform(a=sqrt(5)) on the

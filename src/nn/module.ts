@@ -133,6 +133,21 @@ export abstract class Module {
     return m;
   }
 
+  /** Put `m` in the place of the child registered as `name` (same position in the order, same
+   *  state-dict prefix); returns the child it replaces. Containers that keep their own
+   *  references to children (Residual, ResidualBlock) update them too. */
+  replaceModule(name: string, m: Module): Module {
+    const old = this._modules.get(name);
+    if (!old) throw new Error(`${this.type}: no child '${name}' to replace (has ${[...this._modules.keys()].join(", ") || "none"})`);
+    if (!(m instanceof Module)) throw new Error(`${this.type}: the replacement for '${name}' is not a Module`);
+    this._modules.set(name, m);
+    m._parent = this;
+    m._name = name;
+    old._parent = null;
+    old._name = "";
+    return old;
+  }
+
   private checkName(name: string) {
     if (typeof name !== "string" || !name || name.includes("."))
       throw new Error(`${this.type}: bad name '${name}': names must be non-empty and contain no '.'`);

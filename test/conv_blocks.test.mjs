@@ -1,0 +1,49 @@
+// The forward convolution splits one image's small maps by output-channel row blocks too
+// (src/ops/conv.ts rowBlocks): for batch 1 and a 7x7 or 14x14 map with many output channels.
+// The split changes no sum, so one image alone must give the same bits as the same image
+// inside a batch (where the positions give items enough and no rows are split), on 1 and 2
+// threads; PyTorch fixtures with row blocks are in cases_conv.py ("row blocks ...").
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as lib from "../dist/index.js";
+
+function pseudo(shape, seed) {
+  let a = (seed * 2654435761) >>> 0;
+  const n = shape.reduce((p, q) => p * q, 1), d = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    d[i] = a / 2 ** 32 - 0.5;
+  }
+  return d;
+}
+
+const shapes = [
+  // [C, H, W, O, k, padding, groups]: ResNet-18's last stages at batch 1, and odd ones
+  [64, 7, 7, 192, 3, 1, 1],
+  [32, 14, 14, 256, 3, 1, 1],
+  [24, 5, 9, 200, 1, 0, 1],
+  [16, 7, 7, 384, 3, 1, 2],
+];
+
+for (const threads of [1, 2]) {
+  test(`conv2d: one image alone = the same image in a batch of 16, bit for bit (${threads} thread(s))`, async () => {
+    await lib.init({ threads });
+    for (const [C, H, W, O, k, padding, groups] of shapes) {
+      const N = 16, one = C * H * W;
+      const xb = pseudo([N, C, H, W], 1), wd = pseudo([O, C / groups, k, k], 2), bd = pseudo([O], 3);
+      const w = lib.tensor(wd, [O, C / groups, k, k]), b = lib.tensor(bd, [O]);
+      const batch = lib.conv2d(lib.tensor(xb, [N, C, H, W]), w, b, { padding, groups }).toArray();
+      const per = batch.length / N;
+      for (const n of [0, 5, 15]) {
+        const y = lib.conv2d(lib.tensor(xb.slice(n * one, (n + 1) * one), [1, C, H, W]), w, b, { padding, groups }).toArray();
+        const ref = batch.slice(n * per, (n + 1) * per);
+        let diff = 0;
+        for (let i = 0; i < per; i++) if (Object.is(y[i], ref[i]) === false) diff++;
+        assert.is(diff, 0, `[1,${C},${H},${W}] -> ${O} ${k}x${k} groups ${groups}, image ${n}: ${diff} elements differ`);
+      }
+    }
+    lib.dispose();
+  });
+}
+
+test.run();
