@@ -32,6 +32,7 @@ train options:
   --schedule cosine|step|none    learning rate per epoch (default cosine: lr to 0 over the run)
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
+  --augment=LIST                 chosen ones: crop, crop:N (N pixels of padding), flip (e.g. --augment=flip)
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg, checkpoint
   --resume                       continue from DIR/checkpoint.safetensors
   --progress / --no-progress     progress bar (default: on a terminal; otherwise a line now and
@@ -51,12 +52,28 @@ function parseArgs(argv: string[]): Args {
       continue;
     }
     const [k, v] = a.slice(2).split(/=(.*)/s);
-    if (flags.has(k)) out[k] = v === undefined ? true : v !== "false";
+    if (k === "augment" && v !== undefined && v !== "true" && v !== "false") out[k] = v; // --augment=LIST
+    else if (flags.has(k)) out[k] = v === undefined ? true : v !== "false";
     else if (v !== undefined) out[k] = v;
     else if (i + 1 < argv.length) out[k] = argv[++i];
     else throw new Error(`--${k} needs a value`);
   }
   return out;
+}
+
+/** --augment: random crops with 2 pixels of padding (and mirroring for Fashion-MNIST: clothes
+ *  are left-right symmetric, digits are not); --augment=LIST picks them: crop, crop:N (N pixels
+ *  of padding), flip. */
+function augmentations(v: Args[string], size: number, fashion: boolean) {
+  if (!v) return undefined;
+  if (v === true) return [randomCrop(size, { padding: 2 }), ...(fashion ? [horizontalFlip()] : [])];
+  return String(v)
+    .split(",")
+    .map((item) => {
+      const m = item.trim().match(/^(crop)(?::(\d+))?$|^(flip)$/);
+      if (!m) throw new Error(`--augment: unknown augmentation '${item}' (known: crop, crop:N, flip)`);
+      return m[3] ? horizontalFlip() : randomCrop(size, { padding: m[2] === undefined ? 2 : Number(m[2]) });
+    });
 }
 
 function num(args: Args, k: string, def: number, int = false): number {
@@ -142,7 +159,7 @@ async function train(args: Args) {
     seed,
     normalize,
     // mirrored clothes are still clothes; mirrored digits are not digits
-    augment: args.augment ? [randomCrop(h, { padding: 2 }), ...(/fashion/i.test(String(args.data ?? "")) ? [horizontalFlip()] : [])] : undefined,
+    augment: augmentations(args.augment, h, /fashion/i.test(String(args.data ?? ""))),
     // per epoch: cosine from lr to 0 over the run, or x0.1 at each third of it
     scheduler:
       schedule === "none" ? undefined : (opt: any) => (schedule === "cosine" ? new CosineAnnealingLR(opt, { T_max: epochs }) : new StepLR(opt, { step_size: Math.max(1, Math.floor(epochs / 3)), gamma: 0.1 })),
