@@ -129,14 +129,14 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, 
 /** Row blocks of the forward's items: (image, group, position block) items alone are few for
  *  one image's small maps (ResNet's 14x14 and 7x7 layers at batch 1 are one block each, so one
  *  thread would do it all); then the output channels' row strips are split too, towards 8
- *  items. Each row block expands its positions' columns again: blocks of at least 16 strips
- *  (96 rows) keep that near 2% of their multiply-adds on the padded path, 32 strips on the
- *  bounds-checked one (its im2col costs several times more per element). A function of the
+ *  items (even on 2 or 4 threads: 5 items on 2 threads leave one idle a fifth of the time),
+ *  blocks of at least 4 strips. Each row block expands its positions' columns again: on
+ *  ResNet-18's 14x14 and 7x7 layers about 3-6% more work on one thread. A function of the
  *  shapes only (the same bits anyway: a row block changes no sum). */
-function rowBlocks(g: ConvGeometry, padf: number): number {
+function rowBlocks(g: ConvGeometry): number {
   const J = Math.ceil((g.HO * g.WO) / NR), items = g.N * g.G * Math.ceil(J / NC_SLIVERS);
   const strips = Math.ceil(g.O / g.G / MR);
-  return Math.max(1, Math.min(Math.ceil(8 / items), Math.floor(strips / (padf ? 16 : 32))));
+  return Math.max(1, Math.min(Math.ceil(8 / items), Math.floor(strips / 4)));
 }
 
 /** y = conv(x, W) (+ bias) with W already packed (f32_gemm_pack_a's layout, G matrices). */
@@ -144,7 +144,7 @@ function convForwardPacked(eng: Engine, g: ConvGeometry, x: number, pw: number, 
   const padf = padFloats(g, g.C / g.G, PB);
   const bytes = round64((KC_MAX * PB + 2 * PB + MR * NR + padf) * 4);
   const scratch = eng.scratch(bytes);
-  withGeometry(eng, g, padf, (geo) => eng.run("f32_conv2d_fwd", [geo, x, pw, bias, y, rowBlocks(g, padf), scratch, bytes], macs(g)));
+  withGeometry(eng, g, padf, (geo) => eng.run("f32_conv2d_fwd", [geo, x, pw, bias, y, rowBlocks(g), scratch, bytes], macs(g)));
 }
 
 /** The convolution whose forward is g's input gradient, where g has stride 1 and the padding
