@@ -10,7 +10,7 @@ import { Module } from "./nn/module.js";
 import { saveModel, loadModel, modelFromConfig } from "./nn/save.js";
 import { Dataset } from "./data/dataset.js";
 import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES } from "./data/sources.js";
-import { randomCrop, horizontalFlip } from "./data/augment.js";
+import { randomCrop, horizontalFlip, shift, rotation, colorJitter } from "./data/augment.js";
 import { fit, evaluate, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { manualSeed } from "./random.js";
@@ -32,7 +32,9 @@ train options:
   --schedule cosine|step|none    learning rate per epoch (default cosine: lr to 0 over the run)
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
-  --augment=LIST                 chosen ones: crop, crop:N (N pixels of padding), flip (e.g. --augment=flip)
+  --augment=LIST                 chosen ones, in order: crop[:N] (N pixels of padding, 2), flip,
+                                 shift[:N] (pixels, 2), rotate[:D] (degrees, 10), jitter[:F]
+                                 (brightness and contrast, 0.2); e.g. --augment=flip,rotate:5
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg, checkpoint
   --resume                       continue from DIR/checkpoint.safetensors
   --progress / --no-progress     progress bar (default: on a terminal; otherwise a line now and
@@ -62,17 +64,33 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** --augment: random crops with 2 pixels of padding (and mirroring for Fashion-MNIST: clothes
- *  are left-right symmetric, digits are not); --augment=LIST picks them: crop, crop:N (N pixels
- *  of padding), flip. */
+ *  are left-right symmetric, digits are not); --augment=LIST picks them: crop[:N] (N pixels of
+ *  padding, default 2), flip, shift[:N] (up to N pixels each way, default 2), rotate[:D] (up to
+ *  D degrees, default 10), jitter[:F] (brightness and contrast by up to F, default 0.2). */
+const AUGMENTATIONS = "crop[:N], flip, shift[:N], rotate[:D], jitter[:F]";
 function augmentations(v: Args[string], size: number, fashion: boolean) {
   if (!v) return undefined;
   if (v === true) return [randomCrop(size, { padding: 2 }), ...(fashion ? [horizontalFlip()] : [])];
   return String(v)
     .split(",")
     .map((item) => {
-      const m = item.trim().match(/^(crop)(?::(\d+))?$|^(flip)$/);
-      if (!m) throw new Error(`--augment: unknown augmentation '${item}' (known: crop, crop:N, flip)`);
-      return m[3] ? horizontalFlip() : randomCrop(size, { padding: m[2] === undefined ? 2 : Number(m[2]) });
+      const m = item.trim().match(/^(crop|flip|shift|rotate|jitter)(?::([\d.]+))?$/);
+      if (!m || (m[1] === "flip" && m[2] !== undefined)) throw new Error(`--augment: unknown augmentation '${item}' (known: ${AUGMENTATIONS})`);
+      const arg = (def: number, int: boolean) => {
+        const x = m[2] === undefined ? def : Number(m[2]);
+        if (!Number.isFinite(x) || (int && !Number.isInteger(x))) throw new Error(`--augment: '${item}' needs ${int ? "a whole number" : "a number"}`);
+        return x;
+      };
+      switch (m[1]) {
+        case "crop": return randomCrop(size, { padding: arg(2, true) });
+        case "flip": return horizontalFlip();
+        case "shift": return shift(arg(2, true));
+        case "rotate": return rotation(arg(10, false));
+        default: {
+          const f = arg(0.2, false);
+          return colorJitter({ brightness: f, contrast: f });
+        }
+      }
     });
 }
 

@@ -38,7 +38,7 @@ test("bad commands and options are one-line errors with exit code 1", () => {
   assert.match(r.err, /--epochs must be an integer, got 'two'/);
   r = cli(["train", "--augment=spin", "--limit", "64"]);
   assert.is(r.code, 1);
-  assert.match(r.err, /--augment: unknown augmentation 'spin' \(known: crop, crop:N, flip\)/);
+  assert.match(r.err, /--augment: unknown augmentation 'spin' \(known: crop\[:N\], flip, shift\[:N\], rotate\[:D\], jitter\[:F\]\)/);
   r = cli(["--help"]);
   assert.is(r.code, 0);
   assert.match(r.out, /simdnet train \[options\]/);
