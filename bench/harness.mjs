@@ -1,5 +1,8 @@
-// Helpers shared by the benchmark scripts: seeded inputs, interleaved timing with medians, and
-// output comparison. The defaults are kernels.mjs's (see bench/README.md, "How it measures").
+// Helpers shared by the benchmark scripts: seeded inputs, interleaved timing with medians,
+// output comparison, and one child process per thread count. The defaults are kernels.mjs's
+// (see bench/README.md, "How it measures").
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 
 /** Deterministic inputs: uniform in [-1, 1) from a seeded generator (mulberry32). */
 export function randn(n, seed) {
@@ -102,4 +105,30 @@ export function maxAbs(a) {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
+}
+
+/** Runs `script` with `args` in a child process (ONNX Runtime's thread pool is global and fixed
+ *  at its first session, so each thread count gets its own process). Each line the child prints
+ *  that is a JSON object goes to onRow(line, parsed); other lines go to stderr. Resolves to the
+ *  child's exit code. */
+export async function runChild(script, args, onRow) {
+  const cp = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  for await (const line of createInterface({ input: cp.stdout })) {
+    if (line.startsWith("{")) onRow(line, JSON.parse(line));
+    else console.error(line);
+  }
+  return new Promise((res) => (cp.exitCode != null ? res(cp.exitCode) : cp.on("exit", res)));
+}
+
+/** A script's entry point: `child(opts)` in a child process (--child), else `parent(opts)`. */
+export async function main(opts, child, parent) {
+  if (!opts.child) return parent(opts);
+  try {
+    await child(opts);
+  } catch (e) {
+    console.error(e);
+    process.exit(1);
+  }
+  // ONNX Runtime's worker threads would keep the process alive.
+  process.exit(0);
 }

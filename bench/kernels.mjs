@@ -12,12 +12,10 @@
 // medians are taken after warm-up. The scaling suite needs no reference: it runs in this
 // process, with one engine per thread count (the bundle imported once per engine), the engines
 // taking turns, so that the 1-thread and the 2-thread times are taken under the same load.
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import * as refs from "./refs.mjs";
 import { convOut } from "./onnx.mjs";
-import { randn, timeInterleaved, maxAbsDiff, maxAbs, median } from "./harness.mjs";
+import { randn, timeInterleaved, maxAbsDiff, maxAbs, median, runChild, main } from "./harness.mjs";
 
 const SUITES = ["peak", "gemm", "conv", "pool", "scaling"];
 /** The suites the per-thread-count children run (scaling runs in the parent). */
@@ -573,20 +571,10 @@ async function parent(o) {
   }
   let failed = 0;
   for (const t of childSuites.length ? o.threads : []) {
-    const args = [self, "--child", "--threads", String(t), "--suite", childSuites.join(",")];
+    const args = ["--child", "--threads", String(t), "--suite", childSuites.join(",")];
     if (o.quick) args.push("--quick");
     if (o.filter) args.push("--filter", o.filter);
-    const cp = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-    const rl = createInterface({ input: cp.stdout });
-    for await (const line of rl) {
-      if (!line.startsWith("{")) {
-        console.error(line);
-        continue;
-      }
-      if (o.json) console.log(line);
-      else console.log(tableRow(JSON.parse(line)));
-    }
-    const code = await new Promise((res) => (cp.exitCode != null ? res(cp.exitCode) : cp.on("exit", res)));
+    const code = await runChild(self, args, (line, r) => console.log(o.json ? line : tableRow(r)));
     if (code) {
       failed++;
       console.error(`kernels.mjs: the ${t}-thread run exited with code ${code}`);
@@ -610,14 +598,4 @@ async function parent(o) {
 
 // ================================================================ main
 
-const opts = parseArgs(process.argv.slice(2));
-if (opts.child) {
-  try {
-    await child(opts);
-  } catch (e) {
-    console.error(e);
-    process.exit(1);
-  }
-  // ONNX Runtime's worker threads would keep the process alive.
-  process.exit(0);
-} else await parent(opts);
+await main(parseArgs(process.argv.slice(2)), child, parent);

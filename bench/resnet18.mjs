@@ -14,12 +14,10 @@
 //
 // Like kernels.mjs, each thread count runs in a child process of its own (ONNX Runtime's thread
 // pool is global and fixed when it starts), and within a child the runtimes take turns.
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import { setupTfjs, setupOrt, ortSession, tfjsThreads, oihwToHwio } from "./refs.mjs";
 import { GraphBuilder, f32 } from "./onnx.mjs";
-import { randn, median, timeInterleaved, maxAbsDiff, maxAbs } from "./harness.mjs";
+import { randn, median, timeInterleaved, maxAbsDiff, maxAbs, runChild, main } from "./harness.mjs";
 
 const TARGET_MS = 100; // the goal: batch 1 at 224x224 within 100 ms on 2 threads
 const EPS = 1e-5; // batch norm epsilon (PyTorch's and ours)
@@ -559,29 +557,21 @@ async function parent(o) {
   const oursAt = new Map();
   const layerRows = new Map();
   for (const t of o.threads) {
-    const args = [self, "--child", "--threads", String(t), "--size", String(o.size)];
+    const args = ["--child", "--threads", String(t), "--size", String(o.size)];
     if (o.quick) args.push("--quick");
     if (o.layers) args.push("--layers");
-    const cp = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-    const rl = createInterface({ input: cp.stdout });
-    for await (const line of rl) {
-      if (!line.startsWith("{")) {
-        console.error(line);
-        continue;
-      }
-      const r = JSON.parse(line);
+    const code = await runChild(self, args, (line, r) => {
       if (o.json) console.log(line);
       if (r.kind) {
         if (!layerRows.has(t)) layerRows.set(t, []);
         layerRows.get(t).push(r);
-        continue;
+        return;
       }
       if (!o.json) console.log(tableRow(r));
       if (r.status !== "ok") failed++;
       if (r.match === false) mismatched++;
       if (r.runtime.startsWith("simdnet")) oursAt.set(`${r.runtime} ${t}`, r.median_ms);
-    }
-    const code = await new Promise((res) => (cp.exitCode != null ? res(cp.exitCode) : cp.on("exit", res)));
+    });
     if (code) {
       failed++;
       console.error(`resnet18.mjs: the ${t}-thread run exited with code ${code}`);
@@ -607,14 +597,4 @@ async function parent(o) {
 
 // ================================================================ main
 
-const opts = parseArgs(process.argv.slice(2));
-if (opts.child) {
-  try {
-    await child(opts);
-  } catch (e) {
-    console.error(e);
-    process.exit(1);
-  }
-  // ONNX Runtime's worker threads would keep the process alive.
-  process.exit(0);
-} else await parent(opts);
+await main(parseArgs(process.argv.slice(2)), child, parent);
