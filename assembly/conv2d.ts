@@ -400,13 +400,7 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
         // pa holds strips of kc (not Og) floats each: K stride kc, offset 0
         macroBlock(pa, kc, 0, 0, S, pb, kc, nsl, dcol, PB, rows, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
       }
-      if (padf) {
-        sliverTable(p0, np, WO, SH, Wp, 0, iy0);
-        col2imPadded(pad, chs, Wp, KH, KW, DH, DW, rows, iy0, nsl, dcol, PB);
-      } else {
-        posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
-        col2imAdd(plane, H, W, KH, KW, DH, DW, SW, rows, iy0, ix0, np, dcol, PB);
-      }
+      col2imChunk(geo, pad, plane, rows, p0, np, dcol, iy0, ix0);
     }
     if (padf) cropBlock(pad, nc, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + c0) << 2) : 0);
   }
@@ -473,17 +467,30 @@ export function f32_conv2d_col2im(geo: usize, cols: usize, dx: usize, init: usiz
     else fillBlock(plane, H * W, v);
     const NPB = (P + PB - 1) / PB;
     for (let p0 = 0, blk = 0; p0 < P; p0 += PB, blk++) {
-      const np = min(PB, P - p0), nsl = (np + NR - 1) / NR;
+      const np = min(PB, P - p0);
       const col = cols + (<usize>((ng * NPB + blk) * K + ci * KK) * PB << 2);
-      if (padf) {
-        sliverTable(p0, np, WO, SH, Wp, 0, iy0);
-        col2imPadded(pad, chs, Wp, KH, KW, DH, DW, KK, iy0, nsl, col, PB);
-      } else {
-        posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
-        col2imAdd(plane, H, W, KH, KW, DH, DW, SW, KK, iy0, ix0, np, col, PB);
-      }
+      col2imChunk(geo, pad, plane, KK, p0, np, col, iy0, ix0);
     }
     if (padf) cropBlock(pad, 1, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + ci) << 2) : 0);
+  }
+}
+
+/** Adds `rows` rows of a column block (positions p0 .. p0+np-1, rows PB floats apart) into dx:
+ *  into the padded block `pad` (channel stride Hp*Wp) on the padded path (PADF > 0), else into
+ *  the planes at `plane`. Both input-gradient kernels go through here, so the one-pass and the
+ *  two-pass one add in the same order. iy0/ix0: PB i32 each of scratch for the position tables. */
+function col2imChunk(geo: usize, pad: usize, plane: usize, rows: i32, p0: i32, np: i32, col: usize, iy0: usize, ix0: usize): void {
+  const H = load<i32>(geo, 8), W = load<i32>(geo, 12), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
+  const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
+  const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const nsl = (np + NR - 1) / NR;
+  if (load<i32>(geo, 64)) {
+    const Wp = W + 2 * PW, Hp = (HO - 1) * SH + (KH - 1) * DH + 1;
+    sliverTable(p0, np, WO, SH, Wp, 0, iy0);
+    col2imPadded(pad, Hp * Wp, Wp, KH, KW, DH, DW, rows, iy0, nsl, col, PB);
+  } else {
+    posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
+    col2imAdd(plane, H, W, KH, KW, DH, DW, SW, rows, iy0, ix0, np, col, PB);
   }
 }
 
