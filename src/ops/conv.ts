@@ -167,9 +167,12 @@ function inputGradAsForward(g: ConvGeometry): ConvGeometry | null {
  *  (AlexNet's conv1 input gradient on 2 threads: 10.6 -> 9.2 ms, 1 thread unchanged). A
  *  function of the shapes only; capped at 64 MB of columns. */
 function inputGradInTwoPasses(g: ConvGeometry): boolean {
-  const cols = g.N * g.C * g.KH * g.KW * g.HO * g.WO;
-  return g.N * g.C < 8 && g.O / g.G > 0 && cols * 4 <= 64 << 20;
+  return g.N * g.C < 8 && g.O / g.G > 0 && columnFloats(g) * 4 <= 64 << 20;
 }
+
+/** Floats of f32_conv2d_bwd_input_cols's output: per (image, group), blocks of PB positions,
+ *  each Cg*KH*KW rows of PB. */
+const columnFloats = (g: ConvGeometry) => g.N * g.C * g.KH * g.KW * Math.ceil((g.HO * g.WO) / PB) * PB;
 
 /** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0). */
 export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, dx: number, init = 0): void {
@@ -189,8 +192,7 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, d
   const Cg = g.C / g.G, KK = g.KH * g.KW;
   if (inputGradInTwoPasses(g)) {
     const K = Cg * KK, P = g.HO * g.WO;
-    // +8: col2im reads whole slivers of 8 (lanes past the end are masked)
-    const cols = eng.alloc((g.N * g.G * Math.ceil(P / PB) * K * PB + 8) * 4, "conv input-gradient columns");
+    const cols = eng.alloc(columnFloats(g) * 4, "conv input-gradient columns");
     try {
       withGeometry(eng, g, 0, (geo) => {
         const bytes = round64((Math.ceil(K / MR) * MR * KC_MAX + KC_MAX * PB + MR * NR) * 4);
