@@ -281,7 +281,7 @@ function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: 
 // Scratch per thread (floats): B block KC_MAX*PB, position tables 2*PB (i32), tile MR*NR.
 
 /** y = conv2d(x, W) (+ bias); pw: W packed by f32_gemm_pack_a (G matrices Og x K). */
-export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: usize, MB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: usize, NBK: i32, MB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
   const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
@@ -294,10 +294,10 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
   const flags = bias ? EP_ROWBIAS : 0;
   const padf = load<i32>(geo, 64), Wp = W + 2 * PW, pad = tile + (<usize>(MR * NR) << 2);
   // items: the slivers of each (image, group) in NBK blocks of about equal size (at most
-  // NC_SLIVERS), times MB blocks of the output channels' row strips (MB > 1 where the
-  // positions alone give too few items: one image's 7x7 or 14x14 maps are one block), taken
-  // one by one; an item of a row block expands its positions' columns itself
-  const NBK = (J + NC_SLIVERS - 1) / NC_SLIVERS;
+  // NC_SLIVERS: NBK >= ceil(J / NC_SLIVERS), and at most J), times MB blocks of the output
+  // channels' row strips (MB > 1 where the positions alone give too few items: one image's 7x7
+  // or 14x14 maps are one block), taken one by one; an item of a row block expands its
+  // positions' columns itself. src/ops/conv.ts forwardSplit picks NBK and MB.
   const T = N * G * NBK * MB;
   for (let it0 = take(-1, nth); it0 < T; it0 = take(it0, nth)) {
     const it = it0 / MB, mb = it0 - it * MB, s0 = mb * S / MB, s1 = (mb + 1) * S / MB;

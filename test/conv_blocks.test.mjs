@@ -1,8 +1,9 @@
-// The forward convolution splits one image's small maps by output-channel row blocks too
-// (src/ops/conv.ts rowBlocks): for batch 1 and a 7x7 or 14x14 map with many output channels.
-// The split changes no sum, so one image alone must give the same bits as the same image
-// inside a batch (where the positions give items enough and no rows are split), on 1 and 2
-// threads; PyTorch fixtures with row blocks are in cases_conv.py ("row blocks ...").
+// The forward convolution splits its work by the thread count (src/ops/conv.ts forwardSplit):
+// one image's small maps by output-channel row blocks too, and few position blocks into more
+// so that the threads get as many each. The split changes no sum, so one image alone must give
+// the same bits as the same image inside a batch (where the positions give items enough and
+// nothing is split further), on 1, 2 and 4 threads; PyTorch fixtures with row blocks are in
+// cases_conv.py ("row blocks ...").
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as lib from "../dist/index.js";
@@ -23,9 +24,11 @@ const shapes = [
   [32, 14, 14, 256, 3, 1, 1],
   [24, 5, 9, 200, 1, 0, 1],
   [16, 7, 7, 384, 3, 1, 2],
+  [4, 56, 56, 8, 3, 1, 1], // 13 position blocks: 14 on 2 and 4 threads
+  [3, 23, 23, 4, 5, 2, 1], // 67 slivers, 3 blocks: 4 on 2 and 4 threads
 ];
 
-for (const threads of [1, 2]) {
+for (const threads of [1, 2, 4]) {
   test(`conv2d: one image alone = the same image in a batch of 16, bit for bit (${threads} thread(s))`, async () => {
     await lib.init({ threads });
     for (const [C, H, W, O, k, padding, groups] of shapes) {
