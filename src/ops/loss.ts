@@ -42,8 +42,37 @@ function checkClassTargets(op: string, x: Tensor, t: Tensor) {
 }
 
 // ---- classification losses: logits [N, C], class indices [N] ----
+// cross_entropy also takes score maps [N, C, d1, ...] with class maps [N, d1, ...] (a class per
+// pixel: segmentation), as PyTorch's does.
 
-interface CeAttrs { reduction: Reduction }
+interface CeAttrs { reduction: Reduction; ignore_index: number }
+
+/** [N, C, d1, ...] logits and [N, d1, ...] targets: shapes, and every target a class index in
+ *  [0, C) or ignore_index. Returns how many targets count (not ignored). */
+function checkCrossEntropy(x: Tensor, t: Tensor, ignore: number): number {
+  const op = "cross_entropy";
+  if (x.shape.length < 2) fail(op, `input must be [N, C] logits or [N, C, d1, ...] score maps, got ${shapeStr(x.shape)}`);
+  const [N, C, ...rest] = x.shape;
+  const want = [N, ...rest];
+  if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]))
+    fail(op, `target ${shapeStr(t.shape)} does not match input ${shapeStr(x.shape)}: expected class indices of shape ${shapeStr(want)}`);
+  if (C === 0) fail(op, `input ${shapeStr(x.shape)} has no classes`);
+  const td = t.data;
+  let counted = 0;
+  for (let i = 0; i < td.length; i++) {
+    if (td[i] === ignore) continue;
+    if (!Number.isInteger(td[i]) || td[i] < 0 || td[i] >= C)
+      fail(op, `target[${i}] = ${td[i]} is not a class index in [0, ${C})${ignore >= 0 && ignore < C ? "" : ` or ignore_index ${ignore}`} (input ${shapeStr(x.shape)})`);
+    counted++;
+  }
+  return counted;
+}
+
+/** N, C and the positions per image P of a cross_entropy input. */
+function ceDims(x: Tensor): [number, number, number] {
+  const [N, C, ...rest] = x.shape;
+  return [N, C, rest.reduce((a, b) => a * b, 1)];
+}
 
 export const crossEntropyOp = defineOp<CeAttrs>(
   {
@@ -51,26 +80,45 @@ export const crossEntropyOp = defineOp<CeAttrs>(
     inputs: ["input", "target"],
     noGradInputs: ["target"],
     check([x, t], a) {
-      checkClassTargets("cross_entropy", x!, t!);
       checkReduction("cross_entropy", a.reduction);
+      if (!Number.isInteger(a.ignore_index)) fail("cross_entropy", `ignore_index must be an integer, got ${JSON.stringify(a.ignore_index)}`);
+      checkCrossEntropy(x!, t!, a.ignore_index);
     },
     forward(ctx, [x, t], a) {
-      const [N, C] = x!.shape;
-      const loss = empty([N], ctx.engine);
-      ctx.engine.run("f32_cross_entropy_fwd", [x!.ptr, t!.ptr, loss.ptr, N, C], N * C * 20);
-      return reduce(ctx, loss, a.reduction);
+      const [N, C, P] = ceDims(x!);
+      const loss = empty(t!.shape, ctx.engine);
+      if (x!.shape.length === 2) ctx.engine.run("f32_cross_entropy_fwd", [x!.ptr, t!.ptr, loss.ptr, N, C, a.ignore_index], N * C * 20);
+      else ctx.engine.run("f32_cross_entropy_map_fwd", [x!.ptr, t!.ptr, loss.ptr, N, C, P, a.ignore_index], N * C * P * 20);
+      if (a.reduction !== "mean") return reduce(ctx, loss, a.reduction);
+      // the mean over the targets that count (PyTorch's: NaN when all are ignored)
+      const y = empty([], ctx.engine);
+      sumTo(ctx.engine, loss, y, ceCount(t!, a.ignore_index));
+      loss.dispose();
+      return y;
     },
     backward(ctx, g, [x, t], a) {
-      const [N, C] = x!.shape;
+      const [N, C, P] = ceDims(x!);
       const dx = empty(x!.shape, ctx.engine);
-      ctx.engine.run("f32_cross_entropy_bwd", [x!.ptr, t!.ptr, ...gradArgs(g, a.reduction, N), dx.ptr, N, C], N * C * 25);
+      const [gp, gs, scale] = gradArgs(g, a.reduction, a.reduction === "mean" ? ceCount(t!, a.ignore_index) : N * P);
+      if (x!.shape.length === 2) ctx.engine.run("f32_cross_entropy_bwd", [x!.ptr, t!.ptr, gp, gs, scale, dx.ptr, N, C, a.ignore_index], N * C * 25);
+      else ctx.engine.run("f32_cross_entropy_map_bwd", [x!.ptr, t!.ptr, gp, gs, scale, dx.ptr, N, C, P, a.ignore_index], N * C * P * 25);
       return [dx, null];
     },
   },
-  { reduction: "mean" },
+  { reduction: "mean", ignore_index: -100 },
 );
 
-/** Softmax cross-entropy of logits [N, C] against class indices [N]. */
+/** How many targets are not ignore_index (the divisor of the mean). */
+function ceCount(t: Tensor, ignore: number): number {
+  const td = t.data;
+  let n = 0;
+  for (let i = 0; i < td.length; i++) if (td[i] !== ignore) n++;
+  return n;
+}
+
+/** Softmax cross-entropy of logits [N, C] against class indices [N], or of score maps
+ *  [N, C, d1, ...] against class maps [N, d1, ...] (segmentation: a class per pixel). Targets
+ *  equal to `ignore_index` (default -100, PyTorch's) add nothing and do not count in the mean. */
 export function cross_entropy(input: Tensor, target: Tensor, opts: Partial<CeAttrs> = {}): Tensor {
   return crossEntropyOp.apply([input, target], opts);
 }
@@ -115,7 +163,7 @@ export function multi_margin_loss(input: Tensor, target: Tensor, opts: Partial<M
 /** An element-wise loss with kernels f32_<kernel>_fwd(x, t, loss, n) and
  *  f32_<kernel>_bwd(x, t, g, gs, scale, dx, n). */
 function elementLoss(name: string, kernel: string, extraCheck?: (x: Tensor) => void) {
-  return defineOp<CeAttrs>(
+  return defineOp<{ reduction: Reduction }>(
     {
       name,
       inputs: ["input", "target"],

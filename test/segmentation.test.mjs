@@ -1,0 +1,133 @@
+// Segmentation: cross_entropy over score maps [N, C, H, W] against class maps [N, H, W] (PyTorch
+// fixtures for it are in cases_loss.py; here: its agreement with the rows' kernel, ignore_index,
+// errors), and a U-Net from the zoo learning a per-pixel task on real images with the explicit
+// loop: which pixels of a noisy MNIST digit are ink.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
+import { compare, rejects, uniformValues } from "./helpers.mjs";
+
+await sn.init({ threads: 2 });
+
+/** [N, C, H, W] -> [N*H*W, C] rows (the same logits, one row per pixel) */
+function mapsToRows(x, [N, C, H, W]) {
+  const P = H * W, rows = new Float32Array(N * P * C);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let p = 0; p < P; p++) rows[(n * P + p) * C + c] = x[(n * C + c) * P + p];
+  return rows;
+}
+
+function labelsFor(count, C, seed) {
+  return Float32Array.from(uniformValues(count, seed, 0, C), (v) => Math.min(C - 1, Math.floor(v)));
+}
+
+for (const reduction of ["mean", "sum", "none"])
+  test(`cross_entropy on score maps = the rows' kernel on each pixel's logits (${reduction})`, () => {
+    const shape = [3, 5, 6, 7], [N, C, H, W] = shape; // 42 positions: groups of four and a tail of two
+    const xd = uniformValues(N * C * H * W, 1, -4, 4), td = labelsFor(N * H * W, C, 2);
+    const x = sn.tensor(xd, shape).requireGrad(), xr = sn.tensor(mapsToRows(xd, shape), [N * H * W, C]).requireGrad();
+    const maps = sn.cross_entropy(x, sn.tensor(td, [N, H, W]), { reduction });
+    const rows = sn.cross_entropy(xr, sn.tensor(td, [N * H * W]), { reduction });
+    assert.equal(maps.shape, reduction === "none" ? [N, H, W] : []);
+    compare("loss", maps.toArray(), rows.toArray(), 1e-6, 1e-6);
+    (reduction === "none" ? sn.sum(maps) : maps).backward();
+    (reduction === "none" ? sn.sum(rows) : rows).backward();
+    compare("gradient", mapsToRows(x.grad.toArray(), shape), xr.grad.toArray(), 1e-5, 1e-8);
+  });
+
+test("cross_entropy: ignore_index pixels add nothing, have no gradient and do not count in the mean", () => {
+  const shape = [2, 3, 4, 4], [N, C, H, W] = shape;
+  const xd = uniformValues(N * C * H * W, 3, -2, 2), td = labelsFor(N * H * W, C, 4);
+  const ignored = new Set([0, 5, 6, 17, 31]);
+  const tIgn = td.map((v, i) => (ignored.has(i) ? 255 : v));
+  const x = sn.tensor(xd, shape).requireGrad();
+  const loss = sn.cross_entropy(x, sn.tensor(tIgn, [N, H, W]), { ignore_index: 255 });
+  const per = sn.cross_entropy(sn.tensor(xd, shape), sn.tensor(td, [N, H, W]), { reduction: "none" }).toArray();
+  let sum = 0;
+  for (let i = 0; i < per.length; i++) if (!ignored.has(i)) sum += per[i];
+  compare("mean over the counted pixels", [loss.item()], [sum / (per.length - ignored.size)], 1e-6, 1e-7);
+  loss.backward();
+  const g = x.grad.toArray(), P = H * W;
+  for (const i of ignored) {
+    const n = Math.floor(i / P), p = i % P;
+    for (let c = 0; c < C; c++) assert.is(g[(n * C + c) * P + p], 0, `pixel ${i} class ${c}`);
+  }
+  // all ignored: the mean is 0/0, as PyTorch's
+  assert.ok(Number.isNaN(sn.cross_entropy(sn.tensor(xd, shape), sn.tensor(new Float32Array(N * H * W).fill(-100), [N, H, W])).item()));
+});
+
+test("cross_entropy on maps: a target map of the wrong shape or a bad class names both shapes", () => {
+  const x = sn.zeros([2, 3, 4, 4]), t245 = sn.zeros([2, 4, 5]), t216 = sn.zeros([2, 16]), t244 = sn.zeros([2, 4, 4]), v5 = sn.zeros([5]);
+  const bad = new Float32Array(32);
+  bad[9] = 3;
+  const tBad = sn.tensor(bad, [2, 4, 4]);
+  rejects(() => sn.cross_entropy(x, t245), /cross_entropy: target \[2,\s?4,\s?5\] does not match input \[2,\s?3,\s?4,\s?4\]: expected class indices of shape \[2,\s?4,\s?4\]/);
+  rejects(() => sn.cross_entropy(x, t216), /target \[2,\s?16\] does not match input/);
+  rejects(() => sn.cross_entropy(x, tBad), /cross_entropy: target\[9\] = 3 is not a class index in \[0, 3\) or ignore_index -100 \(input \[2,\s?3,\s?4,\s?4\]\)/);
+  rejects(() => sn.cross_entropy(x, t244, { ignore_index: 0.5 }), /ignore_index must be an integer/);
+  rejects(() => sn.cross_entropy(v5, v5), /cross_entropy: input must be \[N, C\] logits or \[N, C, d1, \.\.\.\] score maps, got \[5\]/);
+});
+
+/** MNIST digits padded to 32x32, with noise uniform in [-noise, noise) added, and per-pixel
+ *  classes of the clean image: 1 where its ink is >= 0.5, else 0. */
+function noisyInk(ds, count, noise, seed) {
+  const S = 32, off = 2, n = Math.min(count, ds.length);
+  const x = uniformValues(n * S * S, seed, -noise, noise), t = new Float32Array(n * S * S);
+  for (let i = 0; i < n; i++) {
+    const img = ds.get(i).x;
+    for (let r = 0; r < 28; r++)
+      for (let c = 0; c < 28; c++) {
+        const v = img[r * 28 + c], q = (i * S + r + off) * S + c + off;
+        x[q] += v;
+        t[q] = v >= 0.5 ? 1 : 0;
+      }
+  }
+  return { x, t, n, S };
+}
+
+/** Intersection over union of the ink class: predicted ink (score 1 > score 0, or x >= 0.5 for
+ *  the thresholding baseline) against the true ink. */
+function inkIoU(isInk, t) {
+  let inter = 0, union = 0;
+  for (let i = 0; i < t.length; i++) {
+    const p = isInk(i), w = t[i] === 1;
+    if (p && w) inter++;
+    if (p || w) union++;
+  }
+  return inter / union;
+}
+
+test("a U-Net from the zoo learns to segment noisy MNIST digits (ink or not per pixel) with the explicit loop, beating a threshold", async () => {
+  const { train, test: held } = await sn.loadMnistDigits();
+  const NOISE = 0.8;
+  const tr = noisyInk(train, 512, NOISE, 1), te = noisyInk(held, 128, NOISE, 2), S = tr.S, P = S * S;
+  sn.manualSeed(0);
+  const net = sn.models.unet({ classes: 2, inChannels: 1, inputSize: S, depth: 2, width: 8, batchNorm: true });
+  const opt = new sn.Adam(net.parameters(), { lr: 0.01 });
+  const B = 32;
+  const heldOut = () => sn.noGrad(() => sn.tidy(() => {
+    net.eval();
+    const out = net.forward(sn.tensor(te.x, [te.n, 1, S, S]));
+    const loss = sn.cross_entropy(out, sn.tensor(te.t, [te.n, S, S])).item();
+    const s = out.toArray();
+    const iou = inkIoU((i) => s[(Math.floor(i / P) * 2 + 1) * P + (i % P)] > s[Math.floor(i / P) * 2 * P + (i % P)], te.t);
+    net.train();
+    return { loss, iou };
+  }));
+  const before = heldOut();
+  for (let epoch = 0; epoch < 3; epoch++)
+    for (let i = 0; i + B <= tr.n; i += B)
+      sn.tidy(() => {
+        opt.zeroGrad();
+        const out = net.forward(sn.tensor(tr.x.subarray(i * P, (i + B) * P), [B, 1, S, S]));
+        sn.cross_entropy(out, sn.tensor(tr.t.subarray(i * P, (i + B) * P), [B, S, S])).backward();
+        opt.step();
+      });
+  const after = heldOut();
+  const threshold = inkIoU((i) => te.x[i] >= 0.5, te.t);
+  assert.ok(after.loss < before.loss / 3, `held-out pixel loss ${before.loss.toFixed(3)} -> ${after.loss.toFixed(3)}`);
+  // seen: 0.82 -> 0.07, IoU 0.79 against the threshold's 0.29 (the net uses the neighbourhood)
+  assert.ok(after.iou > Math.max(0.6, threshold + 0.3), `held-out ink IoU ${after.iou.toFixed(3)}; thresholding the noisy image at 0.5: ${threshold.toFixed(3)}`);
+});
+
+test.after(() => sn.dispose());
+test.run();
