@@ -373,7 +373,7 @@ test("bad options and bad inputs: clear errors naming the model or the layer and
 test("docs/zoo.md's examples run as written (with a small dataset and a torchvision-named ResNet-18 file)", async () => {
   const doc = readFileSync(new URL("../docs/zoo.md", import.meta.url), "utf8");
   const blocks = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.is(blocks.length, 3);
+  assert.is(blocks.length, 4);
   const g = new sn.Generator(25);
   const data = new sn.Dataset(Float32Array.from({ length: 4 * 3 * 64 * 64 }, () => g.uniform(-1, 1)), [4, 3, 64, 64], Int32Array.from([0, 1, 2, 3]), 10);
   const r18 = models.resnet18();

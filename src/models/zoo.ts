@@ -6,6 +6,7 @@ import { resnet, resnet18, resnet34, resnet50, resnet101, resnet152 } from "./re
 import { cifarResnet, resnet20, resnet32, resnet44, resnet56, resnet110, plain20, plain32, plain44, plain56, plain110 } from "./cifar_resnet.js";
 import { fcn } from "./fcn.js";
 import { unet } from "./unet.js";
+import { fcn32s, fcn16s, fcn8s } from "./fcn_seg.js";
 
 export { alexnet, alexnet2012, alexnetLRN, type AlexNetOptions, type AlexNet2012Options } from "./alexnet.js";
 export { vgg, vgg11, vgg11_bn, vgg11_lrn, vgg11_lrn_bn, vgg13, vgg13_bn, vgg16_c, vgg16_c_bn, vgg16, vgg16_bn, vgg19, vgg19_bn, VGG_CONFIGS, type VGGOptions } from "./vgg.js";
@@ -15,6 +16,7 @@ export { cifarResnet, resnet20, resnet32, resnet44, resnet56, resnet110, plain20
 export { ResidualBlock, ZeroPadShortcut } from "./blocks.js";
 export { fcn, convolutionalize, type FCNOptions } from "./fcn.js";
 export { unet, type UNetOptions } from "./unet.js";
+export { fcn32s, fcn16s, fcn8s, FCNSegmenter, bilinearKernel, type FCNSegOptions, type FCNVariant } from "./fcn_seg.js";
 
 export const zooFactories = {
   alexnet, alexnet2012,
@@ -22,5 +24,5 @@ export const zooFactories = {
   googlenet,
   resnet, resnet18, resnet34, resnet50, resnet101, resnet152,
   cifar_resnet: cifarResnet, resnet20, resnet32, resnet44, resnet56, resnet110, plain20, plain32, plain44, plain56, plain110,
-  fcn, unet,
+  fcn, unet, fcn32s, fcn16s, fcn8s,
 };
