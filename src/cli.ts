@@ -205,6 +205,16 @@ async function evalCmd(args: Args) {
   console.log(`${dir}: ${r.n} test images of ${data.name}: loss ${r.loss.toFixed(4)}, top-1 ${pct(r.top1)}, top-5 ${pct(r.top5)}`);
 }
 
+/** The input a zoo model is built for with its default options: [C, H, W]. */
+function defaultInput(name: string): number[] {
+  if (name === "lenet") return [1, 28, 28];
+  if (name === "lenet5") return [1, 32, 32];
+  if (name === "unet") return [1, 256, 256];
+  if (name === "alexnet2012") return [3, 227, 227];
+  if (/^(resnet|plain)(20|32|44|56|110)$|^cifar_resnet$/.test(name)) return [3, 32, 32];
+  return [3, 224, 224]; // the ImageNet models, FCNs
+}
+
 async function summaryCmd(args: Args) {
   const name = args._[1];
   if (!name) throw new Error(`summary: which model? (${Object.keys(modelFactories).join(", ")}, or a model .json)`);
@@ -213,7 +223,7 @@ async function summaryCmd(args: Args) {
   let input: number[];
   if (modelFactories[name]) {
     model = createModel(name);
-    input = name === "lenet5" ? [1, 32, 32] : [1, 28, 28];
+    input = defaultInput(name);
   } else if (existsSync(name)) {
     const { readFileSync } = await import("node:fs");
     const cfg = JSON.parse(readFileSync(name, "utf8"));

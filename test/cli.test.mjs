@@ -19,6 +19,15 @@ test("summary lenet prints the lecture's table with totals", () => {
   assert.match(r.out, /Parameters: 1,256,080/);
 });
 
+test("summary of zoo models uses the input each is built for (README: summary vgg16)", () => {
+  for (const [name, params, input] of [["vgg16", "138,357,544", "3x224x224"], ["resnet20", "269,722", "3x32x32"], ["alexnet2012", "62,378,344", "3x227x227"], ["unet", "31,030,658", "1x256x256"]]) {
+    const r = cli(["summary", name]);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`Parameters: ${params}`), name);
+    assert.match(r.out, new RegExp(`^Input ${input}$`, "m"), name);
+  }
+});
+
 test("summary lenet5 --input: LeNet-5 on 28x28 with 60,850 parameters", () => {
   const r = cli(["summary", "lenet5", "--input", "1,32,32"]);
   assert.is(r.code, 0, r.err);
