@@ -200,6 +200,29 @@ test("requiresGrad_(false) freezes a part of the model; train()/eval() reach eve
   assert.ok(m.modules().every((x) => x.training));
 });
 
+test("frozen layers stay put in the explicit loop, with momentum, weight decay and Adam, after training steps", () => {
+  for (const make of [(ps) => new sn.SGD(ps, { lr: 0.05, momentum: 0.9, weight_decay: 1e-2 }), (ps) => new sn.Adam(ps, { lr: 0.01, weight_decay: 1e-2 })]) {
+    sn.manualSeed(4);
+    const m = nn.sequential(new nn.Conv2d(1, 3, 3), new nn.ReLU(), new nn.Flatten(), new nn.Linear(3 * 4 * 4, 2));
+    const opt = make(m.parameters());
+    const x = sn.tensor(Float32Array.from({ length: 4 * 36 }, (_, i) => Math.sin(i)), [4, 1, 6, 6]), y = sn.tensor([0, 1, 1, 0], [4]);
+    const stepOnce = () => sn.tidy(() => {
+      opt.zeroGrad();
+      sn.cross_entropy(m.forward(x), y).backward();
+      opt.step();
+    });
+    stepOnce(); // momentum / Adam state and gradients exist now
+    m.at("0").requiresGrad_(false);
+    const conv = m.at("0").weight.toArray(), lin = m.at("3").weight.toArray();
+    stepOnce();
+    stepOnce();
+    assert.equal(m.at("0").weight.toArray(), conv, `${opt.name}: the frozen conv moved`);
+    assert.is(m.at("0").weight.grad, null, "a frozen parameter's gradient is dropped by zeroGrad");
+    assert.not.equal(m.at("3").weight.toArray(), lin, `${opt.name}: the trainable layer did not move`);
+    m.dispose();
+  }
+});
+
 test("config JSON round trip rebuilds the same architecture", () => {
   for (const m of [sn.models.lenet({ batchNorm: true }), sn.models.lenet5(), nn.sequential(new nn.Residual(new nn.Conv2d(2, 2, 3, { padding: 1 }), new nn.Identity()), new nn.Concat([new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad: false }), new nn.LeakyReLU(0.2)]), new nn.Dropout(0.3), new nn.Upsample({ scaleFactor: 2 }), new nn.LocalResponseNorm(5, { k: 2 }), new nn.ConvTranspose2d(4, 3, 2, { stride: 2 }))]) {
     const json = JSON.parse(JSON.stringify(m.config()));

@@ -87,12 +87,14 @@ export abstract class Optimizer<O extends BaseOptions> {
   }
 
   /** One update of every parameter that has a gradient (parameters without one are skipped, and
-   *  their state is left as it was, as torch does). */
+   *  their state is left as it was, as torch does). Frozen parameters (requiresGrad false, e.g.
+   *  after module.requiresGrad_(false)) are skipped too, even with a gradient left from before
+   *  they were frozen: otherwise momentum and weight decay would go on moving them. */
   step(): void {
     this.paramGroups.forEach((group, gi) => {
       this.validate(group, `parameter group ${gi}: `);
       for (const p of group.params) {
-        if (!p.grad) continue;
+        if (!p.grad || !p.requiresGrad) continue;
         p.assertUsable(`${this.name}.step`);
         p.grad.assertUsable(`${this.name}.step (gradient)`);
         if (p.grad.size !== p.size) this.fail(`gradient ${shapeStr(p.grad.shape)} does not match parameter ${shapeStr(p.shape)}`);
@@ -103,12 +105,13 @@ export abstract class Optimizer<O extends BaseOptions> {
     });
   }
 
-  /** Sets every gradient to zero (torch 1.13's default), or drops it (setToNone). */
+  /** Sets every gradient to zero (torch 1.13's default), or drops it (setToNone). A frozen
+   *  parameter's gradient is always dropped: backward no longer writes it. */
   zeroGrad(setToNone = false): void {
     for (const group of this.paramGroups)
       for (const p of group.params) {
         if (!p.grad) continue;
-        if (setToNone) {
+        if (setToNone || !p.requiresGrad) {
           p.grad.dispose();
           p.grad = null;
         } else p.engine.run("f32_fill", [p.grad.ptr, p.grad.size, 0], p.grad.size);
