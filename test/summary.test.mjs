@@ -116,5 +116,53 @@ test("the printed table lists every layer and the totals", () => {
   assert.match(text, /Mult-adds: 6,522,000/);
 });
 
+/** A module of one's own: children connected by its forward(), with plain ops between them. */
+class Net extends sn.Module {
+  constructor() {
+    super();
+    this.conv = this.registerModule("conv", new nn.Conv2d(1, 4, 3, { padding: 1 }));
+    this.pool = this.registerModule("pool", new nn.MaxPool2d(2));
+    this.fc = this.registerModule("fc", new nn.Linear(4 * 14 * 14, 10));
+  }
+  forward(x) {
+    const h = this.pool.call(sn.relu(this.conv.call(x)));
+    return this.fc.call(sn.flatten(sn.add(h, h)));
+  }
+}
+
+test("summary of a module of one's own (children wired by its forward) traces it: rows, shapes, totals", () => {
+  const live = sn.engine().memoryStats().live;
+  const net = new Net();
+  net.train();
+  const s = sn.summary(net, [1, 28, 28]);
+  assert.equal(s.rows.map((r) => [r.name, r.outputShape]), [["conv", [1, 4, 28, 28]], ["pool", [1, 4, 14, 14]], ["fc", [1, 10]]]);
+  assert.equal(s.outputShape, [1, 10]);
+  assert.is(s.totalMacs, 4 * 9 * 28 * 28 + 784 * 10);
+  assert.equal(s.rows[1].rf, [4, 4]);
+  assert.ok(net.modules().every((m) => m.training), "modes put back");
+  assert.equal(net.outputShape([2, 1, 28, 28]), [2, 10]);
+  // inside a container, and one inside another
+  class Outer extends sn.Module {
+    constructor() {
+      super();
+      this.a = this.registerModule("a", new Net());
+      this.b = this.registerModule("b", new nn.ReLU());
+    }
+    forward(x) {
+      return this.b.call(this.a.call(x));
+    }
+  }
+  for (const [m, names] of [[new nn.Sequential(new Net(), new nn.Softmax(1)), ["0.conv", "0.pool", "0.fc", "1"]], [new Outer(), ["a.conv", "a.pool", "a.fc", "b"]]]) {
+    const r = sn.summary(m, [1, 28, 28]);
+    assert.equal(r.rows.map((x) => x.name), names);
+    assert.equal(r.outputShape, [1, 10]);
+    m.dispose();
+  }
+  net.dispose();
+  assert.is(sn.engine().memoryStats().live, live, "the trace freed what it made");
+  // a wrong input names the layer
+  assert.throws(() => sn.summary(new Net(), [3, 28, 28]), /summary: .*Conv2d\(1, 4.*expected 1 input channels?, got 3/);
+});
+
 test.after(() => sn.dispose());
 test.run();

@@ -2,12 +2,16 @@
 // (state-dict names such as `features.0.weight`), children, train/eval mode, state dicts and
 // freezing. Containers call their children through `call()`, which checks the input shape
 // first and, on an error, names the layer (its path in the model) and the shapes.
-import { Tensor, keep, shapeStr, sizeOf, type Shape } from "../tensor.js";
+import { Tensor, keep, shapeStr, sizeOf, zeros, tidy, type Shape } from "../tensor.js";
+import { noGrad } from "../autograd.js";
 import type { Generator, RngState } from "../random.js";
 
 /** A value a state dict entry may hold: a tensor, or plain data with a shape (safetensors). */
 export type StateValue = Tensor | { shape: readonly number[]; data: ArrayLike<number> };
 export type StateDict = Map<string, Tensor>;
+
+/** The trace in progress (Module.traceFlow), so that a child's own trace is not recorded twice. */
+let tracing: object | null = null;
 
 /** What a layer does to the size and receptive field of its input (for summary()). */
 export interface Flow {
@@ -303,14 +307,18 @@ export abstract class Module {
   // ---- shapes, analysis, config ----
 
   /** Output shape for an input shape; throws (a plain message) when the input does not fit.
-   *  Default: shape-preserving (activations, normalisation, dropout). */
+   *  Default: shape-preserving (activations, normalisation, dropout); a module of your own with
+   *  children and its own forward() is run once on zeros instead (see traceFlow). */
   outputShape(input: number[]): number[] {
+    if (this._modules.size > 0) return this.traceFlow({ shape: input, rf: [1, 1], jump: [1, 1] }, null, "").shape;
     return input;
   }
 
   /** One summary row per layer: shapes, parameters, multiply-adds, receptive field. Containers
    *  override this to walk their children. */
   summarize(flow: Flow, rows: SummaryRow[], name: string): Flow {
+    // a module of your own with children (its forward() says how they connect): trace it
+    if (this._modules.size > 0 && this.outputShape === Module.prototype.outputShape) return this.traceFlow(flow, rows, name);
     let out: number[];
     try {
       out = this.outputShape(flow.shape);
@@ -332,6 +340,50 @@ export abstract class Module {
       rf: next.rf,
     });
     return next;
+  }
+
+  /** The flow through a module whose children are connected by its own forward(): it runs
+   *  once on zeros (eval mode, no gradients, everything it makes freed), and each child called
+   *  on the way adds its rows, fed with the flow of the tensor it was given: exact shapes, and
+   *  receptive fields along the path each tensor took (where the forward combines tensors with
+   *  plain ops, e.g. add(a, b), the latest child's flow, with the real shape, stands in).
+   *  Needs init(). */
+  private traceFlow(flow: Flow, rows: SummaryRow[] | null, name: string): Flow {
+    const flows = new Map<Tensor, Flow>();
+    let last = flow;
+    const token = {};
+    const restore = [...this._modules].map(([n, m]) => {
+      const own = Object.prototype.hasOwnProperty.call(m, "forward"), forward = m.forward;
+      m.forward = (t: Tensor) => {
+        const y = forward.call(m, t);
+        if (tracing !== token) return y; // a trace inside this child's own summary: not ours
+        const fin = flows.get(t) ?? { ...last, shape: [...t.shape] };
+        const out = rows ? m.summarize(fin, rows, name ? `${name}.${n}` : n) : { ...fin, shape: [...y.shape] };
+        flows.set(y, out);
+        last = out;
+        return y;
+      };
+      return () => (own ? (m.forward = forward) : delete (m as { forward?: unknown }).forward);
+    });
+    const modes = this.modules().map((m) => m.training), outer = tracing;
+    try {
+      this.eval();
+      return noGrad(() =>
+        tidy(() => {
+          const x = zeros(flow.shape);
+          flows.set(x, flow);
+          tracing = token;
+          const y = this.forward(x);
+          return { ...(flows.get(y) ?? last), shape: [...y.shape] };
+        }),
+      );
+    } catch (e) {
+      throw e instanceof ModuleError ? e : new ModuleError(this, flow.shape, e);
+    } finally {
+      tracing = outer;
+      restore.forEach((r) => r());
+      this.modules().forEach((m, i) => (m.training = modes[i]));
+    }
   }
 
   /** multiply-adds of one forward pass over the whole input (0 for layers without weights) */
