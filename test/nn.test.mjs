@@ -223,6 +223,35 @@ test("frozen layers stay put in the explicit loop, with momentum, weight decay a
   }
 });
 
+test("saveModel refuses, before writing anything, a module of one's own that loadModel could not rebuild; registered, it round-trips; a damaged JSON names the file", async () => {
+  const { mkdtempSync, readdirSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  class TwoHeads extends sn.Module {
+    constructor() {
+      super();
+      this.body = this.registerModule("body", new nn.Linear(4, 3));
+    }
+    get type() {
+      return "TwoHeads";
+    }
+    forward(x) {
+      return sn.relu(this.body.call(x));
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), "simdnet-save-"));
+  const m = nn.sequential(new TwoHeads(), new nn.Linear(3, 2));
+  await sn.saveModel(m, dir).then(() => assert.unreachable(), (e) => assert.match(e.message, /saveModel: 0 \(TwoHeads\) is a class of your own, which loadModel could not rebuild from model\.json: register it with nn\.registerModuleType/));
+  assert.equal(readdirSync(dir), [], "nothing written");
+  nn.registerModuleType("TwoHeads", () => new TwoHeads());
+  await sn.saveModel(m, dir);
+  const { model: back } = await sn.loadModel(dir);
+  const x = sn.tensor([1, -2, 3, 0.5], [1, 4]);
+  assert.equal(back.forward(x).toArray(), m.forward(x).toArray());
+  writeFileSync(join(dir, "model.json"), '{"format": "simdnet-model", "model": {');
+  await sn.loadModel(dir).then(() => assert.unreachable(), (e) => assert.match(e.message, /model\.json: not JSON/));
+});
+
 test("config JSON round trip rebuilds the same architecture", () => {
   for (const m of [sn.models.lenet({ batchNorm: true }), sn.models.lenet5(), nn.sequential(new nn.Residual(new nn.Conv2d(2, 2, 3, { padding: 1 }), new nn.Identity()), new nn.Concat([new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad: false }), new nn.LeakyReLU(0.2)]), new nn.Dropout(0.3), new nn.Upsample({ scaleFactor: 2 }), new nn.LocalResponseNorm(5, { k: 2 }), new nn.ConvTranspose2d(4, 3, 2, { stride: 2 }))]) {
     const json = JSON.parse(JSON.stringify(m.config()));

@@ -31,6 +31,13 @@ registerModuleType("Sequential", (_a, kids, names) => new Sequential(names.map((
 registerModuleType("Residual", (_a, kids, names) => new Residual(kids[names.indexOf("body")], names.includes("shortcut") ? kids[names.indexOf("shortcut")] : null));
 registerModuleType("Concat", (_a, kids, names) => new Concat(names.map((n, i) => [n, kids[i]] as [string, Module])));
 
+/** Where a config names a module type that moduleFromConfig cannot build (a class of one's own
+ *  that was not registered), as "path (Type)"; empty when all can be built. */
+export function unbuildableTypes(cfg: ModuleConfig, where = ""): string[] {
+  const here = registry.has(cfg.type) ? [] : [`${where || "the model"} (${cfg.type})`];
+  return here.concat(...(cfg.children ?? []).map(([n, c]) => unbuildableTypes(c, where ? `${where}.${n}` : n)));
+}
+
 /** Build a module from its config (as written by module.config()). */
 export function moduleFromConfig(cfg: ModuleConfig, where = "config"): Module {
   if (!cfg || typeof cfg !== "object" || typeof cfg.type !== "string") throw new Error(`${where}: expected {type, args?, children?}, got ${JSON.stringify(cfg)?.slice(0, 80)}`);

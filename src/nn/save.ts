@@ -2,7 +2,7 @@
 // safetensors.torch.load_file + load_state_dict), and the architecture as JSON.
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module, type ModuleConfig } from "./module.js";
-import { moduleFromConfig } from "./config.js";
+import { moduleFromConfig, unbuildableTypes } from "./config.js";
 
 export const MODEL_FORMAT = "simdnet-model";
 
@@ -52,8 +52,16 @@ export async function saveModel(model: Module, dir: string, { name = "model", me
   const { join } = await import("node:path");
   const { writeFileAtomic } = await import("../train/files.js");
   const weights = join(dir, `${name}.safetensors`), config = join(dir, `${name}.json`);
+  // a JSON that loadModel could not rebuild is refused before anything is written
+  const cfg = modelConfig(model, meta);
+  const custom = unbuildableTypes(cfg.model);
+  if (custom.length)
+    throw new Error(
+      `saveModel: ${custom.join(", ")} ${custom.length > 1 ? "are classes" : "is a class"} of your own, which loadModel could not rebuild from ${name}.json: ` +
+        `register ${custom.length > 1 ? "them" : "it"} with nn.registerModuleType(type, (args, children, names) => module), or save the weights alone (weightsToSafetensors) and build the model in code`,
+    );
   await writeFileAtomic(weights, weightsToSafetensors(model));
-  await writeFileAtomic(config, JSON.stringify(modelConfig(model, meta), null, 1) + "\n");
+  await writeFileAtomic(config, JSON.stringify(cfg, null, 1) + "\n");
   return { weights, config };
 }
 
@@ -65,8 +73,13 @@ export async function loadModel(path: string): Promise<{ model: Module; meta: Re
   if (fs.existsSync(path) && fs.statSync(path).isDirectory()) base = join(path, "model");
   const cfgPath = `${base}.json`, wPath = `${base}.safetensors`;
   for (const p of [cfgPath, wPath]) if (!fs.existsSync(p)) throw new Error(`loadModel: ${p} not found`);
-  const cfg = JSON.parse(fs.readFileSync(cfgPath, "utf8")) as ModelFile;
-  const model = modelFromConfig(cfg, cfgPath);
-  loadWeights(model, new Uint8Array(fs.readFileSync(wPath)), { what: wPath });
-  return { model, meta: cfg.meta ?? {} };
+  const text = fs.readFileSync(cfgPath, "utf8");
+  const model = modelFromConfig(text, cfgPath); // a damaged file: an error naming it
+  try {
+    loadWeights(model, new Uint8Array(fs.readFileSync(wPath)), { what: wPath });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, meta: (JSON.parse(text) as ModelFile).meta ?? {} };
 }
