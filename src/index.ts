@@ -5,7 +5,7 @@ export { Tensor, tensor, empty, zeros, ones, full, tidy, keep, shapeStr } from "
 export { noGrad, isGradEnabled } from "./autograd.js";
 export { opTable, OpError, defineOp, type OpEntry, type OpDef, type OpContext } from "./ops/table.js";
 export * from "./ops/index.js";
-export { gradcheck, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
+export { gradcheck, gradcheckModule, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
 export * as nn from "./nn/index.js";
 export { Module, Sequential, fuseBatchNorm } from "./nn/index.js";

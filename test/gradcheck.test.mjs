@@ -294,4 +294,35 @@ test("backward(g) through a reshape: the leaf's .grad is its own copy, not the c
 });
 
 test.after(() => sn.dispose());
+test("gradcheckModule: a module of one's own (conv, batch norm, dropout, a cubing op inside) passes; a wrong backward inside fails; modes and buffers are put back", () => {
+  class Block extends sn.Module {
+    constructor(op) {
+      super();
+      this.op = op;
+      this.conv = this.registerModule("conv", new sn.nn.Conv2d(2, 3, 3, { padding: 1 }));
+      this.bn = this.registerModule("bn", new sn.nn.BatchNorm2d(3));
+      this.drop = this.registerModule("drop", new sn.nn.Dropout(0.5));
+      this.fc = this.registerModule("fc", new sn.nn.Linear(3 * 4 * 4, 2));
+    }
+    forward(x) {
+      const h = this.drop.call(this.op.apply([this.bn.call(this.conv.call(x))], {}));
+      return this.fc.call(sn.flatten(h));
+    }
+  }
+  sn.manualSeed(2);
+  const x = sn.tensor(Float32Array.from({ length: 2 * 2 * 16 }, (_, i) => Math.cos(i * 0.7)), [2, 2, 4, 4]).requireGrad();
+  const good = new Block(cubeRight);
+  good.train();
+  // running statistics that are not the identity, so eval-mode batch norm matters
+  good.stateDict().get("bn.running_var").data.set([0.5, 2, 1.5]);
+  good.stateDict().get("bn.running_mean").data.set([0.1, -0.2, 0.3]);
+  const buffers = good.buffers().map((b) => b.toArray());
+  const r = sn.gradcheckModule(good, x, { maxElements: 16 });
+  assert.ok(r.ok, JSON.stringify(r.worst));
+  assert.ok(good.modules().every((m) => m.training), "modes put back");
+  assert.equal(good.buffers().map((b) => b.toArray()), buffers, "buffers put back");
+  const bad = new Block(cubeFactor);
+  assert.not.ok(sn.gradcheckModule(bad, x, { maxElements: 16 }).ok);
+});
+
 test.run();
