@@ -2,10 +2,10 @@
 // safetensors file: the model's state dict (model.*), the optimiser's tensors (optim.*), and in
 // the metadata the epoch, the history, the optimiser's other state, and every random
 // generator's state (default, per layer, the data loader's). Written atomically.
-import { Tensor, keep, tensor } from "../tensor.js";
+import { Tensor, keep, tensor, shapeStr } from "../tensor.js";
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module } from "../nn/module.js";
-import { defaultGenerator, type RngState } from "../random.js";
+import { Generator, defaultGenerator, type RngState } from "../random.js";
 
 export const CHECKPOINT_FORMAT = "simdnet-checkpoint";
 
@@ -89,30 +89,119 @@ export function packCheckpoint(p: CheckpointParts): Uint8Array {
   return serializeSafetensors(tensors, meta);
 }
 
+/** A deep copy of a state object (tensors and arrays copied), to put back if a restore fails. */
+function copyOf(state: unknown, what: string): () => any {
+  const tensors: Tensors = new Map();
+  const packed = pack(state, "undo", tensors);
+  return () => unpack(packed, tensors as Map<string, { shape: number[]; data: Float32Array }>, what);
+}
+
+function parseMeta(m: Record<string, string>, key: string, what: string, fallback: string): any {
+  try {
+    return JSON.parse(m[key] ?? fallback);
+  } catch (e) {
+    throw new Error(`${what}: the checkpoint's '${key}' metadata is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function checkRngState(s: unknown, whose: string, what: string): void {
+  try {
+    new Generator(0).setState(s as RngState);
+  } catch {
+    throw new Error(`${what}: bad random generator state for ${whose}: ${JSON.stringify(s)}`);
+  }
+}
+
 /** Restore a checkpoint into the given (freshly built) model, optimiser, schedule and loader.
+ *  All or nothing: the file is checked against everything given (model tensor names and shapes,
+ *  the generators, the optimiser's and the schedule's state) before any of them changes, and a
+ *  restore that fails leaves every one as it was. State in the file needs something to restore it
+ *  into, and what is given needs its state in the file (a schedule restarted at epoch 0 in the
+ *  middle of a run would go unnoticed); only the loader's generator state may be left unused.
  *  Returns the epochs completed, the history and the extra data. */
 export function unpackCheckpoint(bytes: Uint8Array, p: Omit<CheckpointParts, "epoch" | "history" | "extra">, what = "checkpoint") {
   const file = parseSafetensors(bytes, what);
   const m = file.metadata;
   if (m.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(m.format)})`);
+  const epoch = Number(m.epoch);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`${what}: bad epoch ${JSON.stringify(m.epoch)} in the metadata`);
+  const history = unpack(parseMeta(m, "history", what, "[]"), file.tensors, what);
+  if (!Array.isArray(history)) throw new Error(`${what}: the history in the metadata is not a list`);
+  const extra = parseMeta(m, "extra", what, "{}");
+
+  // the model: the same tensor names and shapes (Module.loadStateDict's rules, checked here so
+  // that nothing is written before the optimiser's state has been checked too)
   const modelSd = new Map([...file.tensors].filter(([n]) => n.startsWith("model.")).map(([n, t]) => [n.slice(6), t]));
+  const own = p.model.stateDict();
+  const missing = [...own.keys()].filter((k) => !modelSd.has(k));
+  const unexpected = [...modelSd.keys()].filter((k) => !own.has(k));
+  if (missing.length || unexpected.length) {
+    const list = (ns: string[]) => ns.slice(0, 8).map((n) => `'${n}'`).join(", ") + (ns.length > 8 ? ` and ${ns.length - 8} more` : "");
+    const parts = [missing.length ? `missing ${list(missing)}` : "", unexpected.length ? `unexpected ${list(unexpected)}` : ""].filter(Boolean);
+    throw new Error(`${what}: the model's tensors do not match the checkpoint's (${p.model.type}): ${parts.join("; ")}`);
+  }
+  for (const [k, t] of own) {
+    const v = modelSd.get(k)!;
+    const same = v.shape.length === t.shape.length && v.shape.every((d, i) => d === t.shape[i]);
+    // a 0-d scalar and a 1-element vector are the same buffer (num_batches_tracked)
+    if (!same && !(t.size === 1 && v.data.length === 1))
+      throw new Error(`${what}: '${k}' has shape ${shapeStr(v.shape)} in the state dict but ${shapeStr(t.shape)} in the model`);
+  }
+
+  // the generators: the default one, one per layer that has one (dropout), the loader's
+  const rng = parseMeta(m, "rng", what, "null");
+  if (!rng || typeof rng !== "object") throw new Error(`${what}: no random generator states in the metadata`);
+  checkRngState(rng.default, "the default generator", what);
+  const withRng = p.model.namedModules().filter(([, mod]) => mod.rng);
+  const saved = rng.modules && typeof rng.modules === "object" ? rng.modules : {};
+  for (const [n, mod] of withRng) {
+    if (!(n in saved)) throw new Error(`${what}: no generator state for layer '${n || "(root)"}' (${mod.type}): the checkpoint was saved from a model without it`);
+    checkRngState(saved[n], `layer '${n || "(root)"}'`, what);
+  }
+  const extraRng = Object.keys(saved).filter((n) => !withRng.some(([k]) => k === n));
+  if (extraRng.length) throw new Error(`${what}: generator states for layers that have no generator in this model: ${extraRng.map((n) => `'${n}'`).join(", ")}`);
+  const loaderState = rng.loader ?? null;
+  if (p.loader && loaderState === null) throw new Error(`${what}: a loader was given but the checkpoint has no loader state (saved without one)`);
+  if (p.loader) checkRngState(loaderState, "the data loader", what);
+
+  // the optimiser and the schedule: their own loadStateDict() checks their state, so they are
+  // restored first, and put back as they were if either refuses
+  const optim = parseMeta(m, "optimizer", what, "null");
+  const sched = parseMeta(m, "scheduler", what, "null");
+  if (optim !== null && !p.optimizer?.loadStateDict) throw new Error(`${what}: the checkpoint has optimiser state but no optimiser with loadStateDict() was given`);
+  if (optim === null && p.optimizer?.loadStateDict) throw new Error(`${what}: an optimiser was given but the checkpoint has no optimiser state (saved without one)`);
+  if (sched !== null && !p.scheduler?.loadStateDict) throw new Error(`${what}: the checkpoint has scheduler state but no scheduler with loadStateDict() was given`);
+  if (sched === null && p.scheduler?.loadStateDict) throw new Error(`${what}: a scheduler was given but the checkpoint has no scheduler state (saved without one)`);
+  const undo: (() => void)[] = [];
+  const restore = (part: Stateful, state: any, name: string) => {
+    if (part.stateDict) {
+      const before = copyOf(part.stateDict(), what);
+      undo.push(() => part.loadStateDict!(before()));
+    }
+    try {
+      part.loadStateDict!(unpack(state, file.tensors, what));
+    } catch (e) {
+      throw new Error(`${what}: the ${name} state in the checkpoint does not fit the ${name} given: ${(e as Error).message}`);
+    }
+  };
   try {
-    p.model.loadStateDict(modelSd);
+    if (optim !== null) restore(p.optimizer!, optim, "optimiser");
+    if (sched !== null) restore(p.scheduler!, sched, "scheduler");
   } catch (e) {
-    throw new Error(`${what}: ${(e as Error).message}`);
+    try {
+      for (const u of undo.reverse()) u();
+    } catch (e2) {
+      throw new Error(`${(e as Error).message}; putting the previous state back failed too: ${(e2 as Error).message}`);
+    }
+    throw e;
   }
-  const optim = JSON.parse(m.optimizer ?? "null");
-  if (optim !== null) {
-    if (!p.optimizer?.loadStateDict) throw new Error(`${what}: the checkpoint has optimiser state but no optimiser with loadStateDict() was given`);
-    p.optimizer.loadStateDict(unpack(optim, file.tensors, what));
-  }
-  const sched = JSON.parse(m.scheduler ?? "null");
-  if (sched !== null && p.scheduler?.loadStateDict) p.scheduler.loadStateDict(unpack(sched, file.tensors, what));
-  const rng = JSON.parse(m.rng);
+
+  // checked above: these cannot fail
+  p.model.loadStateDict(modelSd);
   defaultGenerator.setState(rng.default);
-  p.model.setRngStates(rng.modules);
-  if (rng.loader && p.loader) p.loader.setState(rng.loader);
-  return { epoch: Number(m.epoch), history: unpack(JSON.parse(m.history ?? "[]"), file.tensors, what) as any[], extra: JSON.parse(m.extra ?? "{}") };
+  p.model.setRngStates(saved);
+  if (p.loader) p.loader.setState(loaderState);
+  return { epoch, history, extra };
 }
 
 /** Node: write a checkpoint file atomically (a crash mid-write leaves the previous one). */

@@ -13,6 +13,7 @@ import { MetricSums, topkCorrect } from "./metrics.js";
 import { traceNonFinite, nonFiniteError } from "./nan.js";
 import { packCheckpoint, unpackCheckpoint, type Optimizer, type Stateful } from "./checkpoint.js";
 import { createOptimizer, type OptimizerName } from "./optimizers.js";
+import { clipGradNorm, clipGradValue, addL1Grad } from "../optim/clip.js";
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
 
@@ -20,12 +21,14 @@ export interface EpochRecord {
   /** 1-based */
   epoch: number;
   loss: number;
-  top1: number;
-  top5: number;
+  /** training accuracies, present when `metrics` asks for them */
+  top1?: number;
+  top5?: number;
   val_loss?: number;
   val_top1?: number;
   val_top5?: number;
-  /** learning rate during the epoch, when the optimiser says */
+  /** learning rate during the epoch (schedulerStep "batch": of its last batch), when the
+   *  optimiser says */
   lr?: number;
   seconds: number;
   imagesPerSec: number;
@@ -55,12 +58,24 @@ export interface FitOptions {
   lr?: number;
   momentum?: number;
   weightDecay?: number;
-  /** stepped once per epoch after validation (StepLR, ExponentialLR, CosineAnnealingLR, ...) */
+  /** stepped once per epoch after validation (StepLR, ExponentialLR, CosineAnnealingLR, ...),
+   *  or after every optimiser step with schedulerStep "batch" */
   scheduler?: (Stateful & { step(): void }) | ((opt: Optimizer) => Stateful & { step(): void });
+  /** when the scheduler steps: "epoch" (default) or "batch" (its epochs are then iterations, so
+   *  linearWarmup's `steps` counts optimiser steps) */
+  schedulerStep?: "epoch" | "batch";
+  /** between backward() and the optimiser's step, on the trainable parameters, in this order:
+   *  add the gradient of l1·Σ|w| (every trainable parameter, biases included), clamp each
+   *  gradient element to ±clipGradValue, scale the gradients so that their joint L2 norm is at
+   *  most clipGradNorm (torch.nn.utils.clip_grad_norm_) */
+  l1?: number;
+  clipGradValue?: number;
+  clipGradNorm?: number;
   /** default: softmax cross-entropy on class indices */
   loss?: LossFn;
   validation?: Dataset;
-  /** which of top1 / top5 to compute (the loss always is); default both */
+  /** which of top1 / top5 to compute (the loss always is); default both. The history has only
+   *  these (val_top1 / val_top5 too) */
   metrics?: ("loss" | "top1" | "top5")[];
   shuffle?: boolean;
   /** seed of the data loader's generator (order and augmentation) */
@@ -79,7 +94,11 @@ export interface FitOptions {
   /** Node: write a checkpoint here after every `checkpointEvery` epochs (atomically) */
   checkpoint?: string;
   checkpointEvery?: number;
-  /** Node: continue from this checkpoint if the file exists (true: the `checkpoint` path) */
+  /** Node: continue from this checkpoint file (true: the `checkpoint` path, which must then be
+   *  given). A file that does not exist is not an error: training starts from scratch, so the
+   *  same call starts a run and, run again after an interruption, continues it. A file that
+   *  exists but does not fit the model, optimiser or scheduler is an error, and nothing is
+   *  restored from it. */
   resume?: string | boolean;
 }
 
@@ -104,18 +123,46 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   if (!(train instanceof Dataset)) throw new Error("fit: the training data must be a Dataset");
   const { epochs = 1, batchSize = 32, lr = 0.01, momentum = 0, weightDecay, metrics = ["loss", "top1", "top5"] } = opts;
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a positive integer, got ${epochs}`);
+  for (const k of ["clipGradNorm", "clipGradValue", "l1"] as const) {
+    const v = opts[k];
+    if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v <= 0)) throw new Error(`fit: ${k} must be a finite number > 0, got ${JSON.stringify(v)}`);
+  }
+  if (opts.schedulerStep !== undefined && opts.schedulerStep !== "epoch" && opts.schedulerStep !== "batch")
+    throw new Error(`fit: schedulerStep must be "epoch" or "batch", got ${JSON.stringify(opts.schedulerStep)}`);
+  if (opts.schedulerStep !== undefined && !opts.scheduler) throw new Error("fit: schedulerStep is given but there is no scheduler");
+  const perBatch = opts.schedulerStep === "batch";
+  if (!Array.isArray(metrics) || metrics.some((k) => k !== "loss" && k !== "top1" && k !== "top5"))
+    throw new Error(`fit: metrics must be a list of "loss", "top1", "top5", got ${JSON.stringify(metrics)}`);
+  if (opts.checkpointEvery !== undefined && (!Number.isInteger(opts.checkpointEvery) || opts.checkpointEvery < 1))
+    throw new Error(`fit: checkpointEvery must be a positive integer, got ${JSON.stringify(opts.checkpointEvery)}`);
+  if (opts.resume !== undefined && typeof opts.resume !== "boolean" && (typeof opts.resume !== "string" || !opts.resume))
+    throw new Error(`fit: resume must be true, false or a checkpoint path, got ${JSON.stringify(opts.resume)}`);
+  if (opts.resume === true && !opts.checkpoint) throw new Error("fit: resume: true continues from the `checkpoint` path, but no checkpoint path is given");
+  // the monitored value must be one the history will have, known before spending a first epoch
+  const es = opts.earlyStopping;
+  const monitor: Monitor = es?.monitor ?? (opts.validation ? "val_loss" : "loss");
+  const computed: Monitor[] = ["loss", ...metrics.filter((k): k is "top1" | "top5" => k !== "loss")];
+  if (opts.validation) computed.push(...computed.map((k) => `val_${k}` as Monitor));
+  if (es && !computed.includes(monitor)) {
+    const known = ["loss", "top1", "top5", "val_loss", "val_top1", "val_top5"];
+    const why = !known.includes(monitor) ? `it is not one of ${known.join(", ")}` : monitor.startsWith("val_") && !opts.validation ? "there is no validation data" : `metrics does not include '${monitor.replace("val_", "")}'`;
+    throw new Error(`fit: earlyStopping monitors '${monitor}' but the history has no such value: ${why}`);
+  }
   const lossFn = opts.loss ?? crossEntropy;
   const params = model.parameters().filter((p) => p.requiresGrad);
   if (!params.length) throw new Error("fit: the model has no trainable parameters (all frozen?)");
   const opt: Optimizer =
     typeof opts.optimizer === "function" ? opts.optimizer(params) : typeof opts.optimizer === "object" && opts.optimizer ? opts.optimizer : createOptimizer(opts.optimizer ?? "sgd", params, { lr, momentum, weightDecay });
   const sched = typeof opts.scheduler === "function" ? opts.scheduler(opt) : opts.scheduler;
+  if (sched && typeof sched.step !== "function") throw new Error("fit: the scheduler has no step() method");
   const loader = new DataLoader(train, { batchSize, shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, augment: opts.augment, normalize: opts.normalize });
-  const wantTopk = metrics.includes("top1") || metrics.includes("top5");
+  const wantTop1 = metrics.includes("top1"), wantTop5 = metrics.includes("top5");
+  const wantTopk = wantTop1 || wantTop5;
 
   let history: EpochRecord[] = [];
   let start = 0;
   const resumePath = opts.resume === true ? opts.checkpoint : opts.resume || undefined;
+  // resume: a path that does not exist yet means a fresh start (see FitOptions.resume)
   if (resumePath) {
     const fs = await import("node:fs");
     if (fs.existsSync(resumePath)) {
@@ -125,8 +172,6 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
     }
   }
 
-  const es = opts.earlyStopping;
-  const monitor: Monitor = es?.monitor ?? (opts.validation ? "val_loss" : "loss");
   const higherBetter = !monitor.endsWith("loss");
   let best = Infinity * (higherBetter ? -1 : 1);
   let bestEpoch: number | undefined;
@@ -150,6 +195,7 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       const sums = new MetricSums();
       const te = performance.now();
       let b = 0;
+      let batchLr: number | undefined;
       for (const batch of loader) {
         step++;
         b++;
@@ -162,7 +208,12 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
           const value = loss.item();
           if (!Number.isFinite(value)) return { value, hits: undefined };
           loss.backward();
+          if (opts.l1 !== undefined) addL1Grad(params, opts.l1);
+          if (opts.clipGradValue !== undefined) clipGradValue(params, opts.clipGradValue);
+          if (opts.clipGradNorm !== undefined) clipGradNorm(params, opts.clipGradNorm);
+          if (perBatch) batchLr = currentLr(opt);
           opt.step();
+          if (perBatch) sched!.step();
           const hits = wantTopk ? topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]) : undefined;
           return { value, hits };
         });
@@ -187,21 +238,22 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       }
       const seconds = (performance.now() - te) / 1000;
       const m = sums.result();
-      const rec: EpochRecord = { epoch: epoch + 1, loss: m.loss, top1: m.top1, top5: m.top5, seconds, imagesPerSec: sums.n / seconds };
-      const lrNow = currentLr(opt);
+      const rec: EpochRecord = { epoch: epoch + 1, loss: m.loss, seconds, imagesPerSec: sums.n / seconds };
+      if (wantTop1) rec.top1 = m.top1;
+      if (wantTop5) rec.top5 = m.top5;
+      const lrNow = perBatch ? batchLr : currentLr(opt);
       if (lrNow !== undefined) rec.lr = lrNow;
       if (opts.validation) {
         const v = evaluate(model, opts.validation, { batchSize: Math.max(batchSize, 256), normalize: opts.normalize, loss: lossFn });
         rec.val_loss = v.loss;
-        rec.val_top1 = v.top1;
-        rec.val_top5 = v.top5;
+        if (wantTop1) rec.val_top1 = v.top1;
+        if (wantTop5) rec.val_top5 = v.top5;
       }
       history.push(rec);
       if (opts.callbacks?.onEpochEnd?.(rec, history) === false) stopped = `onEpochEnd stopped training after epoch ${rec.epoch}`;
-      (sched as any)?.step?.();
+      if (sched && !perBatch) sched.step();
       if (es) {
-        const v = rec[monitor];
-        if (typeof v !== "number") throw new Error(`fit: earlyStopping monitors '${monitor}' but the history has no such value (no validation data?)`);
+        const v = rec[monitor] as number;
         const minDelta = es.minDelta ?? 0;
         if (higherBetter ? v > best + minDelta : v < best - minDelta) {
           best = v;
