@@ -14,6 +14,7 @@ import { randomCrop, horizontalFlip, shift, rotation, colorJitter } from "./data
 import { fit, evaluate, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { encodePNG } from "./viz/png.js";
+import { deflateSync } from "node:zlib";
 import { manualSeed } from "./random.js";
 import { CosineAnnealingLR, StepLR } from "./optim/index.js";
 import { createOptimizer } from "./train/optimizers.js";
@@ -264,12 +265,15 @@ function historyPng(history: EpochRecord[]): Uint8Array {
   panel(0, [[blue, history.map((r) => r.loss)], [red, history.map((r) => r.val_loss)]]);
   const accs = history.flatMap((r) => [r.top1, r.val_top1]).filter((v): v is number => v !== undefined);
   panel(360, [[blue, history.map((r) => r.top1)], [red, history.map((r) => r.val_top1)]], [Math.max(0, Math.floor(Math.min(...accs, 1) * 10) / 10), 1]);
-  return encodePNG({ width: W, height: H, data });
+  return encodePNG({ width: W, height: H, data }, { deflate: (raw) => deflateSync(raw) });
 }
 
 async function train(args: Args) {
   const modelName = String(args.model ?? "lenet");
   if (!Object.hasOwn(modelFactories, modelName)) throw new Error(`--model: unknown model '${modelName}' (${Object.keys(modelFactories).join(", ")})`);
+  // segmentation nets give a score map per pixel; train trains classifiers on labelled images
+  if (["unet", "fcn32s", "fcn16s", "fcn8s"].includes(modelName))
+    throw new Error(`--model ${modelName} is a segmentation net (a class per pixel), and train fits classifiers to image labels; train it from the library with per-pixel class maps (docs/zoo.md, "Segmentation")`);
   if (args["batch-norm"] && modelName !== "lenet") throw new Error(`--batch-norm is an option of the lecture's LeNet (--model lenet), not of ${modelName}`);
   const epochs = num(args, "epochs", 3, true), batchSize = num(args, "batch-size", 64, true);
   const optimizer = String(args.optimizer ?? "sgd");

@@ -116,6 +116,9 @@ test("an option a command does not know is an error naming it, the valid ones an
   let r = cli(["train", "--epoch", "1", "--limit", "64"]);
   assert.is(r.code, 1);
   assert.match(r.err, /^simdnet: train: unknown option --epoch \(did you mean --epochs\?\); train takes --data, --model, .*--epochs, /);
+  r = cli(["train", "--model", "unet", "--limit", "64"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /--model unet is a segmentation net \(a class per pixel\), and train fits classifiers/);
   r = cli(["train", "--batchsize=32"]);
   assert.is(r.code, 1);
   assert.match(r.err, /unknown option --batchsize \(did you mean --batch-size\?\)/);

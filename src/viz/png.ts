@@ -58,7 +58,9 @@ function zlibStored(raw: Uint8Array): Uint8Array {
   return out;
 }
 
-export function encodePNG(img: Image): Uint8Array {
+/** deflate: a zlib compressor (Node's zlib.deflateSync, say); without one the image data is
+ *  stored uncompressed (a valid PNG, 4 bytes per pixel), which needs no dependency. */
+export function encodePNG(img: Image, { deflate }: { deflate?: (raw: Uint8Array) => Uint8Array } = {}): Uint8Array {
   const { width: w, height: h, data } = img;
   if (!(w > 0 && h > 0) || data.length !== w * h * 4) throw new Error(`encodePNG: ${data.length} bytes do not make a ${w}x${h} RGBA image`);
   const raw = new Uint8Array(h * (w * 4 + 1));
@@ -66,7 +68,7 @@ export function encodePNG(img: Image): Uint8Array {
     raw[y * (w * 4 + 1)] = 0; // filter: none
     raw.set(data.subarray(y * w * 4, (y + 1) * w * 4), y * (w * 4 + 1) + 1);
   }
-  const idat = zlibStored(raw);
+  const idat = deflate ? deflate(raw) : zlibStored(raw);
   const chunks: [string, Uint8Array][] = [
     ["IHDR", (() => {
       const b = new Uint8Array(13);
