@@ -198,9 +198,13 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
+    // nothing is returned: free what fn made (else an error inside a training step leaks it)
     scopes.pop();
+    for (const st of scope) st.release();
+    throw e;
   }
+  scopes.pop();
   const keep = new Set<Storage>();
   const visit = (v: any, depth: number) => {
     if (!v || depth > 4) return;

@@ -54,6 +54,19 @@ test("buffers freed by tidy() are reused: a repeated step does not grow memory",
   assert.is(sn.engine().memoryStats().reserved, before);
 });
 
+test("an error thrown inside tidy() frees what the scope made (a failed step leaks nothing); what outer scopes hold stays", async () => {
+  await sn.init({ threads: 2 });
+  const x = sn.tensor(new Float32Array(50000).fill(1));
+  const live = sn.engine().memoryStats().live;
+  assert.throws(() => sn.tidy(() => {
+    const y = sn.relu(sn.add(x, x));
+    sn.tidy(() => sn.mul(y, 2)); // an inner scope's result, handed to the outer one
+    throw new Error("boom");
+  }), /boom/);
+  assert.is(sn.engine().memoryStats().live, live);
+  assert.equal(Array.from(x.toArray().slice(0, 2)), [1, 1], "a tensor made outside is untouched");
+});
+
 test("a caller's late notify does not make a worker run the job twice (the caller would then miscount and hang)", async () => {
   await sn.init({ threads: 2 });
   const e = sn.engine(), pool = e.pool, c = pool.ctrl;
