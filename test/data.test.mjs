@@ -207,5 +207,161 @@ test("fromPixels: RGBA bytes to [1,3,H,W] in [0,1], or grey by BT.601 luma, opti
   assert.throws(() => sn.fromPixels({ width: 2, height: 2, data: new Uint8Array(8) }), /2x2 RGBA needs 16 values, got 8/);
 });
 
+// ---- per-pixel targets (segmentation) ----
+
+/** n images of h x w blocks of 0 / 1 (2x2 blocks, seeded), one channel, and their masks (ink: 1) */
+function blockImages(n, h, w, seed) {
+  const g = new sn.Generator(seed), x = new Float32Array(n * h * w);
+  for (let i = 0; i < n; i++)
+    for (let by = 0; by < h; by += 2)
+      for (let bx = 0; bx < w; bx += 2) {
+        const v = g.random() < 0.5 ? 1 : 0;
+        for (let y = by; y < Math.min(h, by + 2); y++) for (let xx = bx; xx < Math.min(w, bx + 2); xx++) x[(i * h + y) * w + xx] = v;
+      }
+  return { x, masks: Int32Array.from(x, (v) => (v > 0.5 ? 1 : 0)) };
+}
+
+test("Dataset with a class per pixel: by length or Dataset.segmentation, ignore index, subset / split keep the masks", () => {
+  const { x, masks } = blockImages(5, 4, 6, 1);
+  masks[3] = 255;
+  const ds = data.Dataset.segmentation(x, [5, 4, 6], masks, 2, { ignoreIndex: 255 });
+  assert.is(ds.targets, "pixels");
+  assert.is(ds.ignoreIndex, 255);
+  assert.is(ds.numClasses, 2);
+  const s = ds.get(2);
+  assert.equal(Array.from(s.mask), Array.from(masks.subarray(48, 72)));
+  assert.ok(Number.isNaN(s.y));
+  // the constructor picks per-pixel targets from y's length (ignore index -100 unless given)
+  const auto = new sn.Dataset(x, [5, 1, 4, 6], Array.from(masks, (v) => (v === 255 ? -100 : v)));
+  assert.is(auto.targets, "pixels");
+  assert.is(auto.ignoreIndex, -100);
+  assert.is(auto.numClasses, 2, "classes counted without the ignore index");
+  assert.is(new sn.Dataset(x, [5, 4, 6], Int32Array.from([0, 1, 0, 1, 1])).targets, "labels");
+  const sub = ds.subset([4, 2]);
+  assert.is(sub.targets, "pixels");
+  assert.is(sub.ignoreIndex, 255);
+  assert.equal(Array.from(sub.y), [...masks.subarray(96, 120), ...masks.subarray(48, 72)]);
+  const [a, b] = ds.split(0.4, 3);
+  assert.equal([a.length, b.length, a.y.length, b.y.length], [3, 2, 72, 48]);
+  assert.equal(Array.from(ds.slice(0, 1).y), Array.from(masks.subarray(0, 24)));
+});
+
+test("Dataset with a class per pixel: wrong length, classes out of range, negative or fractional values are clear errors", () => {
+  const { x, masks } = blockImages(2, 3, 3, 2);
+  assert.throws(() => new sn.Dataset(x, [2, 3, 3], new Int32Array(17)), /Dataset: 2 images but 17 labels: give one class per image \(2 values\) or a class per pixel \(18 values, 2x3x3\)/);
+  assert.throws(() => data.Dataset.segmentation(x, [2, 3, 3], new Int32Array(2)), /per-pixel targets for 2 images of 3x3 need 18 values \(2x3x3\), got 2/);
+  assert.throws(() => new sn.Dataset(x, [2, 3, 3], new Int32Array(18), 2, { targets: "labels" }), /Dataset: 2 images but 18 labels/);
+  const bad = masks.slice();
+  bad[13] = 4;
+  assert.throws(() => data.Dataset.segmentation(x, [2, 3, 3], bad, 2), /mask value at image 1, row 1, column 1 is 4, out of range for 2 classes \(nor the ignore index -100\)/);
+  bad[13] = -1;
+  assert.throws(() => data.Dataset.segmentation(x, [2, 3, 3], bad, 2), /mask value at image 1, row 1, column 1 is -1; mask values must be class indices >= 0 or the ignore index -100/);
+  bad[13] = 255;
+  assert.throws(() => data.Dataset.segmentation(x, [2, 3, 3], bad, 2), /is 255, out of range for 2 classes/);
+  assert.is(data.Dataset.segmentation(x, [2, 3, 3], bad, 2, { ignoreIndex: 255 }).numClasses, 2);
+  assert.throws(() => data.Dataset.segmentation(x, [2, 3, 3], Float32Array.from(masks, (v, i) => (i === 5 ? 0.5 : v))), /mask value at image 0, row 1, column 2 is 0.5; class indices must be integers/);
+  assert.throws(() => new sn.Dataset(x, [2, 3, 3], [0, 1], 2, { ignoreIndex: 255 }), /ignoreIndex is for per-pixel targets/);
+  assert.throws(() => data.Dataset.segmentation(x, [2, 3, 3], masks, 2, { ignoreIndex: 1.5 }), /ignoreIndex must be an integer/);
+  assert.throws(() => new sn.Dataset(x, [2, 3, 3], masks, 2, { targets: "masks" }), /targets must be "labels" or "pixels"/);
+});
+
+test("DataLoader with a class per pixel: y is [B, H, W] class maps of the batch's samples; labels their pixels", () => {
+  const { x, masks } = blockImages(7, 4, 4, 3);
+  const ds = data.Dataset.segmentation(x, [7, 4, 4], masks, 2);
+  const dl = new sn.DataLoader(ds, { batchSize: 3, seed: 2 });
+  const seen = [];
+  for (const b of dl) {
+    assert.equal([...b.y.shape], [b.size, 4, 4]);
+    assert.is(b.labels.length, b.size * 16);
+    const want = Array.from(b.indices).flatMap((i) => Array.from(masks.subarray(i * 16, (i + 1) * 16)));
+    assert.equal(Array.from(b.labels), want);
+    assert.equal(Array.from(b.y.data), want);
+    seen.push(...b.indices);
+  }
+  assert.equal(seen.sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6]);
+  dl.dispose();
+});
+
+test("augment with a mask: crop, flip, shift, rotation move it with the image (same draw), jitter leaves it; the fill is the ignore index", () => {
+  const { randomCrop, horizontalFlip, shift, rotation, colorJitter, compose } = data;
+  const { x, masks } = blockImages(1, 12, 10, 4);
+  const FILL = 0.25, IGN = 255;
+  const withMask = () => ({ data: x, c: 1, h: 12, w: 10, mask: masks, ignoreIndex: IGN });
+  const transforms = {
+    crop: randomCrop([8, 9], { padding: 3, fill: FILL }),
+    flip: horizontalFlip(1),
+    shift: shift(3, { fill: FILL }),
+    jitter: colorJitter({ brightness: 0.3 }),
+    all: compose(randomCrop(12, { padding: 2, fill: FILL }), horizontalFlip(), shift(2, { fill: FILL }), colorJitter({ brightness: 0.3 })),
+  };
+  for (const [name, t] of Object.entries(transforms)) {
+    let filledAll = 0;
+    for (let seed = 0; seed < 12; seed++) {
+      const g1 = new sn.Generator(seed), g2 = new sn.Generator(seed);
+      const out = t(withMask(), g1), plain = t({ data: x, c: 1, h: 12, w: 10 }, g2);
+      // the same draw: the image is what it is without a mask, and the generator is at the same place
+      assert.equal(Array.from(out.data), Array.from(plain.data), `${name} ${seed}`);
+      assert.equal(g1.getState(), g2.getState());
+      assert.is(out.mask.length, out.h * out.w);
+      let filled = 0;
+      for (let i = 0; i < out.mask.length; i++) {
+        const m = out.mask[i], v = out.data[i];
+        // after the jitter's brightness in [0.7, 1.3]: ink > 0.5, background 0, fill in (0.1, 0.4)
+        const isFill = v > 0.1 && v < 0.4;
+        assert.is(m === IGN, isFill, `${name} ${seed}: pixel ${i} (${v}) is ${m === IGN ? "" : "not "}ignored in the mask`);
+        if (m === IGN) filled++;
+        else assert.is(m, v > 0.5 ? 1 : 0, `${name} ${seed}: pixel ${i}`);
+      }
+      filledAll += filled;
+    }
+    assert.ok(name === "jitter" || name === "flip" ? filledAll === 0 : filledAll > 0, `${name}: ${filledAll} pixels filled`);
+  }
+  assert.equal(Array.from(colorJitter({ contrast: 0.5 })(withMask(), new sn.Generator(1)).mask), Array.from(masks));
+  // maskFill: 0 brings in background instead
+  const bg = shift(3, { fill: FILL, maskFill: 0 })(withMask(), new sn.Generator(5));
+  assert.ok(!bg.mask.includes(IGN) && bg.data.includes(FILL));
+  // rotation: nearest neighbour for the mask; wherever the bilinear image is exactly 0 or 1 (its
+  // four source pixels agree), the mask says the same, and the ignore index only outside
+  for (let seed = 0; seed < 12; seed++) {
+    const out = rotation(40, { fill: FILL })(withMask(), new sn.Generator(seed));
+    let agree = 0, moved = 0;
+    for (let i = 0; i < out.mask.length; i++) {
+      const m = out.mask[i], v = out.data[i];
+      if (m !== masks[i]) moved++;
+      if (v === 0 || v === 1) {
+        agree++;
+        assert.is(m, v, `rotation ${seed}: pixel ${i}`);
+      }
+      if (m === IGN) assert.ok(v !== 0 && v !== 1, `rotation ${seed}: pixel ${i} is ignored but inside the image`);
+    }
+    assert.ok(agree > 40, `rotation ${seed}: ${agree} pixels checked`);
+    assert.ok(moved > 0 || Math.abs(new sn.Generator(seed).uniform(-40, 40)) < 3, `rotation ${seed} moved the mask`);
+  }
+});
+
+test("DataLoader with a class per pixel: augmented batches keep image and mask aligned; a transform that drops the mask is an error", () => {
+  const { x, masks } = blockImages(6, 8, 8, 6);
+  const ds = data.Dataset.segmentation(x, [6, 8, 8], masks, 2);
+  const FILL = -1;
+  const augment = [data.randomCrop(8, { padding: 2, fill: FILL }), data.horizontalFlip(), data.rotation(0), data.shift(1, { fill: FILL })];
+  const dl = new sn.DataLoader(ds, { batchSize: 4, seed: 1, augment });
+  let ignored = 0;
+  for (let e = 0; e < 3; e++)
+    for (const b of dl)
+      for (let i = 0; i < b.labels.length; i++) {
+        const m = b.labels[i], v = b.x.data[i];
+        if (m === -100) ignored++, assert.is(v, FILL);
+        else assert.is(m, v > 0.5 ? 1 : 0);
+      }
+  assert.ok(ignored > 0, "some padding came in");
+  // a transform that passes the mask on ({ ...img, data }) works; one that drops it does not
+  const noisy = (img, rng) => ({ ...img, data: img.data.map((v) => v + 0.01 * rng.random()) });
+  [...new sn.DataLoader(ds, { batchSize: 4, augment: [noisy] })];
+  const dropper = (img) => ({ data: img.data, c: img.c, h: img.h, w: img.w });
+  assert.throws(() => [...new sn.DataLoader(ds, { batchSize: 4, augment: [dropper] })], /an augmentation returned an image without its mask/);
+  // the same transform is fine on one label per image
+  [...new sn.DataLoader(toyDataset(4), { batchSize: 2, augment: [dropper] })];
+});
+
 test.after(() => sn.dispose());
 test.run();

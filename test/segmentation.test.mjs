@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
-import { compare, rejects, uniformValues } from "./helpers.mjs";
+import { compare, rejects, uniformValues, sameBits } from "./helpers.mjs";
 
 await sn.init({ threads: 2 });
 
@@ -199,6 +199,137 @@ test("FCN-8s: config round trip gives the same outputs; training on noisy MNIST 
       });
   // seen: 0.68 -> 0.20 (the same bits on any machine and thread count)
   assert.ok(last < first / 2.5, `pixel loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+});
+
+// ---- fit() / evaluate() on a segmentation Dataset (a class per pixel) ----
+
+/** noisyInk's images and masks as a segmentation Dataset */
+function inkDataset(ds, count, noise, seed, classes = ["background", "ink"]) {
+  const r = noisyInk(ds, count, noise, seed);
+  return { ...r, data: sn.Dataset.segmentation(r.x, [r.n, 1, r.S, r.S], r.t, classes) };
+}
+
+async function throwsAsync(fn, re) {
+  try {
+    await fn();
+  } catch (e) {
+    assert.match(e.message, re);
+    return;
+  }
+  assert.unreachable(`no error; expected ${re}`);
+}
+
+const smallUnet = (seed) => {
+  sn.manualSeed(seed);
+  return sn.models.unet({ classes: 2, inChannels: 1, inputSize: 32, depth: 2, width: 8, batchNorm: true });
+};
+
+test("fit() trains a U-Net on a segmentation Dataset (flips and shifts move the masks too); validation pixel accuracy and IoU beat a threshold", async () => {
+  const { train, test: held } = await sn.loadMnistDigits();
+  const tr = inkDataset(train, 384, 0.8, 11), te = inkDataset(held, 128, 0.8, 12), P = 32 * 32;
+  const net = smallUnet(0);
+  const r = await sn.fit(net, tr.data, { epochs: 2, batchSize: 32, optimizer: "adam", lr: 0.01, seed: 1, validation: te.data, augment: [sn.data.horizontalFlip(), sn.data.shift(2)] });
+  const last = r.history.at(-1);
+  assert.equal(Object.keys(last).filter((k) => /top|miou|loss/.test(k)).sort(), ["loss", "miou", "top1", "top5", "val_loss", "val_miou", "val_top1", "val_top5"]);
+  assert.is(last.val_top5, 1, "two classes: every pixel's class is among its 5 highest scores");
+  // the thresholding baseline: ink where the noisy image is >= 0.5
+  let thrHits = 0;
+  for (let i = 0; i < te.t.length; i++) if ((te.x[i] >= 0.5 ? 1 : 0) === te.t[i]) thrHits++;
+  const thrAcc = thrHits / te.t.length, thrInk = inkIoU((i) => te.x[i] >= 0.5, te.t);
+  const thrBack = inkIoU((i) => te.x[i] < 0.5, te.t.map((v) => 1 - v));
+  // seen: pixel accuracy 0.966 against 0.797, mean IoU 0.858 against 0.532, ink IoU 0.754 against 0.286
+  assert.ok(last.val_top1 > thrAcc + 0.12, `validation pixel accuracy ${last.val_top1.toFixed(3)}; threshold ${thrAcc.toFixed(3)}`);
+  assert.ok(last.val_miou > (thrInk + thrBack) / 2 + 0.25, `validation mean IoU ${last.val_miou.toFixed(3)}; threshold ${((thrInk + thrBack) / 2).toFixed(3)}`);
+  assert.ok(last.loss < r.history[0].loss && last.top1 > 0.9);
+  // evaluate() gives the same numbers, and they are what the outputs say
+  const ev = sn.evaluate(net, te.data);
+  assert.equal([ev.loss, ev.top1, ev.miou], [last.val_loss, last.val_top1, last.val_miou]);
+  assert.equal([ev.n, ev.pixels, ev.iou.length], [128, 128 * P, 2]);
+  const s = sn.noGrad(() => sn.tidy(() => {
+    net.eval();
+    const out = net.forward(sn.tensor(te.x, [te.n, 1, 32, 32])).toArray();
+    net.train();
+    return out;
+  }));
+  const ink = (i) => s[(Math.floor(i / P) * 2 + 1) * P + (i % P)] > s[Math.floor(i / P) * 2 * P + (i % P)];
+  let hits = 0;
+  for (let i = 0; i < te.t.length; i++) if ((ink(i) ? 1 : 0) === te.t[i]) hits++;
+  compare("pixel accuracy and ink IoU", [ev.top1, ev.iou[1]], [hits / te.t.length, inkIoU(ink, te.t)], 1e-9, 1e-9);
+  assert.ok(ev.iou[1] > Math.max(0.6, thrInk + 0.3), `ink IoU ${ev.iou[1].toFixed(3)}; threshold ${thrInk.toFixed(3)}`);
+});
+
+test("fit() on a segmentation Dataset: 2 epochs + 1 resumed from the checkpoint give the same bits as 3 epochs in one run", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs"), { tmpdir } = await import("node:os"), { join } = await import("node:path");
+  const { train } = await sn.loadMnistDigits();
+  const tr = inkDataset(train, 48, 0.8, 21), va = inkDataset(train.slice(48, 64), 16, 0.8, 22);
+  const dir = mkdtempSync(join(tmpdir(), "segckpt-"));
+  try {
+    const run = async (epochs, checkpoint) => {
+      const net = smallUnet(7);
+      const augment = [sn.data.randomCrop(32, { padding: 2 }), sn.data.horizontalFlip(), sn.data.rotation(10), sn.data.colorJitter({ brightness: 0.2, clamp: [-1, 2] })];
+      let ran = 0;
+      const callbacks = { onEpochEnd: () => void ran++ };
+      const r = await sn.fit(net, tr.data, { epochs, batchSize: 16, optimizer: "adam", lr: 0.01, seed: 3, validation: va.data, augment, checkpoint, resume: !!checkpoint, callbacks });
+      return { net, r, ran };
+    };
+    const full = await run(3);
+    const path = join(dir, "seg.safetensors");
+    await run(2, path);
+    const resumed = await run(3, path);
+    assert.is(resumed.ran, 1, "the resumed run trains the third epoch only");
+    for (const [n, t] of full.net.stateDict()) sameBits(n, resumed.net.stateDict().get(n).data, t.data);
+    for (const k of ["loss", "top1", "miou", "val_loss", "val_top1", "val_miou"]) assert.equal(resumed.r.history.map((h) => h[k]), full.r.history.map((h) => h[k]), k);
+    assert.ok(full.r.history.every((h) => h.miou > 0 && h.val_miou > 0));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test("fit() on a segmentation Dataset: memory stays flat across epochs (training, augmentation, validation)", async () => {
+  const { train } = await sn.loadMnistDigits();
+  const tr = inkDataset(train, 64, 0.8, 31), va = inkDataset(train.slice(64, 96), 32, 0.8, 32);
+  const reserved = [];
+  await sn.fit(smallUnet(1), tr.data, {
+    epochs: 3,
+    batchSize: 16,
+    optimizer: "adam",
+    validation: va.data,
+    augment: [sn.data.shift(2), sn.data.rotation(5)],
+    callbacks: { onBatchEnd: () => reserved.push(sn.engine().memoryStats().reserved) },
+  });
+  assert.is(reserved.length, 12);
+  assert.is(reserved[11], reserved[2], `reserved bytes per step: ${reserved.join(", ")}`);
+});
+
+test("segmentation data: bad masks, a classifier's output, mixed targets and an unlabelled batch are clear errors", async () => {
+  const S = 8, n = 4, x = uniformValues(n * S * S, 41, 0, 1), masks = Int32Array.from(x, (v) => (v > 0.5 ? 1 : 0));
+  rejects(() => sn.Dataset.segmentation(x, [n, 1, S, S], masks.subarray(1)), /per-pixel targets for 4 images of 8x8 need 256 values \(4x8x8\), got 255/);
+  rejects(() => new sn.Dataset(x, [n, 1, S, S], new Int32Array(100)), /4 images but 100 labels: give one class per image \(4 values\) or a class per pixel \(256 values, 4x8x8\)/);
+  const bad = masks.slice();
+  bad[70] = 2;
+  rejects(() => sn.Dataset.segmentation(x, [n, 1, S, S], bad, 2), /mask value at image 1, row 0, column 6 is 2, out of range for 2 classes/);
+  const seg = sn.Dataset.segmentation(x, [n, 1, S, S], masks, 2);
+  sn.manualSeed(0);
+  const classifier = sn.nn.sequential(new sn.nn.Flatten(), new sn.nn.Linear(S * S, 2));
+  await throwsAsync(() => sn.fit(classifier, seg, { batchSize: 4 }), /fit: the data set has a class per pixel \(targets \[4,\s?8,\s?8\]\) but the model's output is \[4,\s?2\]; a segmentation model gives score maps \[4, classes, 8, 8\]/);
+  rejects(() => sn.evaluate(classifier, seg), /evaluate: the data set has a class per pixel/);
+  const labels = new sn.Dataset(x, [n, 1, S, S], Int32Array.from([0, 1, 0, 1]));
+  const conv = () => (sn.manualSeed(0), sn.nn.sequential(new sn.nn.Conv2d(1, 2, 3, { padding: 1 })));
+  await throwsAsync(() => sn.fit(conv(), seg, { validation: labels }), /fit: the training data has a class per pixel but the validation data one label per image/);
+  await throwsAsync(() => sn.fit(classifier, labels, { metrics: ["loss", "miou"] }), /metric "miou" needs per-pixel targets/);
+  // more classes in the masks than the net gives
+  await throwsAsync(() => sn.fit(conv(), sn.Dataset.segmentation(x, [n, 1, S, S], bad, 3), { batchSize: 4 }), /cross_entropy: target\[\d+\] = 2 is not a class index in \[0, 2\)/);
+  // every pixel of a batch unlabelled: the mean loss would be 0/0
+  const none = sn.Dataset.segmentation(x, [n, 1, S, S], new Int32Array(n * S * S).fill(255), 2, { ignoreIndex: 255 });
+  await throwsAsync(() => sn.fit(conv(), none, { batchSize: 2 }), /fit: batch 1 of epoch 1 has no labelled pixel \(every mask value is the ignore index 255\)/);
+  // ignoreIndex reaches the default loss and the metrics: ignored pixels count nowhere
+  const half = masks.map((v, i) => (i % 2 ? 255 : v));
+  const net = conv();
+  const a = sn.evaluate(net, sn.Dataset.segmentation(x, [n, 1, S, S], half, 2, { ignoreIndex: 255 }));
+  assert.is(a.pixels, n * S * S / 2);
+  const out = sn.noGrad(() => net.forward(sn.tensor(x, [n, 1, S, S])));
+  const want = sn.cross_entropy(out, sn.tensor(Float32Array.from(half), [n, S, S]), { ignore_index: 255 }).item();
+  compare("loss over the labelled pixels", [a.loss], [want], 1e-6, 1e-7);
 });
 
 test.after(() => sn.dispose());

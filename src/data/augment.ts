@@ -7,65 +7,110 @@ export interface Image {
   c: number;
   h: number;
   w: number;
+  /** a class index per pixel (H*W values; segmentation): the geometric transforms (crop, flip,
+   *  shift, rotation) move it exactly as the image, with the same random draw; the photometric
+   *  ones (colorJitter) pass it on unchanged. A transform that returns an image without it,
+   *  when the input had one, is an error in the DataLoader. */
+  mask?: Int32Array;
+  /** the mask's ignore index: mask pixels that come from outside the image (padding, shift,
+   *  rotation) get it unless the transform's `maskFill` says otherwise; -100 if absent */
+  ignoreIndex?: number;
 }
 
+/** One image (and its mask, if it has one) in, one out; every random choice from `rng`. A
+ *  custom transform of images with masks must return a mask of the output's H x W, moved as
+ *  the image was (or the input's, `{ ...img, data }`, when it moves no pixel). */
 export type Transform = (img: Image, rng: Generator) => Image;
 
-/** Pad by `padding` (with `fill`) then cut a size x size window at a random place. */
-export function randomCrop(size: number | [number, number], { padding = 0, fill = 0 }: { padding?: number; fill?: number } = {}): Transform {
+/** Options of the geometric transforms: `fill` for image pixels that come from outside the
+ *  image, `maskFill` for mask pixels (default: the image's ignoreIndex, so the loss and the
+ *  metrics skip them; 0 makes them background). */
+export interface FillOptions {
+  fill?: number;
+  maskFill?: number;
+}
+
+const maskFillOf = (img: Image, maskFill: number | undefined) => maskFill ?? img.ignoreIndex ?? -100;
+
+function checkMaskFill(maskFill: number | undefined, what: string) {
+  if (maskFill !== undefined && !Number.isInteger(maskFill)) throw new Error(`${what}: maskFill must be an integer (a class index or the ignore index), got ${maskFill}`);
+}
+
+/** Pad by `padding` (with `fill`; the mask with `maskFill`) then cut a size x size window at a
+ *  random place. */
+export function randomCrop(size: number | [number, number], { padding = 0, fill = 0, maskFill }: { padding?: number } & FillOptions = {}): Transform {
   const [oh, ow] = Array.isArray(size) ? size : [size, size];
   if (![oh, ow, padding].every((v) => Number.isInteger(v) && v >= 0) || !oh || !ow) throw new Error(`randomCrop: size and padding must be integers, got ${size}, ${padding}`);
+  checkMaskFill(maskFill, "randomCrop");
   return (img, rng) => {
     const ph = img.h + 2 * padding, pw = img.w + 2 * padding;
     if (oh > ph || ow > pw) throw new Error(`randomCrop: crop ${oh}x${ow} is larger than the padded image ${ph}x${pw}`);
     const top = rng.int(ph - oh + 1) - padding, left = rng.int(pw - ow + 1) - padding;
-    return cropAt(img, top, left, oh, ow, fill);
+    return cropAt(img, top, left, oh, ow, fill, maskFill);
   };
 }
 
-/** Window [top, top+oh) x [left, left+ow), `fill` outside the image. */
-function cropAt(img: Image, top: number, left: number, oh: number, ow: number, fill: number): Image {
-  const out = new Float32Array(img.c * oh * ow).fill(fill);
-  for (let ch = 0; ch < img.c; ch++)
+/** Window [top, top+oh) x [left, left+ow) of every plane of `src` (planes x h x w), `fill` outside. */
+function cropPlanes<T extends Float32Array | Int32Array>(src: T, out: T, planes: number, h: number, w: number, top: number, left: number, oh: number, ow: number) {
+  for (let ch = 0; ch < planes; ch++)
     for (let y = 0; y < oh; y++) {
       const sy = y + top;
-      if (sy < 0 || sy >= img.h) continue;
+      if (sy < 0 || sy >= h) continue;
       for (let x = 0; x < ow; x++) {
         const sx = x + left;
-        if (sx >= 0 && sx < img.w) out[(ch * oh + y) * ow + x] = img.data[(ch * img.h + sy) * img.w + sx];
+        if (sx >= 0 && sx < w) out[(ch * oh + y) * ow + x] = src[(ch * h + sy) * w + sx];
       }
     }
-  return { data: out, c: img.c, h: oh, w: ow };
+  return out;
 }
 
-/** Mirror left-right with probability p. */
+/** Window [top, top+oh) x [left, left+ow), `fill` outside the image (`maskFill` in the mask). */
+function cropAt(img: Image, top: number, left: number, oh: number, ow: number, fill: number, maskFill?: number): Image {
+  const data = cropPlanes(img.data, new Float32Array(img.c * oh * ow).fill(fill), img.c, img.h, img.w, top, left, oh, ow);
+  const out: Image = { ...img, data, h: oh, w: ow };
+  if (img.mask) out.mask = cropPlanes(img.mask, new Int32Array(oh * ow).fill(maskFillOf(img, maskFill)), 1, img.h, img.w, top, left, oh, ow);
+  return out;
+}
+
+/** Mirror left-right with probability p (the mask too). */
 export function horizontalFlip(p = 0.5): Transform {
   return (img, rng) => {
     if (rng.random() >= p) return img;
-    const out = new Float32Array(img.data.length);
-    for (let r = 0; r < img.c * img.h; r++)
-      for (let x = 0; x < img.w; x++) out[r * img.w + x] = img.data[r * img.w + img.w - 1 - x];
-    return { ...img, data: out };
+    const flip = <T extends Float32Array | Int32Array>(src: T, out: T, rows: number) => {
+      for (let r = 0; r < rows; r++)
+        for (let x = 0; x < img.w; x++) out[r * img.w + x] = src[r * img.w + img.w - 1 - x];
+      return out;
+    };
+    const out: Image = { ...img, data: flip(img.data, new Float32Array(img.data.length), img.c * img.h) };
+    if (img.mask) out.mask = flip(img.mask, new Int32Array(img.mask.length), img.h);
+    return out;
   };
 }
 
-/** Translate by a random whole number of pixels in [-max, max] each way, `fill` coming in. */
-export function shift(max: number, { fill = 0 }: { fill?: number } = {}): Transform {
+/** Translate by a random whole number of pixels in [-max, max] each way, `fill` coming in
+ *  (`maskFill` in the mask). */
+export function shift(max: number, { fill = 0, maskFill }: FillOptions = {}): Transform {
   if (!Number.isInteger(max) || max < 0) throw new Error(`shift: max must be an integer >= 0, got ${max}`);
+  checkMaskFill(maskFill, "shift");
   return (img, rng) => {
     const dy = rng.int(2 * max + 1) - max, dx = rng.int(2 * max + 1) - max;
-    return cropAt(img, -dy, -dx, img.h, img.w, fill);
+    return cropAt(img, -dy, -dx, img.h, img.w, fill, maskFill);
   };
 }
 
-/** Rotate by a random angle in [-degrees, degrees] about the centre (bilinear, `fill` outside). */
-export function rotation(degrees: number, { fill = 0 }: { fill?: number } = {}): Transform {
+/** Rotate by a random angle in [-degrees, degrees] about the centre (bilinear, `fill` outside);
+ *  the mask by the same angle, each pixel taking the class of the nearest source pixel
+ *  (`maskFill` outside). */
+export function rotation(degrees: number, { fill = 0, maskFill }: FillOptions = {}): Transform {
   if (!(degrees >= 0)) throw new Error(`rotation: degrees must be >= 0, got ${degrees}`);
+  checkMaskFill(maskFill, "rotation");
   return (img, rng) => {
     const a = (rng.uniform(-degrees, degrees) * Math.PI) / 180;
     const cos = Math.cos(a), sin = Math.sin(a);
     const cy = (img.h - 1) / 2, cx = (img.w - 1) / 2;
     const out = new Float32Array(img.data.length);
+    const mask = img.mask ? new Int32Array(img.h * img.w) : undefined;
+    const mFill = maskFillOf(img, maskFill);
     for (let y = 0; y < img.h; y++)
       for (let x = 0; x < img.w; x++) {
         // inverse map: where in the source this output pixel comes from
@@ -76,13 +121,20 @@ export function rotation(degrees: number, { fill = 0 }: { fill?: number } = {}):
           const px = (yy: number, xx: number) => (yy >= 0 && yy < img.h && xx >= 0 && xx < img.w ? img.data[(ch * img.h + yy) * img.w + xx] : fill);
           out[(ch * img.h + y) * img.w + x] = (1 - fy) * ((1 - fx) * px(y0, x0) + fx * px(y0, x0 + 1)) + fy * ((1 - fx) * px(y0 + 1, x0) + fx * px(y0 + 1, x0 + 1));
         }
+        if (mask) {
+          const ny = Math.round(sy), nx = Math.round(sx);
+          mask[y * img.w + x] = ny >= 0 && ny < img.h && nx >= 0 && nx < img.w ? img.mask![ny * img.w + nx] : mFill;
+        }
       }
-    return { ...img, data: out };
+    const res: Image = { ...img, data: out };
+    if (mask) res.mask = mask;
+    return res;
   };
 }
 
 /** Brightness: multiply by a factor in [1-b, 1+b]; contrast: scale the distance from the image's
- *  mean by a factor in [1-c, 1+c] (torchvision's ColorJitter); clamped to [lo, hi]. */
+ *  mean by a factor in [1-c, 1+c] (torchvision's ColorJitter); clamped to [lo, hi]. A mask is
+ *  passed on unchanged. */
 export function colorJitter({ brightness = 0, contrast = 0, clamp = [0, 1] as [number, number] } = {}): Transform {
   if (!(brightness >= 0 && contrast >= 0)) throw new Error(`colorJitter: brightness and contrast must be >= 0`);
   return (img, rng) => {

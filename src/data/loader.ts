@@ -1,12 +1,12 @@
-// Mini-batches from a Dataset: a new seeded shuffle each epoch, augmentation per sample,
-// normalisation, and two tensors per batch shape that are reused batch after batch (so the
-// training loop allocates nothing for its inputs). A batch's tensors are valid until the next
-// batch; copy them to keep them.
+// Mini-batches from a Dataset: a new seeded shuffle each epoch, augmentation per sample (with
+// its class map, for per-pixel targets), normalisation, and two tensors per batch shape that
+// are reused batch after batch (so the training loop allocates nothing for its inputs). A
+// batch's tensors are valid until the next batch; copy them to keep them.
 import { Tensor, empty, keep } from "../tensor.js";
 import { engine } from "../engine/engine.js";
 import { Generator, type RngState } from "../random.js";
 import type { Dataset } from "./dataset.js";
-import type { Transform } from "./augment.js";
+import type { Transform, Image } from "./augment.js";
 
 export interface DataLoaderOptions {
   batchSize?: number;
@@ -16,7 +16,9 @@ export interface DataLoaderOptions {
   seed?: number;
   /** drop the last batch if it is smaller than batchSize */
   dropLast?: boolean;
-  /** applied in order to each sample before normalisation */
+  /** applied in order to each sample before normalisation; for per-pixel targets each image
+   *  carries its class map as `mask` (and the data set's ignoreIndex), which the geometric
+   *  transforms move with it */
   augment?: Transform[];
   /** (x - mean[c]) / std[c] per channel; one number for all channels */
   normalize?: { mean: number | number[]; std: number | number[] };
@@ -25,9 +27,10 @@ export interface DataLoaderOptions {
 export interface Batch {
   /** [B, C, H, W] */
   x: Tensor;
-  /** [B] class indices as float32 (what cross_entropy takes) */
+  /** [B] class indices as float32 (what cross_entropy takes); for per-pixel targets [B, H, W]
+   *  class maps (ignoreIndex where unlabelled) */
   y: Tensor;
-  /** the labels as integers */
+  /** the labels as integers (B of them, or B*H*W for per-pixel targets) */
   labels: Int32Array;
   /** dataset indices of the samples */
   indices: Int32Array;
@@ -84,7 +87,7 @@ export class DataLoader implements Iterable<Batch> {
     let t = this.buffers.get(size);
     if (!t || t.x.disposed || t.x.engine !== engine()) {
       const [, c, h, w] = this.dataset.shape;
-      t = { x: keep(empty([size, c, h, w])), y: keep(empty([size])) };
+      t = { x: keep(empty([size, c, h, w])), y: keep(empty(this.dataset.targets === "pixels" ? [size, h, w] : [size])) };
       this.buffers.set(size, t);
     }
     return t;
@@ -96,20 +99,27 @@ export class DataLoader implements Iterable<Batch> {
     const ds = this.dataset;
     const [, c, h, w] = ds.shape;
     const k = c * h * w;
+    const pixels = ds.targets === "pixels", hw = h * w;
     const { x, y } = this.tensors(size);
     const xs = new Float32Array(size * k);
-    const labels = new Int32Array(size);
+    const labels = new Int32Array(pixels ? size * hw : size);
     for (let j = 0; j < size; j++) {
       const s = ds.get(indices[j]);
-      let img = { data: s.x, c, h, w };
-      for (const t of this.augment) img = t(img, this.rng);
+      let img: Image = pixels ? { data: s.x, c, h, w, mask: s.mask, ignoreIndex: ds.ignoreIndex } : { data: s.x, c, h, w };
+      for (const t of this.augment) {
+        img = t(img, this.rng);
+        if (pixels && !(img?.mask instanceof Int32Array))
+          throw new Error("DataLoader: an augmentation returned an image without its mask (the data set has per-pixel targets): a transform must move img.mask as it moves the pixels, or pass it on ({ ...img, data })");
+      }
       if (img.c !== c || img.h !== h || img.w !== w) throw new Error(`DataLoader: augmentation changed the image from ${c}x${h}x${w} to ${img.c}x${img.h}x${img.w}`);
+      if (pixels && img.mask!.length !== hw) throw new Error(`DataLoader: augmentation left a mask of ${img.mask!.length} values for a ${h}x${w} image`);
       const dst = xs.subarray(j * k, (j + 1) * k);
       for (let ch = 0; ch < c; ch++) {
         const m = this.mean[ch], is = this.invStd[ch];
         for (let p = ch * h * w; p < (ch + 1) * h * w; p++) dst[p] = (img.data[p] - m) * is;
       }
-      labels[j] = s.y;
+      if (pixels) labels.set(img.mask!, j * hw);
+      else labels[j] = s.y;
     }
     x.data.set(xs);
     y.data.set(labels);

@@ -1,5 +1,6 @@
 // fit(): the training loop most people want (mini-batches shuffled each epoch, metrics,
-// validation, callbacks, early stopping, checkpoints and resume), and evaluate(). Each step
+// validation, callbacks, early stopping, checkpoints and resume), and evaluate(), for one
+// class per image (classification) or a class per pixel (segmentation). Each step
 // runs inside tidy(), so memory stays flat: the only tensors that outlive a step are the
 // parameters, their gradients and the optimiser's state.
 import { Tensor, tidy } from "../tensor.js";
@@ -7,9 +8,9 @@ import { noGrad } from "../autograd.js";
 import { Module } from "../nn/module.js";
 import { cross_entropy } from "../ops/index.js";
 import { Dataset } from "../data/dataset.js";
-import { DataLoader, type DataLoaderOptions } from "../data/loader.js";
+import { DataLoader, type DataLoaderOptions, type Batch } from "../data/loader.js";
 import type { Transform } from "../data/augment.js";
-import { MetricSums, topkCorrect } from "./metrics.js";
+import { MetricSums, topkCorrect, pixelCounts, labelledPixels } from "./metrics.js";
 import { traceNonFinite, nonFiniteError } from "./nan.js";
 import { packCheckpoint, unpackCheckpoint, type Optimizer, type Stateful } from "./checkpoint.js";
 import { createOptimizer, type OptimizerName } from "./optimizers.js";
@@ -21,12 +22,16 @@ export interface EpochRecord {
   /** 1-based */
   epoch: number;
   loss: number;
-  /** training accuracies, present when `metrics` asks for them */
+  /** training accuracies, present when `metrics` asks for them; for per-pixel targets, over
+   *  the labelled pixels (top1: pixel accuracy) */
   top1?: number;
   top5?: number;
+  /** per-pixel targets: mean intersection over union of the classes predicted or present */
+  miou?: number;
   val_loss?: number;
   val_top1?: number;
   val_top5?: number;
+  val_miou?: number;
   /** learning rate during the epoch (schedulerStep "batch": of its last batch), when the
    *  optimiser says */
   lr?: number;
@@ -34,7 +39,8 @@ export interface EpochRecord {
   imagesPerSec: number;
 }
 
-export type Monitor = "loss" | "top1" | "top5" | "val_loss" | "val_top1" | "val_top5";
+export type Monitor = "loss" | "top1" | "top5" | "miou" | "val_loss" | "val_top1" | "val_top5" | "val_miou";
+type Metric = "loss" | "top1" | "top5" | "miou";
 
 export interface Progress {
   epoch: number;
@@ -71,12 +77,16 @@ export interface FitOptions {
   l1?: number;
   clipGradValue?: number;
   clipGradNorm?: number;
-  /** default: softmax cross-entropy on class indices */
+  /** default: softmax cross-entropy on class indices (for per-pixel targets on score maps,
+   *  with the data set's ignoreIndex) */
   loss?: LossFn;
   validation?: Dataset;
-  /** which of top1 / top5 to compute (the loss always is); default both. The history has only
-   *  these (val_top1 / val_top5 too) */
-  metrics?: ("loss" | "top1" | "top5")[];
+  /** which of top1 / top5 (and miou, for per-pixel targets) to compute (the loss always is);
+   *  default all. The history has only these (val_top1 / val_top5 / val_miou too). For
+   *  per-pixel targets top1 is pixel accuracy and top5 the share of pixels whose class is
+   *  among their 5 highest scores, both over the pixels that are not the ignore index; miou
+   *  the mean over classes of intersection / union (predicted class: the highest score) */
+  metrics?: Metric[];
   shuffle?: boolean;
   /** seed of the data loader's generator (order and augmentation) */
   seed?: number;
@@ -113,6 +123,21 @@ export interface FitResult {
 
 const crossEntropy: LossFn = (out, y) => cross_entropy(out, y);
 
+/** cross-entropy, for per-pixel targets with the data set's ignore index */
+function defaultLoss(data: Dataset): LossFn {
+  if (data.targets !== "pixels") return crossEntropy;
+  const ignore_index = data.ignoreIndex;
+  return (out, y) => cross_entropy(out, y, { ignore_index });
+}
+
+/** per-pixel targets [B, H, W] need score maps [B, K, H, W]: the error if the output is not one
+ *  (thrown by the caller once the step's tensors are freed) */
+function mapsError(what: string, out: Tensor, batch: Batch): Error | undefined {
+  const s = out.shape, t = batch.y.shape;
+  if (s.length !== 4 || s[0] !== t[0] || s[2] !== t[1] || s[3] !== t[2])
+    return new Error(`${what}: the data set has a class per pixel (targets [${t}]) but the model's output is [${s}]; a segmentation model gives score maps [${t[0]}, classes, ${t[1]}, ${t[2]}]`);
+}
+
 function currentLr(opt: any): number | undefined {
   const lr = opt?.lr ?? opt?.paramGroups?.[0]?.lr ?? opt?.param_groups?.[0]?.lr ?? opt?.defaults?.lr;
   return typeof lr === "number" ? lr : undefined;
@@ -121,7 +146,8 @@ function currentLr(opt: any): number | undefined {
 export async function fit(model: Module, train: Dataset, opts: FitOptions = {}): Promise<FitResult> {
   if (!(model instanceof Module)) throw new Error("fit: the first argument must be a Module");
   if (!(train instanceof Dataset)) throw new Error("fit: the training data must be a Dataset");
-  const { epochs = 1, batchSize = 32, lr = 0.01, momentum = 0, weightDecay, metrics = ["loss", "top1", "top5"] } = opts;
+  const pixels = train.targets === "pixels";
+  const { epochs = 1, batchSize = 32, lr = 0.01, momentum = 0, weightDecay, metrics = pixels ? ["loss", "top1", "top5", "miou"] : ["loss", "top1", "top5"] } = opts;
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a positive integer, got ${epochs}`);
   for (const k of ["clipGradNorm", "clipGradValue", "l1"] as const) {
     const v = opts[k];
@@ -131,8 +157,13 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
     throw new Error(`fit: schedulerStep must be "epoch" or "batch", got ${JSON.stringify(opts.schedulerStep)}`);
   if (opts.schedulerStep !== undefined && !opts.scheduler) throw new Error("fit: schedulerStep is given but there is no scheduler");
   const perBatch = opts.schedulerStep === "batch";
-  if (!Array.isArray(metrics) || metrics.some((k) => k !== "loss" && k !== "top1" && k !== "top5"))
-    throw new Error(`fit: metrics must be a list of "loss", "top1", "top5", got ${JSON.stringify(metrics)}`);
+  if (!Array.isArray(metrics) || metrics.some((k) => k !== "loss" && k !== "top1" && k !== "top5" && k !== "miou"))
+    throw new Error(`fit: metrics must be a list of "loss", "top1", "top5"${pixels ? ', "miou"' : ""}, got ${JSON.stringify(metrics)}`);
+  if (metrics.includes("miou") && !pixels) throw new Error('fit: metric "miou" needs per-pixel targets (a segmentation Dataset); this one has one label per image');
+  if (opts.validation) {
+    if ((opts.validation.targets ?? "labels") !== train.targets)
+      throw new Error(`fit: the training data has ${pixels ? "a class per pixel" : "one label per image"} but the validation data ${pixels ? "one label per image" : "a class per pixel"}`);
+  }
   if (opts.checkpointEvery !== undefined && (!Number.isInteger(opts.checkpointEvery) || opts.checkpointEvery < 1))
     throw new Error(`fit: checkpointEvery must be a positive integer, got ${JSON.stringify(opts.checkpointEvery)}`);
   if (opts.resume !== undefined && typeof opts.resume !== "boolean" && (typeof opts.resume !== "string" || !opts.resume))
@@ -141,14 +172,14 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   // the monitored value must be one the history will have, known before spending a first epoch
   const es = opts.earlyStopping;
   const monitor: Monitor = es?.monitor ?? (opts.validation ? "val_loss" : "loss");
-  const computed: Monitor[] = ["loss", ...metrics.filter((k): k is "top1" | "top5" => k !== "loss")];
+  const computed: Monitor[] = ["loss", ...metrics.filter((k): k is "top1" | "top5" | "miou" => k !== "loss")];
   if (opts.validation) computed.push(...computed.map((k) => `val_${k}` as Monitor));
   if (es && !computed.includes(monitor)) {
-    const known = ["loss", "top1", "top5", "val_loss", "val_top1", "val_top5"];
+    const known = pixels ? ["loss", "top1", "top5", "miou", "val_loss", "val_top1", "val_top5", "val_miou"] : ["loss", "top1", "top5", "val_loss", "val_top1", "val_top5"];
     const why = !known.includes(monitor) ? `it is not one of ${known.join(", ")}` : monitor.startsWith("val_") && !opts.validation ? "there is no validation data" : `metrics does not include '${monitor.replace("val_", "")}'`;
     throw new Error(`fit: earlyStopping monitors '${monitor}' but the history has no such value: ${why}`);
   }
-  const lossFn = opts.loss ?? crossEntropy;
+  const lossFn = opts.loss ?? defaultLoss(train);
   const params = model.parameters().filter((p) => p.requiresGrad);
   if (!params.length) throw new Error("fit: the model has no trainable parameters (all frozen?)");
   const opt: Optimizer =
@@ -156,8 +187,9 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   const sched = typeof opts.scheduler === "function" ? opts.scheduler(opt) : opts.scheduler;
   if (sched && typeof sched.step !== "function") throw new Error("fit: the scheduler has no step() method");
   const loader = new DataLoader(train, { batchSize, shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, augment: opts.augment, normalize: opts.normalize });
-  const wantTop1 = metrics.includes("top1"), wantTop5 = metrics.includes("top5");
-  const wantTopk = wantTop1 || wantTop5;
+  const wantTop1 = metrics.includes("top1"), wantTop5 = metrics.includes("top5"), wantMiou = metrics.includes("miou");
+  const wantTopk = wantTop1 || wantTop5 || wantMiou;
+  const [, , H, W] = train.shape, ignore = train.ignoreIndex;
 
   let history: EpochRecord[] = [];
   let start = 0;
@@ -199,11 +231,16 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       for (const batch of loader) {
         step++;
         b++;
+        const labelled = pixels ? labelledPixels(batch.labels, ignore) : batch.size;
+        if (!labelled)
+          throw new Error(`fit: batch ${b} of epoch ${epoch + 1} has no labelled pixel (every mask value is the ignore index ${ignore}), so its mean loss is 0/0; check the masks and the augmentations' maskFill`);
         const r = tidy(() => {
           // drop last step's gradients (torch's set_to_none): backward then writes them
           // instead of filling with zeros and adding; the arena reuses the freed buffers
           opt.zeroGrad(true);
           const out = model.forward(batch.x);
+          const error = pixels ? mapsError("fit", out, batch) : undefined;
+          if (error) return { value: NaN, hits: undefined, error };
           const loss = lossFn(out, batch.y);
           const value = loss.item();
           if (!Number.isFinite(value)) return { value, hits: undefined };
@@ -214,11 +251,12 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
           if (perBatch) batchLr = currentLr(opt);
           opt.step();
           if (perBatch) sched!.step();
-          const hits = wantTopk ? topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]) : undefined;
-          return { value, hits };
+          const hits = !wantTopk ? undefined : pixels ? pixelCounts(out.data, batch.size, out.shape[1], H * W, batch.labels, ignore) : topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]);
+          return { value, hits, error: undefined };
         });
+        if (r.error) throw r.error;
         if (!Number.isFinite(r.value)) throw nonFiniteError(r.value, epoch + 1, step, b, traceNonFinite(model, batch.x));
-        sums.add(r.value, batch.size, r.hits);
+        sums.add(r.value, batch.size, r.hits, labelled);
         opts.callbacks?.onBatchEnd?.({ epoch: epoch + 1, batch: b, step, loss: r.value, size: batch.size });
         if (opts.onProgress) {
           const elapsed = (performance.now() - t0) / 1000;
@@ -241,13 +279,15 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       const rec: EpochRecord = { epoch: epoch + 1, loss: m.loss, seconds, imagesPerSec: sums.n / seconds };
       if (wantTop1) rec.top1 = m.top1;
       if (wantTop5) rec.top5 = m.top5;
+      if (wantMiou) rec.miou = sums.meanIoU();
       const lrNow = perBatch ? batchLr : currentLr(opt);
       if (lrNow !== undefined) rec.lr = lrNow;
       if (opts.validation) {
-        const v = evaluate(model, opts.validation, { batchSize: Math.max(batchSize, 256), normalize: opts.normalize, loss: lossFn });
+        const v = evaluate(model, opts.validation, { batchSize: Math.max(batchSize, 256), normalize: opts.normalize, loss: opts.loss });
         rec.val_loss = v.loss;
         if (wantTop1) rec.val_top1 = v.top1;
         if (wantTop5) rec.val_top5 = v.top5;
+        if (wantMiou) rec.val_miou = v.miou;
       }
       history.push(rec);
       if (opts.callbacks?.onEpochEnd?.(rec, history) === false) stopped = `onEpochEnd stopped training after epoch ${rec.epoch}`;
@@ -277,30 +317,59 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
 export interface EvaluateOptions {
   batchSize?: number;
   normalize?: DataLoaderOptions["normalize"];
+  /** default: cross-entropy (with the data set's ignoreIndex for per-pixel targets) */
   loss?: LossFn;
 }
 
-/** Loss and top-1 / top-5 accuracy over a data set, in eval mode without gradients (the
+export interface EvaluateResult {
+  loss: number;
+  /** top-1 / top-5 accuracy; for per-pixel targets over the labelled pixels (top1: pixel
+   *  accuracy) */
+  top1: number;
+  top5: number;
+  /** images */
+  n: number;
+  /** per-pixel targets: mean IoU over the classes predicted or present */
+  miou?: number;
+  /** per-pixel targets: IoU of each class of the model's output (NaN: neither predicted nor
+   *  present) */
+  iou?: number[];
+  /** per-pixel targets: labelled pixels counted */
+  pixels?: number;
+}
+
+/** Loss and top-1 / top-5 accuracy over a data set (per-pixel targets: the loss's mean over
+ *  the labelled pixels, pixel accuracy as top1, IoU), in eval mode without gradients (the
  *  model's modes are put back afterwards). */
-export function evaluate(model: Module, data: Dataset | DataLoader, { batchSize = 256, normalize, loss = crossEntropy }: EvaluateOptions = {}) {
+export function evaluate(model: Module, data: Dataset | DataLoader, { batchSize = 256, normalize, loss }: EvaluateOptions = {}): EvaluateResult {
   const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize, shuffle: false, normalize });
+  const ds = loader.dataset, pixels = ds.targets === "pixels", ignore = ds.ignoreIndex, P = ds.shape[2] * ds.shape[3];
+  const lossFn = loss ?? defaultLoss(ds);
   const modes = model.modules().map((m) => m.training);
   model.eval();
   const sums = new MetricSums();
   try {
     noGrad(() => {
       for (const batch of loader) {
-        tidy(() => {
+        const error = tidy(() => {
           const out = model.forward(batch.x);
-          sums.add(loss(out, batch.y).item(), batch.size, topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]));
+          if (!pixels) return sums.add(lossFn(out, batch.y).item(), batch.size, topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]));
+          const e = mapsError("evaluate", out, batch);
+          if (e) return e;
+          const counts = pixelCounts(out.data, batch.size, out.shape[1], P, batch.labels, ignore);
+          // a batch with no labelled pixel has a 0/0 mean loss and adds nothing
+          sums.add(counts.count ? lossFn(out, batch.y).item() : 0, batch.size, counts, counts.count);
         });
+        if (error) throw error;
       }
     });
   } finally {
     model.modules().forEach((m, i) => (m.training = modes[i]));
     if (loader !== data) loader.dispose();
   }
-  return { ...sums.result(), n: sums.n };
+  const res: EvaluateResult = { ...sums.result(), n: sums.n };
+  if (pixels) Object.assign(res, { miou: sums.meanIoU(), iou: sums.iou(), pixels: sums.count });
+  return res;
 }
 
 // model.fit(data, opts) and model.evaluate(data), as STYLE.md's PyTorch/Keras-like API
