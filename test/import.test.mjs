@@ -232,10 +232,52 @@ test("damaged files: bad header length, header not JSON, truncated data, data th
     return b;
   };
   const saved = JSON.stringify(header);
-  assert.throws(() => loadInto(m, rewrite((h) => (h["layer1.0.conv2.weight"].shape = [16, 16, 3, 2]))), /tensor 'layer1\.0\.conv2\.weight': shape \[16,16,3,2\] needs 6144 bytes, data has 9216/);
+  assert.throws(() => loadInto(m, rewrite((h) => (h["layer1.0.conv2.weight"].shape = [16, 16, 3, 2]))), /tensor 'layer1\.0\.conv2\.weight': shape \[16,16,3,2\] of F32 needs 6144 bytes, data has 9216/);
   Object.assign(header, JSON.parse(saved));
-  assert.throws(() => loadInto(m, rewrite((h) => (h["bn1.weight"].dtype = "F16"))), /tensor 'bn1\.weight': dtype F16 is not supported/);
+  assert.throws(() => loadInto(m, rewrite((h) => (h["bn1.weight"].dtype = "C64"))), /tensor 'bn1\.weight': dtype C64 is not supported \(F32, F64, F16, BF16/);
+  Object.assign(header, JSON.parse(saved));
+  assert.throws(() => loadInto(m, rewrite((h) => (h["bn1.weight"].dtype = "F16"))), /tensor 'bn1\.weight': shape \[16\] of F16 needs 32 bytes, data has 64/);
   m.dispose();
+});
+
+test("safetensors files in half precision (F16, BF16) and integer types load as float32, bit patterns written by hand", () => {
+  // [name, dtype, bytes per element, little-endian element bits, the values they stand for]
+  const cases = [
+    ["half", "F16", 2, [0x3e00, 0xc000, 0x0001, 0x0400, 0x7c00, 0xfc00, 0x3555, 0x0000, 0x8000], [1.5, -2, 2 ** -24, 2 ** -14, Infinity, -Infinity, 0.333251953125, 0, -0]],
+    ["bf16", "BF16", 2, [0x3fc0, 0xc000, 0x3eab, 0x7f80, 0x0001], [1.5, -2, 0.333984375, Infinity, 2 ** -133]],
+    ["i32", "I32", 4, [7, -3 >>> 0, 0x7fffffff], [7, -3, 2147483647]],
+    ["u8", "U8", 1, [0, 200, 255], [0, 200, 255]],
+  ];
+  const header = {}, chunks = [];
+  let off = 0;
+  for (const [name, dtype, size, bits] of cases) {
+    const b = new Uint8Array(bits.length * size);
+    bits.forEach((v, i) => { for (let k = 0; k < size; k++) b[i * size + k] = (v >>> (8 * k)) & 255; });
+    header[name] = { dtype, shape: [bits.length], data_offsets: [off, off + b.length] };
+    chunks.push(b);
+    off += b.length;
+  }
+  // an odd header length puts the data at odd byte offsets, as files may
+  const h = new TextEncoder().encode(JSON.stringify(header) + " ");
+  const file = new Uint8Array(8 + h.length + off);
+  new DataView(file.buffer).setBigUint64(0, BigInt(h.length), true);
+  file.set(h, 8);
+  let at = 8 + h.length;
+  for (const c of chunks) (file.set(c, at), (at += c.length));
+  const t = sn.parseSafetensors(file, "mixed.safetensors").tensors;
+  for (const [name, dtype, , , values] of cases) {
+    assert.is(t.get(name).dtype, dtype);
+    assert.equal(Array.from(t.get(name).data), values.map((v) => Math.fround(v)), name);
+  }
+  // NaN in both half formats
+  for (const [dtype, nan] of [["F16", new Uint8Array([0x01, 0x7e])], ["BF16", new Uint8Array([0xc1, 0x7f])]]) {
+    const hh = new TextEncoder().encode(JSON.stringify({ x: { dtype, shape: [1], data_offsets: [0, 2] } }));
+    const f = new Uint8Array(8 + hh.length + 2);
+    new DataView(f.buffer).setBigUint64(0, BigInt(hh.length), true);
+    f.set(hh, 8);
+    f.set(nan, 8 + hh.length);
+    assert.ok(Number.isNaN(sn.parseSafetensors(f).tensors.get("x").data[0]), dtype);
+  }
 });
 
 test.after(() => sn.dispose());
