@@ -7,34 +7,12 @@ import { mkdtempSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as sn from "../dist/index.js";
+import { toyData, tinyModel, bnDropModel } from "./helpers.mjs";
 const { nn } = sn;
 
 test.before(async () => {
   await sn.init({ threads: 2 });
 });
-
-/** Two well-separated classes of 1x8x8 images (a bright left half or a bright right half). */
-function toyData(n, seed = 1) {
-  const g = new sn.Generator(seed);
-  const x = new Float32Array(n * 64), y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 2;
-    for (let r = 0; r < 8; r++)
-      for (let c = 0; c < 8; c++) x[i * 64 + r * 8 + c] = ((c < 4) === (y[i] === 0) ? 0.8 : 0.1) + 0.2 * g.random();
-  }
-  return new sn.Dataset(x, [n, 1, 8, 8], y);
-}
-
-function tinyModel(seed = 3) {
-  sn.manualSeed(seed);
-  return nn.sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Linear(64, 2));
-}
-
-/** with batch norm (buffers) and dropout (a generator per layer) */
-function bnDropModel(seed) {
-  sn.manualSeed(seed);
-  return nn.sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Dropout(0.3), new nn.Linear(64, 2));
-}
 
 /** Every tensor of the state dict, copied. */
 const stateOf = (model) => Object.fromEntries([...model.stateDict()].map(([n, t]) => [n, Array.from(t.data)]));

@@ -146,3 +146,31 @@ export async function onThreads(threads, fn) {
     sn.dispose();
   }
 }
+
+// ---- tiny training setups (train.test.mjs, fit_options.test.mjs) ----
+
+/** Two well-separated classes of 1x8x8 images (a bright left half or a bright right half). */
+export function toyData(n, seed = 1) {
+  const g = new sn.Generator(seed);
+  const x = new Float32Array(n * 64), y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % 2;
+    for (let r = 0; r < 8; r++)
+      for (let c = 0; c < 8; c++) x[i * 64 + r * 8 + c] = ((c < 4) === (y[i] === 0) ? 0.8 : 0.1) + 0.2 * g.random();
+  }
+  return new sn.Dataset(x, [n, 1, 8, 8], y);
+}
+
+/** conv, ReLU, pool, linear: seeded */
+export function tinyModel(seed = 3) {
+  const { nn } = sn;
+  sn.manualSeed(seed);
+  return nn.sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Linear(64, 2));
+}
+
+/** with batch norm (buffers) and dropout (a generator per layer): what a checkpoint must carry */
+export function bnDropModel(seed) {
+  const { nn } = sn;
+  sn.manualSeed(seed);
+  return nn.sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Dropout(0.3), new nn.Linear(64, 2));
+}

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as sn from "../dist/index.js";
+import { toyData, tinyModel, bnDropModel } from "./helpers.mjs";
 const { nn } = sn;
 
 test.before(async () => {
@@ -43,23 +44,6 @@ class TestSGD {
     this.momentum = s.momentum;
     s.buffers.forEach((b, i) => this.buf[i].set(b));
   }
-}
-
-/** Two well-separated classes of 1x8x8 images (a bright left half or a bright right half). */
-function toyData(n, seed = 1) {
-  const g = new sn.Generator(seed);
-  const x = new Float32Array(n * 64), y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 2;
-    for (let r = 0; r < 8; r++)
-      for (let c = 0; c < 8; c++) x[i * 64 + r * 8 + c] = ((c < 4) === (y[i] === 0) ? 0.8 : 0.1) + 0.2 * g.random();
-  }
-  return new sn.Dataset(x, [n, 1, 8, 8], y);
-}
-
-function tinyModel(seed = 3) {
-  sn.manualSeed(seed);
-  return nn.sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Linear(64, 2));
 }
 
 test("the explicit loop: zeroGrad, forward, cross_entropy, backward, step inside tidy() lowers the loss", () => {
@@ -170,12 +154,6 @@ test("memory stays flat: engine().memoryStats().reserved does not grow after the
   const live1 = sn.engine().memoryStats().live;
   assert.ok(live1 - live0 < 64 * 1024, `live grew by ${live1 - live0} bytes`);
 });
-
-/** with batch norm (buffers) and dropout (a generator per layer): what a checkpoint must carry */
-function bnDropModel(seed) {
-  sn.manualSeed(seed);
-  return nn.sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Dropout(0.3), new nn.Linear(64, 2));
-}
 
 test("checkpoint and resume: 2 epochs + 2 resumed epochs give the same bits as 4 epochs in one run", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ckpt-"));
