@@ -130,9 +130,9 @@ test("schedulerStep 'batch': 2 epochs + 2 resumed epochs give the same bits as 4
   const dir = mkdtempSync(join(tmpdir(), "ckpt-"));
   try {
     const data = toyData(32), val = toyData(16, 7);
-    const run = async (epochs, checkpoint, resume) => {
+    const run = async (epochs, checkpoint, resume, schedulerStep = "batch") => {
       const model = bnDropModel(11);
-      const r = await sn.fit(model, data, { epochs, batchSize: 8, seed: 5, optimizer: "sgd", lr: 0.1, momentum: 0.9, scheduler: warmup, schedulerStep: "batch", validation: val, checkpoint, resume, augment: [sn.data.shift(1)] });
+      const r = await sn.fit(model, data, { epochs, batchSize: 8, seed: 5, optimizer: "sgd", lr: 0.1, momentum: 0.9, scheduler: warmup, schedulerStep, validation: val, checkpoint, resume, augment: [sn.data.shift(1)] });
       return { model, r };
     };
     const full = await run(4);
@@ -140,6 +140,8 @@ test("schedulerStep 'batch': 2 epochs + 2 resumed epochs give the same bits as 4
     await run(2, path);
     // the schedule's state is saved after the epoch's last step: 8 steps
     assert.is(JSON.parse(sn.parseSafetensors(readFileSync(path)).metadata.scheduler).last_epoch, 8);
+    // the same schedule stepped per epoch from that state would give other rates: refused
+    await run(4, path, true, "epoch").then(() => assert.unreachable(), (e) => assert.match(e.message, /ckpt\.safetensors: the run was saved with schedulerStep "batch", this one has "epoch"; resume it with the same setting/));
     const resumed = await run(4, path, true);
     assert.equal(stateOf(resumed.model), stateOf(full.model));
     assert.equal(resumed.model.rngStates(), full.model.rngStates());

@@ -119,7 +119,7 @@ function checkRngState(s: unknown, whose: string, what: string): void {
  *  into, and what is given needs its state in the file (a schedule restarted at epoch 0 in the
  *  middle of a run would go unnoticed); only the loader's generator state may be left unused.
  *  Returns the epochs completed, the history and the extra data. */
-export function unpackCheckpoint(bytes: Uint8Array, p: Omit<CheckpointParts, "epoch" | "history" | "extra">, what = "checkpoint") {
+export function unpackCheckpoint(bytes: Uint8Array, p: Omit<CheckpointParts, "epoch" | "history" | "extra"> & { expectExtra?: Record<string, unknown> }, what = "checkpoint") {
   const file = parseSafetensors(bytes, what);
   const m = file.metadata;
   if (m.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(m.format)})`);
@@ -128,6 +128,11 @@ export function unpackCheckpoint(bytes: Uint8Array, p: Omit<CheckpointParts, "ep
   const history = unpack(parseMeta(m, "history", what, "[]"), file.tensors, what);
   if (!Array.isArray(history)) throw new Error(`${what}: the history in the metadata is not a list`);
   const extra = parseMeta(m, "extra", what, "{}");
+  // settings of the run that must not change on resume (fit's schedulerStep), checked first;
+  // a file from before a setting was recorded is taken as it is
+  for (const [k, v] of Object.entries(p.expectExtra ?? {}))
+    if (extra && k in extra && JSON.stringify(extra[k] ?? null) !== JSON.stringify(v ?? null))
+      throw new Error(`${what}: the run was saved with ${k} ${JSON.stringify(extra?.[k] ?? null)}, this one has ${JSON.stringify(v ?? null)}; resume it with the same setting`);
 
   // the model: the same tensor names and shapes (Module.loadStateDict's rules, checked here so
   // that nothing is written before the optimiser's state has been checked too)

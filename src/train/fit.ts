@@ -193,12 +193,15 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
 
   let history: EpochRecord[] = [];
   let start = 0;
+  // what a resumed run must share with the saved one beyond the states (a schedule stepped per
+  // batch against per epoch would give other learning rates from the same scheduler state)
+  const runSettings = { schedulerStep: sched ? (perBatch ? "batch" : "epoch") : null };
   const resumePath = opts.resume === true ? opts.checkpoint : opts.resume || undefined;
   // resume: a path that does not exist yet means a fresh start (see FitOptions.resume)
   if (resumePath) {
     const fs = await import("node:fs");
     if (fs.existsSync(resumePath)) {
-      const r = unpackCheckpoint(new Uint8Array(fs.readFileSync(resumePath)), { model, optimizer: opt, scheduler: sched, loader }, resumePath);
+      const r = unpackCheckpoint(new Uint8Array(fs.readFileSync(resumePath)), { model, optimizer: opt, scheduler: sched, loader, expectExtra: runSettings }, resumePath);
       start = r.epoch;
       history = r.history as EpochRecord[];
     }
@@ -304,7 +307,7 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       }
       if (opts.checkpoint && ((epoch + 1 - start) % (opts.checkpointEvery ?? 1) === 0 || epoch + 1 === epochs || stopped)) {
         const { writeFileAtomic } = await import("./files.js");
-        await writeFileAtomic(opts.checkpoint, packCheckpoint({ model, optimizer: opt, scheduler: sched, loader, epoch: epoch + 1, history }));
+        await writeFileAtomic(opts.checkpoint, packCheckpoint({ model, optimizer: opt, scheduler: sched, loader, epoch: epoch + 1, history, extra: runSettings }));
       }
     }
   } finally {
