@@ -3,6 +3,7 @@ export * from "./eltwise";
 export * from "./debug";
 export * from "./gemm";
 export * from "./conv2d";
+export * from "./conv_dw";
 export * from "./pool";
 export * from "./activation";
 export * from "./loss";

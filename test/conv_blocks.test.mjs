@@ -49,4 +49,44 @@ for (const threads of [1, 2, 4]) {
   });
 }
 
+// Depthwise convolutions (groups = channels = outputs, stride 1 along rows) have a kernel of
+// their own (assembly/conv_dw.ts) that promises the GEMM path's bits: each channel alone, as a
+// conv2d with a second (zero) output channel, goes through the GEMM path and must give the same
+// bits.
+const dwShapes = [
+  // [N, C, H, W, k, {stride, padding, dilation}, bias]
+  [2, 5, 9, 11, 3, { padding: 1 }, true],
+  [1, 3, 14, 13, 5, { padding: 2 }, false],
+  [1, 4, 12, 10, 3, { padding: 2, dilation: 2 }, true],
+  [2, 3, 11, 9, 3, { stride: [2, 1], padding: 1 }, true],
+  [1, 2, 7, 6, [3, 1], { padding: [1, 0] }, false],
+  [1, 3, 5, 5, 3, {}, true],
+];
+for (const threads of [1, 2]) {
+  test(`depthwise conv2d = each channel as its own conv2d, bit for bit (${threads} thread(s))`, async () => {
+    await lib.init({ threads });
+    for (const [N, C, H, W, k, opts, withBias] of dwShapes) {
+      const [kh, kw] = Array.isArray(k) ? k : [k, k];
+      const xd = pseudo([N, C, H, W], 4), wd = pseudo([C, 1, kh, kw], 5), bd = pseudo([C], 6);
+      // zeros and negative zeros in the input: their products must round the same way too
+      for (let i = 0; i < xd.length; i += 7) xd[i] = i % 2 ? -0 : 0;
+      const y = lib.conv2d(lib.tensor(xd, [N, C, H, W]), lib.tensor(wd, [C, 1, kh, kw]), withBias ? lib.tensor(bd, [C]) : null, { ...opts, groups: C });
+      const [, , HO, WO] = y.shape, got = y.toArray();
+      for (let n = 0; n < N; n++)
+        for (let c = 0; c < C; c++) {
+          const xc = xd.slice((n * C + c) * H * W, (n * C + c + 1) * H * W);
+          // two output channels (the second all zero), so that this conv is not depthwise itself
+          const w2 = new Float32Array(2 * kh * kw);
+          w2.set(wd.slice(c * kh * kw, (c + 1) * kh * kw));
+          const one = lib.conv2d(lib.tensor(xc, [1, 1, H, W]), lib.tensor(w2, [2, 1, kh, kw]), withBias ? lib.tensor([bd[c], 0], [2]) : null, opts).toArray().slice(0, HO * WO);
+          const mine = got.slice((n * C + c) * HO * WO, (n * C + c + 1) * HO * WO);
+          let diff = 0;
+          for (let i = 0; i < one.length; i++) if (!Object.is(mine[i], one[i])) diff++;
+          assert.is(diff, 0, `[${N},${C},${H},${W}] k ${k} ${JSON.stringify(opts)}: image ${n} channel ${c}: ${diff} elements differ`);
+        }
+    }
+    lib.dispose();
+  });
+}
+
 test.run();

@@ -115,8 +115,24 @@ function withGeometry<T>(eng: Engine, g: ConvGeometry, padf: number, fn: (geo: n
 
 const macs = (g: ConvGeometry) => g.N * g.O * g.HO * g.WO * (g.C / g.G) * g.KH * g.KW;
 
+/** The padded plane of the depthwise kernel (floats, 8 spare), or 0 where it does not apply:
+ *  one input and one output channel per group, stride 1 along rows, a plane of at most 4 MB. */
+function depthwisePlane(g: ConvGeometry): number {
+  if (g.G !== g.C || g.O !== g.C || g.SW !== 1 || g.HO * g.WO === 0) return 0;
+  const n = ((g.HO - 1) * g.SH + (g.KH - 1) * g.DH + 1) * (g.W + 2 * g.PW) + 8;
+  return n <= 1 << 20 ? n : 0;
+}
+
 /** y = conv(x, w) (+ bias per output channel). */
 export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, bias: number, y: number): void {
+  const dw = depthwisePlane(g);
+  if (dw) {
+    // depthwise: each plane on its own, no GEMM (assembly/conv_dw.ts; the same bits)
+    const bytes = round64(dw * 4);
+    const scratch = eng.scratch(bytes);
+    withGeometry(eng, g, 0, (geo) => eng.run("f32_conv2d_dw_fwd", [geo, x, w, bias, y, scratch, bytes], macs(g)));
+    return;
+  }
   const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
   const pw = packA(eng, w, K, false, Og, K, g.G, Og * K);
   try {
