@@ -58,6 +58,11 @@ const CONVS = [
   { id: "c", what: "ResNet 3x3", N: 8, C: 128, H: 28, W: 28, O: 128, k: 3, stride: 1, pad: 1 },
   { id: "d", what: "AlexNet conv1", N: 1, C: 3, H: 224, W: 224, O: 96, k: 11, stride: 4, pad: 0 },
 ];
+/** Depthwise 3x3 layers as in MobileNet (forward only). */
+const DEPTHWISE = [
+  { id: "e", what: "depthwise 3x3", N: 1, C: 128, H: 56, W: 56, k: 3, stride: 1, pad: 1 },
+  { id: "f", what: "depthwise 3x3", N: 1, C: 512, H: 14, W: 14, k: 3, stride: 1, pad: 1 },
+];
 const convName = (s) => `${s.id} ${s.N}x${s.C}x${s.H}x${s.W} ${s.O}@${s.k}x${s.k}${s.stride > 1 ? ` s${s.stride}` : ""}${s.pad ? ` p${s.pad}` : ""}`;
 
 const POOLS = [
@@ -140,6 +145,26 @@ function cases(threads) {
         return { call: () => lib.conv2d_weight(X, [O, C, k, k], G, opts), inputs: [X, G] };
       },
       refs: [() => refs.tfjsConvWeight(s, x, gy), () => refs.tfjsConvWeightAsConv(s, x, gy)],
+    });
+  }
+  for (const s of DEPTHWISE) {
+    const { N, C, H, W, k, stride, pad } = s;
+    const Ho = convOut(H, k, stride, pad), Wo = convOut(W, k, stride, pad);
+    const seed = s.id.charCodeAt(0) * 10;
+    const x = randn(N * C * H * W, seed);
+    const w = randn(C * k * k, seed + 1).map((v) => v / Math.sqrt(k * k));
+    out.push({
+      suite: "conv",
+      name: `${s.id} dw ${N}x${C}x${H}x${W} ${k}x${k} groups=${C}${pad ? ` p${pad}` : ""} fwd`,
+      flops: 2 * N * C * Ho * Wo * k * k,
+      K: k * k,
+      op: "conv2d",
+      ours: (lib) => {
+        const X = lib.tensor(x, [N, C, H, W]);
+        const Wt = lib.tensor(w, [C, 1, k, k]);
+        return { call: () => lib.conv2d(X, Wt, null, { stride, padding: pad, groups: C }), inputs: [X, Wt] };
+      },
+      refs: [() => refs.tfjsDepthwiseConv(s, x, w), () => refs.ortDepthwiseConv(threads, s, x, w)],
     });
   }
   for (const p of POOLS) {

@@ -194,6 +194,26 @@ export async function tfjsConv(spec, x, w) {
   return tfRunner(tf, tfName(tf, "Conv2D"), () => tf.conv2d(X, F, stride, explicitPad(pad)), (d) => nhwcToNchw(d, [N, O, Ho, Wo]), [X, F]);
 }
 
+/** Depthwise: spec { N, C, H, W, k, stride, pad }, w as OIHW [C, 1, k, k]; TF.js's
+ *  depthwiseConv2d takes the filter as [k, k, C, 1]. */
+export async function tfjsDepthwiseConv(spec, x, w) {
+  const tf = await setupTfjs();
+  const { N, C, H, W, k, stride, pad } = spec;
+  const X = tf.tensor4d(nchwToNhwc(x, [N, C, H, W]), [N, H, W, C]);
+  const F = tf.tensor4d(oihwToHwio(w, [C, 1, k, k]), [k, k, C, 1]);
+  const Ho = convOut(H, k, stride, pad);
+  const Wo = convOut(W, k, stride, pad);
+  return tfRunner(tf, tfName(tf, "DepthwiseConv2dNative"), () => tf.depthwiseConv2d(X, F, stride, explicitPad(pad)), (d) => nhwcToNchw(d, [N, C, Ho, Wo]), [X, F]);
+}
+
+/** Depthwise as an ONNX Conv with group = C. */
+export async function ortDepthwiseConv(threads, spec, x, w) {
+  const ort = await setupOrt(threads);
+  const { N, C, H, W, k, stride, pad } = spec;
+  const { bytes } = convModel({ xShape: [N, C, H, W], w, wShape: [C, 1, k, k], stride, pad, groups: C });
+  return ortRunner(ort, `ort-wasm Conv group=C (${threads} thr)`, bytes, { X: [x, [N, C, H, W]] }, "Y");
+}
+
 /** dX from dY with TF.js's own Conv2DBackpropInput kernel (through conv2dTranspose). */
 export async function tfjsConvInput(spec, w, gy) {
   const tf = await setupTfjs();
