@@ -49,7 +49,7 @@ for (const threads of [1, 2, 4]) {
   });
 }
 
-// Depthwise convolutions (groups = channels = outputs, stride 1 along rows) have a kernel of
+// Depthwise convolutions (groups = channels = outputs, stride 1 or 2 along rows) have a kernel of
 // their own (assembly/conv_dw.ts) that promises the GEMM path's bits: each channel alone, as a
 // conv2d with a second (zero) output channel, goes through the GEMM path and must give the same
 // bits.
@@ -61,6 +61,9 @@ const dwShapes = [
   [2, 3, 11, 9, 3, { stride: [2, 1], padding: 1 }, true],
   [1, 2, 7, 6, [3, 1], { padding: [1, 0] }, false],
   [1, 3, 5, 5, 3, {}, true],
+  [2, 4, 13, 15, 3, { stride: 2, padding: 1 }, true],
+  [1, 3, 40, 37, 3, { stride: [1, 2], padding: 1 }, false],
+  [1, 2, 11, 12, 5, { stride: 2, padding: 2, dilation: [1, 2] }, true],
 ];
 for (const threads of [1, 2]) {
   test(`depthwise conv2d = each channel as its own conv2d, bit for bit (${threads} thread(s))`, async () => {

@@ -115,11 +115,12 @@ function withGeometry<T>(eng: Engine, g: ConvGeometry, padf: number, fn: (geo: n
 
 const macs = (g: ConvGeometry) => g.N * g.O * g.HO * g.WO * (g.C / g.G) * g.KH * g.KW;
 
-/** The padded plane of the depthwise kernel (floats, 8 spare), or 0 where it does not apply:
- *  one input and one output channel per group, stride 1 along rows, a plane of at most 4 MB. */
+/** The padded plane of the depthwise kernel (floats, 16 spare), or 0 where it does not apply:
+ *  one input and one output channel per group, stride 1 or 2 along rows, a plane of at most
+ *  4 MB. */
 function depthwisePlane(g: ConvGeometry): number {
-  if (g.G !== g.C || g.O !== g.C || g.SW !== 1 || g.HO * g.WO === 0) return 0;
-  const n = ((g.HO - 1) * g.SH + (g.KH - 1) * g.DH + 1) * (g.W + 2 * g.PW) + 8;
+  if (g.G !== g.C || g.O !== g.C || g.SW > 2 || g.HO * g.WO === 0) return 0;
+  const n = ((g.HO - 1) * g.SH + (g.KH - 1) * g.DH + 1) * (g.W + 2 * g.PW) + 16;
   return n <= 1 << 20 ? n : 0;
 }
 
