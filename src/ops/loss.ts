@@ -89,17 +89,19 @@ export const crossEntropyOp = defineOp<CeAttrs>(
       const loss = empty(t!.shape, ctx.engine);
       if (x!.shape.length === 2) ctx.engine.run("f32_cross_entropy_fwd", [x!.ptr, t!.ptr, loss.ptr, N, C, a.ignore_index], N * C * 20);
       else ctx.engine.run("f32_cross_entropy_map_fwd", [x!.ptr, t!.ptr, loss.ptr, N, C, P, a.ignore_index], N * C * P * 20);
+      // the mean is over the targets that count (PyTorch's: NaN when all are ignored); counted
+      // once, for backward too
+      ctx.saved = a.reduction === "mean" ? ceCount(t!, a.ignore_index) : N * P;
       if (a.reduction !== "mean") return reduce(ctx, loss, a.reduction);
-      // the mean over the targets that count (PyTorch's: NaN when all are ignored)
       const y = empty([], ctx.engine);
-      sumTo(ctx.engine, loss, y, ceCount(t!, a.ignore_index));
+      sumTo(ctx.engine, loss, y, ctx.saved);
       loss.dispose();
       return y;
     },
     backward(ctx, g, [x, t], a) {
       const [N, C, P] = ceDims(x!);
       const dx = empty(x!.shape, ctx.engine);
-      const [gp, gs, scale] = gradArgs(g, a.reduction, a.reduction === "mean" ? ceCount(t!, a.ignore_index) : N * P);
+      const [gp, gs, scale] = gradArgs(g, a.reduction, ctx.saved);
       if (x!.shape.length === 2) ctx.engine.run("f32_cross_entropy_bwd", [x!.ptr, t!.ptr, gp, gs, scale, dx.ptr, N, C, a.ignore_index], N * C * 25);
       else ctx.engine.run("f32_cross_entropy_map_bwd", [x!.ptr, t!.ptr, gp, gs, scale, dx.ptr, N, C, P, a.ignore_index], N * C * P * 25);
       return [dx, null];
