@@ -130,12 +130,12 @@ function defaultLoss(data: Dataset): LossFn {
   return (out, y) => cross_entropy(out, y, { ignore_index });
 }
 
-/** per-pixel targets [B, H, W] need score maps [B, K, H, W]: the error if the output is not one
- *  (thrown by the caller once the step's tensors are freed) */
-function mapsError(what: string, out: Tensor, batch: Batch): Error | undefined {
+/** per-pixel targets [B, H, W] need score maps [B, K, H, W] (tidy() frees the step's tensors
+ *  when this throws) */
+function checkMaps(what: string, out: Tensor, batch: Batch): void {
   const s = out.shape, t = batch.y.shape;
   if (s.length !== 4 || s[0] !== t[0] || s[2] !== t[1] || s[3] !== t[2])
-    return new Error(`${what}: the data set has a class per pixel (targets [${t}]) but the model's output is [${s}]; a segmentation model gives score maps [${t[0]}, classes, ${t[1]}, ${t[2]}]`);
+    throw new Error(`${what}: the data set has a class per pixel (targets [${t}]) but the model's output is [${s}]; a segmentation model gives score maps [${t[0]}, classes, ${t[1]}, ${t[2]}]`);
 }
 
 function currentLr(opt: any): number | undefined {
@@ -242,8 +242,7 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
           // instead of filling with zeros and adding; the arena reuses the freed buffers
           opt.zeroGrad(true);
           const out = model.forward(batch.x);
-          const error = pixels ? mapsError("fit", out, batch) : undefined;
-          if (error) return { value: NaN, hits: undefined, error };
+          if (pixels) checkMaps("fit", out, batch);
           const loss = lossFn(out, batch.y);
           const value = loss.item();
           if (!Number.isFinite(value)) return { value, hits: undefined };
@@ -255,9 +254,8 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
           opt.step();
           if (perBatch) sched!.step();
           const hits = !wantTopk ? undefined : pixels ? pixelCounts(out.data, batch.size, out.shape[1], H * W, batch.labels, ignore) : topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]);
-          return { value, hits, error: undefined };
+          return { value, hits };
         });
-        if (r.error) throw r.error;
         if (!Number.isFinite(r.value)) throw nonFiniteError(r.value, epoch + 1, step, b, traceNonFinite(model, batch.x));
         sums.add(r.value, batch.size, r.hits, labelled);
         opts.callbacks?.onBatchEnd?.({ epoch: epoch + 1, batch: b, step, loss: r.value, size: batch.size });
@@ -354,16 +352,14 @@ export function evaluate(model: Module, data: Dataset | DataLoader, { batchSize 
   try {
     noGrad(() => {
       for (const batch of loader) {
-        const error = tidy(() => {
+        tidy(() => {
           const out = model.forward(batch.x);
           if (!pixels) return sums.add(lossFn(out, batch.y).item(), batch.size, topkCorrect(out.data, batch.size, out.shape[1], batch.labels, [1, 5]));
-          const e = mapsError("evaluate", out, batch);
-          if (e) return e;
+          checkMaps("evaluate", out, batch);
           const counts = pixelCounts(out.data, batch.size, out.shape[1], P, batch.labels, ignore);
           // a batch with no labelled pixel has a 0/0 mean loss and adds nothing
           sums.add(counts.count ? lossFn(out, batch.y).item() : 0, batch.size, counts, counts.count);
         });
-        if (error) throw error;
       }
     });
   } finally {
