@@ -29,11 +29,17 @@ const appStartAt = performance.now();
 const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
 const pending = new Map();
 let nextId = 1;
-function request(cmd, args = {}, transfer = []) {
+function request(cmd, args = {}, transfer = [], timeoutMs = 0) {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject, cmd });
     worker.postMessage({ id, cmd, ...args }, transfer);
+    // the page must never wait forever (the engine's own start is bounded too)
+    if (timeoutMs)
+      setTimeout(() => {
+        if (!pending.delete(id)) return;
+        reject(new Error(`${cmd} did not answer within ${timeoutMs / 1000} s; reload the page`));
+      }, timeoutMs);
   });
 }
 worker.onmessage = (e) => {
@@ -300,7 +306,7 @@ try {
   showStatus("loading the kernels and the digits…");
   // Ask for the threads chosen even where the page is not isolated: init() then falls back to
   // one thread and says why, which the page shows.
-  const r = await request("init", { threads: threadsWanted() });
+  const r = await request("init", { threads: threadsWanted() }, [], 60000);
   // where the time to the first step goes (bench/browser.mjs reports it)
   demo.timing = { ...r.timing, appStartAt, readyAt: performance.now() };
   showInfo(r.info);

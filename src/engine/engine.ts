@@ -181,9 +181,10 @@ export class Engine {
     this.run(name, args, Infinity);
   }
 
-  /** For tests: make worker `ith` die. */
-  killWorker(ith: number): void {
-    this.pool?.killWorker(ith);
+  /** For tests: make worker `ith` die; with `afterMs`, terminated from another thread that many
+   *  ms later, wherever it is (Node). */
+  killWorker(ith: number, afterMs?: number): void {
+    this.pool?.killWorker(ith, afterMs);
   }
 
   memoryStats() {

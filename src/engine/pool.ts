@@ -108,6 +108,53 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
   });
 }
 
+/** Node: the supervisor's body (see Pool.startNode), shipped as text like workerMain. It starts
+ *  the compute workers, reports when all are ready, and marks any that exits dead. */
+function supervisorMain(CTRL: number, nodeRequire: any) {
+  const { parentPort, Worker } = nodeRequire("node:worker_threads");
+  const workers: any[] = [];
+  parentPort.on("message", (m: any) => {
+    if (m.type === "start") {
+      const ctrl = new Int32Array(m.memory.buffer, CTRL, 256);
+      let pending = m.nth - 1;
+      for (let ith = 1; ith < m.nth; ith++) {
+        const w = new Worker(m.src, { eval: true });
+        workers[ith] = w;
+        let ready = false;
+        w.on("message", (d: any) => {
+          if (d.type === "ready") {
+            ready = true;
+            if (--pending === 0) parentPort.postMessage({ type: "ready" });
+          } else parentPort.postMessage({ type: "error", ith, message: d.message });
+        });
+        w.on("error", (e: any) => {
+          if (!ready) parentPort.postMessage({ type: "error", ith, message: String(e && e.message ? e.message : e) });
+        });
+        w.on("exit", () => {
+          Atomics.store(ctrl, 16 + ith, 1);
+          Atomics.notify(ctrl, 1);
+          if (!ready) parentPort.postMessage({ type: "error", ith, message: "it exited" });
+        });
+        w.postMessage({ module: m.module, memory: m.memory, ith, names: m.names });
+      }
+    } else if (m.type === "kill") {
+      setTimeout(() => workers[m.ith] && workers[m.ith].terminate(), m.afterMs);
+    }
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: any;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WorkerError(message)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** How long a worker may take to report ready before init() fails (a page must never wait
+ *  forever; a normal start takes well under a second). */
+export const START_TIMEOUT_MS = 20000;
+
 export class WorkerError extends Error {}
 
 interface AnyWorker {
@@ -121,6 +168,8 @@ export class Pool {
   private ctrl: Int32Array;
   private args: Float64Array;
   private broken: string | null = null;
+  /** Node: the worker that owns the compute workers (see startNode) */
+  private supervisor: any = null;
 
   private constructor(private memory: WebAssembly.Memory, nth: number, private names: string[]) {
     this.nth = nth;
@@ -131,49 +180,79 @@ export class Pool {
     this.ctrl[W_SHARE] = nth; // no job: no share to claim
   }
 
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, nth: number, names: string[]): Promise<Pool> {
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, nth: number, names: string[], startTimeoutMs = START_TIMEOUT_MS): Promise<Pool> {
     if (nth > MAX_THREADS) throw new RangeError(`simdnet: at most ${MAX_THREADS} threads (asked for ${nth})`);
     const pool = new Pool(memory, nth, names);
     // `require` is passed in from the worker's own scope (text the bundler does not rewrite)
     const src = `(${workerMain.toString()})(${CTRL}, ${ARGS}, ${MSG}, ${MSG_LEN}, typeof require === "function" ? require : null);`;
-    const ready: Promise<void>[] = [];
-    let WorkerCtor: any;
-    let blobUrl: string | null = null;
-    if (isNode) WorkerCtor = (await import("node:worker_threads")).Worker;
-    else blobUrl = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
-    for (let ith = 1; ith < nth; ith++) {
-      const w: any = isNode ? new WorkerCtor(src, { eval: true }) : new Worker(blobUrl!);
-      pool.workers.push(w);
-      ready.push(
-        new Promise<void>((resolve, reject) => {
-          const onMsg = (m: any) => {
-            const d = isNode ? m : m.data;
-            if (d.type === "ready") resolve();
-            else reject(new WorkerError(`simdnet: worker ${ith} failed to start: ${d.message}`));
-          };
-          const onErr = (e: any) => reject(new WorkerError(`simdnet: worker ${ith} failed to start: ${e?.message ?? e}`));
-          if (isNode) {
-            w.once("message", onMsg);
-            w.once("error", onErr);
-          } else {
-            w.onmessage = onMsg;
-            w.onerror = onErr;
-          }
-        }),
-      );
-      w.postMessage({ module, memory, ith, names });
-    }
     try {
-      await Promise.all(ready);
-      // idle workers must not keep a Node process alive
-      for (const w of pool.workers as any[]) w.unref?.();
+      if (isNode) await pool.startNode(module, src, startTimeoutMs);
+      else await pool.startBrowser(module, src, startTimeoutMs);
     } catch (e) {
       pool.dispose();
       throw e;
-    } finally {
-      if (blobUrl) URL.revokeObjectURL(blobUrl);
     }
     return pool;
+  }
+
+  /** Node: the compute workers are children of a supervisor worker. The caller blocks in
+   *  Atomics.wait while a kernel runs, so it cannot receive a worker's 'exit' event; the
+   *  supervisor's event loop is free, and it marks a worker that exits for any reason
+   *  (terminate(), process.exit, an uncaught error, a memory limit) dead in the control block
+   *  and wakes the caller, without the dying worker's cooperation. */
+  private async startNode(module: WebAssembly.Module, src: string, timeoutMs: number) {
+    const { Worker } = await import("node:worker_threads");
+    const sup = `(${supervisorMain.toString()})(${CTRL}, require);`;
+    const w: any = new Worker(sup, { eval: true });
+    this.supervisor = w;
+    w.postMessage({ type: "start", module, memory: this.memory, nth: this.nth, names: this.names, src });
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        w.on("message", (d: any) => {
+          if (d.type === "ready") resolve();
+          else if (d.type === "error") reject(new WorkerError(`simdnet: worker ${d.ith} failed to start: ${d.message}`));
+        });
+        w.once("error", (e: any) => reject(new WorkerError(`simdnet: the worker supervisor failed: ${e?.message ?? e}`)));
+        w.once("exit", () => reject(new WorkerError("simdnet: the worker supervisor exited while starting")));
+      }),
+      timeoutMs,
+      `simdnet: the ${this.nth - 1} worker thread(s) did not start within ${timeoutMs / 1000} s`,
+    );
+    // idle workers must not keep a Node process alive
+    w.unref();
+  }
+
+  /** Browsers: workers from a Blob URL; a worker that does not report ready in bounded time
+   *  fails the start with a clear error instead of leaving init() pending forever. */
+  private async startBrowser(module: WebAssembly.Module, src: string, timeoutMs: number) {
+    const blobUrl = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+    const ready: Promise<void>[] = [];
+    try {
+      for (let ith = 1; ith < this.nth; ith++) {
+        const w: any = new Worker(blobUrl);
+        this.workers.push(w);
+        const started = new Promise<void>((resolve, reject) => {
+          w.onmessage = (m: any) => {
+            if (m.data.type === "ready") resolve();
+            else reject(new WorkerError(`simdnet: worker ${ith} failed to start: ${m.data.message}`));
+          };
+          w.onerror = (e: any) => reject(new WorkerError(`simdnet: worker ${ith} failed to start: ${e?.message ?? e}`));
+        });
+        ready.push(withTimeout(started, timeoutMs, `simdnet: worker ${ith} did not start within ${timeoutMs / 1000} s`));
+        w.postMessage({ module, memory: this.memory, ith, names: this.names });
+      }
+      await Promise.all(ready);
+      // after the start, a worker that dies (an uncaught error) is marked dead: a later call
+      // runs its shares on the caller or throws instead of waiting for it
+      this.workers.forEach((w: any, i) => {
+        w.onerror = () => {
+          Atomics.store(this.ctrl, W_DEAD + i + 1, 1);
+          Atomics.notify(this.ctrl, W_DONE);
+        };
+      });
+    } finally {
+      URL.revokeObjectURL(blobUrl);
+    }
   }
 
   /** Runs kernel `k` as nth shares (see the top of the file); the caller runs shares too.
@@ -239,12 +318,14 @@ export class Pool {
     }
   }
 
-  /** For tests: make worker `ith` exit as if it crashed. */
-  killWorker(ith: number): void {
-    const w: any = this.workers[ith - 1];
-    if (!w) return;
-    Atomics.store(this.ctrl, W_DEAD + ith, 1);
-    w.terminate();
+  /** For tests: make worker `ith` exit as if it crashed. With `afterMs`, it is terminated
+   *  that many ms later from another thread, wherever it is (mid-kernel included), and nothing
+   *  marks it dead but the pool's own watch (Node only). */
+  killWorker(ith: number, afterMs?: number): void {
+    if (ith < 1 || ith >= this.nth) return;
+    if (afterMs === undefined) Atomics.store(this.ctrl, W_DEAD + ith, 1);
+    if (this.supervisor) this.supervisor.postMessage({ type: "kill", ith, afterMs: afterMs ?? 0 });
+    else this.workers[ith - 1]?.terminate();
   }
 
   dispose(): void {
@@ -253,6 +334,9 @@ export class Pool {
     Atomics.notify(this.ctrl, W_GEN);
     for (const w of this.workers) w.terminate();
     this.workers = [];
+    // terminating the supervisor terminates the workers it started
+    this.supervisor?.terminate();
+    this.supervisor = null;
     this.broken = "simdnet: the engine was disposed";
   }
 }
