@@ -5,6 +5,10 @@ export { Tensor, tensor, empty, zeros, ones, full, tidy, keep, shapeStr } from "
 export { noGrad, isGradEnabled } from "./autograd.js";
 export { opTable, OpError, defineOp, type OpEntry, type OpDef, type OpContext } from "./ops/table.js";
 export * from "./ops/index.js";
+import "./webgpu/ops/index.js";
+export { gpuEngine } from "./engine/engine.js";
+export { GpuEngine, GpuError, type WebgpuInfo, type WebgpuOptions, type GpuStats } from "./webgpu/engine.js";
+export type { Device } from "./tensor.js";
 export { gradcheck, gradcheckModule, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
 export * as nn from "./nn/index.js";

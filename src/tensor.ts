@@ -2,8 +2,21 @@
 // by tidy() at the end of a scope, or (eventually) when the object is garbage collected.
 import { engine as currentEngine, type Engine } from "./engine/engine.js";
 import type { Node } from "./autograd.js";
+import type { GpuEngine } from "./webgpu/engine.js";
 
 export type Shape = readonly number[];
+/** Where a tensor's values live: the wasm engine's memory, or the WebGPU engine's buffer. */
+export type Device = "cpu" | "webgpu";
+
+/** The WebGPU engine started by init({ webgpu: true }), if any (set by engine.ts). */
+let gpuEngine: (() => GpuEngine) | null = null;
+export function _setGpuEngine(f: () => GpuEngine) {
+  gpuEngine = f;
+}
+
+function onGpu(t: Tensor, what: string): never {
+  throw new Error(`${what}: tensor ${shapeStr(t.shape)} is on webgpu; its values can only be read asynchronously: use await t.read() (a Float32Array) or await t.cpu() (a CPU tensor)`);
+}
 
 /** The memory behind one or more tensors (a reshape shares it). */
 export class Storage {
@@ -50,6 +63,10 @@ export class Tensor {
   get engine(): Engine {
     return this.storage.engine;
   }
+  /** "cpu" or "webgpu" */
+  get device(): Device {
+    return (this.storage.engine as any).device === "webgpu" ? "webgpu" : "cpu";
+  }
   /** byte address in wasm memory */
   get ptr(): number {
     return this.storage.ptr + this.offset * 4;
@@ -64,15 +81,55 @@ export class Tensor {
   /** A live view of the values; invalid after the next allocation that grows memory. */
   get data(): Float32Array {
     this.assertUsable("data");
+    if (this.device === "webgpu") onGpu(this, "data");
     return this.engine.heapF32.subarray(this.ptr >>> 2, (this.ptr >>> 2) + this.size);
   }
 
   /** A copy of the values. */
   toArray(): Float32Array {
+    if (this.device === "webgpu") onGpu(this, "toArray");
     return this.data.slice();
   }
 
+  /** A copy of the values, on any device (the way to read a GPU tensor). */
+  async read(): Promise<Float32Array> {
+    this.assertUsable("read");
+    if (this.device === "cpu") return this.data.slice();
+    return (this.engine as any as GpuEngine).read(this.ptr, this.size);
+  }
+
+  /** This tensor on `device` (itself if it is there already). Moving to webgpu needs
+   *  init({ webgpu: true }) first; moving back is asynchronous: await t.cpu(). The copy does not
+   *  record anything for backward and keeps requiresGrad. */
+  to(device: Device): Tensor {
+    this.assertUsable("to");
+    if (device === this.device) return this;
+    if (device === "webgpu") {
+      if (!gpuEngine) throw new Error("to: no WebGPU engine; call await init({ webgpu: true }) first (and check its webgpu.available)");
+      const g = gpuEngine();
+      const t = empty(this.shape, g as any);
+      g.write(t.ptr, this.data);
+      t.requiresGrad = this.requiresGrad;
+      t.name = this.name;
+      return t;
+    }
+    if (device === "cpu") throw new Error(`to: tensor ${shapeStr(this.shape)} is on webgpu; reading it back is asynchronous: use await t.cpu()`);
+    throw new Error(`to: unknown device ${JSON.stringify(device)}; the devices are "cpu" and "webgpu"`);
+  }
+
+  /** A CPU copy (awaits the GPU for a webgpu tensor). */
+  async cpu(): Promise<Tensor> {
+    if (this.device === "cpu") return this;
+    const values = await this.read();
+    const t = empty(this.shape, currentEngine());
+    t.data.set(values);
+    t.requiresGrad = this.requiresGrad;
+    t.name = this.name;
+    return t;
+  }
+
   item(): number {
+    if (this.device === "webgpu") onGpu(this, "item");
     if (this.size !== 1) throw new Error(`item: tensor has ${this.size} elements ${shapeStr(this.shape)}, not 1`);
     return this.data[0];
   }
@@ -148,15 +205,21 @@ export function empty(shape: Shape, eng: Engine = currentEngine()): Tensor {
 
 export function zeros(shape: Shape, eng: Engine = currentEngine()): Tensor {
   checkShape("zeros", shape);
-  const t = empty(shape, eng);
-  t.data.fill(0);
-  return t;
+  return full(shape, 0, eng);
+}
+
+/** Set by the webgpu ops: fill n floats at ptr on the GPU. */
+let gpuFill: ((g: GpuEngine, ptr: number, n: number, v: number) => void) | null = null;
+export function _setGpuFill(f: typeof gpuFill) {
+  gpuFill = f;
 }
 
 export function full(shape: Shape, value: number, eng: Engine = currentEngine()): Tensor {
   checkShape("full", shape);
+  if (typeof value !== "number") throw new Error(`full: value must be a number, got ${typeof value}`);
   const t = empty(shape, eng);
-  t.data.fill(value);
+  if ((eng as any).device === "webgpu") gpuFill!(eng as any, t.ptr, t.size, value);
+  else t.data.fill(value);
   return t;
 }
 
@@ -187,7 +250,8 @@ export function tensor(values: ArrayLike<number> | number[][] | any, shape?: Sha
   checkShape("tensor", s);
   if (sizeOf(s) !== flat.length) throw new Error(`tensor: ${flat.length} values do not fill shape ${shapeStr(s)}`);
   const t = empty(s, eng);
-  t.data.set(flat);
+  if ((eng as any).device === "webgpu") (eng as any as GpuEngine).write(t.ptr, Float32Array.from(flat));
+  else t.data.set(flat);
   return t;
 }
 

@@ -21,6 +21,7 @@ if (only !== "wasm") {
     sourcemap: true,
     define: { __SIMDNET_WASM_DIR__: '"./"' },
     logLevel: "warning",
+    loader: { ".wgsl": "text" },
   };
   // The library (browser and Node: node: imports are dynamic and only reached in Node).
   await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.js", platform: "neutral", external: ["node:*"] });

@@ -3,6 +3,8 @@ import { Arena, ARENA_BASE, PAGE, MAX_PAGES, fmt } from "./arena.js";
 import { detectFeatures, type Features } from "./features.js";
 import { compileBuild, pickBuild, type Build } from "./wasm.js";
 import { Pool, MAX_THREADS } from "./pool.js";
+import { createGpuEngine, type GpuEngine, type WebgpuInfo, type WebgpuOptions } from "../webgpu/engine.js";
+import { _setGpuEngine } from "../tensor.js";
 
 export interface InitOptions {
   /** Threads including the caller (default: all cores, at most Engine.maxThreads; 1 where memory
@@ -20,6 +22,9 @@ export interface InitOptions {
   /** Run the main kernels a few times on every thread at start (default true): the first calls
    *  of a wasm function run unoptimised code until the engine tiers it up. */
   warmUp?: boolean;
+  /** Also start the WebGPU engine (tensors and models move there with .to("webgpu")). Where
+   *  there is no WebGPU, init still succeeds and info.webgpu says why. */
+  webgpu?: boolean | WebgpuOptions;
 }
 
 export interface EngineInfo {
@@ -32,6 +37,8 @@ export interface EngineInfo {
   env: Features["env"];
   /** why fewer threads than asked were started, if so */
   fallback?: string;
+  /** what init({ webgpu: true }) found (absent when WebGPU was not asked for) */
+  webgpu?: WebgpuInfo;
 }
 
 /** Work (in elements or multiply-adds) below which a kernel runs on the calling thread alone:
@@ -45,6 +52,7 @@ export class Engine {
   /** The most threads an engine runs (the caller included). */
   static readonly maxThreads = MAX_THREADS;
   readonly id = ++engineCount;
+  readonly device = "cpu" as const;
   readonly arena: Arena;
   readonly info: EngineInfo;
   disposed = false;
@@ -214,7 +222,14 @@ export function _setWarmUp(f: (e: Engine) => void): void {
 /** Start the engine (compile the kernels, start the worker pool). Returns what it got. */
 export async function init(opts: InitOptions = {}): Promise<EngineInfo> {
   if (current && !current.disposed) current.dispose();
+  currentGpu?.dispose();
+  currentGpu = null;
   current = await Engine.create(opts);
+  if (opts.webgpu) {
+    const { engine: g, info } = await createGpuEngine(opts.webgpu === true ? {} : opts.webgpu);
+    currentGpu = g;
+    (current.info as EngineInfo).webgpu = info;
+  }
   if (opts.warmUp !== false && warmUpHook) {
     const keep = current.minParallelWork;
     current.minParallelWork = 0; // every thread warms up
@@ -235,4 +250,16 @@ export function engine(): Engine {
 export function dispose(): void {
   current?.dispose();
   current = null;
+  currentGpu?.dispose();
+  currentGpu = null;
 }
+
+let currentGpu: GpuEngine | null = null;
+
+/** The WebGPU engine started by init({ webgpu: true }). */
+export function gpuEngine(): GpuEngine {
+  if (!currentGpu) throw new Error("simdnet: no WebGPU engine: call `await init({ webgpu: true })` first and check info.webgpu.available");
+  currentGpu.assertAlive();
+  return currentGpu;
+}
+_setGpuEngine(gpuEngine);

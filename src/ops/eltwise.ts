@@ -4,13 +4,22 @@ import { _setAccumulate } from "../autograd.js";
 import { defineOp, fail, sameShape } from "./table.js";
 import { _setReshape } from "../tensor.js";
 
+/** The GPU twins of accumulateInto and clone (set by src/webgpu/ops/eltwise.ts). */
+let gpuEltwise: { acc: (into: Tensor, g: Tensor) => void; clone: (t: Tensor) => Tensor } | null = null;
+export function _setGpuEltwise(f: typeof gpuEltwise) {
+  gpuEltwise = f;
+}
+
 /** into += g (same number of elements) */
 export function accumulateInto(into: Tensor, g: Tensor): void {
   if (into.size !== g.size) throw new Error(`accumulate: ${shapeStr(g.shape)} into ${shapeStr(into.shape)}`);
+  if (into.device !== g.device) throw new Error(`accumulate: ${shapeStr(g.shape)} on ${g.device} into ${shapeStr(into.shape)} on ${into.device}`);
+  if (into.device === "webgpu") return gpuEltwise!.acc(into, g);
   into.engine.run("f32_acc", [g.ptr, into.ptr, into.size], into.size);
 }
 
 export function clone(t: Tensor): Tensor {
+  if (t.device === "webgpu") return gpuEltwise!.clone(t);
   const y = empty(t.shape, t.engine);
   t.engine.run("f32_copy", [t.ptr, y.ptr, t.size], t.size);
   return y;

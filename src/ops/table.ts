@@ -4,11 +4,15 @@
 import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
 import { isGradEnabled, needsGrad, type Node } from "../autograd.js";
 import type { Engine } from "../engine/engine.js";
+import type { GpuEngine } from "../webgpu/engine.js";
 
 export class OpError extends Error {}
 
 export interface OpContext {
+  /** the engine of the inputs: the wasm engine (CPU), or for an op's webgpu kernels a GpuEngine */
   engine: Engine;
+  /** the GPU engine when the inputs live on webgpu (the same object as engine) */
+  gpu: GpuEngine | null;
   /** anything forward wants to keep for backward */
   saved: any;
   /** output of forward (set after it returns) */
@@ -32,6 +36,14 @@ export interface OpDef<A> {
   /** why no fixture case can hold this op to PyTorch (e.g. dropout's random mask), and which
    *  tests check it instead */
   noFixture?: string;
+  /** The op's WebGPU kernels (src/webgpu/ops/): the same contract as forward/backward above, on
+   *  tensors that live on the GPU. Inputs have passed the same check(). */
+  webgpu?: OpKernels<A>;
+}
+
+export interface OpKernels<A> {
+  forward: OpDef<A>["forward"];
+  backward?: OpDef<A>["backward"];
 }
 
 export interface OpEntry<A = any> extends OpDef<A> {
@@ -69,11 +81,21 @@ export function defineOp<A>(def: OpDef<A>, defaults?: A): OpEntry<A> {
       if (!variadic && rawInputs.length > def.inputs.length) fail(name, `takes ${def.inputs.length} inputs, got ${rawInputs.length}`);
       const present = inputs.filter((t): t is Tensor => !!t);
       const eng = present[0]?.engine;
-      for (const t of present) if (t.engine !== eng) fail(name, "inputs belong to different engines");
+      for (const t of present)
+        if (t.engine !== eng) {
+          // nothing moves by itself (as in PyTorch): name both devices
+          const devs = present.map((x) => x.device);
+          if (t.device !== present[0].device)
+            fail(name, `inputs are on different devices (${devs.join(", ")} for ${present.map((x) => shapeStr(x.shape)).join(", ")}); move them to one with .to()`);
+          fail(name, "inputs belong to different engines");
+        }
       const attrs = { ...(defaults as any), ...(rawAttrs as any) } as A;
       def.check?.(inputs, attrs);
-      const ctx: OpContext = { engine: eng!, saved: null, out: null as any };
-      const out = def.forward(ctx, inputs, attrs);
+      const onGpu = present[0]?.device === "webgpu";
+      if (onGpu && !entry.webgpu) fail(name, "has no WebGPU kernel yet: move the inputs to the CPU (await t.cpu()) for this op");
+      const impl = onGpu ? entry.webgpu! : def;
+      const ctx: OpContext = { engine: eng as any, gpu: onGpu ? (eng as any) : null, saved: null, out: null as any };
+      const out = impl.forward(ctx, inputs, attrs);
       ctx.out = out;
       if (isGradEnabled() && def.backward) {
         const flows = inputs.map((t, i) => !!t && !def.noGradInputs?.includes(names[i].replace("?", "")) && needsGrad(t));
@@ -81,7 +103,10 @@ export function defineOp<A>(def: OpDef<A>, defaults?: A): OpEntry<A> {
           const node: Node = {
             op: name,
             inputs: inputs.map((t, i) => (flows[i] ? t : null)),
-            backward: (g, needs) => def.backward!(ctx, g, inputs, attrs, needs),
+            backward: (g, needs) => {
+              if (!impl.backward) fail(name, "has no WebGPU backward kernel yet");
+              return impl.backward(ctx, g, inputs, attrs, needs);
+            },
           };
           out.node = node;
         }
@@ -118,5 +143,5 @@ export function sameShape(a: Shape, b: Shape): boolean {
 }
 
 export function out(ctx: OpContext, shape: Shape): Tensor {
-  return empty(shape, ctx.engine);
+  return empty(shape, ctx.engine as any);
 }

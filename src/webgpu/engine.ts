@@ -1,0 +1,422 @@
+// The WebGPU engine: the GPU twin of engine/engine.ts. Like the wasm engine, it keeps every
+// tensor in one linear memory: a single GPU storage buffer (the "arena"), addressed by byte
+// offsets that play the role of wasm pointers. So every kernel binds the same two things (the
+// arena and its arguments), one bind group serves every pipeline and every dispatch, a training
+// step creates no GPU buffer once the arena has grown to its working size, and a tensor's `ptr`
+// means the same on both backends.
+//
+// Dispatches are recorded into one command encoder and submitted in batches (every
+// SUBMIT_EVERY dispatches, before an upload and before a read). Kernel arguments (u32 words:
+// offsets in elements, sizes, f32 bit patterns) go to a CPU-side staging array and are written
+// to a uniform buffer just before the batch is submitted; each dispatch finds its arguments at a
+// dynamic offset. Buffers freed by tensors are reused in queue order, which is safe because the
+// GPU runs dispatches in the order they were recorded, each seeing the writes of the ones before.
+import { fmt } from "../engine/arena.js";
+import { PRELUDE } from "./prelude.js";
+
+export class GpuError extends Error {}
+
+/** A WGSL kernel: an entry point of a file in wgsl/ (the file is compiled once, after the
+ *  prelude). */
+export interface Kernel {
+  file: string;
+  code: string;
+  entry: string;
+}
+
+/** The kernels of one WGSL file, by entry-point name. */
+export function wgslFile<N extends string>(file: string, code: string, entries: readonly N[]): Record<N, Kernel> {
+  const out = {} as Record<N, Kernel>;
+  for (const e of entries) {
+    if (!new RegExp(`fn ${e}\\s*\\(`).test(code)) throw new Error(`simdnet: wgsl/${file} has no entry point ${e}`);
+    out[e] = { file, code, entry: e };
+  }
+  return out;
+}
+
+/** What init({ webgpu: true }) found. */
+export interface WebgpuInfo {
+  available: boolean;
+  /** vendor / architecture / description of the adapter, when there is one */
+  adapter?: string;
+  /** a software (CPU) adapter such as SwiftShader: right for correctness, slow */
+  isFallback?: boolean;
+  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number };
+  /** why there is no WebGPU engine, when there is none */
+  reason?: string;
+}
+
+/** Dispatches recorded before a submit (ONNX Runtime and TF.js use 16 and 15: the CPU keeps
+ *  encoding while the GPU runs the batch before). */
+const SUBMIT_EVERY = 16;
+/** Bytes of arguments per dispatch: the uniform-buffer offset alignment (256 everywhere). */
+const ARG_STRIDE = 256;
+export const MAX_ARGS = 32; // u32 words per dispatch (the prelude's Args struct)
+const ALIGN = 256; // arena offsets: room for vec4 loads and copy alignment
+const MAX_WORKGROUPS = 65535;
+
+function sizeClass(bytes: number): number {
+  // as the wasm arena: 256-byte steps below 64 KiB, else quarter powers of two
+  if (bytes <= 65536) return Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  const q = p / 4;
+  return Math.ceil(bytes / q) * q;
+}
+
+export interface GpuStats {
+  dispatches: number;
+  submits: number;
+  buffersCreated: number;
+  bytesRead: number;
+  bytesWritten: number;
+  pipelines: number;
+}
+
+let gpuCount = 0;
+
+export class GpuEngine {
+  readonly device = "webgpu" as const;
+  readonly id = ++gpuCount;
+  disposed = false;
+  /** why the engine stopped (device lost, disposed) */
+  lostReason: string | null = null;
+  readonly stats: GpuStats = { dispatches: 0, submits: 0, buffersCreated: 0, bytesRead: 0, bytesWritten: 0, pipelines: 0 };
+  readonly maxBytes: number;
+
+  private arena: GPUBuffer;
+  private arenaBytes: number;
+  private top = 0;
+  private free = new Map<number, number[]>();
+  private sizes = new Map<number, number>();
+  liveBytes = 0;
+
+  private argsBuf: GPUBuffer;
+  private argWords: Uint32Array;
+  private layout: GPUBindGroupLayout;
+  private pipelineLayout: GPUPipelineLayout;
+  private bindGroup!: GPUBindGroup;
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private modules = new Map<string, GPUShaderModule>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private staging: GPUBuffer[] = [];
+  private firstError: string | null = null;
+
+  constructor(readonly gpu: GPUDevice, readonly info: WebgpuInfo) {
+    const lim = gpu.limits;
+    // one binding holds the whole arena, so the arena is at most the smaller of the two limits
+    this.maxBytes = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+    this.arenaBytes = Math.min(this.maxBytes, 16 * 2 ** 20);
+    this.arena = this.createBuffer(this.arenaBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+    this.argsBuf = this.createBuffer(SUBMIT_EVERY * ARG_STRIDE, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.argWords = new Uint32Array((SUBMIT_EVERY * ARG_STRIDE) / 4);
+    this.layout = gpu.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage" } },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: MAX_ARGS * 4 } },
+      ],
+    });
+    this.pipelineLayout = gpu.createPipelineLayout({ bindGroupLayouts: [this.layout] });
+    this.makeBindGroup();
+    gpu.lost.then((l) => {
+      if (!this.disposed) this.lostReason = `the WebGPU device was lost (${l.reason}: ${l.message})`;
+      this.disposed = true;
+    });
+    gpu.onuncapturederror = (ev: any) => {
+      this.firstError ??= String(ev.error?.message ?? ev.error);
+    };
+  }
+
+  private createBuffer(size: number, usage: number): GPUBuffer {
+    this.stats.buffersCreated++;
+    return this.gpu.createBuffer({ size, usage });
+  }
+
+  private makeBindGroup() {
+    this.bindGroup = this.gpu.createBindGroup({
+      layout: this.layout,
+      entries: [
+        { binding: 0, resource: { buffer: this.arena } },
+        { binding: 1, resource: { buffer: this.argsBuf, size: MAX_ARGS * 4 } },
+      ],
+    });
+  }
+
+  assertAlive(): void {
+    if (this.disposed) throw new GpuError(`simdnet: ${this.lostReason ?? "the WebGPU engine was disposed"}; call init({ webgpu: true }) again`);
+  }
+
+  // ---- memory ----
+
+  alloc(bytes: number, what = "buffer"): number {
+    this.assertAlive();
+    if (!(bytes >= 0) || !Number.isFinite(bytes)) throw new RangeError(`simdnet: cannot allocate ${bytes} bytes for ${what} on webgpu`);
+    const cls = sizeClass(Math.max(bytes, 4));
+    const list = this.free.get(cls);
+    let ptr: number;
+    if (list && list.length) ptr = list.pop()!;
+    else {
+      const need = this.top + cls;
+      if (need > this.maxBytes)
+        throw new GpuError(
+          `simdnet: out of GPU memory: ${what} needs ${fmt(bytes)}, but the WebGPU engine keeps every tensor in one buffer ` +
+            `of at most ${fmt(this.maxBytes)} (the adapter's maxStorageBufferBindingSize/maxBufferSize); ${fmt(this.liveBytes)} in use`,
+        );
+      if (need > this.arenaBytes) this.grow(need);
+      ptr = this.top;
+      this.top = need;
+    }
+    this.sizes.set(ptr, cls);
+    this.liveBytes += cls;
+    return ptr;
+  }
+
+  release(ptr: number): void {
+    const cls = this.sizes.get(ptr);
+    if (cls === undefined) return;
+    this.sizes.delete(ptr);
+    this.liveBytes -= cls;
+    let list = this.free.get(cls);
+    if (!list) this.free.set(cls, (list = []));
+    list.push(ptr);
+  }
+
+  /** A bigger arena: the old contents are copied in queue order, so offsets stay valid. */
+  private grow(need: number) {
+    const size = Math.min(this.maxBytes, Math.max(need, Math.ceil(this.arenaBytes * 1.5)));
+    const bigger = this.createBuffer(Math.ceil(size / 4) * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+    this.endPass();
+    const enc = this.encoder ?? this.gpu.createCommandEncoder();
+    enc.copyBufferToBuffer(this.arena, 0, bigger, 0, this.top);
+    this.encoder = enc;
+    this.flush();
+    const old = this.arena;
+    this.arena = bigger;
+    this.arenaBytes = bigger.size;
+    this.makeBindGroup();
+    old.destroy();
+  }
+
+  memoryStats() {
+    return { live: this.liveBytes, reserved: this.top, arena: this.arenaBytes, human: fmt(this.liveBytes) };
+  }
+
+  // ---- kernels ----
+
+  /** The pipeline of a kernel, compiled on first use (one shader module per WGSL file). */
+  pipeline(k: Kernel): GPUComputePipeline {
+    const key = `${k.file}:${k.entry}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      let module = this.modules.get(k.file);
+      if (!module) {
+        module = this.gpu.createShaderModule({ label: k.file, code: PRELUDE + k.code });
+        this.modules.set(k.file, module);
+      }
+      p = this.gpu.createComputePipeline({ label: key, layout: this.pipelineLayout, compute: { module, entryPoint: k.entry } });
+      this.pipelines.set(key, p);
+      this.stats.pipelines++;
+    }
+    return p;
+  }
+
+  /** Records one dispatch of kernel k over `groups` workgroups (x may exceed the 65,535
+   *  limit: it is folded into y, and kernels use the prelude's `wid()` for the flat index).
+   *  args: u32 words (use f32bits() for floats). */
+  dispatch(k: Kernel, args: ArrayLike<number>, groups: number, groupsY = 1): void {
+    this.assertAlive();
+    const key = `${k.file}:${k.entry}`;
+    if (args.length > MAX_ARGS) throw new Error(`simdnet: webgpu kernel ${key}: ${args.length} arguments, at most ${MAX_ARGS}`);
+    if (groups === 0 || groupsY === 0) return;
+    const pipe = this.pipeline(k);
+    let gx = groups, gy = groupsY;
+    if (gx > MAX_WORKGROUPS) {
+      if (gy !== 1) throw new Error(`simdnet: webgpu kernel ${key}: ${groups}x${groupsY} workgroups is past the limit`);
+      gy = Math.ceil(gx / MAX_WORKGROUPS);
+      gx = MAX_WORKGROUPS;
+      if (gy > MAX_WORKGROUPS) throw new GpuError(`simdnet: webgpu kernel ${key}: ${groups} workgroups is past the limit`);
+    }
+    const base = (this.pending * ARG_STRIDE) / 4;
+    for (let i = 0; i < args.length; i++) this.argWords[base + i] = args[i];
+    this.argWords[base + MAX_ARGS - 1] = gx; // the prelude's wid() folds y back with this
+    if (!this.pass) {
+      this.encoder ??= this.gpu.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    this.pass.setPipeline(pipe);
+    this.pass.setBindGroup(0, this.bindGroup, [this.pending * ARG_STRIDE]);
+    this.pass.dispatchWorkgroups(gx, gy);
+    this.stats.dispatches++;
+    if (++this.pending === SUBMIT_EVERY) this.flush();
+  }
+
+  private endPass() {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Submit what is recorded (the arguments of the batch are written first, in queue order). */
+  flush(): void {
+    this.endPass();
+    if (!this.encoder) return;
+    if (this.pending) this.gpu.queue.writeBuffer(this.argsBuf, 0, this.argWords as any, 0, (this.pending * ARG_STRIDE) / 4);
+    this.gpu.queue.submit([this.encoder.finish()]);
+    this.stats.submits++;
+    this.encoder = null;
+    this.pending = 0;
+    if (this.firstError) {
+      const e = this.firstError;
+      this.firstError = null;
+      throw new GpuError(`simdnet: WebGPU error: ${e}`);
+    }
+  }
+
+  /** Copy values into the arena at byte offset ptr. Pending dispatches are submitted first:
+   *  a queue write runs before any command recorded but not yet submitted. */
+  write(ptr: number, values: Float32Array): void {
+    this.assertAlive();
+    this.flush();
+    // not every implementation takes a view of shared memory (the wasm heap): copy those
+    if (!(values.buffer instanceof ArrayBuffer)) values = values.slice();
+    this.gpu.queue.writeBuffer(this.arena, ptr, values.buffer as any, values.byteOffset, values.byteLength);
+    this.stats.bytesWritten += values.byteLength;
+  }
+
+  /** Copy n floats from byte offset ptr back to the CPU (the only way values come back). */
+  async read(ptr: number, n: number): Promise<Float32Array> {
+    this.assertAlive();
+    const bytes = n * 4;
+    if (bytes === 0) return new Float32Array(0);
+    const size = Math.ceil(bytes / 4) * 4;
+    let buf = this.staging.find((b) => b.size >= size && b.size <= 4 * size + 65536);
+    if (buf) this.staging.splice(this.staging.indexOf(buf), 1);
+    else buf = this.createBuffer(Math.max(size, 256), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.endPass();
+    const enc = this.encoder ?? this.gpu.createCommandEncoder();
+    enc.copyBufferToBuffer(this.arena, ptr, buf, 0, size);
+    this.encoder = enc;
+    this.flush();
+    try {
+      await buf.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      this.assertAlive();
+      throw new GpuError(`simdnet: reading a tensor back from the GPU failed: ${(e as Error).message}`);
+    }
+    const out = new Float32Array(buf.getMappedRange(0, size).slice(0));
+    buf.unmap();
+    this.staging.push(buf);
+    if (this.staging.length > 8) this.staging.shift()!.destroy();
+    this.stats.bytesRead += bytes;
+    return out;
+  }
+
+  /** Resolves when everything submitted so far has run. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.gpu.queue.onSubmittedWorkDone();
+    this.assertAlive();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.lostReason ??= "the WebGPU engine was disposed";
+    try {
+      this.gpu.destroy();
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** The bit pattern of a float, for a kernel argument. */
+const f32box = new Float32Array(1);
+const u32box = new Uint32Array(f32box.buffer);
+export function f32bits(x: number): number {
+  f32box[0] = x;
+  return u32box[0];
+}
+
+/** Workgroups to cover n items with `size` threads each. */
+export function groupsFor(n: number, size: number): number {
+  return Math.ceil(n / size);
+}
+
+// ---- the adapter ----
+
+let gpuApi: GPU | null | undefined;
+let gpuApiReason = "";
+
+async function findGpu(): Promise<GPU | null> {
+  if (gpuApi !== undefined) return gpuApi;
+  const nav: any = (globalThis as any).navigator;
+  if (nav?.gpu) return (gpuApi = nav.gpu);
+  const isNode = typeof process !== "undefined" && !!(process as any).versions?.node;
+  if (!isNode) {
+    gpuApiReason = "this browser has no navigator.gpu (WebGPU is off or unsupported; is the page served over https or localhost?)";
+    return (gpuApi = null);
+  }
+  // Node: the npm package `webgpu` (Dawn), an optional dependency
+  try {
+    const pkg = "webgpu";
+    const mod: any = await import(/* @vite-ignore */ pkg);
+    Object.assign(globalThis, mod.globals);
+    return (gpuApi = mod.create([]));
+  } catch (e) {
+    gpuApiReason = `Node has no WebGPU: install the npm package "webgpu" (Dawn) to use it (${(e as Error).message.split("\n")[0]})`;
+    return (gpuApi = null);
+  }
+}
+
+export interface WebgpuOptions {
+  /** accept a software adapter such as SwiftShader (default true: correct, but slow) */
+  allowFallback?: boolean;
+  powerPreference?: "high-performance" | "low-power";
+}
+
+/** Find an adapter and open a device with the adapter's maximum limits. */
+export async function createGpuEngine(opts: WebgpuOptions = {}): Promise<{ engine: GpuEngine | null; info: WebgpuInfo }> {
+  const gpu = await findGpu();
+  if (!gpu) return { engine: null, info: { available: false, reason: gpuApiReason } };
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
+  } catch (e) {
+    return { engine: null, info: { available: false, reason: `requestAdapter failed: ${(e as Error).message}` } };
+  }
+  if (!adapter) return { engine: null, info: { available: false, reason: "no WebGPU adapter (no GPU driver for WebGPU, or WebGPU is blocked on this system)" } };
+  const ai: any = (adapter as any).info ?? {};
+  const isFallback = !!((adapter as any).isFallbackAdapter ?? ai.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${ai.vendor} ${ai.architecture} ${ai.description}`);
+  const name = [ai.vendor, ai.architecture, ai.description].filter(Boolean).join(" / ") || "unknown adapter";
+  const L = adapter.limits;
+  const limits = {
+    maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+    maxBufferSize: L.maxBufferSize,
+    maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+  };
+  if (isFallback && opts.allowFallback === false)
+    return { engine: null, info: { available: false, adapter: name, isFallback, limits, reason: `only a software adapter (${name}) is available` } };
+  if (limits.maxComputeInvocationsPerWorkgroup < 256 || limits.maxComputeWorkgroupStorageSize < 16384)
+    return { engine: null, info: { available: false, adapter: name, isFallback, limits, reason: `the adapter's limits are too small (${JSON.stringify(limits)})` } };
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+        maxBufferSize: L.maxBufferSize,
+        maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: L.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: L.maxComputeWorkgroupSizeY,
+      },
+    });
+  } catch (e) {
+    return { engine: null, info: { available: false, adapter: name, isFallback, limits, reason: `requestDevice failed: ${(e as Error).message}` } };
+  }
+  const info: WebgpuInfo = { available: true, adapter: name, isFallback, limits };
+  return { engine: new GpuEngine(device, info), info };
+}

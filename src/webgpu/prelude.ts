@@ -1,0 +1,13 @@
+// What every WGSL kernel starts with: the arena (all tensors, like wasm linear memory) and the
+// dispatch's arguments. Kernels take element offsets and sizes as u32 words, floats as their bit
+// patterns (argf), and index work with wid()/gid(), which undo the engine's folding of large
+// x-dimensions into y (engine.ts, dispatch).
+export const PRELUDE = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> mem: array<f32>;
+struct Args { w: array<vec4<u32>, 8> }
+@group(0) @binding(1) var<uniform> args: Args;
+fn arg(i: u32) -> u32 { return args.w[i / 4u][i % 4u]; }
+fn argf(i: u32) -> f32 { return bitcast<f32>(arg(i)); }
+/** flat workgroup index (x folded into y past 65,535 groups) */
+fn wid(g: vec3<u32>) -> u32 { return g.x + g.y * args.w[7].w; }
+`;
