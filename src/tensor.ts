@@ -56,7 +56,9 @@ export class Tensor {
   name?: string;
   readonly size: number;
 
-  constructor(readonly storage: Storage, readonly shape: Shape, readonly offset = 0) {
+  // storage changes only when a tensor moves in place (module.to(): parameters keep their
+  // identity, so optimisers and user references stay valid, as with PyTorch's param.data = ...)
+  constructor(public storage: Storage, readonly shape: Shape, readonly offset = 0) {
     this.size = sizeOf(shape);
   }
 
@@ -115,6 +117,43 @@ export class Tensor {
     }
     if (device === "cpu") throw new Error(`to: tensor ${shapeStr(this.shape)} is on webgpu; reading it back is asynchronous: use await t.cpu()`);
     throw new Error(`to: unknown device ${JSON.stringify(device)}; the devices are "cpu" and "webgpu"`);
+  }
+
+  /** Moves this tensor's values to `device` in place (same object, new memory; its gradient is
+   *  moved too). For whole-tensor storages only (parameters, buffers). */
+  async _moveInPlace(device: Device): Promise<void> {
+    if (device === this.device) return;
+    if (this.offset !== 0) throw new Error("to: cannot move a view in place");
+    const moved = device === "webgpu" ? this.to("webgpu") : await this.cpu();
+    const old = this.storage;
+    this.storage = moved.storage;
+    for (const s of scopes) s.delete(moved.storage);
+    old.release();
+    if (this.grad) {
+      const g = this.grad;
+      this.grad = null;
+      const mg = device === "webgpu" ? g.to("webgpu") : await g.cpu();
+      for (const s of scopes) s.delete(mg.storage);
+      g.dispose();
+      this.grad = mg;
+    }
+  }
+
+  /** _moveInPlace to webgpu, synchronously (uploads are queued; nothing is awaited). */
+  _moveToGpuInPlace(): void {
+    if (this.device === "webgpu") return;
+    const moved = this.to("webgpu");
+    const old = this.storage;
+    this.storage = moved.storage;
+    for (const s of scopes) s.delete(moved.storage);
+    old.release();
+    if (this.grad) {
+      const g = this.grad;
+      const mg = g.to("webgpu");
+      for (const s of scopes) s.delete(mg.storage);
+      g.dispose();
+      this.grad = mg;
+    }
   }
 
   /** A CPU copy (awaits the GPU for a webgpu tensor). */
@@ -206,6 +245,21 @@ export function empty(shape: Shape, eng: Engine = currentEngine()): Tensor {
 export function zeros(shape: Shape, eng: Engine = currentEngine()): Tensor {
   checkShape("zeros", shape);
   return full(shape, 0, eng);
+}
+
+/** Sets every element to v, on either device. */
+export function fillTensor(t: Tensor, v: number): void {
+  t.assertUsable("fill");
+  if (t.device === "webgpu") gpuFill!(t.engine as any, t.ptr, t.size, v);
+  else t.data.fill(v);
+}
+
+/** Copies values into a tensor, on either device (a GPU write is queued in order). */
+export function setValues(t: Tensor, values: ArrayLike<number>): void {
+  t.assertUsable("set");
+  if (values.length !== t.size) throw new Error(`set: ${values.length} values for tensor ${shapeStr(t.shape)} of ${t.size}`);
+  if (t.device === "webgpu") (t.engine as any as GpuEngine).write(t.ptr, values instanceof Float32Array ? values : Float32Array.from(values));
+  else t.data.set(values);
 }
 
 /** Set by the webgpu ops: fill n floats at ptr on the GPU. */

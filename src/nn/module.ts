@@ -2,7 +2,7 @@
 // (state-dict names such as `features.0.weight`), children, train/eval mode, state dicts and
 // freezing. Containers call their children through `call()`, which checks the input shape
 // first and, on an error, names the layer (its path in the model) and the shapes.
-import { Tensor, keep, shapeStr, sizeOf, zeros, tidy, type Shape } from "../tensor.js";
+import { Tensor, keep, shapeStr, sizeOf, zeros, tidy, setValues, type Shape } from "../tensor.js";
 import { noGrad } from "../autograd.js";
 import type { Generator, RngState } from "../random.js";
 
@@ -278,7 +278,7 @@ export abstract class Module {
     for (const [k, t] of own) {
       const v = src.get(k);
       if (!v) continue;
-      t.data.set(v instanceof Tensor ? v.data : v.data);
+      setValues(t, v instanceof Tensor ? v.data : v.data);
     }
     return { missing, unexpected };
   }
@@ -296,6 +296,33 @@ export abstract class Module {
       if (!states[n]) throw new Error(`setRngStates: no state for the generator of '${n || "(root)"}' (${m.type})`);
       m.rng.setState(states[n]);
     }
+  }
+
+  /** Moves every parameter and buffer (and gradient) to `device`, in place: the tensors keep
+   *  their identity, so an optimiser made before still holds them (move its state with
+   *  opt.to()). Moving to webgpu needs init({ webgpu: true }); moving back is asynchronous:
+   *  await model.cpu(). Returns the module. */
+  to(device: "cpu" | "webgpu"): this {
+    if (device !== "cpu" && device !== "webgpu") throw new Error(`${this.type}.to: unknown device ${JSON.stringify(device)}; the devices are "cpu" and "webgpu"`);
+    const all = [...this.parameters(), ...this.buffers()];
+    if (device === "cpu") {
+      if (all.some((t) => t.device !== "cpu")) throw new Error(`${this.type}.to: moving from webgpu to the CPU is asynchronous: use await model.cpu()`);
+      return this;
+    }
+    for (const t of all) t._moveToGpuInPlace();
+    return this;
+  }
+
+  /** Moves every parameter and buffer back to the CPU (in place, as to()). */
+  async cpu(): Promise<this> {
+    for (const t of [...this.parameters(), ...this.buffers()]) await t._moveInPlace("cpu");
+    return this;
+  }
+
+  /** Where the parameters live ("cpu" for a module without any). */
+  get device(): "cpu" | "webgpu" {
+    const p = this.parameters()[0] ?? this.buffers()[0];
+    return p ? p.device : "cpu";
   }
 
   /** Free every parameter and buffer (the module is unusable afterwards). */

@@ -1,5 +1,6 @@
 // Adam (optionally AMSGrad) and AdamW (decoupled weight decay), as torch.optim (1.13).
 import type { Tensor } from "../tensor.js";
+import { gpuOptimStep } from "../webgpu/optim.js";
 import { Optimizer, type ParamGroup, type ParamState, type ParamsArg } from "./optimizer.js";
 
 export interface AdamOptions {
@@ -40,6 +41,8 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     const wd = this.decoupled ? 0 : o.weight_decay;
     const decay = this.decoupled ? 1 - o.lr * o.weight_decay : 1;
     const b = st.buffers;
+    if (p.device === "webgpu")
+      return gpuOptimStep("adam", p, g, [b.exp_avg, b.exp_avg_sq, b.max_exp_avg_sq], [b1, 1 - b1, b2, 1 - b2, o.eps, wd, decay, -stepSize, bc2Sqrt], [o.amsgrad ? 1 : 0]);
     p.engine.run(
       "f32_adam_step",
       [p.ptr, g.ptr, b.exp_avg.ptr, b.exp_avg_sq.ptr, b.max_exp_avg_sq?.ptr ?? 0, p.size, b1, 1 - b1, b2, 1 - b2, o.eps, wd, decay, -stepSize, bc2Sqrt, o.amsgrad ? 1 : 0],

@@ -1,6 +1,6 @@
 // The optimiser base: parameter groups, per-parameter state in engine buffers, zeroGrad and
 // state dicts. The update itself is one fused kernel per parameter (assembly/optim.ts).
-import { Tensor, zeros, keep, shapeStr } from "../tensor.js";
+import { Tensor, zeros, keep, shapeStr, fillTensor, setValues } from "../tensor.js";
 
 /** Options shared by every optimiser: the learning rate (schedulers change it per group). */
 export interface BaseOptions {
@@ -114,7 +114,7 @@ export abstract class Optimizer<O extends BaseOptions> {
         if (setToNone || !p.requiresGrad) {
           p.grad.dispose();
           p.grad = null;
-        } else p.engine.run("f32_fill", [p.grad.ptr, p.grad.size, 0], p.grad.size);
+        } else fillTensor(p.grad, 0);
       }
   }
 
@@ -122,7 +122,45 @@ export abstract class Optimizer<O extends BaseOptions> {
     return this.paramGroups.flatMap((g) => g.params);
   }
 
+  /** The state as plain data (the buffers copied to Float32Arrays). For state on webgpu use
+   *  stateDictAsync(). */
   stateDict(): OptimStateDict {
+    return this.stateDictWith((t) => t.toArray());
+  }
+
+  /** stateDict() for state on any device (awaits GPU reads). */
+  async stateDictAsync(): Promise<OptimStateDict> {
+    const reads = new Map<Tensor, Float32Array>();
+    for (const st of this.state.values()) for (const t of Object.values(st.buffers)) reads.set(t, await t.read());
+    return this.stateDictWith((t) => reads.get(t)!);
+  }
+
+  /** Moves the state buffers to `device` (model.to() moves the parameters; call this after it,
+   *  as in PyTorch, where optimiser state follows its parameters). */
+  to(device: "cpu" | "webgpu"): this {
+    if (device === "cpu" && [...this.state.values()].some((st) => Object.values(st.buffers).some((t) => t.device !== "cpu")))
+      throw new OptimError(`${this.name}.to: moving state from webgpu to the CPU is asynchronous: use await opt.cpu()`);
+    for (const st of this.state.values())
+      for (const [k, t] of Object.entries(st.buffers)) {
+        const moved = keep(t.to(device));
+        if (moved !== t) t.dispose();
+        st.buffers[k] = moved;
+      }
+    return this;
+  }
+
+  /** Moves the state buffers back to the CPU. */
+  async cpu(): Promise<this> {
+    for (const st of this.state.values())
+      for (const [k, t] of Object.entries(st.buffers)) {
+        const moved = keep(await t.cpu());
+        if (moved !== t) t.dispose();
+        st.buffers[k] = moved;
+      }
+    return this;
+  }
+
+  private stateDictWith(values: (t: Tensor) => Float32Array): OptimStateDict {
     const all = this.indexed();
     const state: OptimStateDict["state"] = {};
     all.forEach((p, i) => {
@@ -130,7 +168,7 @@ export abstract class Optimizer<O extends BaseOptions> {
       if (!st) return;
       const e: OptimStateDict["state"][number] = {};
       if (this.hasStep) e.step = st.step;
-      for (const [k, t] of Object.entries(st.buffers)) e[k] = t.toArray();
+      for (const [k, t] of Object.entries(st.buffers)) e[k] = values(t);
       state[i] = e;
     });
     let next = 0;
@@ -171,7 +209,7 @@ export abstract class Optimizer<O extends BaseOptions> {
             if (!(v instanceof Float32Array) || v.length !== p.size)
               this.fail(`loadStateDict: parameter ${idx}: buffer '${key}' must be a Float32Array of ${p.size} values for ${shapeStr(p.shape)}, got ${v instanceof Float32Array ? v.length + " values" : typeof v}`);
             const t = this.buffer(p);
-            t.data.set(v);
+            setValues(t, v);
             st.buffers[key] = t;
           }
         });

@@ -1,5 +1,6 @@
 // RMSprop (optionally centered, with momentum and weight decay), as torch.optim.RMSprop (1.13).
 import type { Tensor } from "../tensor.js";
+import { gpuOptimStep } from "../webgpu/optim.js";
 import { Optimizer, type ParamGroup, type ParamState, type ParamsArg } from "./optimizer.js";
 
 export interface RMSpropOptions {
@@ -30,6 +31,8 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
     for (const k of this.bufferNames(o)) st.buffers[k] ??= this.buffer(p);
     st.step++;
     const b = st.buffers;
+    if (p.device === "webgpu")
+      return gpuOptimStep("rmsprop", p, g, [b.square_avg, b.grad_avg, b.momentum_buffer], [-o.lr, o.alpha, 1 - o.alpha, o.eps, o.weight_decay, o.momentum], [o.centered ? 1 : 0]);
     p.engine.run(
       "f32_rmsprop_step",
       [p.ptr, g.ptr, b.square_avg.ptr, b.grad_avg?.ptr ?? 0, b.momentum_buffer?.ptr ?? 0, p.size, -o.lr, o.alpha, 1 - o.alpha, o.eps, o.weight_decay, o.momentum, o.centered ? 1 : 0],

@@ -1,5 +1,6 @@
 // SGD with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD (1.13).
 import type { Tensor } from "../tensor.js";
+import { gpuOptimStep } from "../webgpu/optim.js";
 import { Optimizer, type ParamGroup, type ParamState, type ParamsArg } from "./optimizer.js";
 
 export interface SGDOptions {
@@ -36,6 +37,8 @@ export class SGD extends Optimizer<SGDOptions> {
     // torch starts the momentum buffer as a copy of the first (decayed) gradient, undampened
     const first = !buf;
     if (o.momentum !== 0 && !buf) buf = st.buffers.momentum_buffer = this.buffer(p);
+    if (p.device === "webgpu")
+      return gpuOptimStep("sgd", p, g, [o.momentum !== 0 ? buf : null], [-o.lr, o.momentum, 1 - o.dampening, o.weight_decay], [o.nesterov ? 1 : 0, first ? 1 : 0]);
     p.engine.run(
       "f32_sgd_step",
       [p.ptr, g.ptr, o.momentum !== 0 ? buf.ptr : 0, p.size, -o.lr, o.momentum, 1 - o.dampening, o.weight_decay, o.nesterov ? 1 : 0, first ? 1 : 0],

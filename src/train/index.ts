@@ -1,4 +1,4 @@
-export { fit, evaluate, type FitOptions, type FitResult, type EpochRecord, type Progress, type LossFn, type Monitor, type EvaluateOptions } from "./fit.js";
+export { fit, evaluate, evaluateAsync, pickDevice, AUTO_GPU_MACS, type FitOptions, type FitResult, type EpochRecord, type Progress, type LossFn, type Monitor, type EvaluateOptions } from "./fit.js";
 export { packCheckpoint, unpackCheckpoint, saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type Optimizer, type Stateful, type CheckpointParts } from "./checkpoint.js";
 export { traceNonFinite, NonFiniteError } from "./nan.js";
 export { topkCorrect } from "./metrics.js";

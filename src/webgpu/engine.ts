@@ -103,7 +103,8 @@ export class GpuEngine {
   private staging: GPUBuffer[] = [];
   private firstError: string | null = null;
 
-  constructor(readonly gpu: GPUDevice, readonly info: WebgpuInfo) {
+  /** @internal (made by init({ webgpu: true })) */
+  constructor(private gpu: GPUDevice, readonly info: WebgpuInfo) {
     const lim = gpu.limits;
     // one binding holds the whole arena, so the arena is at most the smaller of the two limits
     this.maxBytes = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
@@ -204,7 +205,7 @@ export class GpuEngine {
 
   // ---- kernels ----
 
-  /** The pipeline of a kernel, compiled on first use (one shader module per WGSL file). */
+  /** @internal The pipeline of a kernel, compiled on first use (one shader module per WGSL file). */
   pipeline(k: Kernel): GPUComputePipeline {
     const key = `${k.file}:${k.entry}`;
     let p = this.pipelines.get(key);
