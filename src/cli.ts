@@ -11,7 +11,7 @@ import { saveModel, loadModel, modelFromConfig } from "./nn/save.js";
 import { Dataset } from "./data/dataset.js";
 import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES } from "./data/sources.js";
 import { randomCrop, horizontalFlip, shift, rotation, colorJitter } from "./data/augment.js";
-import { fit, evaluate, type Progress, type EpochRecord } from "./train/fit.js";
+import { fit, evaluate, evaluateAsync, pickDevice, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { encodePNG } from "./viz/png.js";
 import { deflateSync } from "node:zlib";
@@ -50,6 +50,8 @@ train options:
   --schedule cosine|step|none    learning rate per epoch (default cosine: lr to 0 over the run;
                                  step: x0.1 at each third of the run)
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
+  --device cpu|webgpu|auto       where to train (default cpu; auto: webgpu for large nets on a
+                                 real GPU; Node needs the npm package "webgpu")
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --augment=LIST                 chosen ones, in order: crop[:N] (N pixels of padding, 2), flip,
                                  shift[:N] (pixels, 2), rotate[:D] (degrees, 10), jitter[:F]
@@ -63,7 +65,7 @@ train options:
 eval options:
   --model DIR                    the folder train wrote (or give DIR as the argument; default ./out)
   --data mnist|fashion|DIR       the test set (default: the data the model was trained on)
-  --threads N (all cores)
+  --threads N (all cores)  --device cpu|webgpu (cpu)
 
 summary options:
   --input C,H,W                  input shape (default: the one the model is built for)
@@ -86,11 +88,11 @@ const COMMANDS: Record<string, Spec> = {
     options: {
       data: "value", model: "value", "batch-norm": "flag", epochs: "value", "batch-size": "value", optimizer: "value", lr: "value", momentum: "value",
       "weight-decay": "value", schedule: "value", threads: "value", seed: "value", limit: "value", augment: "flag", out: "value", resume: "flag",
-      progress: "flag", "no-progress": "flag",
+      progress: "flag", "no-progress": "flag", device: "value",
     },
     args: 0,
   },
-  eval: { options: { model: "value", data: "value", threads: "value" }, args: 1 },
+  eval: { options: { model: "value", data: "value", threads: "value", device: "value" }, args: 1 },
   summary: { options: { input: "value" }, args: 1 },
   bench: { options: { builtin: "flag", threads: "value", json: "flag", quick: "flag", suite: "value", filter: "value" }, args: 0 },
   "bench train": { options: { builtin: "flag", threads: "value", json: "flag", steps: "value", warmup: "value", "no-tfjs": "flag" }, args: 0 },
@@ -285,7 +287,9 @@ async function train(args: Args) {
   const schedule = String(args.schedule ?? "cosine");
   if (!["cosine", "step", "none"].includes(schedule)) throw new Error(`--schedule must be cosine, step or none, got '${schedule}'`);
   const out = resolve(String(args.out ?? "out"));
-  const info = await init(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {});
+  const device = deviceArg(args, ["cpu", "webgpu", "auto"]);
+  const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}) });
+  if (device === "webgpu" && !info.webgpu?.available) throw new Error(`--device webgpu: no WebGPU here: ${info.webgpu?.reason}`);
   const data = await loadData(String(args.data ?? "mnist"));
   let trainSet = data.train;
   if (args.limit !== undefined) {
@@ -308,7 +312,12 @@ async function train(args: Args) {
       `epoch ${r.epoch}/${epochs}  train loss ${r.loss.toFixed(4)} acc ${pct(r.top1)}  test loss ${r.val_loss!.toFixed(4)} acc ${pct(r.val_top1)} (top-5 ${pct(r.val_top5)})  ${r.seconds.toFixed(1)} s, ${Math.round(r.imagesPerSec)} img/s`,
     );
   };
+  if (device === "auto") {
+    const p = pickDevice(model, trainSet.sampleShape);
+    console.log(`--device auto: ${p.device} (${p.reason})`);
+  } else if (device === "webgpu") console.log(`on webgpu: ${info.webgpu!.adapter}${info.webgpu!.isFallback ? " (a software adapter: correct, but slower than the CPU engine)" : ""}`);
   const res = await fit(model, trainSet, {
+    device,
     epochs,
     batchSize,
     lr,
@@ -329,6 +338,7 @@ async function train(args: Args) {
     checkpoint: join(out, "checkpoint.safetensors"),
     resume: !!args.resume,
   });
+  if (model.device === "webgpu") await model.cpu();
   const last = res.history[res.history.length - 1];
   const meta = { zoo: modelName, options, data: String(args.data ?? "mnist"), normalize, classes: trainSet.classes, epochs: res.history.length, testAccuracy: last?.val_top1 };
   const saved = await saveModel(model, out, { meta });
@@ -338,13 +348,22 @@ async function train(args: Args) {
   console.log(`test accuracy ${pct(last?.val_top1)}; saved ${saved.weights}, ${saved.config}, ${join(out, "curves.svg")}, ${join(out, "curves.png")}`);
 }
 
+function deviceArg(args: Args, allowed: string[]): "cpu" | "webgpu" | "auto" {
+  const d = String(args.device ?? "cpu");
+  if (!allowed.includes(d)) throw new Error(`--device must be ${allowed.join(", ").replace(/, (\w+)$/, " or $1")}, got '${d}'`);
+  return d as any;
+}
+
 async function evalCmd(args: Args) {
   if (args.model !== undefined && args._[1] !== undefined) throw new Error(`eval: the model folder is given twice ('${args._[1]}' and --model ${args.model})`);
   const dir = resolve(String(args.model ?? args._[1] ?? "out"));
-  await init(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {});
+  const device = deviceArg(args, ["cpu", "webgpu"]);
+  const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}) });
+  if (device === "webgpu" && !info.webgpu?.available) throw new Error(`--device webgpu: no WebGPU here: ${info.webgpu?.reason}`);
   const { model, meta } = await loadModel(dir);
   const data = await loadData(String(args.data ?? meta.data ?? "mnist"));
-  const r = evaluate(model, data.test, { normalize: meta.normalize as any });
+  if (device === "webgpu") model.to("webgpu");
+  const r = await evaluateAsync(model, data.test, { normalize: meta.normalize as any });
   console.log(`${dir}: ${r.n} test images of ${data.name}: loss ${r.loss.toFixed(4)}, top-1 ${pct(r.top1)}, top-5 ${pct(r.top5)}`);
 }
 
