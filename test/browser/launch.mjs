@@ -7,10 +7,11 @@ export { startServer } from "../../demo/server.mjs";
 export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 export const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-export async function launchBrowser() {
+/** webgpu: WebGPU on (SwiftShader, a CPU implementation, with no GPU). */
+export async function launchBrowser({ webgpu = false } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   const { chromium } = await import("playwright-core");
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, args: webgpu ? [...ARGS, "--enable-unsafe-webgpu"] : ARGS });
 }
 
 /** A new page whose problems are collected: uncaught errors, console errors, failed requests

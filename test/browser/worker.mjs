@@ -1,6 +1,7 @@
 // A module worker that drives simdnet (a worker may block in Atomics.wait, a page may not).
 import * as sn from "../../dist/index.js";
 import { runCases } from "./cases.mjs";
+import { runGpuCases } from "./gpu_cases.mjs";
 
 self.onmessage = async (e) => {
   const { cmd, threads, files } = e.data;
@@ -10,6 +11,12 @@ self.onmessage = async (e) => {
       const loaded = [];
       for (const name of files) loaded.push({ name, bytes: new Uint8Array(await (await fetch(`/test/fixtures/${name}`)).arrayBuffer()) });
       self.postMessage({ ok: true, info, result: runCases(sn, loaded) });
+    } else if (cmd === "gpucases") {
+      const info = await sn.init({ threads: 1, webgpu: true });
+      if (!info.webgpu.available) return self.postMessage({ ok: true, info, result: null });
+      const loaded = [];
+      for (const name of files) loaded.push({ name, bytes: new Uint8Array(await (await fetch(`/test/fixtures/${name}`)).arrayBuffer()) });
+      self.postMessage({ ok: true, info, result: await runGpuCases(sn, loaded) });
     } else if (cmd === "trap") {
       const info = await sn.init({ threads });
       let message = null;
