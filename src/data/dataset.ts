@@ -1,7 +1,7 @@
 // A data set in memory: images [N, C, H, W] as float32 and integer targets: one class label
 // per image (classification), or a class index per pixel [N, H, W] (segmentation).
 import { Generator } from "../random.js";
-import { parseIdx, type IdxArray } from "./idx.js";
+import { parseIdx, idxLabels, type IdxArray } from "./idx.js";
 
 export interface DatasetOptions {
   /** "labels": y holds one class per image (N values); "pixels": a class map per image, a class
@@ -161,7 +161,9 @@ export class Dataset {
     const scale = images.type === "u8" ? 1 / 255 : 1;
     const x = new Float32Array(images.data.length);
     for (let i = 0; i < x.length; i++) x[i] = images.data[i] * scale;
-    return new Dataset(x, images.shape, Int32Array.from(labels.data), classes);
+    // labels must be small non-negative integers (a float label, NaN or 1e10 is an error naming
+    // the file and the index, not a truncation or a huge class count)
+    return new Dataset(x, images.shape, idxLabels(labels, `${what} labels`), classes);
   }
 
   /** Parse IDX bytes (already gunzipped) for images and labels. */

@@ -3,7 +3,7 @@
 // - Fashion-MNIST: the four IDX files (gzipped or not), by default where Debian's
 //   dataset-fashion-mnist package puts them.
 import { Dataset } from "./dataset.js";
-import { gunzip, isGzip } from "./idx.js";
+import { gunzip, isGzip, parseIdx, idxLabels, type IdxArray } from "./idx.js";
 import { Generator } from "../random.js";
 
 export const FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -59,12 +59,13 @@ export async function loadMnistDigits({ testFraction = 0.2 }: MnistDigitsOptions
   return { train: build(parts.train), test: build(parts.test) };
 }
 
-async function readMaybeGz(path: string): Promise<Uint8Array> {
+/** The bytes of PATH or PATH.gz (unpacked), parsed as IDX; errors name the file read. */
+async function readIdxFile(path: string): Promise<{ arr: IdxArray; file: string }> {
   const { readFileSync, existsSync } = await import("node:fs");
   const file = existsSync(path) ? path : existsSync(path + ".gz") ? path + ".gz" : null;
   if (!file) throw new Error(`no such file: ${path}(.gz)`);
   const bytes = new Uint8Array(readFileSync(file));
-  return isGzip(bytes) ? gunzip(bytes) : bytes;
+  return { arr: parseIdx(isGzip(bytes) ? await gunzip(bytes, file) : bytes, file), file };
 }
 
 /** The four MNIST-style IDX files in a folder: train-images-idx3-ubyte(.gz),
@@ -73,8 +74,11 @@ export async function loadIdxFolder(dir: string, classes?: string[]): Promise<{ 
   needNode("loadIdxFolder");
   const { join } = await import("node:path");
   const load = async (prefix: string) => {
-    const [images, labels] = await Promise.all([readMaybeGz(join(dir, `${prefix}-images-idx3-ubyte`)), readMaybeGz(join(dir, `${prefix}-labels-idx1-ubyte`))]);
-    return Dataset.fromIdxBytes(images, labels, { classes, what: join(dir, prefix) });
+    const [images, labels] = await Promise.all([readIdxFile(join(dir, `${prefix}-images-idx3-ubyte`)), readIdxFile(join(dir, `${prefix}-labels-idx1-ubyte`))]);
+    // labels checked here (integers in a sane range), not truncated to int32 by fromIdx; a
+    // labels file of another shape is left to fromIdx, which says what it looks like
+    const y = labels.arr.shape.length === 1 ? { ...labels.arr, data: idxLabels(labels.arr, labels.file) } : labels.arr;
+    return Dataset.fromIdx(images.arr, y, { classes, what: join(dir, prefix) });
   };
   return { train: await load("train"), test: await load("t10k") };
 }
