@@ -15,13 +15,13 @@ function poolOut(size: number, k: number, pad: number, stride: number, dil: numb
   return o;
 }
 
-interface PoolGeom {
+export interface PoolGeom {
   N: number; C: number; H: number; W: number; OH: number; OW: number;
   k: [number, number]; s: [number, number]; p: [number, number]; d: [number, number];
 }
 
-/** Validates a pooling call and returns its geometry. */
-function poolGeom(op: string, x: Tensor, a: { kernel_size: IntOr2; stride?: IntOr2 | null; padding?: IntOr2; dilation?: IntOr2; ceil_mode?: boolean }): PoolGeom {
+/** Validates a pooling call and returns its geometry (the GPU kernels use it too). */
+export function poolGeom(op: string, x: Tensor, a: { kernel_size: IntOr2; stride?: IntOr2 | null; padding?: IntOr2; dilation?: IntOr2; ceil_mode?: boolean }): PoolGeom {
   checkRank(op, "input", x, 4);
   const [N, C, H, W] = x.shape;
   if (C === 0 || H === 0 || W === 0) fail(op, `input ${shapeStr(x.shape)} has an empty channel or spatial dimension`);

@@ -3,7 +3,7 @@
 // count_include_pad, adaptive windows) are the CPU op's, computed by the kernels per output.
 import code from "../../../wgsl/pool.wgsl";
 import { empty, type Tensor } from "../../tensor.js";
-import { maxPool2dOp, avgPool2dOp, adaptiveAvgPool2dOp, globalAvgPool2dOp } from "../../ops/pool.js";
+import { maxPool2dOp, avgPool2dOp, adaptiveAvgPool2dOp, globalAvgPool2dOp, poolGeom, type PoolGeom } from "../../ops/pool.js";
 import { pair, type OpEntry } from "../../ops/table.js";
 import { wgslFile } from "../engine.js";
 
@@ -17,23 +17,8 @@ const groups = (n: number) => Math.ceil(n / 256);
 type IntOr2 = number | [number, number];
 interface PoolAttrs { kernel_size: IntOr2; stride?: IntOr2 | null; padding?: IntOr2; dilation?: IntOr2; ceil_mode?: boolean }
 
-/** PyTorch's pooling_output_shape (as src/ops/pool.ts; check() has validated the attributes). */
-function poolOut(size: number, k: number, pad: number, stride: number, dil: number, ceil: boolean): number {
-  let o = Math.floor((size + 2 * pad - dil * (k - 1) - 1 + (ceil ? stride - 1 : 0)) / stride) + 1;
-  if (ceil && (o - 1) * stride >= size + pad) o--;
-  return o;
-}
-
-function geom(op: string, x: Tensor, a: PoolAttrs) {
-  const [N, C, H, W] = x.shape;
-  const k = pair(op, "kernel_size", a.kernel_size, 1);
-  const s = a.stride == null || (Array.isArray(a.stride) && (a.stride as number[]).length === 0) ? k : pair(op, "stride", a.stride, 1);
-  const p = pair(op, "padding", a.padding ?? 0, 0);
-  const d = pair(op, "dilation", a.dilation ?? 1, 1);
-  const ceil = !!a.ceil_mode;
-  const OH = poolOut(H, k[0], p[0], s[0], d[0], ceil), OW = poolOut(W, k[1], p[1], s[1], d[1], ceil);
-  return { N, C, H, W, OH, OW, k, s, p, d };
-}
+// the CPU op's geometry (check() has validated it already)
+const geom = (op: string, x: Tensor, a: PoolAttrs): PoolGeom => poolGeom(op, x, a);
 
 /** The max-pool kernels' geometry words: NC, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw. */
 function maxWords(g: ReturnType<typeof geom>): number[] {
