@@ -336,12 +336,22 @@ function sameEngine(op: string, ...ts: Tensor[]) {
   for (const t of ts) {
     if (!(t instanceof Tensor)) fail(op, `expected a Tensor, got ${typeof t}`);
     t.assertUsable(op);
+    if (t.device !== ts[0].device) fail(op, `inputs are on different devices (${ts.map((x) => x.device).join(", ")}); move them to one with .to()`);
     if (t.engine !== ts[0].engine) fail(op, "inputs belong to different engines");
   }
 }
 
 /** torch.nn.grad.conv2d_input: the gradient of conv2d with respect to its input (shape
  *  inputShape), for weight w and output gradient gradOut. Not recorded for backward. */
+/** The GPU twins of conv2d_input / conv2d_weight's drivers (set by src/webgpu/ops/conv.ts). */
+let gpuConv: {
+  input: (g: ReturnType<typeof conv2dGeometry>, dy: Tensor, w: Tensor, dx: Tensor) => void;
+  weight: (g: ReturnType<typeof conv2dGeometry>, x: Tensor, dy: Tensor, dw: Tensor) => void;
+} | null = null;
+export function _setGpuConv(f: typeof gpuConv) {
+  gpuConv = f;
+}
+
 export function conv2d_input(inputShape: number[], w: Tensor, gradOut: Tensor, opts: Partial<Conv2dAttrs> = {}): Tensor {
   const op = "conv2d_input";
   sameEngine(op, w, gradOut);
@@ -350,7 +360,8 @@ export function conv2d_input(inputShape: number[], w: Tensor, gradOut: Tensor, o
   if (gradOut.rank !== 4 || gradOut.shape.some((d, i) => d !== want[i]))
     fail(op, `gradOut ${shapeStr(gradOut.shape)} must be the output shape ${shapeStr(want)} (input ${shapeStr(inputShape)}, weight ${shapeStr(w.shape)})`);
   const dx = empty(inputShape, w.engine);
-  convInput(w.engine, g, gradOut.ptr, w.ptr, dx.ptr);
+  if (w.device === "webgpu") gpuConv!.input(g, gradOut, w, dx);
+  else convInput(w.engine, g, gradOut.ptr, w.ptr, dx.ptr);
   return dx;
 }
 
@@ -364,7 +375,8 @@ export function conv2d_weight(x: Tensor, weightShape: number[], gradOut: Tensor,
   if (gradOut.rank !== 4 || gradOut.shape.some((d, i) => d !== want[i]))
     fail(op, `gradOut ${shapeStr(gradOut.shape)} must be the output shape ${shapeStr(want)} (input ${shapeStr(x.shape)}, weight ${shapeStr(weightShape)})`);
   const dw = empty(weightShape, x.engine);
-  convWeight(x.engine, g, x.ptr, gradOut.ptr, dw.ptr);
+  if (x.device === "webgpu") gpuConv!.weight(g, x, gradOut, dw);
+  else convWeight(x.engine, g, x.ptr, gradOut.ptr, dw.ptr);
   return dw;
 }
 

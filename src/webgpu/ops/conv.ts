@@ -10,7 +10,7 @@
 // passed in elements (byte pointer / 4), the convolution's geometry in words 0..15.
 import code from "../../../wgsl/conv.wgsl";
 import { empty, type Tensor, type Shape } from "../../tensor.js";
-import { conv2dOp, convTranspose2dOp, conv2dGeometry, convTranspose2dGeometry, type ConvGeometry } from "../../ops/conv.js";
+import { conv2dOp, convTranspose2dOp, conv2dGeometry, convTranspose2dGeometry, _setGpuConv, type ConvGeometry } from "../../ops/conv.js";
 import { wgslFile, type GpuEngine } from "../engine.js";
 
 export const K = wgslFile("conv.wgsl", code, [
@@ -144,3 +144,5 @@ convTranspose2dOp.webgpu = {
     return [dx, dw, needs[2] && b ? gpuBiasGrad(gy, b.shape) : null];
   },
 };
+
+_setGpuConv({ input: (g, dy, w, dx) => gpuConvInput(g, dy, w, dx), weight: gpuConvWeight });
