@@ -26,6 +26,7 @@
 import { Tensor, tensor, tidy, shapeStr } from "./tensor.js";
 import { noGrad } from "./autograd.js";
 import { Module } from "./nn/module.js";
+import { checkOptions, keysOf } from "./options.js";
 
 export interface GradcheckOptions {
   /** Relative step: x_j +- eps * max(1, |x_j|) (default 1e-2). */
@@ -128,7 +129,10 @@ function pick(size: number, max: number, random: () => number): number[] {
  *   const report = sn.gradcheck((x, w) => myLayer(x, w), [x, w], { maxElements: 32 });
  *   if (!report.ok) console.log(report.worst);
  */
+const GRADCHECK_OPTIONS = keysOf<GradcheckOptions>({ eps: true, rtol: true, atol: true, maxElements: true, seed: true, throws: true });
+
 export function gradcheck(fn: (...inputs: any[]) => Tensor, inputs: (Tensor | null)[], opts: GradcheckOptions = {}): GradcheckReport {
+  checkOptions("gradcheck", opts, GRADCHECK_OPTIONS);
   const eps = positive("eps", opts.eps ?? 1e-2);
   const rtol = positive("rtol", opts.rtol ?? 1e-2);
   const atol = positive("atol", opts.atol ?? 1e-3);
@@ -279,6 +283,7 @@ export function gradcheck(fn: (...inputs: any[]) => Tensor, inputs: (Tensor | nu
 export function gradcheckModule(module: Module, input: Tensor, opts: GradcheckOptions = {}): GradcheckReport {
   if (!(module instanceof Module)) throw new TypeError("gradcheckModule: the first argument must be a Module");
   if (!(input instanceof Tensor)) throw new TypeError("gradcheckModule: the input must be a Tensor");
+  checkOptions("gradcheckModule", opts, GRADCHECK_OPTIONS);
   const params = module.parameters().filter((p) => p.requiresGrad);
   const modes = module.modules().map((m) => m.training);
   const saved = module.buffers().map((b) => b.toArray());

@@ -305,7 +305,7 @@ test("Adam/AdamW/RMSprop: betas outside [0, 1), negative eps, alpha or lr are cl
 });
 
 test("optimisers: unknown options, empty or bad parameter lists, non-leaf and repeated parameters are clear errors", () => {
-  assert.throws(() => new sn.SGD(P(), { lr: 0.1, learning_rate: 0.1 }), /SGD: unknown option 'learning_rate' in options \(known: lr, momentum, dampening, nesterov, weight_decay\)/);
+  assert.throws(() => new sn.SGD(P(), { lr: 0.1, learning_rate: 0.1 }), /^SGD: unknown option 'learning_rate'; SGD takes lr, momentum, dampening, nesterov, weight_decay, initial_lr$/);
   assert.throws(() => new sn.Adam([]), /Adam: got an empty parameter list/);
   assert.throws(() => new sn.Adam([[1, 2]]), /Adam: parameter group 0 must be \{ params: Tensor\[\], \.\.\.options \}/);
   assert.throws(() => new sn.Adam([{ params: [1] }]), /Adam: parameter 0 of group 0 is not a Tensor \(number\)/);
@@ -313,7 +313,7 @@ test("optimisers: unknown options, empty or bad parameter lists, non-leaf and re
   assert.throws(() => new sn.Adam([sn.relu(x)]), /Adam: parameter 0 of group 0 \[2\] is not a leaf \(it was computed by relu\)/);
   assert.throws(() => new sn.Adam([{ params: [x] }, { params: [x] }]), /Adam: parameter 0 of group 1 \[2\] appears more than once/);
   assert.throws(() => new sn.SGD([{ params: [x], lr: -0.1 }], { lr: 0.1 }), /SGD: parameter group 0: invalid lr -0.1/);
-  assert.throws(() => new sn.SGD([{ params: [x], lrr: 0.1 }], { lr: 0.1 }), /SGD: unknown option 'lrr' in parameter group 0/);
+  assert.throws(() => new sn.SGD([{ params: [x], lrr: 0.1 }], { lr: 0.1 }), /^SGD: unknown option 'lrr' \(did you mean 'lr'\?\) in parameter group 0; a parameter group takes lr, /);
 });
 
 test("step(): a gradient of the wrong size, or an lr set invalid on a group, is a clear error", () => {

@@ -350,7 +350,7 @@ test("the plain twin's state dict loads into the residual net (same layers, same
 });
 
 test("bad options and bad inputs: clear errors naming the model or the layer and the shapes", () => {
-  assert.throws(() => sn.createModel("resnet18", { clases: 10 }), /resnet: unknown option 'clases' \(known: classes, inChannels, inputSize, depth\)/);
+  assert.throws(() => sn.createModel("resnet18", { clases: 10 }), /^resnet18: unknown option 'clases' \(did you mean 'classes'\?\); resnet18 takes classes, inChannels, inputSize, depth$/);
   assert.throws(() => models.cifarResnet({ depth: 21 }), /resnet21: depth must be 6n\+2/);
   assert.throws(() => models.resnet({ depth: 19 }), /resnet: depth must be one of 18, 34, 50, 101, 152, got 19/);
   assert.throws(() => models.resnet18({ depth: 50 }), /resnet18: depth is 18/);

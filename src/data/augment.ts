@@ -1,6 +1,7 @@
 // Data augmentation on one image at a time (CPU, plain JS: images are small), every random
 // choice drawn from the generator passed in, so a seed fixes the result.
 import type { Generator } from "../random.js";
+import { checkOptions } from "../options.js";
 
 export interface Image {
   data: Float32Array;
@@ -38,7 +39,9 @@ function checkMaskFill(maskFill: number | undefined, what: string) {
 
 /** Pad by `padding` (with `fill`; the mask with `maskFill`) then cut a size x size window at a
  *  random place. */
-export function randomCrop(size: number | [number, number], { padding = 0, fill = 0, maskFill }: { padding?: number } & FillOptions = {}): Transform {
+export function randomCrop(size: number | [number, number], opts: { padding?: number } & FillOptions = {}): Transform {
+  checkOptions("randomCrop", opts, ["padding", "fill", "maskFill"]);
+  const { padding = 0, fill = 0, maskFill } = opts;
   const [oh, ow] = Array.isArray(size) ? size : [size, size];
   if (![oh, ow, padding].every((v) => Number.isInteger(v) && v >= 0) || !oh || !ow) throw new Error(`randomCrop: size and padding must be integers, got ${size}, ${padding}`);
   checkMaskFill(maskFill, "randomCrop");
@@ -74,6 +77,8 @@ function cropAt(img: Image, top: number, left: number, oh: number, ow: number, f
 
 /** Mirror left-right with probability p (the mask too). */
 export function horizontalFlip(p = 0.5): Transform {
+  // a probability, not options: horizontalFlip({ p: 0.3 }) would otherwise compare as NaN and flip every image
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new Error(`horizontalFlip: p must be a probability in [0, 1] (horizontalFlip(0.5)), got ${typeof p === "object" ? JSON.stringify(p) : p}`);
   return (img, rng) => {
     if (rng.random() >= p) return img;
     const flip = <T extends Float32Array | Int32Array>(src: T, out: T, rows: number) => {
@@ -89,7 +94,9 @@ export function horizontalFlip(p = 0.5): Transform {
 
 /** Translate by a random whole number of pixels in [-max, max] each way, `fill` coming in
  *  (`maskFill` in the mask). */
-export function shift(max: number, { fill = 0, maskFill }: FillOptions = {}): Transform {
+export function shift(max: number, opts: FillOptions = {}): Transform {
+  checkOptions("shift", opts, ["fill", "maskFill"]);
+  const { fill = 0, maskFill } = opts;
   if (!Number.isInteger(max) || max < 0) throw new Error(`shift: max must be an integer >= 0, got ${max}`);
   checkMaskFill(maskFill, "shift");
   return (img, rng) => {
@@ -101,7 +108,9 @@ export function shift(max: number, { fill = 0, maskFill }: FillOptions = {}): Tr
 /** Rotate by a random angle in [-degrees, degrees] about the centre (bilinear, `fill` outside);
  *  the mask by the same angle, each pixel taking the class of the nearest source pixel
  *  (`maskFill` outside). */
-export function rotation(degrees: number, { fill = 0, maskFill }: FillOptions = {}): Transform {
+export function rotation(degrees: number, opts: FillOptions = {}): Transform {
+  checkOptions("rotation", opts, ["fill", "maskFill"]);
+  const { fill = 0, maskFill } = opts;
   if (!(degrees >= 0)) throw new Error(`rotation: degrees must be >= 0, got ${degrees}`);
   checkMaskFill(maskFill, "rotation");
   return (img, rng) => {
@@ -135,7 +144,9 @@ export function rotation(degrees: number, { fill = 0, maskFill }: FillOptions = 
 /** Brightness: multiply by a factor in [1-b, 1+b]; contrast: scale the distance from the image's
  *  mean by a factor in [1-c, 1+c] (torchvision's ColorJitter); clamped to [lo, hi]. A mask is
  *  passed on unchanged. */
-export function colorJitter({ brightness = 0, contrast = 0, clamp = [0, 1] as [number, number] } = {}): Transform {
+export function colorJitter(opts: { brightness?: number; contrast?: number; clamp?: [number, number] } = {}): Transform {
+  checkOptions("colorJitter", opts, ["brightness", "contrast", "clamp"]);
+  const { brightness = 0, contrast = 0, clamp = [0, 1] } = opts;
   if (!(brightness >= 0 && contrast >= 0)) throw new Error(`colorJitter: brightness and contrast must be >= 0`);
   return (img, rng) => {
     const b = brightness ? rng.uniform(1 - brightness, 1 + brightness) : 1;

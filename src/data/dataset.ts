@@ -2,6 +2,7 @@
 // per image (classification), or a class index per pixel [N, H, W] (segmentation).
 import { Generator } from "../random.js";
 import { parseIdx, idxLabels, type IdxArray } from "./idx.js";
+import { checkOptions } from "../options.js";
 
 export interface DatasetOptions {
   /** "labels": y holds one class per image (N values); "pixels": a class map per image, a class
@@ -31,7 +32,8 @@ export class Dataset {
     this.shape = s as [number, number, number, number];
     const [n, , h, w] = s;
     if (x.length !== s.reduce((a, b) => a * b, 1)) throw new Error(`Dataset: ${x.length} values do not fill shape [${s}]`);
-    const { targets, ignoreIndex } = opts ?? {};
+    checkOptions("Dataset", opts, ["targets", "ignoreIndex"]);
+    const { targets, ignoreIndex } = opts;
     if (targets !== undefined && targets !== "labels" && targets !== "pixels") throw new Error(`Dataset: targets must be "labels" or "pixels", got ${JSON.stringify(targets)}`);
     if (y == null || typeof (y as ArrayLike<number>).length !== "number") throw new Error("Dataset: y must be an Int32Array (or array) of class indices");
     const len = y.length, hw = h * w;
@@ -67,7 +69,9 @@ export class Dataset {
 
   /** Images x [N, C, H, W] (or [N, H, W]) with a class map each: masks holds N*H*W class
    *  indices (row-major [N, H, W]) in [0, classes) or ignoreIndex (default -100). */
-  static segmentation(x: Float32Array, shape: readonly number[], masks: Int32Array | ArrayLike<number>, classes?: string[] | number, { ignoreIndex }: { ignoreIndex?: number } = {}): Dataset {
+  static segmentation(x: Float32Array, shape: readonly number[], masks: Int32Array | ArrayLike<number>, classes?: string[] | number, opts: { ignoreIndex?: number } = {}): Dataset {
+    checkOptions("Dataset.segmentation", opts, ["ignoreIndex"]);
+    const { ignoreIndex } = opts;
     return new Dataset(x, shape, masks as Int32Array, classes, { targets: "pixels", ignoreIndex });
   }
 
@@ -153,7 +157,9 @@ export class Dataset {
 
   /** From parsed IDX images [N, H, W] (or [N, C, H, W]) of bytes and IDX labels [N]; pixels
    *  scaled to [0, 1]. */
-  static fromIdx(images: IdxArray, labels: IdxArray, { classes, what = "IDX" }: { classes?: string[]; what?: string } = {}): Dataset {
+  static fromIdx(images: IdxArray, labels: IdxArray, opts: { classes?: string[]; what?: string } = {}): Dataset {
+    checkOptions("Dataset.fromIdx", opts, ["classes", "what"]);
+    const { classes, what = "IDX" } = opts;
     if (images.shape.length !== 3 && images.shape.length !== 4)
       throw new Error(`${what}: images must be [N, H, W] or [N, C, H, W], got [${images.shape}] (labels file given as images?)`);
     if (labels.shape.length !== 1) throw new Error(`${what}: labels must be [N], got [${labels.shape}] (images file given as labels?)`);
@@ -168,6 +174,7 @@ export class Dataset {
 
   /** Parse IDX bytes (already gunzipped) for images and labels. */
   static fromIdxBytes(images: Uint8Array, labels: Uint8Array, opts: { classes?: string[]; what?: string } = {}): Dataset {
+    checkOptions("Dataset.fromIdxBytes", opts, ["classes", "what"]);
     const what = opts.what ?? "IDX";
     return Dataset.fromIdx(parseIdx(images, `${what} images`), parseIdx(labels, `${what} labels`), opts);
   }

@@ -1,5 +1,6 @@
 // Images from RGBA pixels (a canvas's ImageData, a decoded PNG) to [1, C, H, W] tensors.
 import { tensor, type Tensor } from "../tensor.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export interface PixelsLike {
   data: ArrayLike<number>;
@@ -17,8 +18,12 @@ export interface PixelOptions {
   std?: number | number[];
 }
 
+const PIXEL_OPTIONS = keysOf<PixelOptions>({ channels: true, invert: true, mean: true, std: true });
+
 /** RGBA bytes (4 per pixel, row-major) -> values [C, H, W] in [0, 1] (alpha ignored). */
-export function pixelsToArray(img: PixelsLike, { channels = 3, invert = false, mean = 0, std = 1 }: PixelOptions = {}): Float32Array {
+export function pixelsToArray(img: PixelsLike, opts: PixelOptions = {}): Float32Array {
+  checkOptions("fromPixels", opts, PIXEL_OPTIONS);
+  const { channels = 3, invert = false, mean = 0, std = 1 } = opts;
   const { data, width: w, height: h } = img;
   if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) throw new Error(`fromPixels: bad size ${w}x${h}`);
   if (data.length !== w * h * 4) throw new Error(`fromPixels: ${w}x${h} RGBA needs ${w * h * 4} values, got ${data.length}`);
@@ -40,6 +45,7 @@ export function pixelsToArray(img: PixelsLike, { channels = 3, invert = false, m
 
 /** An ImageData-like RGBA image as a [1, C, H, W] tensor. */
 export function fromPixels(img: PixelsLike, opts: PixelOptions = {}): Tensor {
+  checkOptions("fromPixels", opts, PIXEL_OPTIONS);
   const c = opts.channels ?? 3;
   return tensor(pixelsToArray(img, opts), [1, c, img.height, img.width]);
 }

@@ -7,6 +7,7 @@ import { engine } from "../engine/engine.js";
 import { Generator, type RngState } from "../random.js";
 import type { Dataset } from "./dataset.js";
 import type { Transform, Image } from "./augment.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export interface DataLoaderOptions {
   batchSize?: number;
@@ -23,6 +24,8 @@ export interface DataLoaderOptions {
   /** (x - mean[c]) / std[c] per channel; one number for all channels */
   normalize?: { mean: number | number[]; std: number | number[] };
 }
+
+const LOADER_OPTIONS = keysOf<DataLoaderOptions>({ batchSize: true, shuffle: true, seed: true, dropLast: true, augment: true, normalize: true });
 
 export interface Batch {
   /** [B, C, H, W] */
@@ -47,7 +50,10 @@ export class DataLoader implements Iterable<Batch> {
   private invStd: Float32Array;
   private buffers = new Map<number, { x: Tensor; y: Tensor }>();
 
-  constructor(readonly dataset: Dataset, { batchSize = 32, shuffle = true, seed = 0, dropLast = false, augment = [], normalize }: DataLoaderOptions = {}) {
+  constructor(readonly dataset: Dataset, options: DataLoaderOptions = {}) {
+    checkOptions("DataLoader", options, LOADER_OPTIONS);
+    const { batchSize = 32, shuffle = true, seed = 0, dropLast = false, augment = [], normalize } = options;
+    if (normalize !== undefined) checkOptions("DataLoader", normalize, ["mean", "std"], { in: "normalize" });
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     if (!dataset || typeof dataset.get !== "function") throw new Error("DataLoader: the first argument must be a Dataset");
     this.batchSize = batchSize;

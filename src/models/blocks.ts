@@ -5,17 +5,16 @@ import { Module, ModuleError, type Flow, type SummaryRow, type ModuleConfig } fr
 import { ReLU } from "../nn/activation.js";
 import { registerModuleType } from "../nn/config.js";
 import { add, conv2d } from "../ops/index.js";
+import { checkOptions as check } from "../options.js";
 
 export function checkInt(model: string, what: string, v: unknown, min: number): asserts v is number {
   if (!Number.isInteger(v) || (v as number) < min) throw new Error(`${model}: ${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
 }
 
 /** A misspelt option (`clases: 10`) would otherwise be ignored and give a silently different
- *  model: name it and the options there are. */
-export function checkOptions(model: string, options: object, known: string[]): void {
-  if (options === null || typeof options !== "object") throw new Error(`${model}: options must be an object, got ${options === null ? "null" : typeof options}`);
-  const bad = Object.keys(options).filter((k) => !known.includes(k) && (options as any)[k] !== undefined);
-  if (bad.length) throw new Error(`${model}: unknown option${bad.length > 1 ? "s" : ""} ${bad.map((k) => `'${k}'`).join(", ")} (known: ${known.join(", ")})`);
+ *  model: name it, the option it is probably a slip for, and the options there are. */
+export function checkOptions(model: string, options: unknown, known: readonly string[]): void {
+  check(model, options, known);
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -32,8 +31,10 @@ export class ResidualBlock extends Module {
   readonly residual: boolean;
   private readonly act: Module;
 
-  constructor(body: [string, Module][], { downsample = null, residual = true }: { downsample?: Module | null; residual?: boolean } = {}) {
+  constructor(body: [string, Module][], options: { downsample?: Module | null; residual?: boolean } = {}) {
     super();
+    check("ResidualBlock", options, ["downsample", "residual"]);
+    const { downsample = null, residual = true } = options;
     if (!body.length) throw new Error("ResidualBlock: the body needs at least one layer");
     if (downsample && !residual) throw new Error("ResidualBlock: a plain block (residual: false) has no shortcut, so no downsample");
     this.body = body.map(([n, m]) => [n, this.registerModule(n, m)]);

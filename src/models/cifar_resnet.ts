@@ -20,6 +20,7 @@ import { BatchNorm2d } from "../nn/norm.js";
 import { Flatten } from "../nn/misc.js";
 import { ZeroPadShortcut, checkInt, checkOptions } from "./blocks.js";
 import { basicBlock, projection, heInit } from "./resnet.js";
+import { keysOf } from "../options.js";
 
 export interface CifarResNetOptions {
   classes?: number;
@@ -37,8 +38,10 @@ export interface CifarResNetOptions {
   widths?: [number, number, number];
 }
 
+const CIFAR_RESNET_OPTIONS = keysOf<CifarResNetOptions>({ classes: true, inChannels: true, inputSize: true, depth: true, shortcut: true, plain: true, widths: true });
+
 export function cifarResnet(options: CifarResNetOptions = {}): Sequential {
-  checkOptions("cifar_resnet", options, ["classes", "inChannels", "inputSize", "depth", "shortcut", "plain", "widths"]);
+  checkOptions("cifar_resnet", options, CIFAR_RESNET_OPTIONS);
   const { classes = 10, inChannels = 3, inputSize = 32, depth = 20, plain = false, widths = [16, 32, 64] } = options;
   const name = `${plain ? "plain" : "resnet"}${depth}`;
   if (!Number.isInteger(depth) || depth < 8 || (depth - 2) % 6) throw new Error(`${name}: depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), got ${depth}`);
@@ -83,6 +86,7 @@ const residual = (depth: number) => (o: Omit<CifarResNetOptions, "depth" | "plai
 const plainNet = (depth: number) => (o: Omit<CifarResNetOptions, "depth" | "plain"> = {}) => cifarResnet({ ...fixed(`plain${depth}`, o, depth, true), depth, plain: true });
 
 function fixed(name: string, o: CifarResNetOptions, depth: number, plain: boolean): CifarResNetOptions {
+  checkOptions(name, o, CIFAR_RESNET_OPTIONS);
   if (o?.depth !== undefined && o.depth !== depth) throw new Error(`${name}: depth is ${depth}, got depth ${o.depth} (use cifar_resnet({depth}))`);
   if (o?.plain !== undefined && o.plain !== plain) throw new Error(`${name}: plain is ${plain}, got plain ${o.plain}`);
   return o;

@@ -23,6 +23,7 @@ import { add } from "../ops/index.js";
 import { Tensor, shapeStr } from "../tensor.js";
 import { vgg } from "./vgg.js";
 import { checkInt, checkOptions } from "./blocks.js";
+import { keysOf } from "../options.js";
 
 export type FCNVariant = "32s" | "16s" | "8s";
 
@@ -150,9 +151,11 @@ export interface FCNSegOptions {
   dropout?: number;
 }
 
+const FCN_SEG_OPTIONS = keysOf<FCNSegOptions>({ classes: true, inChannels: true, inputSize: true, config: true, batchNorm: true, hidden: true, dropout: true });
+
 function build(variant: FCNVariant, options: FCNSegOptions): FCNSegmenter {
   const model = `fcn${variant}`;
-  checkOptions(model, options, ["classes", "inChannels", "inputSize", "config", "batchNorm", "hidden", "dropout"]);
+  checkOptions(model, options, FCN_SEG_OPTIONS);
   const { classes = 21, inChannels = 3, inputSize = 224, config = "D", batchNorm = false, hidden = 4096, dropout = 0.5 } = options;
   checkInt(model, "classes", classes, 1);
   checkInt(model, "inChannels", inChannels, 1);

@@ -26,9 +26,12 @@ import { Dropout, Flatten } from "../nn/misc.js";
 import { registerModuleType } from "../nn/config.js";
 import { add, mul, cross_entropy } from "../ops/index.js";
 import { checkInt, checkOptions } from "./blocks.js";
+import { keysOf } from "../options.js";
 
 /** torchvision's BasicConv2d: conv without bias, batch norm (eps 0.001), ReLU. */
-export function basicConv(inC: number, outC: number, k: number, { stride = 1, padding = 0 } = {}): Sequential {
+export function basicConv(inC: number, outC: number, k: number, options: { stride?: number; padding?: number } = {}): Sequential {
+  checkOptions("basicConv", options, ["stride", "padding"]);
+  const { stride = 1, padding = 0 } = options;
   return new Sequential({
     conv: new Conv2d(inC, outC, k, { stride, padding, bias: false }),
     bn: new BatchNorm2d(outC, { eps: 0.001 }),
@@ -151,8 +154,10 @@ export interface GoogLeNetOptions {
   dropout?: number;
 }
 
+const GOOGLENET_OPTIONS = keysOf<GoogLeNetOptions>({ classes: true, inChannels: true, inputSize: true, aux: true, fiveByFive: true, dropout: true });
+
 export function googlenet(options: GoogLeNetOptions = {}): GoogLeNet {
-  checkOptions("googlenet", options, ["classes", "inChannels", "inputSize", "aux", "fiveByFive", "dropout"]);
+  checkOptions("googlenet", options, GOOGLENET_OPTIONS);
   const { classes = 1000, inChannels = 3, inputSize = 224, aux = true, fiveByFive = false, dropout = 0.2 } = options;
   checkInt("googlenet", "classes", classes, 1);
   checkInt("googlenet", "inChannels", inChannels, 1);

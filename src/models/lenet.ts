@@ -14,6 +14,7 @@ import { Flatten } from "../nn/misc.js";
 import { PartialConv2d } from "../nn/partial.js";
 import { registerModuleType } from "../nn/config.js";
 import { conv2d, avg_pool2d } from "../ops/index.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export interface LeNetOptions {
   classes?: number;
@@ -30,7 +31,9 @@ function checkInt(model: string, what: string, v: number, min: number) {
 
 /** The lecture's LeNet. Children: features (convs), flatten, classifier (Linears), so the
  *  state-dict names are features.0.weight, features.3.weight, classifier.0.weight, ... */
-export function lenet({ classes = 10, inChannels = 1, inputSize = 28, batchNorm = false }: LeNetOptions = {}): Sequential {
+export function lenet(options: LeNetOptions = {}): Sequential {
+  checkOptions("lenet", options, keysOf<LeNetOptions>({ classes: true, inChannels: true, inputSize: true, batchNorm: true }));
+  const { classes = 10, inChannels = 1, inputSize = 28, batchNorm = false } = options;
   checkInt("lenet", "classes", classes, 1);
   checkInt("lenet", "inChannels", inChannels, 1);
   checkInt("lenet", "inputSize", inputSize, 4);
@@ -118,7 +121,9 @@ export interface LeNet5Options {
  *  60,850 in all. The paper's output is a layer of Euclidean RBF units whose parameter vectors
  *  were drawn by hand (stylised 7x12 bitmaps of the characters) and kept fixed, so it adds
  *  nothing trainable; here it is a trainable Linear, as everyone trains it today. */
-export function lenet5({ classes = 10, inChannels = 1, inputSize = 32 }: LeNet5Options = {}): Sequential {
+export function lenet5(options: LeNet5Options = {}): Sequential {
+  checkOptions("lenet5", options, keysOf<LeNet5Options>({ classes: true, inChannels: true, inputSize: true }));
+  const { classes = 10, inChannels = 1, inputSize = 32 } = options;
   checkInt("lenet5", "classes", classes, 1);
   checkInt("lenet5", "inChannels", inChannels, 1);
   const pad = (32 - inputSize) / 2;

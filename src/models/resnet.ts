@@ -15,6 +15,7 @@ import { BatchNorm2d } from "../nn/norm.js";
 import { Flatten } from "../nn/misc.js";
 import { kaimingNormal } from "../nn/init.js";
 import { ResidualBlock, checkInt, checkOptions } from "./blocks.js";
+import { keysOf } from "../options.js";
 
 export interface ResNetOptions {
   classes?: number;
@@ -70,8 +71,10 @@ export function heInit(model: Module, mode: "fan_in" | "fan_out" = "fan_out"): M
   return model;
 }
 
+const RESNET_OPTIONS = keysOf<ResNetOptions>({ classes: true, inChannels: true, inputSize: true, depth: true });
+
 export function resnet(options: ResNetOptions = {}): Sequential {
-  checkOptions("resnet", options, ["classes", "inChannels", "inputSize", "depth"]);
+  checkOptions("resnet", options, RESNET_OPTIONS);
   const { classes = 1000, inChannels = 3, inputSize = 224, depth = 18 } = options;
   const name = `resnet${depth}`;
   const spec = RESNET_LAYERS[depth];
@@ -110,6 +113,7 @@ export function resnet(options: ResNetOptions = {}): Sequential {
 }
 
 const at = (depth: number) => (o: ResNetOptions = {}) => {
+  checkOptions(`resnet${depth}`, o, RESNET_OPTIONS);
   if (o?.depth !== undefined && o.depth !== depth) throw new Error(`resnet${depth}: depth is ${depth}, got depth ${o.depth} (use resnet({depth}))`);
   return resnet({ ...o, depth });
 };

@@ -16,6 +16,7 @@ import { BatchNorm2d } from "../nn/norm.js";
 import { Identity } from "../nn/misc.js";
 import { Module } from "../nn/module.js";
 import { checkInt, checkOptions } from "./blocks.js";
+import { keysOf } from "../options.js";
 
 export interface UNetOptions {
   /** output channels, one score map per class (2 in the paper) */
@@ -41,8 +42,10 @@ function doubleConv(inC: number, outC: number, bn: boolean): Sequential {
   return new Sequential(...layers);
 }
 
+const UNET_OPTIONS = keysOf<UNetOptions>({ classes: true, inChannels: true, inputSize: true, depth: true, width: true, batchNorm: true });
+
 export function unet(options: UNetOptions = {}): Sequential {
-  checkOptions("unet", options, ["classes", "inChannels", "inputSize", "depth", "width", "batchNorm"]);
+  checkOptions("unet", options, UNET_OPTIONS);
   const { classes = 2, inChannels = 1, inputSize = 256, depth = 4, width = 64, batchNorm = false } = options;
   checkInt("unet", "classes", classes, 1);
   checkInt("unet", "inChannels", inChannels, 1);

@@ -16,6 +16,7 @@ import { Dropout, Flatten } from "../nn/misc.js";
 import { Module } from "../nn/module.js";
 import { checkInt, checkOptions } from "./blocks.js";
 import { alexnetLRN } from "./alexnet.js";
+import { keysOf } from "../options.js";
 
 /** Table 1 of the paper: a number is a 3x3 conv with that many filters, "1x1-N" a 1x1 conv,
  *  "M" a max pool, "LRN" local response normalisation. */
@@ -45,8 +46,10 @@ export interface VGGOptions {
   dropout?: number;
 }
 
+const VGG_OPTIONS = keysOf<VGGOptions>({ config: true, classes: true, inChannels: true, inputSize: true, batchNorm: true, poolSize: true, hidden: true, dropout: true });
+
 export function vgg(options: VGGOptions = {}): Sequential {
-  checkOptions("vgg", options, ["config", "classes", "inChannels", "inputSize", "batchNorm", "poolSize", "hidden", "dropout"]);
+  checkOptions("vgg", options, VGG_OPTIONS);
   const { config = "D", classes = 1000, inChannels = 3, inputSize = 224, batchNorm = false, poolSize = 7, hidden = 4096, dropout = 0.5 } = options;
   const cfg = VGG_CONFIGS[config];
   const name = `vgg-${config}`;
@@ -87,6 +90,7 @@ export function vgg(options: VGGOptions = {}): Sequential {
 
 type Opts = Omit<VGGOptions, "config" | "batchNorm">;
 const named = (name: string, config: string, batchNorm: boolean) => (o: Opts = {}) => {
+  checkOptions(name, o, VGG_OPTIONS);
   for (const k of ["config", "batchNorm"] as const)
     if ((o as VGGOptions)?.[k] !== undefined) throw new Error(`${name}: ${k} is fixed by the name; use vgg({config, batchNorm})`);
   return vgg({ ...o, config, batchNorm });

@@ -4,6 +4,7 @@ import { Module, windowRF, type Flow } from "./module.js";
 import { toPair, pairStr, expectRank, windowOut, type Pair } from "./shapes.js";
 import { defaultLayerInit } from "./init.js";
 import { conv2d, conv_transpose2d, linear } from "../ops/index.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export interface Conv2dOptions {
   stride?: number | number[];
@@ -13,6 +14,8 @@ export interface Conv2dOptions {
   /** add a learnable bias (default true) */
   bias?: boolean;
 }
+
+const CONV2D_OPTIONS = keysOf<Conv2dOptions>({ stride: true, padding: true, dilation: true, groups: true, bias: true });
 
 function checkChannels(type: string, inC: number, outC: number, groups: number) {
   for (const [what, v] of [["in_channels", inC], ["out_channels", outC], ["groups", groups]] as const)
@@ -42,6 +45,7 @@ export class Conv2d extends Module {
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | number[], readonly options: Conv2dOptions = {}) {
     super();
+    checkOptions("Conv2d", options, CONV2D_OPTIONS);
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = options;
     checkChannels("Conv2d", inChannels, outChannels, groups);
     this.kernelSize = toPair("Conv2d: kernel_size", kernelSize, 1);
@@ -87,6 +91,8 @@ export interface ConvTranspose2dOptions extends Conv2dOptions {
   outputPadding?: number | number[];
 }
 
+const CONV_TRANSPOSE2D_OPTIONS = keysOf<ConvTranspose2dOptions>({ stride: true, padding: true, outputPadding: true, dilation: true, groups: true, bias: true });
+
 /** The "fractionally strided" convolution (FCN / U-Net upsampler): the gradient of a Conv2d with
  *  respect to its input. Weight [in, out/groups, kh, kw] as in PyTorch. */
 export class ConvTranspose2d extends Module {
@@ -102,6 +108,7 @@ export class ConvTranspose2d extends Module {
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | number[], options: ConvTranspose2dOptions = {}) {
     super();
+    checkOptions("ConvTranspose2d", options, CONV_TRANSPOSE2D_OPTIONS);
     const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true } = options;
     checkChannels("ConvTranspose2d", inChannels, outChannels, groups);
     this.kernelSize = toPair("ConvTranspose2d: kernel_size", kernelSize, 1);
@@ -163,8 +170,10 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, { bias = true }: { bias?: boolean } = {}) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } = {}) {
     super();
+    checkOptions("Linear", options, ["bias"]);
+    const { bias = true } = options;
     for (const [what, v] of [["in_features", inFeatures], ["out_features", outFeatures]] as const)
       if (!Number.isInteger(v) || v < 1) throw new Error(`Linear: ${what} must be a positive integer, got ${v}`);
     this.weight = this.registerParameter("weight", empty([outFeatures, inFeatures]))!;

@@ -2,6 +2,7 @@
 // same distribution as in PyTorch: Glorot & Bengio 2010 (Xavier), He et al. 2015 (Kaiming).
 import { Tensor, shapeStr } from "../tensor.js";
 import { defaultGenerator, type Generator } from "../random.js";
+import { checkOptions } from "../options.js";
 
 export type Nonlinearity = "linear" | "conv1d" | "conv2d" | "conv_transpose2d" | "sigmoid" | "tanh" | "relu" | "leaky_relu" | "selu";
 export type FanMode = "fan_in" | "fan_out";
@@ -57,12 +58,16 @@ function fillNormal(t: Tensor, rng: Generator, mean: number, std: number): Tenso
   return t;
 }
 
-export function uniform(t: Tensor, lo = 0, hi = 1, { rng = defaultGenerator }: InitOptions = {}): Tensor {
+export function uniform(t: Tensor, lo = 0, hi = 1, opts: InitOptions = {}): Tensor {
+  checkOptions("uniform", opts, ["rng"]);
+  const { rng = defaultGenerator } = opts;
   return fillUniform(t, rng, lo, hi);
 }
 
 /** Gaussian with a fixed standard deviation (the lecture's "small random numbers", e.g. 0.01). */
-export function gaussian(t: Tensor, std = 0.01, { rng = defaultGenerator, mean = 0 }: InitOptions & { mean?: number } = {}): Tensor {
+export function gaussian(t: Tensor, std = 0.01, opts: InitOptions & { mean?: number } = {}): Tensor {
+  checkOptions("gaussian", opts, ["rng", "mean"]);
+  const { rng = defaultGenerator, mean = 0 } = opts;
   return fillNormal(t, rng, mean, std);
 }
 export const normal = gaussian;
@@ -75,14 +80,18 @@ export const zeros = (t: Tensor) => constant(t, 0);
 export const ones = (t: Tensor) => constant(t, 1);
 
 /** Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)). */
-export function xavierUniform(t: Tensor, { gain = 1, rng = defaultGenerator }: InitOptions & { gain?: number } = {}): Tensor {
+export function xavierUniform(t: Tensor, opts: InitOptions & { gain?: number } = {}): Tensor {
+  checkOptions("xavierUniform", opts, ["gain", "rng"]);
+  const { gain = 1, rng = defaultGenerator } = opts;
   const { fanIn, fanOut } = fans(t.shape);
   const a = gain * Math.sqrt(6 / (fanIn + fanOut));
   return fillUniform(t, rng, -a, a);
 }
 
 /** Glorot normal: N(0, std²), std = gain * sqrt(2 / (fan_in + fan_out)). */
-export function xavierNormal(t: Tensor, { gain = 1, rng = defaultGenerator }: InitOptions & { gain?: number } = {}): Tensor {
+export function xavierNormal(t: Tensor, opts: InitOptions & { gain?: number } = {}): Tensor {
+  checkOptions("xavierNormal", opts, ["gain", "rng"]);
+  const { gain = 1, rng = defaultGenerator } = opts;
   const { fanIn, fanOut } = fans(t.shape);
   const std = gain * Math.sqrt(2 / (fanIn + fanOut));
   return fillNormal(t, rng, 0, std);
@@ -95,6 +104,8 @@ export interface KaimingOptions extends InitOptions {
   nonlinearity?: Nonlinearity;
 }
 
+const KAIMING_OPTIONS = ["a", "mode", "nonlinearity", "rng"];
+
 function kaimingStd(t: Tensor, { a = 0, mode = "fan_in", nonlinearity = "leaky_relu" }: KaimingOptions): number {
   const { fanIn, fanOut } = fans(t.shape);
   const fan = mode === "fan_in" ? fanIn : fanOut;
@@ -105,6 +116,7 @@ function kaimingStd(t: Tensor, { a = 0, mode = "fan_in", nonlinearity = "leaky_r
 
 /** He uniform: U(-b, b), b = gain * sqrt(3 / fan). */
 export function kaimingUniform(t: Tensor, opts: KaimingOptions = {}): Tensor {
+  checkOptions("kaimingUniform", opts, KAIMING_OPTIONS);
   const b = Math.sqrt(3) * kaimingStd(t, opts);
   const rng = opts.rng ?? defaultGenerator;
   return fillUniform(t, rng, -b, b);
@@ -112,6 +124,7 @@ export function kaimingUniform(t: Tensor, opts: KaimingOptions = {}): Tensor {
 
 /** He normal: N(0, std²), std = gain / sqrt(fan). */
 export function kaimingNormal(t: Tensor, opts: KaimingOptions = {}): Tensor {
+  checkOptions("kaimingNormal", opts, KAIMING_OPTIONS);
   const std = kaimingStd(t, opts);
   const rng = opts.rng ?? defaultGenerator;
   return fillNormal(t, rng, 0, std);

@@ -4,6 +4,7 @@ import { Module, type Flow } from "./module.js";
 import { expectRank, toPair, type Pair } from "./shapes.js";
 import { defaultGenerator, Generator } from "../random.js";
 import { flatten, interpolate, dropout } from "../ops/index.js";
+import { checkOptions, keysOf } from "../options.js";
 
 /** Inverted dropout (training only). Each call draws the mask's seed from this layer's own
  *  generator (forked from the default one when built), so a run is reproducible and a
@@ -14,7 +15,7 @@ export class Dropout extends Module {
 
   constructor(readonly p = 0.5) {
     super();
-    if (!(p >= 0 && p < 1)) throw new Error(`Dropout: p must be in [0, 1), got ${p}`);
+    if (typeof p !== "number" || !(p >= 0 && p < 1)) throw new Error(`Dropout: p must be a number in [0, 1) (new Dropout(0.5)), got ${typeof p === "object" ? JSON.stringify(p) : p}`);
     this.rng = defaultGenerator.fork();
   }
 
@@ -78,8 +79,10 @@ export class Upsample extends Module {
   readonly mode: "nearest" | "bilinear";
   readonly alignCorners: boolean;
 
-  constructor({ size, scaleFactor, mode = "nearest", alignCorners = false }: UpsampleOptions = {}) {
+  constructor(options: UpsampleOptions = {}) {
     super();
+    checkOptions("Upsample", options, keysOf<UpsampleOptions>({ size: true, scaleFactor: true, mode: true, alignCorners: true }));
+    const { size, scaleFactor, mode = "nearest", alignCorners = false } = options;
     if ((size === undefined) === (scaleFactor === undefined)) throw new Error("Upsample: give exactly one of size and scaleFactor");
     if (mode !== "nearest" && mode !== "bilinear") throw new Error(`Upsample: mode '${mode}' is not supported (nearest, bilinear)`);
     this.size = size === undefined ? null : toPair("Upsample: size", size, 1);

@@ -5,6 +5,7 @@
 import { Tensor, keep, shapeStr, sizeOf, zeros, tidy, setValues, type Shape } from "../tensor.js";
 import { noGrad } from "../autograd.js";
 import type { Generator, RngState } from "../random.js";
+import { checkOptions } from "../options.js";
 
 /** A value a state dict entry may hold: a tensor, or plain data with a shape (safetensors). */
 export type StateValue = Tensor | { shape: readonly number[]; data: ArrayLike<number> };
@@ -253,7 +254,9 @@ export abstract class Module {
 
   /** Copy values into this module's tensors. strict: every name must match both ways.
    *  Errors name the tensor and the shapes. Returns the names that were missing/unexpected. */
-  loadStateDict(sd: Map<string, StateValue> | Record<string, StateValue>, { strict = true }: { strict?: boolean } = {}) {
+  loadStateDict(sd: Map<string, StateValue> | Record<string, StateValue>, opts: { strict?: boolean } = {}) {
+    checkOptions(`${this.type}.loadStateDict`, opts, ["strict"]);
+    const { strict = true } = opts;
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
     const missing = [...own.keys()].filter((k) => !src.has(k));

@@ -4,6 +4,7 @@
 import { Tensor, zeros, ones, full } from "../tensor.js";
 import { Module } from "./module.js";
 import { batch_norm, local_response_norm } from "../ops/index.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export interface BatchNormOptions {
   eps?: number;
@@ -13,6 +14,8 @@ export interface BatchNormOptions {
   /** keep running statistics for eval mode, default true */
   trackRunningStats?: boolean;
 }
+
+const BATCH_NORM_OPTIONS = keysOf<BatchNormOptions>({ eps: true, momentum: true, affine: true, trackRunningStats: true });
 
 abstract class BatchNorm extends Module {
   readonly weight: Tensor | null;
@@ -25,8 +28,10 @@ abstract class BatchNorm extends Module {
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
 
-  constructor(type: string, readonly numFeatures: number, { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true }: BatchNormOptions) {
+  constructor(type: string, readonly numFeatures: number, options: BatchNormOptions) {
     super();
+    checkOptions(type, options, BATCH_NORM_OPTIONS);
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = options;
     if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${type}: num_features must be a positive integer, got ${numFeatures}`);
     if (!(eps > 0)) throw new Error(`${type}: eps must be > 0, got ${eps}`);
     if (!(momentum >= 0 && momentum <= 1)) throw new Error(`${type}: momentum must be in [0, 1], got ${momentum}`);
@@ -89,8 +94,10 @@ export class LocalResponseNorm extends Module {
   readonly beta: number;
   readonly k: number;
 
-  constructor(readonly size: number, { alpha = 1e-4, beta = 0.75, k = 1 }: { alpha?: number; beta?: number; k?: number } = {}) {
+  constructor(readonly size: number, options: { alpha?: number; beta?: number; k?: number } = {}) {
     super();
+    checkOptions("LocalResponseNorm", options, ["alpha", "beta", "k"]);
+    const { alpha = 1e-4, beta = 0.75, k = 1 } = options;
     if (!Number.isInteger(size) || size < 1) throw new Error(`LocalResponseNorm: size must be a positive integer, got ${size}`);
     this.alpha = alpha;
     this.beta = beta;

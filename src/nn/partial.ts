@@ -8,6 +8,7 @@ import { Module, ModuleError, windowRF, type Flow, type SummaryRow } from "./mod
 import { Conv2d } from "./conv.js";
 import { toPair, pairStr, type Pair } from "./shapes.js";
 import { conv2d, cat } from "../ops/index.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export interface PartialConv2dOptions {
   stride?: number | number[];
@@ -25,6 +26,7 @@ export class PartialConv2d extends Module {
 
   constructor(readonly inChannels: number, readonly table: number[][], kernelSize: number | number[], readonly options: PartialConv2dOptions = {}) {
     super();
+    checkOptions("PartialConv2d", options, keysOf<PartialConv2dOptions>({ stride: true, padding: true, bias: true }));
     this.kernelSize = toPair("PartialConv2d: kernel_size", kernelSize, 1);
     if (!Array.isArray(table) || !table.length) throw new Error("PartialConv2d: the connection table needs one row (list of input maps) per output map");
     table.forEach((row, j) => {

@@ -3,6 +3,7 @@ import { Tensor } from "../tensor.js";
 import { Module, windowRF, type Flow } from "./module.js";
 import { toPair, pairStr, expectRank, windowOut, type Pair } from "./shapes.js";
 import { max_pool2d, avg_pool2d, adaptive_avg_pool2d, global_avg_pool2d } from "../ops/index.js";
+import { checkOptions } from "../options.js";
 
 export interface PoolOptions {
   /** default: the kernel size (non-overlapping) */
@@ -18,8 +19,10 @@ abstract class Pool2d extends Module {
   readonly ceilMode: boolean;
   dilation: Pair = [1, 1];
 
-  constructor(type: string, kernelSize: number | number[], { stride, padding = 0, ceilMode = false }: PoolOptions) {
+  constructor(type: string, kernelSize: number | number[], options: PoolOptions, known: string[]) {
     super();
+    checkOptions(type, options, ["stride", "padding", "ceilMode", ...known]);
+    const { stride, padding = 0, ceilMode = false } = options;
     this.kernelSize = toPair(`${type}: kernel_size`, kernelSize, 1);
     this.stride = toPair(`${type}: stride`, stride ?? this.kernelSize, 1);
     this.padding = toPair(`${type}: padding`, padding, 0);
@@ -56,7 +59,7 @@ export class MaxPool2d extends Pool2d {
   readonly type = "MaxPool2d";
 
   constructor(kernelSize: number | number[], options: PoolOptions & { dilation?: number | number[] } = {}) {
-    super("MaxPool2d", kernelSize, options);
+    super("MaxPool2d", kernelSize, options, ["dilation"]);
     this.dilation = toPair("MaxPool2d: dilation", options.dilation ?? 1, 1);
   }
 
@@ -74,7 +77,7 @@ export class AvgPool2d extends Pool2d {
   readonly countIncludePad: boolean;
 
   constructor(kernelSize: number | number[], options: PoolOptions & { countIncludePad?: boolean } = {}) {
-    super("AvgPool2d", kernelSize, options);
+    super("AvgPool2d", kernelSize, options, ["countIncludePad"]);
     this.countIncludePad = options.countIncludePad ?? true;
   }
 

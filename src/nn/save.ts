@@ -3,6 +3,7 @@
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module, type ModuleConfig } from "./module.js";
 import { moduleFromConfig, unbuildableTypes } from "./config.js";
+import { checkOptions } from "../options.js";
 
 export const MODEL_FORMAT = "simdnet-model";
 
@@ -22,7 +23,9 @@ export function weightsToSafetensors(model: Module, metadata: Record<string, str
 
 /** Load safetensors bytes into a model. Errors name the file and the tensor (missing,
  *  unexpected, wrong shape) or the header problem. */
-export function loadWeights(model: Module, bytes: Uint8Array, { strict = true, what = "weights" }: { strict?: boolean; what?: string } = {}) {
+export function loadWeights(model: Module, bytes: Uint8Array, opts: { strict?: boolean; what?: string } = {}) {
+  checkOptions("loadWeights", opts, ["strict", "what"]);
+  const { strict = true, what = "weights" } = opts;
   const file = parseSafetensors(bytes, what);
   try {
     return model.loadStateDict(file.tensors, { strict });
@@ -48,7 +51,9 @@ export function modelFromConfig(json: string | ModelFile, what = "model config")
 }
 
 /** Node: write <dir>/<name>.safetensors and <dir>/<name>.json (each atomically). */
-export async function saveModel(model: Module, dir: string, { name = "model", meta }: { name?: string; meta?: Record<string, unknown> } = {}): Promise<{ weights: string; config: string }> {
+export async function saveModel(model: Module, dir: string, opts: { name?: string; meta?: Record<string, unknown> } = {}): Promise<{ weights: string; config: string }> {
+  checkOptions("saveModel", opts, ["name", "meta"]);
+  const { name = "model", meta } = opts;
   const { join } = await import("node:path");
   const { writeFileAtomic } = await import("../train/files.js");
   const weights = join(dir, `${name}.safetensors`), config = join(dir, `${name}.json`);

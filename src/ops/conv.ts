@@ -4,7 +4,8 @@
 // forward is a convolution's input gradient and its input gradient is a convolution's forward.
 import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
 import type { Engine } from "../engine/engine.js";
-import { defineOp, fail, pair, checkInt } from "./table.js";
+import { defineOp, fail, pair, checkInt, OpError } from "./table.js";
+import { checkOptions } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
 
 /** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
@@ -354,6 +355,7 @@ export function _setGpuConv(f: typeof gpuConv) {
 
 export function conv2d_input(inputShape: number[], w: Tensor, gradOut: Tensor, opts: Partial<Conv2dAttrs> = {}): Tensor {
   const op = "conv2d_input";
+  checkOptions(op, opts, Object.keys(convDefaults), { noun: "attribute", error: OpError });
   sameEngine(op, w, gradOut);
   const g = conv2dGeometry(op, inputShape, w.shape, { ...convDefaults, ...opts });
   const want = [g.N, g.O, g.HO, g.WO];
@@ -369,6 +371,7 @@ export function conv2d_input(inputShape: number[], w: Tensor, gradOut: Tensor, o
  *  weightShape), for input x and output gradient gradOut. Not recorded for backward. */
 export function conv2d_weight(x: Tensor, weightShape: number[], gradOut: Tensor, opts: Partial<Conv2dAttrs> = {}): Tensor {
   const op = "conv2d_weight";
+  checkOptions(op, opts, Object.keys(convDefaults), { noun: "attribute", error: OpError });
   sameEngine(op, x, gradOut);
   const g = conv2dGeometry(op, x.shape, weightShape, { ...convDefaults, ...opts });
   const want = [g.N, g.O, g.HO, g.WO];

@@ -81,7 +81,7 @@ export const reshapeOpDef = defineOp<{ shape: number[] }>({
   backward(_ctx, g, [x]) {
     return [new Tensor(g.storage, x!.shape, g.offset)];
   },
-});
+}, { shape: undefined });
 _setReshape((t, shape) => reshapeOpDef.apply([t], { shape }));
 
 /** Flatten dims from `startDim` on (PyTorch's default start 1 keeps the batch). */

@@ -204,21 +204,21 @@ export const bceOp = elementLoss("binary_cross_entropy", "bce", (x) => {
 export const bceWithLogitsOp = elementLoss("binary_cross_entropy_with_logits", "bce_logits");
 
 /** Squared error (L2). */
-export function mse_loss(input: Tensor, target: Tensor, opts: Partial<CeAttrs> = {}): Tensor {
+export function mse_loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   return mseLossOp.apply([input, target], opts);
 }
 
 /** Absolute error (L1). */
-export function l1_loss(input: Tensor, target: Tensor, opts: Partial<CeAttrs> = {}): Tensor {
+export function l1_loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   return l1LossOp.apply([input, target], opts);
 }
 
 /** Binary cross-entropy of probabilities (logs clamped at -100, as PyTorch). */
-export function binary_cross_entropy(input: Tensor, target: Tensor, opts: Partial<CeAttrs> = {}): Tensor {
+export function binary_cross_entropy(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   return bceOp.apply([input, target], opts);
 }
 
 /** Binary cross-entropy on logits (a sigmoid folded in, stable for any logit). */
-export function binary_cross_entropy_with_logits(input: Tensor, target: Tensor, opts: Partial<CeAttrs> = {}): Tensor {
+export function binary_cross_entropy_with_logits(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   return bceWithLogitsOp.apply([input, target], opts);
 }

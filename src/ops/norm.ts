@@ -1,7 +1,8 @@
 // Normalisation ops (kernels in assembly/norm.ts): batch_norm, local_response_norm, dropout.
 // Semantics follow torch.nn.functional (1.13).
 import { Tensor, shapeStr, empty } from "../tensor.js";
-import { defineOp, fail, checkRank, checkInt } from "./table.js";
+import { defineOp, fail, checkRank, checkInt, OpError } from "./table.js";
+import { checkOptions } from "../options.js";
 import { clone } from "./eltwise.js";
 import { isGradEnabled, needsGrad } from "../autograd.js";
 
@@ -170,6 +171,7 @@ export const lrnOp = defineOp<LrnAttrs>(
  *  y_c = x_c / (k + alpha/size · Σ_{window of size channels around c} x²)^beta.
  *  AlexNet: size 5, alpha 1e-4, beta 0.75, k 2. */
 export function local_response_norm(x: Tensor, size: number, opts: Partial<Omit<LrnAttrs, "size">> = {}): Tensor {
+  checkOptions("local_response_norm", opts, ["alpha", "beta", "k"], { noun: "attribute", error: OpError });
   return lrnOp.apply([x], { ...opts, size });
 }
 
@@ -213,7 +215,7 @@ export const dropoutOp = defineOp<DropoutAttrs>(
       return [dx];
     },
   },
-  { p: 0.5, training: true },
+  { p: 0.5, training: true, seed: undefined },
 );
 
 /** Inverted dropout: each element is kept with probability 1 - p and scaled by 1/(1 - p). The mask

@@ -1,7 +1,7 @@
 // Pooling ops (kernels in assembly/pool.ts): max_pool2d, avg_pool2d, adaptive_avg_pool2d,
 // global_avg_pool2d. Output sizes, padding rules and divisors follow PyTorch.
 import { Tensor, shapeStr, empty } from "../tensor.js";
-import { defineOp, fail, checkRank, pair } from "./table.js";
+import { defineOp, fail, checkRank, pair, type OpDefaults } from "./table.js";
 import { withTable } from "./scratch.js";
 import type { Engine } from "../engine/engine.js";
 
@@ -94,7 +94,7 @@ export const maxPool2dOp = defineOp<MaxPoolAttrs>(
       return [dx];
     },
   },
-  { padding: 0, dilation: 1, ceil_mode: false } as MaxPoolAttrs,
+  { kernel_size: undefined, stride: null, padding: 0, dilation: 1, ceil_mode: false },
 );
 
 /** 2-D max pooling over an NCHW input; padding counts as -Infinity. */
@@ -138,7 +138,7 @@ function adaptiveWindows(size: number, out: number): Windows {
 }
 
 /** Defines a window-average op: `windows` validates and gives the output size and windows. */
-function defineAvgOp<A>(name: string, windows: (x: Tensor, a: A) => { OH: number; OW: number; rows: Windows; cols: Windows }, defaults?: A) {
+function defineAvgOp<A>(name: string, windows: (x: Tensor, a: A) => { OH: number; OW: number; rows: Windows; cols: Windows }, defaults: OpDefaults<A>) {
   return defineOp<A>(
     {
       name,
@@ -165,14 +165,22 @@ function defineAvgOp<A>(name: string, windows: (x: Tensor, a: A) => { OH: number
   );
 }
 
-interface AvgPoolAttrs { kernel_size: IntOr2; stride?: IntOr2 | null; padding: IntOr2; ceil_mode: boolean; count_include_pad: boolean }
+interface AvgPoolAttrs {
+  kernel_size: IntOr2;
+  stride?: IntOr2 | null;
+  padding: IntOr2;
+  ceil_mode: boolean;
+  count_include_pad: boolean;
+  /** PyTorch's; not supported (an error unless null) */
+  divisor_override?: number | null;
+}
 
 export const avgPool2dOp = defineAvgOp<AvgPoolAttrs>(
   "avg_pool2d",
   (x, a) => {
     const g = poolGeom("avg_pool2d", x, { ...a, dilation: 1 });
     if (typeof a.count_include_pad !== "boolean") fail("avg_pool2d", `count_include_pad must be a boolean, got ${JSON.stringify(a.count_include_pad)}`);
-    if ((a as any).divisor_override != null) fail("avg_pool2d", "divisor_override is not supported");
+    if (a.divisor_override != null) fail("avg_pool2d", "divisor_override is not supported");
     return {
       OH: g.OH,
       OW: g.OW,
@@ -180,7 +188,7 @@ export const avgPool2dOp = defineAvgOp<AvgPoolAttrs>(
       cols: avgWindows(g.W, g.OW, g.k[1], g.s[1], g.p[1], a.count_include_pad),
     };
   },
-  { padding: 0, ceil_mode: false, count_include_pad: true } as AvgPoolAttrs,
+  { kernel_size: undefined, stride: null, padding: 0, ceil_mode: false, count_include_pad: true, divisor_override: null },
 );
 
 /** 2-D average pooling over an NCHW input. */
@@ -201,7 +209,7 @@ export const adaptiveAvgPool2dOp = defineAvgOp<{ output_size: OutSize }>("adapti
   // null keeps that dimension's input size (PyTorch's None)
   const [OH, OW] = pair(op, "output_size", [raw[0] ?? H, raw[1] ?? W], 1);
   return { OH, OW, rows: adaptiveWindows(H, OH), cols: adaptiveWindows(W, OW) };
-});
+}, { output_size: undefined });
 
 /** Adaptive average pooling to output_size (int or [h, w]), PyTorch's window rule. */
 export function adaptive_avg_pool2d(x: Tensor, output_size: OutSize): Tensor {
@@ -213,7 +221,7 @@ export const globalAvgPool2dOp = defineAvgOp<{}>("global_avg_pool2d", (x) => {
   const [, C, H, W] = x.shape;
   if (C === 0 || H === 0 || W === 0) fail("global_avg_pool2d", `input ${shapeStr(x.shape)} has an empty channel or spatial dimension`);
   return { OH: 1, OW: 1, rows: adaptiveWindows(H, 1), cols: adaptiveWindows(W, 1) };
-});
+}, {});
 
 /** Mean over each channel's plane: [N, C, H, W] -> [N, C, 1, 1]. */
 export function global_avg_pool2d(x: Tensor): Tensor {

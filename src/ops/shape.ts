@@ -1,7 +1,8 @@
 // Shape and reduction ops (kernels in assembly/shape.ts and assembly/upsample.ts): cat,
 // bias_add, upsample_bilinear2d / upsample_nearest2d (interpolate), sum, mean, mul_scalar.
 import { Tensor, shapeStr, empty } from "../tensor.js";
-import { defineOp, fail, checkRank, pair } from "./table.js";
+import { defineOp, fail, checkRank, pair, OpError } from "./table.js";
+import { checkOptions } from "../options.js";
 import { clone } from "./eltwise.js";
 import { withTable } from "./scratch.js";
 import type { Engine } from "../engine/engine.js";
@@ -117,14 +118,20 @@ export function bias_add(x: Tensor, b: Tensor): Tensor {
 
 // ---- interpolate: upsample_bilinear2d, upsample_nearest2d ----
 
-interface UpAttrs { size?: number | [number, number] | null; scale_factor?: number | [number, number] | null; align_corners?: boolean | null }
+interface UpAttrs {
+  size?: number | [number, number] | null;
+  scale_factor?: number | [number, number] | null;
+  align_corners?: boolean | null;
+  /** PyTorch's; not supported (an error when true) */
+  recompute_scale_factor?: boolean | null;
+}
 
 /** Output size and the scale factors given (if any), as F.interpolate. */
 function upGeom(op: string, x: Tensor, a: UpAttrs) {
   checkRank(op, "input", x, 4);
   const [N, C, H, W] = x.shape;
   if (H === 0 || W === 0) fail(op, `input ${shapeStr(x.shape)} has an empty spatial dimension`);
-  if ((a as any).recompute_scale_factor) fail(op, "recompute_scale_factor is not supported");
+  if (a.recompute_scale_factor) fail(op, "recompute_scale_factor is not supported");
   const hasSize = a.size != null, hasScale = a.scale_factor != null;
   if (hasSize === hasScale) fail(op, `give exactly one of size and scale_factor (input ${shapeStr(x.shape)})`);
   let OH: number, OW: number, sf: [number, number] | null = null;
@@ -188,7 +195,7 @@ export const upsampleBilinear2dOp = defineOp<UpAttrs>(
       return [dx];
     },
   },
-  { align_corners: false },
+  { size: null, scale_factor: null, align_corners: false, recompute_scale_factor: null },
 );
 
 /** PyTorch's legacy "nearest" source index: floor(dst * scale) in float32, clamped. */
@@ -228,10 +235,12 @@ export const upsampleNearest2dOp = defineOp<UpAttrs>({
     runNearest(ctx.engine, "bwd", x!, gy, dx, a);
     return [dx];
   },
-});
+}, { size: null, scale_factor: null, align_corners: null, recompute_scale_factor: null });
 
 /** F.interpolate for NCHW: mode "bilinear" (default align_corners false) or "nearest". */
 export function interpolate(x: Tensor, opts: UpAttrs & { mode?: "bilinear" | "nearest" }): Tensor {
+  if (opts === undefined) fail("interpolate", "give the size or the scale_factor: interpolate(x, { size }) or interpolate(x, { scale_factor })");
+  checkOptions("interpolate", opts, ["size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"], { noun: "attribute", error: OpError });
   const { mode = "nearest", ...rest } = opts;
   if (mode === "bilinear") return upsampleBilinear2dOp.apply([x], rest);
   if (mode === "nearest") return upsampleNearest2dOp.apply([x], rest);
@@ -287,7 +296,7 @@ export const mulScalarOp = defineOp<{ scalar: number }>({
     ctx.engine.run("f32_scale", [g.ptr, dx.ptr, dx.size, a.scalar], dx.size);
     return [dx];
   },
-});
+}, { scalar: undefined });
 
 /** x * s for a number s. */
 export function mul(x: Tensor, s: number): Tensor {

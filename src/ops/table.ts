@@ -5,6 +5,7 @@ import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
 import { isGradEnabled, needsGrad, type Node } from "../autograd.js";
 import type { Engine } from "../engine/engine.js";
 import type { GpuEngine } from "../webgpu/engine.js";
+import { checkOptions } from "../options.js";
 
 export class OpError extends Error {}
 
@@ -47,6 +48,8 @@ export interface OpKernels<A> {
 }
 
 export interface OpEntry<A = any> extends OpDef<A> {
+  /** the attributes the op takes (the keys of its defaults) */
+  readonly attributes: readonly string[];
   apply(inputs: (Tensor | null | undefined)[], attrs?: Partial<A>): Tensor;
 }
 
@@ -56,12 +59,23 @@ export function fail(op: string, msg: string): never {
   throw new OpError(`${op}: ${msg}`);
 }
 
-export function defineOp<A>(def: OpDef<A>, defaults?: A): OpEntry<A> {
+/** An op's attributes with their defaults: every attribute the op takes, undefined for those
+ *  that have no default (a required one, such as reshape's shape). */
+export type OpDefaults<A> = { [K in keyof Required<A>]: A[K] | undefined };
+
+/** Declares an op. `defaults` lists every attribute the op takes (apply() rejects any other
+ *  key, with a "did you mean"); an op without defaults takes no attributes. */
+export function defineOp<A extends Record<string, never>>(def: OpDef<A>): OpEntry<A>;
+export function defineOp<A>(def: OpDef<A>, defaults: OpDefaults<A>): OpEntry<A>;
+export function defineOp<A>(def: OpDef<A>, defaults?: OpDefaults<A>): OpEntry<A> {
   if (opTable.has(def.name)) throw new Error(`op ${def.name} defined twice`);
+  const known = Object.keys(defaults ?? {});
   const entry: OpEntry<A> = {
     ...def,
+    attributes: known,
     apply(rawInputs, rawAttrs) {
       const name = def.name;
+      checkOptions(name, rawAttrs, known, { noun: "attribute", error: OpError });
       const inputs: (Tensor | null)[] = [];
       const last = def.inputs[def.inputs.length - 1];
       const variadic = !!last && last.endsWith("...");

@@ -2,6 +2,7 @@
 // recursive ("chainable") form to each group's current lr, so the values match torch's step for
 // step, warm-up chains included. Call scheduler.step() after optimizer.step().
 import { Optimizer, OptimError, type BaseOptions } from "./optimizer.js";
+import { checkOptions } from "../options.js";
 
 type AnyOptimizer = Optimizer<BaseOptions>;
 
@@ -75,6 +76,11 @@ export abstract class LRScheduler {
   }
 }
 
+/** A scheduler's options: an object of these keys (its required ones are checked after). */
+function checkKeys(name: string, opts: unknown, known: string[]): void {
+  checkOptions(name, opts, known, { error: OptimError });
+}
+
 function positiveInt(name: string, what: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new OptimError(`${name}: ${what} must be an integer >= 1, got ${JSON.stringify(v)}`);
   return v;
@@ -91,6 +97,7 @@ export class StepLR extends LRScheduler {
   readonly step_size: number;
   readonly gamma: number;
   constructor(optimizer: AnyOptimizer, opts: { step_size: number; gamma?: number }) {
+    checkKeys("StepLR", opts, ["step_size", "gamma"]);
     super("StepLR", optimizer);
     this.step_size = positiveInt(this.name, "step_size", opts?.step_size);
     this.gamma = finite(this.name, "gamma", opts.gamma ?? 0.1);
@@ -110,6 +117,7 @@ export class StepLR extends LRScheduler {
 export class ExponentialLR extends LRScheduler {
   readonly gamma: number;
   constructor(optimizer: AnyOptimizer, opts: { gamma: number }) {
+    checkKeys("ExponentialLR", opts, ["gamma"]);
     super("ExponentialLR", optimizer);
     this.gamma = finite(this.name, "gamma", opts?.gamma);
     this.initialStep();
@@ -128,6 +136,7 @@ export class CosineAnnealingLR extends LRScheduler {
   readonly T_max: number;
   readonly eta_min: number;
   constructor(optimizer: AnyOptimizer, opts: { T_max: number; eta_min?: number }) {
+    checkKeys("CosineAnnealingLR", opts, ["T_max", "eta_min"]);
     super("CosineAnnealingLR", optimizer);
     this.T_max = positiveInt(this.name, "T_max", opts?.T_max);
     this.eta_min = finite(this.name, "eta_min", opts.eta_min ?? 0);
@@ -154,6 +163,7 @@ export class LinearLR extends LRScheduler {
   readonly end_factor: number;
   readonly total_iters: number;
   constructor(optimizer: AnyOptimizer, opts: { start_factor?: number; end_factor?: number; total_iters?: number } = {}) {
+    checkKeys("LinearLR", opts, ["start_factor", "end_factor", "total_iters"]);
     super("LinearLR", optimizer);
     this.start_factor = finite(this.name, "start_factor", opts.start_factor ?? 1 / 3, 0, 1);
     this.end_factor = finite(this.name, "end_factor", opts.end_factor ?? 1, 0, 1);
@@ -226,6 +236,7 @@ export class SequentialLR extends LRScheduler {
 /** A linear warm-up from start_factor·lr to lr over `steps` epochs, then `then` (a scheduler
  *  made on the same optimizer), as SequentialLR([LinearLR, then], [steps]). */
 export function linearWarmup(optimizer: AnyOptimizer, opts: { steps: number; start_factor?: number; then: LRScheduler }): SequentialLR {
+  checkKeys("linearWarmup", opts, ["steps", "start_factor", "then"]);
   const warm = new LinearLR(optimizer, { start_factor: opts.start_factor ?? 1 / 3, end_factor: 1, total_iters: opts.steps });
   return new SequentialLR(optimizer, [warm, opts.then], [opts.steps]);
 }

@@ -1,6 +1,7 @@
 // The optimiser base: parameter groups, per-parameter state in engine buffers, zeroGrad and
 // state dicts. The update itself is one fused kernel per parameter (assembly/optim.ts).
 import { Tensor, zeros, keep, shapeStr, fillTensor, setValues } from "../tensor.js";
+import { checkOptions } from "../options.js";
 
 /** Options shared by every optimiser: the learning rate (schedulers change it per group). */
 export interface BaseOptions {
@@ -35,7 +36,7 @@ export abstract class Optimizer<O extends BaseOptions> {
   protected hasStep = true;
 
   constructor(readonly name: string, params: ParamsArg<O>, private defaults: O, opts: Partial<O>) {
-    this.checkKeys("options", opts, defaults);
+    this.checkKeys(undefined, opts, defaults);
     const base = { ...defaults, ...opts } as O;
     this.validate(base);
     if (!Array.isArray(params) || params.length === 0) this.fail("got an empty parameter list");
@@ -71,9 +72,10 @@ export abstract class Optimizer<O extends BaseOptions> {
     throw new OptimError(`${this.name}: ${msg}`);
   }
 
-  private checkKeys(where: string, o: object, defaults: O) {
-    if (o === null || typeof o !== "object") this.fail(`${where} must be an object, got ${o === null ? "null" : typeof o}`);
-    for (const k of Object.keys(o)) if (!(k in defaults) && k !== "initial_lr") this.fail(`unknown option '${k}' in ${where} (known: ${Object.keys(defaults).join(", ")})`);
+  /** where: the parameter group (undefined: the options argument) */
+  private checkKeys(where: string | undefined, o: unknown, defaults: O) {
+    // initial_lr: the lr a scheduler started from (torch's name), kept in each group
+    checkOptions(this.name, o, [...Object.keys(defaults), "initial_lr"], { in: where, whose: where && "a parameter group", error: OptimError });
   }
 
   protected checkNonNeg(o: Record<string, unknown>, key: string, where: string) {

@@ -6,6 +6,7 @@ import { Tensor, keep, tensor, shapeStr } from "../tensor.js";
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module } from "../nn/module.js";
 import { Generator, defaultGenerator, type RngState } from "../random.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export const CHECKPOINT_FORMAT = "simdnet-checkpoint";
 
@@ -35,6 +36,12 @@ export interface CheckpointParts {
   history?: unknown[];
   extra?: Record<string, unknown>;
 }
+
+const PARTS = keysOf<CheckpointParts>({ model: true, optimizer: true, scheduler: true, loader: true, epoch: true, history: true, extra: true });
+const RESTORE_PARTS = keysOf<RestoreParts>({ model: true, optimizer: true, scheduler: true, loader: true, expectExtra: true });
+
+/** What unpackCheckpoint / loadCheckpoint restore into, and the run settings that must match. */
+export type RestoreParts = Omit<CheckpointParts, "epoch" | "history" | "extra"> & { expectExtra?: Record<string, unknown> };
 
 type Tensors = Map<string, { shape: readonly number[]; data: Float32Array }>;
 
@@ -72,6 +79,7 @@ function unpack(v: any, tensors: Map<string, { shape: number[]; data: Float32Arr
 }
 
 export function packCheckpoint(p: CheckpointParts): Uint8Array {
+  checkOptions("packCheckpoint", p, PARTS);
   const tensors: Tensors = new Map();
   for (const [n, t] of p.model.stateDict()) tensors.set(`model.${n}`, { shape: t.shape, data: t.toArray() });
   const optim = p.optimizer?.stateDict ? pack(p.optimizer.stateDict(), "optim", tensors) : null;
@@ -119,7 +127,8 @@ function checkRngState(s: unknown, whose: string, what: string): void {
  *  into, and what is given needs its state in the file (a schedule restarted at epoch 0 in the
  *  middle of a run would go unnoticed); only the loader's generator state may be left unused.
  *  Returns the epochs completed, the history and the extra data. */
-export function unpackCheckpoint(bytes: Uint8Array, p: Omit<CheckpointParts, "epoch" | "history" | "extra"> & { expectExtra?: Record<string, unknown> }, what = "checkpoint") {
+export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "checkpoint") {
+  checkOptions("unpackCheckpoint", p, RESTORE_PARTS);
   const file = parseSafetensors(bytes, what);
   const m = file.metadata;
   if (m.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(m.format)})`);
@@ -211,12 +220,14 @@ export function unpackCheckpoint(bytes: Uint8Array, p: Omit<CheckpointParts, "ep
 
 /** Node: write a checkpoint file atomically (a crash mid-write leaves the previous one). */
 export async function saveCheckpoint(path: string, p: CheckpointParts): Promise<void> {
+  checkOptions("saveCheckpoint", p, PARTS);
   const { writeFileAtomic } = await import("./files.js");
   await writeFileAtomic(path, packCheckpoint(p));
 }
 
 /** Node: read a checkpoint file and restore it (see unpackCheckpoint). */
-export async function loadCheckpoint(path: string, p: Omit<CheckpointParts, "epoch" | "history" | "extra">) {
+export async function loadCheckpoint(path: string, p: RestoreParts) {
+  checkOptions("loadCheckpoint", p, RESTORE_PARTS);
   const { readFileBytes } = await import("./files.js");
   return unpackCheckpoint(await readFileBytes(path), p, path);
 }

@@ -19,6 +19,7 @@ import { gpuEngine } from "../engine/engine.js";
 import type { GpuEngine } from "../webgpu/engine.js";
 import { GpuMetrics } from "./gpu_metrics.js";
 import { summary } from "../summary.js";
+import { checkOptions, keysOf } from "../options.js";
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
 
@@ -160,6 +161,28 @@ export function pickDevice(model: Module, inputShape: readonly number[]): { devi
   return { device: "webgpu", reason: `a real GPU (${g.info.adapter}) and ${(macs / 1e6).toFixed(0)} M multiply-adds per image` };
 }
 
+const FIT_OPTIONS = keysOf<FitOptions>({
+  epochs: true, batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, scheduler: true, schedulerStep: true,
+  l1: true, clipGradValue: true, clipGradNorm: true, loss: true, validation: true, metrics: true, shuffle: true, seed: true,
+  augment: true, normalize: true, callbacks: true, earlyStopping: true, onProgress: true, checkpoint: true, checkpointEvery: true,
+  resume: true, device: true, logEvery: true,
+});
+const CALLBACKS = keysOf<NonNullable<FitOptions["callbacks"]>>({ onBatchEnd: true, onEpochEnd: true });
+const EARLY_STOPPING = keysOf<NonNullable<FitOptions["earlyStopping"]>>({ monitor: true, patience: true, minDelta: true, restoreBest: true });
+const NORMALIZE = keysOf<NonNullable<DataLoaderOptions["normalize"]>>({ mean: true, std: true });
+const EVALUATE_OPTIONS = keysOf<EvaluateOptions>({ batchSize: true, normalize: true, loss: true });
+
+/** evaluate's options; batchSize and normalize make the loader of a Dataset, so they cannot
+ *  apply to a DataLoader given instead (it has its own) */
+function checkEvaluateOptions(where: string, data: unknown, opts: EvaluateOptions): void {
+  checkOptions(where, opts, EVALUATE_OPTIONS);
+  if (opts.normalize !== undefined) checkOptions(where, opts.normalize, NORMALIZE, { in: "normalize" });
+  if (data instanceof DataLoader) {
+    const given = (["batchSize", "normalize"] as const).filter((k) => opts[k] !== undefined);
+    if (given.length) throw new Error(`${where}: ${given.join(" and ")} ${given.length > 1 ? "apply" : "applies"} when the data is a Dataset; the DataLoader given has its own (make it with the ${given.join(" and ")} wanted)`);
+  }
+}
+
 const crossEntropy: LossFn = (out, y) => cross_entropy(out, y);
 
 /** cross-entropy, for per-pixel targets with the data set's ignore index */
@@ -185,6 +208,17 @@ function currentLr(opt: any): number | undefined {
 export async function fit(model: Module, train: Dataset, opts: FitOptions = {}): Promise<FitResult> {
   if (!(model instanceof Module)) throw new Error("fit: the first argument must be a Module");
   if (!(train instanceof Dataset)) throw new Error("fit: the training data must be a Dataset");
+  checkOptions("fit", opts, FIT_OPTIONS);
+  if (opts.callbacks !== undefined) checkOptions("fit", opts.callbacks, CALLBACKS, { in: "callbacks" });
+  if (opts.earlyStopping !== undefined) checkOptions("fit", opts.earlyStopping, EARLY_STOPPING, { in: "earlyStopping" });
+  if (opts.normalize !== undefined) checkOptions("fit", opts.normalize, NORMALIZE, { in: "normalize" });
+  // the optimiser's settings apply to one given by name; one given built has its own
+  if (opts.optimizer !== undefined && typeof opts.optimizer !== "string") {
+    const given = (["lr", "momentum", "weightDecay"] as const).filter((k) => opts[k] !== undefined);
+    if (given.length) throw new Error(`fit: ${given.join(", ")} ${given.length > 1 ? "are" : "is"} for an optimizer given by name ("sgd", "adam", ...); the optimizer given has its own settings`);
+  }
+  if ((opts.optimizer === "adam" || opts.optimizer === "adamw") && opts.momentum)
+    throw new Error(`fit: momentum is for sgd and rmsprop; ${opts.optimizer} has none (its moment estimates play that part), got momentum ${opts.momentum}`);
   const pixels = train.targets === "pixels";
   const { epochs = 1, batchSize = 32, lr = 0.01, momentum = 0, weightDecay, metrics = pixels ? ["loss", "top1", "top5", "miou"] : ["loss", "top1", "top5"] } = opts;
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a positive integer, got ${epochs}`);
@@ -467,7 +501,9 @@ export interface EvaluateResult {
 /** Loss and top-1 / top-5 accuracy over a data set (per-pixel targets: the loss's mean over
  *  the labelled pixels, pixel accuracy as top1, IoU), in eval mode without gradients (the
  *  model's modes are put back afterwards). */
-export function evaluate(model: Module, data: Dataset | DataLoader, { batchSize = 256, normalize, loss }: EvaluateOptions = {}): EvaluateResult {
+export function evaluate(model: Module, data: Dataset | DataLoader, opts: EvaluateOptions = {}): EvaluateResult {
+  checkEvaluateOptions("evaluate", data, opts);
+  const { batchSize = 256, normalize, loss } = opts;
   const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize, shuffle: false, normalize });
   const ds = loader.dataset, pixels = ds.targets === "pixels", ignore = ds.ignoreIndex, P = ds.shape[2] * ds.shape[3];
   const lossFn = loss ?? defaultLoss(ds);
@@ -499,6 +535,7 @@ export function evaluate(model: Module, data: Dataset | DataLoader, { batchSize 
 /** evaluate() for a model on any device: on webgpu each batch goes to the GPU, the sums stay
  *  there and are read once at the end. */
 export async function evaluateAsync(model: Module, data: Dataset | DataLoader, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
+  checkEvaluateOptions("evaluateAsync", data, opts);
   if (model.device !== "webgpu") return evaluate(model, data, opts);
   const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
   const ds = loader.dataset;

@@ -5,6 +5,7 @@
 import { Tensor, tensor, tidy, shapeStr } from "../tensor.js";
 import { noGrad } from "../autograd.js";
 import type { Image } from "./png.js";
+import { checkOptions } from "../options.js";
 
 export type Forward = (x: Tensor) => Tensor;
 
@@ -22,6 +23,7 @@ function colour(v: number, heat: boolean, out: Uint8ClampedArray, p: number) {
 
 /** Tiles of size h x w (values scaled to [0, 1] per tile) laid out in a grid, `scale`x enlarged. */
 export function tileGrid(tiles: Float32Array[], h: number, w: number, opts: { cols?: number; scale?: number; heat?: boolean; pad?: number; rgb?: boolean } = {}): Image {
+  checkOptions("tileGrid", opts, ["cols", "scale", "heat", "pad", "rgb"]);
   const n = tiles.length;
   const cols = opts.cols ?? Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
@@ -53,6 +55,7 @@ export function tileGrid(tiles: Float32Array[], h: number, w: number, opts: { co
 
 /** First-layer filters [O, C, kh, kw] as an image grid (RGB when C = 3, else one tile per O of channel 0..C-1 averaged). */
 export function filterGrid(weight: Tensor, opts: { scale?: number; cols?: number } = {}): Image {
+  checkOptions("filterGrid", opts, ["scale", "cols"]);
   if (weight.rank !== 4) throw new Error(`filterGrid: weight must be rank 4 [O,C,kh,kw], got ${shapeStr(weight.shape)}`);
   const [O, C, kh, kw] = weight.shape;
   const d = weight.toArray();
@@ -71,6 +74,7 @@ export function filterGrid(weight: Tensor, opts: { scale?: number; cols?: number
 
 /** Activation maps of one image [1, C, H, W] (or [C, H, W]) as a grid, one tile per channel. */
 export function activationGrid(act: Tensor, opts: { scale?: number; cols?: number } = {}): Image {
+  checkOptions("activationGrid", opts, ["scale", "cols"]);
   const s = act.shape;
   if (!(s.length === 4 && s[0] === 1) && s.length !== 3) throw new Error(`activationGrid: need [1,C,H,W] or [C,H,W], got ${shapeStr(s)}`);
   const [C, H, W] = s.slice(-3);
@@ -108,6 +112,7 @@ export function saliency(forward: Forward, x: Tensor, cls: number): { map: Float
 
 /** Occlusion sensitivity: score drop when a `patch` square of `value` covers each position. */
 export function occlusion(forward: Forward, x: Tensor, cls: number, opts: { patch?: number; stride?: number; value?: number; batch?: number } = {}): { map: Float32Array; height: number; width: number } {
+  checkOptions("occlusion", opts, ["patch", "stride", "value", "batch"]);
   checkImage("occlusion", x);
   const [, C, H, W] = x.shape;
   const patch = opts.patch ?? Math.max(1, Math.round(H / 7)), stride = opts.stride ?? Math.max(1, Math.round(patch / 2));
@@ -143,6 +148,7 @@ export function occlusion(forward: Forward, x: Tensor, cls: number, opts: { patc
 /** Class model (Simonyan et al. 2014): the input that maximises score_cls - l2 * ||x||^2, by
  *  gradient ascent from a zero (or given) image. */
 export function classModel(forward: Forward, shape: number[], cls: number, opts: { steps?: number; lr?: number; l2?: number; start?: Float32Array } = {}): Float32Array {
+  checkOptions("classModel", opts, ["steps", "lr", "l2", "start"]);
   if (shape.length !== 4 || shape[0] !== 1) throw new Error(`classModel: shape must be [1,C,H,W], got ${shapeStr(shape)}`);
   const steps = opts.steps ?? 100, lr = opts.lr ?? 0.5, l2 = opts.l2 ?? 1e-2;
   const img = opts.start ? Float32Array.from(opts.start) : new Float32Array(shape.reduce((a, b) => a * b, 1));

@@ -1,6 +1,8 @@
 // A small PNG encoder (RGBA, 8 bits) that works the same in Node and browsers without
 // dependencies: the image data goes into "stored" deflate blocks (no compression), which every
 // PNG reader accepts. Pictures here are small (filters, heat maps, curves).
+import { checkOptions } from "../options.js";
+
 export interface Image {
   width: number;
   height: number;
@@ -60,7 +62,9 @@ function zlibStored(raw: Uint8Array): Uint8Array {
 
 /** deflate: a zlib compressor (Node's zlib.deflateSync, say); without one the image data is
  *  stored uncompressed (a valid PNG, 4 bytes per pixel), which needs no dependency. */
-export function encodePNG(img: Image, { deflate }: { deflate?: (raw: Uint8Array) => Uint8Array } = {}): Uint8Array {
+export function encodePNG(img: Image, opts: { deflate?: (raw: Uint8Array) => Uint8Array } = {}): Uint8Array {
+  checkOptions("encodePNG", opts, ["deflate"]);
+  const { deflate } = opts;
   const { width: w, height: h, data } = img;
   if (!(w > 0 && h > 0) || data.length !== w * h * 4) throw new Error(`encodePNG: ${data.length} bytes do not make a ${w}x${h} RGBA image`);
   const raw = new Uint8Array(h * (w * 4 + 1));
