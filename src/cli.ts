@@ -11,6 +11,7 @@ import { saveModel, loadModel, modelFromConfig } from "./nn/save.js";
 import { Dataset } from "./data/dataset.js";
 import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES } from "./data/sources.js";
 import { randomCrop, horizontalFlip, shift, rotation, colorJitter } from "./data/augment.js";
+import { distance } from "./options.js";
 import { fit, evaluate, evaluateAsync, pickDevice, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { encodePNG } from "./viz/png.js";
@@ -99,17 +100,6 @@ const COMMANDS: Record<string, Spec> = {
 };
 
 type Args = { _: string[]; [k: string]: string | boolean | string[] };
-
-/** Edit distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
 
 function unknownOption(cmd: string, k: string, known: string[]): Error {
   const best = known.map((o) => ({ o, d: distance(k, o) })).sort((x, y) => x.d - y.d)[0];
