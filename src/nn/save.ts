@@ -3,6 +3,7 @@
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module, type ModuleConfig } from "./module.js";
 import { moduleFromConfig, unbuildableTypes } from "./config.js";
+import { nodeFs, nodePath } from "../platform/index.js";
 
 export const MODEL_FORMAT = "simdnet-model";
 
@@ -49,7 +50,7 @@ export function modelFromConfig(json: string | ModelFile, what = "model config")
 
 /** Node: write <dir>/<name>.safetensors and <dir>/<name>.json (each atomically). */
 export async function saveModel(model: Module, dir: string, { name = "model", meta }: { name?: string; meta?: Record<string, unknown> } = {}): Promise<{ weights: string; config: string }> {
-  const { join } = await import("node:path");
+  const { join } = await nodePath();
   const { writeFileAtomic } = await import("../train/files.js");
   const weights = join(dir, `${name}.safetensors`), config = join(dir, `${name}.json`);
   // a JSON that loadModel could not rebuild is refused before anything is written
@@ -67,8 +68,8 @@ export async function saveModel(model: Module, dir: string, { name = "model", me
 
 /** Node: rebuild a model saved by saveModel (from the folder, or the .json / .safetensors path). */
 export async function loadModel(path: string): Promise<{ model: Module; meta: Record<string, unknown> }> {
-  const fs = await import("node:fs");
-  const { join } = await import("node:path");
+  const fs = await nodeFs();
+  const { join } = await nodePath();
   let base = path.replace(/\.(json|safetensors)$/, "");
   if (fs.existsSync(path) && fs.statSync(path).isDirectory()) base = join(path, "model");
   const cfgPath = `${base}.json`, wPath = `${base}.safetensors`;
