@@ -22,7 +22,7 @@ import { launchBrowser } from "./browser/launch.mjs";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WASM = ["simdnet.relaxed.wasm", "simdnet.relaxed.single.wasm", "simdnet.simd.wasm", "simdnet.simd.single.wasm"];
 const cores = Math.min(availableParallelism(), 64);
-const timings = {};
+const timings = {}, sizes = {};
 
 /** The README block fenced as ```js NAME */
 function readmeFile(name) {
@@ -145,6 +145,8 @@ async function rejects(promise, check, what) {
 }
 
 const assetsIn = (dir) => readdirSync(dir, { recursive: true }).map(String);
+/** KB of the app's JavaScript as its bundler wrote it, gzipped (the library is nearly all of it) */
+const jsKb = (dir) => +(assetsIn(dir).filter((f) => f.endsWith(".js")).reduce((n, f) => n + gzipSync(readFileSync(join(dir, f)), { level: 9 }).length, 0) / 1024).toFixed(1);
 
 test.before(async () => {
   work = mkdtempSync(join(tmpdir(), "simdnet-bundlers-"));
@@ -172,6 +174,7 @@ test.after(async () => {
   await browser?.close();
   if (work) rmSync(work, { recursive: true, force: true });
   console.log("bundlers: times (ms):", JSON.stringify(timings));
+  console.log("bundlers: the app's JavaScript, gzipped (KB; main and worker each hold the library, except Rollup's shared chunk):", JSON.stringify(sizes));
 });
 
 test("dist/browser.js: no node: import and no import() at all; with one .wasm under 150 KB gzipped", () => {
@@ -203,6 +206,7 @@ test("esbuild: the bundle builds with no flag; with the .wasm copied next to it,
   timings["esbuild build"] = Date.now() - t;
   assert.ok(Object.keys(r.metafile.inputs).some((f) => f.endsWith("node_modules/simdnet/dist/browser.js")), "esbuild took dist/browser.js");
   assert.equal(r.warnings, []);
+  sizes.esbuild = jsKb(out);
   for (const f of WASM) copyFileSync(join(app, "node_modules/simdnet/dist", f), join(out, f)); // README: cp node_modules/simdnet/dist/*.wasm out/
   writeFileSync(join(out, "index.html"), HTML_MODULE);
   await checkServed("esbuild", out);
@@ -232,6 +236,7 @@ test("Vite build: zero configuration", async () => {
   await vite.build({ root: app, configFile: false, logLevel: "silent", build: { outDir: out, emptyOutDir: true } });
   timings["vite build"] = Date.now() - t;
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
+  sizes.vite = jsKb(out);
   await checkServed("vite build", out);
 });
 
@@ -285,6 +290,7 @@ test("webpack 5: zero configuration (production mode)", async () => {
   // (not the size hints of production mode, which depend on the app)
   assert.equal(info.warnings.map((e) => e.message).filter((m) => !/recommended size limit|performance recommendations/.test(m)), [], "webpack warnings");
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
+  sizes.webpack = jsKb(out);
   writeFileSync(join(out, "index.html"), HTML_CLASSIC);
   await checkServed("webpack", out);
 });
@@ -306,6 +312,7 @@ test("Rollup: node-resolve and import-meta-assets", async () => {
   timings["rollup build"] = Date.now() - t;
   assert.equal(warnings, [], "rollup warnings");
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
+  sizes.rollup = jsKb(out);
   writeFileSync(join(out, "index.html"), HTML_MODULE);
   await checkServed("rollup", out);
 });

@@ -66,7 +66,7 @@ async function loadBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
     try {
       bytes = await fs.readFile(url);
     } catch (e) {
-      throw new Error(`simdnet: could not read ${url.pathname}: ${(e as Error).message}`);
+      throw new Error(`simdnet: could not read ${decodeURIComponent(url.pathname)}: ${(e as Error).message} (setWasmPath(folder) names the folder that holds the .wasm files)`);
     }
   } else {
     let r: Response;
