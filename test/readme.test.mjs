@@ -6,6 +6,7 @@ import { readFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as sn from "../dist/index.js";
+import { runAndExit } from "./gpu_helpers.mjs"; // WebGPU for the README's WebGPU example (SwiftShader without a GPU)
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
@@ -29,5 +30,4 @@ blocks.forEach((code, i) => {
   });
 });
 
-test.after(() => sn.dispose());
-test.run();
+runAndExit(sn);

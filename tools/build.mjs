@@ -2,6 +2,8 @@
 import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
 import { mkdirSync, copyFileSync, readdirSync, existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 
 const only = process.argv[2];
 const targets = ["simd", "relaxed", "simd-single", "relaxed-single"];
@@ -11,6 +13,23 @@ if (only !== "js") {
   if (!fresh)
     for (const t of targets) execFileSync(process.execPath, ["node_modules/assemblyscript/bin/asc.js", "assembly/index.ts", "--target", t], { stdio: "inherit" });
 }
+/** For dist/browser.js: the browser platform module, and no Node built-in. An import of one
+ *  that does not go through src/platform (code that is Node-only anyway) becomes a module that
+ *  fails when loaded, with an error naming it, instead of a `node:` import in the bundle. */
+const browserPlatform = {
+  name: "simdnet-browser-platform",
+  setup(b) {
+    const neutral = resolve("src/platform/index.ts");
+    b.onResolve({ filter: /(^|\/)platform\/index\.js$/ }, (args) =>
+      resolve(args.resolveDir, args.path.replace(/\.js$/, ".ts")) === neutral ? { path: resolve("src/platform/browser.ts") } : undefined);
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: "node-builtin" }));
+    b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`simdnet: ${args.path} is a Node module; this is simdnet's browser build (in Node, import simdnet from Node so that its "node" export is used)`)});`,
+      loader: "js",
+    }));
+  },
+};
+
 if (only !== "wasm") {
   mkdirSync("dist", { recursive: true });
   for (const f of readdirSync("build")) if (f.endsWith(".wasm")) copyFileSync(`build/${f}`, `dist/${f}`);
@@ -19,12 +38,19 @@ if (only !== "wasm") {
     format: "esm",
     target: "es2022",
     sourcemap: true,
-    define: { __SIMDNET_WASM_DIR__: '"./"' },
+    // the .wasm sit next to the bundles (src/engine/wasm.ts)
+    define: { __SIMDNET_BUNDLE__: "true" },
+    dropLabels: ["FROM_SOURCES"],
     logLevel: "warning",
     loader: { ".wgsl": "text" },
   };
   // The library (browser and Node: node: imports are dynamic and only reached in Node).
   await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.js", platform: "neutral", external: ["node:*"] });
+  // The browser build (package.json's "browser" and "default" exports): src/platform/browser.ts in
+  // place of src/platform/index.ts, so it holds no `node:` import at all and bundlers (esbuild,
+  // Vite, webpack, Rollup) have nothing Node-only to resolve. Not minified: the app's bundler
+  // minifies it, and it stays readable with its source map.
+  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/browser.js", platform: "browser", plugins: [browserPlatform] });
   if (existsSync("src/cli.ts"))
     await build({ ...common, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", banner: { js: "#!/usr/bin/env node" } });
   // The type declarations that package.json's "types" names (tsconfig.json: declarations only,

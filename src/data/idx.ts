@@ -1,6 +1,7 @@
 // The IDX format of MNIST and Fashion-MNIST (http://yann.lecun.com/exdb/mnist/): a magic
 // number 0x0000TTDD (TT the element type, DD the number of dimensions), DD big-endian uint32
 // sizes, then the values, big-endian. The reader takes bytes; gunzip() unpacks .gz files.
+import { isNode, nodeZlib } from "../platform/index.js";
 
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
@@ -110,8 +111,8 @@ export const GUNZIP_MAX_BYTES = 2 ** 30;
  *  `maxBytes`), so a gzip bomb costs at most that much memory. Errors name `what`. */
 export async function gunzip(bytes: Uint8Array, what = "gzip data", maxBytes = GUNZIP_MAX_BYTES): Promise<Uint8Array> {
   let next: () => Promise<Uint8Array | undefined>, stop: () => void;
-  if (typeof process !== "undefined" && process.versions?.node) {
-    const zlib = await import("node:zlib");
+  if (isNode) {
+    const zlib = await nodeZlib();
     const z = zlib.createGunzip({ chunkSize: 1 << 16 });
     z.end(bytes);
     const it = z[Symbol.asyncIterator]();

@@ -6,6 +6,7 @@ import { Dataset } from "./dataset.js";
 import { gunzip, isGzip, parseIdx, idxLabels, type IdxArray } from "./idx.js";
 import { Generator } from "../random.js";
 import { checkOptions } from "../options.js";
+import { nodeFs, nodeModule, nodePath } from "../platform/index.js";
 
 export const FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
@@ -27,9 +28,9 @@ export async function loadMnistDigits(opts: MnistDigitsOptions = {}): Promise<{ 
   const { testFraction = 0.2 } = opts;
   needNode("loadMnistDigits");
   if (!(testFraction > 0 && testFraction < 1)) throw new Error(`loadMnistDigits: testFraction must be in (0, 1), got ${testFraction}`);
-  const { createRequire } = await import("node:module");
-  const { readFileSync } = await import("node:fs");
-  const { dirname, join } = await import("node:path");
+  const { createRequire } = await nodeModule();
+  const { readFileSync } = await nodeFs();
+  const { dirname, join } = await nodePath();
   const require = createRequire(import.meta.url);
   let root: string;
   try {
@@ -64,7 +65,7 @@ export async function loadMnistDigits(opts: MnistDigitsOptions = {}): Promise<{ 
 
 /** The bytes of PATH or PATH.gz (unpacked), parsed as IDX; errors name the file read. */
 async function readIdxFile(path: string): Promise<{ arr: IdxArray; file: string }> {
-  const { readFileSync, existsSync } = await import("node:fs");
+  const { readFileSync, existsSync } = await nodeFs();
   const file = existsSync(path) ? path : existsSync(path + ".gz") ? path + ".gz" : null;
   if (!file) throw new Error(`no such file: ${path}(.gz)`);
   const bytes = new Uint8Array(readFileSync(file));
@@ -75,7 +76,7 @@ async function readIdxFile(path: string): Promise<{ arr: IdxArray; file: string 
  *  train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz). */
 export async function loadIdxFolder(dir: string, classes?: string[]): Promise<{ train: Dataset; test: Dataset }> {
   needNode("loadIdxFolder");
-  const { join } = await import("node:path");
+  const { join } = await nodePath();
   const load = async (prefix: string) => {
     const [images, labels] = await Promise.all([readIdxFile(join(dir, `${prefix}-images-idx3-ubyte`)), readIdxFile(join(dir, `${prefix}-labels-idx1-ubyte`))]);
     // labels checked here (integers in a sane range), not truncated to int32 by fromIdx; a
@@ -89,7 +90,7 @@ export async function loadIdxFolder(dir: string, classes?: string[]): Promise<{ 
 /** Fashion-MNIST (60,000 + 10,000 28x28 grey images of clothes, 10 classes). */
 export async function loadFashionMnist(dir = FASHION_MNIST_DIR): Promise<{ train: Dataset; test: Dataset }> {
   needNode("loadFashionMnist");
-  const { existsSync } = await import("node:fs");
+  const { existsSync } = await nodeFs();
   if (!existsSync(dir)) throw new Error(`loadFashionMnist: ${dir} does not exist (on Debian: apt-get install dataset-fashion-mnist; or give the folder with the IDX files)`);
   return loadIdxFolder(dir, FASHION_MNIST_CLASSES);
 }

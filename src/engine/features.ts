@@ -1,7 +1,6 @@
 // Feature detection: never assume, always ask the runtime (as TF.js does with validate()).
 
-export const isNode =
-  typeof process !== "undefined" && !!(process as any).versions?.node && typeof (globalThis as any).window === "undefined";
+import { isNode, nodeOs, nodeV8 } from "../platform/index.js";
 
 /** A module with one f32x4 instruction: validates only where SIMD is on. */
 const SIMD_PROBE = new Uint8Array([
@@ -20,7 +19,7 @@ async function enableRelaxedInNode(): Promise<void> {
   if (relaxedFlagTried || !isNode) return;
   relaxedFlagTried = true;
   try {
-    const v8 = await import("node:v8");
+    const v8 = await nodeV8();
     v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
   } catch {
     /* not Node, or flags locked: the baseline SIMD build is used */
@@ -53,7 +52,7 @@ export async function detectFeatures(): Promise<Features> {
   const env = isNode ? "node" : typeof g.WorkerGlobalScope !== "undefined" && g instanceof g.WorkerGlobalScope ? "browser-worker" : "browser-main";
   let cores = 1;
   if (isNode) {
-    const os = await import("node:os");
+    const os = await nodeOs();
     cores = (os as any).availableParallelism ? (os as any).availableParallelism() : os.cpus().length;
   } else if (g.navigator?.hardwareConcurrency) cores = g.navigator.hardwareConcurrency;
   return {

@@ -14,7 +14,7 @@
 // and the caller writes the job before it resets the share counter: a worker that wakes up
 // late either finds every share taken or claims a share of the job now published.
 
-import { isNode } from "./features.js";
+import { isNode, nodeWorkerThreads } from "../platform/index.js";
 
 // Control block layout (byte offsets in low memory, below ARENA_BASE). It sits at the top of the
 // reserved first 64 KiB: the kernels' static data (read-only tables, if any) starts at 1024 and
@@ -201,9 +201,13 @@ export class Pool {
    *  (terminate(), process.exit, an uncaught error, a memory limit) dead in the control block
    *  and wakes the caller, without the dying worker's cooperation. */
   private async startNode(module: WebAssembly.Module, src: string, timeoutMs: number) {
-    const { Worker } = await import("node:worker_threads");
+    const { Worker } = await nodeWorkerThreads();
     const sup = `(${supervisorMain.toString()})(${CTRL}, require);`;
-    const w: any = new Worker(sup, { eval: true });
+    // the workers' code is CommonJS text (it uses require): a parent started with
+    // --input-type=module (node -e with ESM) must not pass that on, or eval would take it as ESM
+    // (execArgv given at all is checked flag by flag: --expose-gc, say, is refused; so only then)
+    const esm = process.execArgv.some((a) => a.startsWith("--input-type"));
+    const w: any = new Worker(sup, esm ? { eval: true, execArgv: [] } : { eval: true });
     this.supervisor = w;
     w.postMessage({ type: "start", module, memory: this.memory, nth: this.nth, names: this.names, src });
     await withTimeout(

@@ -1,39 +1,116 @@
 // Loading the kernels: two builds from one source, the relaxed-SIMD one where the runtime
 // validates it, the baseline SIMD one elsewhere.
-import { isNode, type Features } from "./features.js";
+import type { Features } from "./features.js";
 import { CTRL } from "./pool.js";
+import { folderUrl, isNode, nodeFsPromises } from "../platform/index.js";
 
 export type Build = "relaxed" | "simd";
 
 const cache = new Map<string, Promise<WebAssembly.Module>>();
 
-/** Where the .wasm files live. Set by the bundle (next to it) or pointed elsewhere by the user. */
-let wasmBase: string | URL | null = null;
-export function setWasmPath(base: string | URL): void {
-  wasmBase = base;
+/** The folder the .wasm files are loaded from, if the user named one (setWasmPath). */
+let wasmBase: URL | null = null;
+
+/** Load the .wasm files from `folder` instead of next to the library's bundle: a URL, or a
+ *  path, absolute or relative. A relative one is resolved now, against the page's base URL
+ *  (document.baseURI) in a page, the worker script's URL in a worker, process.cwd() in Node;
+ *  a missing final "/" is added (it names a folder). */
+export function setWasmPath(folder: string | URL): void {
+  wasmBase = resolveFolder(folder);
   cache.clear();
 }
 
-declare const __SIMDNET_WASM_DIR__: string | undefined;
+function resolveFolder(folder: string | URL): URL {
+  if (folder instanceof URL) return new URL(folder.href.endsWith("/") ? folder.href : folder.href + "/");
+  if (typeof folder !== "string" || !folder) throw new TypeError(`simdnet: setWasmPath needs a folder (a URL or a path), got ${JSON.stringify(folder)}`);
+  // a scheme of two letters or more (https:, file:, blob:; C: is a Windows drive)
+  if (/^[a-zA-Z][a-zA-Z\d+.-]+:/.test(folder)) return new URL(folder.endsWith("/") ? folder : folder + "/");
+  return folderUrl(folder);
+}
+
+/** Set by tools/build.mjs in the bundles (dist/index.js, dist/browser.js): the .wasm sit next
+ *  to them. Not defined when the sources run as they are (their .wasm are in build/). */
+declare const __SIMDNET_BUNDLE__: boolean | undefined;
 
 function fileUrl(build: Build, shared: boolean): URL {
   // The .single builds import a plain (unshared) memory: pages without cross-origin isolation.
   const name = `simdnet.${build}${shared ? "" : ".single"}.wasm`;
   if (wasmBase) return new URL(name, wasmBase);
-  // The bundle defines __SIMDNET_WASM_DIR__ as "./" (the .wasm sit next to it); from the
-  // sources they are in build/.
-  const dir = typeof __SIMDNET_WASM_DIR__ !== "undefined" ? __SIMDNET_WASM_DIR__ : "../../build/";
-  return new URL(dir + name, import.meta.url);
+  // From the sources as they are: the .wasm are in build/. The bundles leave this statement out
+  // (esbuild's dropLabels in tools/build.mjs), so an app's bundler never sees a computed URL.
+  FROM_SOURCES: if (typeof __SIMDNET_BUNDLE__ === "undefined") return new URL(`../../build/${name}`, import.meta.url);
+  // One literal `new URL("./file", import.meta.url)` per file: the form that Vite, webpack 5
+  // and Rollup (with @web/rollup-plugin-import-meta-assets) recognise, so that an app's build
+  // emits the four files and rewrites these URLs to where it put them. Keep them literal (a
+  // computed name is not followed); see README "Using it in a web app".
+  if (build === "relaxed")
+    return shared ? new URL("./simdnet.relaxed.wasm", import.meta.url) : new URL("./simdnet.relaxed.single.wasm", import.meta.url);
+  return shared ? new URL("./simdnet.simd.wasm", import.meta.url) : new URL("./simdnet.simd.single.wasm", import.meta.url);
+}
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+/** What to do when a .wasm file is not where the library looks for it. */
+function notFoundHelp(url: URL): string {
+  return (
+    `. The four simdnet.*.wasm files from node_modules/simdnet/dist/ must be served next to the bundle that holds simdnet ` +
+    `(Vite, webpack 5 and Rollup with @web/rollup-plugin-import-meta-assets emit them by themselves; esbuild does not: copy them into its output folder), ` +
+    `or call setWasmPath(folder) with the folder they are served from before init(). Looked for ${url.href}`
+  );
 }
 
 async function loadBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
+  let bytes: ArrayBuffer | Uint8Array;
   if (isNode && url.protocol === "file:") {
-    const fs = await import("node:fs/promises");
-    return fs.readFile(url);
+    const fs = await nodeFsPromises();
+    try {
+      bytes = await fs.readFile(url);
+    } catch (e) {
+      throw new Error(`simdnet: could not read ${decodeURIComponent(url.pathname)}: ${(e as Error).message} (setWasmPath(folder) names the folder that holds the .wasm files)`);
+    }
+  } else {
+    let r: Response;
+    try {
+      r = await fetch(url);
+    } catch (e) {
+      throw new Error(`simdnet: could not load ${url.href}: ${(e as Error).message}${notFoundHelp(url)}`);
+    }
+    if (!r.ok) throw new Error(`simdnet: could not load ${url.href}: HTTP ${r.status}${notFoundHelp(url)}`);
+    bytes = await r.arrayBuffer();
   }
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`simdnet: could not load ${url}: HTTP ${r.status}`);
-  return r.arrayBuffer();
+  const head = new Uint8Array(bytes instanceof ArrayBuffer ? bytes : bytes.buffer, bytes instanceof ArrayBuffer ? 0 : bytes.byteOffset, Math.min(4, bytes.byteLength));
+  if (head.length < 4 || WASM_MAGIC.some((b, i) => head[i] !== b)) {
+    const text = new TextDecoder().decode(head);
+    throw new Error(
+      `simdnet: ${url.href} is not WebAssembly (it starts with ${JSON.stringify(text)}: ` +
+        (/^\s*</.test(text) ? "an HTML page, likely a dev server's answer for a file it does not have" : "some other file") +
+        `)${notFoundHelp(url)}`,
+    );
+  }
+  return bytes;
+}
+
+/** Vite's dev server before Vite 8 copies a dependency, pre-bundled, into
+ *  node_modules/.vite/deps/ but not the files it finds with `new URL(..., import.meta.url)`, and
+ *  answers for the missing file with the app's index.html. The package's own copy is served
+ *  from node_modules/simdnet/dist/, which is where the file is then looked for. */
+function viteDepsFallback(url: URL): URL | null {
+  const m = /^(.*\/node_modules\/)\.vite\/deps[^/]*\/(simdnet\.[a-z.]+\.wasm)$/.exec(url.pathname);
+  return m ? new URL(`${m[1]}simdnet/dist/${m[2]}`, url) : null;
+}
+
+async function loadKernels(url: URL): Promise<ArrayBuffer | Uint8Array> {
+  try {
+    return await loadBytes(url);
+  } catch (e) {
+    const alt = wasmBase ? null : viteDepsFallback(url);
+    if (!alt) throw e;
+    try {
+      return await loadBytes(alt);
+    } catch {
+      throw e;
+    }
+  }
 }
 
 export function pickBuild(f: Features): Build {
@@ -45,7 +122,7 @@ export function compileBuild(build: Build, shared: boolean): Promise<WebAssembly
   const key = build + shared;
   let p = cache.get(key);
   if (!p) {
-    p = loadBytes(fileUrl(build, shared)).then((b) => {
+    p = loadKernels(fileUrl(build, shared)).then((b) => {
       const end = staticDataEnd(new Uint8Array(b as ArrayBuffer));
       if (end > CTRL) throw new Error(`simdnet: the kernels' static data ends at ${end}, past the pool's control block at ${CTRL}`);
       return WebAssembly.compile(b as BufferSource);

@@ -3,7 +3,7 @@
 // while training and uses in eval mode.
 import { Tensor, zeros, ones, full } from "../tensor.js";
 import { Module } from "./module.js";
-import { batch_norm, local_response_norm } from "../ops/index.js";
+import { batch_norm, local_response_norm, accumulateInto } from "../ops/index.js";
 import { checkOptions, keysOf } from "../options.js";
 
 export interface BatchNormOptions {
@@ -58,7 +58,16 @@ abstract class BatchNorm extends Module {
   forward(x: Tensor): Tensor {
     // batch statistics while training, or always when there are no running ones (PyTorch)
     const useBatch = this.training || !this.trackRunningStats;
-    if (this.training && this.numBatchesTracked) this.numBatchesTracked.data[0] += 1;
+    if (this.training && this.numBatchesTracked) {
+      const n = this.numBatchesTracked;
+      if (n.device === "cpu") n.data[0] += 1;
+      else {
+        // on the GPU: += 1 queued in order (no readback)
+        const one = full(n.shape, 1, n.engine);
+        accumulateInto(n, one);
+        one.dispose();
+      }
+    }
     return batch_norm(x, this.runningMean, this.runningVar, this.weight, this.bias, { training: useBatch, momentum: this.momentum, eps: this.eps });
   }
 

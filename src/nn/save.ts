@@ -4,6 +4,7 @@ import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module, type ModuleConfig } from "./module.js";
 import { moduleFromConfig, unbuildableTypes } from "./config.js";
 import { checkOptions } from "../options.js";
+import { nodeFs, nodePath } from "../platform/index.js";
 
 export const MODEL_FORMAT = "simdnet-model";
 
@@ -54,7 +55,7 @@ export function modelFromConfig(json: string | ModelFile, what = "model config")
 export async function saveModel(model: Module, dir: string, opts: { name?: string; meta?: Record<string, unknown> } = {}): Promise<{ weights: string; config: string }> {
   checkOptions("saveModel", opts, ["name", "meta"]);
   const { name = "model", meta } = opts;
-  const { join } = await import("node:path");
+  const { join } = await nodePath();
   const { writeFileAtomic } = await import("../train/files.js");
   const weights = join(dir, `${name}.safetensors`), config = join(dir, `${name}.json`);
   // a JSON that loadModel could not rebuild is refused before anything is written
@@ -72,8 +73,8 @@ export async function saveModel(model: Module, dir: string, opts: { name?: strin
 
 /** Node: rebuild a model saved by saveModel (from the folder, or the .json / .safetensors path). */
 export async function loadModel(path: string): Promise<{ model: Module; meta: Record<string, unknown> }> {
-  const fs = await import("node:fs");
-  const { join } = await import("node:path");
+  const fs = await nodeFs();
+  const { join } = await nodePath();
   let base = path.replace(/\.(json|safetensors)$/, "");
   if (fs.existsSync(path) && fs.statSync(path).isDirectory()) base = join(path, "model");
   const cfgPath = `${base}.json`, wPath = `${base}.safetensors`;

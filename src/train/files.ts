@@ -1,14 +1,16 @@
 // File writes that never leave a half-written file: write a temporary file next to the target,
 // flush it, then rename over the target (rename is atomic on POSIX file systems).
 
+import { nodeFs, nodePath } from "../platform/index.js";
+
 function needNode(what: string) {
   if (typeof process === "undefined" || !process.versions?.node) throw new Error(`${what} writes files and runs in Node only`);
 }
 
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
   needNode("writeFileAtomic");
-  const fs = await import("node:fs");
-  const { dirname } = await import("node:path");
+  const fs = await nodeFs();
+  const { dirname } = await nodePath();
   fs.mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
   try {
@@ -30,6 +32,6 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
 
 export async function readFileBytes(path: string): Promise<Uint8Array> {
   needNode("readFile");
-  const fs = await import("node:fs");
+  const fs = await nodeFs();
   return new Uint8Array(fs.readFileSync(path));
 }

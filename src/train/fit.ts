@@ -19,6 +19,7 @@ import { gpuEngine } from "../engine/engine.js";
 import type { GpuEngine } from "../webgpu/engine.js";
 import { GpuMetrics } from "./gpu_metrics.js";
 import { summary } from "../summary.js";
+import { nodeFs } from "../platform/index.js";
 import { checkOptions, keysOf } from "../options.js";
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
@@ -285,7 +286,7 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   const resumePath = opts.resume === true ? opts.checkpoint : opts.resume || undefined;
   // resume: a path that does not exist yet means a fresh start (see FitOptions.resume)
   if (resumePath) {
-    const fs = await import("node:fs");
+    const fs = await nodeFs();
     if (fs.existsSync(resumePath)) {
       const r = unpackCheckpoint(new Uint8Array(fs.readFileSync(resumePath)), { model, optimizer: opt, scheduler: sched, loader, expectExtra: runSettings }, resumePath);
       start = r.epoch;

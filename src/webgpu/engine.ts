@@ -13,6 +13,7 @@
 // GPU runs dispatches in the order they were recorded, each seeing the writes of the ones before.
 import { fmt } from "../engine/arena.js";
 import { PRELUDE } from "./prelude.js";
+import { nodeWebgpu, isNode } from "../platform/index.js";
 
 export class GpuError extends Error {}
 
@@ -355,15 +356,13 @@ async function findGpu(): Promise<GPU | null> {
   if (gpuApi !== undefined) return gpuApi;
   const nav: any = (globalThis as any).navigator;
   if (nav?.gpu) return (gpuApi = nav.gpu);
-  const isNode = typeof process !== "undefined" && !!(process as any).versions?.node;
   if (!isNode) {
     gpuApiReason = "this browser has no navigator.gpu (WebGPU is off or unsupported; is the page served over https or localhost?)";
     return (gpuApi = null);
   }
   // Node: the npm package `webgpu` (Dawn), an optional dependency
   try {
-    const pkg = "webgpu";
-    const mod: any = await import(/* @vite-ignore */ pkg);
+    const mod: any = await nodeWebgpu();
     Object.assign(globalThis, mod.globals);
     return (gpuApi = mod.create([]));
   } catch (e) {
