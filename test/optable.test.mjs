@@ -35,6 +35,13 @@ test("every op's inputs are distinct names ('?' marks an optional one, '...' a l
   assert.equal(bad, [], bad.join("; "));
 });
 
+test("every op has WebGPU kernels, with a backward wherever the CPU has one", () => {
+  const noGpu = ops.filter((op) => !op.webgpu || typeof op.webgpu.forward !== "function").map((op) => op.name);
+  const noGpuBackward = ops.filter((op) => op.webgpu && typeof op.backward === "function" && typeof op.webgpu.backward !== "function").map((op) => op.name);
+  assert.equal(noGpu, [], `ops without WebGPU kernels: ${noGpu.join(", ")}`);
+  assert.equal(noGpuBackward, [], `ops without a WebGPU backward: ${noGpuBackward.join(", ")}`);
+});
+
 test("every op in the table has at least one fixture case", () => {
   // an op whose results cannot match PyTorch's (dropout's random mask) says where it is tested instead
   const missing = ops.filter((op) => !op.noFixture).map((op) => op.name).filter((name) => !casesPerOp.has(name));

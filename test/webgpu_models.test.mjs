@@ -1,7 +1,14 @@
 // The zoo on the GPU: for each model, the same weights on the CPU and on webgpu give the same
 // forward output, and one SGD training step (train mode: batch statistics, dropout masks,
-// auxiliary heads) gives the same loss and the same updated parameters. Small inputs, because
+// auxiliary heads) gives the same loss, gradients and updated parameters. Small inputs, because
 // the GPU here is SwiftShader (a CPU); the shapes still cross every kind of layer the zoo has.
+//
+// How close is close: batch norm over few values per channel (a 1x1 map at batch 2) is badly
+// conditioned, so a whole net's gradient moves by up to tens of percent when the input moves by
+// 1e-6 (measured on the CPU: ResNet-18 at 32x32, batch 2: 13%; at 64x64: 2e-5). The GPU sums in
+// another order, which is a perturbation of that size. So each model's gradients must agree
+// within max(1e-4, 10x the CPU's own change under such a perturbation of its input), measured in
+// the same test, over the gradient's scale (a parameter's own, at least 1% of the model's).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
@@ -26,10 +33,10 @@ const MODELS = [
   ["lenet", () => sn.models.lenet({ classes: 10 }), [2, 1, 28, 28], 10],
   ["lenet5 (partial connections, tanh, avg pool)", () => sn.models.lenet5(), [2, 1, 32, 32], 10],
   ["alexnet (LRN, overlapping pools, dropout)", () => sn.models.alexnet({ classes: 10, inputSize: 67 }), [1, 3, 67, 67], 10],
-  ["vgg11_bn (batch norm)", () => sn.models.vgg11_bn({ classes: 10, inputSize: 32, poolSize: 1 }), [2, 3, 32, 32], 10],
-  ["googlenet with aux heads", () => sn.models.googlenet({ classes: 10, inputSize: 64 }), [2, 3, 64, 64], 10],
-  ["resnet18", () => sn.models.resnet18({ classes: 10, inputSize: 32 }), [2, 3, 32, 32], 10],
-  ["resnet50 (bottlenecks, projections)", () => sn.models.resnet50({ classes: 10, inputSize: 32 }), [2, 3, 32, 32], 10],
+  ["vgg11_bn (batch norm)", () => sn.models.vgg11_bn({ classes: 10, inputSize: 64, poolSize: 1 }), [2, 3, 64, 64], 10],
+  ["googlenet with aux heads", () => sn.models.googlenet({ classes: 10, inputSize: 96 }), [2, 3, 96, 96], 10],
+  ["resnet18", () => sn.models.resnet18({ classes: 10, inputSize: 64 }), [2, 3, 64, 64], 10],
+  ["resnet50 (bottlenecks, projections)", () => sn.models.resnet50({ classes: 10, inputSize: 64 }), [2, 3, 64, 64], 10],
   ["cifar resnet20", () => sn.models.resnet20({ classes: 10 }), [2, 3, 32, 32], 10],
   ["unet (transposed conv, cat)", () => sn.models.unet({ classes: 2, inChannels: 1, inputSize: 32, depth: 2, width: 8 }), [1, 1, 32, 32], 2],
   ["fcn8s (upsampling, skips)", () => sn.models.fcn8s({ classes: 3, inChannels: 3, inputSize: 32, config: "A", hidden: 64 }), [1, 3, 32, 32], 3],
@@ -50,38 +57,63 @@ for (const [name, make, shape, classes] of MODELS)
     const yc = sn.noGrad(() => cpu.forward(x)).toArray();
     const yg = await sn.noGrad(() => gpu.forward(xg)).read();
     assert.ok(relErr(yc, yg) < 1e-4, `${name}: forward differs by ${relErr(yc, yg)} of the output's scale`);
-    // train: one step of SGD with momentum on the same targets
+    // train: the gradients of one step on the same targets, then the SGD step
     cpu.train();
     gpu.train();
     const dense = yc.length / shape[0] === classes; // a score per class, else per-pixel maps
     const tShape = dense ? [shape[0]] : [shape[0], shape[2], shape[3]];
     const tv = Float32Array.from({ length: tShape.reduce((a, b) => a * b, 1) }, (_, i) => (i * 7) % classes);
-    const oc = new sn.SGD(cpu.parameters(), { lr: 0.01, momentum: 0.9 }), og = new sn.SGD(gpu.parameters(), { lr: 0.01, momentum: 0.9 });
     const lossOf = (m, xx, t) => {
       const out = m.forward(xx);
       const l = sn.cross_entropy(out, t);
       const aux = m.auxLoss?.(t);
       return aux ? sn.add(l, aux) : l;
     };
+    // the CPU's own sensitivity: the same step with every 7th input scaled by 1 + 1e-6
+    sn.manualSeed(5);
+    const twin = make();
+    twin.train();
+    const lt = lossOf(twin, sn.tensor(xv.map((v, i) => (i % 7 === 0 ? v * (1 + 1e-6) : v)), shape), sn.tensor(tv, tShape));
+    lt.backward();
     const lc = lossOf(cpu, x, sn.tensor(tv, tShape));
     lc.backward();
     const lg = lossOf(gpu, xg, sn.tensor(tv, tShape).to("webgpu"));
     lg.backward();
-    const lcv = lc.item(), lgv = (await lg.read())[0];
-    assert.ok(Math.abs(lcv - lgv) <= 1e-4 * Math.max(1, Math.abs(lcv)), `${name}: loss ${lgv} on webgpu, ${lcv} on the CPU`);
-    const pc = cpu.parameters(), pg = gpu.parameters();
-    // every parameter's gradient, relative to its own scale (a whole net's sums in another order)
+    const pc = cpu.parameters(), pg = gpu.parameters(), pt = twin.parameters();
+    const grads = { c: [], g: [], t: [] };
     for (let i = 0; i < pc.length; i++) {
-      if (!pc[i].grad) continue;
-      const e = relErr(pc[i].grad.toArray(), await pg[i].grad.read());
-      assert.ok(e < 1e-4, `${name}: gradient of parameter ${i} ${sn.shapeStr(pc[i].shape)} differs by ${e} of its scale`);
+      grads.c.push(pc[i].grad?.toArray() ?? null);
+      grads.g.push(pg[i].grad ? await pg[i].grad.read() : null);
+      grads.t.push(pt[i].grad?.toArray() ?? null);
     }
+    const global = Math.max(...grads.c.map((g) => (g ? g.reduce((m, v) => Math.max(m, Math.abs(v)), 0) : 0)));
+    const diff = (a, b) => {
+      let d = 0, s = 0.01 * global;
+      for (let i = 0; i < a.length; i++) {
+        d = Math.max(d, Math.abs(a[i] - b[i]));
+        s = Math.max(s, Math.abs(a[i]));
+      }
+      return d / s;
+    };
+    let self = 0;
+    grads.c.forEach((g, i) => g && (self = Math.max(self, diff(g, grads.t[i]))));
+    const tol = Math.max(1e-4, 10 * self);
+    const lcv = lc.item(), lgv = (await lg.read())[0], ltv = lt.item();
+    const lossTol = Math.max(1e-4 * Math.max(1, Math.abs(lcv)), 10 * Math.abs(lcv - ltv));
+    assert.ok(Math.abs(lcv - lgv) <= lossTol, `${name}: loss ${lgv} on webgpu, ${lcv} on the CPU (tolerance ${lossTol})`);
+    grads.c.forEach((g, i) => {
+      if (!g) return assert.is(grads.g[i], null, `${name}: parameter ${i} has a gradient on webgpu only`);
+      const e = diff(g, grads.g[i]);
+      assert.ok(e <= tol, `${name}: gradient of parameter ${i} ${sn.shapeStr(pc[i].shape)} differs by ${e.toExponential(2)} of its scale (tolerance ${tol.toExponential(2)}: the CPU itself moves by ${self.toExponential(2)})`);
+    });
+    const oc = new sn.SGD(cpu.parameters(), { lr: 0.01, momentum: 0.9 }), og = new sn.SGD(gpu.parameters(), { lr: 0.01, momentum: 0.9 });
     oc.step();
     og.step();
     for (let i = 0; i < pc.length; i++) {
       const e = relErr(pc[i].toArray(), await pg[i].read());
       assert.ok(e < 1e-5, `${name}: parameter ${i} ${sn.shapeStr(pc[i].shape)} after the step differs by ${e} of its scale`);
     }
+    twin.dispose();
     cpu.dispose();
     gpu.dispose();
   });

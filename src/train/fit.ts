@@ -297,6 +297,8 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   if (device === "webgpu") {
     model.to("webgpu");
     (opt as any).to?.("webgpu");
+    // every kernel's pipeline at once, in parallel, rather than one by one in the first step
+    await gpuEngine().compileAll();
   }
   const onGpu = device === "webgpu";
   /** checkpoints hold CPU values: on webgpu the model and optimiser state go to the CPU for

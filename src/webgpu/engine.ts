@@ -25,12 +25,16 @@ export interface Kernel {
   entry: string;
 }
 
+/** Every kernel the library declares (compileAll compiles them ahead of use). */
+const allKernels: Kernel[] = [];
+
 /** The kernels of one WGSL file, by entry-point name. */
 export function wgslFile<N extends string>(file: string, code: string, entries: readonly N[]): Record<N, Kernel> {
   const out = {} as Record<N, Kernel>;
   for (const e of entries) {
     if (!new RegExp(`fn ${e}\\s*\\(`).test(code)) throw new Error(`simdnet: wgsl/${file} has no entry point ${e}`);
     out[e] = { file, code, entry: e };
+    allKernels.push(out[e]);
   }
   return out;
 }
@@ -87,7 +91,8 @@ export class GpuEngine {
   private arena: GPUBuffer;
   private arenaBytes: number;
   private top = 0;
-  private free = new Map<number, number[]>();
+  /** free blocks below top, in address order */
+  private freeBlocks: { ptr: number; size: number }[] = [];
   private sizes = new Map<number, number>();
   liveBytes = 0;
 
@@ -98,6 +103,7 @@ export class GpuEngine {
   private bindGroup!: GPUBindGroup;
   private pipelines = new Map<string, GPUComputePipeline>();
   private modules = new Map<string, GPUShaderModule>();
+  private compiling = new Map<string, Promise<void>>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
@@ -151,14 +157,33 @@ export class GpuEngine {
 
   // ---- memory ----
 
+  /** Size classes as in the wasm arena (so a repeated step finds its blocks again), but any
+   *  free block can serve any request: the best fit is split, and freed neighbours merge, so
+   *  memory freed by one model serves the next whatever its sizes (a GPU arena never shrinks,
+   *  and growing it needs the old and the new buffer at once). */
   alloc(bytes: number, what = "buffer"): number {
     this.assertAlive();
     if (!(bytes >= 0) || !Number.isFinite(bytes)) throw new RangeError(`simdnet: cannot allocate ${bytes} bytes for ${what} on webgpu`);
     const cls = sizeClass(Math.max(bytes, 4));
-    const list = this.free.get(cls);
-    let ptr: number;
-    if (list && list.length) ptr = list.pop()!;
-    else {
+    let ptr = -1;
+    // best fit among the free blocks (exact fits first: the steady state of a training loop)
+    let best = -1;
+    for (let i = 0; i < this.freeBlocks.length; i++) {
+      const f = this.freeBlocks[i];
+      if (f.size >= cls && (best < 0 || f.size < this.freeBlocks[best].size)) {
+        best = i;
+        if (f.size === cls) break;
+      }
+    }
+    if (best >= 0) {
+      const f = this.freeBlocks[best];
+      ptr = f.ptr;
+      if (f.size === cls) this.freeBlocks.splice(best, 1);
+      else {
+        f.ptr += cls;
+        f.size -= cls;
+      }
+    } else {
       const need = this.top + cls;
       if (need > this.maxBytes)
         throw new GpuError(
@@ -175,13 +200,36 @@ export class GpuEngine {
   }
 
   release(ptr: number): void {
-    const cls = this.sizes.get(ptr);
-    if (cls === undefined) return;
+    const size = this.sizes.get(ptr);
+    if (size === undefined) return;
     this.sizes.delete(ptr);
-    this.liveBytes -= cls;
-    let list = this.free.get(cls);
-    if (!list) this.free.set(cls, (list = []));
-    list.push(ptr);
+    this.liveBytes -= size;
+    // insert in address order and merge with the neighbours; a block at the top lowers it
+    const fb = this.freeBlocks;
+    let lo = 0, hi = fb.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (fb[mid].ptr < ptr) lo = mid + 1;
+      else hi = mid;
+    }
+    let block = { ptr, size };
+    fb.splice(lo, 0, block);
+    const next = fb[lo + 1];
+    if (next && block.ptr + block.size === next.ptr) {
+      block.size += next.size;
+      fb.splice(lo + 1, 1);
+    }
+    const prev = fb[lo - 1];
+    if (prev && prev.ptr + prev.size === block.ptr) {
+      prev.size += block.size;
+      fb.splice(lo, 1);
+      block = prev;
+      lo--;
+    }
+    if (block.ptr + block.size === this.top) {
+      this.top = block.ptr;
+      fb.splice(lo, 1);
+    }
   }
 
   /** A bigger arena: the old contents are copied in queue order, so offsets stay valid. */
@@ -221,6 +269,32 @@ export class GpuEngine {
       this.stats.pipelines++;
     }
     return p;
+  }
+
+  /** Compiles every kernel's pipeline at once, in parallel (createComputePipelineAsync), so
+   *  that the first training step does not wait for them one by one (fit() calls this before
+   *  its first step). Idempotent. */
+  async compileAll(): Promise<void> {
+    this.assertAlive();
+    const pending: Promise<void>[] = [];
+    for (const k of allKernels) {
+      const key = `${k.file}:${k.entry}`;
+      if (this.pipelines.has(key) || this.compiling.has(key)) continue;
+      let module = this.modules.get(k.file);
+      if (!module) this.modules.set(k.file, (module = this.gpu.createShaderModule({ label: k.file, code: PRELUDE + k.code })));
+      const p = this.gpu
+        .createComputePipelineAsync({ label: key, layout: this.pipelineLayout, compute: { module, entryPoint: k.entry } })
+        .then((pipe) => {
+          if (!this.pipelines.has(key)) {
+            this.pipelines.set(key, pipe);
+            this.stats.pipelines++;
+          }
+        })
+        .finally(() => this.compiling.delete(key));
+      this.compiling.set(key, p);
+      pending.push(p);
+    }
+    await Promise.all(pending);
   }
 
   /** Records one dispatch of kernel k over `groups` workgroups (x may exceed the 65,535
