@@ -80,7 +80,32 @@ function showInfo(info) {
   }
   $("fallback").textContent = info.fallback ? `Fallback: ${info.fallback}.` : "";
   $("fallback").hidden = !info.fallback;
+  // the device selector: enabled where init found a WebGPU adapter, else it says why not
+  const gpu = info.webgpu;
+  $("device").disabled = !gpu?.available;
+  $("device").title = gpu?.available ? `WebGPU adapter: ${gpu.adapter}` : `no WebGPU: ${gpu?.reason ?? "not started"}`;
+  showGpuNote(gpu?.available ? (gpu.isFallback ? `WebGPU: ${gpu.adapter} is a software adapter (correct, but slower than the CPU engine).` : "") : `No WebGPU: ${gpu?.reason ?? "not started"}.`);
 }
+
+function showGpuNote(text) {
+  $("gpu-note").textContent = text;
+  $("gpu-note").hidden = !text;
+}
+
+$("device").onchange = async () => {
+  const want = $("device").value;
+  $("device").disabled = true;
+  try {
+    const r = await request("device", { device: want });
+    $("device").value = r.device;
+    demo.device = r.device;
+  } catch (e) {
+    $("device").value = demo.device ?? "cpu";
+    showError(e.message);
+  } finally {
+    $("device").disabled = !demo.info?.webgpu?.available;
+  }
+};
 
 function threadsWanted() {
   const v = $("threads").value;
@@ -96,7 +121,9 @@ if (!crossOriginIsolated) {
 $("threads").onchange = async () => {
   $("threads").disabled = true;
   try {
-    showInfo((await request("threads", { threads: threadsWanted() })).info);
+    const r = await request("threads", { threads: threadsWanted() });
+    showInfo(r.info);
+    $("device").value = demo.device = r.device;
   } catch (e) {
     showError(e.message);
   } finally {
@@ -166,6 +193,12 @@ const events = {
   },
   error(m) {
     showError(m.message);
+  },
+  /** the worker moved training to another device by itself (a lost GPU device) */
+  device(m) {
+    demo.device = m.device;
+    $("device").value = m.device;
+    showGpuNote(m.reason);
   },
 };
 
@@ -313,6 +346,13 @@ try {
   if (r.info.threads === 1) $("threads").value = "1";
   demo.stepsPerEpoch = Math.floor(r.train / r.batchSize);
   $("data-note").textContent = `${r.train.toLocaleString("en")} training and ${r.test.toLocaleString("en")} test digits; LeNet with ${r.params.toLocaleString("en")} parameters; batch ${r.batchSize}, SGD (lr 0.05, momentum 0.9).`;
+  demo.device = "cpu";
+  if (params.get("device") === "webgpu") {
+    if (r.info.webgpu?.available) {
+      $("device").value = "webgpu";
+      demo.device = (await request("device", { device: "webgpu" })).device;
+    } else showGpuNote(`?device=webgpu asked for, but there is no WebGPU here (${r.info.webgpu?.reason}): training on the CPU.`);
+  }
   $("train").disabled = false;
   demo.ready = true;
   showStatus("ready: press Train, and draw a digit");

@@ -113,6 +113,107 @@ export class Trainer {
     return { step: this.steps, epoch: this.epoch + (epochDone ? 0 : this.pos / this.order.length), loss: r.loss, acc: r.correct / b.size, ms, epochDone, size: b.size };
   }
 
+  // ---- WebGPU: the model, its optimiser state and each batch on the GPU ----
+
+  /** "cpu" or "webgpu": where the model lives. */
+  get device() {
+    return this.model?.device ?? "cpu";
+  }
+
+  /** Move the model and the optimiser's state to `device` (the CPU twin used for the maps is
+   *  dropped: it is rebuilt from the GPU weights when asked for). */
+  async toDevice(device) {
+    if (device === this.device) return;
+    if (device === "webgpu") {
+      this.model.to("webgpu");
+      this.opt.to("webgpu");
+      await this.sn.gpuEngine().compileAll();
+    } else {
+      await this.model.cpu();
+      await this.opt.cpu();
+    }
+    this.twin?.dispose();
+    this.twin = null;
+  }
+
+  /** One training step on the GPU. Values come back from the GPU only asynchronously, so the
+   *  loss and accuracy of a step are read every `readEvery` steps (chosen from the step's time:
+   *  every step on a slow adapter, less often on a fast one); steps in between return null. */
+  async stepGpu() {
+    const { sn, batchSize: B } = this;
+    const idx = this.order.subarray(this.pos, this.pos + B);
+    const b = this.loader.makeBatch(idx);
+    this.model.train();
+    const t0 = performance.now();
+    this.gpuStep = (this.gpuStep ?? 0) + 1;
+    const read = this.gpuStep % (this.readEvery ?? 1) === 0;
+    const kept = sn.tidy(() => {
+      const x = b.x.to("webgpu"), y = b.y.to("webgpu");
+      this.opt.zeroGrad(true);
+      const out = this.model.forward(x);
+      const l = sn.cross_entropy(out, y);
+      l.backward();
+      this.opt.step();
+      return read ? [l, out] : null;
+    });
+    let r = null;
+    if (kept) {
+      const [lv, ov] = [await kept[0].read(), await kept[1].read()];
+      kept.forEach((t) => t.dispose());
+      let correct = 0;
+      for (let i = 0; i < b.size; i++) correct += argmax(ov, i * CLASSES, CLASSES) === b.labels[i] ? 1 : 0;
+      const ms = (performance.now() - t0) / (this.readEvery ?? 1);
+      // a read stalls the pipeline: on a fast GPU read less often (about every 200 ms)
+      this.readEvery = Math.max(1, Math.min(10, Math.round(200 / Math.max(ms, 1))));
+      if (!Number.isFinite(lv[0])) throw new Error(`training diverged near step ${this.steps + 1}: loss is ${lv[0]} (try Reset)`);
+      r = { loss: lv[0], acc: correct / b.size, ms };
+    }
+    this.steps++;
+    this.pos += B;
+    let epochDone = false;
+    if (this.pos + B > this.order.length) {
+      this.epoch++;
+      this.order = this.rng.permutation(this.train.length);
+      this.pos = 0;
+      epochDone = true;
+    }
+    const epoch = this.epoch + (epochDone ? 0 : this.pos / this.order.length);
+    return r ? { step: this.steps, epoch, ...r, epochDone, size: b.size } : epochDone ? { step: this.steps, epoch, loss: NaN, acc: NaN, ms: 0, epochDone, size: b.size, noRead: true } : null;
+  }
+
+  /** evaluateChunk on either device (the GPU's values are read back). */
+  async evaluateChunkAsync(start, count) {
+    if (this.device === "cpu") return this.evaluateChunk(start, count);
+    const { sn } = this;
+    const idx = Int32Array.from({ length: Math.min(count, this.test.length - start) }, (_, i) => start + i);
+    if (!idx.length) return { loss: 0, correct: 0, n: 0 };
+    const b = this.testLoader.makeBatch(idx);
+    this.model.eval();
+    const [l, out] = sn.noGrad(() =>
+      sn.tidy(() => {
+        const out = this.model.forward(b.x.to("webgpu"));
+        return [sn.cross_entropy(out, b.y.to("webgpu")), out];
+      }),
+    );
+    const lv = await l.read(), o = await out.read();
+    l.dispose();
+    out.dispose();
+    let correct = 0;
+    for (let i = 0; i < b.size; i++) correct += argmax(o, i * CLASSES, CLASSES) === b.labels[i] ? 1 : 0;
+    return { loss: lv[0] * b.size, correct, n: b.size };
+  }
+
+  /** The model on the CPU, for what needs synchronous values (drawing, maps, saving): the
+   *  model itself on the CPU; on the GPU a CPU twin with the GPU's current weights. */
+  async cpuModel() {
+    if (this.device === "cpu") return this.model;
+    this.twin ??= this.sn.nn.moduleFromConfig(this.model.config(), "the demo's model");
+    const values = new Map();
+    for (const [n, t] of this.model.stateDict()) values.set(n, { shape: t.shape, data: await t.read() });
+    this.twin.loadStateDict(values);
+    return this.twin;
+  }
+
   /** Loss and accuracy over test samples [start, start + count): call in chunks and yield
    *  between them. Returns sums to add up. */
   evaluateChunk(start, count) {
@@ -147,6 +248,8 @@ export class Trainer {
   }
 
   disposeModel() {
+    this.twin?.dispose?.();
+    this.twin = null;
     this.loader?.dispose();
     this.testLoader?.dispose();
     this.loader = this.testLoader = null;

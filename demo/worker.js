@@ -33,7 +33,7 @@ async function loadDigits() {
 async function evaluateEpoch(record) {
   let loss = 0, correct = 0, n = 0;
   for (let i = 0; i < trainer.test.length; i += 500) {
-    const c = trainer.evaluateChunk(i, 500);
+    const c = await trainer.evaluateChunkAsync(i, 500);
     loss += c.loss;
     correct += c.correct;
     n += c.n;
@@ -42,11 +42,14 @@ async function evaluateEpoch(record) {
   post({ type: "epoch", ...record, testLoss: loss / n, testAcc: correct / n });
 }
 
-function digitResult(withMaps) {
-  const probs = predict(sn, trainer.model, digit.pixels, trainer.normalize);
+/** Probabilities (and maps) of the drawn digit, from the model on the CPU (on webgpu: a CPU
+ *  copy of the GPU's current weights). */
+async function digitResult(withMaps) {
+  const model = await trainer.cpuModel();
+  const probs = predict(sn, model, digit.pixels, trainer.normalize);
   if (!withMaps) return { probs };
   const cls = probs.indexOf(Math.max(...probs));
-  const maps = inspect(sn, trainer.model, digit.pixels, trainer.normalize, cls);
+  const maps = inspect(sn, model, digit.pixels, trainer.normalize, cls);
   return { probs, cls, maps, transfer: Object.values(maps).map((b) => b.buffer) };
 }
 
@@ -55,19 +58,33 @@ async function loop() {
   let sumLoss = 0, sumCorrect = 0, seen = 0, last = performance.now();
   try {
     while (running) {
-      const r = trainer.step();
+      let r;
+      if (trainer.device === "webgpu") {
+        try {
+          r = await trainer.stepGpu();
+        } catch (e) {
+          if (!/WebGPU|device was lost|webgpu engine/i.test(e.message)) throw e;
+          // a lost device: go on on the CPU from the last weights the GPU gave, and say why
+          await fallBackToCpu(e.message);
+          continue;
+        }
+        if (!r) {
+          await tick();
+          continue;
+        }
+      } else r = trainer.step();
       const now = performance.now();
       sumLoss += r.loss * r.size;
       sumCorrect += r.acc * r.size;
       seen += r.size;
       // wallMs: from the end of the previous step, so batch assembly, messages and the yield count
-      post({ type: "step", step: r.step, epoch: r.epoch, loss: r.loss, acc: r.acc, ms: r.ms, wallMs: now - last, size: r.size, threads: info.threads });
+      if (!r.noRead) post({ type: "step", step: r.step, epoch: r.epoch, loss: r.loss, acc: r.acc, ms: r.ms, wallMs: now - last, size: r.size, threads: info.threads, device: trainer.device });
       if (r.epochDone) {
         await evaluateEpoch({ epoch: trainer.epoch, trainLoss: sumLoss / seen, trainAcc: sumCorrect / seen });
         sumLoss = sumCorrect = seen = 0;
       }
       if (digit && r.step % 20 === 0) {
-        const d = digitResult(true);
+        const d = await digitResult(true);
         post({ type: "digit", probs: d.probs, cls: d.cls, maps: d.maps }, d.transfer);
       }
       await tick();
@@ -78,6 +95,15 @@ async function loop() {
   }
   running = false;
   post({ type: "state", running: false });
+}
+
+/** After a lost GPU device: the model from the CPU twin (or a fresh one), training on the CPU. */
+async function fallBackToCpu(reason) {
+  const twin = trainer.twin;
+  trainer.twin = null;
+  if (twin) trainer.adopt(twin, trainer.meta);
+  else trainer.newModel();
+  post({ type: "device", device: "cpu", reason: `WebGPU failed (${reason}); training goes on on the CPU${twin ? " from the last weights read from the GPU" : " with a fresh model"}` });
 }
 
 function startLoop() {
@@ -95,7 +121,9 @@ const commands = {
   async init({ threads }) {
     // The digits download while the kernels compile and the threads start.
     const t0 = performance.now(), since = (p) => p.then((v) => [v, performance.now() - t0]);
-    const [[got, engineMs], [digits, digitsMs]] = await Promise.all([since(sn.init({ threads })), since(trainer ? Promise.resolve(null) : loadDigits())]);
+    // WebGPU is started too where the browser has it (info.webgpu says what it found); the
+    // model starts on the CPU and moves when the page asks (device command)
+    const [[got, engineMs], [digits, digitsMs]] = await Promise.all([since(sn.init({ threads, webgpu: true })), since(trainer ? Promise.resolve(null) : loadDigits())]);
     info = got;
     if (digits) {
       trainer = new Trainer(sn, digits.train, digits.test);
@@ -108,11 +136,24 @@ const commands = {
   async threads({ threads }) {
     const was = running;
     await stopLoop();
+    // init() starts both engines again: the model comes to the CPU first, and goes back after
+    const device = trainer.device;
+    await trainer.toDevice("cpu");
     const snap = trainer.snapshot();
-    info = await sn.init({ threads });
+    info = await sn.init({ threads, webgpu: true });
     trainer.restore(snap);
+    if (device === "webgpu" && info.webgpu?.available) await trainer.toDevice("webgpu");
     if (was) startLoop();
-    return { info };
+    return { info, device: trainer.device };
+  },
+  /** Train on "cpu" or "webgpu" from here on (the model and the optimiser's state move). */
+  async device({ device }) {
+    if (device === "webgpu" && !info.webgpu?.available) throw new Error(`no WebGPU here: ${info.webgpu?.reason ?? "not started"}`);
+    const was = running;
+    await stopLoop();
+    await trainer.toDevice(device);
+    if (was) startLoop();
+    return { device: trainer.device };
   },
   train() {
     startLoop();
@@ -122,28 +163,37 @@ const commands = {
     await stopLoop();
     return { step: trainer.steps };
   },
-  reset() {
+  async reset() {
+    // the loop may be waiting for the GPU in the middle of a step: stop it first
+    const was = running, device = trainer.device;
+    await stopLoop();
     trainer.reset();
+    if (device === "webgpu") await trainer.toDevice("webgpu");
+    if (was) startLoop();
     return { params: trainer.model.numParameters() };
   },
   /** pixels: 28x28 values in [0, 1]; maps: also the saliency / occlusion / filter images. */
-  predict({ pixels, maps }) {
+  async predict({ pixels, maps }) {
     digit = { pixels: Float32Array.from(pixels) };
-    return digitResult(!!maps);
+    return await digitResult(!!maps);
   },
   forget() {
     digit = null;
     return {};
   },
-  save() {
-    const bytes = modelFileBytes(sn, trainer.model, { ...trainer.meta, normalize: trainer.normalize, steps: trainer.steps });
+  async save() {
+    const bytes = modelFileBytes(sn, await trainer.cpuModel(), { ...trainer.meta, normalize: trainer.normalize, steps: trainer.steps });
     return { bytes, name: "simdnet-lenet.safetensors", transfer: [bytes.buffer] };
   },
   /** files: [{name, bytes}]: one .safetensors saved by the demo, or the .json + .safetensors
    *  pair that saveModel (the CLI) writes. */
-  load({ files }) {
+  async load({ files }) {
     const { model, meta } = modelFromFiles(sn, files);
+    const was = running, device = trainer.device;
+    await stopLoop();
     trainer.adopt(model, meta);
+    if (device === "webgpu") await trainer.toDevice("webgpu");
+    if (was) startLoop();
     return { params: model.numParameters(), meta };
   },
 };
