@@ -1,7 +1,7 @@
 // Convolutions and fully connected layers: the layers with weights.
 import { Tensor, empty } from "../tensor.js";
 import { Module, windowRF, type Flow } from "./module.js";
-import { toPair, pairStr, expectRank, windowOut, type Pair } from "./shapes.js";
+import { toPair, pairStr, expectRank, windowOut, layerOptions, checkBool, describe, type Pair } from "./shapes.js";
 import { defaultLayerInit } from "./init.js";
 import { conv2d, conv_transpose2d, linear } from "../ops/index.js";
 
@@ -16,7 +16,7 @@ export interface Conv2dOptions {
 
 function checkChannels(type: string, inC: number, outC: number, groups: number) {
   for (const [what, v] of [["in_channels", inC], ["out_channels", outC], ["groups", groups]] as const)
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${type}: ${what} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${type}: ${what} must be a positive integer, got ${describe(v)}`);
   if (inC % groups || outC % groups) throw new Error(`${type}: in_channels ${inC} and out_channels ${outC} must both be divisible by groups ${groups}`);
 }
 
@@ -42,8 +42,9 @@ export class Conv2d extends Module {
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | number[], readonly options: Conv2dOptions = {}) {
     super();
-    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = options;
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = layerOptions<Conv2dOptions>("Conv2d", options, ["stride", "padding", "dilation", "groups", "bias"]);
     checkChannels("Conv2d", inChannels, outChannels, groups);
+    checkBool("Conv2d: bias", bias);
     this.kernelSize = toPair("Conv2d: kernel_size", kernelSize, 1);
     this.stride = toPair("Conv2d: stride", stride, 1);
     this.padding = toPair("Conv2d: padding", padding, 0);
@@ -102,8 +103,9 @@ export class ConvTranspose2d extends Module {
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | number[], options: ConvTranspose2dOptions = {}) {
     super();
-    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true } = options;
+    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true } = layerOptions<ConvTranspose2dOptions>("ConvTranspose2d", options, ["stride", "padding", "outputPadding", "dilation", "groups", "bias"]);
     checkChannels("ConvTranspose2d", inChannels, outChannels, groups);
+    checkBool("ConvTranspose2d: bias", bias);
     this.kernelSize = toPair("ConvTranspose2d: kernel_size", kernelSize, 1);
     this.stride = toPair("ConvTranspose2d: stride", stride, 1);
     this.padding = toPair("ConvTranspose2d: padding", padding, 0);
@@ -163,10 +165,12 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, { bias = true }: { bias?: boolean } = {}) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } = {}) {
     super();
     for (const [what, v] of [["in_features", inFeatures], ["out_features", outFeatures]] as const)
-      if (!Number.isInteger(v) || v < 1) throw new Error(`Linear: ${what} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`Linear: ${what} must be a positive integer, got ${describe(v)}`);
+    const { bias = true } = layerOptions<{ bias?: boolean }>("Linear", options, ["bias"]);
+    checkBool("Linear: bias", bias);
     this.weight = this.registerParameter("weight", empty([outFeatures, inFeatures]))!;
     this.bias = bias ? this.registerParameter("bias", empty([outFeatures])) : null;
     defaultLayerInit(this.weight, this.bias);

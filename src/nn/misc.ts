@@ -1,7 +1,7 @@
 // Layers without weights that reshape or regularise: Dropout, Flatten, Upsample, Identity.
 import { Tensor } from "../tensor.js";
 import { Module, type Flow } from "./module.js";
-import { expectRank, toPair, type Pair } from "./shapes.js";
+import { expectRank, toPair, layerOptions, checkBool, describe, type Pair } from "./shapes.js";
 import { defaultGenerator, Generator } from "../random.js";
 import { flatten, interpolate, dropout } from "../ops/index.js";
 
@@ -14,7 +14,7 @@ export class Dropout extends Module {
 
   constructor(readonly p = 0.5) {
     super();
-    if (!(p >= 0 && p < 1)) throw new Error(`Dropout: p must be in [0, 1), got ${p}`);
+    if (typeof p !== "number" || !(p >= 0 && p < 1)) throw new Error(`Dropout: p must be a number in [0, 1), got ${describe(p)}`);
     this.rng = defaultGenerator.fork();
   }
 
@@ -37,7 +37,7 @@ export class Flatten extends Module {
 
   constructor(readonly startDim = 1) {
     super();
-    if (!Number.isInteger(startDim) || startDim < 0) throw new Error(`Flatten: start_dim must be an integer >= 0, got ${startDim}`);
+    if (!Number.isInteger(startDim) || startDim < 0) throw new Error(`Flatten: start_dim must be an integer >= 0, got ${describe(startDim)}`);
   }
 
   outputShape(i: number[]): number[] {
@@ -78,13 +78,16 @@ export class Upsample extends Module {
   readonly mode: "nearest" | "bilinear";
   readonly alignCorners: boolean;
 
-  constructor({ size, scaleFactor, mode = "nearest", alignCorners = false }: UpsampleOptions = {}) {
+  constructor(options: UpsampleOptions = {}) {
     super();
+    const { size, scaleFactor, mode = "nearest", alignCorners = false } = layerOptions<UpsampleOptions>("Upsample", options, ["size", "scaleFactor", "mode", "alignCorners"]);
+    checkBool("Upsample: alignCorners", alignCorners);
     if ((size === undefined) === (scaleFactor === undefined)) throw new Error("Upsample: give exactly one of size and scaleFactor");
-    if (mode !== "nearest" && mode !== "bilinear") throw new Error(`Upsample: mode '${mode}' is not supported (nearest, bilinear)`);
+    if (mode !== "nearest" && mode !== "bilinear") throw new Error(`Upsample: mode ${describe(mode)} is not supported (nearest, bilinear)`);
     this.size = size === undefined ? null : toPair("Upsample: size", size, 1);
     const sf = scaleFactor === undefined ? null : Array.isArray(scaleFactor) ? scaleFactor : [scaleFactor, scaleFactor];
-    if (sf && (sf.length !== 2 || sf.some((v) => !(v > 0)))) throw new Error(`Upsample: scaleFactor must be > 0 or a pair of them, got ${JSON.stringify(scaleFactor)}`);
+    if (sf && (sf.length !== 2 || sf.some((v) => typeof v !== "number" || !(v > 0) || !Number.isFinite(v))))
+      throw new Error(`Upsample: scaleFactor must be a finite number > 0 or a pair of them, got ${describe(scaleFactor)}`);
     this.scaleFactor = sf as [number, number] | null;
     this.mode = mode;
     this.alignCorners = alignCorners;

@@ -3,6 +3,7 @@
 // while training and uses in eval mode.
 import { Tensor, zeros, ones, full } from "../tensor.js";
 import { Module } from "./module.js";
+import { layerOptions, checkBool, checkNumber, describe } from "./shapes.js";
 import { batch_norm, local_response_norm } from "../ops/index.js";
 
 export interface BatchNormOptions {
@@ -25,11 +26,14 @@ abstract class BatchNorm extends Module {
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
 
-  constructor(type: string, readonly numFeatures: number, { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true }: BatchNormOptions) {
+  constructor(type: string, readonly numFeatures: number, options: BatchNormOptions) {
     super();
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${type}: num_features must be a positive integer, got ${numFeatures}`);
-    if (!(eps > 0)) throw new Error(`${type}: eps must be > 0, got ${eps}`);
-    if (!(momentum >= 0 && momentum <= 1)) throw new Error(`${type}: momentum must be in [0, 1], got ${momentum}`);
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = layerOptions<BatchNormOptions>(type, options, ["eps", "momentum", "affine", "trackRunningStats"]);
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${type}: num_features must be a positive integer, got ${describe(numFeatures)}`);
+    checkNumber(`${type}: eps`, eps, (v) => v > 0, "> 0");
+    checkNumber(`${type}: momentum`, momentum, (v) => v >= 0 && v <= 1, "in [0, 1]");
+    checkBool(`${type}: affine`, affine);
+    checkBool(`${type}: trackRunningStats`, trackRunningStats);
     this.eps = eps;
     this.momentum = momentum;
     this.affine = affine;
@@ -89,9 +93,13 @@ export class LocalResponseNorm extends Module {
   readonly beta: number;
   readonly k: number;
 
-  constructor(readonly size: number, { alpha = 1e-4, beta = 0.75, k = 1 }: { alpha?: number; beta?: number; k?: number } = {}) {
+  constructor(readonly size: number, options: { alpha?: number; beta?: number; k?: number } = {}) {
     super();
-    if (!Number.isInteger(size) || size < 1) throw new Error(`LocalResponseNorm: size must be a positive integer, got ${size}`);
+    const { alpha = 1e-4, beta = 0.75, k = 1 } = layerOptions<{ alpha?: number; beta?: number; k?: number }>("LocalResponseNorm", options, ["alpha", "beta", "k"]);
+    if (!Number.isInteger(size) || size < 1 || size > 2 ** 31 - 1) throw new Error(`LocalResponseNorm: size must be a positive integer, got ${describe(size)}`);
+    checkNumber("LocalResponseNorm: alpha", alpha);
+    checkNumber("LocalResponseNorm: beta", beta);
+    checkNumber("LocalResponseNorm: k", k);
     this.alpha = alpha;
     this.beta = beta;
     this.k = k;
