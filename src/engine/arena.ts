@@ -169,11 +169,22 @@ export class Arena {
       for (const [p, s] of merged) this.putFree(p, s);
       if (chosen) return this.carve(chosen[0], chosen[1], span);
     }
-    let largest = 0;
-    for (const list of this.free.values()) for (const p of list) largest = Math.max(largest, this.span.get(p)!);
+    // the largest buffer merging could give: free neighbours together, the run that ends at the
+    // top together with the room above it
+    const blocks: [number, number][] = [];
+    for (const list of this.free.values()) for (const p of list) blocks.push([p, this.span.get(p)!]);
+    for (const p of this.scraps) blocks.push([p, this.span.get(p)!]);
+    blocks.sort((a, b) => a[0] - b[0]);
     const room = Math.max(0, this.ceiling - this.top);
+    let largest = 0, run = 0, end = -1;
+    for (const [p, s] of blocks) {
+      run = p === end ? run + s : s;
+      end = p + s;
+      largest = Math.max(largest, end === this.top ? run + room : run);
+    }
+    largest = Math.max(largest, room);
     const guard = this.sentinels ? GUARD : 0;
-    const can = Math.max(0, Math.max(largest, room) - guard);
+    const can = Math.max(0, largest - guard);
     const why = this.refusedAt
       ? `the runtime refused to grow the wasm memory to ${fmt(this.refusedAt)}`
       : this.maxBytes < MAX_PAGES * PAGE
