@@ -405,7 +405,8 @@ export function f32_lrn_bwd(
   return h;
 }
 
-/** y = x · keep · scale, keep = (top 24 bits of the hash)/2^24 >= p. */
+/** y = x · (keep ? scale : 0), keep = (top 24 bits of the hash)/2^24 >= p: as PyTorch, the input
+ *  times a mask of 0 and 1/(1-p), so a dropped NaN or infinity gives NaN and a dropped -x gives -0. */
 export function f32_dropout_fwd(x: usize, y: usize, n: i32, seed: u32, p: f32, scale: f32, ith: i32, nth: i32): void {
   const s = chunkStart(n, ith, nth), e = chunkEnd(n, ith, nth);
   const k1 = mix32(seed), k2 = mix32(seed ^ 0x9e3779b9);
@@ -418,14 +419,13 @@ export function f32_dropout_fwd(x: usize, y: usize, n: i32, seed: u32, p: f32, s
     const h = mix32x4(v128.xor(mix32x4(i32x4.add(idx, k1v)), k2v));
     const u = f32x4.mul(f32x4.convert_i32x4_u(i32x4.shr_u(h, 8)), iv);
     const o = <usize>i << 2;
-    const v = f32x4.mul(v128.load(x + o), sv);
-    v128.store(y + o, v128.bitselect(v, zero, f32x4.ge(u, pv)));
+    v128.store(y + o, f32x4.mul(v128.load(x + o), v128.bitselect(sv, zero, f32x4.ge(u, pv))));
   }
   for (; i < e; i++) {
     const h = mix32(mix32(<u32>i + k1) ^ k2);
     const u = <f32>(h >> 8) * inv24;
     const o = <usize>i << 2;
-    store<f32>(y + o, u >= p ? load<f32>(x + o) * scale : 0);
+    store<f32>(y + o, load<f32>(x + o) * (u >= p ? scale : <f32>0));
   }
 }
 

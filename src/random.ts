@@ -163,6 +163,8 @@ export class Generator {
     const s = state?.s;
     if (!Array.isArray(s) || s.length !== 4 || s.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff))
       throw new Error(`Generator.setState: expected {s: [four uint32]}, got ${JSON.stringify(state)}`);
+    // xoshiro's all-zero state is a fixed point: every number after it would be 0
+    if (s.every((v) => v === 0)) throw new Error("Generator.setState: the all-zero state is not a valid xoshiro128** state (it gives a constant stream of zeros)");
     this.s.set(s);
     return this;
   }

@@ -300,6 +300,11 @@ export function tensor(values: ArrayLike<number> | number[][] | any, shape?: Sha
     flat = values as ArrayLike<number>;
     inferred = [flat.length];
   }
+  // a typed array holds numbers; anything else is checked (a string would become NaN)
+  if (!ArrayBuffer.isView(flat) || flat instanceof BigInt64Array || flat instanceof BigUint64Array)
+    for (let i = 0; i < flat.length; i++)
+      if (typeof flat[i] !== "number")
+        throw new Error(`tensor: values must be numbers, got ${typeof flat[i] === "string" ? JSON.stringify(flat[i]) : typeof flat[i]} at index ${i}`);
   const s = shape ?? inferred;
   checkShape("tensor", s);
   if (sizeOf(s) !== flat.length) throw new Error(`tensor: ${flat.length} values do not fill shape ${shapeStr(s)}`);

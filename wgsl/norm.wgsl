@@ -338,5 +338,6 @@ fn dropout(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index)
   let seed = arg(3u);
   let h = mix32(mix32(i + mix32(seed)) ^ mix32(seed ^ 0x9e3779b9u));
   let u = f32(h >> 8u) * (1.0 / 16777216.0);
-  mem[arg(1u) + i] = select(0.0, mem[arg(0u) + i] * argf(5u), u >= argf(4u));
+  // x times the mask (scale or 0), as PyTorch and the CPU: a dropped NaN or infinity gives NaN
+  mem[arg(1u) + i] = mem[arg(0u) + i] * select(0.0, argf(5u), u >= argf(4u));
 }

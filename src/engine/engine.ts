@@ -26,9 +26,12 @@ export interface InitOptions {
   /** Also start the WebGPU engine (tensors and models move there with .to("webgpu")). Where
    *  there is no WebGPU, init still succeeds and info.webgpu says why. */
   webgpu?: boolean | WebgpuOptions;
+  /** The most bytes the wasm memory may grow to (default and at most 4 GiB, the wasm32 limit;
+   *  at least 2 MiB): a page can keep simdnet from taking more than its share. */
+  maxMemory?: number;
 }
 
-const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true });
+const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true, maxMemory: true });
 const WEBGPU_OPTIONS = keysOf<WebgpuOptions>({ allowFallback: true, powerPreference: true });
 
 function checkInitOptions(where: string, opts: InitOptions): void {
@@ -82,12 +85,13 @@ export class Engine {
     private pool: Pool | null,
     info: EngineInfo,
     sentinels: boolean,
+    maxBytes: number,
   ) {
     this.exports = instance.exports as any;
     this.names = Object.keys(this.exports).filter((n) => typeof this.exports[n] === "function");
     this.names.push("__exit__");
     this.names.forEach((n, i) => this.index.set(n, i));
-    this.arena = new Arena(memory, sentinels);
+    this.arena = new Arena(memory, sentinels, maxBytes);
     this.info = info;
     this.f32View = new Float32Array(memory.buffer);
   }
@@ -118,12 +122,16 @@ export class Engine {
       fallback = "a browser main thread may not block: running on one thread (drive simdnet from a worker for threads)";
       threads = 1;
     }
-    const initial = Math.ceil((ARENA_BASE + 16 * 2 ** 20) / PAGE);
+    const maxMemory = opts.maxMemory ?? MAX_PAGES * PAGE;
+    if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory) || maxMemory < 2 * 2 ** 20 || maxMemory > MAX_PAGES * PAGE)
+      throw new RangeError(`simdnet: init: maxMemory must be a whole number of bytes from 2 MiB to 4 GiB, got ${JSON.stringify(opts.maxMemory)}`);
+    const maxPages = Math.floor(maxMemory / PAGE);
+    const initial = Math.min(maxPages, Math.ceil((ARENA_BASE + 16 * 2 ** 20) / PAGE));
     // Where memory cannot be shared (a page that is not cross-origin isolated) the .single build
     // imports a plain memory: same source, same flags otherwise, so the same bits.
     const shared = features.sharedMemory;
     const module = await compileBuild(build, shared);
-    const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared } as any);
+    const memory = new WebAssembly.Memory({ initial, maximum: maxPages, shared } as any);
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const info: EngineInfo = {
       threads,
@@ -138,7 +146,7 @@ export class Engine {
     const names = Object.keys(instance.exports).filter((n) => typeof (instance.exports as any)[n] === "function");
     names.push("__exit__");
     const pool = threads > 1 ? await Pool.start(module, memory, threads, names) : null;
-    const e = new Engine(memory, instance, pool, info, !!opts.sentinels);
+    const e = new Engine(memory, instance, pool, info, !!opts.sentinels, maxPages * PAGE);
     if (opts.minParallelWork !== undefined) e.minParallelWork = opts.minParallelWork;
     return e;
   }
@@ -153,8 +161,13 @@ export class Engine {
     return this.f32View;
   }
 
+  /** Called before every allocation while set (a checked model build charges each one against
+   *  what the weight file holds, and throws to refuse it). */
+  allocGuard: ((bytes: number, what: string) => void) | null = null;
+
   alloc(bytes: number, what?: string): number {
     this.assertAlive();
+    if (this.allocGuard) this.allocGuard(bytes, what ?? "a buffer");
     return this.arena.alloc(bytes, what);
   }
 
@@ -206,7 +219,7 @@ export class Engine {
   }
 
   memoryStats() {
-    return { live: this.arena.liveBytes, reserved: this.arena.bytesReserved, wasmMemory: this.memory.buffer.byteLength, human: fmt(this.arena.liveBytes) };
+    return { live: this.arena.liveBytes, reserved: this.arena.bytesReserved, wasmMemory: this.memory.buffer.byteLength, limit: this.arena.limit, human: fmt(this.arena.liveBytes) };
   }
 
   assertAlive(): void {

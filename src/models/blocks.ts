@@ -1,14 +1,15 @@
 // Pieces shared by the zoo models: option checks, the residual block with torchvision's child
 // names (conv1, bn1, ..., downsample), and the parameter-free "option A" shortcut.
-import { Tensor, shapeStr, tensor as tensorOf } from "../tensor.js";
+import { Tensor, shapeStr, zeros } from "../tensor.js";
 import { Module, ModuleError, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
 import { ReLU } from "../nn/activation.js";
 import { registerModuleType } from "../nn/config.js";
 import { add, conv2d } from "../ops/index.js";
 import { checkOptions as check } from "../options.js";
+import { describe, layerOptions } from "../nn/shapes.js";
 
 export function checkInt(model: string, what: string, v: unknown, min: number): asserts v is number {
-  if (!Number.isInteger(v) || (v as number) < min) throw new Error(`${model}: ${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || (v as number) < min) throw new Error(`${model}: ${what} must be an integer >= ${min}, got ${describe(v)}`);
 }
 
 /** A misspelt option (`clases: 10`) would otherwise be ignored and give a silently different
@@ -36,6 +37,7 @@ export class ResidualBlock extends Module {
     check("ResidualBlock", options, ["downsample", "residual"]);
     const { downsample = null, residual = true } = options;
     if (!body.length) throw new Error("ResidualBlock: the body needs at least one layer");
+    if (typeof residual !== "boolean") throw new Error(`ResidualBlock: residual must be true or false, got ${describe(residual)}`);
     if (downsample && !residual) throw new Error("ResidualBlock: a plain block (residual: false) has no shortcut, so no downsample");
     this.body = body.map(([n, m]) => [n, this.registerModule(n, m)]);
     this.downsample = downsample ? this.registerModule("downsample", downsample) : null;
@@ -105,7 +107,8 @@ export class ResidualBlock extends Module {
 registerModuleType("ResidualBlock", (a, kids, names) => {
   const body = names.map((n, i) => [n, kids[i]] as [string, Module]).filter(([n]) => n !== "downsample" && n !== "relu");
   const ds = names.indexOf("downsample");
-  return new ResidualBlock(body, { downsample: ds >= 0 ? kids[ds] : null, residual: a[0]?.residual ?? true });
+  const o = layerOptions<{ residual?: boolean }>("ResidualBlock", a[0], ["residual"]);
+  return new ResidualBlock(body, { downsample: ds >= 0 ? kids[ds] : null, residual: o.residual ?? true });
 });
 
 /** Option A of He et al. 2016 (section 3.3, used for CIFAR-10 in section 4.2): the shortcut is
@@ -123,10 +126,11 @@ export class ZeroPadShortcut extends Module {
     super();
     checkInt("ZeroPadShortcut", "in_channels", inChannels, 1);
     checkInt("ZeroPadShortcut", "stride", stride, 1);
-    if (!Number.isInteger(outChannels) || outChannels < inChannels) throw new Error(`ZeroPadShortcut: out_channels must be an integer >= in_channels ${inChannels}, got ${outChannels}`);
-    const w = new Float32Array(outChannels * inChannels);
-    for (let c = 0; c < inChannels; c++) w[c * inChannels + c] = 1;
-    this.select = this.registerBuffer("select", tensorOf(w, [outChannels, inChannels, 1, 1]), false)!;
+    if (!Number.isInteger(outChannels) || outChannels < inChannels) throw new Error(`ZeroPadShortcut: out_channels must be an integer >= in_channels ${inChannels}, got ${describe(outChannels)}`);
+    // in the engine's memory from the start: its size is checked there before anything is built
+    const w = zeros([outChannels, inChannels, 1, 1]);
+    for (let c = 0; c < inChannels; c++) w.data[c * inChannels + c] = 1;
+    this.select = this.registerBuffer("select", w, false)!;
   }
 
   outputShape(i: number[]): number[] {

@@ -15,6 +15,7 @@ import { PartialConv2d } from "../nn/partial.js";
 import { registerModuleType } from "../nn/config.js";
 import { conv2d, avg_pool2d } from "../ops/index.js";
 import { checkOptions, keysOf } from "../options.js";
+import { describe } from "../nn/shapes.js";
 
 export interface LeNetOptions {
   classes?: number;
@@ -26,7 +27,7 @@ export interface LeNetOptions {
 }
 
 function checkInt(model: string, what: string, v: number, min: number) {
-  if (!Number.isInteger(v) || v < min) throw new Error(`${model}: ${what} must be an integer >= ${min}, got ${v}`);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${model}: ${what} must be an integer >= ${min}, got ${describe(v)}`);
 }
 
 /** The lecture's LeNet. Children: features (convs), flatten, classifier (Linears), so the

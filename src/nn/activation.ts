@@ -1,6 +1,7 @@
 // Nonlinearities as layers (no parameters, shape-preserving).
 import { Tensor } from "../tensor.js";
 import { Module } from "./module.js";
+import { describe } from "./shapes.js";
 import { relu, leaky_relu, sigmoid, tanh, softmax, log_softmax } from "../ops/index.js";
 
 export class ReLU extends Module {
@@ -14,7 +15,7 @@ export class LeakyReLU extends Module {
   readonly type = "LeakyReLU";
   constructor(readonly negativeSlope = 0.01) {
     super();
-    if (!Number.isFinite(negativeSlope)) throw new Error(`LeakyReLU: negative_slope must be a number, got ${negativeSlope}`);
+    if (!Number.isFinite(negativeSlope)) throw new Error(`LeakyReLU: negative_slope must be a number, got ${describe(negativeSlope)}`);
   }
   forward(x: Tensor): Tensor {
     return leaky_relu(x, this.negativeSlope);
@@ -49,7 +50,7 @@ export class Softmax extends Module {
   readonly type: string = "Softmax";
   constructor(readonly dim = 1) {
     super();
-    if (!Number.isInteger(dim)) throw new Error(`Softmax: dim must be an integer, got ${dim}`);
+    if (!Number.isInteger(dim)) throw new Error(`Softmax: dim must be an integer, got ${describe(dim)}`);
   }
   outputShape(i: number[]): number[] {
     checkDim(this.type, this.dim, i);

@@ -1,7 +1,7 @@
 // Convolutions and fully connected layers: the layers with weights.
 import { Tensor, empty } from "../tensor.js";
 import { Module, windowRF, type Flow } from "./module.js";
-import { toPair, pairStr, expectRank, windowOut, type Pair } from "./shapes.js";
+import { toPair, pairStr, expectRank, windowOut, layerOptions, checkBool, describe, type Pair } from "./shapes.js";
 import { defaultLayerInit } from "./init.js";
 import { conv2d, conv_transpose2d, linear } from "../ops/index.js";
 import { checkOptions, keysOf } from "../options.js";
@@ -19,7 +19,7 @@ const CONV2D_OPTIONS = keysOf<Conv2dOptions>({ stride: true, padding: true, dila
 
 function checkChannels(type: string, inC: number, outC: number, groups: number) {
   for (const [what, v] of [["in_channels", inC], ["out_channels", outC], ["groups", groups]] as const)
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${type}: ${what} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${type}: ${what} must be a positive integer, got ${describe(v)}`);
   if (inC % groups || outC % groups) throw new Error(`${type}: in_channels ${inC} and out_channels ${outC} must both be divisible by groups ${groups}`);
 }
 
@@ -45,9 +45,9 @@ export class Conv2d extends Module {
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | number[], readonly options: Conv2dOptions = {}) {
     super();
-    checkOptions("Conv2d", options, CONV2D_OPTIONS);
-    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = options;
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = layerOptions<Conv2dOptions>("Conv2d", options, ["stride", "padding", "dilation", "groups", "bias"]);
     checkChannels("Conv2d", inChannels, outChannels, groups);
+    checkBool("Conv2d: bias", bias);
     this.kernelSize = toPair("Conv2d: kernel_size", kernelSize, 1);
     this.stride = toPair("Conv2d: stride", stride, 1);
     this.padding = toPair("Conv2d: padding", padding, 0);
@@ -108,9 +108,9 @@ export class ConvTranspose2d extends Module {
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | number[], options: ConvTranspose2dOptions = {}) {
     super();
-    checkOptions("ConvTranspose2d", options, CONV_TRANSPOSE2D_OPTIONS);
-    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true } = options;
+    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true } = layerOptions<ConvTranspose2dOptions>("ConvTranspose2d", options, ["stride", "padding", "outputPadding", "dilation", "groups", "bias"]);
     checkChannels("ConvTranspose2d", inChannels, outChannels, groups);
+    checkBool("ConvTranspose2d: bias", bias);
     this.kernelSize = toPair("ConvTranspose2d: kernel_size", kernelSize, 1);
     this.stride = toPair("ConvTranspose2d: stride", stride, 1);
     this.padding = toPair("ConvTranspose2d: padding", padding, 0);
@@ -172,10 +172,10 @@ export class Linear extends Module {
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } = {}) {
     super();
-    checkOptions("Linear", options, ["bias"]);
-    const { bias = true } = options;
     for (const [what, v] of [["in_features", inFeatures], ["out_features", outFeatures]] as const)
-      if (!Number.isInteger(v) || v < 1) throw new Error(`Linear: ${what} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`Linear: ${what} must be a positive integer, got ${describe(v)}`);
+    const { bias = true } = layerOptions<{ bias?: boolean }>("Linear", options, ["bias"]);
+    checkBool("Linear: bias", bias);
     this.weight = this.registerParameter("weight", empty([outFeatures, inFeatures]))!;
     this.bias = bias ? this.registerParameter("bias", empty([outFeatures])) : null;
     defaultLayerInit(this.weight, this.bias);

@@ -1,7 +1,7 @@
 // Layers without weights that reshape or regularise: Dropout, Flatten, Upsample, Identity.
 import { Tensor } from "../tensor.js";
 import { Module, type Flow } from "./module.js";
-import { expectRank, toPair, type Pair } from "./shapes.js";
+import { expectRank, toPair, layerOptions, checkBool, describe, type Pair } from "./shapes.js";
 import { defaultGenerator, Generator } from "../random.js";
 import { flatten, interpolate, dropout } from "../ops/index.js";
 import { checkOptions, keysOf } from "../options.js";
@@ -15,7 +15,7 @@ export class Dropout extends Module {
 
   constructor(readonly p = 0.5) {
     super();
-    if (typeof p !== "number" || !(p >= 0 && p < 1)) throw new Error(`Dropout: p must be a number in [0, 1) (new Dropout(0.5)), got ${typeof p === "object" ? JSON.stringify(p) : p}`);
+    if (typeof p !== "number" || !(p >= 0 && p < 1)) throw new Error(`Dropout: p must be a number in [0, 1) (new Dropout(0.5)), got ${p !== null && typeof p === "object" ? JSON.stringify(p) : describe(p)}`);
     this.rng = defaultGenerator.fork();
   }
 
@@ -38,7 +38,7 @@ export class Flatten extends Module {
 
   constructor(readonly startDim = 1) {
     super();
-    if (!Number.isInteger(startDim) || startDim < 0) throw new Error(`Flatten: start_dim must be an integer >= 0, got ${startDim}`);
+    if (!Number.isInteger(startDim) || startDim < 0) throw new Error(`Flatten: start_dim must be an integer >= 0, got ${describe(startDim)}`);
   }
 
   outputShape(i: number[]): number[] {
@@ -81,13 +81,14 @@ export class Upsample extends Module {
 
   constructor(options: UpsampleOptions = {}) {
     super();
-    checkOptions("Upsample", options, keysOf<UpsampleOptions>({ size: true, scaleFactor: true, mode: true, alignCorners: true }));
-    const { size, scaleFactor, mode = "nearest", alignCorners = false } = options;
+    const { size, scaleFactor, mode = "nearest", alignCorners = false } = layerOptions<UpsampleOptions>("Upsample", options, ["size", "scaleFactor", "mode", "alignCorners"]);
+    checkBool("Upsample: alignCorners", alignCorners);
     if ((size === undefined) === (scaleFactor === undefined)) throw new Error("Upsample: give exactly one of size and scaleFactor");
-    if (mode !== "nearest" && mode !== "bilinear") throw new Error(`Upsample: mode '${mode}' is not supported (nearest, bilinear)`);
+    if (mode !== "nearest" && mode !== "bilinear") throw new Error(`Upsample: mode ${describe(mode)} is not supported (nearest, bilinear)`);
     this.size = size === undefined ? null : toPair("Upsample: size", size, 1);
     const sf = scaleFactor === undefined ? null : Array.isArray(scaleFactor) ? scaleFactor : [scaleFactor, scaleFactor];
-    if (sf && (sf.length !== 2 || sf.some((v) => !(v > 0)))) throw new Error(`Upsample: scaleFactor must be > 0 or a pair of them, got ${JSON.stringify(scaleFactor)}`);
+    if (sf && (sf.length !== 2 || sf.some((v) => typeof v !== "number" || !(v > 0) || !Number.isFinite(v))))
+      throw new Error(`Upsample: scaleFactor must be a finite number > 0 or a pair of them, got ${describe(scaleFactor)}`);
     this.scaleFactor = sf as [number, number] | null;
     this.mode = mode;
     this.alignCorners = alignCorners;

@@ -76,7 +76,26 @@ export function withForwardHook<T>(hook: ForwardHook, fn: () => T): T {
   }
 }
 
+/** Modules made while a config builder runs a factory (see trackModules). */
+let made: Module[] | null = null;
+
+/** Runs fn, collecting every module constructed meanwhile (so that a factory that throws halfway
+ *  through a constructor can have their tensors freed at once). */
+export function trackModules<T>(into: Module[], fn: () => T): T {
+  const outer = made;
+  made = into;
+  try {
+    return fn();
+  } finally {
+    made = outer;
+  }
+}
+
 export abstract class Module {
+  constructor() {
+    made?.push(this);
+  }
+
   /** the class name used in configs and messages */
   abstract readonly type: string;
   training = true;
@@ -132,6 +151,8 @@ export abstract class Module {
   registerModule<M extends Module>(name: string, m: M): M {
     this.checkName(name);
     if (!(m instanceof Module)) throw new Error(`${this.type}: child '${name}' is not a Module`);
+    // a second child of one name would silently replace the first (replaceModule does that on purpose)
+    if (this._modules.has(name)) throw new Error(`${this.type}: two children named '${name}' (names must be unique)`);
     this._modules.set(name, m);
     m._parent = this;
     m._name = name;

@@ -5,6 +5,7 @@ import { Tensor, zeros, ones, full } from "../tensor.js";
 import { Module } from "./module.js";
 import { batch_norm, local_response_norm, accumulateInto } from "../ops/index.js";
 import { checkOptions, keysOf } from "../options.js";
+import { layerOptions, checkBool, checkNumber, describe } from "./shapes.js";
 
 export interface BatchNormOptions {
   eps?: number;
@@ -30,11 +31,12 @@ abstract class BatchNorm extends Module {
 
   constructor(type: string, readonly numFeatures: number, options: BatchNormOptions) {
     super();
-    checkOptions(type, options, BATCH_NORM_OPTIONS);
-    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = options;
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${type}: num_features must be a positive integer, got ${numFeatures}`);
-    if (!(eps > 0)) throw new Error(`${type}: eps must be > 0, got ${eps}`);
-    if (!(momentum >= 0 && momentum <= 1)) throw new Error(`${type}: momentum must be in [0, 1], got ${momentum}`);
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = layerOptions<BatchNormOptions>(type, options, ["eps", "momentum", "affine", "trackRunningStats"]);
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${type}: num_features must be a positive integer, got ${describe(numFeatures)}`);
+    checkNumber(`${type}: eps`, eps, (v) => v > 0, "> 0");
+    checkNumber(`${type}: momentum`, momentum, (v) => v >= 0 && v <= 1, "in [0, 1]");
+    checkBool(`${type}: affine`, affine);
+    checkBool(`${type}: trackRunningStats`, trackRunningStats);
     this.eps = eps;
     this.momentum = momentum;
     this.affine = affine;
@@ -105,9 +107,11 @@ export class LocalResponseNorm extends Module {
 
   constructor(readonly size: number, options: { alpha?: number; beta?: number; k?: number } = {}) {
     super();
-    checkOptions("LocalResponseNorm", options, ["alpha", "beta", "k"]);
-    const { alpha = 1e-4, beta = 0.75, k = 1 } = options;
-    if (!Number.isInteger(size) || size < 1) throw new Error(`LocalResponseNorm: size must be a positive integer, got ${size}`);
+    const { alpha = 1e-4, beta = 0.75, k = 1 } = layerOptions<{ alpha?: number; beta?: number; k?: number }>("LocalResponseNorm", options, ["alpha", "beta", "k"]);
+    if (!Number.isInteger(size) || size < 1 || size > 2 ** 31 - 1) throw new Error(`LocalResponseNorm: size must be a positive integer, got ${describe(size)}`);
+    checkNumber("LocalResponseNorm: alpha", alpha);
+    checkNumber("LocalResponseNorm: beta", beta);
+    checkNumber("LocalResponseNorm: k", k);
     this.alpha = alpha;
     this.beta = beta;
     this.k = k;

@@ -6,7 +6,7 @@
 import { Tensor, zeros, shapeStr } from "../tensor.js";
 import { Module, ModuleError, windowRF, type Flow, type SummaryRow } from "./module.js";
 import { Conv2d } from "./conv.js";
-import { toPair, pairStr, type Pair } from "./shapes.js";
+import { toPair, pairStr, layerOptions, describe, type Pair } from "./shapes.js";
 import { conv2d, cat } from "../ops/index.js";
 import { checkOptions, keysOf } from "../options.js";
 
@@ -26,12 +26,13 @@ export class PartialConv2d extends Module {
 
   constructor(readonly inChannels: number, readonly table: number[][], kernelSize: number | number[], readonly options: PartialConv2dOptions = {}) {
     super();
-    checkOptions("PartialConv2d", options, keysOf<PartialConv2dOptions>({ stride: true, padding: true, bias: true }));
+    layerOptions<PartialConv2dOptions>("PartialConv2d", options, ["stride", "padding", "bias"]);
+    if (!Number.isInteger(inChannels) || inChannels < 1) throw new Error(`PartialConv2d: in_channels must be a positive integer, got ${describe(inChannels)}`);
     this.kernelSize = toPair("PartialConv2d: kernel_size", kernelSize, 1);
     if (!Array.isArray(table) || !table.length) throw new Error("PartialConv2d: the connection table needs one row (list of input maps) per output map");
     table.forEach((row, j) => {
       if (!Array.isArray(row) || !row.length || row.some((i) => !Number.isInteger(i) || i < 0 || i >= inChannels) || new Set(row).size !== row.length)
-        throw new Error(`PartialConv2d: table row ${j} must list distinct input maps in [0, ${inChannels}), got ${JSON.stringify(row)}`);
+        throw new Error(`PartialConv2d: table row ${j} must list distinct input maps in [0, ${inChannels}), got ${describe(row)}`);
     });
     this.outChannels = table.length;
     // group output maps by how many inputs they see, in order of first appearance

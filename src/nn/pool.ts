@@ -1,7 +1,7 @@
 // Pooling layers: no parameters; they shrink the feature map and grow the receptive field.
 import { Tensor } from "../tensor.js";
 import { Module, windowRF, type Flow } from "./module.js";
-import { toPair, pairStr, expectRank, windowOut, type Pair } from "./shapes.js";
+import { toPair, pairStr, expectRank, windowOut, layerOptions, checkBool, type Pair } from "./shapes.js";
 import { max_pool2d, avg_pool2d, adaptive_avg_pool2d, global_avg_pool2d } from "../ops/index.js";
 import { checkOptions } from "../options.js";
 
@@ -21,8 +21,8 @@ abstract class Pool2d extends Module {
 
   constructor(type: string, kernelSize: number | number[], options: PoolOptions, known: string[]) {
     super();
-    checkOptions(type, options, ["stride", "padding", "ceilMode", ...known]);
-    const { stride, padding = 0, ceilMode = false } = options;
+    const { stride, padding = 0, ceilMode = false } = layerOptions<PoolOptions>(type, options, ["stride", "padding", "ceilMode", ...known]);
+    checkBool(`${type}: ceilMode`, ceilMode);
     this.kernelSize = toPair(`${type}: kernel_size`, kernelSize, 1);
     this.stride = toPair(`${type}: stride`, stride ?? this.kernelSize, 1);
     this.padding = toPair(`${type}: padding`, padding, 0);
@@ -60,7 +60,7 @@ export class MaxPool2d extends Pool2d {
 
   constructor(kernelSize: number | number[], options: PoolOptions & { dilation?: number | number[] } = {}) {
     super("MaxPool2d", kernelSize, options, ["dilation"]);
-    this.dilation = toPair("MaxPool2d: dilation", options.dilation ?? 1, 1);
+    this.dilation = toPair("MaxPool2d: dilation", options?.dilation ?? 1, 1);
   }
 
   forward(x: Tensor): Tensor {
@@ -78,7 +78,7 @@ export class AvgPool2d extends Pool2d {
 
   constructor(kernelSize: number | number[], options: PoolOptions & { countIncludePad?: boolean } = {}) {
     super("AvgPool2d", kernelSize, options, ["countIncludePad"]);
-    this.countIncludePad = options.countIncludePad ?? true;
+    this.countIncludePad = checkBool("AvgPool2d: countIncludePad", options?.countIncludePad ?? true);
   }
 
   forward(x: Tensor): Tensor {
@@ -115,6 +115,8 @@ export class AdaptiveAvgPool2d extends Module {
     const H = [flow.shape[2], flow.shape[3]];
     const o = this.outputSize;
     const k = [0, 1].map((a) => {
+      // (the bound itself for an output too large to walk: it is what the windows reach there)
+      if (o[a] > 1 << 16) return H[a] % o[a] ? Math.ceil(H[a] / o[a]) + 1 : H[a] / o[a];
       let w = 0;
       for (let j = 0; j < o[a]; j++) w = Math.max(w, Math.ceil(((j + 1) * H[a]) / o[a]) - Math.floor((j * H[a]) / o[a]));
       return w;

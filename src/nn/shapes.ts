@@ -1,13 +1,14 @@
 // Output-size arithmetic of sliding windows, as PyTorch computes it, with messages that say
 // which dimension does not fit.
 import { shapeStr } from "../tensor.js";
+import { checkOptions } from "../options.js";
 
 export type Pair = [number, number];
 
 export function toPair(what: string, v: number | number[], min: number): Pair {
   const p = Array.isArray(v) ? v : [v, v];
-  if (p.length !== 2 || p.some((x) => !Number.isInteger(x) || x < min))
-    throw new Error(`${what} must be an integer >= ${min} or a pair [h, w] of them, got ${JSON.stringify(v)}`);
+  if (p.length !== 2 || p.some((x) => !Number.isInteger(x) || x < min || x > 2 ** 31 - 1))
+    throw new Error(`${what} must be an integer >= ${min} or a pair [h, w] of them, got ${describe(v)}`);
   return [p[0], p[1]];
 }
 
@@ -30,4 +31,32 @@ export function windowOut(L: number, k: number, s: number, p: number, d: number,
   if (span < 0 || out < 1)
     throw new Error(`${dim} ${L} with padding ${p} is smaller than the ${d > 1 ? "dilated " : ""}window ${d * (k - 1) + 1}`);
   return out;
+}
+
+/** A value in an error message: short, and safe for anything (cycles, deep nesting). */
+export function describe(v: unknown): string {
+  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? v.slice(0, 40) + "..." : v);
+  if (Array.isArray(v)) return v.length <= 4 && v.every((x) => typeof x === "number") ? `[${v.join(", ")}]` : `an array of ${v.length}`;
+  return typeof v === "object" ? "an object" : typeof v;
+}
+
+/** A layer's options argument: undefined (all defaults) or a plain object of known keys only (a
+ *  misspelt option is an error, not silently the default). */
+export function layerOptions<T extends object>(type: string, o: unknown, known: readonly string[]): T {
+  if (o === undefined) return {} as T;
+  // unknown keys with "did you mean" (src/options.ts)
+  checkOptions(type, o, known);
+  return o as T;
+}
+
+export function checkBool(what: string, v: unknown): boolean {
+  if (typeof v !== "boolean") throw new Error(`${what} must be true or false, got ${describe(v)}`);
+  return v;
+}
+
+/** A finite number that passes `ok` (described by `range`, e.g. "> 0"). */
+export function checkNumber(what: string, v: unknown, ok: (v: number) => boolean = () => true, range = ""): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) throw new Error(`${what} must be a finite number${range ? " " + range : ""}, got ${describe(v)}`);
+  return v;
 }

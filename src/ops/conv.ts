@@ -4,7 +4,7 @@
 // forward is a convolution's input gradient and its input gradient is a convolution's forward.
 import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
 import type { Engine } from "../engine/engine.js";
-import { defineOp, fail, pair, checkInt, OpError } from "./table.js";
+import { defineOp, fail, pair, checkInt, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
 import { checkOptions } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
 
@@ -61,7 +61,17 @@ export function conv2dGeometry(op: string, xs: Shape, ws: Shape, attrs: Conv2dAt
   const WO = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
   if (HO <= 0 || WO <= 0)
     fail(op, `output would be ${HO}x${WO}: the input ${H}x${W} padded by ${PH},${PW} is smaller than the ${DH * (KH - 1) + 1}x${DW * (KW - 1) + 1} (dilated) kernel (input ${shapeStr(xs)}, weight ${shapeStr(ws)})`);
-  return { N, C, H, W, O, G, KH, KW, SH, SW, PH, PW, DH, DW, HO, WO };
+  return inRange(op, { N, C, H, W, O, G, KH, KW, SH, SW, PH, PW, DH, DW, HO, WO }, [N, O, HO, WO], xs, ws);
+}
+
+/** The kernels index with 32-bit integers: the padded input and the dilated kernel must fit
+ *  them, and the output must fit the engine's memory (checked before anything is built). */
+function inRange(op: string, g: ConvGeometry, outShape: number[], xs: Shape, ws: Shape): ConvGeometry {
+  const shapes = `input ${shapeStr(xs)}, weight ${shapeStr(ws)}, stride ${g.SH},${g.SW}, padding ${g.PH},${g.PW}, dilation ${g.DH},${g.DW}`;
+  checkOutputSize(op, outShape, undefined, shapes);
+  if (g.H + 2 * g.PH > MAX_INT_ATTR || g.W + 2 * g.PW > MAX_INT_ATTR || g.DH * (g.KH - 1) + 1 > MAX_INT_ATTR || g.DW * (g.KW - 1) + 1 > MAX_INT_ATTR)
+    fail(op, `the padded input or the dilated kernel is too large for 32-bit indexing (${shapes})`);
+  return g;
 }
 
 /** Validates conv_transpose2d's shapes; returns the geometry of the convolution it transposes
@@ -81,7 +91,7 @@ export function convTranspose2dGeometry(op: string, xs: Shape, ws: Shape, attrs:
   const WO = (W - 1) * SW - 2 * PW + DW * (KW - 1) + OPW + 1;
   if (HO <= 0 || WO <= 0)
     fail(op, `output would be ${HO}x${WO}: padding ${PH},${PW} removes more than the ${H}x${W} input spreads to (input ${shapeStr(xs)}, weight ${shapeStr(ws)})`);
-  return { N, C: Cog * G, H: HO, W: WO, O: Cin, G, KH, KW, SH, SW, PH, PW, DH, DW, HO: H, WO: W };
+  return inRange(op, { N, C: Cog * G, H: HO, W: WO, O: Cin, G, KH, KW, SH, SW, PH, PW, DH, DW, HO: H, WO: W }, [N, Cog * G, HO, WO], xs, ws);
 }
 
 // ---- kernel drivers (pointers in the engine's memory) ----

@@ -83,7 +83,9 @@ export const crossEntropyOp = defineOp<CeAttrs>(
     noGradInputs: ["target"],
     check([x, t], a) {
       checkReduction("cross_entropy", a.reduction);
-      if (!Number.isInteger(a.ignore_index)) fail("cross_entropy", `ignore_index must be an integer, got ${JSON.stringify(a.ignore_index)}`);
+      // the kernels compare it as a 32-bit integer
+      if (!Number.isInteger(a.ignore_index) || a.ignore_index < -(2 ** 31) || a.ignore_index > 2 ** 31 - 1)
+        fail("cross_entropy", `ignore_index must be an integer in [-2^31, 2^31), got ${JSON.stringify(a.ignore_index)}`);
       checkCrossEntropy(x!, t!, a.ignore_index);
     },
     forward(ctx, [x, t], a) {

@@ -1,8 +1,9 @@
 // Pooling ops (kernels in assembly/pool.ts): max_pool2d, avg_pool2d, adaptive_avg_pool2d,
 // global_avg_pool2d. Output sizes, padding rules and divisors follow PyTorch.
 import { Tensor, shapeStr, empty } from "../tensor.js";
-import { defineOp, fail, checkRank, pair, type OpDefaults } from "./table.js";
+import { defineOp, fail, checkRank, pair, type OpDefaults, checkOutputSize } from "./table.js";
 import { withTable } from "./scratch.js";
+import { fmt } from "../engine/arena.js";
 import type { Engine } from "../engine/engine.js";
 
 type IntOr2 = number | [number, number];
@@ -36,6 +37,7 @@ export function poolGeom(op: string, x: Tensor, a: { kernel_size: IntOr2; stride
   const OH = poolOut(H, k[0], p[0], s[0], d[0], ceil), OW = poolOut(W, k[1], p[1], s[1], d[1], ceil);
   if (OH < 1 || OW < 1)
     fail(op, `input ${shapeStr(x.shape)} is too small for kernel [${k}] with padding [${p}] and dilation [${d}]: output would be ${OH}x${OW}`);
+  checkOutputSize(op, [N, C, OH, OW], x.engine, `input ${shapeStr(x.shape)}, kernel [${k}], stride [${s}], padding [${p}]`, 12 * (OH + OW));
   return { N, C, H, W, OH, OW, k, s, p, d };
 }
 
@@ -45,12 +47,10 @@ interface MaxPoolAttrs { kernel_size: IntOr2; stride?: IntOr2 | null; padding: I
 
 /** A window whose positions all fall in the padding (possible with dilation) has no max. */
 function checkWindowsHitInput(op: string, x: Tensor, g: PoolGeom) {
+  // the first tap at or after the input's start, and whether it is still inside the input
   const hits = (o: number, s: number, p: number, k: number, d: number, size: number) => {
-    for (let i = 0; i < k; i++) {
-      const at = o * s - p + i * d;
-      if (at >= 0 && at < size) return true;
-    }
-    return false;
+    const i0 = Math.max(0, Math.ceil((p - o * s) / d));
+    return i0 < k && o * s - p + i0 * d < size;
   };
   for (let oh = 0; oh < g.OH; oh++)
     if (!hits(oh, g.s[0], g.p[0], g.k[0], g.d[0], g.H)) fail(op, `window of output row ${oh} lies wholly in the padding (input ${shapeStr(x.shape)}, kernel [${g.k}], padding [${g.p}], dilation [${g.d}])`);
@@ -73,7 +73,15 @@ export const maxPool2dOp = defineOp<MaxPoolAttrs>(
     name: "max_pool2d",
     inputs: ["input"],
     check([x], a) {
-      checkWindowsHitInput("max_pool2d", x!, poolGeom("max_pool2d", x!, a));
+      const g = poolGeom("max_pool2d", x!, a);
+      // the forward kernel keeps a padded row as wide as the windows per thread (the backward
+      // k[0] of them: its own scratch request says so if that is too much)
+      const perThread = maxRowLen(g) * 4;
+      const threads = (x!.engine as any).threads ?? 1;
+      const limit: number = (x!.engine as any).arena?.limit ?? 2 ** 32;
+      if (perThread * threads > limit)
+        fail("max_pool2d", `the window [${g.k}] with dilation [${g.d}] needs ${fmt(perThread)} of scratch per thread, more than the engine's memory can hold (${fmt(limit)}) (input ${shapeStr(x!.shape)}, padding [${g.p}])`);
+      checkWindowsHitInput("max_pool2d", x!, g);
     },
     forward(ctx, [x], a) {
       const g = poolGeom("max_pool2d", x!, a);
@@ -137,8 +145,12 @@ function adaptiveWindows(size: number, out: number): Windows {
   return w;
 }
 
+/** The output size of a window-average op, and its window tables built on demand (after the
+ *  output is allocated: they are as long as the output's sides). */
+interface AvgPlan { OH: number; OW: number; tables: () => { rows: Windows; cols: Windows } }
+
 /** Defines a window-average op: `windows` validates and gives the output size and windows. */
-function defineAvgOp<A>(name: string, windows: (x: Tensor, a: A) => { OH: number; OW: number; rows: Windows; cols: Windows }, defaults: OpDefaults<A>) {
+function defineAvgOp<A>(name: string, windows: (x: Tensor, a: A) => AvgPlan, defaults: OpDefaults<A>) {
   return defineOp<A>(
     {
       name,
@@ -148,15 +160,17 @@ function defineAvgOp<A>(name: string, windows: (x: Tensor, a: A) => { OH: number
       },
       forward(ctx, [x], a) {
         const [N, C, H, W] = x!.shape;
-        const { OH, OW, rows, cols } = windows(x!, a);
+        const { OH, OW, tables } = windows(x!, a);
         const y = empty([N, C, OH, OW], ctx.engine);
+        const { rows, cols } = tables();
         avgPoolRun(ctx.engine, "fwd", x!, y, N * C, H, W, OH, OW, rows, cols);
         return y;
       },
       backward(ctx, gy, [x], a) {
         const [N, C, H, W] = x!.shape;
-        const { OH, OW, rows, cols } = windows(x!, a);
+        const { OH, OW, tables } = windows(x!, a);
         const dx = empty(x!.shape, ctx.engine);
+        const { rows, cols } = tables();
         avgPoolRun(ctx.engine, "bwd", gy, dx, N * C, H, W, OH, OW, rows, cols);
         return [dx];
       },
@@ -184,8 +198,10 @@ export const avgPool2dOp = defineAvgOp<AvgPoolAttrs>(
     return {
       OH: g.OH,
       OW: g.OW,
-      rows: avgWindows(g.H, g.OH, g.k[0], g.s[0], g.p[0], a.count_include_pad),
-      cols: avgWindows(g.W, g.OW, g.k[1], g.s[1], g.p[1], a.count_include_pad),
+      tables: () => ({
+        rows: avgWindows(g.H, g.OH, g.k[0], g.s[0], g.p[0], a.count_include_pad),
+        cols: avgWindows(g.W, g.OW, g.k[1], g.s[1], g.p[1], a.count_include_pad),
+      }),
     };
   },
   { kernel_size: undefined, stride: null, padding: 0, ceil_mode: false, count_include_pad: true, divisor_override: null },
@@ -208,7 +224,8 @@ export const adaptiveAvgPool2dOp = defineAvgOp<{ output_size: OutSize }>("adapti
     fail(op, `output_size must be an int or a pair [h, w] (null keeps the input size), got ${JSON.stringify(a.output_size)}`);
   // null keeps that dimension's input size (PyTorch's None)
   const [OH, OW] = pair(op, "output_size", [raw[0] ?? H, raw[1] ?? W], 1);
-  return { OH, OW, rows: adaptiveWindows(H, OH), cols: adaptiveWindows(W, OW) };
+  checkOutputSize(op, [x.shape[0], C, OH, OW], x.engine, `input ${shapeStr(x.shape)}, output_size ${JSON.stringify(a.output_size)}`, 12 * (OH + OW));
+  return { OH, OW, tables: () => ({ rows: adaptiveWindows(H, OH), cols: adaptiveWindows(W, OW) }) };
 }, { output_size: undefined });
 
 /** Adaptive average pooling to output_size (int or [h, w]), PyTorch's window rule. */
@@ -220,7 +237,7 @@ export const globalAvgPool2dOp = defineAvgOp<{}>("global_avg_pool2d", (x) => {
   checkRank("global_avg_pool2d", "input", x, 4);
   const [, C, H, W] = x.shape;
   if (C === 0 || H === 0 || W === 0) fail("global_avg_pool2d", `input ${shapeStr(x.shape)} has an empty channel or spatial dimension`);
-  return { OH: 1, OW: 1, rows: adaptiveWindows(H, 1), cols: adaptiveWindows(W, 1) };
+  return { OH: 1, OW: 1, tables: () => ({ rows: adaptiveWindows(H, 1), cols: adaptiveWindows(W, 1) }) };
 }, {});
 
 /** Mean over each channel's plane: [N, C, H, W] -> [N, C, 1, 1]. */

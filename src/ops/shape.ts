@@ -1,7 +1,7 @@
 // Shape and reduction ops (kernels in assembly/shape.ts and assembly/upsample.ts): cat,
 // bias_add, upsample_bilinear2d / upsample_nearest2d (interpolate), sum, mean, mul_scalar.
 import { Tensor, shapeStr, empty } from "../tensor.js";
-import { defineOp, fail, checkRank, pair, OpError } from "./table.js";
+import { defineOp, fail, checkRank, pair, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
 import { checkOptions } from "../options.js";
 import { clone } from "./eltwise.js";
 import { withTable } from "./scratch.js";
@@ -145,6 +145,10 @@ function upGeom(op: string, x: Tensor, a: UpAttrs) {
     OW = Math.floor(W * sf[1]);
     if (OH < 1 || OW < 1) fail(op, `scale_factor ${JSON.stringify(a.scale_factor)} gives an empty output ${OH}x${OW} for input ${shapeStr(x.shape)}`);
   }
+  // bilinear keeps 4 words per output row and column, nearest 1
+  const words = op === "upsample_bilinear2d" ? 4 : 1;
+  checkOutputSize(op, [N, C, OH, OW], x.engine, `input ${shapeStr(x.shape)}, ${hasSize ? `size ${JSON.stringify(a.size)}` : `scale_factor ${JSON.stringify(a.scale_factor)}`}`, 4 * words * (OH + OW));
+  if (OH > MAX_INT_ATTR || OW > MAX_INT_ATTR) fail(op, `the output ${OH}x${OW} is too large (at most 2^31 - 1 a side)`);
   return { N, C, H, W, OH, OW, sf };
 }
 

@@ -4,6 +4,7 @@
 import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
 import { isGradEnabled, needsGrad, type Node } from "../autograd.js";
 import type { Engine } from "../engine/engine.js";
+import { fmt } from "../engine/arena.js";
 import type { GpuEngine } from "../webgpu/engine.js";
 import { checkOptions } from "../options.js";
 
@@ -139,10 +140,25 @@ export function checkRank(op: string, what: string, t: Tensor, rank: number | nu
   if (!ok) fail(op, `${what} must be rank ${Array.isArray(rank) ? rank.join(" or ") : rank}, got rank ${t.rank} ${shapeStr(t.shape)}`);
 }
 
+/** The largest size-like attribute (kernel sizes, strides, padding, output sizes): the kernels
+ *  take them as 32-bit integers. */
+export const MAX_INT_ATTR = 2 ** 31 - 1;
+
 export function checkInt(op: string, what: string, v: unknown, min: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min)
     fail(op, `${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if ((v as number) > MAX_INT_ATTR) fail(op, `${what} ${v} is too large (at most 2^31 - 1)`);
   return v as number;
+}
+
+/** Checks, before anything is built for it (window tables, the output tensor), that an output of
+ *  `shape` could be held in the engine's memory at all. `why` says where the size came from. */
+export function checkOutputSize(op: string, shape: readonly number[], eng: unknown, why: string, tableBytes = 0): void {
+  let n = 4;
+  for (const d of shape) n *= d;
+  const limit: number = (eng as any)?.arena?.limit ?? 2 ** 32;
+  if (n + tableBytes > limit)
+    fail(op, `the output ${shapeStr(shape)} would need ${fmt(n)}${tableBytes > n / 8 ? ` and its index tables ${fmt(tableBytes)}` : ""}, more than the engine's memory can hold (${fmt(limit)}) (${why})`);
 }
 
 /** An int or a pair of ints ([h, w]). */

@@ -1,7 +1,7 @@
 // Adam (optionally AMSGrad) and AdamW (decoupled weight decay), as torch.optim (1.13).
 import type { Tensor } from "../tensor.js";
 import { gpuOptimStep } from "../webgpu/optim.js";
-import { Optimizer, type ParamGroup, type ParamState, type ParamsArg } from "./optimizer.js";
+import { Optimizer, type ParamGroup, type ParamState, type ParamsArg, show } from "./optimizer.js";
 
 export interface AdamOptions {
   lr: number;
@@ -20,11 +20,11 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     this.checkNonNeg(o as any, "eps", where);
     this.checkNonNeg(o as any, "weight_decay", where);
     const b = o.betas;
-    if (!Array.isArray(b) || b.length !== 2) this.fail(`${where}betas must be a pair [beta1, beta2], got ${JSON.stringify(b)}`);
+    if (!Array.isArray(b) || b.length !== 2) this.fail(`${where}betas must be a pair [beta1, beta2], got ${show(b)}`);
     b.forEach((v, i) => {
-      if (typeof v !== "number" || !(v >= 0 && v < 1)) this.fail(`${where}invalid beta parameter at index ${i}: ${JSON.stringify(v)} (must be in [0, 1))`);
+      if (typeof v !== "number" || !(v >= 0 && v < 1)) this.fail(`${where}invalid beta parameter at index ${i}: ${show(v)} (must be in [0, 1))`);
     });
-    if (typeof o.amsgrad !== "boolean") this.fail(`${where}amsgrad must be true or false, got ${JSON.stringify(o.amsgrad)}`);
+    if (typeof o.amsgrad !== "boolean") this.fail(`${where}amsgrad must be true or false, got ${show(o.amsgrad)}`);
   }
 
   protected bufferNames(o: ParamGroup<AdamOptions>): string[] {

@@ -2,7 +2,7 @@
 // gradient. Norms are summed per fixed chunk and the chunks folded in order (same result on any
 // thread count).
 import { Tensor, empty } from "../tensor.js";
-import { OptimError } from "./optimizer.js";
+import { OptimError, show } from "./optimizer.js";
 
 function gradsOf(what: string, params: Tensor | Iterable<Tensor>): Tensor[] {
   const list = params instanceof Tensor ? [params] : [...params];
@@ -39,9 +39,9 @@ function reduce(t: Tensor, kind: number): number {
  *  normType: 2, 1 or Infinity. Returns the norm before clipping. */
 export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number, normType = 2, errorIfNonfinite = false): number {
   const what = "clipGradNorm";
-  if (typeof maxNorm !== "number" || !(maxNorm >= 0) || maxNorm === Infinity) throw new OptimError(`${what}: maxNorm must be a finite number >= 0, got ${JSON.stringify(maxNorm)}`);
+  if (typeof maxNorm !== "number" || !(maxNorm >= 0) || maxNorm === Infinity) throw new OptimError(`${what}: maxNorm must be a finite number >= 0, got ${show(maxNorm)}`);
   const kind = KIND.get(normType);
-  if (kind === undefined) throw new OptimError(`${what}: normType must be 2, 1 or Infinity, got ${JSON.stringify(normType)}`);
+  if (kind === undefined) throw new OptimError(`${what}: normType must be 2, 1 or Infinity, got ${show(normType)}`);
   const grads = gradsOf(what, params);
   if (!grads.length) return 0;
   let total = 0;
@@ -62,7 +62,7 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
 /** Clamps every gradient element to [-clipValue, clipValue] (torch.nn.utils.clip_grad_value_). */
 export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: number): void {
   const what = "clipGradValue";
-  if (typeof clipValue !== "number" || !(clipValue >= 0)) throw new OptimError(`${what}: clipValue must be a number >= 0, got ${JSON.stringify(clipValue)}`);
+  if (typeof clipValue !== "number" || !(clipValue >= 0)) throw new OptimError(`${what}: clipValue must be a number >= 0, got ${show(clipValue)}`);
   for (const g of gradsOf(what, params)) g.engine.run("f32_clamp_inplace", [g.ptr, g.size, -clipValue, clipValue], g.size);
 }
 
@@ -70,7 +70,7 @@ export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: numb
  *  sign(0) = 0 as autograd gives it). Call after backward(), before step(). */
 export function addL1Grad(params: Tensor | Iterable<Tensor>, l1: number): void {
   const what = "addL1Grad";
-  if (typeof l1 !== "number" || !Number.isFinite(l1) || l1 < 0) throw new OptimError(`${what}: l1 must be a finite number >= 0, got ${JSON.stringify(l1)}`);
+  if (typeof l1 !== "number" || !Number.isFinite(l1) || l1 < 0) throw new OptimError(`${what}: l1 must be a finite number >= 0, got ${show(l1)}`);
   const list = params instanceof Tensor ? [params] : [...params];
   gradsOf(what, list);
   for (const p of list) {

@@ -1,7 +1,7 @@
 // Learning-rate schedules, as torch.optim.lr_scheduler (1.13) computes them: step() applies the
 // recursive ("chainable") form to each group's current lr, so the values match torch's step for
 // step, warm-up chains included. Call scheduler.step() after optimizer.step().
-import { Optimizer, OptimError, type BaseOptions } from "./optimizer.js";
+import { Optimizer, OptimError, type BaseOptions, show } from "./optimizer.js";
 import { checkOptions } from "../options.js";
 
 type AnyOptimizer = Optimizer<BaseOptions>;
@@ -45,7 +45,7 @@ export abstract class LRScheduler {
       this.lastEpoch++;
       values = this.computeLr();
     } else {
-      if (!Number.isInteger(epoch) || epoch < 0) throw new OptimError(`${this.name}.step: epoch must be an integer >= 0, got ${JSON.stringify(epoch)}`);
+      if (!Number.isInteger(epoch) || epoch < 0) throw new OptimError(`${this.name}.step: epoch must be an integer >= 0, got ${show(epoch)}`);
       this.lastEpoch = epoch;
       values = this.closedFormLr();
     }
@@ -66,9 +66,36 @@ export abstract class LRScheduler {
     return { last_epoch: this.lastEpoch, step_count: this.stepCount, base_lrs: [...this.baseLrs], last_lr: [...this.lastLr] };
   }
 
+  /** Keys of the state dict besides the four every scheduler has. */
+  protected extraStateKeys: string[] = [];
+
+  /** Throws (naming the field and the value) unless `s` is a state this scheduler can take:
+   *  the right keys, integer epochs and steps, one finite learning rate >= 0 per group. Checked
+   *  in full before loadStateDict changes anything: a damaged value would otherwise surface as
+   *  a NaN learning rate epochs later. */
+  checkState(s: SchedulerState): void {
+    const where = `${this.name}.loadStateDict`;
+    const n = this.baseLrs.length;
+    if (!s || typeof s !== "object" || Array.isArray(s)) throw new OptimError(`${where}: expected the state of a scheduler over ${n} parameter groups, got ${s === null ? "null" : typeof s}`);
+    const known = ["last_epoch", "step_count", "base_lrs", "last_lr", ...this.extraStateKeys];
+    for (const k of Object.keys(s)) if (!known.includes(k)) throw new OptimError(`${where}: unexpected key '${k}' (a ${this.name} state has ${known.join(", ")})`);
+    const int = (k: "last_epoch" | "step_count", min: number) => {
+      const v = s[k];
+      if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw new OptimError(`${where}: ${k} must be an integer >= ${min}, got ${show(v ?? null)}`);
+    };
+    int("last_epoch", -1);
+    int("step_count", 0);
+    for (const k of ["base_lrs", "last_lr"] as const) {
+      const v = s[k];
+      if (!Array.isArray(v) || v.length !== n) throw new OptimError(`${where}: expected the state of a scheduler over ${n} parameter groups (${k} must be a list of ${n} learning rates, got ${Array.isArray(v) ? `${v.length}` : show(v ?? null)})`);
+      v.forEach((x, i) => {
+        if (typeof x !== "number" || !Number.isFinite(x) || x < 0) throw new OptimError(`${where}: ${k}[${i}] must be a finite number >= 0, got ${show(x ?? null)}`);
+      });
+    }
+  }
+
   loadStateDict(s: SchedulerState): void {
-    if (!s || !Number.isInteger(s.last_epoch) || !Array.isArray(s.base_lrs) || s.base_lrs.length !== this.baseLrs.length)
-      throw new OptimError(`${this.name}.loadStateDict: expected the state of a scheduler over ${this.baseLrs.length} parameter groups`);
+    this.checkState(s);
     this.lastEpoch = s.last_epoch;
     this.stepCount = s.step_count;
     this.baseLrs = [...s.base_lrs];
@@ -82,13 +109,13 @@ function checkKeys(name: string, opts: unknown, known: string[]): void {
 }
 
 function positiveInt(name: string, what: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new OptimError(`${name}: ${what} must be an integer >= 1, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new OptimError(`${name}: ${what} must be an integer >= 1, got ${show(v)}`);
   return v;
 }
 
 function finite(name: string, what: string, v: unknown, lo = -Infinity, hi = Infinity): number {
   if (typeof v !== "number" || !Number.isFinite(v) || v < lo || v > hi)
-    throw new OptimError(`${name}: ${what} must be a finite number${lo > -Infinity ? ` in [${lo}, ${hi}]` : ""}, got ${JSON.stringify(v)}`);
+    throw new OptimError(`${name}: ${what} must be a finite number${lo > -Infinity ? ` in [${lo}, ${hi}]` : ""}, got ${show(v)}`);
   return v;
 }
 
@@ -195,9 +222,9 @@ export class SequentialLR extends LRScheduler {
       if (!(s instanceof LRScheduler) || s.optimizer !== optimizer) throw new OptimError(`${this.name}: scheduler ${i} does not belong to the same optimizer`);
     });
     if (!Array.isArray(milestones) || milestones.length !== schedulers.length - 1)
-      throw new OptimError(`${this.name}: expected ${schedulers.length - 1} milestones for ${schedulers.length} schedulers, got ${JSON.stringify(milestones)}`);
+      throw new OptimError(`${this.name}: expected ${schedulers.length - 1} milestones for ${schedulers.length} schedulers, got ${show(milestones)}`);
     milestones.forEach((m, i) => {
-      if (!Number.isInteger(m) || m < 1 || (i > 0 && m <= milestones[i - 1])) throw new OptimError(`${this.name}: milestones must be increasing integers >= 1, got ${JSON.stringify(milestones)}`);
+      if (!Number.isInteger(m) || m < 1 || (i > 0 && m <= milestones[i - 1])) throw new OptimError(`${this.name}: milestones must be increasing integers >= 1, got ${show(milestones)}`);
     });
     this.schedulers = schedulers;
     this.milestones = [...milestones];
@@ -225,9 +252,21 @@ export class SequentialLR extends LRScheduler {
   stateDict(): SchedulerState & { schedulers: SchedulerState[] } {
     return { ...super.stateDict(), schedulers: this.schedulers.map((s) => s.stateDict()) };
   }
-  loadStateDict(s: SchedulerState & { schedulers: SchedulerState[] }): void {
+  protected extraStateKeys = ["schedulers"];
+  checkState(s: SchedulerState & { schedulers: SchedulerState[] }): void {
     if (!Array.isArray(s?.schedulers) || s.schedulers.length !== this.schedulers.length)
       throw new OptimError(`${this.name}.loadStateDict: expected the states of ${this.schedulers.length} schedulers`);
+    super.checkState(s);
+    s.schedulers.forEach((st, i) => {
+      try {
+        this.schedulers[i].checkState(st);
+      } catch (e) {
+        throw new OptimError(`${this.name}.loadStateDict: scheduler ${i}: ${(e as Error).message}`);
+      }
+    });
+  }
+  loadStateDict(s: SchedulerState & { schedulers: SchedulerState[] }): void {
+    this.checkState(s);
     super.loadStateDict(s);
     s.schedulers.forEach((st, i) => this.schedulers[i].loadStateDict(st));
   }

@@ -29,6 +29,21 @@ export interface OptimStateDict {
 
 export class OptimError extends Error {}
 
+/** A value in an error message: short, and safe for anything a damaged state dict may hold
+ *  (a tensor is named, not serialised with the engine behind it; cycles and deep nesting do not
+ *  throw). Primitives read as JSON ("yes", null for NaN). */
+export function show(v: unknown): string {
+  if (v instanceof Tensor) return `a tensor ${shapeStr(v.shape)}`;
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of ${(v as unknown as ArrayLike<number>).length}`;
+  try {
+    const s = JSON.stringify(v, (_k, x) => (x instanceof Tensor ? `<tensor ${shapeStr(x.shape)}>` : ArrayBuffer.isView(x) ? `<${x.constructor.name}>` : x));
+    if (s === undefined) return String(v);
+    return s.length > 120 ? s.slice(0, 120) + "..." : s;
+  } catch {
+    return Array.isArray(v) ? `an array of ${v.length}` : typeof v;
+  }
+}
+
 export abstract class Optimizer<O extends BaseOptions> {
   readonly paramGroups: ParamGroup<O>[];
   protected state = new Map<Tensor, ParamState>();
@@ -80,7 +95,7 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   protected checkNonNeg(o: Record<string, unknown>, key: string, where: string) {
     const v = o[key];
-    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) this.fail(`${where}invalid ${key} ${JSON.stringify(v)}: must be a finite number >= 0`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) this.fail(`${where}invalid ${key} ${show(v)}: must be a finite number >= 0`);
   }
 
   /** A zeroed buffer kept alive across tidy() scopes. */
@@ -183,13 +198,33 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   /** Restores state and group options saved by stateDict() for the same parameter layout. */
   loadStateDict(sd: OptimStateDict): void {
-    if (!sd || typeof sd !== "object" || !sd.state || !Array.isArray(sd.param_groups)) this.fail("loadStateDict: expected { state, param_groups }");
+    if (!sd || typeof sd !== "object" || !sd.state || typeof sd.state !== "object" || Array.isArray(sd.state) || !Array.isArray(sd.param_groups))
+      this.fail("loadStateDict: expected { state, param_groups }");
+    for (const k of Object.keys(sd)) if (k !== "state" && k !== "param_groups") this.fail(`loadStateDict: unexpected key '${k}' (expected { state, param_groups })`);
     if (sd.param_groups.length !== this.paramGroups.length)
       this.fail(`loadStateDict: the state dict has ${sd.param_groups.length} parameter groups, this optimiser ${this.paramGroups.length}`);
+    // parameter ids (torch's: any unique ids, matched to this optimiser's parameters in order)
+    const ids = new Set<number>();
     sd.param_groups.forEach((sg, gi) => {
+      if (!sg || typeof sg !== "object" || Array.isArray(sg)) this.fail(`loadStateDict: group ${gi} must be an object, got ${show(sg)}`);
       if (!Array.isArray(sg.params) || sg.params.length !== this.paramGroups[gi].params.length)
         this.fail(`loadStateDict: group ${gi} has ${sg.params?.length} parameters in the state dict, ${this.paramGroups[gi].params.length} here`);
+      for (const id of sg.params) {
+        if (typeof id !== "number" || !Number.isInteger(id) || id < 0) this.fail(`loadStateDict: group ${gi}: parameter id ${show(id)} is not an integer >= 0`);
+        if (ids.has(id)) this.fail(`loadStateDict: parameter id ${id} appears twice`);
+        ids.add(id);
+      }
+      // known options only, and every one of them, so that none is silently left as it is here
+      const { params: _ids, ...opts } = sg;
+      this.checkKeys(`loadStateDict: group ${gi}`, opts, this.defaults);
+      for (const k of Object.keys(this.defaults)) if (!(k in sg)) this.fail(`loadStateDict: group ${gi} has no '${k}'`);
+      if ("initial_lr" in sg) {
+        const v = (sg as any).initial_lr;
+        if (typeof v !== "number" || !Number.isFinite(v) || v < 0) this.fail(`loadStateDict: group ${gi}: initial_lr must be a finite number >= 0, got ${show(v ?? null)}`);
+      }
     });
+    for (const k of Object.keys(sd.state))
+      if (!/^(0|[1-9]\d*)$/.test(k) || !ids.has(Number(k))) this.fail(`loadStateDict: state for parameter id ${show(k)}, which no group lists`);
     // check everything before changing anything
     const staged = new Map<Tensor, ParamState>();
     try {
@@ -201,10 +236,12 @@ export abstract class Optimizer<O extends BaseOptions> {
         params.forEach((idx, k) => {
           const p = this.paramGroups[gi].params[k];
           const e = sd.state[idx];
-          if (!e) return;
-          const st: ParamState = { step: this.hasStep ? Number(e.step ?? 0) : 0, buffers: {} };
+          if (e === undefined) return;
+          if (!e || typeof e !== "object" || Array.isArray(e)) this.fail(`loadStateDict: parameter ${idx}: the state must be an object, got ${show(e)}`);
+          if (this.hasStep ? typeof e.step !== "number" || !Number.isInteger(e.step) || e.step < 0 : e.step !== undefined)
+            this.fail(`loadStateDict: parameter ${idx}: bad step ${show(e.step ?? null)}${this.hasStep ? " (an integer >= 0)" : ` (${this.name} keeps no step)`}`);
+          const st: ParamState = { step: this.hasStep ? (e.step as number) : 0, buffers: {} };
           staged.set(p, st);
-          if (!Number.isInteger(st.step) || st.step < 0) this.fail(`loadStateDict: parameter ${idx}: bad step ${JSON.stringify(e.step)}`);
           for (const [key, v] of Object.entries(e)) {
             if (key === "step") continue;
             if (!this.bufferNames(merged).includes(key)) this.fail(`loadStateDict: parameter ${idx}: unexpected buffer '${key}'`);

@@ -1,7 +1,7 @@
 // RMSprop (optionally centered, with momentum and weight decay), as torch.optim.RMSprop (1.13).
 import type { Tensor } from "../tensor.js";
 import { gpuOptimStep } from "../webgpu/optim.js";
-import { Optimizer, type ParamGroup, type ParamState, type ParamsArg } from "./optimizer.js";
+import { Optimizer, type ParamGroup, type ParamState, type ParamsArg, show } from "./optimizer.js";
 
 export interface RMSpropOptions {
   lr: number;
@@ -19,7 +19,7 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
 
   protected validate(o: RMSpropOptions, where = ""): void {
     for (const k of ["lr", "alpha", "eps", "weight_decay", "momentum"]) this.checkNonNeg(o as any, k, where);
-    if (typeof o.centered !== "boolean") this.fail(`${where}centered must be true or false, got ${JSON.stringify(o.centered)}`);
+    if (typeof o.centered !== "boolean") this.fail(`${where}centered must be true or false, got ${show(o.centered)}`);
   }
 
   protected bufferNames(o: ParamGroup<RMSpropOptions>): string[] {

@@ -1,7 +1,7 @@
 // SGD with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD (1.13).
 import type { Tensor } from "../tensor.js";
 import { gpuOptimStep } from "../webgpu/optim.js";
-import { Optimizer, type ParamGroup, type ParamState, type ParamsArg } from "./optimizer.js";
+import { Optimizer, type ParamGroup, type ParamState, type ParamsArg, show } from "./optimizer.js";
 
 export interface SGDOptions {
   lr: number;
@@ -22,8 +22,8 @@ export class SGD extends Optimizer<SGDOptions> {
     this.checkNonNeg(o as any, "lr", where);
     this.checkNonNeg(o as any, "momentum", where);
     this.checkNonNeg(o as any, "weight_decay", where);
-    if (typeof o.dampening !== "number" || !Number.isFinite(o.dampening)) this.fail(`${where}invalid dampening ${JSON.stringify(o.dampening)}: must be a finite number`);
-    if (typeof o.nesterov !== "boolean") this.fail(`${where}nesterov must be true or false, got ${JSON.stringify(o.nesterov)}`);
+    if (typeof o.dampening !== "number" || !Number.isFinite(o.dampening)) this.fail(`${where}invalid dampening ${show(o.dampening)}: must be a finite number`);
+    if (typeof o.nesterov !== "boolean") this.fail(`${where}nesterov must be true or false, got ${show(o.nesterov)}`);
     if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) this.fail(`${where}Nesterov momentum requires a momentum and zero dampening (momentum ${o.momentum}, dampening ${o.dampening})`);
   }
 

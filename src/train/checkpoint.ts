@@ -1,7 +1,8 @@
 // Checkpoints: everything a run needs to continue as if it had never stopped, in one
 // safetensors file: the model's state dict (model.*), the optimiser's tensors (optim.*), and in
 // the metadata the epoch, the history, the optimiser's other state, and every random
-// generator's state (default, per layer, the data loader's). Written atomically.
+// generator's state (default, per layer, the data loader's). Written atomically, with a checksum
+// of every byte in the metadata (so that a damaged file is refused, not silently loaded).
 import { Tensor, keep, tensor, shapeStr } from "../tensor.js";
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module } from "../nn/module.js";
@@ -62,8 +63,9 @@ function pack(v: unknown, path: string, tensors: Tensors): unknown {
   return v;
 }
 
-function unpack(v: any, tensors: Map<string, { shape: number[]; data: Float32Array }>, what: string): any {
-  if (Array.isArray(v)) return v.map((x) => unpack(x, tensors, what));
+function unpack(v: any, tensors: Map<string, { shape: number[]; data: Float32Array }>, what: string, depth = 0): any {
+  if (depth > 64) throw new Error(`${what}: the state in the metadata nests more than 64 levels deep`);
+  if (Array.isArray(v)) return v.map((x) => unpack(x, tensors, what, depth + 1));
   if (v && typeof v === "object") {
     const ref = v.__tensor__ ?? v.__f32__;
     if (typeof ref === "string") {
@@ -72,8 +74,8 @@ function unpack(v: any, tensors: Map<string, { shape: number[]; data: Float32Arr
       return v.__tensor__ ? keep(tensor(t.data, t.shape)) : t.data;
     }
     if (typeof v.__num__ === "string") return Number(v.__num__);
-    if (Array.isArray(v.__map__)) return new Map(v.__map__.map(([k, x]: [string, any]) => [k, unpack(x, tensors, what)]));
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unpack(x, tensors, what)]));
+    if (Array.isArray(v.__map__)) return new Map(v.__map__.map(([k, x]: [string, any]) => [k, unpack(x, tensors, what, depth + 1)]));
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unpack(x, tensors, what, depth + 1)]));
   }
   return v;
 }
@@ -93,8 +95,106 @@ export function packCheckpoint(p: CheckpointParts): Uint8Array {
     rng: JSON.stringify({ default: defaultGenerator.getState(), modules: p.model.rngStates(), loader: p.loader?.getState() ?? null }),
     history: JSON.stringify(pack(p.history ?? [], "history", tensors)),
     extra: JSON.stringify(p.extra ?? {}),
+    checksum: UNSEALED,
   };
-  return serializeSafetensors(tensors, meta);
+  return sealCheckpoint(serializeSafetensors(tensors, meta));
+}
+
+// ---- the checksum ----
+// 64 bits (two 32-bit lanes, murmur3's mixing) over the whole file, with the checksum's own 16
+// hex digits taken as zeros: any damage to the tensors or the metadata is detected (a false match
+// is a chance of 2^-64), unlike a bit flip in a weight, which would otherwise load silently.
+
+const UNSEALED = "0000000000000000";
+const KEY = new TextEncoder().encode('"checksum":"');
+
+function hashInto(h: Uint32Array, bytes: Uint8Array): void {
+  let a = h[0], b = h[1];
+  const words = bytes.byteLength >>> 2;
+  const src = bytes.byteOffset % 4 ? new Uint8Array(bytes.subarray(0, words * 4)) : bytes;
+  const w32 = new Uint32Array(src.buffer, src.byteOffset, words);
+  for (let i = 0; i < words; i++) {
+    let k = Math.imul(w32[i], 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    a ^= k;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+    b = Math.imul(b ^ k ^ (k >>> 11), 0x85ebca6b);
+    b = (b << 17) | (b >>> 15);
+  }
+  for (let i = words * 4; i < bytes.byteLength; i++) {
+    a = Math.imul(a ^ bytes[i], 0x01000193);
+    b = Math.imul(b + bytes[i] + 1, 0x2c1b3c6d);
+  }
+  const fin = (x: number) => {
+    x ^= bytes.byteLength;
+    x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+    x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+    return (x ^ (x >>> 16)) >>> 0;
+  };
+  h[0] = fin(a);
+  h[1] = fin(b ^ h[0]);
+}
+
+/** Where the checksum's 16 hex digits sit in the header (the only '"checksum":"' in it), or -1. */
+function checksumAt(bytes: Uint8Array, headerEnd: number): number {
+  let at = -1;
+  outer: for (let i = 8; i + KEY.length + 17 <= headerEnd; i++) {
+    for (let j = 0; j < KEY.length; j++) if (bytes[i + j] !== KEY[j]) continue outer;
+    if (at >= 0) return -2; // twice: not a file this writer made
+    at = i + KEY.length;
+  }
+  return at;
+}
+
+function digest(bytes: Uint8Array, headerEnd: number, at: number): string {
+  const header = new Uint8Array(bytes.subarray(0, headerEnd));
+  header.fill(0x30, at, at + 16);
+  const h = new Uint32Array([0x9747b28c, 0x5bd1e995]);
+  hashInto(h, header);
+  hashInto(h, bytes.subarray(headerEnd));
+  return h[0].toString(16).padStart(8, "0") + h[1].toString(16).padStart(8, "0");
+}
+
+function headerEndOf(bytes: Uint8Array, what: string): number {
+  if (bytes.byteLength < 8) throw new Error(`${what}: too short (${bytes.byteLength} bytes) to be a checkpoint`);
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (n > bytes.byteLength - 8) throw new Error(`${what}: bad header: length ${n} is past the end of the file (${bytes.byteLength} bytes)`);
+  return 8 + n;
+}
+
+/** Writes the checksum of a checkpoint into its metadata (in place; returns the bytes).
+ *  packCheckpoint does this; call it yourself only after editing a checkpoint's metadata on
+ *  purpose (the edit is then trusted; unpackCheckpoint still checks every value). */
+export function sealCheckpoint(bytes: Uint8Array, what = "checkpoint"): Uint8Array {
+  const end = headerEndOf(bytes, what);
+  const at = checksumAt(bytes, end);
+  if (at < 0) throw new Error(`${what}: no single checksum field in the metadata to seal (write it as "checksum": "${UNSEALED}")`);
+  const hex = digest(bytes, end, at);
+  for (let i = 0; i < 16; i++) bytes[at + i] = hex.charCodeAt(i);
+  return bytes;
+}
+
+/** Throws unless the checkpoint's checksum matches its bytes: checked on the raw bytes, before
+ *  anything in them is parsed. Returns the checksum. */
+function verifyChecksum(bytes: Uint8Array, what: string): string {
+  const end = headerEndOf(bytes, what);
+  const at = checksumAt(bytes, end);
+  if (at < 0) {
+    // say what the file is, if it is something else
+    let format: unknown;
+    try {
+      format = JSON.parse(new TextDecoder().decode(bytes.subarray(8, end))).__metadata__?.format;
+    } catch {}
+    if (at === -1 && format !== undefined && format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(format)?.slice(0, 60)})`);
+    throw new Error(
+      at === -2 ? `${what}: two checksum fields in the header: the file is damaged` : `${what}: the metadata has no checksum: damaged, or written by an older simdnet (which did not check its checkpoints)`,
+    );
+  }
+  const saved = new TextDecoder().decode(bytes.subarray(at, at + 16));
+  if (!/^[0-9a-f]{16}$/.test(saved) || bytes[at + 16] !== 0x22) throw new Error(`${what}: the checksum field is damaged (${JSON.stringify(saved)})`);
+  const want = digest(bytes, end, at);
+  if (want !== saved) throw new Error(`${what}: checksum mismatch (the file says ${saved}, its bytes give ${want}): the file is damaged (a bad disk, a partial copy, an edit); nothing was restored`);
+  return saved;
 }
 
 /** A deep copy of a state object (tensors and arrays copied), to put back if a restore fails. */
@@ -115,8 +215,8 @@ function parseMeta(m: Record<string, string>, key: string, what: string, fallbac
 function checkRngState(s: unknown, whose: string, what: string): void {
   try {
     new Generator(0).setState(s as RngState);
-  } catch {
-    throw new Error(`${what}: bad random generator state for ${whose}: ${JSON.stringify(s)}`);
+  } catch (e) {
+    throw new Error(`${what}: bad random generator state for ${whose}: ${JSON.stringify(s ?? null)?.slice(0, 120)} (${(e as Error).message})`);
   }
 }
 
@@ -129,11 +229,16 @@ function checkRngState(s: unknown, whose: string, what: string): void {
  *  Returns the epochs completed, the history and the extra data. */
 export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "checkpoint") {
   checkOptions("unpackCheckpoint", p, RESTORE_PARTS);
+  if (!(bytes instanceof Uint8Array)) throw new Error(`${what}: expected the checkpoint's bytes (a Uint8Array), got ${bytes === null ? "null" : typeof bytes}`);
+  const sum = verifyChecksum(bytes, what);
   const file = parseSafetensors(bytes, what);
   const m = file.metadata;
-  if (m.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(m.format)})`);
+  if (!m || typeof m !== "object" || Array.isArray(m)) throw new Error(`${what}: not a checkpoint (no metadata)`);
+  if (m.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(m.format)?.slice(0, 60)})`);
+  if (m.checksum !== sum) throw new Error(`${what}: the checksum in the metadata is not the one in the header's text (an edited file)`);
+  for (const [k, v] of Object.entries(m)) if (typeof v !== "string") throw new Error(`${what}: metadata '${k}' must be a string, got ${typeof v}`);
+  if (!/^(0|[1-9]\d{0,14})$/.test(m.epoch ?? "")) throw new Error(`${what}: bad epoch ${JSON.stringify(m.epoch ?? null)} in the metadata`);
   const epoch = Number(m.epoch);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`${what}: bad epoch ${JSON.stringify(m.epoch)} in the metadata`);
   const history = unpack(parseMeta(m, "history", what, "[]"), file.tensors, what);
   if (!Array.isArray(history)) throw new Error(`${what}: the history in the metadata is not a list`);
   const extra = parseMeta(m, "extra", what, "{}");
@@ -192,8 +297,9 @@ export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "che
       const before = copyOf(part.stateDict(), what);
       undo.push(() => part.loadStateDict!(before()));
     }
+    const value = unpack(state, file.tensors, what); // its errors name the file already
     try {
-      part.loadStateDict!(unpack(state, file.tensors, what));
+      part.loadStateDict!(value);
     } catch (e) {
       throw new Error(`${what}: the ${name} state in the checkpoint does not fit the ${name} given: ${(e as Error).message}`);
     }
