@@ -25,9 +25,9 @@ export function modelFromFiles(sn, files) {
     what = w.name;
     if (!config) throw new Error(`${w.name}: holds weights but no model description; choose it together with the .json saved beside it`);
   }
-  const model = sn.modelFromConfig(config, what);
-  sn.loadWeights(model, w.bytes, { what: w.name });
-  const meta = JSON.parse(config).meta ?? {};
+  // the description is held to the weights before anything is built (a hostile 85-byte
+  // description cannot make the page allocate gigabytes)
+  const { model, meta } = sn.modelFromBytes(config, w.bytes, { configName: what, weightsName: w.name });
   let out;
   try {
     out = model.outputShape([1, 1, SIDE, SIDE]);
