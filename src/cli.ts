@@ -12,6 +12,11 @@ import { Dataset } from "./data/dataset.js";
 import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES } from "./data/sources.js";
 import { randomCrop, horizontalFlip, shift, rotation, colorJitter } from "./data/augment.js";
 import { distance } from "./options.js";
+import { writeFileAtomic } from "./train/files.js";
+
+declare const __SIMDNET_VERSION__: string;
+/** package.json's version (set by the build) */
+const VERSION = typeof __SIMDNET_VERSION__ === "string" ? __SIMDNET_VERSION__ : "(from the sources)";
 import { fit, evaluate, evaluateAsync, pickDevice, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
 import { encodePNG } from "./viz/png.js";
@@ -111,6 +116,7 @@ function unknownOption(cmd: string, k: string, known: string[]): Error {
 /** simdnet COMMAND [arguments and options]: the command comes first (bench train is one). */
 function parseArgs(argv: string[]): Args {
   if (argv.length === 0 || ["--help", "-h", "help"].includes(argv[0])) return { _: ["help"], help: true };
+  if (argv.length === 1 && ["--version", "-v", "version"].includes(argv[0])) return { _: ["version"] };
   if (argv[0].startsWith("-")) throw new Error(`the command comes first: simdnet train|eval|summary|bench [options] (--help), got '${argv[0]}'`);
   const cmd = argv[0] === "bench" && argv[1] === "train" ? "bench train" : argv[0];
   // own keys only: --constructor is not an option, nor toString a command
@@ -332,15 +338,20 @@ async function train(args: Args) {
   const last = res.history[res.history.length - 1];
   const meta = { zoo: modelName, options, data: String(args.data ?? "mnist"), normalize, classes: trainSet.classes, epochs: res.history.length, testAccuracy: last?.val_top1 };
   const saved = await saveModel(model, out, { meta });
-  writeFileSync(join(out, "history.json"), JSON.stringify(res.history, null, 1) + "\n");
-  writeFileSync(join(out, "curves.svg"), historySvg(res.history, `${modelName} on ${data.name}`));
-  writeFileSync(join(out, "curves.png"), historyPng(res.history));
+  // each file whole or not at all (a run killed while writing leaves the previous one)
+  await writeFileAtomic(join(out, "history.json"), JSON.stringify(res.history, null, 1) + "\n");
+  await writeFileAtomic(join(out, "curves.svg"), historySvg(res.history, `${modelName} on ${data.name}`));
+  await writeFileAtomic(join(out, "curves.png"), historyPng(res.history));
   console.log(`test accuracy ${pct(last?.val_top1)}; saved ${saved.weights}, ${saved.config}, ${join(out, "curves.svg")}, ${join(out, "curves.png")}`);
 }
+
+/** whether this run started the WebGPU engine (see the end of main) */
+let usedGpu = false;
 
 function deviceArg(args: Args, allowed: string[]): "cpu" | "webgpu" | "auto" {
   const d = String(args.device ?? "cpu");
   if (!allowed.includes(d)) throw new Error(`--device must be ${allowed.join(", ").replace(/, (\w+)$/, " or $1")}, got '${d}'`);
+  usedGpu ||= d !== "cpu";
   return d as any;
 }
 
@@ -455,6 +466,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const cmd = args._[0]; // parseArgs knows it
   if (args.help || cmd === "help") return void process.stdout.write(HELP);
+  if (cmd === "version") return void console.log(`simdnet ${VERSION}`);
   if (cmd === "train") await train(args);
   else if (cmd === "eval") await evalCmd(args);
   else if (cmd === "summary") await summaryCmd(args);
@@ -463,7 +475,13 @@ async function main() {
 
 main()
   .catch((e) => {
-    console.error(`simdnet: ${e instanceof Error ? e.message : e}`);
+    // library errors already start with "simdnet: "
+    console.error(`simdnet: ${String(e instanceof Error ? e.message : e).replace(/^simdnet: /, "")}`);
     process.exitCode = 1;
   })
-  .finally(() => dispose());
+  .finally(() => {
+    dispose();
+    // a WebGPU device (Dawn) keeps Node's event loop alive after it is destroyed: leave anyway
+    // (an unref'd timer fires only if something else still holds the loop)
+    if (usedGpu) setTimeout(() => process.exit(), 50).unref();
+  });

@@ -289,7 +289,7 @@ test("webpack 5: zero configuration (production mode)", async () => {
   const info = stats.toJson({ all: false, errors: true, warnings: true });
   assert.equal(info.errors.map((e) => e.message), [], "webpack errors");
   // (not the size hints of production mode, which depend on the app)
-  assert.equal(info.warnings.map((e) => e.message).filter((m) => !/recommended size limit|performance recommendations/.test(m)), [], "webpack warnings");
+  assert.equal(info.warnings.map((e) => e.message).filter((m) => !/recommended size limit|entrypoint size limit|performance recommendations/.test(m)), [], "webpack warnings");
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
   sizes.webpack = jsKb(out);
   writeFileSync(join(out, "index.html"), HTML_CLASSIC);

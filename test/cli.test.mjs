@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync, copyFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync, copyFileSync, readdirSync, writeFileSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -238,6 +238,34 @@ test("train --no-progress: only the per-epoch lines", () => {
     assert.not.match(r.out, /batch \d+\/\d+/);
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("cli: --version prints package.json's version; an error from the library is prefixed once", () => {
+  const v = cli(["--version"]);
+  assert.is(v.code, 0, v.err);
+  const pkg = JSON.parse(readFileSync("package.json", "utf8"));
+  assert.is(v.out.trim(), `simdnet ${pkg.version}`);
+  const r = cli(["eval", join(tmpdir(), "simdnet-no-such-folder-xyz")]);
+  assert.is(r.code, 1);
+  assert.not.match(r.err, /simdnet: simdnet:/);
+  assert.match(r.err, /^simdnet: /);
+});
+
+test("atomic writes: the temporary file of a write killed before (its process gone) is removed by the next write", async () => {
+  const { writeFileAtomic } = await import("../dist/index.js");
+  const dir = mkdtempSync(join(tmpdir(), "simdnet-atomic-"));
+  try {
+    const target = join(dir, "history.json");
+    // a pid that is not running: a child that has exited
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+    writeFileSync(join(dir, `history.json.tmp-${dead}-123`), "half");
+    writeFileSync(join(dir, `history.json.tmp-${process.pid}-456`), "mine, in progress");
+    await writeFileAtomic(target, "{}");
+    const left = readdirSync(dir).sort();
+    assert.equal(left, ["history.json", `history.json.tmp-${process.pid}-456`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

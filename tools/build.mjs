@@ -1,7 +1,7 @@
 // Builds the wasm kernels (four variants from one source) and the JS bundles into dist/.
 import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
-import { mkdirSync, copyFileSync, readdirSync, existsSync, statSync } from "node:fs";
+import { readFileSync, mkdirSync, copyFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 
@@ -13,6 +13,17 @@ if (only !== "js") {
   if (!fresh)
     for (const t of targets) execFileSync(process.execPath, ["node_modules/assemblyscript/bin/asc.js", "assembly/index.ts", "--target", t], { stdio: "inherit" });
 }
+/** WGSL as text without comments and indentation (WGSL has no strings, so // always starts one). */
+const wgslStripped = {
+  name: "wgsl-stripped",
+  setup(b) {
+    b.onLoad({ filter: /\.wgsl$/ }, async (args) => ({
+      contents: (await readFile(args.path, "utf8")).replace(/\/\*[\s\S]*?\*\//g, "").split("\n").map((l) => l.replace(/\/\/.*$/, "").trim()).filter(Boolean).join("\n"),
+      loader: "text",
+    }));
+  },
+};
+
 /** For dist/browser.js: the browser platform module, and no Node built-in. An import of one
  *  that does not go through src/platform (code that is Node-only anyway) becomes a module that
  *  fails when loaded, with an error naming it, instead of a `node:` import in the bundle. */
@@ -45,14 +56,16 @@ if (only !== "wasm") {
     loader: { ".wgsl": "text" },
   };
   // The library (browser and Node: node: imports are dynamic and only reached in Node).
-  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.js", platform: "neutral", external: ["node:*"] });
+  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.js", platform: "neutral", external: ["node:*"], plugins: [wgslStripped] });
   // The browser build (package.json's "browser" and "default" exports): src/platform/browser.ts in
   // place of src/platform/index.ts, so it holds no `node:` import at all and bundlers (esbuild,
   // Vite, webpack, Rollup) have nothing Node-only to resolve. Not minified: the app's bundler
   // minifies it, and it stays readable with its source map.
-  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/browser.js", platform: "browser", plugins: [browserPlatform] });
+  // the browser download is a feature: whitespace and syntax minified (names kept, so stack
+  // traces still read), and the WGSL without its comments (the .wgsl files keep them)
+  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/browser.js", platform: "browser", plugins: [browserPlatform, wgslStripped], minifyWhitespace: true, minifySyntax: true });
   if (existsSync("src/cli.ts"))
-    await build({ ...common, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", banner: { js: "#!/usr/bin/env node" } });
+    await build({ ...common, define: { ...common.define, __SIMDNET_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) }, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", plugins: [wgslStripped], banner: { js: "#!/usr/bin/env node" } });
   // The type declarations that package.json's "types" names (tsconfig.json: declarations only,
   // into dist/types); about 6 s, so skipped while they are newer than every source file.
   const newestSrc = (dir) => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) =>
