@@ -23,6 +23,13 @@ export function digitsFromBytes(sn, bytes, { testFraction = 0.2, seed = 0 } = {}
   return { train, test };
 }
 
+/** How many of n rows of class scores have their label as the (first) largest. */
+function correctCount(scores, labels, n) {
+  let correct = 0;
+  for (let i = 0; i < n; i++) correct += argmax(scores, i * CLASSES, CLASSES) === labels[i] ? 1 : 0;
+  return correct;
+}
+
 /** Index of the largest of k values at v[off..off+k). */
 function argmax(v, off, k) {
   let best = 0;
@@ -94,23 +101,29 @@ export class Trainer {
       l.backward();
       this.opt.step();
       const o = out.data;
-      let correct = 0;
-      for (let i = 0; i < b.size; i++) correct += argmax(o, i * CLASSES, CLASSES) === b.labels[i] ? 1 : 0;
+      const correct = correctCount(o, b.labels, b.size);
       return { loss, correct };
     });
     const ms = performance.now() - t0;
     if (!Number.isFinite(r.loss)) throw new Error(`training diverged at step ${this.steps + 1}: loss is ${r.loss} (try Reset)`);
+    const { epoch, epochDone } = this.advance();
+    return { step: this.steps, epoch, loss: r.loss, acc: r.correct / b.size, ms, epochDone, size: b.size };
+  }
+
+  /** After a step: the position in the epoch's order, and a new shuffle at its end. Whole
+   *  batches only: the few samples left at the end of an epoch go to the next shuffle. */
+  advance() {
+    const B = this.batchSize;
     this.steps++;
     this.pos += B;
     let epochDone = false;
-    // Whole batches only: the few samples left at the end of an epoch go to the next shuffle.
     if (this.pos + B > this.order.length) {
       this.epoch++;
       this.order = this.rng.permutation(this.train.length);
       this.pos = 0;
       epochDone = true;
     }
-    return { step: this.steps, epoch: this.epoch + (epochDone ? 0 : this.pos / this.order.length), loss: r.loss, acc: r.correct / b.size, ms, epochDone, size: b.size };
+    return { epochDone, epoch: this.epoch + (epochDone ? 0 : this.pos / this.order.length) };
   }
 
   // ---- WebGPU: the model, its optimiser state and each batch on the GPU ----
@@ -160,24 +173,14 @@ export class Trainer {
     if (kept) {
       const [lv, ov] = [await kept[0].read(), await kept[1].read()];
       kept.forEach((t) => t.dispose());
-      let correct = 0;
-      for (let i = 0; i < b.size; i++) correct += argmax(ov, i * CLASSES, CLASSES) === b.labels[i] ? 1 : 0;
+      const correct = correctCount(ov, b.labels, b.size);
       const ms = (performance.now() - t0) / (this.readEvery ?? 1);
       // a read stalls the pipeline: on a fast GPU read less often (about every 200 ms)
       this.readEvery = Math.max(1, Math.min(10, Math.round(200 / Math.max(ms, 1))));
       if (!Number.isFinite(lv[0])) throw new Error(`training diverged near step ${this.steps + 1}: loss is ${lv[0]} (try Reset)`);
       r = { loss: lv[0], acc: correct / b.size, ms };
     }
-    this.steps++;
-    this.pos += B;
-    let epochDone = false;
-    if (this.pos + B > this.order.length) {
-      this.epoch++;
-      this.order = this.rng.permutation(this.train.length);
-      this.pos = 0;
-      epochDone = true;
-    }
-    const epoch = this.epoch + (epochDone ? 0 : this.pos / this.order.length);
+    const { epoch, epochDone } = this.advance();
     return r ? { step: this.steps, epoch, ...r, epochDone, size: b.size } : epochDone ? { step: this.steps, epoch, loss: NaN, acc: NaN, ms: 0, epochDone, size: b.size, noRead: true } : null;
   }
 
@@ -198,8 +201,7 @@ export class Trainer {
     const lv = await l.read(), o = await out.read();
     l.dispose();
     out.dispose();
-    let correct = 0;
-    for (let i = 0; i < b.size; i++) correct += argmax(o, i * CLASSES, CLASSES) === b.labels[i] ? 1 : 0;
+    const correct = correctCount(o, b.labels, b.size);
     return { loss: lv[0] * b.size, correct, n: b.size };
   }
 
@@ -227,8 +229,7 @@ export class Trainer {
         const out = this.model.forward(b.x);
         const loss = sn.cross_entropy(out, b.y).item() * b.size;
         const o = out.data;
-        let correct = 0;
-        for (let i = 0; i < b.size; i++) correct += argmax(o, i * CLASSES, CLASSES) === b.labels[i] ? 1 : 0;
+        const correct = correctCount(o, b.labels, b.size);
         return { loss, correct, n: b.size };
       }),
     );

@@ -123,36 +123,32 @@ export class Tensor {
    *  moved too). For whole-tensor storages only (parameters, buffers). */
   async _moveInPlace(device: Device): Promise<void> {
     if (device === this.device) return;
-    if (this.offset !== 0) throw new Error("to: cannot move a view in place");
-    const moved = device === "webgpu" ? this.to("webgpu") : await this.cpu();
-    const old = this.storage;
-    this.storage = moved.storage;
-    for (const s of scopes) s.delete(moved.storage);
-    old.release();
-    if (this.grad) {
-      const g = this.grad;
-      this.grad = null;
-      const mg = device === "webgpu" ? g.to("webgpu") : await g.cpu();
-      for (const s of scopes) s.delete(mg.storage);
-      g.dispose();
-      this.grad = mg;
-    }
+    if (device === "webgpu") return this._moveToGpuInPlace();
+    this.checkWhole();
+    this.adoptMoved(await this.cpu(), this.grad ? await this.grad.cpu() : null);
   }
 
   /** _moveInPlace to webgpu, synchronously (uploads are queued; nothing is awaited). */
   _moveToGpuInPlace(): void {
     if (this.device === "webgpu") return;
-    const moved = this.to("webgpu");
+    this.checkWhole();
+    this.adoptMoved(this.to("webgpu"), this.grad ? this.grad.to("webgpu") : null);
+  }
+
+  /** Takes over the memory of `moved` (and the gradient's), freeing what this held. */
+  private checkWhole(): void {
+    if (this.offset !== 0) throw new Error("to: cannot move a view in place");
+  }
+
+  private adoptMoved(moved: Tensor, movedGrad: Tensor | null): void {
     const old = this.storage;
     this.storage = moved.storage;
     for (const s of scopes) s.delete(moved.storage);
     old.release();
-    if (this.grad) {
-      const g = this.grad;
-      const mg = g.to("webgpu");
-      for (const s of scopes) s.delete(mg.storage);
-      g.dispose();
-      this.grad = mg;
+    if (movedGrad) {
+      for (const s of scopes) s.delete(movedGrad.storage);
+      this.grad!.dispose();
+      this.grad = movedGrad;
     }
   }
 

@@ -9,25 +9,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
+import { fuzzRng } from "./helpers.mjs";
 const { nn } = sn;
 
 const SEED = 7051;
 const ITERATIONS = 3200;
 const BUDGET_MS = 20000;
 
-function rng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  next.int = (n) => Math.floor(next() * n);
-  next.pick = (xs) => xs[next.int(xs.length)];
-  return next;
-}
+const rng = fuzzRng;
 
 /** Fresh parts, always in the same state (the default generator too). */
 function parts() {

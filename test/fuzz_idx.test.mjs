@@ -13,22 +13,13 @@ import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as sn from "../dist/index.js";
+import { fuzzRng } from "./helpers.mjs";
 const { data } = sn;
 
 const WHAT = "fuzz-idx1-ubyte";
 const RUNS = 6000, GZ_RUNS = 600;
 
-/** mulberry32: a small seeded PRNG (the same mutations every run) */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = prng(1998);
+const rand = fuzzRng(1998);
 const int = (n) => Math.floor(rand() * n);
 const pick = (xs) => xs[int(xs.length)];
 

@@ -8,26 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as sn from "../dist/index.js";
+import { fuzzRng } from "./helpers.mjs";
 const { nn } = sn;
 
 const SEED = 20240611;
 const ITERATIONS = 3200;
 const BUDGET_MS = 20000;
 
-/** mulberry32: a small seeded generator of the test's own */
-function rng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  next.int = (n) => Math.floor(next() * n);
-  next.pick = (xs) => xs[next.int(xs.length)];
-  return next;
-}
+const rng = fuzzRng;
 
 const DEEP = "__DEEP__";
 const HOSTILE = [0, -1, 1, 2, 3, 1.5, -0.5, 1e9, 2 ** 31, 2 ** 32, 2 ** 53, 30000, 1e300, "", "x", "3", "Linear", true, false, null, [], {}, [1e9, 1e9], [0, 0], [2, 2, 2], [null], [[1]], { bias: "no" }, { stride: 0 }, { ceilMode: "yes" }, { p: 0.5 }, { type: "Linear", args: [30000, 30000] }, { type: "Conv2d", args: [4096, 4096, 64] }, { type: "ZeroPadShortcut", args: [1, 1e6, 1] }, { type: "PartialConv2d", args: [1e9, [[0]], 1] }, { type: "Sequential", children: [["a", { type: "ReLU" }], ["a", { type: "ReLU" }]] }, DEEP];

@@ -101,6 +101,22 @@ export function disposeCase(res) {
 
 // ---------------------------------------------------------------- inputs, errors, threads
 
+/** A seeded generator for fuzz tests (mulberry32, the same stream every run): next() in [0, 1),
+ *  next.int(n) in [0, n), next.pick(list). */
+export function fuzzRng(seed) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  next.int = (n) => Math.floor(next() * n);
+  next.pick = (xs) => xs[next.int(xs.length)];
+  return next;
+}
+
 /** Deterministic uniform values in [lo, hi) (mulberry32). */
 export function uniformValues(n, seed, lo = -1, hi = 1) {
   const out = new Float32Array(n);

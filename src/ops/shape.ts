@@ -118,7 +118,7 @@ export function bias_add(x: Tensor, b: Tensor): Tensor {
 
 // ---- interpolate: upsample_bilinear2d, upsample_nearest2d ----
 
-interface UpAttrs {
+export interface UpAttrs {
   size?: number | [number, number] | null;
   scale_factor?: number | [number, number] | null;
   align_corners?: boolean | null;
@@ -126,8 +126,9 @@ interface UpAttrs {
   recompute_scale_factor?: boolean | null;
 }
 
-/** Output size and the scale factors given (if any), as F.interpolate. */
-function upGeom(op: string, x: Tensor, a: UpAttrs) {
+/** Output size and the scale factors given (if any), as F.interpolate (the GPU kernels use it
+ *  too). */
+export function upGeom(op: string, x: Tensor, a: UpAttrs) {
   checkRank(op, "input", x, 4);
   const [N, C, H, W] = x.shape;
   if (H === 0 || W === 0) fail(op, `input ${shapeStr(x.shape)} has an empty spatial dimension`);
@@ -153,7 +154,7 @@ function upGeom(op: string, x: Tensor, a: UpAttrs) {
 }
 
 /** PyTorch's area_pixel_compute_scale and source index rule for linear interpolation, in f64. */
-function linearTable(inSize: number, outSize: number, align: boolean, sf: number | undefined) {
+export function linearTable(inSize: number, outSize: number, align: boolean, sf: number | undefined) {
   const scale = align ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : sf !== undefined ? 1 / sf : inSize / outSize;
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), l0 = new Float32Array(outSize), l1 = new Float32Array(outSize);
   for (let o = 0; o < outSize; o++) {
@@ -203,7 +204,7 @@ export const upsampleBilinear2dOp = defineOp<UpAttrs>(
 );
 
 /** PyTorch's legacy "nearest" source index: floor(dst * scale) in float32, clamped. */
-function nearestTable(inSize: number, outSize: number, sf: number | undefined): Int32Array {
+export function nearestTable(inSize: number, outSize: number, sf: number | undefined): Int32Array {
   const t = new Int32Array(outSize);
   const scale = Math.fround(sf !== undefined ? 1 / sf : inSize / outSize);
   for (let o = 0; o < outSize; o++) {

@@ -3,7 +3,7 @@
 // gpuReduce, the deterministic sums that the linalg (and conv) backward passes use.
 import code from "../../../wgsl/shape.wgsl";
 import { empty, type Tensor } from "../../tensor.js";
-import { catOp, biasAddOp, upsampleBilinear2dOp, upsampleNearest2dOp, sumOp, meanOp, mulScalarOp } from "../../ops/shape.js";
+import { catOp, biasAddOp, upsampleBilinear2dOp, upsampleNearest2dOp, sumOp, meanOp, mulScalarOp, upGeom, linearTable, nearestTable, type UpAttrs } from "../../ops/shape.js";
 import { wgslFile, f32bits, type GpuEngine } from "../engine.js";
 import { gpuClone, gpuScale } from "./eltwise.js";
 
@@ -125,19 +125,10 @@ biasAddOp.webgpu = {
 // exactly as src/ops/shape.ts builds them (float64 arithmetic, PyTorch's rules) and uploaded once
 // per geometry (kept in the arena, a few per engine), so no values are read back.
 
-interface UpAttrs { size?: number | [number, number] | null; scale_factor?: number | [number, number] | null; align_corners?: boolean | null }
-
-/** Output size and the scale factors given, as upGeom in src/ops/shape.ts (already checked). */
-function upGeom(x: Tensor, a: UpAttrs) {
-  const [N, C, H, W] = x.shape;
-  let OH: number, OW: number, sf: [number, number] | null = null;
-  if (a.size != null) [OH, OW] = Array.isArray(a.size) ? a.size : [a.size, a.size];
-  else {
-    sf = (Array.isArray(a.scale_factor) ? a.scale_factor : [a.scale_factor, a.scale_factor]) as [number, number];
-    OH = Math.floor(H * sf[0]);
-    OW = Math.floor(W * sf[1]);
-  }
-  return { NC: N * C, H, W, OH, OW, sf };
+/** Output size and scale factors: the CPU op's geometry (check() has validated it). */
+function geometry(bilinear: boolean, x: Tensor, a: UpAttrs) {
+  const g = upGeom(bilinear ? "upsample_bilinear2d" : "upsample_nearest2d", x, a);
+  return { ...g, NC: g.N * g.C };
 }
 
 /** For the backward gathers: for each input index, the range [start, end) of outputs whose
@@ -149,40 +140,12 @@ function ranges(inSize: number, outSize: number, srcs: ArrayLike<number>[]): [Fl
   return [s, en];
 }
 
-/** PyTorch's linear source indices and weights (src/ops/shape.ts linearTable). */
-function linearTable(inSize: number, outSize: number, align: boolean, sf: number | undefined) {
-  const scale = align ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : sf !== undefined ? 1 / sf : inSize / outSize;
-  const i0 = new Float32Array(outSize), i1 = new Float32Array(outSize), l0 = new Float32Array(outSize), l1 = new Float32Array(outSize);
-  for (let o = 0; o < outSize; o++) {
-    const src = align ? scale * o : Math.max(scale * (o + 0.5) - 0.5, 0);
-    const lo = Math.min(Math.floor(src), inSize - 1);
-    const lambda = Math.min(Math.max(src - lo, 0), 1);
-    i0[o] = lo;
-    i1[o] = lo + (lo < inSize - 1 ? 1 : 0);
-    l1[o] = lambda;
-    l0[o] = 1 - lambda;
-  }
-  return { i0, i1, l0, l1 };
-}
-
-/** PyTorch's legacy nearest source index (src/ops/shape.ts nearestTable). */
-function nearestTable(inSize: number, outSize: number, sf: number | undefined): Float32Array {
-  const t = new Float32Array(outSize);
-  const scale = Math.fround(sf !== undefined ? 1 / sf : inSize / outSize);
-  for (let o = 0; o < outSize; o++) {
-    if (outSize === inSize) t[o] = o;
-    else if (outSize === 2 * inSize) t[o] = o >> 1;
-    else t[o] = Math.min(Math.floor(Math.fround(o * scale)), inSize - 1);
-  }
-  return t;
-}
-
 const tables = new WeakMap<GpuEngine, Map<string, number>>();
 const MAX_TABLES = 32;
 
 /** The element offset of the table for this geometry, built and uploaded on first use. */
-function upTable(g: GpuEngine, bilinear: boolean, x: Tensor, a: UpAttrs): { geo: ReturnType<typeof upGeom>; tab: number } {
-  const geo = upGeom(x, a);
+function upTable(g: GpuEngine, bilinear: boolean, x: Tensor, a: UpAttrs): { geo: ReturnType<typeof geometry>; tab: number } {
+  const geo = geometry(bilinear, x, a);
   const { H, W, OH, OW, sf } = geo;
   const align = bilinear && !!a.align_corners;
   const key = `${bilinear ? "b" : "n"}:${H},${W},${OH},${OW},${align},${sf?.[0]},${sf?.[1]}`;
@@ -190,10 +153,11 @@ function upTable(g: GpuEngine, bilinear: boolean, x: Tensor, a: UpAttrs): { geo:
   if (!cache) tables.set(g, (cache = new Map()));
   let ptr = cache.get(key);
   if (ptr === undefined) {
-    let parts: Float32Array[];
+    // the CPU op's tables (indices become exact floats in the arena)
+    let parts: ArrayLike<number>[];
     if (bilinear) {
-      const r = linearTable(H, OH, align, sf?.[0]), c = linearTable(W, OW, align, sf?.[1]);
-      parts = [r.i0, r.i1, r.l0, r.l1, c.i0, c.i1, c.l0, c.l1, ...ranges(H, OH, [r.i0, r.i1]), ...ranges(W, OW, [c.i0, c.i1])];
+      const [ri0, ri1, rl0, rl1] = linearTable(H, OH, align, sf?.[0]), [ci0, ci1, cl0, cl1] = linearTable(W, OW, align, sf?.[1]);
+      parts = [ri0, ri1, rl0, rl1, ci0, ci1, cl0, cl1, ...ranges(H, OH, [ri0, ri1]), ...ranges(W, OW, [ci0, ci1])];
     } else {
       const r = nearestTable(H, OH, sf?.[0]), c = nearestTable(W, OW, sf?.[1]);
       parts = [r, c, ...ranges(H, OH, [r]), ...ranges(W, OW, [c])];
