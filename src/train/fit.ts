@@ -349,6 +349,15 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       const te = performance.now();
       let b = 0;
       let batchLr: number | undefined;
+      /** onProgress after batch b: the mean loss so far this epoch, images seen */
+      const progress = (b: number, loss: number, images: number) => {
+        if (!opts.onProgress) return;
+        const elapsed = (performance.now() - t0) / 1000;
+        const doneHere = step - start * loader.length;
+        const left = epochs * loader.length - step;
+        opts.onProgress({ epoch: epoch + 1, epochs, batch: b, batches: loader.length, loss, imagesPerSec: images / ((performance.now() - te) / 1000), elapsed, eta: (elapsed / doneHere) * left });
+      };
+      let seen = 0;
       const gm = onGpu ? new GpuMetrics(gpuEngine()) : null;
       let lastRead = { loss: NaN, n: 0, top1: 0, top5: 0, nonFinite: 0 };
       const readGpu = async (upTo: number) => {
@@ -377,12 +386,8 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
           if (b % logEvery === 0 || b === loader.length) await readGpu(b);
           const meanLoss = lastRead.loss / Math.max(1, lastRead.n);
           opts.callbacks?.onBatchEnd?.({ epoch: epoch + 1, batch: b, step, loss: meanLoss, size: batch.size });
-          if (opts.onProgress) {
-            const elapsed = (performance.now() - t0) / 1000;
-            const doneHere = step - start * loader.length;
-            const left = epochs * loader.length - step;
-            opts.onProgress({ epoch: epoch + 1, epochs, batch: b, batches: loader.length, loss: meanLoss, imagesPerSec: (b * batchSize) / ((performance.now() - te) / 1000), elapsed, eta: (elapsed / doneHere) * left });
-          }
+          seen += batch.size;
+          progress(b, meanLoss, seen);
           continue;
         }
         const labelled = pixels ? labelledPixels(batch.labels, ignore) : batch.size;
@@ -410,21 +415,7 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
         if (!Number.isFinite(r.value)) throw nonFiniteError(r.value, epoch + 1, step, b, traceNonFinite(model, batch.x));
         sums.add(r.value, batch.size, r.hits, labelled);
         opts.callbacks?.onBatchEnd?.({ epoch: epoch + 1, batch: b, step, loss: r.value, size: batch.size });
-        if (opts.onProgress) {
-          const elapsed = (performance.now() - t0) / 1000;
-          const doneHere = step - start * loader.length;
-          const left = epochs * loader.length - step;
-          opts.onProgress({
-            epoch: epoch + 1,
-            epochs,
-            batch: b,
-            batches: loader.length,
-            loss: sums.loss / sums.n,
-            imagesPerSec: sums.n / ((performance.now() - te) / 1000),
-            elapsed,
-            eta: (elapsed / doneHere) * left,
-          });
-        }
+        progress(b, sums.loss / sums.n, sums.n);
       }
       } finally {
         gm?.dispose();
