@@ -64,6 +64,18 @@ if (only !== "wasm") {
   // the browser download is a feature: whitespace and syntax minified (names kept, so stack
   // traces still read), and the WGSL without its comments (the .wgsl files keep them)
   await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/browser.js", platform: "browser", plugins: [browserPlatform, wgslStripped], minifyWhitespace: true, minifySyntax: true });
+  // simdnet/onnx (src/onnx): its import of the library ("../index.js") stays an import of the
+  // library's bundle beside it (index.js in Node, browser.js in browsers), so an app that uses both
+  // has one engine and one Module class, and apps without ONNX do not download it.
+  const libraryAs = (file) => ({
+    name: "simdnet-library-external",
+    setup(b) {
+      b.onResolve({ filter: /^\.\.\/index\.js$/ }, (args) =>
+        resolve(args.resolveDir) === resolve("src/onnx") ? { path: `./${file}`, external: true } : undefined);
+    },
+  });
+  await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.js", platform: "neutral", external: ["node:*"], plugins: [libraryAs("index.js")] });
+  await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.browser.js", platform: "browser", plugins: [libraryAs("browser.js"), browserPlatform], minifyWhitespace: true, minifySyntax: true });
   if (existsSync("src/cli.ts"))
     await build({ ...common, define: { ...common.define, __SIMDNET_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) }, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", plugins: [wgslStripped], banner: { js: "#!/usr/bin/env node" } });
   // The type declarations that package.json's "types" names (tsconfig.json: declarations only,

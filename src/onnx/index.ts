@@ -1,0 +1,6 @@
+// simdnet/onnx: ONNX in (loadOnnx) and out (exportOnnx). A separate entry point so that the
+// browser bundle of the library stays small for apps that never touch ONNX. Everything here
+// imports the library through its public API ("../index.js"), which the build maps to the
+// library's own bundle, so both entry points share one engine, one Tensor and one Module class.
+export { loadOnnx, OnnxError, type LoadOnnxOptions } from "./import.js";
+export { exportOnnx, type ExportOnnxOptions } from "./export.js";
