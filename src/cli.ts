@@ -1,5 +1,5 @@
 // The command line: simdnet train | eval | summary | bench. Built into dist/cli.js (bin: simdnet).
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
@@ -19,6 +19,7 @@ declare const __SIMDNET_VERSION__: string;
 const VERSION = typeof __SIMDNET_VERSION__ === "string" ? __SIMDNET_VERSION__ : "(from the sources)";
 import { fit, evaluate, evaluateAsync, pickDevice, type Progress, type EpochRecord } from "./train/fit.js";
 import { historySvg } from "./train/plot.js";
+import { readCheckpointInfo } from "./train/checkpoint.js";
 import { encodePNG } from "./viz/png.js";
 import { deflateSync } from "node:zlib";
 import { manualSeed } from "./random.js";
@@ -64,7 +65,10 @@ train options:
                                  (brightness and contrast, 0.2); e.g. --augment=flip,rotate:5
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg,
                                  curves.png, checkpoint.safetensors
-  --resume                       continue from DIR/checkpoint.safetensors
+  --resume                       continue the run in --out from its checkpoint.safetensors, with
+                                 its settings (an option given again must have the saved value);
+                                 --epochs N longer than the run extends it, its schedule planned
+                                 over the N epochs; no checkpoint yet: a new run
   --progress / --no-progress     progress bar (default: on a terminal; otherwise a line now and
                                  then); --no-progress prints only the per-epoch lines
 
@@ -266,37 +270,121 @@ function historyPng(history: EpochRecord[]): Uint8Array {
   return encodePNG({ width: W, height: H, data }, { deflate: (raw) => deflateSync(raw) });
 }
 
-async function train(args: Args) {
-  const modelName = String(args.model ?? "lenet");
-  if (!Object.hasOwn(modelFactories, modelName)) throw new Error(`--model: unknown model '${modelName}' (${Object.keys(modelFactories).join(", ")})`);
+/** The per-epoch schedule of a run of `epochs` epochs: cosine from lr to 0, or x0.1 at each
+ *  third. A run extended on resume is re-planned over its new length: the learning rate of the
+ *  next epoch is the new schedule's at the epoch reached (its closed form), not the old
+ *  schedule's last value (a finished cosine run ends at 0, and would train on at 0). */
+function runSchedule(opt: any, schedule: string, epochs: number, replan: boolean) {
+  const sched = schedule === "cosine" ? new CosineAnnealingLR(opt, { T_max: epochs }) : new StepLR(opt, { step_size: Math.max(1, Math.floor(epochs / 3)), gamma: 0.1 });
+  if (replan) {
+    const load = sched.loadStateDict.bind(sched);
+    sched.loadStateDict = (state) => {
+      load(state);
+      sched.step(sched.lastEpoch);
+    };
+  }
+  return sched;
+}
+
+/** The flags that define a training run: a resumed run keeps them (see resumeSettings). */
+const RUN_FLAGS = ["model", "data", "batch-norm", "batch-size", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed", "limit", "augment"] as const;
+type RunSettings = Record<(typeof RUN_FLAGS)[number], string | number | boolean | null> & { epochs: number };
+
+/** The run's settings from the command line, defaults filled in and checked. */
+function runSettings(args: Args): RunSettings {
+  const model = String(args.model ?? "lenet");
+  if (!Object.hasOwn(modelFactories, model)) throw new Error(`--model: unknown model '${model}' (${Object.keys(modelFactories).join(", ")})`);
   // segmentation nets give a score map per pixel; train trains classifiers on labelled images
-  if (["unet", "fcn32s", "fcn16s", "fcn8s"].includes(modelName))
-    throw new Error(`--model ${modelName} is a segmentation net (a class per pixel), and train fits classifiers to image labels; train it from the library with per-pixel class maps (docs/zoo.md, "Segmentation")`);
-  if (args["batch-norm"] && modelName !== "lenet") throw new Error(`--batch-norm is an option of the lecture's LeNet (--model lenet), not of ${modelName}`);
-  const epochs = num(args, "epochs", 3, true), batchSize = num(args, "batch-size", 64, true);
+  if (["unet", "fcn32s", "fcn16s", "fcn8s"].includes(model))
+    throw new Error(`--model ${model} is a segmentation net (a class per pixel), and train fits classifiers to image labels; train it from the library with per-pixel class maps (docs/zoo.md, "Segmentation")`);
+  if (args["batch-norm"] && model !== "lenet") throw new Error(`--batch-norm is an option of the lecture's LeNet (--model lenet), not of ${model}`);
   const optimizer = String(args.optimizer ?? "sgd");
   if (!["sgd", "adam", "adamw", "rmsprop"].includes(optimizer)) throw new Error(`--optimizer must be sgd, adam, adamw or rmsprop, got '${optimizer}'`);
   // Adam's moment estimates play momentum's part; it takes no momentum to ignore quietly
   if (args.momentum !== undefined && (optimizer === "adam" || optimizer === "adamw")) throw new Error(`--momentum is for sgd and rmsprop, not ${optimizer}`);
-  // SGD with momentum gets a larger step than the adaptive methods (their usual defaults)
-  const lr = num(args, "lr", optimizer === "sgd" ? 0.02 : 0.001), momentum = num(args, "momentum", optimizer === "sgd" ? 0.9 : 0), seed = num(args, "seed", 0, true);
   const schedule = String(args.schedule ?? "cosine");
   if (!["cosine", "step", "none"].includes(schedule)) throw new Error(`--schedule must be cosine, step or none, got '${schedule}'`);
+  let limit: number | null = null;
+  if (args.limit !== undefined) {
+    limit = num(args, "limit", 0, true);
+    if (limit < 1) throw new Error(`--limit must be at least 1, got ${limit}`);
+  }
+  return {
+    model,
+    data: String(args.data ?? "mnist"),
+    "batch-norm": !!args["batch-norm"],
+    "batch-size": num(args, "batch-size", 64, true),
+    optimizer,
+    // SGD with momentum gets a larger step than the adaptive methods (their usual defaults)
+    lr: num(args, "lr", optimizer === "sgd" ? 0.02 : 0.001),
+    momentum: num(args, "momentum", optimizer === "sgd" ? 0.9 : 0),
+    "weight-decay": args["weight-decay"] === undefined ? null : num(args, "weight-decay", 0),
+    schedule,
+    seed: num(args, "seed", 0, true),
+    limit,
+    augment: typeof args.augment === "string" ? args.augment : !!args.augment,
+    epochs: num(args, "epochs", 3, true),
+  };
+}
+
+const showFlag = (k: string, v: unknown) => (v === true ? `--${k}` : v === false || v === null ? `no --${k}` : `--${k} ${v}`);
+
+/** --resume: the saved run's settings, with the checks that make a resumed run the same run.
+ *  A flag given again must have the saved value (a different --lr or --data would silently
+ *  mean another run under the old one's name), flags left out take the saved values, and
+ *  --epochs may only grow: the run is then extended and its schedule planned over the new
+ *  length. Returns null when there is no checkpoint to resume. */
+function resumeSettings(args: Args, ckpt: string, given: RunSettings): { settings: RunSettings; done: number; planned: number; history: EpochRecord[] } | null {
+  if (!existsSync(ckpt)) return null;
+  const { epoch, history, info } = readCheckpointInfo(new Uint8Array(readFileSync(ckpt)), ckpt);
+  const saved = (info as any)?.cli as RunSettings | undefined;
+  if (!saved || typeof saved !== "object" || RUN_FLAGS.some((k) => !(k in saved)) || !Number.isInteger(saved.epochs))
+    throw new Error(`--resume: ${ckpt} was not written by simdnet train (no run settings in it); resume it with fit() from the library, or train into a new --out`);
+  const changed = RUN_FLAGS.filter((k) => args[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved[k]));
+  if (changed.length)
+    throw new Error(
+      `--resume: the run in ${dirname(ckpt)} was trained with ${changed.map((k) => showFlag(k, saved[k])).join(", ")}; this command asks for ${changed.map((k) => showFlag(k, given[k])).join(", ")}. ` +
+        `A resumed run keeps its settings: leave ${changed.length > 1 ? "these options" : "the option"} out to continue it, or train into a new --out`,
+    );
+  const epochs = args.epochs !== undefined ? given.epochs : saved.epochs;
+  if (epochs < epoch) throw new Error(`--resume: the run in ${dirname(ckpt)} has already trained ${epoch} epochs; --epochs ${epochs} is fewer`);
+  return { settings: { ...saved, epochs }, done: epoch, planned: saved.epochs, history: history as EpochRecord[] };
+}
+
+async function train(args: Args) {
   const out = resolve(String(args.out ?? "out"));
+  const ckpt = join(out, "checkpoint.safetensors");
+  let s = runSettings(args);
+  let resumed: ReturnType<typeof resumeSettings> = null;
+  if (args.resume) {
+    resumed = resumeSettings(args, ckpt, s);
+    if (!resumed) console.log(`--resume: no checkpoint at ${ckpt} yet, so this is a new run`);
+    else {
+      s = resumed.settings;
+      const last = resumed.history[resumed.history.length - 1];
+      if (resumed.done >= s.epochs) {
+        console.log(`the run in ${out} has finished its ${resumed.done} epochs (test accuracy ${pct(last?.val_top1)}); --resume --epochs N with N > ${resumed.done} trains it longer`);
+        return;
+      }
+      const extended = s.epochs > resumed.planned;
+      console.log(
+        `resuming from epoch ${resumed.done} of ${s.epochs} (${ckpt})` +
+          (extended ? `: the run is extended from ${resumed.planned} to ${s.epochs} epochs${s.schedule === "none" ? "" : `, its ${s.schedule} schedule planned over ${s.epochs} epochs from here on`}` : ""),
+      );
+    }
+  }
+  const modelName = String(s.model), epochs = s.epochs, batchSize = Number(s["batch-size"]), optimizer = String(s.optimizer);
+  const lr = Number(s.lr), momentum = Number(s.momentum), seed = Number(s.seed), schedule = String(s.schedule);
   const device = deviceArg(args, ["cpu", "webgpu", "auto"]);
   const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}) });
   if (device === "webgpu" && !info.webgpu?.available) throw new Error(`--device webgpu: no WebGPU here: ${info.webgpu?.reason}`);
-  const data = await loadData(String(args.data ?? "mnist"));
+  const data = await loadData(String(s.data));
   let trainSet = data.train;
-  if (args.limit !== undefined) {
-    const limit = num(args, "limit", trainSet.length, true);
-    if (limit < 1) throw new Error(`--limit must be at least 1, got ${limit}`);
-    trainSet = trainSet.slice(0, limit);
-  }
+  if (s.limit !== null) trainSet = trainSet.slice(0, Number(s.limit));
   const stats = trainSet.channelStats();
   const normalize = { mean: stats.mean.map((m) => +m.toFixed(4)), std: stats.std.map((s) => +s.toFixed(4)) };
   const [c, h] = trainSet.sampleShape;
-  const options = modelName === "lenet" ? { classes: trainSet.numClasses, inChannels: c, inputSize: h, batchNorm: !!args["batch-norm"] } : { classes: trainSet.numClasses, inChannels: c, inputSize: h };
+  const options = modelName === "lenet" ? { classes: trainSet.numClasses, inChannels: c, inputSize: h, batchNorm: !!s["batch-norm"] } : { classes: trainSet.numClasses, inChannels: c, inputSize: h };
   manualSeed(seed);
   const model = createModel(modelName, options);
   console.log(`simdnet train: ${modelName} (${model.numParameters().toLocaleString("en-US")} parameters) on ${data.name}`);
@@ -318,25 +406,26 @@ async function train(args: Args) {
     batchSize,
     lr,
     momentum,
-    weightDecay: args["weight-decay"] === undefined ? undefined : num(args, "weight-decay", 0),
+    weightDecay: s["weight-decay"] === null ? undefined : Number(s["weight-decay"]),
     optimizer: optimizer as any,
     seed,
     normalize,
     // mirrored clothes are still clothes; mirrored digits are not digits
-    augment: augmentations(args.augment, h, /fashion/i.test(String(args.data ?? ""))),
+    augment: augmentations(s.augment as Args[string], h, /fashion/i.test(String(s.data))),
     // per epoch: cosine from lr to 0 over the run, or x0.1 at each third of it
-    scheduler:
-      schedule === "none" ? undefined : (opt: any) => (schedule === "cosine" ? new CosineAnnealingLR(opt, { T_max: epochs }) : new StepLR(opt, { step_size: Math.max(1, Math.floor(epochs / 3)), gamma: 0.1 })),
+    scheduler: schedule === "none" ? undefined : (opt: any) => runSchedule(opt, schedule, epochs, !!resumed && epochs > resumed.planned),
     validation: data.test,
     // --no-progress: only the per-epoch lines (no bar, no lines now and then)
     onProgress: args["no-progress"] ? undefined : progressPrinter(tty),
     callbacks: { onEpochEnd },
-    checkpoint: join(out, "checkpoint.safetensors"),
+    checkpoint: ckpt,
     resume: !!args.resume,
+    // the settings, for --resume to check and continue with
+    checkpointInfo: { cli: s },
   });
   if (model.device === "webgpu") await model.cpu();
   const last = res.history[res.history.length - 1];
-  const meta = { zoo: modelName, options, data: String(args.data ?? "mnist"), normalize, classes: trainSet.classes, epochs: res.history.length, testAccuracy: last?.val_top1 };
+  const meta = { zoo: modelName, options, data: String(s.data), normalize, classes: trainSet.classes, epochs: res.history.length, testAccuracy: last?.val_top1 };
   const saved = await saveModel(model, out, { meta });
   // each file whole or not at all (a run killed while writing leaves the previous one)
   await writeFileAtomic(join(out, "history.json"), JSON.stringify(res.history, null, 1) + "\n");
@@ -448,7 +537,8 @@ async function builtinBench(args: Args, lenetOnly: boolean) {
     }), runs);
     console.log(`${String(info.threads).padStart(7)}  ${info.build.padEnd(9)}  ${gemm}${ms.toFixed(1).padStart(13)}  ${((batch * 1000) / ms).toFixed(0).padStart(8)}`);
   }
-  console.log("The comparison with TF.js's wasm backend and ONNX Runtime Web (bench/kernels.mjs, bench/train_lenet.mjs) needs a source checkout.");
+  const what = "The comparison with TF.js's wasm backend and ONNX Runtime Web (bench/kernels.mjs, bench/train_lenet.mjs)";
+  console.log(args.builtin ? `${what}: leave out --builtin.` : `${what} needs a source checkout.`);
 }
 
 /** In a checkout, the scripts in bench/ (they take the options as given); otherwise, and with
@@ -472,6 +562,13 @@ async function main() {
   else if (cmd === "summary") await summaryCmd(args);
   else await benchCmd(args);
 }
+
+// output piped into a program that stops reading (`simdnet train | head`): stop quietly, as
+// other command-line tools do, rather than with a stack trace
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 main()
   .catch((e) => {

@@ -270,3 +270,41 @@ test("atomic writes: the temporary file of a write killed before (its process go
 });
 
 test.run();
+
+test("train --resume: says where it resumes, keeps the run's settings, refuses changed ones, extends a finished cosine run over the new length", () => {
+  const out = mkdtempSync(join(tmpdir(), "cli-resume-"));
+  try {
+    const base = ["train", "--limit", "64", "--threads", "1", "--no-progress", "--out", out];
+    // no checkpoint yet: a new run, and it says so
+    let r = cli([...base, "--epochs", "1", "--resume"]);
+    assert.is(r.code, 0, r.err + r.out);
+    assert.match(r.out, /--resume: no checkpoint at .*checkpoint\.safetensors yet, so this is a new run/);
+    const weights1 = readFileSync(join(out, "model.safetensors"));
+    // a finished run: says so, trains nothing, rewrites nothing
+    r = cli([...base, "--resume"]);
+    assert.is(r.code, 0, r.err + r.out);
+    assert.match(r.out, /has finished its 1 epochs \(test accuracy [\d.]+%\); --resume --epochs N with N > 1 trains it longer/);
+    assert.not.match(r.out, /^epoch /m);
+    assert.equal(readFileSync(join(out, "model.safetensors")), weights1);
+    // changed settings are refused, naming the saved and the asked-for values, before any data is read
+    r = cli([...base, "--resume", "--epochs", "2", "--lr", "0.5", "--data", "fashion"]);
+    assert.is(r.code, 1, r.out);
+    assert.match(r.err, /--resume: the run in .* was trained with --data mnist, --lr 0\.02; this command asks for --data fashion, --lr 0\.5\. A resumed run keeps its settings/);
+    // an option given again with its saved value is fine; fewer epochs than trained is an error
+    r = cli([...base, "--resume", "--epochs", "0"]);
+    assert.is(r.code, 1);
+    assert.match(r.err, /has already trained 1 epochs; --epochs 0 is fewer/);
+    // extending: epoch 2 of 2 trains at the cosine schedule's rate for 2 epochs at epoch 1
+    // (0.02 * (1 + cos(pi/2)) / 2 = 0.01), not at the finished 1-epoch schedule's 0
+    r = cli([...base, "--resume", "--epochs", "2", "--lr", "0.02"]);
+    assert.is(r.code, 0, r.err + r.out);
+    assert.match(r.out, /resuming from epoch 1 of 2 \(.*checkpoint\.safetensors\): the run is extended from 1 to 2 epochs, its cosine schedule planned over 2 epochs from here on/);
+    assert.match(r.out, /^epoch 2\/2  train loss/m);
+    const history = JSON.parse(readFileSync(join(out, "history.json"), "utf8"));
+    assert.equal(history.map((h) => h.epoch), [1, 2]);
+    assert.ok(Math.abs(history[1].lr - 0.01) < 1e-9, `epoch 2 lr ${history[1].lr}`);
+    assert.not.equal(readFileSync(join(out, "model.safetensors")), weights1);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});

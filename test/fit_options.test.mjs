@@ -296,3 +296,36 @@ test("an explicit loop with Adam saved after an epoch and resumed gives the bits
 
 test.after(() => sn.dispose());
 test.run();
+
+test("checkpointInfo is stored in each checkpoint and read back by readCheckpointInfo without restoring anything; bad values are refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ckpt-info-"));
+  try {
+    const path = join(dir, "c.safetensors");
+    await sn.fit(tinyModel(), toyData(16), { epochs: 2, batchSize: 8, optimizer: "sgd", checkpoint: path, checkpointInfo: { run: "a", lr: 0.5, list: [1, 2] } });
+    const bytes = new Uint8Array(readFileSync(path));
+    const r = sn.readCheckpointInfo(bytes, "c.safetensors");
+    assert.is(r.epoch, 2);
+    assert.is(r.history.length, 2);
+    assert.equal(r.info, { run: "a", lr: 0.5, list: [1, 2] });
+    // damage anywhere is refused here as in unpackCheckpoint
+    const bad = bytes.slice();
+    bad[bad.length - 3] ^= 1;
+    assert.throws(() => sn.readCheckpointInfo(bad, "c.safetensors"), /c\.safetensors: .*checksum/);
+    assert.throws(() => sn.readCheckpointInfo("c"), /checkpoint: expected the checkpoint's bytes \(a Uint8Array\), got string/);
+    // without checkpointInfo: null
+    await sn.fit(tinyModel(), toyData(16), { epochs: 1, batchSize: 8, optimizer: "sgd", checkpoint: path });
+    assert.is(sn.readCheckpointInfo(new Uint8Array(readFileSync(path))).info, null);
+    for (const [ci, re] of [
+      [[1], /fit: checkpointInfo must be a plain object, got an array/],
+      [5, /fit: checkpointInfo must be a plain object, got 5/],
+      [{ n: 1n }, /fit: checkpointInfo must be JSON \(it is stored as text\)/],
+    ])
+      await sn.fit(tinyModel(), toyData(8), { optimizer: "sgd", checkpoint: path, checkpointInfo: ci }).then(() => assert.unreachable(), (e) => assert.match(e.message, re));
+    await sn.fit(tinyModel(), toyData(8), { optimizer: "sgd", checkpointInfo: { a: 1 } }).then(
+      () => assert.unreachable(),
+      (e) => assert.match(e.message, /fit: checkpointInfo is stored in checkpoints, but no checkpoint path is given/),
+    );
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});

@@ -325,6 +325,26 @@ export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "che
 }
 
 /** Node: write a checkpoint file atomically (a crash mid-write leaves the previous one). */
+/** What a checkpoint says about its run without restoring anything: the epochs completed, the
+ *  history so far and the `checkpointInfo` that fit() stored (null if none). The file is checked
+ *  as unpackCheckpoint checks it (format and checksum), so damage is an error here too. */
+export function readCheckpointInfo(bytes: Uint8Array, what = "checkpoint"): { epoch: number; history: unknown[]; info: Record<string, unknown> | null } {
+  if (!(bytes instanceof Uint8Array)) throw new Error(`${what}: expected the checkpoint's bytes (a Uint8Array), got ${bytes === null ? "null" : typeof bytes}`);
+  const sum = verifyChecksum(bytes, what);
+  const file = parseSafetensors(bytes, what);
+  const m = file.metadata;
+  if (!m || typeof m !== "object" || Array.isArray(m)) throw new Error(`${what}: not a checkpoint (no metadata)`);
+  if (m.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(m.format)?.slice(0, 60)})`);
+  if (m.checksum !== sum) throw new Error(`${what}: the checksum in the metadata is not the one in the header's text (an edited file)`);
+  if (typeof m.epoch !== "string" || !/^(0|[1-9]\d{0,14})$/.test(m.epoch)) throw new Error(`${what}: bad epoch ${JSON.stringify(m.epoch ?? null)} in the metadata`);
+  const history = unpack(parseMeta(m, "history", what, "[]"), file.tensors, what);
+  if (!Array.isArray(history)) throw new Error(`${what}: the history in the metadata is not a list`);
+  const extra = parseMeta(m, "extra", what, "{}");
+  const info = extra && typeof extra === "object" && !Array.isArray(extra) ? (extra as any).info ?? null : null;
+  if (info !== null && (typeof info !== "object" || Array.isArray(info))) throw new Error(`${what}: the run information in the metadata is not an object`);
+  return { epoch: Number(m.epoch), history, info };
+}
+
 export async function saveCheckpoint(path: string, p: CheckpointParts): Promise<void> {
   checkOptions("saveCheckpoint", p, PARTS);
   const { writeFileAtomic } = await import("./files.js");

@@ -116,6 +116,10 @@ export interface FitOptions {
    *  exists but does not fit the model, optimiser or scheduler is an error, and nothing is
    *  restored from it. */
   resume?: string | boolean;
+  /** a JSON object stored in each checkpoint as it is (e.g. the settings of the run that wrote
+   *  it); readCheckpointInfo() reads it back without restoring anything, so a program can compare
+   *  a resumed run's settings with the saved ones before it calls fit */
+  checkpointInfo?: Record<string, unknown>;
   /** where to train: "cpu" (default), "webgpu" (the model, its optimiser state and each batch
    *  move there; needs init({ webgpu: true })) or "auto" (webgpu when init found a real, not a
    *  software, adapter and the model is large: see pickDevice). On webgpu the loss and
@@ -166,7 +170,7 @@ const FIT_OPTIONS = keysOf<FitOptions>({
   epochs: true, batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, scheduler: true, schedulerStep: true,
   l1: true, clipGradValue: true, clipGradNorm: true, loss: true, validation: true, metrics: true, shuffle: true, seed: true,
   augment: true, normalize: true, callbacks: true, earlyStopping: true, onProgress: true, checkpoint: true, checkpointEvery: true,
-  resume: true, device: true, logEvery: true,
+  resume: true, checkpointInfo: true, device: true, logEvery: true,
 });
 const CALLBACKS = keysOf<NonNullable<FitOptions["callbacks"]>>({ onBatchEnd: true, onEpochEnd: true });
 const EARLY_STOPPING = keysOf<NonNullable<FitOptions["earlyStopping"]>>({ monitor: true, patience: true, minDelta: true, restoreBest: true });
@@ -243,6 +247,16 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   if (opts.resume !== undefined && typeof opts.resume !== "boolean" && (typeof opts.resume !== "string" || !opts.resume))
     throw new Error(`fit: resume must be true, false or a checkpoint path, got ${JSON.stringify(opts.resume)}`);
   if (opts.resume === true && !opts.checkpoint) throw new Error("fit: resume: true continues from the `checkpoint` path, but no checkpoint path is given");
+  if (opts.checkpointInfo !== undefined) {
+    const ci = opts.checkpointInfo;
+    if (!ci || typeof ci !== "object" || Array.isArray(ci)) throw new Error(`fit: checkpointInfo must be a plain object, got ${Array.isArray(ci) ? "an array" : JSON.stringify(ci)}`);
+    if (!opts.checkpoint) throw new Error("fit: checkpointInfo is stored in checkpoints, but no checkpoint path is given");
+    try {
+      JSON.stringify(ci);
+    } catch (e) {
+      throw new Error(`fit: checkpointInfo must be JSON (it is stored as text): ${(e as Error).message}`);
+    }
+  }
   // the monitored value must be one the history will have, known before spending a first epoch
   const es = opts.earlyStopping;
   const monitor: Monitor = es?.monitor ?? (opts.validation ? "val_loss" : "loss");
@@ -311,7 +325,7 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       await (opt as any).cpu?.();
     }
     try {
-      await writeFileAtomic(opts.checkpoint!, packCheckpoint({ model, optimizer: opt, scheduler: sched, loader, epoch: epochsDone, history, extra: runSettings }));
+      await writeFileAtomic(opts.checkpoint!, packCheckpoint({ model, optimizer: opt, scheduler: sched, loader, epoch: epochsDone, history, extra: { ...runSettings, info: opts.checkpointInfo ?? null } }));
     } finally {
       if (onGpu) {
         model.to("webgpu");
