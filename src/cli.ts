@@ -21,6 +21,7 @@ import { fit, evaluate, evaluateAsync, pickDevice, type Progress, type EpochReco
 import { historySvg } from "./train/plot.js";
 import { readCheckpointInfo } from "./train/checkpoint.js";
 import { encodePNG } from "./viz/png.js";
+import { drawText, textWidth } from "./viz/font.js";
 import { deflateSync } from "node:zlib";
 import { manualSeed } from "./random.js";
 import { CosineAnnealingLR, StepLR } from "./optim/index.js";
@@ -244,13 +245,23 @@ function historyPng(history: EpochRecord[]): Uint8Array {
     const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0)));
     for (let i = 0; i <= n; i++) dot(x0 + ((x1 - x0) * i) / n, y0 + ((y1 - y0) * i) / n, c, r);
   };
-  const panel = (x0: number, series: [RGB, (number | undefined)[]][], fixed?: [number, number]) => {
+  const ink: RGB = [51, 51, 51];
+  const text = (x: number, y: number, s: string, c: RGB = ink, align: "left" | "right" | "center" = "left") =>
+    drawText(data, W, H, align === "left" ? x : align === "right" ? x - textWidth(s, 2) : x - textWidth(s, 2) / 2, y, s, c, 2);
+  const tick = (v: number, pc: boolean) => (pc ? `${(v * 100).toFixed(0)}%` : v.toPrecision(3));
+  const panel = (x0: number, title: string, series: [RGB, (number | undefined)[]][], fixed?: [number, number]) => {
     const L = x0 + 50, R = x0 + 350, T = 20, B = 214;
     const all = series.flatMap(([, v]) => v).filter((v): v is number => Number.isFinite(v));
     let [lo, hi] = fixed ?? (all.length ? [Math.min(...all), Math.max(...all)] : [0, 1]);
     if (hi - lo < 1e-9) [lo, hi] = [lo - 0.5, hi + 0.5];
     for (let k = 1; k < 4; k++) line(L, T + ((B - T) * k) / 4, R, T + ((B - T) * k) / 4, [238, 238, 238]);
     for (const [a, b, c, d] of [[L, T, R, T], [L, B, R, B], [L, T, L, B], [R, T, R, B]]) line(a, b, c, d, [153, 153, 153]);
+    // the title, the values at the top and bottom of the axis, the first and last epoch
+    text((L + R) / 2, 4, title, ink, "center");
+    text(L - 4, T - 4, tick(hi, !!fixed), ink, "right");
+    text(L - 4, B - 6, tick(lo, !!fixed), ink, "right");
+    text(L, B + 6, history.length > 1 ? "epoch 1" : `epoch ${history[0]?.epoch ?? 1}`);
+    if (history.length > 1) text(R, B + 6, String(history[history.length - 1].epoch), ink, "right");
     const X = (i: number) => (history.length === 1 ? (L + R) / 2 : L + ((R - L) * i) / (history.length - 1));
     const Y = (v: number) => B - ((B - T) * (v - lo)) / (hi - lo);
     for (const [c, values] of series) {
@@ -264,9 +275,15 @@ function historyPng(history: EpochRecord[]): Uint8Array {
     }
   };
   const blue: RGB = [31, 119, 180], red: RGB = [214, 39, 40];
-  panel(0, [[blue, history.map((r) => r.loss)], [red, history.map((r) => r.val_loss)]]);
+  panel(0, "loss", [[blue, history.map((r) => r.loss)], [red, history.map((r) => r.val_loss)]]);
   const accs = history.flatMap((r) => [r.top1, r.val_top1]).filter((v): v is number => v !== undefined);
-  panel(360, [[blue, history.map((r) => r.top1)], [red, history.map((r) => r.val_top1)]], [Math.max(0, Math.floor(Math.min(...accs, 1) * 10) / 10), 1]);
+  panel(360, "accuracy", [[blue, history.map((r) => r.top1)], [red, history.map((r) => r.val_top1)]], [Math.max(0, Math.floor(Math.min(...accs, 1) * 10) / 10), 1]);
+  // the legend, under the middle of the picture
+  for (const [i, [c, name]] of ([[blue, "train"], [red, "test"]] as const).entries()) {
+    const x = 300 + i * 80;
+    for (let k = 0; k < 8; k++) line(x, 236 + k, x + 12, 236 + k, c as RGB);
+    text(x + 18, 234, name, c as RGB);
+  }
   return encodePNG({ width: W, height: H, data }, { deflate: (raw) => deflateSync(raw) });
 }
 

@@ -97,6 +97,13 @@ test("train --limit: one epoch in a child process prints test accuracy and write
     assert.ok(colours.get("255,255,255") > 0.8 * 720 * 250, "mostly white");
     assert.ok(colours.get("153,153,153") > 4 * 300, "frames");
     for (const c of ["31,119,180", "214,39,40"]) assert.ok(colours.get(c) >= 2 * 25, `${c}: ${colours.get(c)} pixels`);
+    // labels (titles, axis values, epochs, legend) in dark grey: the titles sit above each panel
+    assert.ok(colours.get("51,51,51") > 200, `label pixels: ${colours.get("51,51,51")}`);
+    for (const [x0, x1] of [[50, 350], [410, 710]]) {
+      let ink = 0;
+      for (let y = 0; y < 16; y++) for (let x = x0; x < x1; x++) ink += png.pixel(x, y) === "51,51,51" ? 1 : 0;
+      assert.ok(ink > 20, `a title above the panel at x ${x0}: ${ink} pixels`);
+    }
     const cfg = JSON.parse(readFileSync(join(out, "model.json"), "utf8"));
     assert.is(cfg.format, "simdnet-model");
     assert.is(cfg.meta.zoo, "lenet");
