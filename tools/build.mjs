@@ -10,6 +10,8 @@ const targets = ["simd", "relaxed", "simd-single", "relaxed-single"];
 if (only !== "js") {
   const newest = (dir) => Math.max(...readdirSync(dir).map((f) => statSync(`${dir}/${f}`).mtimeMs));
   const fresh = existsSync("build/simdnet.relaxed.single.wasm") && statSync("build/simdnet.relaxed.single.wasm").mtimeMs > newest("assembly") && statSync("build/simdnet.relaxed.single.wasm").mtimeMs > statSync("asconfig.json").mtimeMs;
+  // the first build takes a while (about 40 s on two cores): say so rather than sit silent
+  if (!fresh) console.error(`simdnet: building the WebAssembly kernels (${targets.length} variants; a minute or less, once)...`);
   if (!fresh)
     for (const t of targets) execFileSync(process.execPath, ["node_modules/assemblyscript/bin/asc.js", "assembly/index.ts", "--target", t], { stdio: "inherit" });
 }
@@ -84,5 +86,8 @@ if (only !== "wasm") {
     e.isDirectory() ? newestSrc(`${dir}/${e.name}`) : statSync(`${dir}/${e.name}`).mtimeMs));
   const dts = "dist/types/index.d.ts";
   if (!existsSync(dts) || statSync(dts).mtimeMs < Math.max(newestSrc("src"), statSync("tsconfig.json").mtimeMs))
+  {
+    console.error("simdnet: writing the type declarations...");
     execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { stdio: "inherit" });
+  }
 }
