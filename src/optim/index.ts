@@ -3,5 +3,5 @@ export { Optimizer, OptimError, type OptimStateDict, type ParamGroup, type Param
 export { SGD, type SGDOptions } from "./sgd.js";
 export { RMSprop, type RMSpropOptions } from "./rmsprop.js";
 export { Adam, AdamW, type AdamOptions } from "./adam.js";
-export { clipGradNorm, clipGradValue, addL1Grad } from "./clip.js";
+export { clipGradNorm, clipGradNormTensor, clipGradValue, addL1Grad } from "./clip.js";
 export { LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR, LinearLR, SequentialLR, linearWarmup, type SchedulerState } from "./lr_scheduler.js";

@@ -14,7 +14,7 @@ import { MetricSums, topkCorrect, pixelCounts, labelledPixels } from "./metrics.
 import { traceNonFinite, nonFiniteError } from "./nan.js";
 import { packCheckpoint, unpackCheckpoint, type Optimizer, type Stateful } from "./checkpoint.js";
 import { createOptimizer, type OptimizerName } from "./optimizers.js";
-import { clipGradNorm, clipGradValue, addL1Grad } from "../optim/clip.js";
+import { clipGradNorm, clipGradNormTensor, clipGradValue, addL1Grad } from "../optim/clip.js";
 import { gpuEngine } from "../engine/engine.js";
 import type { GpuEngine } from "../webgpu/engine.js";
 import { GpuMetrics } from "./gpu_metrics.js";
@@ -276,8 +276,6 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   const device = picked.device as "cpu" | "webgpu";
   if (device === "webgpu") {
     gpuEngine(); // a clear error when there is none
-    const notYet = (["l1", "clipGradValue", "clipGradNorm"] as const).filter((k) => opts[k] !== undefined);
-    if (notYet.length) throw new Error(`fit: ${notYet.join(", ")} ${notYet.length > 1 ? "are" : "is"} not available on webgpu yet; train on the CPU for ${notYet.length > 1 ? "them" : "it"}`);
     if (pixels && metrics.some((k) => k !== "loss"))
       throw new Error('fit: on webgpu, per-pixel accuracies and IoU are not computed on the GPU yet: pass metrics: ["loss"], or train on the CPU');
   } else if (model.device === "webgpu") throw new Error('fit: the model is on webgpu; pass device: "webgpu", or move it back first (await model.cpu())');
@@ -391,6 +389,10 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
             if (pixels) checkMaps("fit", out, batch);
             const loss = lossFn(out, y);
             loss.backward();
+            // as on the CPU, queued on the GPU (the norm is not read back)
+            if (opts.l1 !== undefined) addL1Grad(params, opts.l1);
+            if (opts.clipGradValue !== undefined) clipGradValue(params, opts.clipGradValue);
+            if (opts.clipGradNorm !== undefined) clipGradNormTensor(params, opts.clipGradNorm);
             if (perBatch) batchLr = currentLr(opt);
             opt.step();
             if (perBatch) sched!.step();
