@@ -10,14 +10,14 @@ import { cross_entropy } from "../ops/index.js";
 import { Dataset } from "../data/dataset.js";
 import { DataLoader, type DataLoaderOptions, type Batch } from "../data/loader.js";
 import type { Transform } from "../data/augment.js";
-import { MetricSums, topkCorrect, pixelCounts, labelledPixels } from "./metrics.js";
+import { MetricSums, topkCorrect, pixelCounts, labelledPixels, checkTargets } from "./metrics.js";
 import { traceNonFinite, nonFiniteError } from "./nan.js";
 import { packCheckpoint, unpackCheckpoint, type Optimizer, type Stateful } from "./checkpoint.js";
 import { createOptimizer, type OptimizerName } from "./optimizers.js";
 import { clipGradNorm, clipGradNormTensor, clipGradValue, addL1Grad } from "../optim/clip.js";
 import { gpuEngine } from "../engine/engine.js";
 import type { GpuEngine } from "../webgpu/engine.js";
-import { GpuMetrics } from "./gpu_metrics.js";
+import { GpuMetrics, GpuPixelMetrics } from "./gpu_metrics.js";
 import { summary } from "../summary.js";
 import { nodeFs } from "../platform/index.js";
 import { checkOptions, keysOf } from "../options.js";
@@ -276,8 +276,6 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
   const device = picked.device as "cpu" | "webgpu";
   if (device === "webgpu") {
     gpuEngine(); // a clear error when there is none
-    if (pixels && metrics.some((k) => k !== "loss"))
-      throw new Error('fit: on webgpu, per-pixel accuracies and IoU are not computed on the GPU yet: pass metrics: ["loss"], or train on the CPU');
   } else if (model.device === "webgpu") throw new Error('fit: the model is on webgpu; pass device: "webgpu", or move it back first (await model.cpu())');
   const params = model.parameters().filter((p) => p.requiresGrad);
   if (!params.length) throw new Error("fit: the model has no trainable parameters (all frozen?)");
@@ -371,6 +369,7 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
       };
       let seen = 0;
       const gm = onGpu ? new GpuMetrics(gpuEngine()) : null;
+      let pm: GpuPixelMetrics | null = null; // per-pixel counts, made at the first batch (k classes)
       let lastRead = { loss: NaN, n: 0, top1: 0, top5: 0, nonFinite: 0 };
       const readGpu = async (upTo: number) => {
         lastRead = await gm!.read();
@@ -382,11 +381,15 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
         step++;
         b++;
         if (gm) {
+          const labelled = pixels ? labelledPixels(batch.labels, ignore) : batch.size;
+          if (!labelled)
+            throw new Error(`fit: batch ${b} of epoch ${epoch + 1} has no labelled pixel (every mask value is the ignore index ${ignore}), so its mean loss is 0/0; check the masks and the augmentations' maskFill`);
           tidy(() => {
             const x = batch.x.to("webgpu"), y = batch.y.to("webgpu");
             opt.zeroGrad(true);
             const out = model.forward(x);
             if (pixels) checkMaps("fit", out, batch);
+            if (!opts.loss) checkTargets("fit", batch.labels, out.shape[1], pixels ? ignore : undefined);
             const loss = lossFn(out, y);
             loss.backward();
             // as on the CPU, queued on the GPU (the norm is not read back)
@@ -397,7 +400,11 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
             opt.step();
             if (perBatch) sched!.step();
             if (!pixels) gm.add(out, y, loss);
-            else gm.addLoss(loss, batch.size); // the loss alone (metrics: ["loss"])
+            else {
+              // the loss weighted by labelled pixels, as on the CPU
+              gm.addLoss(loss, labelled);
+              if (wantTopk) (pm ??= new GpuPixelMetrics(gpuEngine(), out.shape[1])).add(out, y, ignore);
+            }
           });
           if (b % logEvery === 0 || b === loader.length) await readGpu(b);
           const meanLoss = lastRead.loss / Math.max(1, lastRead.n);
@@ -433,17 +440,20 @@ export async function fit(model: Module, train: Dataset, opts: FitOptions = {}):
         opts.callbacks?.onBatchEnd?.({ epoch: epoch + 1, batch: b, step, loss: r.value, size: batch.size });
         progress(b, sums.loss / sums.n, sums.n);
       }
+        if (gm) {
+          // the epoch's sums, as MetricSums has them on the CPU
+          sums.n = seen;
+          sums.weight = lastRead.n;
+          sums.loss = lastRead.loss;
+          if (!pixels) {
+            sums.count = lastRead.n;
+            sums.top1 = lastRead.top1;
+            sums.top5 = lastRead.top5;
+          } else if (pm) sums.add(0, 0, await (pm as GpuPixelMetrics).read(), 0);
+        }
       } finally {
         gm?.dispose();
-      }
-      if (gm) {
-        // the epoch's sums, as MetricSums would have them (pixels: loss only, weighted by images)
-        sums.n = lastRead.n;
-        sums.weight = lastRead.n;
-        sums.loss = lastRead.loss;
-        sums.count = lastRead.n;
-        sums.top1 = lastRead.top1;
-        sums.top5 = lastRead.top5;
+        (pm as GpuPixelMetrics | null)?.dispose();
       }
       const seconds = (performance.now() - te) / 1000;
       const m = sums.result();
@@ -549,25 +559,38 @@ export async function evaluateAsync(model: Module, data: Dataset | DataLoader, o
   if (model.device !== "webgpu") return evaluate(model, data, opts);
   const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
   const ds = loader.dataset;
-  if (ds.targets === "pixels") throw new Error("evaluate: per-pixel metrics are not computed on webgpu yet; evaluate on the CPU (await model.cpu())");
+  const pixels = ds.targets === "pixels", ignore = ds.ignoreIndex;
   const lossFn = opts.loss ?? defaultLoss(ds);
   const modes = model.modules().map((m) => m.training);
   model.eval();
   const gm = new GpuMetrics(gpuEngine());
+  let pm: GpuPixelMetrics | null = null;
+  let images = 0;
   try {
     noGrad(() => {
       for (const batch of loader)
         tidy(() => {
           const x = batch.x.to("webgpu"), y = batch.y.to("webgpu");
           const out = model.forward(x);
-          gm.add(out, y, lossFn(out, y));
+          images += batch.size;
+          if (pixels) checkMaps("evaluate", out, batch);
+          if (!opts.loss) checkTargets("evaluate", batch.labels, out.shape[1], pixels ? ignore : undefined);
+          if (!pixels) return gm.add(out, y, lossFn(out, y));
+          (pm ??= new GpuPixelMetrics(gpuEngine(), out.shape[1])).add(out, y, ignore);
+          // a batch with no labelled pixel has a 0/0 mean loss and adds nothing (as on the CPU)
+          const labelled = labelledPixels(batch.labels, ignore);
+          if (labelled) gm.addLoss(lossFn(out, y), labelled);
         });
     });
     const s = await gm.read();
     if (s.nonFinite) throw new Error(`evaluate: the loss is not finite on ${s.nonFinite} batch(es)`);
-    return { loss: s.loss / s.n, top1: s.top1 / s.n, top5: s.top5 / s.n, n: s.n };
+    if (!pixels) return { loss: s.loss / s.n, top1: s.top1 / s.n, top5: s.top5 / s.n, n: s.n };
+    const sums = new MetricSums();
+    sums.add(s.loss / Math.max(1, s.n), images, pm ? await (pm as GpuPixelMetrics).read() : undefined, s.n);
+    return { ...sums.result(), n: images, miou: sums.meanIoU(), iou: sums.iou(), pixels: sums.count };
   } finally {
     gm.dispose();
+    (pm as GpuPixelMetrics | null)?.dispose();
     model.modules().forEach((m, i) => (m.training = modes[i]));
     if (loader !== data) loader.dispose();
   }

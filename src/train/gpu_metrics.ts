@@ -2,10 +2,12 @@
 // GPU (wgsl/metrics.wgsl) and read back once per logging interval, so a training step does no
 // readback.
 import code from "../../wgsl/metrics.wgsl";
-import { Tensor, zeros, keep } from "../tensor.js";
+import { Tensor, zeros, keep, empty } from "../tensor.js";
+import { f32bits } from "../webgpu/engine.js";
+import type { PixelCounts } from "./metrics.js";
 import { wgslFile, type GpuEngine } from "../webgpu/engine.js";
 
-const K = wgslFile("metrics.wgsl", code, ["step_metrics"] as const);
+const K = wgslFile("metrics.wgsl", code, ["step_metrics", "pixel_ranks", "pixel_counts"] as const);
 
 export interface GpuSums {
   /** Σ loss·n over finite losses, n, top-1 hits, top-5 hits, steps with a non-finite loss */
@@ -38,6 +40,47 @@ export class GpuMetrics {
   async read(): Promise<GpuSums> {
     const v = await this.acc.read();
     return { loss: v[0], n: v[1], top1: v[2], top5: v[3], nonFinite: v[4] };
+  }
+
+  dispose(): void {
+    this.acc.dispose();
+  }
+}
+
+/** Per-pixel top-1/top-5 hits and the per-class counts behind IoU (train/metrics.ts pixelCounts'
+ *  rules), added up on the GPU over the steps and read once. */
+export class GpuPixelMetrics {
+  private acc: Tensor;
+  constructor(private gpu: GpuEngine, private k: number) {
+    this.acc = keep(zeros([2 * (3 + 3 * k)], gpu as any));
+  }
+
+  /** scores [n, k, H, W], labels [n, H, W] (classes as floats; the caller has checked them) */
+  add(scores: Tensor, labels: Tensor, ignoreIndex: number): void {
+    const [n, k] = scores.shape, P = scores.size / Math.max(1, n * k);
+    if (k !== this.k) throw new Error(`metrics: score maps of ${k} classes after ${this.k}`);
+    if (n * P >= 2 ** 24) throw new Error(`metrics: ${n * P} pixels in one batch; per-pixel metrics on webgpu count up to 2^24 per batch`);
+    const scratch = empty([3 * n * P], this.gpu as any);
+    try {
+      this.gpu.dispatch(K.pixel_ranks, [scores.ptr >>> 2, labels.ptr >>> 2, n, k, P, f32bits(ignoreIndex), scratch.ptr >>> 2], Math.ceil((n * P) / 256));
+      this.gpu.dispatch(K.pixel_counts, [scratch.ptr >>> 2, n * P, k, this.acc.ptr >>> 2], 3 + 3 * k);
+    } finally {
+      scratch.dispose(); // the queue runs in order: freed once its last use is queued
+    }
+  }
+
+  async read(): Promise<PixelCounts> {
+    const v = await this.acc.read();
+    const at = (c: number) => v[2 * c] * 1048576 + v[2 * c + 1];
+    const k = this.k;
+    return {
+      count: at(0),
+      top1: at(1),
+      top5: at(2),
+      pred: Float64Array.from({ length: k }, (_, j) => at(3 + j)),
+      truth: Float64Array.from({ length: k }, (_, j) => at(3 + k + j)),
+      tp: Float64Array.from({ length: k }, (_, j) => at(3 + 2 * k + j)),
+    };
   }
 
   dispose(): void {

@@ -39,6 +39,21 @@ export function labelledPixels(labels: Int32Array, ignoreIndex: number): number 
   return c;
 }
 
+/** Throws unless every label is a class in [0, k) or, for per-pixel targets, the ignore index:
+ *  where the targets sit on the GPU the loss cannot look (it gives NaN), so fit and evaluate
+ *  check the batch's labels on the CPU, where they are anyway. */
+export function checkTargets(where: string, labels: Int32Array, k: number, ignoreIndex?: number): void {
+  for (let i = 0; i < labels.length; i++) {
+    const t = labels[i];
+    if (t === ignoreIndex || (t >= 0 && t < k)) continue;
+    throw new Error(
+      ignoreIndex === undefined
+        ? `${where}: label ${t} (image ${i} of the batch) is out of range for ${k} classes`
+        : `${where}: pixel class ${t} is out of range for score maps of ${k} classes (and is not the ignore index ${ignoreIndex})`,
+    );
+  }
+}
+
 /** Per-pixel counts from score maps [n, k, P] and class maps [n, P] (P = H*W): pixels with
  *  `ignoreIndex` count nowhere; ties count against the target as in topkCorrect. */
 export function pixelCounts(scores: Float32Array, n: number, k: number, P: number, labels: Int32Array, ignoreIndex: number): PixelCounts {
