@@ -71,3 +71,13 @@ export function checkOptions(where: string, opts: unknown, known: readonly strin
 export function keysOf<T>(keys: { [K in keyof Required<T>]: true }): readonly string[] {
   return Object.keys(keys);
 }
+
+/** A value in an error message: short, and safe for anything (cycles, deep nesting, a tensor
+ *  where a number belongs: never serialised). */
+export function describe(v: unknown): string {
+  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? v.slice(0, 40) + "..." : v);
+  if (Array.isArray(v)) return v.length <= 8 && v.every((x) => typeof x === "number") ? `[${v.join(", ")}]` : `an array of ${v.length}`;
+  if (typeof v === "object" && Array.isArray((v as any).shape) && typeof (v as any).device === "string") return `a tensor [${(v as any).shape.join(", ")}] on ${(v as any).device}`;
+  return typeof v === "object" ? "an object" : typeof v;
+}

@@ -36,7 +36,7 @@ test("conv2d: zero, negative and non-integer stride / padding / dilation / group
   rejects(() => sn.conv2d(x, w, null, { stride: [1, -2] }), /conv2d: stride must be an integer >= 1, got -2/);
   rejects(() => sn.conv2d(x, w, null, { stride: 1.5 }), /conv2d: stride must be an integer >= 1, got 1.5/);
   rejects(() => sn.conv2d(x, w, null, { padding: -1 }), /conv2d: padding must be an integer >= 0, got -1/);
-  rejects(() => sn.conv2d(x, w, null, { padding: [1, 2, 3] }), /conv2d: padding must be an int or a pair \[h, w\], got \[1,2,3\]/);
+  rejects(() => sn.conv2d(x, w, null, { padding: [1, 2, 3] }), /conv2d: padding must be an int or a pair \[h, w\], got \[1, 2, 3\]/);
   rejects(() => sn.conv2d(x, w, null, { dilation: 0 }), /conv2d: dilation must be an integer >= 1, got 0/);
   rejects(() => sn.conv2d(x, w, null, { groups: 0 }), /conv2d: groups must be an integer >= 1, got 0/);
 });

@@ -97,24 +97,69 @@ const OPTIMS = [
   ["RMSprop plain", (ps) => new sn.RMSprop(ps, { lr: 0.01 })],
 ];
 for (const [name, make] of OPTIMS)
-  test(`optimiser ${name}: 5 steps on webgpu match the CPU's`, async () => {
-    const n = 1031;
-    const pc = sn.tensor(uniformValues(n, 7)).requireGrad();
-    const pg = sn.tensor(uniformValues(n, 7)).to("webgpu").requireGrad();
-    const oc = make([pc]), og = make([pg]);
+  test(`optimiser ${name}: 5 steps on webgpu match the CPU's, every parameter of two groups updated in one dispatch a step`, async () => {
+    // sizes: a partial workgroup, exactly one, many (the table's rows are found by binary search)
+    const sizes = [1031, 5, 256, 70001];
+    const pc = sizes.map((n, i) => sn.tensor(uniformValues(n, 7 + i)).requireGrad());
+    const pg = sizes.map((n, i) => sn.tensor(uniformValues(n, 7 + i)).to("webgpu").requireGrad());
+    // two parameter groups, the second with its own learning rate
+    const groups = (ps) => [{ params: ps.slice(0, 2) }, { params: ps.slice(2), lr: 0.003 }];
+    const oc = make(groups(pc)), og = make(groups(pg));
+    const stats = sn.gpuEngine().stats;
     for (let s = 0; s < 5; s++) {
-      const gv = uniformValues(n, 100 + s);
-      pc.grad = sn.tensor(gv);
-      pg.grad = sn.tensor(gv).to("webgpu");
+      sizes.forEach((n, i) => {
+        const gv = uniformValues(n, 100 + 10 * s + i);
+        pc[i].grad = sn.tensor(gv);
+        pg[i].grad = sn.tensor(gv).to("webgpu");
+      });
       oc.step();
+      const before = stats.dispatches;
       og.step();
+      // the first step also makes (zero-fills) the state buffers; after it, one dispatch a step
+      if (s > 0) assert.is(stats.dispatches - before, 1, `step ${s + 1}: dispatches`);
     }
-    compare(`${name} parameters`, await pg.read(), pc.toArray(), 1e-5, 1e-6);
+    for (let i = 0; i < sizes.length; i++) compare(`${name} parameter ${i}`, await pg[i].read(), pc[i].toArray(), 1e-5, 1e-6);
     const sc = oc.stateDict(), sg = await og.stateDictAsync();
-    for (const k of Object.keys(sc.state[0])) if (k !== "step") compare(`${name} ${k}`, sg.state[0][k], sc.state[0][k], 1e-5, 1e-6);
+    for (let i = 0; i < sizes.length; i++)
+      for (const k of Object.keys(sc.state[i])) if (k !== "step") compare(`${name} ${k} of parameter ${i}`, sg.state[i][k], sc.state[i][k], 1e-5, 1e-6);
     og.zeroGrad();
-    assert.equal([...(await pg.grad.read())].filter((v) => v !== 0), [], "zeroGrad fills the GPU gradient with zeros");
+    assert.equal([...(await pg[0].grad.read())].filter((v) => v !== 0), [], "zeroGrad fills the GPU gradient with zeros");
   });
+
+test("optimiser steps recorded between two submits each read their own argument table (learning rate changed every step)", async () => {
+  const make = (dev) => {
+    const p = sn.tensor(uniformValues(300, 5)), q = sn.tensor(uniformValues(40, 6));
+    const c = sn.tensor(uniformValues(300, 9)), d = sn.tensor(uniformValues(40, 10));
+    const on = (t) => (dev === "webgpu" ? t.to("webgpu") : t);
+    return { ps: [on(p).requireGrad(), on(q).requireGrad()], cs: [on(c), on(d)] };
+  };
+  const run = async (dev) => {
+    const { ps, cs } = make(dev);
+    const opt = new sn.SGD(ps, { lr: 0.1, momentum: 0.5 });
+    const g = sn.gpuEngine();
+    let before = null;
+    for (let s = 0; s < 6; s++) {
+      // the first two steps make the two argument tables (an ordered write, which submits)
+      if (s === 2) before = { ...g.stats };
+      // the gradients come from the GPU itself (no upload, which would submit), and the lr
+      // changes, so each step's table differs
+      opt.paramGroups[0].lr = 0.1 / (s + 1);
+      sn.tidy(() => {
+        opt.zeroGrad(true);
+        sn.add(sn.sum(sn.relu(sn.add(ps[0], cs[0]))), sn.sum(sn.mul(sn.relu(sn.add(ps[1], cs[1])), 3))).backward();
+        opt.step();
+      });
+    }
+    if (dev === "webgpu") {
+      // then no step forces a submit: only the engine's one per 16 dispatches
+      const submits = g.stats.submits - before.submits, dispatches = g.stats.dispatches - before.dispatches;
+      assert.ok(submits <= Math.floor(dispatches / 16) + 1, `${submits} submits for ${dispatches} dispatches in 4 steps`);
+    }
+    return Promise.all(ps.map((p) => p.read()));
+  };
+  const want = await run("cpu"), got = await run("webgpu");
+  want.forEach((w, i) => compare(`parameter ${i}`, got[i], w, 1e-5, 1e-6));
+});
 
 test("optimiser state moves with opt.to('webgpu') and back with await opt.cpu()", async () => {
   const p = sn.tensor([1, 2, 3]).requireGrad();

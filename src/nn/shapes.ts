@@ -33,13 +33,9 @@ export function windowOut(L: number, k: number, s: number, p: number, d: number,
   return out;
 }
 
-/** A value in an error message: short, and safe for anything (cycles, deep nesting). */
-export function describe(v: unknown): string {
-  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") return String(v);
-  if (typeof v === "string") return JSON.stringify(v.length > 40 ? v.slice(0, 40) + "..." : v);
-  if (Array.isArray(v)) return v.length <= 4 && v.every((x) => typeof x === "number") ? `[${v.join(", ")}]` : `an array of ${v.length}`;
-  return typeof v === "object" ? "an object" : typeof v;
-}
+// describe(): a value in an error message (src/options.ts)
+import { describe } from "../options.js";
+export { describe };
 
 /** A layer's options argument: undefined (all defaults) or a plain object of known keys only (a
  *  misspelt option is an error, not silently the default). */

@@ -3,6 +3,7 @@
 // rounded output, so they stay accurate where the function saturates.
 import { Tensor, shapeStr, empty } from "../tensor.js";
 import { defineOp, fail } from "./table.js";
+import { describe } from "../options.js";
 
 export const leakyReluOp = defineOp<{ negative_slope: number }>(
   {
@@ -10,7 +11,7 @@ export const leakyReluOp = defineOp<{ negative_slope: number }>(
     inputs: ["input"],
     check(_in, a) {
       if (typeof a.negative_slope !== "number" || !Number.isFinite(a.negative_slope))
-        fail("leaky_relu", `negative_slope must be a finite number, got ${JSON.stringify(a.negative_slope)}`);
+        fail("leaky_relu", `negative_slope must be a finite number, got ${describe(a.negative_slope)}`);
     },
     forward(ctx, [x], a) {
       const y = empty(x!.shape, ctx.engine);
@@ -65,7 +66,7 @@ function splitAt(op: string, x: Tensor, dim: unknown): { outer: number; D: numbe
   const r = x.rank;
   if (r === 0) fail(op, `input must have at least one dimension, got a scalar ${shapeStr(x.shape)}`);
   if (typeof dim !== "number" || !Number.isInteger(dim) || dim < -r || dim >= r)
-    fail(op, `dim must be an integer in [${-r}, ${r - 1}] for input ${shapeStr(x.shape)}, got ${JSON.stringify(dim)}`);
+    fail(op, `dim must be an integer in [${-r}, ${r - 1}] for input ${shapeStr(x.shape)}, got ${describe(dim)}`);
   const d = dim < 0 ? dim + r : dim;
   const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
   return { outer: prod(x.shape.slice(0, d)), D: x.shape[d], inner: prod(x.shape.slice(d + 1)) };

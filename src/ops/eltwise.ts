@@ -3,6 +3,7 @@ import { Tensor, shapeStr, empty, sizeOf } from "../tensor.js";
 import { _setAccumulate } from "../autograd.js";
 import { defineOp, fail, sameShape } from "./table.js";
 import { _setReshape } from "../tensor.js";
+import { describe } from "../options.js";
 
 /** The GPU twins of accumulateInto and clone (set by src/webgpu/ops/eltwise.ts). */
 let gpuEltwise: { acc: (into: Tensor, g: Tensor) => void; clone: (t: Tensor) => Tensor } | null = null;
@@ -73,7 +74,7 @@ export const reshapeOpDef = defineOp<{ shape: number[] }>({
   // the view must cover exactly the input's elements, or it would read memory that is not its own
   check([x], { shape }) {
     if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0) || sizeOf(shape) !== x!.size)
-      fail("reshape", `cannot view ${shapeStr(x!.shape)} (${x!.size} elements) as ${JSON.stringify(shape)}`);
+      fail("reshape", `cannot view ${shapeStr(x!.shape)} (${x!.size} elements) as ${describe(shape)}`);
   },
   forward(_ctx, [x], { shape }) {
     return new Tensor(x!.storage, shape, x!.offset);

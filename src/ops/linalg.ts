@@ -3,6 +3,7 @@
 import { Tensor, shapeStr, empty } from "../tensor.js";
 import type { Engine } from "../engine/engine.js";
 import { defineOp, fail, checkRank } from "./table.js";
+import { describe } from "../options.js";
 
 // ---- the GEMM driver (also used by conv.ts) ----
 
@@ -75,7 +76,7 @@ interface MatmulAttrs { transA: boolean; transB: boolean }
 function opShapes(op: string, a: Tensor, b: Tensor, transA: unknown, transB: unknown) {
   checkRank(op, "a", a, 2);
   checkRank(op, "b", b, 2);
-  if (typeof transA !== "boolean" || typeof transB !== "boolean") fail(op, `transA and transB must be booleans, got ${JSON.stringify(transA)}, ${JSON.stringify(transB)}`);
+  if (typeof transA !== "boolean" || typeof transB !== "boolean") fail(op, `transA and transB must be booleans, got ${describe(transA)}, ${describe(transB)}`);
   const [M, K] = transA ? [a.shape[1], a.shape[0]] : a.shape;
   const [K2, N] = transB ? [b.shape[1], b.shape[0]] : b.shape;
   if (K !== K2)
@@ -129,7 +130,7 @@ export const gemmOp = defineOp<GemmAttrs>({
   inputs: ["a", "b", "c?"],
   check([a, b, c], { transA, transB, alpha, beta }) {
     const { M, N } = opShapes("gemm", a!, b!, transA, transB);
-    if (typeof alpha !== "number" || typeof beta !== "number") fail("gemm", `alpha and beta must be numbers, got ${JSON.stringify(alpha)}, ${JSON.stringify(beta)}`);
+    if (typeof alpha !== "number" || typeof beta !== "number") fail("gemm", `alpha and beta must be numbers, got ${describe(alpha)}, ${describe(beta)}`);
     if (c && !cKind(c, M, N)) fail("gemm", `c ${shapeStr(c.shape)} does not broadcast to the output [${M},${N}] (a ${shapeStr(a!.shape)}, b ${shapeStr(b!.shape)})`);
   },
   forward(ctx, [a, b, c], { transA, transB, alpha, beta }) {

@@ -7,11 +7,12 @@
 import { Tensor, shapeStr, empty } from "../tensor.js";
 import { defineOp, fail, checkRank, sameShape, type OpContext } from "./table.js";
 import { sumTo } from "./shape.js";
+import { describe } from "../options.js";
 
 type Reduction = "mean" | "sum" | "none";
 
 function checkReduction(op: string, r: unknown) {
-  if (r !== "mean" && r !== "sum" && r !== "none") fail(op, `reduction must be "mean", "sum" or "none", got ${JSON.stringify(r)}`);
+  if (r !== "mean" && r !== "sum" && r !== "none") fail(op, `reduction must be "mean", "sum" or "none", got ${describe(r)}`);
 }
 
 /** The unreduced loss, or its sum / mean as a scalar tensor (the unreduced buffer is freed). */
@@ -85,7 +86,7 @@ export const crossEntropyOp = defineOp<CeAttrs>(
       checkReduction("cross_entropy", a.reduction);
       // the kernels compare it as a 32-bit integer
       if (!Number.isInteger(a.ignore_index) || a.ignore_index < -(2 ** 31) || a.ignore_index > 2 ** 31 - 1)
-        fail("cross_entropy", `ignore_index must be an integer in [-2^31, 2^31), got ${JSON.stringify(a.ignore_index)}`);
+        fail("cross_entropy", `ignore_index must be an integer in [-2^31, 2^31), got ${describe(a.ignore_index)}`);
       checkCrossEntropy(x!, t!, a.ignore_index);
     },
     forward(ctx, [x, t], a) {
@@ -140,8 +141,8 @@ export const multiMarginLossOp = defineOp<MarginAttrs>(
       const op = "multi_margin_loss";
       checkClassTargets(op, x!, t!);
       checkReduction(op, a.reduction);
-      if (a.p !== 1 && a.p !== 2) fail(op, `p must be 1 or 2, got ${JSON.stringify(a.p)}`);
-      if (typeof a.margin !== "number" || !Number.isFinite(a.margin)) fail(op, `margin must be a finite number, got ${JSON.stringify(a.margin)}`);
+      if (a.p !== 1 && a.p !== 2) fail(op, `p must be 1 or 2, got ${describe(a.p)}`);
+      if (typeof a.margin !== "number" || !Number.isFinite(a.margin)) fail(op, `margin must be a finite number, got ${describe(a.margin)}`);
     },
     forward(ctx, [x, t], a) {
       const [N, C] = x!.shape;

@@ -2,7 +2,7 @@
 // Semantics follow torch.nn.functional (1.13).
 import { Tensor, shapeStr, empty } from "../tensor.js";
 import { defineOp, fail, checkRank, checkInt, OpError } from "./table.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, describe } from "../options.js";
 import { clone } from "./eltwise.js";
 import { isGradEnabled, needsGrad } from "../autograd.js";
 
@@ -16,13 +16,13 @@ function checkNumber(op: string, what: string, v: unknown, min = -Infinity, max 
   const ok = typeof v === "number" && Number.isFinite(v) && v >= min && (maxOpen ? v < max : v <= max);
   if (!ok) {
     const range = min === -Infinity && max === Infinity ? "a finite number" : `a number in [${min}, ${max}${maxOpen ? ")" : "]"}`;
-    fail(op, `${what} must be ${range}, got ${JSON.stringify(v)}`);
+    fail(op, `${what} must be ${range}, got ${describe(v)}`);
   }
   return v as number;
 }
 
 function checkBool(op: string, what: string, v: unknown): boolean {
-  if (typeof v !== "boolean") fail(op, `${what} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== "boolean") fail(op, `${what} must be true or false, got ${describe(v)}`);
   return v as boolean;
 }
 
@@ -198,7 +198,7 @@ export const dropoutOp = defineOp<DropoutAttrs>(
       checkNumber(op, "p", a.p, 0, 1, true);
       checkBool(op, "training", a.training);
       if (a.seed !== undefined && (typeof a.seed !== "number" || !Number.isInteger(a.seed) || a.seed < 0 || a.seed >= 2 ** 32))
-        fail(op, `seed must be an integer in [0, 2^32), got ${JSON.stringify(a.seed)}`);
+        fail(op, `seed must be an integer in [0, 2^32), got ${describe(a.seed)}`);
     },
     forward(ctx, [x], a) {
       if (!a.training) return clone(x!);

@@ -5,6 +5,7 @@ import { defineOp, fail, checkRank, pair, type OpDefaults, checkOutputSize } fro
 import { withTable } from "./scratch.js";
 import { fmt } from "../engine/arena.js";
 import type { Engine } from "../engine/engine.js";
+import { describe } from "../options.js";
 
 type IntOr2 = number | [number, number];
 
@@ -30,7 +31,7 @@ export function poolGeom(op: string, x: Tensor, a: { kernel_size: IntOr2; stride
   const s = a.stride == null || (Array.isArray(a.stride) && (a.stride as number[]).length === 0) ? k : pair(op, "stride", a.stride, 1);
   const p = pair(op, "padding", a.padding ?? 0, 0);
   const d = pair(op, "dilation", a.dilation ?? 1, 1);
-  if (a.ceil_mode !== undefined && typeof a.ceil_mode !== "boolean") fail(op, `ceil_mode must be a boolean, got ${JSON.stringify(a.ceil_mode)}`);
+  if (a.ceil_mode !== undefined && typeof a.ceil_mode !== "boolean") fail(op, `ceil_mode must be a boolean, got ${describe(a.ceil_mode)}`);
   if (p[0] > k[0] >> 1 || p[1] > k[1] >> 1)
     fail(op, `padding [${p}] must be at most half the kernel size [${k}] (input ${shapeStr(x.shape)})`);
   const ceil = !!a.ceil_mode;
@@ -193,7 +194,7 @@ export const avgPool2dOp = defineAvgOp<AvgPoolAttrs>(
   "avg_pool2d",
   (x, a) => {
     const g = poolGeom("avg_pool2d", x, { ...a, dilation: 1 });
-    if (typeof a.count_include_pad !== "boolean") fail("avg_pool2d", `count_include_pad must be a boolean, got ${JSON.stringify(a.count_include_pad)}`);
+    if (typeof a.count_include_pad !== "boolean") fail("avg_pool2d", `count_include_pad must be a boolean, got ${describe(a.count_include_pad)}`);
     if (a.divisor_override != null) fail("avg_pool2d", "divisor_override is not supported");
     return {
       OH: g.OH,
@@ -221,10 +222,10 @@ export const adaptiveAvgPool2dOp = defineAvgOp<{ output_size: OutSize }>("adapti
   if (C === 0 || H === 0 || W === 0) fail(op, `input ${shapeStr(x.shape)} has an empty channel or spatial dimension`);
   const raw = Array.isArray(a.output_size) ? a.output_size : [a.output_size, a.output_size];
   if (raw.length !== 2 || a.output_size === undefined || a.output_size === null)
-    fail(op, `output_size must be an int or a pair [h, w] (null keeps the input size), got ${JSON.stringify(a.output_size)}`);
+    fail(op, `output_size must be an int or a pair [h, w] (null keeps the input size), got ${describe(a.output_size)}`);
   // null keeps that dimension's input size (PyTorch's None)
   const [OH, OW] = pair(op, "output_size", [raw[0] ?? H, raw[1] ?? W], 1);
-  checkOutputSize(op, [x.shape[0], C, OH, OW], x.engine, `input ${shapeStr(x.shape)}, output_size ${JSON.stringify(a.output_size)}`, 12 * (OH + OW));
+  checkOutputSize(op, [x.shape[0], C, OH, OW], x.engine, `input ${shapeStr(x.shape)}, output_size ${describe(a.output_size)}`, 12 * (OH + OW));
   return { OH, OW, tables: () => ({ rows: adaptiveWindows(H, OH), cols: adaptiveWindows(W, OW) }) };
 }, { output_size: undefined });
 

@@ -2,7 +2,7 @@
 // bias_add, upsample_bilinear2d / upsample_nearest2d (interpolate), sum, mean, mul_scalar.
 import { Tensor, shapeStr, empty } from "../tensor.js";
 import { defineOp, fail, checkRank, pair, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, describe } from "../options.js";
 import { clone } from "./eltwise.js";
 import { withTable } from "./scratch.js";
 import type { Engine } from "../engine/engine.js";
@@ -31,7 +31,7 @@ function catDim(inputs: (Tensor | null)[], dim: unknown): number {
   const r = first.rank;
   if (r === 0) fail("cat", `cannot concatenate scalars ${shapeStr(first.shape)}`);
   if (typeof dim !== "number" || !Number.isInteger(dim) || dim < -r || dim >= r)
-    fail("cat", `dim must be an integer in [${-r}, ${r - 1}] for inputs of rank ${r}, got ${JSON.stringify(dim)}`);
+    fail("cat", `dim must be an integer in [${-r}, ${r - 1}] for inputs of rank ${r}, got ${describe(dim)}`);
   const d = dim < 0 ? dim + r : dim;
   inputs.forEach((t, i) => {
     if (t!.rank !== r || t!.shape.some((s, j) => j !== d && s !== first.shape[j]))
@@ -140,15 +140,15 @@ export function upGeom(op: string, x: Tensor, a: UpAttrs) {
   else {
     const raw = Array.isArray(a.scale_factor) ? a.scale_factor : [a.scale_factor, a.scale_factor];
     if (raw.length !== 2 || raw.some((v) => typeof v !== "number" || !(v > 0) || !Number.isFinite(v)))
-      fail(op, `scale_factor must be a positive number or a pair of them, got ${JSON.stringify(a.scale_factor)}`);
+      fail(op, `scale_factor must be a positive number or a pair of them, got ${describe(a.scale_factor)}`);
     sf = raw as [number, number];
     OH = Math.floor(H * sf[0]);
     OW = Math.floor(W * sf[1]);
-    if (OH < 1 || OW < 1) fail(op, `scale_factor ${JSON.stringify(a.scale_factor)} gives an empty output ${OH}x${OW} for input ${shapeStr(x.shape)}`);
+    if (OH < 1 || OW < 1) fail(op, `scale_factor ${describe(a.scale_factor)} gives an empty output ${OH}x${OW} for input ${shapeStr(x.shape)}`);
   }
   // bilinear keeps 4 words per output row and column, nearest 1
   const words = op === "upsample_bilinear2d" ? 4 : 1;
-  checkOutputSize(op, [N, C, OH, OW], x.engine, `input ${shapeStr(x.shape)}, ${hasSize ? `size ${JSON.stringify(a.size)}` : `scale_factor ${JSON.stringify(a.scale_factor)}`}`, 4 * words * (OH + OW));
+  checkOutputSize(op, [N, C, OH, OW], x.engine, `input ${shapeStr(x.shape)}, ${hasSize ? `size ${describe(a.size)}` : `scale_factor ${describe(a.scale_factor)}`}`, 4 * words * (OH + OW));
   if (OH > MAX_INT_ATTR || OW > MAX_INT_ATTR) fail(op, `the output ${OH}x${OW} is too large (at most 2^31 - 1 a side)`);
   return { N, C, H, W, OH, OW, sf };
 }
@@ -186,7 +186,7 @@ export const upsampleBilinear2dOp = defineOp<UpAttrs>(
     check([x], a) {
       upGeom("upsample_bilinear2d", x!, a);
       if (a.align_corners != null && typeof a.align_corners !== "boolean")
-        fail("upsample_bilinear2d", `align_corners must be a boolean, got ${JSON.stringify(a.align_corners)}`);
+        fail("upsample_bilinear2d", `align_corners must be a boolean, got ${describe(a.align_corners)}`);
     },
     forward(ctx, [x], a) {
       const g = upGeom("upsample_bilinear2d", x!, a);
@@ -249,7 +249,7 @@ export function interpolate(x: Tensor, opts: UpAttrs & { mode?: "bilinear" | "ne
   const { mode = "nearest", ...rest } = opts;
   if (mode === "bilinear") return upsampleBilinear2dOp.apply([x], rest);
   if (mode === "nearest") return upsampleNearest2dOp.apply([x], rest);
-  fail("interpolate", `mode must be "bilinear" or "nearest", got ${JSON.stringify(mode)}`);
+  fail("interpolate", `mode must be "bilinear" or "nearest", got ${describe(mode)}`);
 }
 
 // ---- full reductions and scaling ----
@@ -289,7 +289,7 @@ export const mulScalarOp = defineOp<{ scalar: number }>({
   name: "mul_scalar",
   inputs: ["input"],
   check(_in, a) {
-    if (typeof a.scalar !== "number") fail("mul_scalar", `scalar must be a number, got ${JSON.stringify(a.scalar)}`);
+    if (typeof a.scalar !== "number") fail("mul_scalar", `scalar must be a number, got ${describe(a.scalar)}`);
   },
   forward(ctx, [x], a) {
     const y = empty(x!.shape, ctx.engine);

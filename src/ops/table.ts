@@ -6,7 +6,7 @@ import { isGradEnabled, needsGrad, type Node } from "../autograd.js";
 import type { Engine } from "../engine/engine.js";
 import { fmt } from "../engine/arena.js";
 import type { GpuEngine } from "../webgpu/engine.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, describe } from "../options.js";
 
 export class OpError extends Error {}
 
@@ -146,7 +146,7 @@ export const MAX_INT_ATTR = 2 ** 31 - 1;
 
 export function checkInt(op: string, what: string, v: unknown, min: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min)
-    fail(op, `${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    fail(op, `${what} must be an integer >= ${min}, got ${describe(v)}`);
   if ((v as number) > MAX_INT_ATTR) fail(op, `${what} ${v} is too large (at most 2^31 - 1)`);
   return v as number;
 }
@@ -164,7 +164,7 @@ export function checkOutputSize(op: string, shape: readonly number[], eng: unkno
 /** An int or a pair of ints ([h, w]). */
 export function pair(op: string, what: string, v: unknown, min: number): [number, number] {
   const p = Array.isArray(v) ? v : [v, v];
-  if (p.length !== 2) fail(op, `${what} must be an int or a pair [h, w], got ${JSON.stringify(v)}`);
+  if (p.length !== 2) fail(op, `${what} must be an int or a pair [h, w], got ${describe(v)}`);
   return [checkInt(op, what, p[0], min), checkInt(op, what, p[1], min)];
 }
 

@@ -2,6 +2,7 @@
 // state dicts. The update itself is one fused kernel per parameter (assembly/optim.ts).
 import { Tensor, zeros, keep, shapeStr, fillTensor, setValues } from "../tensor.js";
 import { checkOptions } from "../options.js";
+import { gpuOptimBegin, gpuOptimEnd } from "../webgpu/optim.js";
 
 /** Options shared by every optimiser: the learning rate (schedulers change it per group). */
 export interface BaseOptions {
@@ -108,6 +109,16 @@ export abstract class Optimizer<O extends BaseOptions> {
    *  after module.requiresGrad_(false)) are skipped too, even with a gradient left from before
    *  they were frozen: otherwise momentum and weight decay would go on moving them. */
   step(): void {
+    // parameters on webgpu: every update of the step goes out in one dispatch (webgpu/optim.ts)
+    gpuOptimBegin();
+    try {
+      this.stepEach();
+    } finally {
+      gpuOptimEnd();
+    }
+  }
+
+  private stepEach(): void {
     this.paramGroups.forEach((group, gi) => {
       this.validate(group, `parameter group ${gi}: `);
       for (const p of group.params) {

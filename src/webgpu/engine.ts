@@ -361,6 +361,15 @@ export class GpuEngine {
     this.stats.bytesWritten += values.byteLength;
   }
 
+  /** Copy values into the arena at byte offset ptr at once, without submitting what is pending:
+   *  only for memory that no dispatch recorded but not yet submitted reads or writes (the
+   *  optimisers' argument tables, src/webgpu/optim.ts, which track that with stats.submits). */
+  writeUnpending(ptr: number, values: Float32Array): void {
+    this.assertAlive();
+    this.gpu.queue.writeBuffer(this.arena, ptr, values.buffer as any, values.byteOffset, values.byteLength);
+    this.stats.bytesWritten += values.byteLength;
+  }
+
   /** Copy n floats from byte offset ptr back to the CPU (the only way values come back). */
   async read(ptr: number, n: number): Promise<Float32Array> {
     this.assertAlive();
