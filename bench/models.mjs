@@ -1,0 +1,566 @@
+#!/usr/bin/env node
+// Whole nets, ours beside the reference runtimes, in one table: ResNet-18, ResNet-50 and VGG-16
+// inference (batch 1, 3x224x224) and training steps of CIFAR ResNet-20, ResNet-18 on 32x32 and
+// the lecture's LeNet (forward, cross-entropy, backward, SGD with momentum). See bench/README.md.
+//
+//   node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only resnet20,lenet]
+//                         [--no-torch] [--no-tfjs] [--no-ort] [--profile] [--json]
+//
+//   --reps N    timed calls per runtime after one to warm up (default 3; --quick: 2)
+//   --profile   also print sn.profile()'s per-op and per-layer table of one of our calls
+//
+// References, each with the same weights and inputs as ours where it can take them:
+//   - PyTorch (Debian's python3-torch, /usr/bin/python3) in a child process with
+//     torch.set_num_threads(the same count): the net is rebuilt from our model's config (the
+//     same layer names), loaded with our state dict, fed the same input;
+//   - ONNX Runtime Web (wasm, the same thread count): inference only, an ONNX graph written from
+//     our model's config with our weights (onnx.mjs);
+//   - TF.js's wasm backend (one thread in Node): inference via tfjs-layers built from the config
+//     with our weights; LeNet training via train_tfjs_lenet.mjs (its own weights and data: the
+//     wasm backend has no convolution weight gradient, so that script rewrites the gradients).
+// Outputs are compared where the weights are the same: logits for inference, the first step's
+// loss and first-layer weight gradient for training. Each thread count runs in a child process
+// of its own (ONNX Runtime's thread pool is global); in it, our runs and the in-process
+// references take turns call by call (harness.mjs); PyTorch runs after them.
+import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setupTfjs, setupOrt, ortSession, oihwToHwio } from "./refs.mjs";
+import { GraphBuilder, f32 } from "./onnx.mjs";
+import { randn, timeInterleaved, maxAbsDiff, maxAbs, median, runChild, main } from "./harness.mjs";
+
+const PYTHON = "/usr/bin/python3";
+const LR = 0.01, MOMENTUM = 0.9;
+/** Logits match when max |ref - ours| <= 1e-4 * max |ours| (as bench/resnet18.mjs: float32 sums
+ *  in other orders move them by a few 1e-6 of their scale); a training step's loss within 1e-4
+ *  of it and its first-layer weight gradient within 1e-3 of the gradient's largest entry (the
+ *  gradient comes back through every layer and sums over the batch: a few 1e-5 seen). A wrong
+ *  layer moves them by far more. */
+const TOL = { logits: 1e-4, loss: 1e-4, grad: 1e-3 };
+
+const WORKLOADS = [
+  { name: "resnet18", what: "ResNet-18 inference", train: false, zoo: "resnet18", options: {}, input: [1, 3, 224, 224] },
+  { name: "resnet50", what: "ResNet-50 inference", train: false, zoo: "resnet50", options: {}, input: [1, 3, 224, 224] },
+  { name: "vgg16", what: "VGG-16 inference", train: false, zoo: "vgg16", options: {}, input: [1, 3, 224, 224] },
+  { name: "resnet20", what: "CIFAR ResNet-20 training step", train: true, zoo: "resnet20", options: {}, input: [32, 3, 32, 32], classes: 10 },
+  { name: "resnet18-32", what: "ResNet-18 training step, 32x32", train: true, zoo: "resnet18", options: { classes: 10, inputSize: 32 }, input: [32, 3, 32, 32], classes: 10 },
+  { name: "lenet", what: "LeNet training step", train: true, zoo: "lenet", options: {}, input: [64, 1, 28, 28], classes: 10 },
+];
+
+function parseArgs(argv) {
+  const o = { threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
+      if (v === undefined) usage(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--quick") o.quick = true;
+    else if (a === "--json") o.json = true;
+    else if (a === "--profile") o.profile = true;
+    else if (a === "--child") o.child = true;
+    else if (a === "--no-torch") o.torch = false;
+    else if (a === "--no-tfjs") o.tfjs = false;
+    else if (a === "--no-ort") o.ort = false;
+    else if (a.startsWith("--threads")) o.threads = val().split(",").map(Number);
+    else if (a.startsWith("--reps")) o.reps = Number(val());
+    else if (a.startsWith("--only")) o.only = val().split(",");
+    else if (a === "-h" || a === "--help") usage();
+    else usage(`unknown argument ${a}`);
+  }
+  if (o.threads.some((t) => !Number.isInteger(t) || t < 1)) usage("--threads takes positive integers, e.g. 1,2");
+  o.reps ??= o.quick ? 2 : 3;
+  if (!Number.isInteger(o.reps) || o.reps < 1) usage("--reps takes an integer >= 1");
+  const names = WORKLOADS.map((w) => w.name);
+  for (const n of o.only ?? []) if (!names.includes(n)) usage(`--only: unknown workload '${n}' (${names.join(", ")})`);
+  return o;
+}
+
+function usage(msg) {
+  if (msg) console.error(`models.mjs: ${msg}`);
+  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--profile] [--json]");
+  process.exit(msg ? 2 : 0);
+}
+
+// ================================================================ ours
+
+const size = (shape) => shape.reduce((a, b) => a * b, 1);
+const inputOf = (w) => randn(size(w.input), 7);
+const labelsOf = (w) => Array.from({ length: w.input[0] }, (_, i) => (i * 7) % w.classes);
+
+/** Our model (seeded), its weights as plain arrays, and a runner: a forward pass in eval mode
+ *  (logits read back) or a training step (zeroGrad(true), forward, cross-entropy, backward,
+ *  SGD with momentum; the loss read back). check: the outputs compared with the references. */
+function oursRunner(lib, w) {
+  lib.manualSeed(0);
+  const model = lib.createModel(w.zoo, w.options);
+  const X = lib.tensor(inputOf(w), w.input);
+  const weights = new Map([...model.stateDict()].map(([k, t]) => [k, { shape: [...t.shape], data: Float32Array.from(t.toArray()) }]));
+  const config = model.config();
+  const shapes = new Map(lib.summary(model, w.input).rows.map((r) => [r.name, r]));
+  if (!w.train) {
+    model.eval();
+    const forward = () => lib.noGrad(() => lib.tidy(() => model.call(X).toArray()));
+    return { name: "simdnet", model, weights, config, shapes, run: forward, check: () => ({ logits: Float32Array.from(forward()) }), dispose: () => (X.dispose(), model.dispose()) };
+  }
+  model.train();
+  const Y = lib.tensor(labelsOf(w), [w.input[0]]);
+  const opt = lib.createOptimizer("sgd", model.parameters(), { lr: LR, momentum: MOMENTUM });
+  const [gradName, first] = model.namedParameters()[0];
+  const step = () =>
+    lib.tidy(() => {
+      opt.zeroGrad(true);
+      const loss = lib.cross_entropy(model.call(X), Y);
+      loss.backward();
+      const g = Float32Array.from(first.grad.toArray());
+      opt.step();
+      return { loss: loss.item(), grad: g };
+    });
+  // the check is the first step from the seeded weights: before any timed step changes them
+  const firstStep = step();
+  return { name: "simdnet", model, weights, config, shapes, gradName, run: step, check: () => firstStep, dispose: () => (X.dispose(), Y.dispose(), model.dispose()) };
+}
+
+// ================================================================ ONNX Runtime Web
+
+/** An ONNX graph of our model from its config and weights (inference: batch norm with the
+ *  running statistics, dropout as identity). */
+function onnxOf(w, ours) {
+  const b = new GraphBuilder([{ name: "input", dims: w.input }]);
+  const init = (name) => b.init(name, ours.weights.get(name).shape, ours.weights.get(name).data);
+  const at = (p, n) => (p ? `${p}.${n}` : n);
+  const build = (c, x, path) => {
+    const a = c.args ?? [];
+    switch (c.type) {
+      case "Sequential":
+        for (const [n, k] of c.children) x = build(k, x, at(path, n));
+        return x;
+      case "Conv2d": {
+        const [, , k, o] = a;
+        const ins = [x, init(`${path}.weight`), ...(o.bias ? [init(`${path}.bias`)] : [])];
+        return b.node("Conv", ins, { kernel_shape: k, strides: o.stride, pads: [...o.padding, ...o.padding], dilations: o.dilation, group: o.groups }, path);
+      }
+      case "BatchNorm2d":
+        return b.node("BatchNormalization", [x, ...["weight", "bias", "running_mean", "running_var"].map((p) => init(`${path}.${p}`))], { epsilon: f32(a[1].eps) }, path);
+      case "ReLU":
+        return b.node("Relu", [x]);
+      case "MaxPool2d": {
+        const o = a[1];
+        return b.node("MaxPool", [x], { kernel_shape: a[0], strides: o.stride, pads: [...o.padding, ...o.padding], ...(o.ceilMode ? { ceil_mode: 1 } : {}) }, path);
+      }
+      case "AdaptiveAvgPool2d": {
+        const inShape = ours.shapes.get(path).inputShape;
+        if (a[0][0] === 1 && a[0][1] === 1) return b.node("GlobalAveragePool", [x], {}, path);
+        if (a[0][0] === inShape[2] && a[0][1] === inShape[3]) return x; // the same size: nothing to do
+        throw new Error(`onnx: AdaptiveAvgPool2d to ${a[0]} from ${inShape} is not written here`);
+      }
+      case "Flatten":
+        return b.node("Flatten", [x], { axis: 1 });
+      case "Dropout":
+        return x;
+      case "Linear":
+        return b.node("Gemm", [x, init(`${path}.weight`), ...(a[2]?.bias === false ? [] : [init(`${path}.bias`)])], { transB: 1 }, path);
+      case "ResidualBlock": {
+        let y = x;
+        for (const [n, k] of c.children) if (n !== "downsample" && n !== "relu") y = build(k, y, at(path, n));
+        const ds = c.children.find(([n]) => n === "downsample");
+        const s = ds ? build(ds[1], x, at(path, "downsample")) : x;
+        return b.node("Relu", [b.node("Add", [y, s])]);
+      }
+      case "ZeroPadShortcut": {
+        // the first in channels of a strided input, zeros above: a 1x1 convolution by a 0/1 matrix
+        const [cin, cout, s] = a;
+        const sel = new Float32Array(cout * cin);
+        for (let i = 0; i < cin; i++) sel[i * cin + i] = 1;
+        return b.node("Conv", [x, b.init(`${path}.select`, [cout, cin, 1, 1], sel)], { kernel_shape: [1, 1], strides: [s, s] }, path);
+      }
+    }
+    throw new Error(`onnx: no rule for ${c.type} at '${path}'`);
+  };
+  const out = build(ours.config, "input", "");
+  return b.finish(out, [w.input[0], ours.shapes.get([...ours.shapes.keys()].pop()).outputShape[1]]);
+}
+
+async function ortRunner(w, ours, threads) {
+  if (w.train) throw new Na("inference only (ONNX Runtime Web has no training)");
+  const ort = await setupOrt(threads);
+  const session = await ortSession(ort, onnxOf(w, ours));
+  const X = new ort.Tensor("float32", inputOf(w), w.input);
+  const forward = async () => {
+    const r = await session.run({ input: X });
+    const d = r[session.outputNames[0]].data;
+    return d;
+  };
+  return { name: "ort-wasm", run: forward, check: async () => ({ logits: Float32Array.from(await forward()) }), dispose: () => session.release() };
+}
+
+// ================================================================ TF.js
+
+/** tfjs-layers from our config and weights, NHWC. PyTorch's padding as explicit zero padding
+ *  then 'valid' (TF's 'same' pads stride-2 layers on one side only); a max pool's zero padding
+ *  equals PyTorch's -inf padding only after a ReLU, which is where the zoo's padded pools are
+ *  (checked). Flatten puts NHWC back into NCHW order first, so the Linear weights fit. */
+async function tfjsModel(w, ours) {
+  const tf = await setupTfjs();
+  const tfl = await import("@tensorflow/tfjs-layers");
+  const L = tfl.layers;
+  const sets = [];
+  const id = (p, s = "") => (p || "root").replaceAll(".", "_") + s;
+  const wt = (name) => ours.weights.get(name);
+  const at = (p, n) => (p ? `${p}.${n}` : n);
+  let last = null; // the type of the layer before (padded max pools must follow a ReLU)
+  let rank = 4;
+  const build = (c, x, path) => {
+    const a = c.args ?? [];
+    const type = c.type;
+    const y = (() => {
+      switch (type) {
+        case "Sequential":
+          for (const [n, k] of c.children) x = build(k, x, at(path, n));
+          return x;
+        case "Conv2d": {
+          const [cin, cout, k, o] = a;
+          if (o.groups !== 1) throw new Na("grouped convolutions are not written here");
+          if (o.padding[0] || o.padding[1]) x = L.zeroPadding2d({ padding: [[o.padding[0], o.padding[0]], [o.padding[1], o.padding[1]]], name: id(path, "_pad") }).apply(x);
+          const layer = L.conv2d({ filters: cout, kernelSize: k, strides: o.stride, dilationRate: o.dilation, padding: "valid", useBias: !!o.bias, name: id(path) });
+          const ww = wt(`${path}.weight`);
+          sets.push([layer, [tf.tensor4d(oihwToHwio(ww.data, ww.shape), [k[0], k[1], cin, cout]), ...(o.bias ? [tf.tensor1d(wt(`${path}.bias`).data)] : [])]]);
+          return layer.apply(x);
+        }
+        case "BatchNorm2d": {
+          const layer = L.batchNormalization({ axis: 3, epsilon: a[1].eps, name: id(path) });
+          sets.push([layer, ["weight", "bias", "running_mean", "running_var"].map((p) => tf.tensor1d(wt(`${path}.${p}`).data))]);
+          return layer.apply(x);
+        }
+        case "ReLU":
+          return L.reLU({ name: id(path) }).apply(x);
+        case "MaxPool2d": {
+          const o = a[1];
+          if (o.ceilMode || o.dilation.some((d) => d !== 1)) throw new Na("max pools with ceil_mode or dilation are not written here");
+          if (o.padding[0] || o.padding[1]) {
+            if (last !== "ReLU") throw new Na(`the padded max pool at '${path}' does not follow a ReLU`);
+            x = L.zeroPadding2d({ padding: [[o.padding[0], o.padding[0]], [o.padding[1], o.padding[1]]], name: id(path, "_pad") }).apply(x);
+          }
+          return L.maxPooling2d({ poolSize: a[0], strides: o.stride, padding: "valid", name: id(path) }).apply(x);
+        }
+        case "AdaptiveAvgPool2d": {
+          const inShape = ours.shapes.get(path).inputShape;
+          if (a[0][0] === 1 && a[0][1] === 1) {
+            rank = 2;
+            return L.globalAveragePooling2d({ name: id(path) }).apply(x);
+          }
+          if (a[0][0] === inShape[2] && a[0][1] === inShape[3]) return x;
+          throw new Na(`AdaptiveAvgPool2d to ${a[0]} from ${inShape} is not written here`);
+        }
+        case "Flatten":
+          if (rank === 2) return x;
+          rank = 2;
+          return L.flatten({ name: id(path) }).apply(L.permute({ dims: [3, 1, 2], name: id(path, "_nchw") }).apply(x));
+        case "Dropout":
+          return x;
+        case "Linear": {
+          const [, out, o] = a;
+          const layer = L.dense({ units: out, useBias: o?.bias !== false, name: id(path) });
+          const ww = wt(`${path}.weight`);
+          sets.push([layer, [tf.transpose(tf.tensor2d(ww.data, ww.shape)), ...(o?.bias !== false ? [tf.tensor1d(wt(`${path}.bias`).data)] : [])]]);
+          return layer.apply(x);
+        }
+        case "ResidualBlock": {
+          let yb = x;
+          for (const [n, k] of c.children) if (n !== "downsample" && n !== "relu") yb = build(k, yb, at(path, n));
+          const ds = c.children.find(([n]) => n === "downsample");
+          const s = ds ? build(ds[1], x, at(path, "downsample")) : x;
+          return L.reLU({ name: id(path, "_relu") }).apply(L.add({ name: id(path, "_add") }).apply([yb, s]));
+        }
+        case "ZeroPadShortcut": {
+          const [cin, cout, s] = a;
+          const layer = L.conv2d({ filters: cout, kernelSize: 1, strides: s, padding: "valid", useBias: false, name: id(path) });
+          const sel = new Float32Array(cin * cout);
+          for (let i = 0; i < cin; i++) sel[i * cout + i] = 1; // HWIO: [1, 1, cin, cout]
+          sets.push([layer, [tf.tensor4d(sel, [1, 1, cin, cout])]]);
+          return layer.apply(x);
+        }
+      }
+      throw new Na(`no rule for ${type} at '${path}'`);
+    })();
+    if (type !== "Sequential" && type !== "Dropout") last = type;
+    return y;
+  };
+  const [, C, H, W] = w.input;
+  const inp = tfl.input({ shape: [H, W, C], name: "x" });
+  const model = tfl.model({ inputs: inp, outputs: build(ours.config, inp, "") });
+  for (const [layer, ws] of sets) {
+    layer.setWeights(ws);
+    tf.dispose(ws);
+  }
+  return { tf, model };
+}
+
+async function tfjsRunner(w, ours, threads) {
+  if (threads !== 1) throw new Na("one thread in Node: see its 1-thread row");
+  if (w.train && w.zoo !== "lenet") throw new Na("training: TF.js's wasm backend has no convolution weight gradient (Conv2DBackpropFilter)");
+  if (w.train) {
+    // train_tfjs_lenet.mjs: the same net and batch, its own weights and data
+    const { tfjsLenetBench } = await import("./train_tfjs_lenet.mjs");
+    return { name: "tfjs-wasm", own: (reps) => tfjsLenetBench({ batch: w.input[0], warmup: 1, batches: reps, lr: LR }), noMatch: "own weights and data (train_tfjs_lenet.mjs)" };
+  }
+  const { tf, model } = await tfjsModel(w, ours);
+  const [N, C, H, W] = w.input;
+  const x = inputOf(w), nhwc = new Float32Array(x.length);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let p = 0; p < H * W; p++) nhwc[(n * H * W + p) * C + c] = x[(n * C + c) * H * W + p];
+  const X = tf.tensor4d(nhwc, [N, H, W, C]);
+  const forward = () => {
+    const y = model.predict(X);
+    const d = y.dataSync();
+    y.dispose();
+    return d;
+  };
+  return { name: "tfjs-wasm", run: forward, check: () => ({ logits: Float32Array.from(forward()) }), dispose: () => (X.dispose(), model.dispose()) };
+}
+
+// ================================================================ PyTorch
+
+/** Rebuilds the net from our config (the same names, so our state dict loads strictly), runs
+ *  the same workload with torch.set_num_threads(threads), prints one JSON line. */
+const TORCH_SCRIPT = String.raw`
+import json, sys, time
+from collections import OrderedDict
+import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+m = json.load(open(sys.argv[1]))
+torch.set_num_threads(m["threads"])
+blob = np.fromfile(m["blob"], dtype=np.float32)
+def arr(e):
+    return torch.from_numpy(blob[e["offset"]:e["offset"] + e["size"]].copy()).reshape(e["shape"])
+class Block(nn.Module):
+    def __init__(self, kids):
+        super().__init__()
+        for n, k in kids: self.add_module(n, k)
+        self.body = [n for n, _ in kids if n not in ("downsample", "relu")]
+    def forward(self, x):
+        y = x
+        for n in self.body: y = getattr(self, n)(y)
+        s = self.downsample(x) if hasattr(self, "downsample") else x
+        return self.relu(y + s)
+class ZeroPad(nn.Module):
+    def __init__(self, cin, cout, s):
+        super().__init__(); self.cout, self.s = cout, s
+    def forward(self, x):
+        x = x[:, :, ::self.s, ::self.s]
+        return F.pad(x, (0, 0, 0, 0, 0, self.cout - x.shape[1]))
+def build(c):
+    a, t = c.get("args", []), c["type"]
+    kids = [(n, build(k)) for n, k in c.get("children", [])]
+    if t == "Sequential": return nn.Sequential(OrderedDict(kids))
+    if t == "ResidualBlock": return Block(kids)
+    if t == "Conv2d":
+        o = a[3]
+        return nn.Conv2d(a[0], a[1], a[2], stride=o["stride"], padding=o["padding"], dilation=o["dilation"], groups=o["groups"], bias=o["bias"])
+    if t == "BatchNorm2d":
+        o = a[1]
+        return nn.BatchNorm2d(a[0], eps=o["eps"], momentum=o["momentum"], affine=o["affine"], track_running_stats=o["trackRunningStats"])
+    if t == "ReLU": return nn.ReLU()
+    if t == "MaxPool2d":
+        o = a[1]
+        return nn.MaxPool2d(a[0], stride=o["stride"], padding=o["padding"], dilation=o["dilation"], ceil_mode=o["ceilMode"])
+    if t == "AdaptiveAvgPool2d": return nn.AdaptiveAvgPool2d(tuple(a[0]))
+    if t == "Flatten": return nn.Flatten(a[0] if a else 1)
+    if t == "Dropout": return nn.Dropout(a[0] if a else 0.5)
+    if t == "Linear": return nn.Linear(a[0], a[1], bias=(a[2] if len(a) > 2 else {}).get("bias", True))
+    if t == "ZeroPadShortcut": return ZeroPad(*a)
+    raise ValueError("no rule for " + t)
+model = build(m["config"])
+sd = {e["name"]: arr(e) for e in m["weights"]}
+missing, unexpected = model.load_state_dict(sd, strict=False)
+missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+if missing or unexpected: raise ValueError("state dict: missing %s, unexpected %s" % (missing, unexpected))
+x = arr(m["input"])
+out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+if m["train"]:
+    model.train()
+    y = torch.tensor(m["labels"], dtype=torch.long)
+    opt = torch.optim.SGD(model.parameters(), lr=m["lr"], momentum=m["momentum"])
+    first = dict(model.named_parameters())[m["gradName"]]
+    def run():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        g = first.grad.detach().clone()
+        opt.step()
+        return loss.item(), g
+    loss, g = run()
+    out["loss"], out["grad"] = loss, g.flatten().tolist()
+else:
+    model.eval()
+    def run():
+        with torch.no_grad(): return model(x)
+    out["logits"] = run().flatten().tolist()
+times = []
+for i in range(m["reps"]):
+    t0 = time.perf_counter(); run(); times.append((time.perf_counter() - t0) * 1000)
+out["ms"] = sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1:len(times) // 2 + 1]) / 2
+print(json.dumps(out))
+`;
+
+/** Our config, weights and input to a temp folder; PyTorch in a child process. */
+function torchRun(w, ours, threads, reps) {
+  const dir = mkdtempSync(join(tmpdir(), "simdnet-models-"));
+  try {
+    const parts = [], weights = [];
+    let offset = 0;
+    const add = (name, shape, data) => {
+      parts.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      const e = { name, shape, offset, size: data.length };
+      offset += data.length;
+      return e;
+    };
+    for (const [k, v] of ours.weights) if (!k.endsWith("num_batches_tracked")) weights.push(add(k, v.shape, v.data));
+    const input = add("input", w.input, inputOf(w));
+    writeFileSync(join(dir, "blob.f32"), Buffer.concat(parts));
+    const manifest = { threads, reps, train: w.train, lr: LR, momentum: MOMENTUM, config: ours.config, weights, input, blob: join(dir, "blob.f32"), labels: w.train ? labelsOf(w) : null, gradName: ours.gradName ?? null };
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+    // warm-up: the first call (the one checked) is not timed
+    const r = spawnSync(PYTHON, ["-c", TORCH_SCRIPT, join(dir, "manifest.json")], { encoding: "utf8", maxBuffer: 1 << 28, env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+    if (r.error) throw new Na(`${PYTHON}: ${r.error.message}`);
+    if (r.status !== 0) {
+      const err = r.stderr.trim().split("\n").pop();
+      if (/No module named 'torch'/.test(err)) throw new Na("python3-torch is not installed (apt-get install python3-torch)");
+      throw new Error(`PyTorch: ${err}`);
+    }
+    const res = JSON.parse(r.stdout.trim().split("\n").pop());
+    return { ms: res.ms, version: res.torch, threads: res.threads, check: { logits: res.logits && Float32Array.from(res.logits), loss: res.loss, grad: res.grad && Float32Array.from(res.grad) } };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ================================================================ comparing
+
+/** A reference that cannot run a workload (or be compared): the reason goes in the table. */
+class Na extends Error {}
+
+/** Whether a reference's outputs agree with ours, and by how much (relative to our scale). */
+function compare(train, ours, ref) {
+  if (!train) {
+    const err = maxAbsDiff(ref.logits, ours.logits) / maxAbs(ours.logits);
+    return { match: err <= TOL.logits, err };
+  }
+  const lossErr = Math.abs(ref.loss - ours.loss) / Math.max(1, Math.abs(ours.loss));
+  const gradErr = maxAbsDiff(ref.grad, ours.grad) / maxAbs(ours.grad);
+  return { match: lossErr <= TOL.loss && gradErr <= TOL.grad, err: Math.max(lossErr, gradErr) };
+}
+
+// ================================================================ child: one thread count
+
+async function child(o) {
+  const threads = o.threads[0];
+  const lib = await import("../dist/index.js");
+  const info = await lib.init({ threads });
+  const emit = (row) => process.stdout.write(JSON.stringify(row) + "\n");
+  for (const w of WORKLOADS.filter((x) => !o.only || o.only.includes(x.name))) {
+    const base = { bench: "models", workload: w.name, what: w.what, threads, input: w.input, build: info.build };
+    const ours = oursRunner(lib, w);
+    const oursOut = ours.check();
+    const refs = [];
+    const status = new Map();
+    for (const [name, on, make] of [["ort-wasm", o.ort, () => ortRunner(w, ours, threads)], ["tfjs-wasm", o.tfjs, () => tfjsRunner(w, ours, threads)]]) {
+      if (!on) continue;
+      try {
+        refs.push(await make());
+      } catch (e) {
+        status.set(name, e instanceof Na ? `n/a: ${e.message}` : `error: ${e.message}`);
+        if (!(e instanceof Na)) console.error(e);
+      }
+    }
+    const matches = new Map();
+    for (const r of refs.filter((r) => r.check))
+      try {
+        matches.set(r.name, compare(w.train, oursOut, await r.check()));
+      } catch (e) {
+        status.set(r.name, `error: ${e.message}`);
+        r.failed = e;
+      }
+    // ours and the in-process references take turns, one call per sample
+    const timed = [ours, ...refs.filter((r) => r.run && !r.failed)];
+    const times = await timeInterleaved(timed, o, { maxReps: o.reps, minReps: o.reps, warmMs: 0, minWarmCalls: 1, minSampleMs: 0, settleMs: 25, budgetMs: Infinity });
+    const oursMs = times[0];
+    emit({ ...base, runtime: "simdnet", threads_used: info.threads, ms: oursMs, status: "ok" });
+    timed.slice(1).forEach((r, i) => {
+      const m = matches.get(r.name);
+      emit({ ...base, runtime: r.name, ms: times[i + 1], ratio: times[i + 1] / oursMs, match: m?.match ?? null, err: m?.err ?? null, status: r.failed ? `error: ${r.failed.message}` : "ok" });
+    });
+    for (const r of refs.filter((r) => r.own)) {
+      const res = await r.own(o.reps);
+      emit({ ...base, runtime: r.name, ms: res.msPerBatch, ratio: res.msPerBatch / oursMs, match: null, status: `ok; outputs n/a: ${r.noMatch}` });
+    }
+    for (const [name, s] of status) emit({ ...base, runtime: name, ms: null, status: s });
+    if (o.torch) {
+      try {
+        const t = torchRun(w, ours, threads, o.reps);
+        const m = compare(w.train, oursOut, t.check);
+        emit({ ...base, runtime: "pytorch", ms: t.ms, ratio: t.ms / oursMs, match: m.match, err: m.err, status: "ok", version: t.version, threads_used: t.threads });
+      } catch (e) {
+        emit({ ...base, runtime: "pytorch", ms: null, status: e instanceof Na ? `n/a: ${e.message}` : `error: ${e.message}` });
+      }
+    }
+    if (o.profile) {
+      const p = lib.profile(() => ours.run());
+      console.error(`\nsn.profile of one ${w.what} (${w.input.join("x")}), ${info.threads} thread(s):\n${String(p)}`);
+    }
+    for (const r of refs) r.dispose?.();
+    ours.dispose();
+  }
+  lib.dispose();
+}
+
+// ================================================================ parent: the table
+
+const fmtMs = (v) => (v == null ? "" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const REFS = [["pytorch", "PyTorch"], ["ort-wasm", "ORT Web"], ["tfjs-wasm", "TF.js wasm"]];
+
+function cell(r) {
+  if (!r) return ["", "", ""];
+  if (r.ms == null) return ["n/a", "", ""];
+  const match = r.match === true ? `ok ${r.err.toExponential(0)}` : r.match === false ? `NO ${r.err.toExponential(1)}` : "n/a";
+  return [fmtMs(r.ms), `${r.ratio.toFixed(2)}x`, match];
+}
+
+async function parent(o) {
+  const self = fileURLToPath(import.meta.url);
+  const rows = [];
+  for (const t of o.threads) {
+    const args = ["--child", "--threads", String(t), "--reps", String(o.reps)];
+    for (const [k, on] of [["--quick", o.quick], ["--profile", o.profile], ["--no-torch", !o.torch], ["--no-tfjs", !o.tfjs], ["--no-ort", !o.ort]]) if (on) args.push(k);
+    if (o.only) args.push("--only", o.only.join(","));
+    const code = await runChild(self, args, (line, r) => {
+      if (o.json) console.log(line);
+      rows.push(r);
+    });
+    if (code) console.error(`models.mjs: the ${t}-thread run exited with code ${code}`);
+  }
+  if (o.json) return;
+  const ours = rows.filter((r) => r.runtime === "simdnet");
+  const head = ["workload", "input", "thr", "simdnet ms", ...REFS.flatMap(([, n]) => [`${n} ms`, "ratio", "match"])];
+  const body = ours.map((r) => {
+    const of = (name) => rows.find((x) => x.workload === r.workload && x.threads === r.threads && x.runtime === name);
+    return [r.what, r.input.join("x"), String(r.threads), fmtMs(r.ms), ...REFS.flatMap(([name]) => cell(of(name)))];
+  });
+  const wd = head.map((_, c) => Math.max(...[head, ...body].map((x) => x[c].length)));
+  const line = (x) => "| " + x.map((v, c) => (c >= 2 && !/match/.test(head[c]) ? v.padStart(wd[c]) : v.padEnd(wd[c]))).join(" | ") + " |";
+  console.log(`simdnet beside PyTorch, ONNX Runtime Web and TF.js: median ms of ${o.reps} call(s) after one to warm up; ratio = their ms / ours (> 1: we are faster)`);
+  console.log(line(head));
+  console.log("|" + wd.map((w) => "-".repeat(w + 2)).join("|") + "|");
+  for (const b of body) console.log(line(b));
+  const notes = new Map();
+  for (const r of rows) if (r.runtime !== "simdnet" && r.status !== "ok") notes.set(`${r.runtime}: ${r.status}`, (notes.get(`${r.runtime}: ${r.status}`) ?? []).concat(`${r.workload}/${r.threads}`));
+  const torch = rows.find((r) => r.runtime === "pytorch" && r.version);
+  console.log(`\nmatch: ours and theirs from the same weights and input: "ok E" with E the largest difference relative to our scale (logits within ${TOL.logits} of max |logit|; training: the first step's loss within ${TOL.loss}, the first layer's weight gradient within ${TOL.grad} of its largest entry)`);
+  if (torch) console.log(`PyTorch ${torch.version} (${PYTHON}), torch.set_num_threads(thr); TF.js wasm runs one thread in Node; ORT Web the same thread count as ours`);
+  for (const [n, where] of notes) console.log(`${n} (${where.join(", ")})`);
+  const bad = rows.filter((r) => r.match === false || String(r.status).startsWith("error"));
+  process.exit(bad.length ? 1 : 0);
+}
+
+await main(parseArgs(process.argv.slice(2)), child, parent);
