@@ -4,10 +4,11 @@
 // the lecture's LeNet (forward, cross-entropy, backward, SGD with momentum). See bench/README.md.
 //
 //   node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only resnet20,lenet]
-//                         [--no-torch] [--no-tfjs] [--no-ort] [--profile] [--json]
+//                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--profile] [--json]
 //
 //   --reps N    timed calls per runtime after one to warm up (default 3; --quick: 2)
 //   --profile   also print sn.profile()'s per-op and per-layer table of one of our calls
+//   --python    the interpreter with torch (default /usr/bin/python3: Debian's python3-torch)
 //
 // References, each with the same weights and inputs as ours where it can take them:
 //   - PyTorch (Debian's python3-torch, /usr/bin/python3) in a child process with
@@ -20,18 +21,20 @@
 //     wasm backend has no convolution weight gradient, so that script rewrites the gradients).
 // Outputs are compared where the weights are the same: logits for inference, the first step's
 // loss and first-layer weight gradient for training. Each thread count runs in a child process
-// of its own (ONNX Runtime's thread pool is global); in it, our runs and the in-process
-// references take turns call by call (harness.mjs); PyTorch runs after them.
+// of its own (ONNX Runtime's thread pool is global); in it, ours and every reference take turns
+// call by call (harness.mjs), so that load from elsewhere hits them alike.
 import { fileURLToPath } from "node:url";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setupTfjs, setupOrt, ortSession, oihwToHwio } from "./refs.mjs";
 import { GraphBuilder, f32 } from "./onnx.mjs";
-import { randn, timeInterleaved, maxAbsDiff, maxAbs, median, runChild, main } from "./harness.mjs";
+import { randn, timeInterleaved, maxAbsDiff, maxAbs, runChild, main } from "./harness.mjs";
 
-const PYTHON = "/usr/bin/python3";
+/** Debian's python3-torch installs for this interpreter (the python3 on PATH may be another) */
+let PYTHON = "/usr/bin/python3";
 const LR = 0.01, MOMENTUM = 0.9;
 /** Logits match when max |ref - ours| <= 1e-4 * max |ours| (as bench/resnet18.mjs: float32 sums
  *  in other orders move them by a few 1e-6 of their scale); a training step's loss within 1e-4
@@ -50,7 +53,7 @@ const WORKLOADS = [
 ];
 
 function parseArgs(argv) {
-  const o = { threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
+  const o = { python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -68,11 +71,13 @@ function parseArgs(argv) {
     else if (a.startsWith("--threads")) o.threads = val().split(",").map(Number);
     else if (a.startsWith("--reps")) o.reps = Number(val());
     else if (a.startsWith("--only")) o.only = val().split(",");
+    else if (a.startsWith("--python")) o.python = val();
     else if (a === "-h" || a === "--help") usage();
     else usage(`unknown argument ${a}`);
   }
   if (o.threads.some((t) => !Number.isInteger(t) || t < 1)) usage("--threads takes positive integers, e.g. 1,2");
   o.reps ??= o.quick ? 2 : 3;
+  PYTHON = o.python;
   if (!Number.isInteger(o.reps) || o.reps < 1) usage("--reps takes an integer >= 1");
   const names = WORKLOADS.map((w) => w.name);
   for (const n of o.only ?? []) if (!names.includes(n)) usage(`--only: unknown workload '${n}' (${names.join(", ")})`);
@@ -81,7 +86,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`models.mjs: ${msg}`);
-  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--profile] [--json]");
+  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--profile] [--json]");
   process.exit(msg ? 2 : 0);
 }
 
@@ -395,46 +400,73 @@ if m["train"]:
 else:
     model.eval()
     def run():
-        with torch.no_grad(): return model(x)
+        with torch.no_grad(): return model(x).numpy()
     out["logits"] = run().flatten().tolist()
-run()  # a second warm-up call, as ours gets
-times = []
-for i in range(m["reps"]):
-    t0 = time.perf_counter(); run(); times.append((time.perf_counter() - t0) * 1000)
-out["ms"] = sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1:len(times) // 2 + 1]) / 2
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+# then one call per "run" line, so that the parent can take turns with ours
+for line in sys.stdin:
+    if line.strip() != "run": break
+    run()
+    print("done", flush=True)
 `;
 
-/** Our config, weights and input to a temp folder; PyTorch in a child process. */
-function torchRun(w, ours, threads, reps) {
+/** Our config, weights and input to a temp folder; PyTorch in a child process that builds the
+ *  net, sends the first call's outputs, then makes one call per request: a runner that takes
+ *  turns with ours like the in-process references (its time includes a pipe round trip, well
+ *  under a millisecond). */
+async function torchRunner(w, ours, threads) {
   const dir = mkdtempSync(join(tmpdir(), "simdnet-models-"));
-  try {
-    const parts = [], weights = [];
-    let offset = 0;
-    const add = (name, shape, data) => {
-      parts.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-      const e = { name, shape, offset, size: data.length };
-      offset += data.length;
-      return e;
-    };
-    for (const [k, v] of ours.weights) if (!k.endsWith("num_batches_tracked")) weights.push(add(k, v.shape, v.data));
-    const input = add("input", w.input, inputOf(w));
-    writeFileSync(join(dir, "blob.f32"), Buffer.concat(parts));
-    const manifest = { threads, reps, train: w.train, lr: LR, momentum: MOMENTUM, config: ours.config, weights, input, blob: join(dir, "blob.f32"), labels: w.train ? labelsOf(w) : null, gradName: ours.gradName ?? null };
-    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
-    // warm-up: the first call (the one checked) and one more are not timed
-    const r = spawnSync(PYTHON, ["-c", TORCH_SCRIPT, join(dir, "manifest.json")], { encoding: "utf8", maxBuffer: 1 << 28, env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-    if (r.error) throw new Na(`${PYTHON}: ${r.error.message}`);
-    if (r.status !== 0) {
-      const err = r.stderr.trim().split("\n").pop();
-      if (/No module named 'torch'/.test(err)) throw new Na("python3-torch is not installed (apt-get install python3-torch)");
-      throw new Error(`PyTorch: ${err}`);
-    }
-    const res = JSON.parse(r.stdout.trim().split("\n").pop());
-    return { ms: res.ms, version: res.torch, threads: res.threads, check: { logits: res.logits && Float32Array.from(res.logits), loss: res.loss, grad: res.grad && Float32Array.from(res.grad) } };
-  } finally {
+  const parts = [], weights = [];
+  let offset = 0;
+  const add = (name, shape, data) => {
+    parts.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    const e = { name, shape, offset, size: data.length };
+    offset += data.length;
+    return e;
+  };
+  for (const [k, v] of ours.weights) if (!k.endsWith("num_batches_tracked")) weights.push(add(k, v.shape, v.data));
+  const input = add("input", w.input, inputOf(w));
+  writeFileSync(join(dir, "blob.f32"), Buffer.concat(parts));
+  const manifest = { threads, train: w.train, lr: LR, momentum: MOMENTUM, config: ours.config, weights, input, blob: join(dir, "blob.f32"), labels: w.train ? labelsOf(w) : null, gradName: ours.gradName ?? null };
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+  const cp = spawn(PYTHON, ["-c", TORCH_SCRIPT, join(dir, "manifest.json")], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  let stderr = "", ended = null;
+  const waiting = [], lines = [];
+  cp.stderr.on("data", (d) => (stderr += d));
+  const fail = (e) => {
+    ended = e;
+    for (const p of waiting.splice(0)) p.reject(e);
+  };
+  cp.on("error", (e) => fail(new Na(`${PYTHON}: ${e.message}`)));
+  cp.on("exit", (code) => {
+    const last = stderr.trim().split("\n").pop() ?? "";
+    fail(/No module named 'torch'/.test(last) ? new Na("python3-torch is not installed (apt-get install python3-torch)") : new Error(`PyTorch exited (${code}): ${last}`));
+  });
+  createInterface({ input: cp.stdout }).on("line", (l) => (waiting.length ? waiting.shift().resolve(l) : lines.push(l)));
+  const next = () => (lines.length ? Promise.resolve(lines.shift()) : ended ? Promise.reject(ended) : new Promise((resolve, reject) => waiting.push({ resolve, reject })));
+  const dispose = () => {
+    cp.stdin.end();
     rmSync(dir, { recursive: true, force: true });
+  };
+  let first;
+  try {
+    first = JSON.parse(await next());
+  } catch (e) {
+    dispose();
+    throw e;
   }
+  const check = { logits: first.logits && Float32Array.from(first.logits), loss: first.loss, grad: first.grad && Float32Array.from(first.grad) };
+  return {
+    name: "pytorch",
+    version: first.torch,
+    threads: first.threads,
+    run: async () => {
+      cp.stdin.write("run\n");
+      await next();
+    },
+    check: () => check,
+    dispose,
+  };
 }
 
 // ================================================================ comparing
@@ -466,7 +498,12 @@ async function child(o) {
     const oursOut = ours.check();
     const refs = [];
     const status = new Map();
-    for (const [name, on, make] of [["ort-wasm", o.ort, () => ortRunner(w, ours, threads)], ["tfjs-wasm", o.tfjs, () => tfjsRunner(w, ours, threads)]]) {
+    const makers = [
+      ["pytorch", o.torch, () => torchRunner(w, ours, threads)],
+      ["ort-wasm", o.ort, () => ortRunner(w, ours, threads)],
+      ["tfjs-wasm", o.tfjs, () => tfjsRunner(w, ours, threads)],
+    ];
+    for (const [name, on, make] of makers) {
       if (!on) continue;
       try {
         refs.push(await make());
@@ -490,22 +527,14 @@ async function child(o) {
     emit({ ...base, runtime: "simdnet", threads_used: info.threads, ms: oursMs, status: "ok" });
     timed.slice(1).forEach((r, i) => {
       const m = matches.get(r.name);
-      emit({ ...base, runtime: r.name, ms: times[i + 1], ratio: times[i + 1] / oursMs, match: m?.match ?? null, err: m?.err ?? null, status: r.failed ? `error: ${r.failed.message}` : "ok" });
+      const extra = r.version ? { version: r.version, threads_used: r.threads } : {};
+      emit({ ...base, runtime: r.name, ms: times[i + 1], ratio: times[i + 1] / oursMs, match: m?.match ?? null, err: m?.err ?? null, status: r.failed ? `error: ${r.failed.message}` : "ok", ...extra });
     });
     for (const r of refs.filter((r) => r.own)) {
       const res = await r.own(o.reps);
       emit({ ...base, runtime: r.name, ms: res.msPerBatch, ratio: res.msPerBatch / oursMs, match: null, status: `ok; outputs n/a: ${r.noMatch}` });
     }
     for (const [name, s] of status) emit({ ...base, runtime: name, ms: null, status: s });
-    if (o.torch) {
-      try {
-        const t = torchRun(w, ours, threads, o.reps);
-        const m = compare(w.train, oursOut, t.check);
-        emit({ ...base, runtime: "pytorch", ms: t.ms, ratio: t.ms / oursMs, match: m.match, err: m.err, status: "ok", version: t.version, threads_used: t.threads });
-      } catch (e) {
-        emit({ ...base, runtime: "pytorch", ms: null, status: e instanceof Na ? `n/a: ${e.message}` : `error: ${e.message}` });
-      }
-    }
     if (o.profile) {
       const p = lib.profile(() => ours.run());
       console.error(`\nsn.profile of one ${w.what} (${w.input.join("x")}), ${info.threads} thread(s):\n${String(p)}`);
@@ -535,6 +564,7 @@ async function parent(o) {
     const args = ["--child", "--threads", String(t), "--reps", String(o.reps)];
     for (const [k, on] of [["--quick", o.quick], ["--profile", o.profile], ["--no-torch", !o.torch], ["--no-tfjs", !o.tfjs], ["--no-ort", !o.ort]]) if (on) args.push(k);
     if (o.only) args.push("--only", o.only.join(","));
+    args.push("--python", o.python);
     const code = await runChild(self, args, (line, r) => {
       if (o.json) console.log(line);
       rows.push(r);

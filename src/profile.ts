@@ -180,12 +180,8 @@ class Session {
         const ms = performance.now() - t0;
         const own = ms - frame.inner;
         if (outer) outer.inner += ms;
-        let flops = 0;
-        if (device === "cpu" || device === "webgpu") {
-          const o = phase === "forward" ? (out as Tensor) : info!.out;
-          const fwd = o ? forwardFlops(op, inputs, o, attrs) : 0;
-          flops = phase === "forward" ? fwd : backwardFlops(op, fwd, info!.needs);
-        }
+        const fwd = forwardFlops(op, inputs, phase === "forward" ? (out as Tensor) : info!.out, attrs);
+        const flops = phase === "forward" ? fwd : backwardFlops(op, fwd, info!.needs);
         this.record(op, frame, frame.noted ?? kernelPath(op, inputs, attrs), device, own, flops);
         return out;
       } finally {
