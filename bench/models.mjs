@@ -4,11 +4,12 @@
 // the lecture's LeNet (forward, cross-entropy, backward, SGD with momentum). See bench/README.md.
 //
 //   node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only resnet20,lenet]
-//                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--profile] [--json]
+//                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--profile] [--json]
 //
 //   --reps N    timed calls per runtime after one to warm up (default 3; --quick: 2)
 //   --profile   also print sn.profile()'s per-op and per-layer table of one of our calls
 //   --python    the interpreter with torch (default /usr/bin/python3: Debian's python3-torch)
+//   --size N    the inference nets' input height and width (default 224; 64 for a quick check)
 //
 // References, each with the same weights and inputs as ours where it can take them:
 //   - PyTorch (Debian's python3-torch, /usr/bin/python3) in a child process with
@@ -53,7 +54,7 @@ const WORKLOADS = [
 ];
 
 function parseArgs(argv) {
-  const o = { python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
+  const o = { size: 224, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -72,12 +73,14 @@ function parseArgs(argv) {
     else if (a.startsWith("--reps")) o.reps = Number(val());
     else if (a.startsWith("--only")) o.only = val().split(",");
     else if (a.startsWith("--python")) o.python = val();
+    else if (a.startsWith("--size")) o.size = Number(val());
     else if (a === "-h" || a === "--help") usage();
     else usage(`unknown argument ${a}`);
   }
   if (o.threads.some((t) => !Number.isInteger(t) || t < 1)) usage("--threads takes positive integers, e.g. 1,2");
   o.reps ??= o.quick ? 2 : 3;
   PYTHON = o.python;
+  if (!Number.isInteger(o.size) || o.size < 32) usage("--size takes an integer >= 32");
   if (!Number.isInteger(o.reps) || o.reps < 1) usage("--reps takes an integer >= 1");
   const names = WORKLOADS.map((w) => w.name);
   for (const n of o.only ?? []) if (!names.includes(n)) usage(`--only: unknown workload '${n}' (${names.join(", ")})`);
@@ -86,7 +89,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`models.mjs: ${msg}`);
-  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--profile] [--json]");
+  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--profile] [--json]");
   process.exit(msg ? 2 : 0);
 }
 
@@ -492,7 +495,8 @@ async function child(o) {
   const lib = await import("../dist/index.js");
   const info = await lib.init({ threads });
   const emit = (row) => process.stdout.write(JSON.stringify(row) + "\n");
-  for (const w of WORKLOADS.filter((x) => !o.only || o.only.includes(x.name))) {
+  for (const listed of WORKLOADS.filter((x) => !o.only || o.only.includes(x.name))) {
+    const w = listed.train ? listed : { ...listed, input: [1, 3, o.size, o.size] };
     const base = { bench: "models", workload: w.name, what: w.what, threads, input: w.input, build: info.build };
     const ours = oursRunner(lib, w);
     const oursOut = ours.check();
@@ -564,7 +568,7 @@ async function parent(o) {
     const args = ["--child", "--threads", String(t), "--reps", String(o.reps)];
     for (const [k, on] of [["--quick", o.quick], ["--profile", o.profile], ["--no-torch", !o.torch], ["--no-tfjs", !o.tfjs], ["--no-ort", !o.ort]]) if (on) args.push(k);
     if (o.only) args.push("--only", o.only.join(","));
-    args.push("--python", o.python);
+    args.push("--python", o.python, "--size", String(o.size));
     const code = await runChild(self, args, (line, r) => {
       if (o.json) console.log(line);
       rows.push(r);
