@@ -25,8 +25,9 @@ export interface OpProfile {
   op: string;
   /** "forward", or "backward" (an op applied inside another's backward counts as backward) */
   phase: "forward" | "backward";
-  /** the kernel path ("im2col", "depthwise", "gemm", ...; "" where an op has one path): what a
-   *  kernel driver reported with notePath(), else what the shapes select (see kernelPath) */
+  /** the kernel path ("im2col", "depthwise", "gemm", ...): what a kernel driver reported with
+   *  notePath(), else what the CPU drivers select for the shapes (kernelPath); "" for an op
+   *  with one path, and on webgpu unless its kernel notes one */
   path: string;
   device: "cpu" | "webgpu";
   calls: number;
@@ -93,19 +94,24 @@ export function notePath(path: string): void {
   if (current) current.noted = path;
 }
 
-/** The path the kernel drivers select today for these shapes (what notePath can override). */
-export function kernelPath(op: string, inputs: readonly (Tensor | null)[], attrs: any): string {
+/** The path the CPU kernel drivers select today for these shapes (what notePath can override).
+ *  out: the op's output (the forward's, for a backward). */
+export function kernelPath(op: string, phase: "forward" | "backward", inputs: readonly (Tensor | null)[], attrs: any, out: Tensor): string {
   if (op === "linear" || op === "matmul" || op === "gemm") return "gemm";
-  if (op === "conv2d" || op === "conv_transpose2d") {
+  if (op !== "conv2d" && op !== "conv_transpose2d") return "";
+  // src/ops/conv.ts, depthwisePlane(): a conv2d forward with one input and one output channel
+  // per group, stride at most 2 along rows and a padded plane of at most 2^20 floats runs the
+  // depthwise kernel (assembly/conv_dw.ts); every other convolution, and every gradient, is a
+  // blocked im2col GEMM (assembly/conv2d.ts)
+  if (op === "conv2d" && phase === "forward") {
     const [x, w] = inputs as Tensor[];
-    const C = x.shape[1], G = attrs.groups ?? 1;
-    // src/ops/conv.ts: one input and one output channel per group goes to the depthwise
-    // kernel (assembly/conv_dw.ts); everything else is a blocked im2col GEMM
-    const outPerGroup = op === "conv2d" ? w.shape[0] / G : w.shape[1];
-    if (op === "conv2d" && G > 1 && G === C && outPerGroup === 1) return "depthwise";
-    return "im2col";
+    const pair = (v: number | number[]) => (Array.isArray(v) ? v : [v, v]);
+    const [SH, SW] = pair(attrs.stride), [, PW] = pair(attrs.padding), [DH] = pair(attrs.dilation);
+    const [, C, , W] = x.shape, [O, , KH] = w.shape, [, , HO, WO] = out.shape;
+    const plane = ((HO - 1) * SH + (KH - 1) * DH + 1) * (W + 2 * PW) + 16;
+    if (attrs.groups === C && O === C && SW <= 2 && HO * WO > 0 && plane <= 1 << 20) return "depthwise";
   }
-  return "";
+  return "im2col";
 }
 
 /** FLOPs of one forward (multiply-adds count two), from the shapes; 0 for ops not counted. */
@@ -182,7 +188,10 @@ class Session {
         if (outer) outer.inner += ms;
         const fwd = forwardFlops(op, inputs, phase === "forward" ? (out as Tensor) : info!.out, attrs);
         const flops = phase === "forward" ? fwd : backwardFlops(op, fwd, info!.needs);
-        this.record(op, frame, frame.noted ?? kernelPath(op, inputs, attrs), device, own, flops);
+        // the derived paths are the CPU drivers' choices; a GPU kernel names its own with notePath
+        const o = phase === "forward" ? (out as Tensor) : info!.out;
+        const path = frame.noted ?? (device === "cpu" ? kernelPath(op, phase, inputs, attrs, o) : "");
+        this.record(op, frame, path, device, own, flops);
         return out;
       } finally {
         current = outer;
