@@ -155,6 +155,12 @@ interface OpFrame {
   layers: LayerRecord[];
 }
 
+/** Where an op was applied: kept with its autograd node, so that its backward finds its layers. */
+interface Where {
+  session: Session;
+  layers: LayerRecord[];
+}
+
 interface LayerRecord extends Omit<LayerProfile, "gflops" | "ofPeak" | "paths"> {
   paths: Set<string>;
 }
@@ -167,17 +173,19 @@ class Session {
 
   /** the OpClock the op table calls while this session runs */
   readonly opClock: OpClock = {
-    where: () => ({ session: this, layers: [...this.layerStack] }),
+    where: (): Where => ({ session: this, layers: [...this.layerStack] }),
     time: (op, phase, inputs, attrs, device, run, info) => {
       const outer = current;
-      // ops applied inside a backward are part of it (and of its layers)
+      // ops applied inside a backward are part of it (and of its layers); a backward goes to the
+      // layers its forward ran in, if that forward ran in this profile
       const inBackward = outer?.phase === "backward";
-      const mine = info?.where && (info.where as any).session === this ? ((info.where as any).layers as LayerRecord[]) : null;
+      const where = info?.where as Where | undefined;
+      const forwardLayers = where?.session === this ? where.layers : [];
       const frame: OpFrame = {
         phase: inBackward ? "backward" : phase,
         inner: 0,
         noted: null,
-        layers: inBackward ? outer!.layers : phase === "backward" ? mine ?? [] : [...this.layerStack],
+        layers: inBackward ? outer!.layers : phase === "backward" ? forwardLayers : [...this.layerStack],
       };
       current = frame;
       const t0 = performance.now();
@@ -186,11 +194,11 @@ class Session {
         const ms = performance.now() - t0;
         const own = ms - frame.inner;
         if (outer) outer.inner += ms;
-        const fwd = forwardFlops(op, inputs, phase === "forward" ? (out as Tensor) : info!.out, attrs);
+        const forwardOut = phase === "forward" ? (out as Tensor) : info!.out;
+        const fwd = forwardFlops(op, inputs, forwardOut, attrs);
         const flops = phase === "forward" ? fwd : backwardFlops(op, fwd, info!.needs);
         // the derived paths are the CPU drivers' choices; a GPU kernel names its own with notePath
-        const o = phase === "forward" ? (out as Tensor) : info!.out;
-        const path = frame.noted ?? (device === "cpu" ? kernelPath(op, phase, inputs, attrs, o) : "");
+        const path = frame.noted ?? (device === "cpu" ? kernelPath(op, phase, inputs, attrs, forwardOut) : "");
         this.record(op, frame, path, device, own, flops);
         return out;
       } finally {
