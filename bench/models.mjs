@@ -11,12 +11,13 @@
 //   --python    the interpreter with torch (default /usr/bin/python3: Debian's python3-torch)
 //   --size N    the inference nets' input height and width (default 224; 64 for a quick check)
 //
-// References, each with the same weights and inputs as ours where it can take them:
+// References, each with the same weights and inputs as ours where it can take them (the nets
+// rebuilt from our model's config in from_config.mjs):
 //   - PyTorch (Debian's python3-torch, /usr/bin/python3) in a child process with
 //     torch.set_num_threads(the same count): the net is rebuilt from our model's config (the
 //     same layer names), loaded with our state dict, fed the same input;
 //   - ONNX Runtime Web (wasm, the same thread count): inference only, an ONNX graph written from
-//     our model's config with our weights (onnx.mjs);
+//     our model's config with our weights;
 //   - TF.js's wasm backend (one thread in Node): inference via tfjs-layers built from the config
 //     with our weights; LeNet training via train_tfjs_lenet.mjs (its own weights and data: the
 //     wasm backend has no convolution weight gradient, so that script rewrites the gradients).
