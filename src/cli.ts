@@ -28,6 +28,7 @@ import { CosineAnnealingLR, StepLR } from "./optim/index.js";
 import { createOptimizer } from "./train/optimizers.js";
 import { tensor, tidy } from "./tensor.js";
 import { matmul, cross_entropy } from "./ops/index.js";
+import { profile } from "./profile.js";
 
 /** The zoo's names, wrapped into the help text's second column. */
 const MODEL_NAMES = Object.keys(modelFactories)
@@ -72,6 +73,8 @@ train options:
                                  over the N epochs; no checkpoint yet: a new run
   --progress / --no-progress     progress bar (default: on a terminal; otherwise a line now and
                                  then); --no-progress prints only the per-epoch lines
+  --profile                      after training, where the time went: per op and per layer the
+                                 calls, ms, GFLOP/s, % of the measured peak, kernel path
 
 eval options:
   --model DIR                    the folder train wrote (or give DIR as the argument; default ./out)
@@ -85,6 +88,8 @@ bench options: in a source checkout, bench runs bench/kernels.mjs (simdnet besid
 ONNX Runtime Web) and bench train runs bench/train_lenet.mjs; an installed package has no bench/
 and runs a built-in quick benchmark (SGEMM 512, LeNet training step at batch 64) instead.
   --builtin                      the built-in benchmark, even in a checkout
+  --profile                      the built-in benchmark, then its LeNet step (and bench's SGEMM)
+                                 profiled per op and per layer (as train --profile)
   --threads LIST                 thread counts (scripts: 1,2; built-in: 1 and all cores)
   bench:        --json  --quick  --suite peak,gemm,conv,pool,scaling  --filter TEXT
   bench train:  --json  --steps N (30)  --warmup N (5)  --no-tfjs
@@ -99,14 +104,14 @@ const COMMANDS: Record<string, Spec> = {
     options: {
       data: "value", model: "value", "batch-norm": "flag", epochs: "value", "batch-size": "value", optimizer: "value", lr: "value", momentum: "value",
       "weight-decay": "value", schedule: "value", threads: "value", seed: "value", limit: "value", augment: "flag", out: "value", resume: "flag",
-      progress: "flag", "no-progress": "flag", device: "value",
+      progress: "flag", "no-progress": "flag", device: "value", profile: "flag",
     },
     args: 0,
   },
   eval: { options: { model: "value", data: "value", threads: "value", device: "value" }, args: 1 },
   summary: { options: { input: "value" }, args: 1 },
-  bench: { options: { builtin: "flag", threads: "value", json: "flag", quick: "flag", suite: "value", filter: "value" }, args: 0 },
-  "bench train": { options: { builtin: "flag", threads: "value", json: "flag", steps: "value", warmup: "value", "no-tfjs": "flag" }, args: 0 },
+  bench: { options: { builtin: "flag", threads: "value", json: "flag", quick: "flag", suite: "value", filter: "value", profile: "flag" }, args: 0 },
+  "bench train": { options: { builtin: "flag", threads: "value", json: "flag", steps: "value", warmup: "value", "no-tfjs": "flag", profile: "flag" }, args: 0 },
 };
 
 type Args = { _: string[]; [k: string]: string | boolean | string[] };
@@ -417,7 +422,7 @@ async function train(args: Args) {
     const p = pickDevice(model, trainSet.sampleShape);
     console.log(`--device auto: ${p.device} (${p.reason})`);
   } else if (device === "webgpu") console.log(`on webgpu: ${info.webgpu!.adapter}${info.webgpu!.isFallback ? " (a software adapter: correct, but slower than the CPU engine)" : ""}`);
-  const res = await fit(model, trainSet, {
+  const run = () => fit(model, trainSet, {
     device,
     epochs,
     batchSize,
@@ -440,6 +445,9 @@ async function train(args: Args) {
     // the settings, for --resume to check and continue with
     checkpointInfo: { cli: s },
   });
+  const profiled = args.profile ? await profile(run) : null;
+  const res = profiled ? profiled.value : await run();
+  if (profiled) console.log(String(profiled));
   if (model.device === "webgpu") await model.cpu();
   const last = res.history[res.history.length - 1];
   const meta = { zoo: modelName, options, data: String(s.data), normalize, classes: trainSet.classes, epochs: res.history.length, testAccuracy: last?.val_top1 };
@@ -524,8 +532,8 @@ function timeMs(fn: () => void, runs: number): number {
  *  a LeNet training step (forward, cross-entropy, backward, SGD) at batch 64 on fixed inputs
  *  (the time does not depend on the values), for each thread count. */
 async function builtinBench(args: Args, lenetOnly: boolean) {
-  const other = Object.keys(args).filter((k) => k !== "_" && k !== "builtin" && k !== "threads");
-  if (other.length) throw new Error(`bench: --${other[0]} is an option of the benchmark scripts in bench/, which ${args.builtin ? "--builtin does not run" : "an installed package does not have"}`);
+  const other = Object.keys(args).filter((k) => k !== "_" && k !== "builtin" && k !== "threads" && k !== "profile");
+  if (other.length) throw new Error(`bench: --${other[0]} is an option of the benchmark scripts in bench/, which ${args.builtin ? "--builtin does not run" : args.profile ? "--profile does not run (it profiles the built-in benchmark)" : "an installed package does not have"}`);
   const counts: (number | undefined)[] = args.threads === undefined ? [1, undefined] : String(args.threads).split(",").map(Number);
   if (counts.some((t) => t !== undefined && !(Number.isInteger(t) && t >= 1))) throw new Error(`bench: --threads takes whole numbers from 1, e.g. 1,2; got '${args.threads}'`);
   const runs = 7, n = 512, batch = 64;
@@ -538,21 +546,33 @@ async function builtinBench(args: Args, lenetOnly: boolean) {
     if (seen.has(info.threads)) continue; // all cores may be one core
     seen.add(info.threads);
     let gemm = "";
+    const a = tensor(fill(n * n), [n, n]), b = tensor(fill(n * n).reverse(), [n, n]);
+    const sgemm = () => tidy(() => void matmul(a, b));
     if (!lenetOnly) {
-      const a = tensor(fill(n * n), [n, n]), b = tensor(fill(n * n).reverse(), [n, n]);
-      const ms = timeMs(() => tidy(() => void matmul(a, b)), runs);
+      const ms = timeMs(sgemm, runs);
       gemm = `${ms.toFixed(2).padStart(12)}  ${((2 * n ** 3) / ms / 1e6).toFixed(1).padStart(7)}  `;
     }
     manualSeed(0);
     const model = createModel("lenet");
     const sgd = createOptimizer("sgd", model.parameters(), { lr: 0.01 });
     const x = tensor(fill(batch * 784), [batch, 1, 28, 28]), y = tensor(Array.from({ length: batch }, (_, i) => i % 10), [batch]);
-    const ms = timeMs(() => tidy(() => {
+    const step = () => tidy(() => {
       sgd.zeroGrad(true); // as fit() does: backward writes the gradients
-      cross_entropy(model.forward(x), y).backward();
+      cross_entropy(model.call(x), y).backward();
       sgd.step();
-    }), runs);
+    });
+    const ms = timeMs(step, runs);
     console.log(`${String(info.threads).padStart(7)}  ${info.build.padEnd(9)}  ${gemm}${ms.toFixed(1).padStart(13)}  ${((batch * 1000) / ms).toFixed(0).padStart(8)}`);
+    if (args.profile) {
+      const what = `${lenetOnly ? "" : `SGEMM ${n} and `}LeNet training step at batch ${batch}, ${runs} of each`;
+      const p = profile(() => {
+        for (let i = 0; i < runs; i++) {
+          if (!lenetOnly) sgemm();
+          step();
+        }
+      });
+      console.log(`\nProfile of the ${what}, ${info.threads} thread${info.threads > 1 ? "s" : ""}:\n${String(p)}\n`);
+    }
   }
   const what = "The comparison with TF.js's wasm backend and ONNX Runtime Web (bench/kernels.mjs, bench/train_lenet.mjs)";
   console.log(args.builtin ? `${what}: leave out --builtin.` : `${what} needs a source checkout.`);
@@ -563,7 +583,8 @@ async function builtinBench(args: Args, lenetOnly: boolean) {
 async function benchCmd(args: Args) {
   const lenetOnly = args._[1] === "train";
   const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-  if (args.builtin || !existsSync(join(root, "bench", "kernels.mjs"))) return builtinBench(args, lenetOnly);
+  // the scripts have no profile: --profile profiles the built-in benchmark
+  if (args.builtin || args.profile || !existsSync(join(root, "bench", "kernels.mjs"))) return builtinBench(args, lenetOnly);
   const options = Object.entries(args).flatMap(([k, v]) => (k === "_" || v === false ? [] : v === true ? [`--${k}`] : [`--${k}`, String(v)]));
   const r = spawnSync(process.execPath, [join(root, "bench", lenetOnly ? "train_lenet.mjs" : "kernels.mjs"), ...options], { stdio: "inherit", cwd: root });
   process.exitCode = r.status ?? 1;

@@ -15,6 +15,7 @@ export * as nn from "./nn/index.js";
 export { Module, Sequential, fuseBatchNorm } from "./nn/index.js";
 export { Generator, manualSeed, defaultGenerator, type RngState } from "./random.js";
 export { summary, formatSummary, type ModelSummary } from "./summary.js";
+export { profile, formatProfile, measurePeak, type Profile, type ProfileOptions, type OpProfile, type LayerProfile } from "./profile.js";
 export * as models from "./models/index.js";
 export { createModel } from "./models/index.js";
 export * as data from "./data/index.js";

@@ -76,6 +76,14 @@ export function withForwardHook<T>(hook: ForwardHook, fn: () => T): T {
   }
 }
 
+/** The profiler's clock around each layer's forward (src/profile.ts); null unless a profile
+ *  runs. */
+type LayerClock = <T>(m: Module, run: () => T) => T;
+let layerClock: LayerClock | null = null;
+export function _setLayerClock(clock: LayerClock | null): void {
+  layerClock = clock;
+}
+
 /** Modules made while a config builder runs a factory (see trackModules). */
 let made: Module[] | null = null;
 
@@ -119,7 +127,7 @@ export abstract class Module {
     try {
       if (!(x instanceof Tensor)) throw new Error(`input must be a Tensor, got ${x === null ? "null" : typeof x}`);
       if (this._modules.size === 0) this.outputShape(x.shape as number[]);
-      y = this.forward(x);
+      y = layerClock ? layerClock(this, () => this.forward(x)) : this.forward(x);
     } catch (e) {
       if (e instanceof ModuleError) throw e;
       throw new ModuleError(this, x instanceof Tensor ? x.shape : null, e);

@@ -56,6 +56,20 @@ export interface OpEntry<A = any> extends OpDef<A> {
 
 export const opTable = new Map<string, OpEntry>();
 
+/** The profiler's clock (src/profile.ts): null unless a profile runs, so that timing costs one
+ *  null check per op when it is off. */
+export interface OpClock {
+  /** where an op applied now sits (the layers running), kept for its backward */
+  where(): unknown;
+  /** runs one forward or backward of op and times it; info: for a backward */
+  time<T>(op: string, phase: "forward" | "backward", inputs: (Tensor | null)[], attrs: unknown, device: "cpu" | "webgpu", run: () => T,
+    info?: { out: Tensor; needs: boolean[]; where: unknown }): T;
+}
+let opClock: OpClock | null = null;
+export function _setOpClock(clock: OpClock | null): void {
+  opClock = clock;
+}
+
 export function fail(op: string, msg: string): never {
   throw new OpError(`${op}: ${msg}`);
 }
@@ -110,17 +124,22 @@ export function defineOp<A>(def: OpDef<A>, defaults?: OpDefaults<A>): OpEntry<A>
       if (onGpu && !entry.webgpu) fail(name, "has no WebGPU kernel yet: move the inputs to the CPU (await t.cpu()) for this op");
       const impl = onGpu ? entry.webgpu! : def;
       const ctx: OpContext = { engine: eng as any, gpu: onGpu ? (eng as any) : null, saved: null, out: null as any };
-      const out = impl.forward(ctx, inputs, attrs);
+      const device = onGpu ? "webgpu" : "cpu";
+      const clock = opClock;
+      const out = clock ? clock.time(name, "forward", inputs, attrs, device, () => impl.forward(ctx, inputs, attrs)) : impl.forward(ctx, inputs, attrs);
       ctx.out = out;
       if (isGradEnabled() && def.backward) {
         const flows = inputs.map((t, i) => !!t && !def.noGradInputs?.includes(names[i].replace("?", "")) && needsGrad(t));
         if (flows.some(Boolean)) {
+          const where = clock?.where();
           const node: Node = {
             op: name,
             inputs: inputs.map((t, i) => (flows[i] ? t : null)),
             backward: (g, needs) => {
               if (!impl.backward) fail(name, "has no WebGPU backward kernel yet");
-              return impl.backward(ctx, g, inputs, attrs, needs);
+              const run = () => impl.backward!(ctx, g, inputs, attrs, needs);
+              const c = opClock; // a profile may have started or ended since the forward
+              return c ? c.time(name, "backward", inputs, attrs, device, run, { out, needs, where }) : run();
             },
           };
           out.node = node;

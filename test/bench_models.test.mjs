@@ -1,0 +1,40 @@
+// bench/models.mjs on small workloads (ResNet-18 inference at 64x64, one call each; the CIFAR
+// ResNet-20 and LeNet training steps): the references rebuilt from our model's config with our
+// weights must give our outputs: PyTorch (where Debian's python3-torch is installed) logits,
+// loss and first-layer gradient; ONNX Runtime Web and TF.js logits. Times are printed by the
+// bench, never asserted here.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const bench = fileURLToPath(new URL("../bench/models.mjs", import.meta.url));
+const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0;
+
+test("models bench: every reference runs where it can and its outputs match ours (1 thread)", () => {
+  const r = spawnSync(process.execPath, [bench, "--only", "resnet18,resnet20,lenet", "--size", "64", "--threads", "1", "--reps", "1", "--json"], { encoding: "utf8", timeout: 400_000 });
+  const rows = (r.stdout || "").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const show = () => `\n${(r.stdout || "").slice(-3000)}\n${(r.stderr || "").slice(-3000)}`;
+  const row = (workload, runtime) => {
+    const x = rows.find((y) => y.workload === workload && y.runtime === runtime);
+    assert.ok(x, `no row for ${runtime} on ${workload}${show()}`);
+    return x;
+  };
+  const matches = (workload, runtime) => {
+    const x = row(workload, runtime);
+    assert.is(x.status, "ok", `${runtime} on ${workload}: ${x.status}`);
+    assert.ok(x.match === true && x.err >= 0, `${runtime} on ${workload}: outputs differ from ours by ${x.err} of their scale`);
+  };
+  for (const w of ["resnet18", "resnet20", "lenet"]) assert.ok(row(w, "simdnet").ms > 0);
+  matches("resnet18", "ort-wasm");
+  matches("resnet18", "tfjs-wasm");
+  if (hasTorch) for (const w of ["resnet18", "resnet20", "lenet"]) matches(w, "pytorch");
+  else assert.match(row("lenet", "pytorch").status, /^n\/a: python3-torch is not installed/);
+  // what cannot run says why
+  assert.match(row("resnet20", "ort-wasm").status, /^n\/a: inference only/);
+  assert.match(row("resnet20", "tfjs-wasm").status, /^n\/a: training: TF.js's wasm backend has no convolution weight gradient/);
+  assert.match(row("lenet", "tfjs-wasm").status, /outputs n\/a: own weights and data/);
+  assert.is(r.status, 0, `the bench exited with ${r.status}${show()}`);
+});
+
+test.run();
