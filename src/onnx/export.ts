@@ -53,9 +53,15 @@ class GraphBuilder implements GraphSink {
     return name;
   }
 
-  /** a parameter or buffer, under its state-dict name (a copy: the engine's memory may move) */
-  tensor(name: string, t: Tensor): string {
+  /** keeps a name for a parameter or buffer, so that no node takes it first */
+  reserve(name: string): void {
+    if (this.taken.has(name)) throw new OnnxError(`exportOnnx: the model's tensor '${name}' has the name of the graph's ${name}; rename it`);
     this.taken.add(name);
+  }
+
+  /** a parameter or buffer, under its (reserved) state-dict name (a copy: the engine's memory
+   *  may move) */
+  tensor(name: string, t: Tensor): string {
     this.initializers.push({ name, dims: [...t.shape], data: Float32Array.from(t.data) });
     return name;
   }
@@ -87,7 +93,11 @@ function trace(model: Module, inputShape: number[], opset: number) {
   g.unique("output");
   const values = new Map<Tensor, string>();
   const state = new Map<Tensor, string>();
-  for (const [n, t] of [...model.namedParameters(), ...model.namedBuffers()]) if (!state.has(t)) state.set(t, n);
+  for (const [n, t] of [...model.namedParameters(), ...model.namedBuffers()])
+    if (!state.has(t)) {
+      g.reserve(n);
+      state.set(t, n);
+    }
 
   const valueOf = (t: Tensor, op: string, i: number): string => {
     const known = values.get(t);
