@@ -50,8 +50,9 @@ function perturbNorms(model) {
 }
 
 /** Exports, runs ONNX Runtime and our forward on one input, and compares: shapes exactly,
- *  values within float32 rounding of a different summation order (relative to the output's
- *  largest magnitude). Returns the bytes. */
+ *  values within float32 rounding of a different summation order (1e-5 of each value plus 1e-5
+ *  of the output's largest magnitude; the zoo's worst is ~2e-6 of it, ResNet-50). Returns the
+ *  bytes. */
 async function roundTrip(what, model, shape, options = {}) {
   model.eval();
   const bytes = exportOnnx(model, shape, options);
@@ -67,7 +68,7 @@ async function roundTrip(what, model, shape, options = {}) {
   const out = (await session.run({ input: new ort.Tensor("float32", x, shape) })).output;
   await session.release();
   assert.equal([...out.dims], ours.shape, `${what}: ONNX Runtime's output shape`);
-  const scale = Math.max(1, ...ours.data.map(Math.abs));
+  const scale = ours.data.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-6);
   compare(`${what}: ONNX Runtime vs ours`, out.data, ours.data, 1e-5, 1e-5 * scale);
   return bytes;
 }
