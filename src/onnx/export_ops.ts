@@ -33,24 +33,17 @@ function refuse(op: string, why: string): never {
   throw new OnnxError(`${op} ${why}`);
 }
 
-/** PyTorch's pool output size (ceil_mode's last window must start inside the input or its
- *  left padding), as src/ops/pool.ts computes it. */
-function poolOut(size: number, k: number, p: number, s: number, d: number, ceil: boolean): number {
-  let o = Math.floor((size + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0)) / s) + 1;
-  if (ceil && (o - 1) * s >= size + p) o--;
-  return o;
-}
-
-/** ceil_mode only where it changes the output size. ONNX sizes a ceil-mode pool without
- *  PyTorch's rule (a last window that would start in the right padding is dropped), but where
- *  that rule drops a window the ceil size equals the floor size, and ceil_mode 0 is written. The
- *  clipped border windows agree (ONNX Runtime averages them with PyTorch's divisors: checked in
- *  test/onnx_export.test.mjs). */
+/** ceil_mode only where it changes the output size (the traced output, PyTorch's size, against
+ *  the floor-mode size). ONNX sizes a ceil-mode pool without PyTorch's rule that drops a last
+ *  window starting in the right padding, but where that rule applies the ceil size equals the
+ *  floor size, and ceil_mode 0 is written. The clipped border windows agree (ONNX Runtime
+ *  averages them with PyTorch's divisors: checked in test/onnx_export.test.mjs). */
 function ceilMode(c: OpCall, k: [number, number], s: [number, number], p: [number, number], d: [number, number]): number {
   if (!c.attrs.ceil_mode) return 0;
+  const floorOut = (size: number, i: number) => Math.floor((size + 2 * p[i] - d[i] * (k[i] - 1) - 1) / s[i]) + 1;
   const [, , H, W] = c.inShapes[0]!;
-  const differs = (size: number, i: number) => poolOut(size, k[i], p[i], s[i], d[i], false) !== poolOut(size, k[i], p[i], s[i], d[i], true);
-  return differs(H, 0) || differs(W, 1) ? 1 : 0;
+  const [, , OH, OW] = c.outShape;
+  return OH !== floorOut(H, 0) || OW !== floorOut(W, 1) ? 1 : 0;
 }
 
 function windowAttrs(c: OpCall) {
