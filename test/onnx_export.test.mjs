@@ -142,7 +142,7 @@ class Custom extends nn.Module {
 
 const LAYERS = [
   ["activations", () => nn.sequential(new nn.Conv2d(3, 6, 3, { stride: 2, padding: [1, 0], dilation: [1, 2], bias: false }), new nn.LeakyReLU(0.2), new nn.Conv2d(6, 6, 1, { groups: 3 }), new nn.Sigmoid(), new nn.Conv2d(6, 4, 3), new nn.Tanh(), new nn.Flatten(), new nn.Linear(4 * 3 * 2, 5), new nn.Softmax(1)), [2, 3, 9, 11]],
-  ["log_softmax over channels", () => nn.sequential(new nn.Conv2d(3, 4, 3), new nn.LogSoftmax(1)), [1, 3, 6, 6]],
+  ["softmax over the last axis (a negative axis: a 10-byte varint), log_softmax over channels", () => nn.sequential(new nn.Conv2d(3, 4, 3), new nn.Softmax(-1), new nn.LogSoftmax(1)), [1, 3, 6, 6]],
   ["pools", () => nn.sequential(new nn.MaxPool2d(3, { stride: 2, padding: 1 }), new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad: false }), new nn.AvgPool2d(2, { ceilMode: true }), new nn.MaxPool2d(2, { dilation: 2 })), [1, 3, 17, 18]],
   ["ceil_mode pools, clipped border windows", () => nn.sequential(new nn.MaxPool2d(3, { stride: 2, ceilMode: true }), new nn.AvgPool2d(3, { stride: 2, padding: 1, ceilMode: true }), new nn.AvgPool2d(3, { stride: 2, padding: 1, ceilMode: true, countIncludePad: false })), [1, 2, 18, 20]],
   ["ceil_mode pools where PyTorch drops a last window that starts in the padding", () => nn.sequential(new nn.MaxPool2d(2, { padding: 1, ceilMode: true }), new nn.AvgPool2d(2, { padding: 1, ceilMode: true })), [1, 2, 5, 7]],
