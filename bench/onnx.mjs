@@ -1,113 +1,13 @@
-// A tiny ONNX model writer, straight in the protobuf wire format (no protobuf library, no model
-// files to ship): one-node models for the kernel benchmarks (Gemm / MatMul, Conv, ConvTranspose,
-// MaxPool) and whole graphs (GraphBuilder: the ResNet-18 of resnet18.mjs), with float32 weights
-// as initializers.
-//
-// Wire format: each field is a key varint (field_number << 3 | wire_type) followed by a varint
-// (type 0), 8 bytes (type 1), a length-delimited payload (type 2) or 4 bytes (type 5).
-// Field numbers are those of onnx/onnx.proto (IR version 8, opset 13).
-
-const WIRE_VARINT = 0;
-const WIRE_LEN = 2;
-const WIRE_FIXED32 = 5;
-
-class Writer {
-  constructor() {
-    this.chunks = [];
-    this.length = 0;
-  }
-  bytes(b) {
-    this.chunks.push(b);
-    this.length += b.length;
-    return this;
-  }
-  varint(v) {
-    // int64 fields: negative values are written as 10-byte two's complement varints.
-    let n = BigInt.asUintN(64, BigInt(v));
-    const out = [];
-    do {
-      let byte = Number(n & 0x7fn);
-      n >>= 7n;
-      if (n !== 0n) byte |= 0x80;
-      out.push(byte);
-    } while (n !== 0n);
-    return this.bytes(Uint8Array.from(out));
-  }
-  key(field, wire) {
-    return this.varint((field << 3) | wire);
-  }
-  int(field, v) {
-    return this.key(field, WIRE_VARINT).varint(v);
-  }
-  float(field, v) {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, v, true);
-    return this.key(field, WIRE_FIXED32).bytes(b);
-  }
-  len(field, payload) {
-    return this.key(field, WIRE_LEN).varint(payload.length).bytes(payload);
-  }
-  string(field, s) {
-    return this.len(field, new TextEncoder().encode(s));
-  }
-  message(field, w) {
-    return this.len(field, w.finish());
-  }
-  /** packed repeated int64 */
-  packedInts(field, values) {
-    const w = new Writer();
-    for (const v of values) w.varint(v);
-    return this.len(field, w.finish());
-  }
-  finish() {
-    const out = new Uint8Array(this.length);
-    let o = 0;
-    for (const c of this.chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return out;
-  }
-}
-
-const FLOAT = 1; // TensorProto.DataType.FLOAT
-const ATTR = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 };
-
-// AttributeProto: name=1, f=2, i=3, s=4, floats=7, ints=8, type=20
-function attribute(name, value) {
-  const w = new Writer().string(1, name);
-  if (Array.isArray(value)) {
-    // ints as unpacked repeated int64 (the form onnx writers emit)
-    for (const v of value) w.int(8, v);
-    w.int(20, ATTR.INTS);
-  } else if (typeof value === "string") {
-    w.string(4, value).int(20, ATTR.STRING);
-  } else if (Number.isInteger(value) && !(value instanceof Number)) {
-    w.int(3, value).int(20, ATTR.INT);
-  } else {
-    w.float(2, Number(value)).int(20, ATTR.FLOAT);
-  }
-  return w;
-}
+// ONNX models for the benchmarks: one-node models for the kernel benchmarks (Gemm / MatMul,
+// Conv, ConvTranspose, MaxPool) and whole graphs (GraphBuilder: the ResNet-18 of resnet18.mjs),
+// with float32 weights as initializers. Serialized by the library's own ONNX writer
+// (src/onnx/proto_write.ts, through simdnet/onnx's encodeModel), the one exportOnnx uses.
+import { encodeModel, f32 } from "../dist/onnx.js";
 
 /** Mark a number as a float attribute even when it is integral (alpha: 1.0). */
-export const f32 = (v) => new Number(v);
+export { f32 };
 
-// TensorProto: dims=1, data_type=2, name=8, raw_data=9 (little-endian float32)
-function tensorProto(name, dims, data) {
-  const f = data instanceof Float32Array ? data : Float32Array.from(data);
-  const raw = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-  return new Writer().packedInts(1, dims).int(2, FLOAT).string(8, name).len(9, raw);
-}
-
-// ValueInfoProto: name=1, type=2 -> TypeProto.tensor_type=1 -> {elem_type=1, shape=2 -> dim=1 -> dim_value=1}
-function valueInfo(name, dims) {
-  const shape = new Writer();
-  for (const d of dims) shape.message(1, new Writer().int(1, d));
-  const tt = new Writer().int(1, FLOAT).message(2, shape);
-  const type = new Writer().message(1, tt);
-  return new Writer().string(1, name).message(2, type);
-}
+const asFloat32 = (data) => (data instanceof Float32Array ? data : Float32Array.from(data));
 
 /**
  * A ModelProto with one node.
@@ -138,29 +38,15 @@ export function onnxModel({ op, inputs, initializers = [], outputs, nodeInputs, 
  * @returns {Uint8Array} the serialized model
  */
 export function onnxGraphModel({ nodes, inputs, initializers = [], outputs, opset = 13 }) {
-  // GraphProto: node=1, name=2, initializer=5, input=11, output=12
-  const graph = new Writer();
-  nodes.forEach((n, i) => {
-    // NodeProto: input=1, output=2, name=3, op_type=4, attribute=5
-    const node = new Writer();
-    for (const name of n.inputs) node.string(1, name);
-    for (const name of n.outputs) node.string(2, name);
-    node.string(3, n.name ?? `${n.op.toLowerCase()}${i}`).string(4, n.op);
-    for (const [k, v] of Object.entries(n.attrs ?? {})) node.message(5, attribute(k, v));
-    graph.message(1, node);
+  return encodeModel({
+    name: "g",
+    producer: "simdnet-bench",
+    nodes: nodes.map((n, i) => ({ ...n, name: n.name ?? `${n.op.toLowerCase()}${i}` })),
+    inputs,
+    outputs,
+    initializers: initializers.map((t) => ({ name: t.name, dims: t.dims, data: asFloat32(t.data) })),
+    opset,
   });
-  graph.string(2, "g");
-  for (const t of initializers) graph.message(5, tensorProto(t.name, t.dims, t.data));
-  for (const t of inputs) graph.message(11, valueInfo(t.name, t.dims));
-  for (const t of outputs) graph.message(12, valueInfo(t.name, t.dims));
-
-  // ModelProto: ir_version=1, producer_name=2, graph=7, opset_import=8 -> {domain=1, version=2}
-  return new Writer()
-    .int(1, 8)
-    .string(2, "simdnet-bench")
-    .message(7, graph)
-    .message(8, new Writer().string(1, "").int(2, opset))
-    .finish();
 }
 
 /**

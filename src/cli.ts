@@ -1,4 +1,4 @@
-// The command line: simdnet train | eval | summary | bench. Built into dist/cli.js (bin: simdnet).
+// The command line: simdnet train | eval | summary | export | bench. Built into dist/cli.js (bin: simdnet).
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,7 @@ import { createOptimizer } from "./train/optimizers.js";
 import { tensor, tidy } from "./tensor.js";
 import { matmul, cross_entropy } from "./ops/index.js";
 import { profile } from "./profile.js";
+import { exportOnnx, OPSET_DEFAULT } from "./onnx/export.js";
 
 /** The zoo's names, wrapped into the help text's second column. */
 const MODEL_NAMES = Object.keys(modelFactories)
@@ -43,6 +44,7 @@ usage:
   simdnet eval [DIR] [options]   test accuracy of a model that train saved in DIR (default ./out)
   simdnet summary MODEL          layers, shapes, parameters, multiply-adds, receptive fields of a
                                  zoo model or of a saved model.json
+  simdnet export DIR OUT.onnx    write a model that train saved in DIR as an ONNX file
   simdnet bench [train]          kernel benchmarks, or LeNet training speed (bench options below)
   simdnet COMMAND --help         this text
 
@@ -84,6 +86,11 @@ eval options:
 summary options:
   --input C,H,W                  input shape (default: the one the model is built for)
 
+export options:
+  --input C,H,W                  the input the graph takes (default: the images it was trained on)
+  --batch N (1)                  images per run, the graph's first dimension
+  --opset N (17)                 the ONNX opset to write (13 to 18)
+
 bench options: in a source checkout, bench runs bench/kernels.mjs (simdnet beside TF.js and
 ONNX Runtime Web) and bench train runs bench/train_lenet.mjs; an installed package has no bench/
 and runs a built-in quick benchmark (SGEMM 512, LeNet training step at batch 64) instead.
@@ -110,6 +117,7 @@ const COMMANDS: Record<string, Spec> = {
   },
   eval: { options: { model: "value", data: "value", threads: "value", device: "value" }, args: 1 },
   summary: { options: { input: "value" }, args: 1 },
+  export: { options: { input: "value", batch: "value", opset: "value" }, args: 2 },
   bench: { options: { builtin: "flag", threads: "value", json: "flag", quick: "flag", suite: "value", filter: "value", profile: "flag" }, args: 0 },
   "bench train": { options: { builtin: "flag", threads: "value", json: "flag", steps: "value", warmup: "value", "no-tfjs": "flag", profile: "flag" }, args: 0 },
 };
@@ -127,11 +135,11 @@ function unknownOption(cmd: string, k: string, known: string[]): Error {
 function parseArgs(argv: string[]): Args {
   if (argv.length === 0 || ["--help", "-h", "help"].includes(argv[0])) return { _: ["help"], help: true };
   if (argv.length === 1 && ["--version", "-v", "version"].includes(argv[0])) return { _: ["version"] };
-  if (argv[0].startsWith("-")) throw new Error(`the command comes first: simdnet train|eval|summary|bench [options] (--help), got '${argv[0]}'`);
+  if (argv[0].startsWith("-")) throw new Error(`the command comes first: simdnet train|eval|summary|export|bench [options] (--help), got '${argv[0]}'`);
   const cmd = argv[0] === "bench" && argv[1] === "train" ? "bench train" : argv[0];
   // own keys only: --constructor is not an option, nor toString a command
   const spec = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
-  if (!spec) throw new Error(`unknown command '${argv[0]}' (train, eval, summary, bench; --help)`);
+  if (!spec) throw new Error(`unknown command '${argv[0]}' (train, eval, summary, export, bench; --help)`);
   const out: Args = { _: cmd.split(" ") };
   const known = Object.keys(spec.options);
   for (let i = out._.length; i < argv.length; i++) {
@@ -512,6 +520,29 @@ async function summaryCmd(args: Args) {
   console.log(String(summary(model, input)));
 }
 
+/** simdnet export DIR OUT.onnx: the saved model as an ONNX graph for [batch, C, H, W] inputs. */
+async function exportCmd(args: Args) {
+  const [, dir, out] = args._;
+  if (!dir || !out) throw new Error("export: give the model folder and the file to write: simdnet export DIR OUT.onnx");
+  await init({ threads: 1 });
+  const { model, meta } = await loadModel(resolve(dir));
+  const o = (meta.options ?? {}) as { inChannels?: number; inputSize?: number };
+  let input: number[];
+  if (args.input !== undefined) {
+    input = String(args.input).split(/[,x]/).map(Number);
+    if (input.length !== 3 || input.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`export: --input must be C,H,W (three positive integers, e.g. 1,28,28), got '${args.input}'`);
+  } else if (o.inChannels && o.inputSize) input = [o.inChannels, o.inputSize, o.inputSize];
+  else throw new Error(`export: ${dir} does not say what input the model takes (no inChannels and inputSize in its meta); give --input C,H,W`);
+  const batch = num(args, "batch", 1, true);
+  if (batch < 1) throw new Error(`--batch must be at least 1, got ${batch}`);
+  const opset = num(args, "opset", OPSET_DEFAULT, true);
+  const bytes = exportOnnx(model, [batch, ...input], { opset });
+  await writeFileAtomic(out, bytes);
+  const norm = meta.normalize as { mean: number[]; std: number[] } | undefined;
+  console.log(`${out}: ${model.type} as ONNX opset ${opset}, input [${[batch, ...input].join(", ")}], ${(bytes.length / 1e6).toFixed(2)} MB` +
+    (norm ? `; it expects the images normalised as in training: (x - mean) / std, mean ${JSON.stringify(norm.mean)}, std ${JSON.stringify(norm.std)}` : ""));
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Median ms of `runs` calls of fn, after two calls to warm up (V8 first runs wasm as baseline
@@ -598,6 +629,7 @@ async function main() {
   if (cmd === "train") await train(args);
   else if (cmd === "eval") await evalCmd(args);
   else if (cmd === "summary") await summaryCmd(args);
+  else if (cmd === "export") await exportCmd(args);
   else await benchCmd(args);
 }
 

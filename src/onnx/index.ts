@@ -3,4 +3,6 @@
 // imports the library through its public API ("../index.js"), which the build maps to the
 // library's own bundle, so both entry points share one engine, one Tensor and one Module class.
 export { loadOnnx, OnnxError, type LoadOnnxOptions } from "./import.js";
-export { exportOnnx, type ExportOnnxOptions } from "./export.js";
+export { exportOnnx, OPSET_MIN, OPSET_MAX, OPSET_DEFAULT, type ExportOnnxOptions } from "./export.js";
+// the protobuf writer, for tools that write ONNX graphs of their own (bench/onnx.mjs)
+export { encodeModel, f32, type GraphSpec, type NodeSpec, type TensorInit, type ValueSpec, type AttrValue } from "./proto_write.js";

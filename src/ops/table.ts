@@ -51,6 +51,8 @@ export interface OpKernels<A> {
 export interface OpEntry<A = any> extends OpDef<A> {
   /** the attributes the op takes (the keys of its defaults) */
   readonly attributes: readonly string[];
+  /** the attributes' defaults (undefined for a required one), as apply() fills them in */
+  readonly defaults: Readonly<Record<string, unknown>>;
   apply(inputs: (Tensor | null | undefined)[], attrs?: Partial<A>): Tensor;
 }
 
@@ -88,6 +90,7 @@ export function defineOp<A>(def: OpDef<A>, defaults?: OpDefaults<A>): OpEntry<A>
   const entry: OpEntry<A> = {
     ...def,
     attributes: known,
+    defaults: Object.freeze({ ...(defaults ?? {}) }),
     apply(rawInputs, rawAttrs) {
       const name = def.name;
       checkOptions(name, rawAttrs, known, { noun: "attribute", error: OpError });
