@@ -64,8 +64,12 @@ export function axisOf(axis: number, rank: number, what: string): number {
   return axis < 0 ? axis + rank : axis;
 }
 
+/** Constants are shape arithmetic and small tables: a larger one is an error, not a long loop. */
+export const MAX_CONST = 1 << 20;
+
 /** A const with an element of `dims` computed from its position (general gather/slice/transpose). */
 function build(dims: number[], isFloat: boolean, at: (pos: number[]) => number): Const {
+  if (prod(dims) > MAX_CONST) throw new OnnxError(`a constant of shape [${dims.join(", ")}] is larger than the ${MAX_CONST} values that shape arithmetic may hold`);
   const out: number[] = [];
   forEachIndex(dims, (pos) => out.push(at(pos)));
   return constOf(dims, out, isFloat);

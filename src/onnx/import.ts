@@ -164,8 +164,10 @@ export class OnnxModule extends Module {
   private constTensor(name: string, c: Const): Tensor {
     if (!c.isFloat) throw new OnnxError(`onnx: '${name}' holds integers [${c.dims.join(", ")}] where a float tensor is needed`);
     let t = this.constTensors.get(name);
-    if (!t || t.disposed) {
-      t = keep(tensor(Float32Array.from(c.data), c.dims));
+    if (!t || t.disposed || t.device !== this.device) {
+      t?.dispose();
+      // on the device of the weights (a model moved with .to("webgpu"))
+      t = keep(tensor(Float32Array.from(c.data), c.dims).to(this.device));
       if (this.consts.get(name) === c) this.constTensors.set(name, t);
     }
     return t;
@@ -205,7 +207,8 @@ export class OnnxModule extends Module {
     try {
       outs = spec.run(r);
     } catch (e) {
-      if (e instanceof OnnxError) throw e;
+      // a TypeError or RangeError is a bug here, not a message for the user: never dressed up
+      if (e instanceof OnnxError || e instanceof TypeError || e instanceof RangeError) throw e;
       const shapes = inputs.map((v) => (!v ? "-" : `[${(v instanceof Tensor ? v.shape : v.dims).join(", ")}]`)).join(", ");
       throw new OnnxError(`onnx: ${nodeName(n)} with inputs ${shapes}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -323,7 +326,8 @@ function checkNodes(g: OnnxGraph, opset: number) {
     for (const a of n.attributes.keys())
       if (!spec.attrs.includes(a)) throw new OnnxError(`onnx: ${nodeName(n)}: attribute '${a}' is not supported; ${n.opType} takes ${spec.attrs.join(", ") || "no attributes"}`);
     n.outputs.forEach((o, i) => {
-      if (o && i > (spec.outputs ?? 0) && usedAnywhere(g, o)) throw new OnnxError(`onnx: ${nodeName(n)}: output ${i} ('${o}') is used, which is not supported (only the first output of ${n.opType})`);
+      // BatchNormalization's statistics, MaxPool's indices, Dropout's mask: not supported
+      if (o && i > 0 && usedAnywhere(g, o)) throw new OnnxError(`onnx: ${nodeName(n)}: output ${i} ('${o}') is used, which is not supported (only the first output of ${n.opType})`);
     });
     spec.check?.(n, opset);
   }

@@ -8,7 +8,7 @@ import {
   local_response_norm, log_softmax, matmul, max_pool2d, avg_pool2d, relu, sigmoid, softmax, tanh,
 } from "../index.js";
 import { OnnxError, DT, dtypeName, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor } from "./proto_read.js";
-import { Const, constOf, arith, axisOf, concat, gather, reshapeTarget, slice, squeezeDims, transpose, unsqueezeDims } from "./consts.js";
+import { Const, MAX_CONST, constOf, arith, axisOf, concat, gather, reshapeTarget, slice, squeezeDims, transpose, unsqueezeDims } from "./consts.js";
 import { binary, constantPad, type BinaryKind } from "./ops.js";
 
 export type Value = Tensor | Const;
@@ -38,8 +38,6 @@ export interface OpSpec {
   bufferInputs?: number[];
   /** false: never folded at load even when every input is a constant (data ops) */
   foldable?: boolean;
-  /** outputs past the first that a graph may use */
-  outputs?: number;
   check?(node: OnnxNode, opset: number): void;
   run(r: NodeRun): Value[];
 }
@@ -342,7 +340,7 @@ export const OPS: Record<string, OpSpec> = {
       return [matmul(a.reshape([-1, a.shape[a.rank - 1]]), b).reshape([...lead, b.shape[1]])];
     },
   },
-  MaxPool: { ...pool("max"), outputs: 1 },
+  MaxPool: pool("max"),
   AveragePool: pool("avg"),
   GlobalAveragePool: {
     attrs: [],
@@ -484,7 +482,6 @@ export const OPS: Record<string, OpSpec> = {
     attrs: ["ratio", "seed"],
     constInputs: [1, 2],
     foldable: false,
-    outputs: 0,
     run(r) {
       // the layer's train()/eval() decides, as for nn.Dropout (not the mode the file was exported in)
       return [r.dropout(dropoutRatio(r.node, r.opset, (i) => r.konst(i, "ratio"), r.has(1)))];
@@ -514,7 +511,7 @@ export const OPS: Record<string, OpSpec> = {
       const t = attr(r.node, "value")?.t;
       const v = t ? constFromTensor(t) : constOf([1], [0], true);
       const count = dims.reduce((p, d) => p * d, 1);
-      if (dims.some((d) => d < 0) || count > 1 << 20) bad(r.node, `shape [${dims.join(", ")}] is not a small constant`);
+      if (dims.some((d) => d < 0) || count > MAX_CONST) bad(r.node, `shape [${dims.join(", ")}] is not a small constant`);
       return [constOf(dims, new Array(count).fill(v.data[0] ?? 0), v.isFloat)];
     },
   },

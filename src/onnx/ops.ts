@@ -7,6 +7,9 @@
 // count; no WebGPU kernels (the op table then says to move the inputs to the CPU).
 import { defineOp, empty, OpError, shapeStr, type Tensor } from "../index.js";
 
+/** The largest output these JS kernels make (their index tables take 4 bytes an element more). */
+const MAX_ELEMENTS = 2 ** 26;
+
 export type BinaryKind = "add" | "sub" | "mul" | "div" | "pow";
 
 function fail(op: string, msg: string): never {
@@ -63,7 +66,9 @@ export const broadcastBinaryOp = defineOp<{ kind: BinaryKind }>(
     noFixture: "checked through the ONNX import fixtures (test/onnx_import.test.mjs: input normalisation, torch's LocalResponseNorm graph) against PyTorch",
     check([a, b], { kind }) {
       if (!(kind in FORWARD)) fail("onnx_binary", `kind must be one of ${Object.keys(FORWARD).join(", ")}, got ${JSON.stringify(kind)}`);
-      if (!broadcastShape(a!.shape, b!.shape)) fail(`onnx_binary (${kind})`, `shapes ${shapeStr(a!.shape)} and ${shapeStr(b!.shape)} do not broadcast`);
+      const out = broadcastShape(a!.shape, b!.shape);
+      if (!out) fail(`onnx_binary (${kind})`, `shapes ${shapeStr(a!.shape)} and ${shapeStr(b!.shape)} do not broadcast`);
+      if (out.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(`onnx_binary (${kind})`, `shapes ${shapeStr(a!.shape)} and ${shapeStr(b!.shape)} broadcast to ${shapeStr(out)}, too large`);
     },
     forward(ctx, [a, b], { kind }) {
       const shape = broadcastShape(a!.shape, b!.shape)!;
@@ -116,7 +121,7 @@ export function paddedShape(op: string, shape: readonly number[], pads: readonly
     fail(op, `pads must be ${2 * n} integers (begin and end for each of the ${n} dimensions of ${shapeStr(shape)}), got ${JSON.stringify(pads)}`);
   const out = shape.map((d, i) => d + pads[i] + pads[n + i]);
   if (out.some((d) => d < 0)) fail(op, `pads ${JSON.stringify(pads)} crop more than the input ${shapeStr(shape)} has`);
-  if (out.reduce((p, d) => p * d, 1) > 2 ** 28) fail(op, `pads ${JSON.stringify(pads)} make the output ${shapeStr(out)} too large`);
+  if (out.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(op, `pads ${JSON.stringify(pads)} make the output ${shapeStr(out)} too large`);
   return out;
 }
 
