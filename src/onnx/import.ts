@@ -78,8 +78,7 @@ export class OnnxModule extends Module {
         const isFloat = t.dataType === DT.FLOAT || t.dataType === DT.DOUBLE;
         if (!isFloat || constUse.has(t.name)) this.consts.set(t.name, constFromTensor(t));
         else {
-          if (this.weights.has(t.name)) throw new OnnxError(`onnx: two initializers named '${t.name}'`);
-          this.addWeight(t.name, tensor(t.data as Float32Array, t.dims), bufferUse.has(t.name));
+          this.addWeight(t.name, t.data as Float32Array, t.dims, bufferUse.has(t.name));
         }
       }
       this.live = this.fold(g);
@@ -92,7 +91,7 @@ export class OnnxModule extends Module {
 
   /** Registers a weight under its ONNX name: a dotted name ("layer1.0.conv1.weight") is stored
    *  in nested scopes, so that the module's state dict uses the same name. */
-  private addWeight(name: string, t: Tensor, buffer: boolean) {
+  private addWeight(name: string, values: Float32Array, dims: number[], buffer: boolean) {
     const parts = name.split(".");
     if (parts.some((p) => !p)) throw new OnnxError(`onnx: initializer name '${name}' has an empty part between dots`);
     let m: Module = this;
@@ -106,6 +105,8 @@ export class OnnxModule extends Module {
     }
     const leaf = parts[parts.length - 1];
     if ((m as any)._modules.has(leaf)) throw new OnnxError(`onnx: initializer '${name}' collides with a longer initializer name`);
+    if ((m as any)._parameters.has(leaf) || (m as any)._buffers.has(leaf)) throw new OnnxError(`onnx: two initializers named '${name}'`);
+    const t = tensor(values, dims);
     if (buffer) m.registerBuffer(leaf, t);
     else m.registerParameter(leaf, t);
     this.weights.set(name, t);

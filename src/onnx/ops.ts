@@ -10,6 +10,13 @@ import { defineOp, empty, OpError, shapeStr, type Tensor } from "../index.js";
 /** The largest output these JS kernels make (their index tables take 4 bytes an element more). */
 const MAX_ELEMENTS = 2 ** 26;
 
+/** Checks, before anything is made, that an output fits the engine's memory (init's maxMemory). */
+function checkFits(op: string, shape: readonly number[], engine: unknown, why: string): void {
+  const bytes = 4 * shape.reduce((p, d) => p * d, 1);
+  const limit: number = (engine as any)?.arena?.limit ?? 2 ** 32;
+  if (bytes > limit) fail(op, `the output ${shapeStr(shape)} would need ${bytes} bytes, more than the engine's memory can hold (${limit}) (${why})`);
+}
+
 export type BinaryKind = "add" | "sub" | "mul" | "div" | "pow";
 
 function fail(op: string, msg: string): never {
@@ -69,6 +76,7 @@ export const broadcastBinaryOp = defineOp<{ kind: BinaryKind }>(
       const out = broadcastShape(a!.shape, b!.shape);
       if (!out) fail(`onnx_binary (${kind})`, `shapes ${shapeStr(a!.shape)} and ${shapeStr(b!.shape)} do not broadcast`);
       if (out.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(`onnx_binary (${kind})`, `shapes ${shapeStr(a!.shape)} and ${shapeStr(b!.shape)} broadcast to ${shapeStr(out)}, too large`);
+      checkFits(`onnx_binary (${kind})`, out, a!.engine, `${shapeStr(a!.shape)} and ${shapeStr(b!.shape)} broadcast`);
     },
     forward(ctx, [a, b], { kind }) {
       const shape = broadcastShape(a!.shape, b!.shape)!;
@@ -156,7 +164,7 @@ export const constantPadOp = defineOp<{ pads: number[]; value: number }>(
     inputs: ["input"],
     noFixture: "checked through the ONNX import fixtures (test/onnx_import.test.mjs: Pad before AveragePool, torch's LocalResponseNorm graph) against PyTorch",
     check([x], { pads, value }) {
-      paddedShape("onnx_pad", x!.shape, pads);
+      checkFits("onnx_pad", paddedShape("onnx_pad", x!.shape, pads), x!.engine, `input ${shapeStr(x!.shape)}, pads ${JSON.stringify(pads)}`);
       if (typeof value !== "number" || Number.isNaN(value)) fail("onnx_pad", `value must be a number, got ${JSON.stringify(value)}`);
     },
     forward(ctx, [x], { pads, value }) {
