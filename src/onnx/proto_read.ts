@@ -15,6 +15,7 @@ export class OnnxError extends Error {
 }
 
 const MAX_GRAPH_DEPTH = 8;
+const TAG: [number, number] = [0, 0];
 const utf8 = new TextDecoder("utf-8");
 
 /** A cursor over one message's bytes. `what` names the message for errors. */
@@ -70,12 +71,26 @@ class Reader {
 
   string(): string {
     const [s, e] = this.span();
+    // names and op types are short ASCII: building them directly is several times faster than
+    // TextDecoder on a tiny subarray
+    if (e - s <= 64) {
+      let out = "";
+      for (let i = s; i < e; i++) {
+        const c = this.buf[i];
+        if (c >= 0x80) return utf8.decode(this.buf.subarray(s, e));
+        out += String.fromCharCode(c);
+      }
+      return out;
+    }
     return utf8.decode(this.buf.subarray(s, e));
   }
 
   sub(what: string): Reader {
-    const [s, e] = this.span();
-    return new Reader(this.buf, what, s, e);
+    const n = this.varint();
+    if (n < 0 || n > this.end - this.pos) this.fail(`length ${n} runs past the end of the message (${this.end - this.pos} bytes left)`);
+    const r = new Reader(this.buf, what, this.pos, this.pos + n);
+    this.pos += n;
+    return r;
   }
 
   fixed32(): number {
@@ -85,12 +100,15 @@ class Reader {
     return v;
   }
 
-  /** The next field's number and wire type. */
+  /** The next field's number and wire type (in one reused pair: callers destructure it at once,
+   *  and a fresh array per field made the garbage collector the reader's main cost). */
   tag(): [number, number] {
     const t = this.varint();
     const field = Math.floor(t / 8), wire = t % 8;
     if (field < 1) this.fail(`field number ${field} (tag ${t})`);
-    return [field, wire];
+    TAG[0] = field;
+    TAG[1] = wire;
+    return TAG;
   }
 
   skip(wire: number): void {
@@ -368,9 +386,14 @@ function readTensor(r: Reader): OnnxTensor {
   return { ...t, data: isFloat ? Float32Array.from(have) : have };
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function decodeRaw(b: Uint8Array, type: number, count: number, what: string): Float32Array | number[] {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (type === DT.FLOAT) {
+    // the weights: one copy of the bytes on little-endian hosts (all current ones); slice() copies
+    // without first zero-filling a new buffer
+    if (LITTLE_ENDIAN) return new Float32Array(b.slice().buffer);
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
     return out;
