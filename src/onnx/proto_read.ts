@@ -392,8 +392,8 @@ function decodeRaw(b: Uint8Array, type: number, count: number, what: string): Fl
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (type === DT.FLOAT) {
     // the weights: one copy of the bytes on little-endian hosts (all current ones); slice() copies
-    // without first zero-filling a new buffer
-    if (LITTLE_ENDIAN) return new Float32Array(b.slice().buffer);
+    // without first zero-filling a new buffer (Uint8Array's slice: a Node Buffer's is a view)
+    if (LITTLE_ENDIAN) return new Float32Array(Uint8Array.prototype.slice.call(b).buffer);
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
     return out;
