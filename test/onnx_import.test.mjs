@@ -270,6 +270,14 @@ test("a valid handmade model runs, and inputs of another shape than exported are
   const fc = Array.from({ length: 48 }, (_, i) => Math.fround(Math.cos(i) * 0.2)), fb = [0, 0.5, -0.5];
   const want = [0, 1, 2].map((k) => fb[k] + pooled.reduce((a, p, i) => a + p * fc[k * 16 + i], 0));
   compare("small model", y.data, want, RTOL, ATOL);
+  // the same file as an ArrayBuffer, and as a view at an odd offset (raw_data then unaligned)
+  const bytes = smallModel(), padded = new Uint8Array(bytes.length + 3);
+  padded.set(bytes, 3);
+  for (const src of [bytes.slice().buffer, padded.subarray(3)]) {
+    const again = await loadOnnx(src);
+    sameBits("loaded again", sn.noGrad(() => again.call(x)).data, y.data);
+    again.dispose();
+  }
   let err = null;
   try {
     m.call(sn.zeros([1, 3, 4, 4]));
