@@ -9,7 +9,7 @@ import {
 } from "../index.js";
 import { OnnxError, DT, dtypeName, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor } from "./proto_read.js";
 import { Const, MAX_CONST, constOf, arith, axisOf, concat, gather, reshapeTarget, slice, squeezeDims, transpose, unsqueezeDims } from "./consts.js";
-import { binary, constantPad, type BinaryKind } from "./ops.js";
+import { binary, constantPad, resizeLinearAsymmetricOp, type BinaryKind } from "./ops.js";
 
 export type Value = Tensor | Const;
 
@@ -184,39 +184,44 @@ function reshapeValue(v: Value, dims: number[]): Value {
   return v instanceof Tensor ? v.reshape(dims) : new Const(dims, v.data, v.isFloat);
 }
 
-/** Resize / Upsample as interpolate(): nearest (asymmetric, floor: PyTorch's nearest) or linear
- *  (half_pixel or pytorch_half_pixel: align_corners false; align_corners), scaling H and W. */
+/** Resize / Upsample: nearest (asymmetric, floor: PyTorch's nearest) or linear with half_pixel,
+ *  pytorch_half_pixel (align_corners false) or align_corners as interpolate(); linear asymmetric
+ *  (Upsample's linear) as the JS op resizeLinearAsymmetricOp. Only H and W scale. */
 function resize(r: NodeRun, scales: number[] | null, sizes: number[] | null): Value[] {
   const n = r.node, x = r.tensor(0);
   checkRank4(r, x);
   const mode = str(n, "mode", "nearest");
   const coord = n.opType === "Upsample" ? "asymmetric" : str(n, "coordinate_transformation_mode", "half_pixel");
-  const align = coord === "align_corners";
-  const opts: Record<string, unknown> = { mode: mode === "nearest" ? "nearest" : "bilinear" };
-  if (mode === "linear") opts.align_corners = align;
+  let size: [number, number], scale: [number, number] | null = null;
   if (sizes) {
     if (sizes.length !== 4 || sizes[0] !== x.shape[0] || sizes[1] !== x.shape[1]) bad(n, `sizes ${JSON.stringify(sizes)} must keep N and C of the input [${x.shape.join(", ")}]`);
-    opts.size = [sizes[2], sizes[3]];
+    size = [sizes[2], sizes[3]];
   } else if (scales) {
-    if (scales.length !== 4 || scales[0] !== 1 || scales[1] !== 1) bad(n, `scales ${JSON.stringify(scales)} must be [1, 1, h, w] (only H and W scale)`);
-    if (align) opts.size = [Math.floor(x.shape[2] * scales[2]), Math.floor(x.shape[3] * scales[3])];
-    else opts.scale_factor = [scales[2], scales[3]];
+    if (scales.length !== 4 || scales[0] !== 1 || scales[1] !== 1 || !(scales[2] > 0 && scales[3] > 0)) bad(n, `scales ${JSON.stringify(scales)} must be [1, 1, h, w] (only H and W scale, by positive factors)`);
+    scale = [scales[2], scales[3]];
+    size = [Math.floor(x.shape[2] * scale[0]), Math.floor(x.shape[3] * scale[1])];
   } else bad(n, "has neither scales nor sizes");
+  if (mode === "linear" && coord === "asymmetric") {
+    const scales2 = scale ?? [size[0] / x.shape[2], size[1] / x.shape[3]];
+    return [resizeLinearAsymmetricOp.apply([x], { size, scales: scales2 })];
+  }
+  const opts: Record<string, unknown> = { mode: mode === "nearest" ? "nearest" : "bilinear" };
+  if (mode === "linear") opts.align_corners = coord === "align_corners";
+  // the coordinate rules follow the scale when the file gives one, the sizes otherwise (as ONNX)
+  if (scale && coord !== "align_corners") opts.scale_factor = scale;
+  else opts.size = size;
   return [interpolate(x, opts as any)];
 }
 
 function checkResize(n: OnnxNode) {
   const mode = str(n, "mode", "nearest");
   oneOf(n, "mode", mode, ["nearest", "linear"]);
-  if (n.opType === "Upsample") {
-    oneOf(n, "mode", mode, ["nearest"], " (Upsample's linear mode is asymmetric, which is not supported)");
-    return;
-  }
+  if (n.opType === "Upsample") return;
   const coord = str(n, "coordinate_transformation_mode", "half_pixel");
   if (mode === "nearest") {
     oneOf(n, "coordinate_transformation_mode", coord, ["asymmetric"], " with mode nearest (PyTorch's nearest)");
     oneOf(n, "nearest_mode", str(n, "nearest_mode", "round_prefer_floor"), ["floor"], " with mode nearest");
-  } else oneOf(n, "coordinate_transformation_mode", coord, ["half_pixel", "pytorch_half_pixel", "align_corners"], " with mode linear");
+  } else oneOf(n, "coordinate_transformation_mode", coord, ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"], " with mode linear");
   oneOf(n, "exclude_outside", int(n, "exclude_outside", 0), [0]);
   oneOf(n, "antialias", int(n, "antialias", 0), [0]);
   if (attr(n, "axes")) bad(n, "attribute axes is not supported (scales and sizes must cover all 4 dimensions)");
@@ -472,10 +477,14 @@ export const OPS: Record<string, OpSpec> = {
     attrs: ["mode", "scales"],
     constInputs: [1],
     foldable: false,
-    check: checkResize,
+    check(n, opset) {
+      checkResize(n);
+      if (opset < 9 && !attr(n, "scales")?.floats.length) bad(n, "has no scales attribute (opsets 7 and 8)");
+    },
     run(r) {
-      const scales = r.opset < 9 ? ints(r.node, "scales", null) ?? attr(r.node, "scales")?.floats ?? null : Array.from(r.konst(1, "scales").data);
-      return resize(r, attr(r.node, "scales")?.floats.length ? attr(r.node, "scales")!.floats : scales, null);
+      // opsets 7-8: a scales attribute; 9: a scales input
+      const scales = r.opset < 9 ? attr(r.node, "scales")!.floats : Array.from(r.konst(1, "scales").data);
+      return resize(r, scales, null);
     },
   },
   Dropout: {

@@ -190,3 +190,82 @@ export const constantPadOp = defineOp<{ pads: number[]; value: number }>(
 export function constantPad(x: Tensor, pads: number[], value = 0): Tensor {
   return constantPadOp.apply([x], { pads, value });
 }
+
+/** Source rows (or columns) and weights of ONNX's linear resize with coordinate_transformation_mode
+ *  asymmetric: x_original = x_resized / scale (scale = out / in when sizes are given), clamped
+ *  to the input (the last row repeats). PyTorch has no such mode (its bilinear is half_pixel or
+ *  align_corners); Upsample's linear mode is this one. */
+function asymmetricTable(inSize: number, outSize: number, scale: number) {
+  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), w1 = new Float64Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    const src = o / scale;
+    const lo = Math.min(Math.floor(src), inSize - 1);
+    i0[o] = lo;
+    i1[o] = Math.min(lo + 1, inSize - 1);
+    w1[o] = Math.min(Math.max(src - lo, 0), 1);
+  }
+  return { i0, i1, w1 };
+}
+
+interface AsymAttrs {
+  /** output [OH, OW] */
+  size: number[];
+  /** the scales over H and W (out / in when the file gave sizes) */
+  scales: number[];
+}
+
+function asymGeom(x: Tensor, a: AsymAttrs) {
+  const [N, C, H, W] = x.shape, [OH, OW] = a.size;
+  return { NC: N * C, H, W, OH, OW, rows: asymmetricTable(H, OH, a.scales[0]), cols: asymmetricTable(W, OW, a.scales[1]) };
+}
+
+export const resizeLinearAsymmetricOp = defineOp<AsymAttrs>(
+  {
+    name: "onnx_resize_linear_asymmetric",
+    inputs: ["input"],
+    noFixture: "checked through the ONNX import fixtures (test/onnx_import.test.mjs: handmade_d, Resize and Upsample linear asymmetric) against a PyTorch reference",
+    check([x], a) {
+      const op = "onnx_resize_linear_asymmetric";
+      if (x!.rank !== 4 || x!.shape.some((d) => d < 1)) fail(op, `input must be a non-empty [N, C, H, W], got ${shapeStr(x!.shape)}`);
+      if (!Array.isArray(a.size) || a.size.length !== 2 || a.size.some((d) => !Number.isInteger(d) || d < 1)) fail(op, `size must be two integers >= 1, got ${JSON.stringify(a.size)}`);
+      if (!Array.isArray(a.scales) || a.scales.length !== 2 || a.scales.some((s) => !(s > 0) || !Number.isFinite(s))) fail(op, `scales must be two positive numbers, got ${JSON.stringify(a.scales)}`);
+      const out = [x!.shape[0], x!.shape[1], ...a.size];
+      if (out.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(op, `the output ${shapeStr(out)} is too large`);
+      checkFits(op, out, x!.engine, `input ${shapeStr(x!.shape)}, size ${JSON.stringify(a.size)}`);
+    },
+    forward(ctx, [x], a) {
+      const g = asymGeom(x!, a);
+      const y = empty([x!.shape[0], x!.shape[1], g.OH, g.OW], ctx.engine);
+      const xv = x!.data, yv = y.data, { rows, cols } = g;
+      for (let p = 0; p < g.NC; p++)
+        for (let oh = 0; oh < g.OH; oh++) {
+          const r0 = (p * g.H + rows.i0[oh]) * g.W, r1 = (p * g.H + rows.i1[oh]) * g.W, wr = rows.w1[oh];
+          for (let ow = 0; ow < g.OW; ow++) {
+            const c0 = cols.i0[ow], c1 = cols.i1[ow], wc = cols.w1[ow];
+            const top = xv[r0 + c0] * (1 - wc) + xv[r0 + c1] * wc, bottom = xv[r1 + c0] * (1 - wc) + xv[r1 + c1] * wc;
+            yv[(p * g.OH + oh) * g.OW + ow] = top * (1 - wr) + bottom * wr;
+          }
+        }
+      return y;
+    },
+    backward(ctx, gy, [x], a) {
+      const g = asymGeom(x!, a);
+      const acc = new Float64Array(x!.size), gv = gy.data, { rows, cols } = g;
+      for (let p = 0; p < g.NC; p++)
+        for (let oh = 0; oh < g.OH; oh++) {
+          const r0 = (p * g.H + rows.i0[oh]) * g.W, r1 = (p * g.H + rows.i1[oh]) * g.W, wr = rows.w1[oh];
+          for (let ow = 0; ow < g.OW; ow++) {
+            const c0 = cols.i0[ow], c1 = cols.i1[ow], wc = cols.w1[ow], d = gv[(p * g.OH + oh) * g.OW + ow];
+            acc[r0 + c0] += d * (1 - wr) * (1 - wc);
+            acc[r0 + c1] += d * (1 - wr) * wc;
+            acc[r1 + c0] += d * wr * (1 - wc);
+            acc[r1 + c1] += d * wr * wc;
+          }
+        }
+      const dx = empty(x!.shape, ctx.engine);
+      dx.data.set(acc);
+      return [dx];
+    },
+  },
+  { size: undefined, scales: undefined },
+);
