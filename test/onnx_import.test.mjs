@@ -2,7 +2,7 @@
 // torch.onnx.export (tools/fixtures/gen_onnx.py) in eval mode (batch norm folded, onnx:: names)
 // and training mode (state_dict names, BatchNormalization and Dropout kept), at opsets 13 and 17:
 // outputs within the conformance tolerances, and for training exports one forward/backward gives
-// PyTorch's gradients and running statistics. Three handmade graphs cover the op forms torch does
+// PyTorch's gradients and running statistics. Five handmade graphs cover the op forms torch does
 // not emit. Then: fine-tuning with fit(), summary(), state dicts, the same bits on any thread
 // count, and clear errors for what is not supported, before anything runs.
 import { test } from "uvu";
@@ -97,6 +97,26 @@ test("every op the fixtures use is covered: the torch exports and handmade graph
   for (const h of HANDMADE) for (const op of expected(h).ops) used.add(op);
   const issue = ["Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Add", "Sub", "Mul", "Div", "Concat", "Flatten", "Reshape", "Pad", "Resize", "Upsample", "LRN", "Dropout", "Constant", "Shape", "Gather", "Slice", "Unsqueeze", "Cast"];
   assert.equal(issue.filter((op) => !used.has(op)), []);
+});
+
+test("the ops simdnet/onnx adds to the op table (onnx_binary, onnx_pad, onnx_resize_linear_asymmetric): a backward each, checked by finite differences", () => {
+  const added = [...sn.opTable.keys()].filter((k) => k.startsWith("onnx_"));
+  assert.equal(added.sort(), ["onnx_binary", "onnx_pad", "onnx_resize_linear_asymmetric"]);
+  for (const k of added) {
+    const op = sn.opTable.get(k);
+    assert.type(op.backward, "function", k);
+    assert.ok(op.noFixture.includes("test/onnx_import.test.mjs"), k);
+  }
+  const g = new sn.Generator(3);
+  const t = (shape, lo = -1, hi = 1) => sn.tensor(g.fillUniform(new Float32Array(shape.reduce((a, b) => a * b, 1)), lo, hi), shape).requireGrad();
+  const binary = sn.opTable.get("onnx_binary"), pad = sn.opTable.get("onnx_pad"), resize = sn.opTable.get("onnx_resize_linear_asymmetric");
+  for (const kind of ["add", "sub", "mul", "div", "pow"]) {
+    // broadcasting both ways: [2,3,1,4] with [3,5,1]; positive bases and divisors away from 0
+    const a = kind === "pow" ? t([2, 3, 1, 4], 0.5, 2) : t([2, 3, 1, 4]), b = kind === "div" || kind === "pow" ? t([3, 5, 1], 0.5, 2) : t([3, 5, 1]);
+    sn.gradcheck((x, y) => binary.apply([x, y], { kind }), [a, b], { throws: true });
+  }
+  sn.gradcheck((x) => pad.apply([x], { pads: [0, 1, -1, 2, 1, 0, 1, -1], value: 0.5 }), [t([2, 3, 4, 5])], { throws: true });
+  sn.gradcheck((x) => resize.apply([x], { size: [7, 4], scales: [7 / 3, 0.8] }), [t([2, 2, 3, 5])], { throws: true });
 });
 
 test("names: a training export keeps PyTorch's state_dict names; an eval export has the exporter's onnx:: names and no batch norm", async () => {
