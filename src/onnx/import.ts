@@ -241,18 +241,32 @@ export class OnnxModule extends Module {
     if (!fits) throw new OnnxError(`onnx: input '${this.inputName}' must have shape [${want.map((d, i) => (i === 0 || typeof d !== "number" ? "N" : d)).join(", ")}] (as exported), got [${shape.join(", ")}]`);
   }
 
+  /** set while call() runs: Module.call checks a module without children by outputShape() first,
+   *  which here would run the whole graph a second time (the graph checks its input itself) */
+  private calling = false;
+
+  call(x: Tensor): Tensor {
+    this.calling = true;
+    try {
+      return super.call(x);
+    } finally {
+      this.calling = false;
+    }
+  }
+
   outputShape(input: number[]): number[] {
+    if (this.calling) return input;
     return this.trace(input, null);
   }
 
   /** One row per node that runs: its op, output shape, the weights it uses and its multiply-adds
    *  (receptive fields are not tracked through a graph: rf stays the input's). */
   summarize(flow: Flow, rows: SummaryRow[], name: string): Flow {
-    const counted = new Set<Tensor>();
+    const counted = new Set<Tensor>(), weights = new Set(this.weights.values());
     const hook: NodeHook = (n, inputs, outs) => {
       const y = outs[0];
       if (!(y instanceof Tensor)) return;
-      const own = inputs.filter((v): v is Tensor => v instanceof Tensor && [...this.weights.values()].includes(v) && !counted.has(v));
+      const own = inputs.filter((v): v is Tensor => v instanceof Tensor && weights.has(v) && !counted.has(v));
       own.forEach((t) => counted.add(t));
       const x = inputs.find((v): v is Tensor => v instanceof Tensor);
       const params = own.filter((t) => t.requiresGrad);

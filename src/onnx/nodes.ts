@@ -451,6 +451,7 @@ export const OPS: Record<string, OpSpec> = {
   Pad: {
     attrs: ["mode", "pads", "value"],
     constInputs: [1, 2, 3],
+    foldable: false,
     check(n) {
       oneOf(n, "mode", str(n, "mode", "constant"), ["constant"]);
     },
@@ -574,6 +575,8 @@ export const OPS: Record<string, OpSpec> = {
   If: {
     attrs: ["then_branch", "else_branch"],
     constInputs: [0],
+    // a branch may use tensors: run at forward, where its constant nodes cost microseconds
+    foldable: false,
     check(n) {
       if (!attr(n, "then_branch")?.g || !attr(n, "else_branch")?.g) bad(n, "needs then_branch and else_branch graphs");
     },
