@@ -177,7 +177,7 @@ test("fine-tuning: fit() trains an imported LeNet (loss falls), and the state di
   again.dispose();
 });
 
-test("summary() on an imported model: one row per node that runs, shapes, parameters and multiply-adds", async () => {
+test("summary() on an imported model: one row per node that runs, shapes, parameters and multiply-adds; a zero Pad is the next pool's padding", async () => {
   const m = await loadOnnx(file("lenet1.train.op13.onnx"));
   const s = sn.summary(m, [1, 28, 28]);
   assert.equal(s.outputShape, [1, 10]);
@@ -188,6 +188,12 @@ test("summary() on an imported model: one row per node that runs, shapes, parame
   assert.is(s.totalMacs, 4 * 24 * 24 * 25 + 6 * 8 * 8 * 100 + 96 * 10);
   assert.ok(String(s).includes("Gemm"));
   m.dispose();
+  // torch's AvgPool2d(3, 2, padding=1) is Pad + AveragePool in the file: one pool that pads itself
+  const r = await loadOnnx(file("resnet.eval.op13.onnx"));
+  const layers = sn.summary(r, [3, 12, 12]).rows.map((row) => row.layer);
+  assert.ok(!layers.some((l) => l.startsWith("Pad")), layers.join(" "));
+  assert.ok(layers.includes("AveragePool(kernel_shape=[3,3], pads=[1,1,1,1], strides=[2,2])"), layers.join(" "));
+  r.dispose();
 });
 
 test("the same bits on 1 and 3 threads (forward and gradients of the LRN AlexNet and the U-Net)", async () => {
