@@ -32,9 +32,9 @@ function trainWithoutDropout(m) {
 }
 
 /** Forward in the mode of the export, backward of sum(y * dy) for training exports; compares. */
-async function checkAgainstTorch(onnxName, refName, mode) {
+async function checkAgainstTorch(onnxName, refName, mode, options) {
   const want = expected(refName);
-  const m = await loadOnnx(file(onnxName));
+  const m = await loadOnnx(file(onnxName), options);
   const x = toTensor(want.get("x"));
   if (mode === "eval") {
     m.eval();
@@ -91,6 +91,16 @@ for (const name of HANDMADE)
       compare(`${name}: ${k}`, p[1].grad.data, want.get(k).data, RTOL, ATOL);
     }
   });
+
+test("without the load-time rewrites (fuse: false) every node runs as written, with the same results: torch's LRN graph, Pad + AveragePool", async () => {
+  for (const name of ["alexnet_lrn", "resnet", "lenet1"])
+    for (const mode of ["eval", "train"]) {
+      const m = await checkAgainstTorch(`${name}.${mode}.op13.onnx`, `${name}.${mode}`, mode, { fuse: false });
+      const ops = sn.summary(m, expected(`${name}.${mode}`).get("x").shape).rows.map((r) => r.layer.replace(/\(.*/, ""));
+      assert.ok(name === "alexnet_lrn" ? ops.includes("Pow") && !ops.includes("LRN") : ops.includes("Pad"), ops.join(" "));
+      m.dispose();
+    }
+});
 
 test("every op the fixtures use is covered: the torch exports and handmade graphs together use the issue's op list", () => {
   const used = new Set(NETS.flatMap((n) => [...expected(`${n}.eval`).ops, ...expected(`${n}.train`).ops]));
@@ -177,7 +187,7 @@ test("fine-tuning: fit() trains an imported LeNet (loss falls), and the state di
   again.dispose();
 });
 
-test("summary() on an imported model: one row per node that runs, shapes, parameters and multiply-adds; a zero Pad is the next pool's padding", async () => {
+test("summary() on an imported model: one row per node that runs, shapes, parameters and multiply-adds; a zero Pad is the next pool's padding, torch's LRN graph one LRN node", async () => {
   const m = await loadOnnx(file("lenet1.train.op13.onnx"));
   const s = sn.summary(m, [1, 28, 28]);
   assert.equal(s.outputShape, [1, 10]);
@@ -194,6 +204,14 @@ test("summary() on an imported model: one row per node that runs, shapes, parame
   assert.ok(!layers.some((l) => l.startsWith("Pad")), layers.join(" "));
   assert.ok(layers.includes("AveragePool(kernel_shape=[3,3], pads=[1,1,1,1], strides=[2,2])"), layers.join(" "));
   r.dispose();
+  // torch's LocalResponseNorm graph (Mul, Pad, 3-d AveragePool, Pow, Div and the shape arithmetic
+  // around them) runs as one LRN node each (the outputs above are PyTorch's)
+  for (const mode of ["eval", "train"]) {
+    const a = await loadOnnx(file(`alexnet_lrn.${mode}.op17.onnx`));
+    const ops = sn.summary(a, [3, 32, 32]).rows.map((row) => row.layer.replace(/\(.*/, ""));
+    assert.equal(ops.filter((op) => op !== "Dropout"), ["Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "Flatten", "Gemm", "Relu", "Gemm", "Softmax"]);
+    a.dispose();
+  }
 });
 
 test("the same bits on 1 and 3 threads (forward and gradients of the LRN AlexNet and the U-Net)", async () => {
@@ -256,11 +274,11 @@ test("unsupported ops and attributes: an error naming the node, its op type or a
 test("options: an unknown key is an error with a did-you-mean; a non-byte argument is named", async () => {
   let err = null;
   try {
-    await loadOnnx(smallModel(), { strictt: true });
+    await loadOnnx(smallModel(), { fuze: false });
   } catch (e) {
     err = e;
   }
-  assert.ok(err && /loadOnnx/.test(err.message) && /strictt/.test(err.message), err?.message);
+  assert.ok(err && /loadOnnx/.test(err.message) && /fuze/.test(err.message) && /did you mean 'fuse'/i.test(err.message), err?.message);
   err = null;
   try {
     await loadOnnx("model.onnx");

@@ -25,8 +25,9 @@ test.before(async () => {
   await initGpu(sn);
 });
 
-// every net without Sub/Div/Mul/Pow of broadcast shapes (the LRN graph, input normalisation)
-for (const net of ["lenet1", "vgg_bn", "inception", "resnet", "fcn", "unet"])
+// every net without broadcast arithmetic (LeNet-5's input normalisation); torch's LRN graph runs
+// as LRN nodes
+for (const net of ["lenet1", "alexnet_lrn", "vgg_bn", "inception", "resnet", "fcn", "unet"])
   test(`${net} on webgpu: PyTorch's eval output, and training-mode output and gradients`, async () => {
     const ev = await loadOnnx(file(`${net}.eval.op13.onnx`));
     ev.eval().to("webgpu");

@@ -7,7 +7,7 @@
 import { Module, Tensor, tensor, keep, noGrad, tidy, zeros, checkOptions, nn } from "../index.js";
 import { OnnxError, readModel, DT, dtypeName, type OnnxGraph, type OnnxModel, type OnnxNode } from "./proto_read.js";
 import { Const } from "./consts.js";
-import { fusePads } from "./fuse.js";
+import { fuseLrn, fusePads } from "./fuse.js";
 import { OPS, SUPPORTED, constFromTensor, dropoutRatio, nodeName, int, type NodeRun, type Value } from "./nodes.js";
 
 export { OnnxError };
@@ -15,8 +15,12 @@ export { OnnxError };
 type SummaryRow = Parameters<Module["summarize"]>[1][number];
 type Flow = Parameters<Module["summarize"]>[0];
 
-/** loadOnnx takes no options yet (the object is checked, so a misspelt key is an error). */
-export interface LoadOnnxOptions {}
+export interface LoadOnnxOptions {
+  /** false: run every node as the file has it, without the load-time rewrites (a zero Pad folded
+   *  into the next pool or conv, torch's LocalResponseNorm graph as one LRN node); they give the
+   *  same results, and this is how the tests check that. Default true. */
+  fuse?: boolean;
+}
 
 const MIN_OPSET = 7, MAX_OPSET = 18;
 
@@ -50,7 +54,7 @@ export class OnnxModule extends Module {
   /** one nn.Dropout per Dropout node (train()/eval() and checkpoints reach them as children) */
   private readonly dropouts = new Map<OnnxNode, Module>();
 
-  constructor(model: OnnxModel) {
+  constructor(model: OnnxModel, fuse: boolean) {
     super();
     const g = model.graph;
     this.graph = g;
@@ -82,7 +86,8 @@ export class OnnxModule extends Module {
           this.addWeight(t.name, t.data as Float32Array, t.dims, bufferUse.has(t.name));
         }
       }
-      this.live = fusePads(this.fold(g), this.consts, this.outputName, this.opset);
+      const nodes = this.fold(g);
+      this.live = fuse ? fuseLrn(fusePads(nodes, this.consts, this.outputName, this.opset), this.consts, this.outputName) : nodes;
       this.addDropouts(g);
     } catch (e) {
       this.dispose(); // a model that failed to load keeps no memory
@@ -308,7 +313,7 @@ export class OnnxModule extends Module {
 }
 
 function describe(n: OnnxNode): string {
-  const shown = ["kernel_shape", "strides", "pads", "group", "dilations", "mode", "axis"];
+  const shown = ["kernel_shape", "strides", "pads", "group", "dilations", "mode", "axis", "size"];
   const parts = [...n.attributes.values()].filter((a) => shown.includes(a.name)).map((a) => `${a.name}=${a.ints.length ? `[${a.ints.join(",")}]` : a.s ?? a.i ?? a.f}`);
   return `${n.opType}(${parts.join(", ")})`;
 }
@@ -357,7 +362,9 @@ function usedAnywhere(g: OnnxGraph, name: string): boolean {
 /** Reads an .onnx file and returns a Module that runs it (see docs/onnx.md for the supported
  *  ops). Needs init() first (the weights are tensors). */
 export async function loadOnnx(bytes: Uint8Array | ArrayBuffer, options: LoadOnnxOptions = {}): Promise<Module> {
-  checkOptions("loadOnnx", options, []);
+  checkOptions("loadOnnx", options, ["fuse"]);
+  const { fuse = true } = options;
+  if (typeof fuse !== "boolean") throw new OnnxError(`loadOnnx: fuse must be true or false, got ${JSON.stringify(fuse)}`);
   if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
   if (!(bytes instanceof Uint8Array)) throw new OnnxError(`loadOnnx: expects the bytes of an .onnx file (Uint8Array or ArrayBuffer), got ${bytes === null ? "null" : typeof bytes}`);
   const model = readModel(bytes);
@@ -365,5 +372,5 @@ export async function loadOnnx(bytes: Uint8Array | ArrayBuffer, options: LoadOnn
   if (opset === undefined) throw new OnnxError("onnx: the model imports no default-domain opset");
   if (opset < MIN_OPSET || opset > MAX_OPSET) throw new OnnxError(`onnx: opset ${opset} is not supported (${MIN_OPSET} to ${MAX_OPSET}; torch.onnx.export's opset_version)`);
   checkNodes(model.graph, opset);
-  return new OnnxModule(model);
+  return new OnnxModule(model, fuse);
 }
