@@ -13,6 +13,7 @@ export { gradcheck, gradcheckModule, GradcheckError, type GradcheckOptions, type
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
 export * as nn from "./nn/index.js";
 export { Module, Sequential, fuseBatchNorm } from "./nn/index.js";
+export { checkOptions } from "./options.js";
 export { Generator, manualSeed, defaultGenerator, type RngState } from "./random.js";
 export { summary, formatSummary, type ModelSummary } from "./summary.js";
 export { profile, formatProfile, measurePeak, type Profile, type ProfileOptions, type OpProfile, type LayerProfile } from "./profile.js";
