@@ -23,7 +23,6 @@ export * as data from "./data/index.js";
 export { Dataset, DataLoader, fromPixels, loadMnistDigits, loadFashionMnist } from "./data/index.js";
 export * as viz from "./viz/index.js";
 export { writeFileAtomic } from "./train/files.js";
-export { checkOptions } from "./options.js";
 export { fit, evaluate, evaluateAsync, pickDevice, AUTO_GPU_MACS, packCheckpoint, unpackCheckpoint, sealCheckpoint, saveCheckpoint, loadCheckpoint, readCheckpointInfo, historySvg, NonFiniteError, createOptimizer, type FitOptions, type EpochRecord } from "./train/index.js";
 export { type EvaluateResult } from "./train/fit.js";
 export { weightsToSafetensors, loadWeights, modelConfig, modelFromConfig, modelFromBytes, parseModelFile, saveModel, loadModel } from "./nn/save.js";
