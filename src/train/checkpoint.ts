@@ -220,15 +220,9 @@ function checkRngState(s: unknown, whose: string, what: string): void {
   }
 }
 
-/** Restore a checkpoint into the given (freshly built) model, optimiser, schedule and loader.
- *  All or nothing: the file is checked against everything given (model tensor names and shapes,
- *  the generators, the optimiser's and the schedule's state) before any of them changes, and a
- *  restore that fails leaves every one as it was. State in the file needs something to restore it
- *  into, and what is given needs its state in the file (a schedule restarted at epoch 0 in the
- *  middle of a run would go unnoticed); only the loader's generator state may be left unused.
- *  Returns the epochs completed, the history and the extra data. */
-export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "checkpoint") {
-  checkOptions("unpackCheckpoint", p, RESTORE_PARTS);
+/** The checks every reader of a checkpoint makes first (its bytes, checksum, format, epoch and
+ *  history), and what they read. */
+function readHeader(bytes: Uint8Array, what: string) {
   if (!(bytes instanceof Uint8Array)) throw new Error(`${what}: expected the checkpoint's bytes (a Uint8Array), got ${bytes === null ? "null" : typeof bytes}`);
   const sum = verifyChecksum(bytes, what);
   const file = parseSafetensors(bytes, what);
@@ -238,10 +232,21 @@ export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "che
   if (m.checksum !== sum) throw new Error(`${what}: the checksum in the metadata is not the one in the header's text (an edited file)`);
   for (const [k, v] of Object.entries(m)) if (typeof v !== "string") throw new Error(`${what}: metadata '${k}' must be a string, got ${typeof v}`);
   if (!/^(0|[1-9]\d{0,14})$/.test(m.epoch ?? "")) throw new Error(`${what}: bad epoch ${JSON.stringify(m.epoch ?? null)} in the metadata`);
-  const epoch = Number(m.epoch);
   const history = unpack(parseMeta(m, "history", what, "[]"), file.tensors, what);
   if (!Array.isArray(history)) throw new Error(`${what}: the history in the metadata is not a list`);
-  const extra = parseMeta(m, "extra", what, "{}");
+  return { file, m, epoch: Number(m.epoch), history, extra: parseMeta(m, "extra", what, "{}") };
+}
+
+/** Restore a checkpoint into the given (freshly built) model, optimiser, schedule and loader.
+ *  All or nothing: the file is checked against everything given (model tensor names and shapes,
+ *  the generators, the optimiser's and the schedule's state) before any of them changes, and a
+ *  restore that fails leaves every one as it was. State in the file needs something to restore it
+ *  into, and what is given needs its state in the file (a schedule restarted at epoch 0 in the
+ *  middle of a run would go unnoticed); only the loader's generator state may be left unused.
+ *  Returns the epochs completed, the history and the extra data. */
+export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "checkpoint") {
+  checkOptions("unpackCheckpoint", p, RESTORE_PARTS);
+  const { file, m, epoch, history, extra } = readHeader(bytes, what);
   // settings of the run that must not change on resume (fit's schedulerStep), checked first;
   // a file from before a setting was recorded is taken as it is
   for (const [k, v] of Object.entries(p.expectExtra ?? {}))
@@ -324,27 +329,17 @@ export function unpackCheckpoint(bytes: Uint8Array, p: RestoreParts, what = "che
   return { epoch, history, extra };
 }
 
-/** Node: write a checkpoint file atomically (a crash mid-write leaves the previous one). */
 /** What a checkpoint says about its run without restoring anything: the epochs completed, the
  *  history so far and the `checkpointInfo` that fit() stored (null if none). The file is checked
  *  as unpackCheckpoint checks it (format and checksum), so damage is an error here too. */
 export function readCheckpointInfo(bytes: Uint8Array, what = "checkpoint"): { epoch: number; history: unknown[]; info: Record<string, unknown> | null } {
-  if (!(bytes instanceof Uint8Array)) throw new Error(`${what}: expected the checkpoint's bytes (a Uint8Array), got ${bytes === null ? "null" : typeof bytes}`);
-  const sum = verifyChecksum(bytes, what);
-  const file = parseSafetensors(bytes, what);
-  const m = file.metadata;
-  if (!m || typeof m !== "object" || Array.isArray(m)) throw new Error(`${what}: not a checkpoint (no metadata)`);
-  if (m.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not a checkpoint (metadata format is ${JSON.stringify(m.format)?.slice(0, 60)})`);
-  if (m.checksum !== sum) throw new Error(`${what}: the checksum in the metadata is not the one in the header's text (an edited file)`);
-  if (typeof m.epoch !== "string" || !/^(0|[1-9]\d{0,14})$/.test(m.epoch)) throw new Error(`${what}: bad epoch ${JSON.stringify(m.epoch ?? null)} in the metadata`);
-  const history = unpack(parseMeta(m, "history", what, "[]"), file.tensors, what);
-  if (!Array.isArray(history)) throw new Error(`${what}: the history in the metadata is not a list`);
-  const extra = parseMeta(m, "extra", what, "{}");
+  const { epoch, history, extra } = readHeader(bytes, what);
   const info = extra && typeof extra === "object" && !Array.isArray(extra) ? (extra as any).info ?? null : null;
   if (info !== null && (typeof info !== "object" || Array.isArray(info))) throw new Error(`${what}: the run information in the metadata is not an object`);
-  return { epoch: Number(m.epoch), history, info };
+  return { epoch, history, info };
 }
 
+/** Node: write a checkpoint file atomically (a crash mid-write leaves the previous one). */
 export async function saveCheckpoint(path: string, p: CheckpointParts): Promise<void> {
   checkOptions("saveCheckpoint", p, PARTS);
   const { writeFileAtomic } = await import("./files.js");
