@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The demo page in chromium (via playwright-core), measured:
+// The demo page in a browser (chromium by default; firefox, webkit: test/browser/drivers.mjs),
+// measured:
 //  (a) LeNet training throughput in the page's worker, batch 64, 2 threads, against the same
 //      training code (demo/trainer.js) on the same data in Node. As in bench/train_lenet.mjs a
 //      step is forward, cross-entropy, backward and the SGD update, and the figure is the median
@@ -13,20 +14,27 @@
 //      (and, for reference, what a minified bundle would be).
 // Targets (reported, not asserted): (a) within 15% of Node, (b) under 2 s, (c) under 150 KB.
 //
-//   node bench/browser.mjs [--steps 30] [--warmup 5] [--rounds 2] [--json]
+// Node runs the build and thread count the page got. WebKitGTK has no SharedArrayBuffer: one
+// thread there.
+//
+//   node bench/browser.mjs [--browser chromium|firefox|webkit] [--build auto|relaxed|simd]
+//                          [--threads 2] [--steps 30] [--warmup 5] [--rounds 2] [--json]
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import * as sn from "../dist/index.js";
 import { Trainer, digitsFromBytes } from "../demo/trainer.js";
-import { launchBrowser, watchedPage, startServer } from "../test/browser/launch.mjs";
+import { startServer } from "../test/browser/launch.mjs";
+import { launch } from "../test/browser/drivers.mjs";
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
+const str = (name, def) => {
   const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : def;
+  return i >= 0 ? argv[i + 1] : def;
 };
-const steps = opt("steps", 30), warmup = opt("warmup", 5), rounds = opt("rounds", 2), THREADS = 2;
-const WAIT = { timeout: 120000 };
+const opt = (name, def) => Number(str(name, def));
+const steps = opt("steps", 30), warmup = opt("warmup", 5), rounds = opt("rounds", 2), THREADS = opt("threads", 2);
+const BROWSER = str("browser", "chromium"), BUILD = str("build", "auto");
+const WAIT = 120000;
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -38,7 +46,7 @@ const summarise = (recs) => {
 };
 
 const server = await startServer({ isolation: true });
-const browser = await launchBrowser();
+const browser = await launch(BROWSER);
 try {
   // The server turns the `mnist` package's JSON into bytes on the first request; do that now so
   // (b) measures the page, not the server's one-off work.
@@ -46,29 +54,30 @@ try {
   const { train, test } = digitsFromBytes(sn, bytes);
 
   async function browserRound() {
-    const { page, log } = await watchedPage(browser);
-    await page.goto(`${server.url}demo/?threads=${THREADS}&autostart`);
+    const page = await browser.newPage();
+    await page.goto(`${server.url}demo/?threads=${THREADS}&autostart${BUILD === "auto" ? "" : `&build=${BUILD}`}`);
     // On a timeout, say how far the page got rather than only that it timed out.
     const stuck = async (what, e) => {
       const state = await page.evaluate(() => ({ ready: window.demo?.ready, running: window.demo?.running, steps: window.demo?.steps.length, status: document.getElementById("status")?.textContent }));
       throw new Error(`${what}: ${e.message.split("\n")[0]}; the page: ${JSON.stringify(state)}`);
     };
-    await page.waitForFunction((n) => window.demo?.steps.length >= n || window.demo?.errors.length, warmup + steps, WAIT).catch((e) => stuck("training", e));
-    await page.click("#stop");
-    await page.waitForFunction(() => !window.demo.running, null, WAIT).catch((e) => stuck("stopping", e));
+    await page.waitFor((n) => window.demo?.steps.length >= n || window.demo?.errors.length, warmup + steps, WAIT).catch((e) => stuck("training", e));
+    await page.evaluate(() => document.getElementById("stop").click());
+    await page.waitFor(() => !window.demo.running, null, WAIT).catch((e) => stuck("stopping", e));
     const d = await page.evaluate(() => ({ steps: window.demo.steps, info: window.demo.info, firstStepAt: window.demo.firstStepAt, timing: window.demo.timing, errors: window.demo.errors }));
     await page.close();
     if (d.errors.length) throw new Error(`the page reported: ${d.errors.join("; ")}`);
-    if (d.info.threads !== THREADS) throw new Error(`the page's worker runs ${d.info.threads} threads, not ${THREADS}`);
-    const wasm = log.requests.filter((u) => u.endsWith(".wasm")).map((u) => new URL(u).pathname);
+    if (d.info.threads !== THREADS) console.log(`${BROWSER}: the page's worker runs ${d.info.threads} thread(s), not ${THREADS} (${d.info.fallback})`);
+    const wasm = [`/dist/simdnet.${d.info.build}${d.info.sharedMemory ? "" : ".single"}.wasm`];
     const t = d.timing;
     // page ms: app.js running, the worker's init done (engine and digits in parallel), first step
     const startup = { appStartAt: t.appStartAt, engineMs: t.engineMs, digitsMs: t.digitsMs, readyAt: t.readyAt, firstStepAt: d.firstStepAt };
-    return { ...summarise(d.steps), loadToFirstStepMs: d.firstStepAt, startup, build: d.info.build, wasm };
+    return { ...summarise(d.steps), loadToFirstStepMs: d.firstStepAt, startup, build: d.info.build, buildReason: d.info.buildReason, threads: d.info.threads, wasm };
   }
 
-  async function nodeRound() {
-    const info = await sn.init({ threads: THREADS });
+  // Node runs what the page got (its build, its threads)
+  async function nodeRound({ build, threads }) {
+    const info = await sn.init({ threads, build });
     const t = new Trainer(sn, train, test);
     t.newModel();
     const recs = [];
@@ -87,7 +96,7 @@ try {
   const b = [], n = [];
   for (let r = 0; r < rounds; r++) {
     b.push(await browserRound());
-    n.push(await nodeRound());
+    n.push(await nodeRound(b[b.length - 1]));
   }
   const pick = (rs, k) => median(rs.map((r) => r[k]));
   const ours = { browser: { ms: pick(b, "ms"), wallMs: pick(b, "wallMs") }, node: { ms: pick(n, "ms"), wallMs: pick(n, "wallMs") } };
@@ -110,7 +119,9 @@ try {
 
   const result = {
     bench: "browser",
-    threads: THREADS,
+    browser: browser.version,
+    threads: b[0].threads,
+    buildReason: b[0].buildReason,
     batch: 64,
     steps,
     warmup,
@@ -131,7 +142,7 @@ try {
   else {
     const kb = (x) => `${(x / 1024).toFixed(1)} KB`;
     const f0 = (x) => x.toFixed(0);
-    console.log(`LeNet training, batch 64, ${THREADS} threads, ${result.build} build: median of ${steps} steps after ${warmup}, ${rounds} round(s) each, alternating`);
+    console.log(`${browser.version}: LeNet training, batch 64, ${result.threads} thread(s), ${result.build} build (${result.buildReason}): median of ${steps} steps after ${warmup}, ${rounds} round(s) each, alternating`);
     console.log(`  page's worker: ${ours.browser.ms.toFixed(1)} ms/step = ${f0(result.browserImagesPerSec)} images/s  (wall, with batch, messages, yield: ${f0(result.browserWallImagesPerSec)} images/s)`);
     console.log(`  Node:          ${ours.node.ms.toFixed(1)} ms/step = ${f0(result.nodeImagesPerSec)} images/s  (wall, with batch: ${f0(result.nodeWallImagesPerSec)} images/s)`);
     console.log(`  browser / Node: ${ratio.toFixed(2)}x  (target: within 15%, i.e. >= 0.85x) ${ratio >= 0.85 ? "ok" : "MISSED"}`);

@@ -17,11 +17,15 @@ self.onmessage = async (e) => {
       const loaded = [];
       for (const name of files) loaded.push({ name, bytes: new Uint8Array(await (await fetch(`/test/fixtures/${name}`)).arrayBuffer()) });
       self.postMessage({ ok: true, info, result: await runGpuCases(sn, loaded) });
+    } else if (cmd === "init") {
+      const t0 = performance.now();
+      const info = await sn.init({ threads });
+      self.postMessage({ ok: true, info, ms: performance.now() - t0 });
     } else if (cmd === "trap") {
       const info = await sn.init({ threads });
       let message = null;
       try {
-        sn.engine().runAll("debug_trap_on", [1]);
+        sn.engine().runAll("debug_trap_on", [e.data.thread ?? 1]);
       } catch (err) {
         message = err.message;
       }
@@ -34,6 +38,7 @@ self.onmessage = async (e) => {
       self.postMessage({ ok: true, info, message, deadMessage });
     }
   } catch (err) {
-    self.postMessage({ ok: false, error: String(err && err.stack ? err.stack : err) });
+    // JavaScriptCore's stacks have no message line: send both
+    self.postMessage({ ok: false, error: err && err.stack ? `${err.message}\n${err.stack}` : String(err) });
   }
 };
