@@ -5,32 +5,11 @@
 // trains. One browser start per file (a start takes seconds).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readdirSync, readFileSync } from "node:fs";
-import * as sn from "../../dist/index.js";
-import { runCases } from "./cases.mjs";
 import { startServer } from "./launch.mjs";
+import { fixtureFiles, sameBitsAsNode } from "./node_bits.mjs";
 import { launch, requireBrowser } from "./drivers.mjs";
 
-const files = readdirSync(new URL("../fixtures/", import.meta.url)).filter((f) => f.endsWith(".safetensors") && !f.startsWith("model_"));
-
-/** Node's hashes for one build (each browser is compared with the build it picked). */
-const nodeResults = new Map();
-async function nodeResult(build) {
-  if (!nodeResults.has(build)) {
-    await sn.init({ threads: 2, minParallelWork: 0, build });
-    nodeResults.set(build, runCases(sn, files.map((name) => ({ name, bytes: readFileSync(new URL(`../fixtures/${name}`, import.meta.url)) }))));
-    sn.dispose();
-  }
-  return nodeResults.get(build);
-}
-
-async function sameBits(where, build, got) {
-  const want = await nodeResult(build);
-  const keys = Object.keys(want);
-  assert.ok(keys.length > 0, "no fixture cases");
-  assert.equal(Object.keys(got).length, keys.length, `${where}: number of cases`);
-  for (const k of keys) assert.equal(got[k], want[k], `${where} (${build} build): ${k}: bits differ from Node`);
-}
+const files = fixtureFiles;
 
 /** expect: what the browser has. relaxedSimd: whether it validates relaxed SIMD;
  *  sharedArrayBuffer: whether an isolated page's worker gets SharedArrayBuffer (threads);
@@ -76,7 +55,7 @@ export function browserSuite(name, expect) {
     assert.is(r.info.sharedMemory, expect.sharedArrayBuffer);
     if (expect.sharedArrayBuffer) assert.is(r.info.fallback, undefined);
     else assert.match(r.info.fallback, expect.fallback);
-    await sameBits(`${name} worker, ${threads} thread(s)`, r.info.build, r.result);
+    await sameBitsAsNode(`${name} worker, ${threads} thread(s)`, r.info.build, r.result);
   });
 
   test(`${name}: a page without cross-origin isolation falls back to one thread, says why, same bits`, async () => {
@@ -86,7 +65,7 @@ export function browserSuite(name, expect) {
     assert.is(r.info.threads, 1);
     assert.ok(!r.info.sharedMemory);
     assert.match(r.info.fallback, /page is not cross-origin isolated/);
-    await sameBits(`${name} page, no isolation`, r.info.build, r.result);
+    await sameBitsAsNode(`${name} page, no isolation`, r.info.build, r.result);
   });
 
   test(`${name}: a trapping kernel throws a clear error; a worker that dies makes the call throw, not hang`, async () => {
@@ -104,6 +83,16 @@ export function browserSuite(name, expect) {
       assert.match(r.message, /kernel debug_trap_on failed: \S/);
     }
   });
+
+  if (expect.sharedArrayBuffer)
+    test(`${name}: pool workers that never report ready make init() fail clearly in bounded time; the next init() works`, async () => {
+      const p = await openRunner(isolated);
+      const r = await p.evaluate(() => window.inWorker({ cmd: "hang", threads: 2 }));
+      assert.ok(r.ok, r.error);
+      assert.match(r.message, /simdnet: worker 1 did not start within 20 s/);
+      assert.ok(r.failedAfterMs < 5000, `failed after ${r.failedAfterMs} ms`);
+      assert.is(r.info.threads, 2);
+    });
 
   test(`${name}: the demo starts (${threads} thread(s)), trains (the loss falls) and stops`, async () => {
     await page?.close();

@@ -21,6 +21,31 @@ self.onmessage = async (e) => {
       const t0 = performance.now();
       const info = await sn.init({ threads });
       self.postMessage({ ok: true, info, ms: performance.now() - t0 });
+    } else if (cmd === "hang") {
+      // The pool's workers never report ready (their script is empty): init() must fail with a
+      // clear error in bounded time, and the next init() with working workers must succeed.
+      // The pool's 20 s start timeout is shortened here by scaling this worker's timers.
+      const RealWorker = self.Worker, realSetTimeout = self.setTimeout;
+      const silent = URL.createObjectURL(new Blob([""], { type: "text/javascript" }));
+      self.Worker = class extends RealWorker {
+        constructor() {
+          super(silent);
+        }
+      };
+      self.setTimeout = (f, ms, ...rest) => realSetTimeout(f, ms >= 10000 ? ms / 40 : ms, ...rest);
+      const t0 = performance.now();
+      let message = null;
+      try {
+        await sn.init({ threads });
+      } catch (err) {
+        message = err.message;
+      } finally {
+        self.Worker = RealWorker;
+        self.setTimeout = realSetTimeout;
+      }
+      const failedAfterMs = performance.now() - t0;
+      const info = await sn.init({ threads });
+      self.postMessage({ ok: true, message, failedAfterMs, info });
     } else if (cmd === "trap") {
       const info = await sn.init({ threads });
       let message = null;
