@@ -17,8 +17,10 @@
 // Node runs the build and thread count the page got. WebKitGTK has no SharedArrayBuffer: one
 // thread there.
 //
-//   node bench/browser.mjs [--browser chromium|firefox|webkit] [--build auto|relaxed|simd]
+//   node bench/browser.mjs [--browser chromium|firefox|webkit|all] [--build auto|relaxed|simd|both]
 //                          [--threads 2] [--steps 30] [--warmup 5] [--rounds 2] [--json]
+// --browser all runs each installed browser in turn and prints one line each; with --build both,
+// the relaxed and the SIMD build forced in turn (where the browser has relaxed SIMD).
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import * as sn from "../dist/index.js";
@@ -44,6 +46,39 @@ const summarise = (recs) => {
   const ms = median(timed.map((r) => r.ms)), wall = median(timed.map((r) => r.wallMs));
   return { ms, wallMs: wall, imagesPerSec: (64 * 1000) / ms, wallImagesPerSec: (64 * 1000) / wall };
 };
+
+if (BROWSER === "all") await allBrowsers();
+
+/** --browser all: each installed browser in turn (a child process each, --json), with --build
+ *  both: the relaxed and the SIMD build forced in turn where the browser has both; then one table. */
+async function allBrowsers() {
+  const { spawnSync } = await import("node:child_process");
+  const { missing } = await import("../test/browser/drivers.mjs");
+  const rest = argv.filter((a, i) => !["--browser", "--build", "--json"].includes(a) && !["--browser", "--build"].includes(argv[i - 1]));
+  const rows = [];
+  for (const name of ["chromium", "firefox", "webkit"]) {
+    if (missing(name)) {
+      console.log(`${name}: skipped (${missing(name)})`);
+      continue;
+    }
+    for (const build of BUILD === "both" ? ["relaxed", "simd"] : [BUILD]) {
+      const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, "--browser", name, "--build", build, "--json", ...rest], { encoding: "utf8", timeout: 20 * 60000 });
+      const line = (r.stdout || "").trim().split("\n").pop();
+      let res = null;
+      try {
+        res = JSON.parse(line);
+      } catch {
+        const why = (r.stderr || r.stdout || "").trim().split("\n").slice(-1)[0];
+        console.log(`${name}, ${build} build: ${/relaxed SIMD was asked for/.test(r.stderr) ? "no relaxed SIMD" : `failed: ${why}`}`);
+        continue;
+      }
+      rows.push(res);
+      console.log(`${res.browser}, ${res.build} build (${build}), ${res.threads} thread(s): ${res.browserMsPerStep.toFixed(1)} ms/step; Node ${res.nodeMsPerStep.toFixed(1)}; browser/Node ${res.browserVsNode.toFixed(2)}x`);
+    }
+  }
+  if (argv.includes("--json")) console.log(JSON.stringify(rows));
+  process.exit(0);
+}
 
 const server = await startServer({ isolation: true });
 const browser = await launch(BROWSER);

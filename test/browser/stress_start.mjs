@@ -35,12 +35,17 @@ try {
       for (let i = 0; i < INITS; i++) {
         const t0 = Date.now();
         const r = await Promise.race([
-          page.evaluate((threads) => window.inWorker({ cmd: "init", threads }), THREADS),
+          page.evaluate((threads) => window.inWorker({ cmd: "init", threads, trace: true }), THREADS),
           new Promise((resolve) => setTimeout(() => resolve({ ok: false, error: `no answer from the page in ${PAGE_WAIT_MS / 1000} s` }), PAGE_WAIT_MS)),
         ]);
         if (r.ok && r.info.threads === THREADS) times.push(r.ms);
         else failures.push({ start: s, init: i, ms: Date.now() - t0, error: r.ok ? `started ${r.info.threads} threads: ${r.info.fallback}` : r.error });
-        if (!r.ok) console.log(`start ${s}, init ${i}: ${r.error}`);
+        if (!r.ok) {
+          // how far the pool's start got, as the module worker saw it
+          const traces = await Promise.race([page.evaluate(() => window.traces), new Promise((res) => setTimeout(() => res(["(the page did not answer)"]), 10000))]);
+          failures[failures.length - 1].traces = traces;
+          console.log(`\nstart ${s}, init ${i}: ${r.error}\n  ${traces.join("\n  ")}`);
+        }
       }
       await page.close();
     } catch (e) {
@@ -62,6 +67,6 @@ if (argv.includes("--json")) console.log(JSON.stringify(result));
 else {
   console.log(`${version}: ${STARTS} fresh starts x ${INITS} init({ threads: ${THREADS} }) in a module worker: ${times.length} ok, ${failures.length} failed`);
   console.log(`  init ms: median ${result.initMs.median}, p95 ${result.initMs.p95}, max ${result.initMs.max}; browser launch: median ${launchMedian} ms`);
-  for (const f of failures) console.log(`  start ${f.start}${f.init !== undefined ? `, init ${f.init}` : ""}: ${f.error}`);
+  for (const f of failures) console.log(`  start ${f.start}${f.init !== undefined ? `, init ${f.init}` : ""}: ${f.error}${f.traces ? ` [${f.traces.join("; ")}]` : ""}`);
 }
 process.exit(failures.length ? 1 : 0);

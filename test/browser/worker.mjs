@@ -18,8 +18,20 @@ self.onmessage = async (e) => {
       for (const name of files) loaded.push({ name, bytes: new Uint8Array(await (await fetch(`/test/fixtures/${name}`)).arrayBuffer()) });
       self.postMessage({ ok: true, info, result: await runGpuCases(sn, loaded) });
     } else if (cmd === "init") {
+      // trace: report to the page when the pool creates a worker and when the constructor
+      // returns (test/browser/stress_start.mjs: where a start that hangs is stuck)
+      const RealWorker = self.Worker;
+      if (e.data.trace)
+        self.Worker = class extends RealWorker {
+          constructor(...args) {
+            self.postMessage({ trace: "new Worker() called" });
+            super(...args);
+            self.postMessage({ trace: "new Worker() returned" });
+            this.addEventListener("message", (m) => m.data?.type && self.postMessage({ trace: `worker says ${m.data.type}` }));
+          }
+        };
       const t0 = performance.now();
-      const info = await sn.init({ threads });
+      const info = await sn.init({ threads }).finally(() => (self.Worker = RealWorker));
       self.postMessage({ ok: true, info, ms: performance.now() - t0 });
     } else if (cmd === "hang") {
       // The pool's workers never report ready (their script is empty): init() must fail with a
