@@ -15,6 +15,8 @@ import { CHROMIUM, launchBrowser } from "./launch.mjs";
 export const FIREFOX = process.env.FIREFOX_PATH || "/usr/bin/firefox-esr";
 export const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER_PATH || "/usr/bin/WebKitWebDriver";
 const XVFB = "/usr/bin/Xvfb";
+/** The longest one call into a page may take before it fails. */
+const EVAL_MS = 10 * 60000;
 
 /** MiniBrowser lies in WebKitGTK's library folder (/usr/lib/<triplet>/webkit2gtk-4.1/). */
 function findMiniBrowser() {
@@ -78,7 +80,9 @@ async function launchChromium() {
 
 async function launchFirefox() {
   const { default: puppeteer } = await import("puppeteer-core");
-  const browser = await puppeteer.launch({ browser: "firefox", executablePath: FIREFOX, headless: true, protocol: "webDriverBiDi" });
+  // a page call may take minutes on a loaded machine (all fixture cases): allow EVAL_MS, not
+  // puppeteer's default 3 min
+  const browser = await puppeteer.launch({ browser: "firefox", executablePath: FIREFOX, headless: true, protocol: "webDriverBiDi", protocolTimeout: EVAL_MS });
   return {
     name: "firefox",
     version: await browser.version(),
@@ -142,7 +146,7 @@ async function launchWebKit() {
     const { Builder } = await import("selenium-webdriver");
     const caps = { browserName: "MiniBrowser", "webkitgtk:browserOptions": { binary: findMiniBrowser(), args: ["--automation"] } };
     const session = await new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities(caps).build();
-    await session.manage().setTimeouts({ script: 300000, pageLoad: 60000 });
+    await session.manage().setTimeouts({ script: EVAL_MS, pageLoad: 60000 });
     const version = (await session.getCapabilities()).get("browserVersion");
     let open = false;
     return {
