@@ -1,13 +1,21 @@
 #!/usr/bin/env node
-// Stress the worker pool's start in a real browser: `starts` fresh browser starts, each opening
-// test/browser/runner.html on an isolated page and running init({ threads }) in `inits` fresh
-// module workers one after the other (the pool's nested workers come from a Blob URL). Reports
-// how many inits finished, how long they took, and every failure with its message: a start that
-// never reports ready must end in the pool's own clear error (START_TIMEOUT_MS), never hang the
-// page. Firefox ESR showed such hangs in about 3 % of fresh starts under its WebDriver agent.
+// Stress the worker pool's start in a real browser: `starts` fresh browser starts, each loading
+// test/browser/loop.html on an isolated page, which runs init({ threads }) in `inits` fresh
+// module workers one after the other (the pool's workers are nested workers from a Blob URL) and
+// reports every result here over HTTP. An init with no answer in 30 s is a hang, reported with
+// the module worker's trace (each new Worker() called / returned, each worker's ready).
 //
-//   node test/browser/stress_start.mjs [--browser firefox] [--starts 20] [--inits 5] [--threads 2] [--json]
-import { launch } from "./drivers.mjs";
+// --no-driver starts the browser as a plain process (Firefox only) instead of through its
+// WebDriver client, so that no automation agent is attached: Firefox ESR hangs inside a nested
+// `new Worker()` about 2 % of the time under its WebDriver BiDi agent (bench/README.md).
+//
+//   node test/browser/stress_start.mjs [--browser firefox] [--no-driver] [--starts 10] [--inits 20] [--threads 2] [--json]
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FIREFOX, launch } from "./drivers.mjs";
 import { startServer } from "./launch.mjs";
 
 const argv = process.argv.slice(2);
@@ -15,58 +23,88 @@ const arg = (name, def) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1] : def;
 };
-const BROWSER = arg("browser", "firefox"), STARTS = +arg("starts", 20), INITS = +arg("inits", 5), THREADS = +arg("threads", 2);
-// longer than the pool's own start timeout, so that one reports first
-const PAGE_WAIT_MS = 40000;
+const BROWSER = arg("browser", "firefox"), STARTS = +arg("starts", 10), INITS = +arg("inits", 20), THREADS = +arg("threads", 2);
+const NO_DRIVER = argv.includes("--no-driver");
+if (NO_DRIVER && BROWSER !== "firefox") throw new Error("--no-driver: Firefox only");
 
+// the reports: loop.html sends each result as the query of a GET
+let onReport = () => {};
+const reports = createServer((req, res) => {
+  res.writeHead(204, { "Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin" });
+  res.end();
+  const q = req.url.indexOf("?");
+  if (q >= 0) onReport(JSON.parse(decodeURIComponent(req.url.slice(q + 1))));
+});
+await new Promise((r) => reports.listen(0, "127.0.0.1", r));
+const reportUrl = `http://127.0.0.1:${reports.address().port}/report`;
 const server = await startServer({ isolation: true });
-const times = [], failures = [], launchMs = [];
-let version = "";
+
+/** One fresh browser running loop.html to the end (or until it stops reporting). */
+async function oneStart(s) {
+  const url = `${server.url}test/browser/loop.html?n=${INITS}&threads=${THREADS}&report=${encodeURIComponent(reportUrl)}`;
+  const results = [];
+  let agent = "";
+  const finished = new Promise((resolve) => {
+    let quiet;
+    const arm = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => resolve("the page stopped reporting for 60 s"), 60000);
+    };
+    arm();
+    onReport = (m) => {
+      arm();
+      if (m.hello) agent = m.hello;
+      else if (m.done) resolve("done");
+      else results.push(m);
+    };
+  });
+  let close;
+  if (NO_DRIVER) {
+    const profile = mkdtempSync(join(tmpdir(), "stress-firefox-"));
+    const ff = spawn(FIREFOX, ["--headless", "--no-remote", "--profile", profile, url], { stdio: "ignore" });
+    close = async () => {
+      ff.kill();
+      await new Promise((r) => (ff.exitCode !== null ? r() : ff.once("exit", r)));
+      rmSync(profile, { recursive: true, force: true });
+    };
+  } else {
+    const browser = await launch(BROWSER);
+    const page = await browser.newPage();
+    page.goto(url).catch(() => {});
+    close = () => browser.close();
+  }
+  const end = await finished;
+  await close();
+  return { end, agent, results };
+}
+
+const times = [], failures = [];
 try {
   for (let s = 0; s < STARTS; s++) {
-    const tl = Date.now();
-    const browser = await launch(BROWSER);
-    launchMs.push(Date.now() - tl);
-    version = browser.version;
-    try {
-      const page = await browser.newPage();
-      await page.goto(server.url + "test/browser/runner.html");
-      await page.waitFor(() => window.ready === true, null, 20000);
-      for (let i = 0; i < INITS; i++) {
-        const t0 = Date.now();
-        const r = await Promise.race([
-          page.evaluate((threads) => window.inWorker({ cmd: "init", threads, trace: true }), THREADS),
-          new Promise((resolve) => setTimeout(() => resolve({ ok: false, error: `no answer from the page in ${PAGE_WAIT_MS / 1000} s` }), PAGE_WAIT_MS)),
-        ]);
-        if (r.ok && r.info.threads === THREADS) times.push(r.ms);
-        else failures.push({ start: s, init: i, ms: Date.now() - t0, error: r.ok ? `started ${r.info.threads} threads: ${r.info.fallback}` : r.error });
-        if (!r.ok) {
-          // how far the pool's start got, as the module worker saw it
-          const traces = await Promise.race([page.evaluate(() => window.traces), new Promise((res) => setTimeout(() => res(["(the page did not answer)"]), 10000))]);
-          failures[failures.length - 1].traces = traces;
-          console.log(`\nstart ${s}, init ${i}: ${r.error}\n  ${traces.join("\n  ")}`);
-        }
+    const { end, results } = await oneStart(s);
+    for (const r of results) {
+      if (r.ok) times.push(r.ms);
+      else {
+        failures.push({ start: s, ...r });
+        console.log(`\nstart ${s}, init ${r.i}: ${r.error}\n  ${(r.traces || []).join("\n  ")}`);
       }
-      await page.close();
-    } catch (e) {
-      failures.push({ start: s, error: `the page: ${e.message}` });
-    } finally {
-      await browser.close();
     }
+    if (end !== "done") failures.push({ start: s, error: `${end} after ${results.length} of ${INITS} inits` });
     process.stdout.write(`\r${s + 1}/${STARTS} starts, ${times.length} inits ok, ${failures.length} failed`);
   }
 } finally {
   await server.close();
+  reports.close();
 }
 process.stdout.write("\n");
 const sorted = [...times].sort((a, b) => a - b);
-const q = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0) : "-");
-const launchMedian = [...launchMs].sort((a, b) => a - b)[launchMs.length >> 1];
-const result = { browser: version, starts: STARTS, initsPerStart: INITS, threads: THREADS, ok: times.length, failed: failures.length, initMs: { median: q(0.5), p95: q(0.95), max: q(1) }, launchMedianMs: launchMedian, failures };
+const q = (p) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]) : null);
+const how = NO_DRIVER ? "a plain process, no automation" : "its WebDriver client";
+const result = { browser: BROWSER, driver: !NO_DRIVER, starts: STARTS, initsPerStart: INITS, threads: THREADS, ok: times.length, failed: failures.length, initMs: { median: q(0.5), p95: q(0.95), max: q(1) }, failures };
 if (argv.includes("--json")) console.log(JSON.stringify(result));
 else {
-  console.log(`${version}: ${STARTS} fresh starts x ${INITS} init({ threads: ${THREADS} }) in a module worker: ${times.length} ok, ${failures.length} failed`);
-  console.log(`  init ms: median ${result.initMs.median}, p95 ${result.initMs.p95}, max ${result.initMs.max}; browser launch: median ${launchMedian} ms`);
-  for (const f of failures) console.log(`  start ${f.start}${f.init !== undefined ? `, init ${f.init}` : ""}: ${f.error}${f.traces ? ` [${f.traces.join("; ")}]` : ""}`);
+  console.log(`${BROWSER} (${how}): ${STARTS} fresh starts x ${INITS} init({ threads: ${THREADS} }) in fresh module workers: ${times.length} ok, ${failures.length} failed`);
+  console.log(`  init ms: median ${result.initMs.median}, p95 ${result.initMs.p95}, max ${result.initMs.max}`);
+  for (const f of failures) console.log(`  start ${f.start}${f.i !== undefined ? `, init ${f.i}` : ""}: ${f.error}${f.traces ? ` [${f.traces.join("; ")}]` : ""}`);
 }
 process.exit(failures.length ? 1 : 0);
