@@ -38,6 +38,15 @@ test("init({ build }) forces a build and says so; the bits differ only by build,
   assert.equal(Array.from(sn.matmul(x2, x2).toArray()), y);
 });
 
+test("init({ build }) with an unknown build is refused before anything starts", async () => {
+  try {
+    await sn.init({ build: "fast" });
+    assert.unreachable("init took build: fast");
+  } catch (e) {
+    assert.match(e.message, /init: build must be "auto", "relaxed" or "simd", got "fast"/);
+  }
+});
+
 test("the one-thread fallback says why memory is not shared", async () => {
   const info = await sn.init({ threads: 4, sharedMemory: false });
   assert.is(info.threads, 1);

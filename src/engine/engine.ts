@@ -112,6 +112,8 @@ export class Engine {
     checkInitOptions("Engine.create", opts);
     const features = await detectFeatures();
     if (opts.sharedMemory === false) features.sharedMemory = false;
+    if (opts.build !== undefined && !["auto", "relaxed", "simd"].includes(opts.build as string))
+      throw new RangeError(`simdnet: init: build must be "auto", "relaxed" or "simd", got ${JSON.stringify(opts.build)}`);
     if (opts.build === "relaxed" && !features.relaxedSimd) throw new Error("simdnet: relaxed SIMD was asked for but this runtime does not validate it");
     let fallback: string | undefined;
     let threads: number;
