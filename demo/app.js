@@ -67,19 +67,22 @@ function showInfo(info) {
   $("engine").innerHTML = "";
   const items = [
     [`${info.threads} thread${info.threads > 1 ? "s" : ""}`, true],
-    [`build: ${info.build === "relaxed" ? "relaxed SIMD" : "SIMD"}`, true],
+    [`build: ${info.build === "relaxed" ? "relaxed SIMD" : "SIMD"}`, true, info.buildReason],
     [`SIMD: ${yes(info.simd)}`, info.simd],
     [`relaxed SIMD: ${yes(info.relaxedSimd)}`, info.relaxedSimd],
     [`cross-origin isolated: ${yes(info.crossOriginIsolated)}`, info.crossOriginIsolated],
   ];
-  for (const [text, ok] of items) {
+  for (const [text, ok, title] of items) {
     const s = document.createElement("span");
     s.className = ok ? "badge" : "badge off";
     s.textContent = text;
+    if (title) s.title = title;
     $("engine").append(s);
   }
   $("fallback").textContent = info.fallback ? `Fallback: ${info.fallback}.` : "";
   $("fallback").hidden = !info.fallback;
+  $("threads").disabled = !threadsPossible();
+  $("threads").title = threadsPossible() ? "" : `one thread: ${info.fallback ?? "no shared memory"}`;
   // the device selector: enabled where init found a WebGPU adapter, else it says why not
   const gpu = info.webgpu;
   $("device").disabled = !gpu?.available;
@@ -114,10 +117,10 @@ function threadsWanted() {
 
 $("threads").querySelector('option[value="all"]').textContent = `all cores (${cores})`;
 if (params.get("threads")) $("threads").value = params.get("threads");
-if (!crossOriginIsolated) {
-  $("threads").disabled = true;
-  $("threads").title = "threads need SharedArrayBuffer, which only a cross-origin isolated page has";
-}
+// Threads need shared memory: off until init() says whether the worker has it (a cross-origin
+// isolated page may still have no SharedArrayBuffer: WebKitGTK)
+const threadsPossible = () => !!demo.info?.sharedMemory;
+$("threads").disabled = true;
 $("threads").onchange = async () => {
   $("threads").disabled = true;
   try {
@@ -127,7 +130,7 @@ $("threads").onchange = async () => {
   } catch (e) {
     showError(e.message);
   } finally {
-    $("threads").disabled = !crossOriginIsolated;
+    $("threads").disabled = !threadsPossible();
   }
 };
 
@@ -339,7 +342,8 @@ try {
   showStatus("loading the kernels and the digits…");
   // Ask for the threads chosen even where the page is not isolated: init() then falls back to
   // one thread and says why, which the page shows.
-  const r = await request("init", { threads: threadsWanted() }, [], 60000);
+  // ?build=simd or ?build=relaxed forces a kernel build (bench/browser.mjs compares them)
+  const r = await request("init", { threads: threadsWanted(), build: params.get("build") ?? undefined }, [], 60000);
   // where the time to the first step goes (bench/browser.mjs reports it)
   demo.timing = { ...r.timing, appStartAt, readyAt: performance.now() };
   showInfo(r.info);

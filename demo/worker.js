@@ -118,12 +118,12 @@ async function stopLoop() {
 }
 
 const commands = {
-  async init({ threads }) {
+  async init({ threads, build }) {
     // The digits download while the kernels compile and the threads start.
     const t0 = performance.now(), since = (p) => p.then((v) => [v, performance.now() - t0]);
     // WebGPU is started too where the browser has it (info.webgpu says what it found); the
     // model starts on the CPU and moves when the page asks (device command)
-    const [[got, engineMs], [digits, digitsMs]] = await Promise.all([since(sn.init({ threads, webgpu: true })), since(trainer ? Promise.resolve(null) : loadDigits())]);
+    const [[got, engineMs], [digits, digitsMs]] = await Promise.all([since(sn.init({ threads, build, webgpu: true })), since(trainer ? Promise.resolve(null) : loadDigits())]);
     info = got;
     if (digits) {
       trainer = new Trainer(sn, digits.train, digits.test);
@@ -140,7 +140,7 @@ const commands = {
     const device = trainer.device;
     await trainer.toDevice("cpu");
     const snap = trainer.snapshot();
-    info = await sn.init({ threads, webgpu: true });
+    info = await sn.init({ threads, build: info.build, webgpu: true });
     trainer.restore(snap);
     if (device === "webgpu" && info.webgpu?.available) await trainer.toDevice("webgpu");
     if (was) startLoop();

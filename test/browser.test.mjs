@@ -1,24 +1,19 @@
 // The library in a real browser (Debian's chromium driven by playwright-core): the fixture cases
 // give the same bits as in Node, with threads in a worker, and on a page without cross-origin
-// isolation (single-thread fallback); a failing worker makes the call throw, not hang.
+// isolation (single-thread fallback); a failing worker makes the call throw, not hang, and
+// workers that never start make init() fail in bounded time. Firefox and WebKit:
+// test/browser_firefox.test.mjs, test/browser_webkit.test.mjs.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readdirSync, readFileSync } from "node:fs";
-import * as sn from "../dist/index.js";
-import { runCases } from "./browser/cases.mjs";
 import { launchBrowser, startServer } from "./browser/launch.mjs";
+import { fixtureFiles as files, sameBitsAsNode } from "./browser/node_bits.mjs";
 
-const files = readdirSync(new URL("./fixtures/", import.meta.url)).filter((f) => f.endsWith(".safetensors") && !f.startsWith("model_"));
-
-let browser, isolated, plain, nodeResult;
+let browser, isolated, plain;
 
 test.before(async () => {
   browser = await launchBrowser();
   isolated = await startServer({ isolation: true });
   plain = await startServer({ isolation: false });
-  await sn.init({ threads: 2, minParallelWork: 0 });
-  nodeResult = runCases(sn, files.map((name) => ({ name, bytes: readFileSync(new URL(`./fixtures/${name}`, import.meta.url)) })));
-  sn.dispose();
 });
 
 test.after(async () => {
@@ -36,11 +31,8 @@ async function openRunner(server) {
   return { page, errors };
 }
 
-function sameBits(where, got) {
-  const keys = Object.keys(nodeResult);
-  assert.ok(keys.length > 0, "no fixture cases");
-  for (const k of keys) assert.equal(got[k], nodeResult[k], `${where}: ${k}: bits differ from Node`);
-}
+// each run is compared with Node on the build the browser picked (init() times both builds)
+const sameBits = (where, r) => sameBitsAsNode(where, r.info.build, r.result);
 
 test("browser: fixture cases in a worker with 2 threads give the same bits as Node", async () => {
   const { page } = await openRunner(isolated);
@@ -48,7 +40,7 @@ test("browser: fixture cases in a worker with 2 threads give the same bits as No
   assert.ok(r.ok, r.error);
   assert.is(r.info.threads, 2);
   assert.ok(r.info.sharedMemory, "shared memory in an isolated page's worker");
-  sameBits("worker, 2 threads", r.result);
+  await sameBits("worker, 2 threads", r);
   await page.close();
 });
 
@@ -59,7 +51,7 @@ test("browser: page without cross-origin isolation falls back to one thread with
   assert.is(r.info.threads, 1);
   assert.ok(!r.info.sharedMemory);
   assert.match(r.info.fallback, /cross-origin isolated/);
-  sameBits("no isolation, fallback", r.result);
+  await sameBits("no isolation, fallback", r);
   await page.close();
 });
 
@@ -69,7 +61,7 @@ test("browser: on an isolated page's main thread the engine runs one thread and 
   assert.is(r.crossOriginIsolated, true);
   assert.is(r.info.threads, 1);
   assert.match(r.info.fallback, /main thread may not block/);
-  sameBits("main thread", r.result);
+  await sameBits("main thread", r);
   await page.close();
 });
 
@@ -79,6 +71,16 @@ test("browser: a worker that traps or dies makes the call throw a clear error in
   assert.ok(r.ok, r.error);
   assert.match(r.message, /debug_trap_on failed on thread 1/);
   assert.match(r.deadMessage, /worker 1 died/);
+  await page.close();
+});
+
+test("browser: pool workers that never report ready make init() fail clearly in bounded time; the next init() works", async () => {
+  const { page } = await openRunner(isolated);
+  const r = await page.evaluate(() => window.inWorker({ cmd: "hang", threads: 2 }));
+  assert.ok(r.ok, r.error);
+  assert.match(r.message, /simdnet: worker 1 did not start within 20 s/);
+  assert.ok(r.failedAfterMs < 5000, `failed after ${r.failedAfterMs} ms`);
+  assert.is(r.info.threads, 2);
   await page.close();
 });
 

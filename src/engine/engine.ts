@@ -1,7 +1,8 @@
 // The engine: one shared memory, the arena on it, the kernels and the worker pool.
 import { Arena, ARENA_BASE, PAGE, MAX_PAGES, fmt } from "./arena.js";
 import { detectFeatures, type Features } from "./features.js";
-import { compileBuild, pickBuild, type Build } from "./wasm.js";
+import { compileBuild, type Build } from "./wasm.js";
+import { chooseBuild } from "./buildchoice.js";
 import { Pool, MAX_THREADS } from "./pool.js";
 import { createGpuEngine, type GpuEngine, type WebgpuInfo, type WebgpuOptions } from "../webgpu/engine.js";
 import { _setGpuEngine } from "../tensor.js";
@@ -11,7 +12,8 @@ export interface InitOptions {
   /** Threads including the caller (default: all cores, at most Engine.maxThreads; 1 where memory
    *  cannot be shared). More than Engine.maxThreads is an error. */
   threads?: number;
-  /** Which kernel build: "auto" (default) picks relaxed SIMD where the runtime has it. */
+  /** Which kernel build: "auto" (default) times both where the runtime has relaxed SIMD and
+   *  runs the faster (src/engine/buildchoice.ts); info.buildReason says why. */
   build?: Build | "auto";
   /** Guard bytes after every buffer, checked when it is freed (tests). */
   sentinels?: boolean;
@@ -42,6 +44,8 @@ function checkInitOptions(where: string, opts: InitOptions): void {
 export interface EngineInfo {
   threads: number;
   build: Build;
+  /** why this build: asked for, the only one the runtime has, or what the start-up timing found */
+  buildReason: string;
   simd: boolean;
   relaxedSimd: boolean;
   sharedMemory: boolean;
@@ -59,6 +63,14 @@ const SMALL_WORK = 1 << 15;
 
 
 let engineCount = 0;
+
+/** Why memory cannot be shared here, for info.fallback: each case has its own remedy. */
+function whyNoSharedMemory(f: Features, opts: InitOptions): string {
+  if (opts.sharedMemory === false) return "no shared memory (sharedMemory: false, as on a page without SharedArrayBuffer)";
+  if (f.env !== "node" && !f.crossOriginIsolated) return "no SharedArrayBuffer (the page is not cross-origin isolated)";
+  if (!f.sharedArrayBuffer) return "this browser has no SharedArrayBuffer, even on a cross-origin isolated page";
+  return "SharedArrayBuffer exists but a shared WebAssembly.Memory could not be created";
+}
 
 export class Engine {
   /** The most threads an engine runs (the caller included). */
@@ -100,8 +112,9 @@ export class Engine {
     checkInitOptions("Engine.create", opts);
     const features = await detectFeatures();
     if (opts.sharedMemory === false) features.sharedMemory = false;
-    const build = !opts.build || opts.build === "auto" ? pickBuild(features) : opts.build;
-    if (build === "relaxed" && !features.relaxedSimd) throw new Error("simdnet: relaxed SIMD was asked for but this runtime does not validate it");
+    if (opts.build !== undefined && !["auto", "relaxed", "simd"].includes(opts.build as string))
+      throw new RangeError(`simdnet: init: build must be "auto", "relaxed" or "simd", got ${JSON.stringify(opts.build)}`);
+    if (opts.build === "relaxed" && !features.relaxedSimd) throw new Error("simdnet: relaxed SIMD was asked for but this runtime does not validate it");
     let fallback: string | undefined;
     let threads: number;
     if (opts.threads === undefined) {
@@ -116,7 +129,7 @@ export class Engine {
         throw new RangeError(`simdnet: init: threads must be an integer from 1 to ${MAX_THREADS}, got ${opts.threads}`);
     }
     if (threads > 1 && !features.sharedMemory) {
-      fallback = "no SharedArrayBuffer (the page is not cross-origin isolated): running on one thread";
+      fallback = `${whyNoSharedMemory(features, opts)}: running on one thread`;
       threads = 1;
     } else if (threads > 1 && !features.canBlock) {
       fallback = "a browser main thread may not block: running on one thread (drive simdnet from a worker for threads)";
@@ -130,12 +143,15 @@ export class Engine {
     // Where memory cannot be shared (a page that is not cross-origin isolated) the .single build
     // imports a plain memory: same source, same flags otherwise, so the same bits.
     const shared = features.sharedMemory;
+    const { build, reason: buildReason } =
+      !opts.build || opts.build === "auto" ? await chooseBuild(features, shared) : { build: opts.build, reason: `init({ build: "${opts.build}" }) asked for it` };
     const module = await compileBuild(build, shared);
     const memory = new WebAssembly.Memory({ initial, maximum: maxPages, shared } as any);
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const info: EngineInfo = {
       threads,
       build,
+      buildReason,
       simd: features.simd,
       relaxedSimd: features.relaxedSimd,
       sharedMemory: features.sharedMemory,

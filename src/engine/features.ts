@@ -30,6 +30,8 @@ export interface Features {
   simd: boolean;
   relaxedSimd: boolean;
   sharedMemory: boolean;
+  /** whether the runtime has SharedArrayBuffer at all (WebKitGTK has none, even on an isolated page) */
+  sharedArrayBuffer: boolean;
   crossOriginIsolated: boolean;
   canBlock: boolean; // may this thread block in Atomics.wait (false on a browser main thread)
   cores: number;
@@ -41,7 +43,8 @@ export async function detectFeatures(): Promise<Features> {
   const g = globalThis as any;
   const simd = WebAssembly.validate(SIMD_PROBE);
   const relaxedSimd = simd && WebAssembly.validate(RELAXED_PROBE);
-  let sharedMemory = typeof SharedArrayBuffer !== "undefined";
+  const sharedArrayBuffer = typeof SharedArrayBuffer !== "undefined";
+  let sharedMemory = sharedArrayBuffer;
   if (sharedMemory) {
     try {
       new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true } as any);
@@ -59,6 +62,7 @@ export async function detectFeatures(): Promise<Features> {
     simd,
     relaxedSimd,
     sharedMemory: sharedMemory && (isNode || !!g.crossOriginIsolated),
+    sharedArrayBuffer,
     crossOriginIsolated: isNode ? true : !!g.crossOriginIsolated,
     canBlock: env !== "browser-main",
     cores,

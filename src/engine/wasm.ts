@@ -1,6 +1,5 @@
-// Loading the kernels: two builds from one source, the relaxed-SIMD one where the runtime
-// validates it, the baseline SIMD one elsewhere.
-import type { Features } from "./features.js";
+// Loading the kernels: two builds from one source, relaxed SIMD and baseline SIMD (which one
+// runs: buildchoice.ts).
 import { CTRL } from "./pool.js";
 import { folderUrl, isNode, nodeFsPromises } from "../platform/index.js";
 
@@ -111,11 +110,6 @@ async function loadKernels(url: URL): Promise<ArrayBuffer | Uint8Array> {
       throw e;
     }
   }
-}
-
-export function pickBuild(f: Features): Build {
-  if (!f.simd) throw new Error("simdnet: this runtime has no WebAssembly SIMD (Node >= 20 or a current browser is needed)");
-  return f.relaxedSimd ? "relaxed" : "simd";
 }
 
 export function compileBuild(build: Build, shared: boolean): Promise<WebAssembly.Module> {
