@@ -42,9 +42,22 @@ export function browserSuite(name, expect) {
 
   const threads = expect.sharedArrayBuffer ? 2 : 1;
 
+  /** window.inWorker(msg) on a fresh runner page. Firefox under WebDriver BiDi sometimes never
+   *  returns from a nested `new Worker()` (about 1 in 100 starts; never without automation
+   *  attached: bench/README.md, "Firefox start hang"), which the runner's watchdog reports: that
+   *  one diagnosed failure of the test harness gets one more try on a fresh page, said out loud.
+   *  Any other failure, or a second hang, fails the test. */
+  async function inWorker(server, msg) {
+    let r = await (await openRunner(server)).evaluate((m) => window.inWorker(m), msg);
+    if (name === "firefox" && !r.ok && /^new Worker\(\) in the module worker did not return/.test(r.error ?? "")) {
+      console.log(`${name}: the automation hang inside new Worker() (${r.error}); one more try on a fresh page`);
+      r = await (await openRunner(server)).evaluate((m) => window.inWorker(m), msg);
+    }
+    return r;
+  }
+
   test(`${name}: fixture cases in a worker of an isolated page give the same bits as Node (${threads} thread(s))`, async () => {
-    const p = await openRunner(isolated);
-    const r = await p.evaluate((files) => window.inWorker({ cmd: "cases", threads: 2, files }), files);
+    const r = await inWorker(isolated, { cmd: "cases", threads: 2, files });
     assert.ok(r.ok, r.error);
     // relaxed SIMD where it validates, if not measured slower at start; else the SIMD build
     assert.is(r.info.relaxedSimd, expect.relaxedSimd);
@@ -69,15 +82,14 @@ export function browserSuite(name, expect) {
   });
 
   test(`${name}: a trapping kernel throws a clear error; a worker that dies makes the call throw, not hang`, async () => {
-    const p = await openRunner(isolated);
     if (expect.sharedArrayBuffer) {
-      const r = await p.evaluate(() => window.inWorker({ cmd: "trap", threads: 2, thread: 1 }));
+      const r = await inWorker(isolated, { cmd: "trap", threads: 2, thread: 1 });
       assert.ok(r.ok, r.error);
       assert.match(r.message, /debug_trap_on failed on thread 1: \S/);
       assert.match(r.deadMessage, /worker 1 died/);
     } else {
       // one thread, no pool worker to die: the trap on the caller's own share
-      const r = await p.evaluate(() => window.inWorker({ cmd: "trap", threads: 2, thread: 0 }));
+      const r = await inWorker(isolated, { cmd: "trap", threads: 2, thread: 0 });
       assert.ok(r.ok, r.error);
       assert.is(r.info.threads, 1);
       assert.match(r.message, /kernel debug_trap_on failed: \S/);
@@ -86,8 +98,7 @@ export function browserSuite(name, expect) {
 
   if (expect.sharedArrayBuffer)
     test(`${name}: pool workers that never report ready make init() fail clearly in bounded time; the next init() works`, async () => {
-      const p = await openRunner(isolated);
-      const r = await p.evaluate(() => window.inWorker({ cmd: "hang", threads: 2 }));
+      const r = await inWorker(isolated, { cmd: "hang", threads: 2 });
       assert.ok(r.ok, r.error);
       assert.match(r.message, /simdnet: worker 1 did not start within 20 s/);
       assert.ok(r.failedAfterMs < 5000, `failed after ${r.failedAfterMs} ms`);
