@@ -7,6 +7,7 @@ import type { Engine } from "../engine/engine.js";
 import { defineOp, fail, pair, checkInt, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
 import { checkOptions } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
+import { winogradTile, winogradWeights, winogradForward } from "./winograd.js";
 
 /** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
  *  [O, C/G, KH, KW], output [N,O,HO,WO]. */
@@ -145,6 +146,16 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, 
     withGeometry(eng, g, 0, (geo) => eng.run("f32_conv2d_dw_fwd", [geo, x, w, bias, y, scratch, bytes], macs(g)));
     return;
   }
+  const m = winogradTile(eng, g);
+  if (m) {
+    const pu = winogradWeights(eng, w, g.O, g.C, false, m);
+    try {
+      winogradForward(eng, g, m, x, pu, bias, y);
+    } finally {
+      eng.release(pu);
+    }
+    return;
+  }
   const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
   const pw = packA(eng, w, K, false, Og, K, g.G, Og * K);
   try {
@@ -222,6 +233,17 @@ const columnFloats = (g: ConvGeometry) => g.N * g.C * g.KH * g.KW * Math.ceil((g
 /** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0). */
 export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, dx: number, init = 0): void {
   const fg = inputGradAsForward(g);
+  const m = fg ? winogradTile(eng, fg) : 0;
+  if (fg && m) {
+    // dx = conv(dy, flipped W) by Winograd (init, conv_transpose2d's bias, as its bias)
+    const pu = winogradWeights(eng, w, fg.O, fg.C, true, m);
+    try {
+      winogradForward(eng, fg, m, dy, pu, init, dx);
+    } finally {
+      eng.release(pu);
+    }
+    return;
+  }
   if (fg && padFloats(fg, fg.C / fg.G, PB)) {
     const Cg = g.C / g.G, K = (g.O / g.G) * g.KH * g.KW;
     const pw = eng.alloc(Math.max(4, packedABytes(Cg, K, g.G)), "flipped conv weights");

@@ -1,0 +1,267 @@
+// Winograd convolution F(m x m, 3 x 3) for 3x3 stride-1 layers, m = 2 or 4 (Lavin & Gray, "Fast
+// algorithms for convolutional neural networks", CVPR 2016). The output is cut into m x m tiles;
+// each tile's (m+2) x (m+2) input patch d becomes V = B^T d B, each 3x3 filter g becomes
+// U = G g G^T, and for every one of the T = (m+2)^2 transform points t the tiles' outputs are
+// the product M_t (O x tiles) = U_t (O x C) V_t (C x tiles); a tile's output is A^T M A. F(2,3)
+// does 16 multiplies where im2col does 36 per tile; F(4,3) 36 where im2col does 144.
+//
+// Layout: U is packed like f32_gemm_pack_a's operand (T matrices O x C, src/ops/conv.ts packs
+// it once per weight); each work item is a block of NBT tiles (a multiple of NR, consecutive in
+// (image, tile row, tile column) order) times a block of the output channels' row strips. The
+// item transforms its tiles' patches for all C channels straight into packed B slivers (lanes =
+// tiles), runs the 6x8 micro-kernel of gemm_micro.ts per point, strip and sliver into its
+// scratch, then transforms each strip's outputs back and adds the bias.
+//
+// Determinism: every output is computed by one item; its sums over C run in the K blocks of
+// kcOf(C) in one lane of the micro-kernel, and the transforms are fixed sequences of adds and
+// multiplies on one lane. Neither depends on the item it falls in, so the split (NBT, MB) may
+// follow the thread count and the bits stay the same.
+import { take } from "./common";
+import { MR, NR, EP_FIRST, kcOf, micro6x8 } from "./gemm_micro";
+
+// ---- the weight transform ----
+
+/** One point of the 1-D filter transform G g (g0, g1, g2 -> m + 2 values), in f64. */
+// @ts-ignore: decorator
+@inline function filter1(g0: f64, g1: f64, g2: f64, i: i32, m: i32): f64 {
+  if (m == 2) {
+    if (i == 0) return g0;
+    if (i == 1) return (g0 + g1 + g2) * 0.5;
+    if (i == 2) return (g0 - g1 + g2) * 0.5;
+    return g2;
+  }
+  if (i == 0) return g0 / 4;
+  if (i == 1) return -(g0 + g1 + g2) / 6;
+  if (i == 2) return -(g0 - g1 + g2) / 6;
+  if (i == 3) return g0 / 24 + g1 / 12 + g2 / 6;
+  if (i == 4) return g0 / 24 - g1 / 12 + g2 / 6;
+  return g2;
+}
+
+/** Tap (ky, kx) of the filter at src (reversed with flip). */
+// @ts-ignore: decorator
+@inline function tap(src: usize, flip: i32, ky: i32, kx: i32): f64 {
+  return <f64>load<f32>(src + (<usize>(flip ? (2 - ky) * 3 + 2 - kx : ky * 3 + kx) << 2));
+}
+
+/** U_t = (G g G^T)[t] in f64, rounded once to f32, for the filters g of a convolution with O
+ *  outputs and C inputs: g = w[o][c] (w: O x C x 3 x 3) or, with flip, the input gradient's
+ *  filters g[ky][kx] = w[c][o][2 - ky][2 - kx] (w: C x O x 3 x 3). Written straight in
+ *  f32_gemm_pack_a's layout of T matrices O x C: (t, o, c) at ((t*S + o/MR)*C + c)*MR + o%MR,
+ *  S = ceil(O/MR), rows O .. S*MR - 1 zero. Items: rows o. */
+export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32, u: usize, ith: i32, nth: i32): void {
+  const A = m + 2, S = (O + MR - 1) / MR;
+  for (let o = take(-1, nth); o < S * MR; o = take(o, nth)) {
+    const s = o / MR, r = o - s * MR;
+    for (let c = 0; c < C; c++) {
+      const src = w + ((flip ? <usize>c * O + o : <usize>o * C + c) * 9 << 2);
+      for (let i = 0; i < A; i++) {
+        // row i of G g: three values (one per tap column)
+        let r0: f64 = 0, r1: f64 = 0, r2: f64 = 0;
+        if (o < O) {
+          r0 = filter1(tap(src, flip, 0, 0), tap(src, flip, 1, 0), tap(src, flip, 2, 0), i, m);
+          r1 = filter1(tap(src, flip, 0, 1), tap(src, flip, 1, 1), tap(src, flip, 2, 1), i, m);
+          r2 = filter1(tap(src, flip, 0, 2), tap(src, flip, 1, 2), tap(src, flip, 2, 2), i, m);
+        }
+        for (let l = 0; l < A; l++) {
+          const t = i * A + l;
+          store<f32>(u + ((<usize>(t * S + s) * C + c) * MR + r << 2), <f32>filter1(r0, r1, r2, l, m));
+        }
+      }
+    }
+  }
+}
+
+// ---- the 1-D transforms on four tiles at once (one per lane) ----
+
+/** The input transform B^T d of A = m + 2 vectors (s, s + ss, ...) into (d, d + ds, ...). */
+// @ts-ignore: decorator
+@inline function input1(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+  if (m == 2) {
+    const d0 = v128.load(s), d1 = v128.load(s + ss), d2 = v128.load(s + 2 * ss), d3 = v128.load(s + 3 * ss);
+    v128.store(d, f32x4.sub(d0, d2));
+    v128.store(d + ds, f32x4.add(d1, d2));
+    v128.store(d + 2 * ds, f32x4.sub(d2, d1));
+    v128.store(d + 3 * ds, f32x4.sub(d1, d3));
+    return;
+  }
+  const d0 = v128.load(s), d1 = v128.load(s + ss), d2 = v128.load(s + 2 * ss);
+  const d3 = v128.load(s + 3 * ss), d4 = v128.load(s + 4 * ss), d5 = v128.load(s + 5 * ss);
+  const two = f32x4.splat(2), four = f32x4.splat(4), five = f32x4.splat(5);
+  const e42 = f32x4.sub(d4, d2), e31 = f32x4.mul(two, f32x4.sub(d3, d1));
+  v128.store(d, f32x4.sub(f32x4.add(f32x4.mul(four, d0), d4), f32x4.mul(five, d2)));
+  v128.store(d + ds, f32x4.sub(f32x4.add(d3, d4), f32x4.mul(four, f32x4.add(d1, d2))));
+  v128.store(d + 2 * ds, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(four, f32x4.sub(d1, d2))));
+  v128.store(d + 3 * ds, f32x4.add(e42, e31));
+  v128.store(d + 4 * ds, f32x4.sub(e42, e31));
+  v128.store(d + 5 * ds, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
+}
+
+/** The output transform A^T M of A = m + 2 vectors into m vectors. */
+// @ts-ignore: decorator
+@inline function output1(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+  if (m == 2) {
+    const m0 = v128.load(s), m1 = v128.load(s + ss), m2 = v128.load(s + 2 * ss), m3 = v128.load(s + 3 * ss);
+    v128.store(d, f32x4.add(f32x4.add(m0, m1), m2));
+    v128.store(d + ds, f32x4.sub(f32x4.sub(m1, m2), m3));
+    return;
+  }
+  const m0 = v128.load(s), m1 = v128.load(s + ss), m2 = v128.load(s + 2 * ss);
+  const m3 = v128.load(s + 3 * ss), m4 = v128.load(s + 4 * ss), m5 = v128.load(s + 5 * ss);
+  const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), e = f32x4.sub(m3, m4);
+  v128.store(d, f32x4.add(f32x4.add(m0, a), c));
+  v128.store(d + ds, f32x4.add(b, f32x4.mul(f32x4.splat(2), e)));
+  v128.store(d + 2 * ds, f32x4.add(a, f32x4.mul(f32x4.splat(4), c)));
+  v128.store(d + 3 * ds, f32x4.add(f32x4.add(b, f32x4.mul(f32x4.splat(8), e)), m5));
+}
+
+// ---- the forward ----
+
+// Scratch per thread (floats): V = T*C*NBT (packed slivers), M = T*MR*NBT, 4 lanes' tile
+// origins (16 i32), patch and transform buffers 3*T*4 (src/ops/conv.ts winogradScratch).
+
+/** Where lane l's tile starts (4 i32 at org + 16*l): its image plane (channel 0), the input row
+ *  and column of its patch (output origin - padding) and its image; plane 0 past the last tile. */
+// @ts-ignore: decorator
+@inline function tileOrigins(q: i32, NT: i32, TH: i32, TW: i32, m: i32, C: i32, H: i32, W: i32, PH: i32, PW: i32, x: usize, org: usize): void {
+  for (let l = 0; l < 4; l++) {
+    const ql = q + l, o = org + (<usize>l << 4);
+    if (ql >= NT) {
+      store<i32>(o, 0);
+      continue;
+    }
+    const n = ql / (TH * TW), r = ql - n * TH * TW, ty = r / TW, tx = r - ty * TW;
+    store<i32>(o, <i32>(x + (<usize>n * C * H * W << 2)));
+    store<i32>(o, ty * m - PH, 4);
+    store<i32>(o, tx * m - PW, 8);
+    store<i32>(o, n, 12);
+  }
+}
+
+/** Whether a tile's A x A patch from (y, x) is inside the H x W image. */
+// @ts-ignore: decorator
+@inline function inside(p: usize, y: i32, x: i32, A: i32, H: i32, W: i32): bool {
+  return p != 0 && y >= 0 && y + A <= H && x >= 0 && x + A <= W;
+}
+
+/** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
+ *  channel c at v + (t*tstride) + c*NR floats (lanes = the 4 tiles). */
+function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride: usize, buf: usize): void {
+  const A = m + 2, HW = <usize>(H * W) << 2;
+  const p0 = <usize>load<i32>(org), p1 = <usize>load<i32>(org, 16), p2 = <usize>load<i32>(org, 32), p3 = <usize>load<i32>(org, 48);
+  const y0 = load<i32>(org, 4), y1 = load<i32>(org, 20), y2 = load<i32>(org, 36), y3 = load<i32>(org, 52);
+  const x0 = load<i32>(org, 8), x1 = load<i32>(org, 24), x2 = load<i32>(org, 40), x3 = load<i32>(org, 56);
+  const fast = inside(p0, y0, x0, A, H, W) && inside(p1, y1, x1, A, H, W) && inside(p2, y2, x2, A, H, W) && inside(p3, y3, x3, A, H, W);
+  const tmp = buf + (<usize>(A * A) << 4);
+  for (let c = 0; c < C; c++) {
+    const off = <usize>c * HW;
+    // the patches, (i, j) at buf + (i*A + j)*16 bytes
+    if (fast) {
+      let a0 = p0 + off + (<usize>(y0 * W + x0) << 2), a1 = p1 + off + (<usize>(y1 * W + x1) << 2);
+      let a2 = p2 + off + (<usize>(y2 * W + x2) << 2), a3 = p3 + off + (<usize>(y3 * W + x3) << 2);
+      const rs = <usize>W << 2;
+      let d = buf;
+      for (let i = 0; i < A; i++) {
+        for (let j = 0; j < A; j++) {
+          const jo = <usize>j << 2;
+          let e = f32x4.splat(load<f32>(a0 + jo));
+          e = f32x4.replace_lane(e, 1, load<f32>(a1 + jo));
+          e = f32x4.replace_lane(e, 2, load<f32>(a2 + jo));
+          e = f32x4.replace_lane(e, 3, load<f32>(a3 + jo));
+          v128.store(d, e);
+          d += 16;
+        }
+        a0 += rs; a1 += rs; a2 += rs; a3 += rs;
+      }
+    } else {
+      for (let l = 0; l < 4; l++) {
+        const o = org + (<usize>l << 4);
+        const p = <usize>load<i32>(o), y = load<i32>(o, 4), x = load<i32>(o, 8);
+        for (let i = 0; i < A; i++)
+          for (let j = 0; j < A; j++) {
+            const yy = y + i, xx = x + j;
+            store<f32>(buf + (<usize>((i * A + j) * 4 + l) << 2),
+              p != 0 && <u32>yy < <u32>H && <u32>xx < <u32>W ? load<f32>(p + off + (<usize>(yy * W + xx) << 2)) : 0);
+          }
+      }
+    }
+    // B^T d down the columns, then (B^T d) B along the rows, row i's points straight into V
+    for (let j = 0; j < A; j++) input1(buf + (<usize>j << 4), <usize>A << 4, tmp + (<usize>j << 4), <usize>A << 4, m);
+    const vc = v + (<usize>(c * NR) << 2);
+    for (let i = 0; i < A; i++) input1(tmp + (<usize>(i * A) << 4), 16, vc + <usize>(i * A) * tstride, tstride, m);
+  }
+}
+
+/** Transforms back row r of one strip's products for 4 tiles (lanes; origins in org, as
+ *  output positions = patch origin + padding) and writes the outputs inside HO x WO of
+ *  channel o, plus bias b. Point t of the row at s + t*tstride. */
+function outputTile(org: usize, s: usize, tstride: usize, m: i32, o: i32, O: i32, PH: i32, PW: i32,
+  HO: i32, WO: i32, y: usize, b: f32, buf: usize): void {
+  const A = m + 2;
+  const tmp = buf + (<usize>(A * A) << 4);
+  // A^T M down the columns (m x A), then along the rows (m x m) into buf
+  for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m);
+  for (let i = 0; i < m; i++) output1(tmp + (<usize>(i * A) << 4), 16, buf + (<usize>(i * m) << 4), 16, m);
+  const bv = f32x4.splat(b);
+  for (let k = 0; k < m * m; k++) v128.store(buf + (<usize>k << 4), f32x4.add(v128.load(buf + (<usize>k << 4)), bv));
+  for (let l = 0; l < 4; l++) {
+    const og = org + (<usize>l << 4);
+    if (load<i32>(og) == 0) continue;
+    const n = load<i32>(og, 12);
+    const oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
+    const rows = min(m, HO - oy), cols = min(m, WO - ox);
+    const dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < cols; j++)
+        store<f32>(dst + (<usize>(i * WO + j) << 2), load<f32>(buf + (<usize>((i * m + j) * 4 + l) << 2)));
+  }
+}
+
+/** y = conv2d(x, W) (+ bias) for a 3x3 kernel, stride 1, dilation 1, one group, by F(m x m,
+ *  3 x 3); pu: U packed as f32_gemm_pack_a packs T matrices O x C (f32_winograd_weight, then
+ *  the pack). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. */
+export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32,
+  scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
+  const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const A = m + 2, T = A * A;
+  const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
+  const NB = (NT + NBT - 1) / NBT, S = (O + MR - 1) / MR;
+  const v = scratch + <usize>ith * scratchBytes;
+  const mt = v + (<usize>(T * C * NBT) << 2);
+  const org = mt + (<usize>(T * MR * NBT) << 2);
+  const buf = org + 64;
+  const kcb = kcOf(C);
+  for (let it = take(-1, nth); it < NB * MB; it = take(it, nth)) {
+    const b = it / MB, mb = it - b * MB, s0 = mb * S / MB, s1 = (mb + 1) * S / MB;
+    const q0 = b * NBT, nt = min(NBT, NT - q0), nsl = (nt + NR - 1) / NR;
+    // V: point t, sliver j at v + (t*nsl + j)*C*NR floats; 4-tile groups past nt are zeros
+    const vt = <usize>(nsl * C * NR) << 2;
+    for (let g = 0; g < 2 * nsl; g++) {
+      tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
+      inputTile(org, C, H, W, m, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, buf);
+    }
+    // M: point t, row r, tile q at mt + ((t*MR + r)*ldm + q) floats
+    const ldm = nsl * NR, mts = <usize>(MR * ldm) << 2;
+    for (let s = s0; s < s1; s++) {
+      for (let t = 0; t < T; t++) {
+        const a = pu + (<usize>(t * S + s) * C * MR << 2);
+        for (let pc = 0; pc < C; pc += kcb) {
+          const kc = min(kcb, C - pc);
+          for (let j = 0; j < nsl; j++)
+            micro6x8(a + (<usize>(pc * MR) << 2), v + <usize>t * vt + (<usize>(j * C + pc) * NR << 2), kc,
+              mt + <usize>t * mts + (<usize>(j * NR) << 2), ldm, MR, NR, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, 0);
+        }
+      }
+      const mr = min(MR, O - s * MR);
+      for (let g = 0; g < 2 * nsl; g++) {
+        tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
+        for (let r = 0; r < mr; r++) {
+          const o = s * MR + r;
+          outputTile(org, mt + (<usize>(r * ldm + 4 * g) << 2), mts, m, o, O, PH, PW, HO, WO, y,
+            bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf);
+        }
+      }
+    }
+  }
+}
