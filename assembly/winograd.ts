@@ -1,7 +1,7 @@
 // Winograd convolution F(m x m, 3 x 3) for 3x3 stride-1 layers, m = 2 or 4 (Lavin & Gray, "Fast
 // algorithms for convolutional neural networks", CVPR 2016). The output is cut into m x m tiles;
 // each tile's (m+2) x (m+2) input patch d becomes V = B^T d B, each 3x3 filter g becomes
-// U = G g G^T, and for every one of the T = (m+2)^2 transform points t the tiles' outputs are
+// U = G g G^T (in f32), and for every one of the T = (m+2)^2 transform points t the tiles' outputs are
 // the product M_t (O x tiles) = U_t (O x C) V_t (C x tiles); a tile's output is A^T M A. F(2,3)
 // does 16 multiplies where im2col does 36 per tile; F(4,3) 36 where im2col does 144.
 //
@@ -21,51 +21,64 @@ import { MR, NR, EP_FIRST, kcOf, micro6x8 } from "./gemm_micro";
 
 // ---- the weight transform ----
 
-/** One point of the 1-D filter transform G g (g0, g1, g2 -> m + 2 values), in f64. */
+/** Point i of the 1-D filter transform G g (g0, g1, g2 -> m + 2 values), four filters at once. */
 // @ts-ignore: decorator
-@inline function filter1(g0: f64, g1: f64, g2: f64, i: i32, m: i32): f64 {
-  if (m == 2) {
-    if (i == 0) return g0;
-    if (i == 1) return (g0 + g1 + g2) * 0.5;
-    if (i == 2) return (g0 - g1 + g2) * 0.5;
-    return g2;
-  }
-  if (i == 0) return g0 / 4;
-  if (i == 1) return -(g0 + g1 + g2) / 6;
-  if (i == 2) return -(g0 - g1 + g2) / 6;
-  if (i == 3) return g0 / 24 + g1 / 12 + g2 / 6;
-  if (i == 4) return g0 / 24 - g1 / 12 + g2 / 6;
-  return g2;
+@inline function filter1(g0: v128, g1: v128, g2: v128, i: i32, m: i32): v128 {
+  if (i == 0) return m == 2 ? g0 : f32x4.mul(g0, f32x4.splat(0.25));
+  if (i == m + 1) return g2;
+  const even = f32x4.add(g0, g2);
+  if (m == 2) return f32x4.mul(i == 1 ? f32x4.add(even, g1) : f32x4.sub(even, g1), f32x4.splat(0.5));
+  if (i == 1) return f32x4.mul(f32x4.add(even, g1), f32x4.splat(<f32>(-1.0 / 6)));
+  if (i == 2) return f32x4.mul(f32x4.sub(even, g1), f32x4.splat(<f32>(-1.0 / 6)));
+  // g0/24 + g2/6 +- g1/12
+  const e = f32x4.add(f32x4.mul(g0, f32x4.splat(<f32>(1.0 / 24))), f32x4.mul(g2, f32x4.splat(<f32>(1.0 / 6))));
+  const o = f32x4.mul(g1, f32x4.splat(<f32>(1.0 / 12)));
+  return i == 3 ? f32x4.add(e, o) : f32x4.sub(e, o);
 }
 
-/** Tap (ky, kx) of the filter at src (reversed with flip). */
+/** Tap (ky, kx) of four filters (src, src + fs, ...; lanes from nf on zero), reversed with flip. */
 // @ts-ignore: decorator
-@inline function tap(src: usize, flip: i32, ky: i32, kx: i32): f64 {
-  return <f64>load<f32>(src + (<usize>(flip ? (2 - ky) * 3 + 2 - kx : ky * 3 + kx) << 2));
+@inline function taps(src: usize, fs: usize, nf: i32, flip: i32, ky: i32, kx: i32): v128 {
+  const p = src + (<usize>(flip ? (2 - ky) * 3 + 2 - kx : ky * 3 + kx) << 2);
+  let v = f32x4.splat(0);
+  v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (nf > 1) v = f32x4.replace_lane(v, 1, load<f32>(p + fs));
+  if (nf > 2) v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * fs));
+  if (nf > 3) v = f32x4.replace_lane(v, 3, load<f32>(p + 3 * fs));
+  return v;
 }
 
-/** U_t = (G g G^T)[t] in f64, rounded once to f32, for the filters g of a convolution with O
- *  outputs and C inputs: g = w[o][c] (w: O x C x 3 x 3) or, with flip, the input gradient's
- *  filters g[ky][kx] = w[c][o][2 - ky][2 - kx] (w: C x O x 3 x 3). Written straight in
- *  f32_gemm_pack_a's layout of T matrices O x C: (t, o, c) at ((t*S + o/MR)*C + c)*MR + o%MR,
- *  S = ceil(O/MR), rows O .. S*MR - 1 zero. Items: rows o. */
+/** U_t = (G g G^T)[t] for the filters g of a convolution with O outputs and C inputs: g = w[o][c]
+ *  (w: O x C x 3 x 3) or, with flip, the input gradient's filters g[ky][kx] = w[c][o][2 - ky][2 - kx]
+ *  (w: C x O x 3 x 3). Written straight in f32_gemm_pack_a's layout of T matrices O x C:
+ *  (t, o, c) at ((t*S + o/MR)*C + c)*MR + o%MR, S = ceil(O/MR), rows O .. S*MR - 1 zero.
+ *  Items: rows o; four inputs c at a time (one per lane). */
 export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32, u: usize, ith: i32, nth: i32): void {
   const A = m + 2, S = (O + MR - 1) / MR;
+  const fs: usize = flip ? <usize>O * 36 : 36; // bytes from filter (o, c) to (o, c + 1)
+  const ts = <usize>(S * C * MR) << 2; // from point t to t + 1
   for (let o = take(-1, nth); o < S * MR; o = take(o, nth)) {
     const s = o / MR, r = o - s * MR;
-    for (let c = 0; c < C; c++) {
+    for (let c = 0; c < C; c += 4) {
+      const nf = o < O ? min(4, C - c) : 0;
       const src = w + ((flip ? <usize>c * O + o : <usize>o * C + c) * 9 << 2);
+      const g00 = nf ? taps(src, fs, nf, flip, 0, 0) : f32x4.splat(0), g01 = nf ? taps(src, fs, nf, flip, 0, 1) : g00;
+      const g02 = nf ? taps(src, fs, nf, flip, 0, 2) : g00, g10 = nf ? taps(src, fs, nf, flip, 1, 0) : g00;
+      const g11 = nf ? taps(src, fs, nf, flip, 1, 1) : g00, g12 = nf ? taps(src, fs, nf, flip, 1, 2) : g00;
+      const g20 = nf ? taps(src, fs, nf, flip, 2, 0) : g00, g21 = nf ? taps(src, fs, nf, flip, 2, 1) : g00;
+      const g22 = nf ? taps(src, fs, nf, flip, 2, 2) : g00;
+      const nc = min(4, C - c);
+      let d = u + ((<usize>(s * C + c) * MR + r) << 2);
       for (let i = 0; i < A; i++) {
-        // row i of G g: three values (one per tap column)
-        let r0: f64 = 0, r1: f64 = 0, r2: f64 = 0;
-        if (o < O) {
-          r0 = filter1(tap(src, flip, 0, 0), tap(src, flip, 1, 0), tap(src, flip, 2, 0), i, m);
-          r1 = filter1(tap(src, flip, 0, 1), tap(src, flip, 1, 1), tap(src, flip, 2, 1), i, m);
-          r2 = filter1(tap(src, flip, 0, 2), tap(src, flip, 1, 2), tap(src, flip, 2, 2), i, m);
-        }
+        // row i of G g (one value per tap column), then its row transform
+        const r0 = filter1(g00, g10, g20, i, m), r1 = filter1(g01, g11, g21, i, m), r2 = filter1(g02, g12, g22, i, m);
         for (let l = 0; l < A; l++) {
-          const t = i * A + l;
-          store<f32>(u + ((<usize>(t * S + s) * C + c) * MR + r << 2), <f32>filter1(r0, r1, r2, l, m));
+          const v = filter1(r0, r1, r2, l, m);
+          store<f32>(d, f32x4.extract_lane(v, 0));
+          if (nc > 1) store<f32>(d, f32x4.extract_lane(v, 1), MR * 4);
+          if (nc > 2) store<f32>(d, f32x4.extract_lane(v, 2), MR * 8);
+          if (nc > 3) store<f32>(d, f32x4.extract_lane(v, 3), MR * 12);
+          d += ts;
         }
       }
     }
