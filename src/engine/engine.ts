@@ -81,6 +81,8 @@ export class Engine {
   private scratchBytes = 0;
   private f32View: Float32Array;
   minParallelWork = SMALL_WORK;
+  /** Weight packs built so far (src/ops/packs.ts; a count for tests and benchmarks). */
+  weightPacks = 0;
   /** How 3x3 stride-1 convolutions run (InitOptions.conv3x3). */
   conv3x3: Conv3x3 = "auto";
   /** For tests: the caller runs every share of every kernel itself, as if no worker came in

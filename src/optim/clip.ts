@@ -55,7 +55,11 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
     throw new OptimError(`${what}: the total norm of order ${normType} of the gradients is ${total32}; pass errorIfNonfinite = false to clip anyway`);
   const coef = Math.fround(Math.fround(maxNorm) / Math.fround(total32 + Math.fround(1e-6)));
   // torch multiplies even when the coefficient is clamped to 1 (a no-op) or NaN (which spreads)
-  if (!(coef >= 1)) for (const g of grads) g.engine.run("f32_scale_inplace", [g.ptr, g.size, coef], g.size);
+  if (!(coef >= 1))
+    for (const g of grads) {
+      g.markWritten();
+      g.engine.run("f32_scale_inplace", [g.ptr, g.size, coef], g.size);
+    }
   return total32;
 }
 
@@ -63,7 +67,10 @@ export function clipGradNorm(params: Tensor | Iterable<Tensor>, maxNorm: number,
 export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: number): void {
   const what = "clipGradValue";
   if (typeof clipValue !== "number" || !(clipValue >= 0)) throw new OptimError(`${what}: clipValue must be a number >= 0, got ${show(clipValue)}`);
-  for (const g of gradsOf(what, params)) g.engine.run("f32_clamp_inplace", [g.ptr, g.size, -clipValue, clipValue], g.size);
+  for (const g of gradsOf(what, params)) {
+    g.markWritten();
+    g.engine.run("f32_clamp_inplace", [g.ptr, g.size, -clipValue, clipValue], g.size);
+  }
 }
 
 /** L1 regularisation: adds l1·sign(w) to each parameter's gradient (the gradient of l1·Σ|w|, with
@@ -76,6 +83,7 @@ export function addL1Grad(params: Tensor | Iterable<Tensor>, l1: number): void {
   for (const p of list) {
     if (!p.grad) continue;
     if (p.grad.size !== p.size) throw new OptimError(`${what}: gradient of ${p.grad.size} values for a parameter of ${p.size}`);
+    p.grad.markWritten();
     p.engine.run("f32_l1_grad", [p.ptr, p.grad.ptr, p.size, l1], p.size);
   }
 }
