@@ -25,20 +25,20 @@ export function winogradTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
   return m;
 }
 
-/** Tiles (of m x m outputs) a winograd item may hold, at least: below that, the filters'
- *  transform and the stream of T x O x C transformed filters through every item cost more than
- *  the saved multiplies (ResNet-18's 256@14x14 and 512@7x7 layers at batch 1 are slower). */
-const MIN_TILES = 64;
-/** Channels (in and out) at least: with 16, the patches' transform costs as much as the
- *  products it saves (CIFAR ResNet-20's first stage is slower). */
+/** Tiles of 4x4 outputs per image at least (maps of 13x13 and up): below that, the filters'
+ *  transform and the stream of 36 x O x C transformed filters through every item cost more
+ *  than the saved multiplies (ResNet-18's 512@7x7 layer is several times slower). */
+const MIN_TILES = 16;
+/** Channels (in and out) at least: with 16, the patches' transform costs about as much as the
+ *  products it saves (CIFAR ResNet-20's first stage). */
 const MIN_CHANNELS = 32;
 
-/** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3) where the maps
- *  give MIN_TILES tiles of 4x4, else F(2x2,3x3) where they give as many of 2x2, else im2col. */
-function tileByShape(g: ConvGeometry): 0 | 2 | 4 {
+/** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3) where one
+ *  image's map gives MIN_TILES tiles, else im2col. A function of one image's shape, never of
+ *  the batch: an image gives the same bits alone or in a batch (test/conv_blocks.test.mjs). */
+function tileByShape(g: ConvGeometry): 0 | 4 {
   if (Math.min(g.C, g.O) < MIN_CHANNELS) return 0;
-  const tiles = (m: number) => g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
-  return tiles(4) >= MIN_TILES ? 4 : tiles(2) >= MIN_TILES ? 2 : 0;
+  return Math.ceil(g.HO / 4) * Math.ceil(g.WO / 4) >= MIN_TILES ? 4 : 0;
 }
 
 /** Bytes of the transformed, packed filters: T matrices O x C in MR-row strips. */
