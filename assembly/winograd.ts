@@ -151,6 +151,35 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   }
 }
 
+/** Row i of four side-by-side patches (tile l's starts at r + 4*m*l bytes, A = m + 2 values)
+ *  as A vectors (lane l = tile l) at d, d + 16, ...: the row read as vectors and transposed.
+ *  Reads r[0] .. r[3m + m + 1] only (the last two values by a 64-bit load). */
+// @ts-ignore: decorator
+@inline function patchRow(r: usize, m: i32, d: usize): void {
+  if (m == 2) {
+    // e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < 4
+    const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load64_zero(r, 32);
+    const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+    v128.store(d, e0);
+    v128.store(d, e1, 16);
+    v128.store(d, f32x4.shuffle(e0, q2, 1, 2, 3, 4), 32);
+    v128.store(d, f32x4.shuffle(e1, q2, 1, 2, 3, 5), 48);
+    return;
+  }
+  // e_j = (r[j], r[4 + j], r[8 + j], r[12 + j]), j < 6: a 4x4 transpose, and two columns of the
+  // next one
+  const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load(r, 32), q3 = v128.load(r, 48), q4 = v128.load64_zero(r, 64);
+  const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
+  const u0 = f32x4.shuffle(q1, q2, 0, 4, 1, 5), u1 = f32x4.shuffle(q3, q4, 0, 4, 1, 5);
+  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+  v128.store(d, f32x4.shuffle(u0, u1, 0, 1, 4, 5), 64);
+  v128.store(d, f32x4.shuffle(u0, u1, 2, 3, 6, 7), 80);
+}
+
 /** Whether a tile's A x A patch from (y, x) is inside the H x W image. */
 // @ts-ignore: decorator
 @inline function inside(p: usize, y: i32, x: i32, A: i32, H: i32, W: i32): bool {
@@ -160,40 +189,44 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
 /** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
  *  channel c at v + (t*tstride) + c*NR floats (lanes = the 4 tiles). */
 function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride: usize, buf: usize): void {
-  const A = m + 2, HW = <usize>(H * W) << 2;
+  const A = m + 2, HW = <usize>(H * W) << 2, rs = <usize>W << 2;
   const p0 = <usize>load<i32>(org), p1 = <usize>load<i32>(org, 16), p2 = <usize>load<i32>(org, 32), p3 = <usize>load<i32>(org, 48);
   const y0 = load<i32>(org, 4), y1 = load<i32>(org, 20), y2 = load<i32>(org, 36), y3 = load<i32>(org, 52);
   const x0 = load<i32>(org, 8), x1 = load<i32>(org, 24), x2 = load<i32>(org, 40), x3 = load<i32>(org, 56);
-  const fast = inside(p0, y0, x0, A, H, W) && inside(p1, y1, x1, A, H, W) && inside(p2, y2, x2, A, H, W) && inside(p3, y3, x3, A, H, W);
+  const in0 = inside(p0, y0, x0, A, H, W), in1 = inside(p1, y1, x1, A, H, W);
+  const in2 = inside(p2, y2, x2, A, H, W), in3 = inside(p3, y3, x3, A, H, W);
+  // the four tiles side by side on one tile row, all inside the image: rows of the patches are
+  // read as vectors and transposed (most tiles of a large map)
+  const row = in0 && in1 && in2 && in3 && p1 == p0 && p2 == p0 && p3 == p0 && y1 == y0 && y2 == y0 && y3 == y0 &&
+    x1 == x0 + m && x2 == x0 + 2 * m && x3 == x0 + 3 * m;
   const tmp = buf + (<usize>(A * A) << 4);
   for (let c = 0; c < C; c++) {
     const off = <usize>c * HW;
     // the patches, (i, j) at buf + (i*A + j)*16 bytes
-    if (fast) {
-      let a0 = p0 + off + (<usize>(y0 * W + x0) << 2), a1 = p1 + off + (<usize>(y1 * W + x1) << 2);
-      let a2 = p2 + off + (<usize>(y2 * W + x2) << 2), a3 = p3 + off + (<usize>(y3 * W + x3) << 2);
-      const rs = <usize>W << 2;
-      let d = buf;
+    if (row) {
+      let r = p0 + off + (<usize>(y0 * W + x0) << 2);
       for (let i = 0; i < A; i++) {
-        for (let j = 0; j < A; j++) {
-          const jo = <usize>j << 2;
-          let e = f32x4.splat(load<f32>(a0 + jo));
-          e = f32x4.replace_lane(e, 1, load<f32>(a1 + jo));
-          e = f32x4.replace_lane(e, 2, load<f32>(a2 + jo));
-          e = f32x4.replace_lane(e, 3, load<f32>(a3 + jo));
-          v128.store(d, e);
-          d += 16;
-        }
-        a0 += rs; a1 += rs; a2 += rs; a3 += rs;
+        patchRow(r, m, buf + (<usize>(i * A) << 4));
+        r += rs;
       }
     } else {
       for (let l = 0; l < 4; l++) {
         const o = org + (<usize>l << 4);
         const p = <usize>load<i32>(o), y = load<i32>(o, 4), x = load<i32>(o, 8);
+        const d = buf + (<usize>l << 2);
+        if (l == 0 ? in0 : l == 1 ? in1 : l == 2 ? in2 : in3) {
+          // this tile's patch is inside: no checks
+          let r = p + off + (<usize>(y * W + x) << 2);
+          for (let i = 0; i < A; i++) {
+            for (let j = 0; j < A; j++) store<f32>(d + (<usize>(i * A + j) << 4), load<f32>(r + (<usize>j << 2)));
+            r += rs;
+          }
+          continue;
+        }
         for (let i = 0; i < A; i++)
           for (let j = 0; j < A; j++) {
             const yy = y + i, xx = x + j;
-            store<f32>(buf + (<usize>((i * A + j) * 4 + l) << 2),
+            store<f32>(d + (<usize>(i * A + j) << 4),
               p != 0 && <u32>yy < <u32>H && <u32>xx < <u32>W ? load<f32>(p + off + (<usize>(yy * W + xx) << 2)) : 0);
           }
       }
@@ -205,10 +238,37 @@ function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride
   }
 }
 
+/** Row i of four side-by-side output tiles (m vectors at s, lane l = tile l) as 4m consecutive
+ *  floats at d: the inverse of patchRow's transpose. */
+// @ts-ignore: decorator
+@inline function outputRow(s: usize, m: i32, d: usize): void {
+  if (m == 2) {
+    const e0 = v128.load(s), e1 = v128.load(s, 16);
+    v128.store(d, f32x4.shuffle(e0, e1, 0, 4, 1, 5));
+    v128.store(d, f32x4.shuffle(e0, e1, 2, 6, 3, 7), 16);
+    return;
+  }
+  const e0 = v128.load(s), e1 = v128.load(s, 16), e2 = v128.load(s, 32), e3 = v128.load(s, 48);
+  const t0 = f32x4.shuffle(e0, e1, 0, 4, 1, 5), t1 = f32x4.shuffle(e2, e3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(e0, e1, 2, 6, 3, 7), t3 = f32x4.shuffle(e2, e3, 2, 6, 3, 7);
+  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+}
+
+/** Whether the four tiles of org lie side by side on one tile row (consecutive, one image),
+ *  each m x m block whole inside the HO x WO output. */
+function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i32): bool {
+  const p = load<i32>(org), yy = load<i32>(org, 4), xx = load<i32>(org, 8);
+  if (p == 0 || load<i32>(org, 48) != p || load<i32>(org, 52) != yy || load<i32>(org, 56) != xx + 3 * m) return false;
+  return yy + PH + m <= HO && xx + PW + 4 * m <= WO;
+}
+
 /** Transforms back row r of one strip's products for 4 tiles (lanes; origins in org, as
  *  output positions = patch origin + padding) and writes the outputs inside HO x WO of
- *  channel o, plus bias b. Point t of the row at s + t*tstride. */
-function outputTile(org: usize, s: usize, tstride: usize, m: i32, o: i32, O: i32, PH: i32, PW: i32,
+ *  channel o, plus bias b. Point t of the row at s + t*tstride. row: sideBySide(org). */
+function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: i32, O: i32, PH: i32, PW: i32,
   HO: i32, WO: i32, y: usize, b: f32, buf: usize): void {
   const A = m + 2;
   const tmp = buf + (<usize>(A * A) << 4);
@@ -217,6 +277,16 @@ function outputTile(org: usize, s: usize, tstride: usize, m: i32, o: i32, O: i32
   for (let i = 0; i < m; i++) output1(tmp + (<usize>(i * A) << 4), 16, buf + (<usize>(i * m) << 4), 16, m);
   const bv = f32x4.splat(b);
   for (let k = 0; k < m * m; k++) v128.store(buf + (<usize>k << 4), f32x4.add(v128.load(buf + (<usize>k << 4)), bv));
+  if (row) {
+    // the four tiles side by side, whole: each output row of the four is 4m consecutive floats
+    const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
+    let dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+    for (let i = 0; i < m; i++) {
+      outputRow(buf + (<usize>(i * m) << 4), m, dst);
+      dst += <usize>WO << 2;
+    }
+    return;
+  }
   for (let l = 0; l < 4; l++) {
     const og = org + (<usize>l << 4);
     if (load<i32>(og) == 0) continue;
@@ -269,9 +339,10 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
       const mr = min(MR, O - s * MR);
       for (let g = 0; g < 2 * nsl; g++) {
         tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
+        const row = sideBySide(org, m, PH, PW, HO, WO);
         for (let r = 0; r < mr; r++) {
           const o = s * MR + r;
-          outputTile(org, mt + (<usize>(r * ldm + 4 * g) << 2), mts, m, o, O, PH, PW, HO, WO, y,
+          outputTile(org, row, mt + (<usize>(r * ldm + 4 * g) << 2), mts, m, o, O, PH, PW, HO, WO, y,
             bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf);
         }
       }

@@ -25,6 +25,8 @@ const layers = [
   ["ResNet-20 b128 16@32", 128, 16, 32, 32, 16],
   ["ResNet-20 b128 32@16", 128, 32, 16, 16, 32],
   ["ResNet-20 b128 64@8", 128, 64, 8, 8, 64],
+  ["64@8 batch 1", 1, 64, 8, 8, 64],
+  ["128@8 batch 32", 32, 128, 8, 8, 128],
 ].filter((l) => !filter || l[0].includes(filter));
 
 const modes = ["im2col", "winograd2", "winograd4"];
@@ -51,7 +53,7 @@ function relError(y, x, w, [, N, C, H, W, O]) {
 for (const threads of threadsArg.split(",").map(Number)) {
   await sn.init({ threads });
   const eng = sn.engine();
-  console.log(`\n${threads} thread(s), build ${eng.info.build}: ms per call (median), error = max|y - ref| / max|ref|`);
+  console.log(`\n${threads} thread(s), build ${eng.info.build}: ms per call (median wall time; on 1 thread the process's CPU time in brackets, less moved by other load), error = max|y - ref| / max|ref|`);
   console.log(["layer", ...modes.map((m) => `fwd ${m}`), ...modes.map((m) => `dx ${m}`), ...(withError ? modes.map((m) => `err ${m}`) : [])].join(" | "));
   for (const L of layers) {
     const [name, N, C, H, W, O] = L;
@@ -63,8 +65,11 @@ for (const threads of threadsArg.split(",").map(Number)) {
         f().dispose();
       },
     });
-    const fwd = await timeInterleaved(modes.map((m) => run(m, () => sn.conv2d(x, w, null, { padding: 1 }))), { quick });
-    const dx = await timeInterleaved(modes.map((m) => run(m, () => sn.conv2d_input([N, C, H, W], w, dy, { padding: 1 }))), { quick });
+    const fr = modes.map((m) => run(m, () => sn.conv2d(x, w, null, { padding: 1 })));
+    const dr = modes.map((m) => run(m, () => sn.conv2d_input([N, C, H, W], w, dy, { padding: 1 })));
+    const show = (ms, r) => ms.map((t, i) => t.toFixed(2) + (threads === 1 ? ` (${r[i].cpuMs.toFixed(2)})` : ""));
+    const fwd = show(await timeInterleaved(fr, { quick }), fr);
+    const dx = show(await timeInterleaved(dr, { quick }), dr);
     const errs = [];
     if (withError)
       for (const m of modes) {
@@ -73,7 +78,7 @@ for (const threads of threadsArg.split(",").map(Number)) {
         errs.push(relError(y.toArray(), xd, wd, L).toExponential(1));
         y.dispose();
       }
-    console.log([name, ...fwd.map((t) => t.toFixed(2)), ...dx.map((t) => t.toFixed(2)), ...errs].join(" | "));
+    console.log([name, ...fwd, ...dx, ...errs].join(" | "));
     for (const t of [x, w, dy]) t.dispose();
   }
   eng.conv3x3 = "auto";
