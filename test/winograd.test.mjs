@@ -103,7 +103,7 @@ test("input gradient and conv_transpose2d: Winograd agrees with im2col within th
   eng.conv3x3 = "auto";
 });
 
-test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image, im2col below", () => {
+test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ with at most 128x128 channels), im2col otherwise", () => {
   const eng = sn.engine();
   const run = (mode, [N, C, H, W, O]) => {
     eng.conv3x3 = mode;
@@ -113,7 +113,9 @@ test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image, im2
   assert.ok(same(run("auto", big), run("winograd4", big)));
   assert.ok(same(run("winograd", big), run("winograd4", big)));
   assert.not.ok(same(run("auto", big), run("im2col", big)));
-  const small = [4, 64, 12, 12, 64]; // 9 tiles per image (36 in the batch): im2col
+  const smallMap = [2, 64, 8, 8, 64]; // 4 tiles per image, 64x64 channels: F(4,3)
+  assert.ok(same(run("auto", smallMap), run("winograd4", smallMap)));
+  const small = [1, 160, 7, 7, 128]; // 4 tiles per image, 160x128 channels: im2col
   assert.ok(same(run("auto", small), run("im2col", small)));
   assert.ok(same(run("winograd", small), run("winograd2", small)), "winograd: F(2,3) where auto would not take Winograd");
   const thin = [1, 16, 32, 32, 16]; // 16 channels: im2col

@@ -25,20 +25,25 @@ export function winogradTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
   return m;
 }
 
-/** Tiles of 4x4 outputs per image at least (maps of 13x13 and up): below that, the filters'
- *  transform and the stream of 36 x O x C transformed filters through every item cost more
- *  than the saved multiplies (ResNet-18's 512@7x7 layer is several times slower). */
+/** Tiles of 4x4 outputs per image from which F(4,3) pays whatever the channels (maps of 13x13
+ *  and up; ResNet-18's 256@14x14: 7.4 -> 5.3 ms on one thread, docs/performance.md). */
 const MIN_TILES = 16;
-/** Channels (in and out) at least: with 16, the patches' transform costs about as much as the
- *  products it saves (CIFAR ResNet-20's first stage). */
+/** Smaller maps (7x7 to 12x12: 4 to 15 tiles) pay only where the transformed filters are small
+ *  (at most 128 x 128 channels, 2.4 MB): each item streams all of them, so ResNet-18's 512@7x7
+ *  at batch 1 (38 MB of them) is slower, while a CIFAR ResNet's 64@8x8 at batch 128 is 1.7x
+ *  faster. */
+const SMALL_MAP_TILES = 4, SMALL_MAP_FILTERS = 128 * 128;
+/** Channels (in and out) at least: with 16, the patches' transform costs more than the products
+ *  it saves (CIFAR ResNet-20's first stage at batch 128: 21 -> 25 ms). */
 const MIN_CHANNELS = 32;
 
-/** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3) where one
- *  image's map gives MIN_TILES tiles, else im2col. A function of one image's shape, never of
- *  the batch: an image gives the same bits alone or in a batch (test/conv_blocks.test.mjs). */
+/** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3) or im2col. A
+ *  function of one image's shape, never of the batch: an image gives the same bits alone or in
+ *  a batch (test/conv_blocks.test.mjs). */
 function tileByShape(g: ConvGeometry): 0 | 4 {
   if (Math.min(g.C, g.O) < MIN_CHANNELS) return 0;
-  return Math.ceil(g.HO / 4) * Math.ceil(g.WO / 4) >= MIN_TILES ? 4 : 0;
+  const tiles = Math.ceil(g.HO / 4) * Math.ceil(g.WO / 4);
+  return tiles >= MIN_TILES || (tiles >= SMALL_MAP_TILES && g.C * g.O <= SMALL_MAP_FILTERS) ? 4 : 0;
 }
 
 /** Bytes of the transformed, packed filters: T matrices O x C in MR-row strips. */
