@@ -42,10 +42,15 @@ for (const threads of threadsList) {
     const logits = {};
     for (const m of modes) {
       eng.conv3x3 = m;
-      sn.noGrad(() => (logits[m] = model.forward(x).toArray()));
+      sn.tidy(() => sn.noGrad(() => (logits[m] = model.forward(x).toArray())));
     }
-    const times = await timeInterleaved(modes.map((m) => ({ run: () => sn.noGrad(() => { eng.conv3x3 = m; model.forward(x).dispose(); }) })), { quick });
-    console.log(`${name} ${shape.join("x")} inference ms: ` + modes.map((m, i) => `${m} ${times[i].toFixed(1)}`).join(", ") +
+    // tidy: the intermediate tensors freed at once, not left to the garbage collector
+    const runners = modes.map((m) => ({ run: () => sn.tidy(() => sn.noGrad(() => { eng.conv3x3 = m; model.forward(x); })) }));
+    const times = await timeInterleaved(runners, { quick });
+    for (const r of runners) if (r.failed) throw r.failed;
+    // on one thread, the process's CPU time too (less moved by other load)
+    const cpu = (i) => (threads === 1 ? ` (CPU ${runners[i].cpuMs.toFixed(1)})` : "");
+    console.log(`${name} ${shape.join("x")} inference ms: ` + modes.map((m, i) => `${m} ${times[i].toFixed(1)}${cpu(i)}`).join(", ") +
       ` | logits error vs im2col: auto ${relErr(logits.auto, logits.im2col).toExponential(1)}, winograd4 ${relErr(logits.winograd4, logits.im2col).toExponential(1)}`);
   }
   if (nets.includes("train")) {
@@ -57,16 +62,20 @@ for (const threads of threadsList) {
     const x = sn.tensor(randn(128 * 3 * 32 * 32, 3), [128, 3, 32, 32]);
     const labels = sn.tensor(Float32Array.from({ length: 128 }, (_, i) => i % 10), [128]);
     const step = (m) => ({
-      run: () => {
-        eng.conv3x3 = m;
-        opt.zeroGrad();
-        const loss = sn.cross_entropy(model.forward(x), labels);
-        loss.backward();
-        opt.step();
-      },
+      run: () =>
+        sn.tidy(() => {
+          eng.conv3x3 = m;
+          opt.zeroGrad();
+          const loss = sn.cross_entropy(model.forward(x), labels);
+          loss.backward();
+          opt.step();
+        }),
     });
-    const times = await timeInterleaved(["im2col", "auto"].map(step), { quick }, { budgetMs: quick ? 4000 : 15000 });
-    console.log(`resnet20 training, batch 128: images/s im2col ${(128000 / times[0]).toFixed(0)}, auto ${(128000 / times[1]).toFixed(0)}`);
+    const runners = ["im2col", "auto"].map(step);
+    const times = await timeInterleaved(runners, { quick }, { budgetMs: quick ? 4000 : 15000 });
+    for (const r of runners) if (r.failed) throw r.failed;
+    const cpu = (i) => (threads === 1 ? ` (by CPU time ${(128000 / runners[i].cpuMs).toFixed(0)})` : "");
+    console.log(`resnet20 training, batch 128: images/s im2col ${(128000 / times[0]).toFixed(0)}${cpu(0)}, auto ${(128000 / times[1]).toFixed(0)}${cpu(1)}`);
   }
   eng.conv3x3 = "auto";
 }
