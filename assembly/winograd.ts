@@ -5,8 +5,8 @@
 // the product M_t (O x tiles) = U_t (O x C) V_t (C x tiles); a tile's output is A^T M A. F(2,3)
 // does 16 multiplies where im2col does 36 per tile; F(4,3) 36 where im2col does 144.
 //
-// Layout: U is packed like f32_gemm_pack_a's operand (T matrices O x C, src/ops/conv.ts packs
-// it once per weight); each work item is a block of NBT tiles (a multiple of NR, consecutive in
+// Layout: U is packed like f32_gemm_pack_a's operand (T matrices O x C; f32_winograd_weight
+// writes it so, and src/ops/packs.ts keeps it while the weight is unchanged); each work item is a block of NBT tiles (a multiple of NR, consecutive in
 // (image, tile row, tile column) order) times a block of the output channels' row strips. The
 // item transforms its tiles' patches for all C channels straight into packed B slivers (lanes =
 // tiles), runs the 6x8 micro-kernel of gemm_micro.ts per point, strip and sliver into its
@@ -131,7 +131,7 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
 // ---- the forward ----
 
 // Scratch per thread (floats): V = T*C*NBT (packed slivers), M = T*MR*NBT, 4 lanes' tile
-// origins (16 i32), patch and transform buffers 3*T*4 (src/ops/conv.ts winogradScratch).
+// origins (16 i32), patch and transform buffers 3*T*4 (src/ops/winograd.ts winogradForward).
 
 /** Where lane l's tile starts (4 i32 at org + 16*l): its image plane (channel 0), the input row
  *  and column of its patch (output origin - padding) and its image; plane 0 past the last tile. */
@@ -301,8 +301,8 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
 }
 
 /** y = conv2d(x, W) (+ bias) for a 3x3 kernel, stride 1, dilation 1, one group, by F(m x m,
- *  3 x 3); pu: U packed as f32_gemm_pack_a packs T matrices O x C (f32_winograd_weight, then
- *  the pack). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. */
+ *  3 x 3); pu: U as f32_winograd_weight writes it (f32_gemm_pack_a's layout of T matrices
+ *  O x C). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. */
 export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32,
   scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);

@@ -134,6 +134,7 @@ test("init rejects a bad conv3x3 naming the choices, and a misspelt key with a s
   };
   assert.match(await message({ conv3x3: "fast" }), /conv3x3 must be one of "auto", "winograd", "winograd2", "winograd4", "im2col", got "fast"/);
   assert.match(await message({ conv3X3: "im2col" }), /conv3x3/);
+  assert.throws(() => (sn.engine().conv3x3 = "Im2col"), /engine.conv3x3: conv3x3 must be one of .* got "Im2col"/);
   await sn.init({ threads: 2, conv3x3: "im2col" });
   assert.is(sn.engine().conv3x3, "im2col");
   await sn.init({ threads: 2 });

@@ -41,8 +41,12 @@ const WEBGPU_OPTIONS = keysOf<WebgpuOptions>({ allowFallback: true, powerPrefere
 function checkInitOptions(where: string, opts: InitOptions): void {
   checkOptions(where, opts, INIT_OPTIONS);
   if (opts.webgpu !== undefined && typeof opts.webgpu !== "boolean") checkOptions(where, opts.webgpu, WEBGPU_OPTIONS, { in: "webgpu" });
-  if (opts.conv3x3 !== undefined && !CONV3X3_CHOICES.includes(opts.conv3x3))
-    throw new RangeError(`simdnet: init: conv3x3 must be one of ${CONV3X3_CHOICES.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(opts.conv3x3)}`);
+  if (opts.conv3x3 !== undefined) checkConv3x3("init", opts.conv3x3);
+}
+
+function checkConv3x3(where: string, c: unknown): void {
+  if (!CONV3X3_CHOICES.includes(c as Conv3x3))
+    throw new RangeError(`simdnet: ${where}: conv3x3 must be one of ${CONV3X3_CHOICES.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(c)}`);
 }
 
 export interface EngineInfo {
@@ -83,8 +87,15 @@ export class Engine {
   minParallelWork = SMALL_WORK;
   /** Weight packs built so far (src/ops/packs.ts; a count for tests and benchmarks). */
   weightPacks = 0;
-  /** How 3x3 stride-1 convolutions run (InitOptions.conv3x3). */
-  conv3x3: Conv3x3 = "auto";
+  private conv3x3Choice: Conv3x3 = "auto";
+  /** How 3x3 stride-1 convolutions run (InitOptions.conv3x3); may be changed at any time. */
+  get conv3x3(): Conv3x3 {
+    return this.conv3x3Choice;
+  }
+  set conv3x3(c: Conv3x3) {
+    checkConv3x3("engine.conv3x3", c);
+    this.conv3x3Choice = c;
+  }
   /** For tests: the caller runs every share of every kernel itself, as if no worker came in
    *  time (the results must have the same bits). */
   solo = false;
