@@ -105,7 +105,10 @@ export class Tensor {
   /** Records a write to the values (bumps the version): for code that writes them through a
    *  pointer, e.g. an optimiser's kernel. */
   markWritten(): void {
-    this.storage.version++;
+    const st = this.storage;
+    st.version++;
+    // the packs of the old values are of no more use: freed now, not at the next call
+    if (st.packs.size) releasePacks(st.engine, st.packs);
   }
 
   /** A live view of the values; invalid after the next allocation that grows memory. It may be

@@ -2,6 +2,8 @@
 // way the API writes a weight bumps its version, so the next call repacks and its output
 // changes; the packs are freed with the weight. Runs the three pack layouts: im2col (packed W),
 // the input gradient's flipped W, and Winograd's transformed filters (forward and flipped).
+// The layer's parameters are frozen (requiresGrad false) and the input needs a gradient, so
+// forward and backward both use kept packs; a weight being trained keeps none (last test).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
@@ -35,11 +37,11 @@ for (const [what, mode, C, O, S] of layers) {
   function setup() {
     sn.engine().conv3x3 = mode;
     const conv = new sn.nn.Conv2d(C, O, 3, { padding: 1 });
+    conv.requiresGrad_(false);
     const x = sn.tensor(pseudo(2 * C * S * S, 1), [2, C, S, S]).requireGrad();
     /** forward and backward of sum(conv(x)); returns the output and x's gradient */
     const run = () => {
       x.grad = null;
-      for (const p of conv.parameters()) p.grad = null;
       const y = conv.forward(x);
       sn.sum(y).backward();
       return { y: y.toArray(), dx: x.grad.toArray() };
@@ -70,18 +72,15 @@ for (const [what, mode, C, O, S] of layers) {
     }],
     ["an SGD step", (conv, run) => {
       const opt = new sn.SGD(conv.parameters(), { lr: 0.1 });
-      run();
-      opt.step();
+      train(conv, run, opt);
     }],
     ["an Adam step", (conv, run) => {
       const opt = new sn.Adam(conv.parameters(), { lr: 0.1 });
-      run();
-      opt.step();
+      train(conv, run, opt);
     }],
     ["an RMSprop step", (conv, run) => {
       const opt = new sn.RMSprop(conv.parameters(), { lr: 0.1 });
-      run();
-      opt.step();
+      train(conv, run, opt);
     }],
     ["nn.init.kaimingNormal", (conv) => sn.nn.init.kaimingNormal(conv.weight)],
     ["nn.init.constant", (conv) => sn.nn.init.constant(conv.weight, 0.01)],
@@ -123,9 +122,35 @@ for (const [what, mode, C, O, S] of layers) {
   });
 }
 
+/** One training step of the layer: its parameters need gradients for it, then frozen again. */
+function train(conv, run, opt) {
+  conv.requiresGrad_(true);
+  for (const p of conv.parameters()) p.grad = null;
+  run();
+  opt.step();
+  conv.requiresGrad_(false);
+}
+
 function setupInput(C, S) {
   return pseudo(2 * C * S * S, 1);
 }
+
+test("a weight being trained keeps no pack: each call packs and frees (a training loop's memory as without the cache)", () => {
+  const conv = new sn.nn.Conv2d(32, 32, 3, { padding: 1 });
+  const x = sn.tensor(pseudo(2 * 32 * 16 * 16, 1), [2, 32, 16, 16]).requireGrad();
+  for (let i = 0; i < 2; i++) {
+    const packs = sn.engine().weightPacks;
+    sn.sum(conv.forward(x)).backward();
+    assert.is(sn.engine().weightPacks, packs + 2, "forward and input gradient packed again");
+    assert.is(conv.weight.storage.packs.size, 0, "nothing kept");
+  }
+  // in inference (noGrad) the same weight's pack is kept
+  sn.noGrad(() => conv.forward(x));
+  const packs = sn.engine().weightPacks;
+  sn.noGrad(() => conv.forward(x));
+  assert.is(sn.engine().weightPacks, packs);
+  assert.is(conv.weight.storage.packs.size, 1);
+});
 
 test("reading a weight (toArray, item, read) does not repack", async () => {
   const w = sn.tensor(pseudo(32 * 32 * 9, 2), [32, 32, 3, 3]);
