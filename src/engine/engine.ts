@@ -7,6 +7,7 @@ import { Pool, MAX_THREADS } from "./pool.js";
 import { createGpuEngine, type GpuEngine, type WebgpuInfo, type WebgpuOptions } from "../webgpu/engine.js";
 import { _setGpuEngine } from "../tensor.js";
 import { checkOptions, keysOf } from "../options.js";
+import { CONV3X3_CHOICES, type Conv3x3 } from "../ops/winograd.js";
 
 export interface InitOptions {
   /** Threads including the caller (default: all cores, at most Engine.maxThreads; 1 where memory
@@ -31,14 +32,23 @@ export interface InitOptions {
   /** The most bytes the wasm memory may grow to (default and at most 4 GiB, the wasm32 limit;
    *  at least 2 MiB): a page can keep simdnet from taking more than its share. */
   maxMemory?: number;
+  /** How 3x3 stride-1 convolutions run (docs/kernels.md): "auto" (default), "winograd" or
+   *  "im2col" (the exact path). Also settable later as engine.conv3x3. */
+  conv3x3?: Conv3x3;
 }
 
-const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true, maxMemory: true });
+const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true, maxMemory: true, conv3x3: true });
 const WEBGPU_OPTIONS = keysOf<WebgpuOptions>({ allowFallback: true, powerPreference: true });
 
 function checkInitOptions(where: string, opts: InitOptions): void {
   checkOptions(where, opts, INIT_OPTIONS);
   if (opts.webgpu !== undefined && typeof opts.webgpu !== "boolean") checkOptions(where, opts.webgpu, WEBGPU_OPTIONS, { in: "webgpu" });
+  if (opts.conv3x3 !== undefined) checkConv3x3("init", opts.conv3x3);
+}
+
+function checkConv3x3(where: string, c: unknown): void {
+  if (!CONV3X3_CHOICES.includes(c as Conv3x3))
+    throw new RangeError(`simdnet: ${where}: conv3x3 must be one of ${CONV3X3_CHOICES.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(c)}`);
 }
 
 export interface EngineInfo {
@@ -87,6 +97,17 @@ export class Engine {
   private scratchBytes = 0;
   private f32View: Float32Array;
   minParallelWork = SMALL_WORK;
+  /** Weight packs built so far (src/ops/packs.ts; a count for tests and benchmarks). */
+  weightPacks = 0;
+  private conv3x3Choice: Conv3x3 = "auto";
+  /** How 3x3 stride-1 convolutions run (InitOptions.conv3x3); may be changed at any time. */
+  get conv3x3(): Conv3x3 {
+    return this.conv3x3Choice;
+  }
+  set conv3x3(c: Conv3x3) {
+    checkConv3x3("engine.conv3x3", c);
+    this.conv3x3Choice = c;
+  }
   /** For tests: the caller runs every share of every kernel itself, as if no worker came in
    *  time (the results must have the same bits). */
   solo = false;
@@ -164,6 +185,7 @@ export class Engine {
     const pool = threads > 1 ? await Pool.start(module, memory, threads, names) : null;
     const e = new Engine(memory, instance, pool, info, !!opts.sentinels, maxPages * PAGE);
     if (opts.minParallelWork !== undefined) e.minParallelWork = opts.minParallelWork;
+    if (opts.conv3x3 !== undefined) e.conv3x3 = opts.conv3x3;
     return e;
   }
 

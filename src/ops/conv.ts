@@ -7,6 +7,8 @@ import type { Engine } from "../engine/engine.js";
 import { defineOp, fail, pair, checkInt, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
 import { checkOptions } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
+import { winogradTile, winogradWeights, winogradForward } from "./winograd.js";
+import { withPack } from "./packs.js";
 
 /** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
  *  [O, C/G, KH, KW], output [N,O,HO,WO]. */
@@ -135,23 +137,26 @@ function depthwisePlane(g: ConvGeometry): number {
   return n <= 1 << 20 ? n : 0;
 }
 
-/** y = conv(x, w) (+ bias per output channel). */
-export function convForward(eng: Engine, g: ConvGeometry, x: number, w: number, bias: number, y: number): void {
+/** y = conv(x, w) (+ bias per output channel). The packed (or transformed) weights are kept
+ *  with w while it is unchanged (src/ops/packs.ts). */
+export function convForward(eng: Engine, g: ConvGeometry, x: number, w: Tensor, bias: number, y: number): void {
   const dw = depthwisePlane(g);
   if (dw) {
     // depthwise: each plane on its own, no GEMM (assembly/conv_dw.ts; the same bits)
     const bytes = round64(dw * 4);
     const scratch = eng.scratch(bytes);
-    withGeometry(eng, g, 0, (geo) => eng.run("f32_conv2d_dw_fwd", [geo, x, w, bias, y, scratch, bytes], macs(g)));
+    withGeometry(eng, g, 0, (geo) => eng.run("f32_conv2d_dw_fwd", [geo, x, w.ptr, bias, y, scratch, bytes], macs(g)));
+    return;
+  }
+  const m = winogradTile(eng, g);
+  if (m) {
+    withPack(eng, w, `winograd${m} ${g.O}x${g.C}`, () => winogradWeights(eng, w.ptr, g.O, g.C, false, m),
+      (pu) => winogradForward(eng, g, m, x, pu, bias, y));
     return;
   }
   const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
-  const pw = packA(eng, w, K, false, Og, K, g.G, Og * K);
-  try {
-    convForwardPacked(eng, g, x, pw, bias, y);
-  } finally {
-    eng.release(pw);
-  }
+  withPack(eng, w, `conv ${g.G}x${Og}x${K}`, () => packA(eng, w.ptr, K, false, Og, K, g.G, Og * K),
+    (pw) => convForwardPacked(eng, g, x, pw, bias, y));
 }
 
 /** How the forward splits its work into items: NBK blocks of positions per (image, group)
@@ -219,19 +224,27 @@ function inputGradInTwoPasses(g: ConvGeometry): boolean {
  *  each Cg*KH*KW rows of PB. */
 const columnFloats = (g: ConvGeometry) => g.N * g.C * g.KH * g.KW * Math.ceil((g.HO * g.WO) / PB) * PB;
 
-/** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0). */
-export function convInput(eng: Engine, g: ConvGeometry, dy: number, w: number, dx: number, init = 0): void {
+/** dx = the input gradient of conv for dy (dx starts from init[channel] when init is not 0).
+ *  Flipped or transformed weights are kept with w while it is unchanged (src/ops/packs.ts). */
+export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, dx: number, init = 0): void {
+  const w = wt.ptr;
   const fg = inputGradAsForward(g);
+  const m = fg ? winogradTile(eng, fg) : 0;
+  if (fg && m) {
+    // dx = conv(dy, flipped W) by Winograd (init, conv_transpose2d's bias, as its bias)
+    withPack(eng, wt, `winograd${m} flipped ${fg.O}x${fg.C}`, () => winogradWeights(eng, w, fg.O, fg.C, true, m),
+      (pu) => winogradForward(eng, fg, m, dy, pu, init, dx));
+    return;
+  }
   if (fg && padFloats(fg, fg.C / fg.G, PB)) {
     const Cg = g.C / g.G, K = (g.O / g.G) * g.KH * g.KW;
-    const pw = eng.alloc(Math.max(4, packedABytes(Cg, K, g.G)), "flipped conv weights");
-    try {
+    const build = () => {
+      const pw = eng.alloc(Math.max(4, packedABytes(Cg, K, g.G)), "flipped conv weights");
       eng.run("f32_conv2d_pack_flipped", [w, g.O, Cg, g.KH, g.KW, g.G, pw], g.G * Cg * K);
-      // init (conv_transpose2d's bias) is added per output channel, as a forward's bias
-      convForwardPacked(eng, fg, dy, pw, init, dx);
-    } finally {
-      eng.release(pw);
-    }
+      return pw;
+    };
+    // init (conv_transpose2d's bias) is added per output channel, as a forward's bias
+    withPack(eng, wt, `conv flipped ${g.G}x${g.O}x${Cg}x${g.KH}x${g.KW}`, build, (pw) => convForwardPacked(eng, fg, dy, pw, init, dx));
     return;
   }
   const Cg = g.C / g.G, KK = g.KH * g.KW;
@@ -320,7 +333,7 @@ export const conv2dOp = defineOp<Conv2dAttrs>({
   forward(ctx, [x, w, b], attrs) {
     const g = conv2dGeometry("conv2d", x!.shape, w!.shape, attrs);
     const y = empty([g.N, g.O, g.HO, g.WO], ctx.engine);
-    convForward(ctx.engine, g, x!.ptr, w!.ptr, b ? b.ptr : 0, y.ptr);
+    convForward(ctx.engine, g, x!.ptr, w!, b ? b.ptr : 0, y.ptr);
     return y;
   },
   backward(ctx, gy, [x, w, b], attrs, needs) {
@@ -328,7 +341,7 @@ export const conv2dOp = defineOp<Conv2dAttrs>({
     let dx: Tensor | null = null, dw: Tensor | null = null;
     if (needs[0]) {
       dx = empty(x!.shape, ctx.engine);
-      convInput(ctx.engine, g, gy.ptr, w!.ptr, dx.ptr);
+      convInput(ctx.engine, g, gy.ptr, w!, dx.ptr);
     }
     if (needs[1]) {
       dw = empty(w!.shape, ctx.engine);
@@ -373,7 +386,7 @@ export function conv2d_input(inputShape: number[], w: Tensor, gradOut: Tensor, o
     fail(op, `gradOut ${shapeStr(gradOut.shape)} must be the output shape ${shapeStr(want)} (input ${shapeStr(inputShape)}, weight ${shapeStr(w.shape)})`);
   const dx = empty(inputShape, w.engine);
   if (w.device === "webgpu") gpuConv!.input(g, gradOut, w, dx);
-  else convInput(w.engine, g, gradOut.ptr, w.ptr, dx.ptr);
+  else convInput(w.engine, g, gradOut.ptr, w, dx.ptr);
   return dx;
 }
 
@@ -407,7 +420,7 @@ export const convTranspose2dOp = defineOp<ConvTranspose2dAttrs>({
   forward(ctx, [x, w, b], attrs) {
     const g = convTranspose2dGeometry("conv_transpose2d", x!.shape, w!.shape, attrs);
     const y = empty([g.N, g.C, g.H, g.W], ctx.engine);
-    convInput(ctx.engine, g, x!.ptr, w!.ptr, y.ptr, b ? b.ptr : 0);
+    convInput(ctx.engine, g, x!.ptr, w!, y.ptr, b ? b.ptr : 0);
     return y;
   },
   backward(ctx, gy, [x, w, b], attrs, needs) {
@@ -415,7 +428,7 @@ export const convTranspose2dOp = defineOp<ConvTranspose2dAttrs>({
     let dx: Tensor | null = null, dw: Tensor | null = null;
     if (needs[0]) {
       dx = empty(x!.shape, ctx.engine);
-      convForward(ctx.engine, g, gy.ptr, w!.ptr, 0, dx.ptr);
+      convForward(ctx.engine, g, gy.ptr, w!, 0, dx.ptr);
     }
     if (needs[1]) {
       dw = empty(w!.shape, ctx.engine);

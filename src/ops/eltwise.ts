@@ -15,6 +15,7 @@ export function _setGpuEltwise(f: typeof gpuEltwise) {
 export function accumulateInto(into: Tensor, g: Tensor): void {
   if (into.size !== g.size) throw new Error(`accumulate: ${shapeStr(g.shape)} into ${shapeStr(into.shape)}`);
   if (into.device !== g.device) throw new Error(`accumulate: ${shapeStr(g.shape)} on ${g.device} into ${shapeStr(into.shape)} on ${into.device}`);
+  into.markWritten();
   if (into.device === "webgpu") return gpuEltwise!.acc(into, g);
   into.engine.run("f32_acc", [g.ptr, into.ptr, into.size], into.size);
 }

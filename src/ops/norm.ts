@@ -73,6 +73,8 @@ export const batchNormOp = defineOp<BatchNormAttrs>(
       const invstd = empty([C], eng);
       if (a.training) {
         mean = empty([C], eng);
+        rm?.markWritten();
+        rv?.markWritten();
         eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
       } else {
         // a copy: a later training call may update the running statistics before this backward

@@ -76,7 +76,11 @@ function cpuClip(what: string, grads: Tensor[], maxNorm: number, kind: number, n
     throw new OptimError(`${what}: the total norm of order ${normType} of the gradients is ${total32}; pass errorIfNonfinite = false to clip anyway`);
   const coef = Math.fround(Math.fround(maxNorm) / Math.fround(total32 + Math.fround(1e-6)));
   // torch multiplies even when the coefficient is clamped to 1 (a no-op) or NaN (which spreads)
-  if (!(coef >= 1)) for (const g of grads) g.engine.run("f32_scale_inplace", [g.ptr, g.size, coef], g.size);
+  if (!(coef >= 1))
+    for (const g of grads) {
+      g.markWritten();
+      g.engine.run("f32_scale_inplace", [g.ptr, g.size, coef], g.size);
+    }
   return total32;
 }
 
@@ -89,7 +93,10 @@ export function clipGradNormTensor(params: Tensor | Iterable<Tensor>, maxNorm: n
   const kind = checkNorm(what, maxNorm, normType);
   const grads = gradsOf(what, params);
   const gpu = gpuOf(what, grads);
-  if (gpu) return gpuClipGradNorm(gpu, grads, maxNorm, kind);
+  if (gpu) {
+    for (const g of grads) g.markWritten();
+    return gpuClipGradNorm(gpu, grads, maxNorm, kind);
+  }
   return full([], cpuClip(what, grads, maxNorm, kind, normType, false), grads[0]?.engine);
 }
 
@@ -99,7 +106,11 @@ export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: numb
   if (typeof clipValue !== "number" || !(clipValue >= 0)) throw new OptimError(`${what}: clipValue must be a number >= 0, got ${show(clipValue)}`);
   const grads = gradsOf(what, params);
   const gpu = gpuOf(what, grads);
-  for (const g of grads) gpu ? gpuClampInplace(gpu, g, -clipValue, clipValue) : g.engine.run("f32_clamp_inplace", [g.ptr, g.size, -clipValue, clipValue], g.size);
+  for (const g of grads) {
+    g.markWritten();
+    if (gpu) gpuClampInplace(gpu, g, -clipValue, clipValue);
+    else g.engine.run("f32_clamp_inplace", [g.ptr, g.size, -clipValue, clipValue], g.size);
+  }
 }
 
 /** L1 regularisation: adds l1·sign(w) to each parameter's gradient (the gradient of l1·Σ|w|, with
@@ -113,6 +124,7 @@ export function addL1Grad(params: Tensor | Iterable<Tensor>, l1: number): void {
     if (!p.grad) continue;
     if (p.grad.size !== p.size) throw new OptimError(`${what}: gradient of ${p.grad.size} values for a parameter of ${p.size}`);
     if (p.device !== p.grad.device) throw new OptimError(`${what}: a parameter on ${p.device} has its gradient on ${p.grad.device}`);
+    p.grad.markWritten();
     if (gpu) gpuL1Grad(gpu, p, p.grad, l1);
     else p.engine.run("f32_l1_grad", [p.ptr, p.grad.ptr, p.size, l1], p.size);
   }

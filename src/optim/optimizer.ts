@@ -128,6 +128,7 @@ export abstract class Optimizer<O extends BaseOptions> {
         if (p.grad.size !== p.size) this.fail(`gradient ${shapeStr(p.grad.shape)} does not match parameter ${shapeStr(p.shape)}`);
         let st = this.state.get(p);
         if (!st) this.state.set(p, (st = { step: 0, buffers: {} }));
+        p.markWritten();
         this.update(p, p.grad, group, st);
       }
     });

@@ -1,0 +1,351 @@
+// Winograd convolution F(m x m, 3 x 3) for 3x3 stride-1 layers, m = 2 or 4 (Lavin & Gray, "Fast
+// algorithms for convolutional neural networks", CVPR 2016). The output is cut into m x m tiles;
+// each tile's (m+2) x (m+2) input patch d becomes V = B^T d B, each 3x3 filter g becomes
+// U = G g G^T (in f32), and for every one of the T = (m+2)^2 transform points t the tiles' outputs are
+// the product M_t (O x tiles) = U_t (O x C) V_t (C x tiles); a tile's output is A^T M A. F(2,3)
+// does 16 multiplies where im2col does 36 per tile; F(4,3) 36 where im2col does 144.
+//
+// Layout: U is packed like f32_gemm_pack_a's operand (T matrices O x C; f32_winograd_weight
+// writes it so, and src/ops/packs.ts keeps it while the weight is unchanged); each work item is a block of NBT tiles (a multiple of NR, consecutive in
+// (image, tile row, tile column) order) times a block of the output channels' row strips. The
+// item transforms its tiles' patches for all C channels straight into packed B slivers (lanes =
+// tiles), runs the 6x8 micro-kernel of gemm_micro.ts per point, strip and sliver into its
+// scratch, then transforms each strip's outputs back and adds the bias.
+//
+// Determinism: every output is computed by one item; its sums over C run in the K blocks of
+// kcOf(C) in one lane of the micro-kernel, and the transforms are fixed sequences of adds and
+// multiplies on one lane. Neither depends on the item it falls in, so the split (NBT, MB) may
+// follow the thread count and the bits stay the same.
+import { take } from "./common";
+import { MR, NR, EP_FIRST, kcOf, micro6x8 } from "./gemm_micro";
+
+// ---- the weight transform ----
+
+/** Point i of the 1-D filter transform G g (g0, g1, g2 -> m + 2 values), four filters at once. */
+// @ts-ignore: decorator
+@inline function filter1(g0: v128, g1: v128, g2: v128, i: i32, m: i32): v128 {
+  if (i == 0) return m == 2 ? g0 : f32x4.mul(g0, f32x4.splat(0.25));
+  if (i == m + 1) return g2;
+  const even = f32x4.add(g0, g2);
+  if (m == 2) return f32x4.mul(i == 1 ? f32x4.add(even, g1) : f32x4.sub(even, g1), f32x4.splat(0.5));
+  if (i == 1) return f32x4.mul(f32x4.add(even, g1), f32x4.splat(<f32>(-1.0 / 6)));
+  if (i == 2) return f32x4.mul(f32x4.sub(even, g1), f32x4.splat(<f32>(-1.0 / 6)));
+  // g0/24 + g2/6 +- g1/12
+  const e = f32x4.add(f32x4.mul(g0, f32x4.splat(<f32>(1.0 / 24))), f32x4.mul(g2, f32x4.splat(<f32>(1.0 / 6))));
+  const o = f32x4.mul(g1, f32x4.splat(<f32>(1.0 / 12)));
+  return i == 3 ? f32x4.add(e, o) : f32x4.sub(e, o);
+}
+
+/** Tap (ky, kx) of four filters (src, src + fs, ...; lanes from nf on zero), reversed with flip. */
+// @ts-ignore: decorator
+@inline function taps(src: usize, fs: usize, nf: i32, flip: i32, ky: i32, kx: i32): v128 {
+  const p = src + (<usize>(flip ? (2 - ky) * 3 + 2 - kx : ky * 3 + kx) << 2);
+  let v = f32x4.splat(0);
+  v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (nf > 1) v = f32x4.replace_lane(v, 1, load<f32>(p + fs));
+  if (nf > 2) v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * fs));
+  if (nf > 3) v = f32x4.replace_lane(v, 3, load<f32>(p + 3 * fs));
+  return v;
+}
+
+/** U_t = (G g G^T)[t] for the filters g of a convolution with O outputs and C inputs: g = w[o][c]
+ *  (w: O x C x 3 x 3) or, with flip, the input gradient's filters g[ky][kx] = w[c][o][2 - ky][2 - kx]
+ *  (w: C x O x 3 x 3). Written straight in f32_gemm_pack_a's layout of T matrices O x C:
+ *  (t, o, c) at ((t*S + o/MR)*C + c)*MR + o%MR, S = ceil(O/MR), rows O .. S*MR - 1 zero.
+ *  Items: rows o; four inputs c at a time (one per lane). */
+export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32, u: usize, ith: i32, nth: i32): void {
+  const A = m + 2, S = (O + MR - 1) / MR;
+  const fs: usize = flip ? <usize>O * 36 : 36; // bytes from filter (o, c) to (o, c + 1)
+  const ts = <usize>(S * C * MR) << 2; // from point t to t + 1
+  for (let o = take(-1, nth); o < S * MR; o = take(o, nth)) {
+    const s = o / MR, r = o - s * MR;
+    for (let c = 0; c < C; c += 4) {
+      const nf = o < O ? min(4, C - c) : 0;
+      const src = w + ((flip ? <usize>c * O + o : <usize>o * C + c) * 9 << 2);
+      const g00 = nf ? taps(src, fs, nf, flip, 0, 0) : f32x4.splat(0), g01 = nf ? taps(src, fs, nf, flip, 0, 1) : g00;
+      const g02 = nf ? taps(src, fs, nf, flip, 0, 2) : g00, g10 = nf ? taps(src, fs, nf, flip, 1, 0) : g00;
+      const g11 = nf ? taps(src, fs, nf, flip, 1, 1) : g00, g12 = nf ? taps(src, fs, nf, flip, 1, 2) : g00;
+      const g20 = nf ? taps(src, fs, nf, flip, 2, 0) : g00, g21 = nf ? taps(src, fs, nf, flip, 2, 1) : g00;
+      const g22 = nf ? taps(src, fs, nf, flip, 2, 2) : g00;
+      const nc = min(4, C - c);
+      let d = u + ((<usize>(s * C + c) * MR + r) << 2);
+      for (let i = 0; i < A; i++) {
+        // row i of G g (one value per tap column), then its row transform
+        const r0 = filter1(g00, g10, g20, i, m), r1 = filter1(g01, g11, g21, i, m), r2 = filter1(g02, g12, g22, i, m);
+        for (let l = 0; l < A; l++) {
+          const v = filter1(r0, r1, r2, l, m);
+          store<f32>(d, f32x4.extract_lane(v, 0));
+          if (nc > 1) store<f32>(d, f32x4.extract_lane(v, 1), MR * 4);
+          if (nc > 2) store<f32>(d, f32x4.extract_lane(v, 2), MR * 8);
+          if (nc > 3) store<f32>(d, f32x4.extract_lane(v, 3), MR * 12);
+          d += ts;
+        }
+      }
+    }
+  }
+}
+
+// ---- the 1-D transforms on four tiles at once (one per lane) ----
+
+/** The input transform B^T d of A = m + 2 vectors (s, s + ss, ...) into (d, d + ds, ...). */
+// @ts-ignore: decorator
+@inline function input1(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+  if (m == 2) {
+    const d0 = v128.load(s), d1 = v128.load(s + ss), d2 = v128.load(s + 2 * ss), d3 = v128.load(s + 3 * ss);
+    v128.store(d, f32x4.sub(d0, d2));
+    v128.store(d + ds, f32x4.add(d1, d2));
+    v128.store(d + 2 * ds, f32x4.sub(d2, d1));
+    v128.store(d + 3 * ds, f32x4.sub(d1, d3));
+    return;
+  }
+  const d0 = v128.load(s), d1 = v128.load(s + ss), d2 = v128.load(s + 2 * ss);
+  const d3 = v128.load(s + 3 * ss), d4 = v128.load(s + 4 * ss), d5 = v128.load(s + 5 * ss);
+  const two = f32x4.splat(2), four = f32x4.splat(4), five = f32x4.splat(5);
+  const e42 = f32x4.sub(d4, d2), e31 = f32x4.mul(two, f32x4.sub(d3, d1));
+  v128.store(d, f32x4.sub(f32x4.add(f32x4.mul(four, d0), d4), f32x4.mul(five, d2)));
+  v128.store(d + ds, f32x4.sub(f32x4.add(d3, d4), f32x4.mul(four, f32x4.add(d1, d2))));
+  v128.store(d + 2 * ds, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(four, f32x4.sub(d1, d2))));
+  v128.store(d + 3 * ds, f32x4.add(e42, e31));
+  v128.store(d + 4 * ds, f32x4.sub(e42, e31));
+  v128.store(d + 5 * ds, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
+}
+
+/** The output transform A^T M of A = m + 2 vectors into m vectors. */
+// @ts-ignore: decorator
+@inline function output1(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+  if (m == 2) {
+    const m0 = v128.load(s), m1 = v128.load(s + ss), m2 = v128.load(s + 2 * ss), m3 = v128.load(s + 3 * ss);
+    v128.store(d, f32x4.add(f32x4.add(m0, m1), m2));
+    v128.store(d + ds, f32x4.sub(f32x4.sub(m1, m2), m3));
+    return;
+  }
+  const m0 = v128.load(s), m1 = v128.load(s + ss), m2 = v128.load(s + 2 * ss);
+  const m3 = v128.load(s + 3 * ss), m4 = v128.load(s + 4 * ss), m5 = v128.load(s + 5 * ss);
+  const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), e = f32x4.sub(m3, m4);
+  v128.store(d, f32x4.add(f32x4.add(m0, a), c));
+  v128.store(d + ds, f32x4.add(b, f32x4.mul(f32x4.splat(2), e)));
+  v128.store(d + 2 * ds, f32x4.add(a, f32x4.mul(f32x4.splat(4), c)));
+  v128.store(d + 3 * ds, f32x4.add(f32x4.add(b, f32x4.mul(f32x4.splat(8), e)), m5));
+}
+
+// ---- the forward ----
+
+// Scratch per thread (floats): V = T*C*NBT (packed slivers), M = T*MR*NBT, 4 lanes' tile
+// origins (16 i32), patch and transform buffers 3*T*4 (src/ops/winograd.ts winogradForward).
+
+/** Where lane l's tile starts (4 i32 at org + 16*l): its image plane (channel 0), the input row
+ *  and column of its patch (output origin - padding) and its image; plane 0 past the last tile. */
+// @ts-ignore: decorator
+@inline function tileOrigins(q: i32, NT: i32, TH: i32, TW: i32, m: i32, C: i32, H: i32, W: i32, PH: i32, PW: i32, x: usize, org: usize): void {
+  for (let l = 0; l < 4; l++) {
+    const ql = q + l, o = org + (<usize>l << 4);
+    if (ql >= NT) {
+      store<i32>(o, 0);
+      continue;
+    }
+    const n = ql / (TH * TW), r = ql - n * TH * TW, ty = r / TW, tx = r - ty * TW;
+    store<i32>(o, <i32>(x + (<usize>n * C * H * W << 2)));
+    store<i32>(o, ty * m - PH, 4);
+    store<i32>(o, tx * m - PW, 8);
+    store<i32>(o, n, 12);
+  }
+}
+
+/** Row i of four side-by-side patches (tile l's starts at r + 4*m*l bytes, A = m + 2 values)
+ *  as A vectors (lane l = tile l) at d, d + 16, ...: the row read as vectors and transposed.
+ *  Reads r[0] .. r[3m + m + 1] only (the last two values by a 64-bit load). */
+// @ts-ignore: decorator
+@inline function patchRow(r: usize, m: i32, d: usize): void {
+  if (m == 2) {
+    // e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < 4
+    const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load64_zero(r, 32);
+    const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+    v128.store(d, e0);
+    v128.store(d, e1, 16);
+    v128.store(d, f32x4.shuffle(e0, q2, 1, 2, 3, 4), 32);
+    v128.store(d, f32x4.shuffle(e1, q2, 1, 2, 3, 5), 48);
+    return;
+  }
+  // e_j = (r[j], r[4 + j], r[8 + j], r[12 + j]), j < 6: a 4x4 transpose, and two columns of the
+  // next one
+  const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load(r, 32), q3 = v128.load(r, 48), q4 = v128.load64_zero(r, 64);
+  const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
+  const u0 = f32x4.shuffle(q1, q2, 0, 4, 1, 5), u1 = f32x4.shuffle(q3, q4, 0, 4, 1, 5);
+  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+  v128.store(d, f32x4.shuffle(u0, u1, 0, 1, 4, 5), 64);
+  v128.store(d, f32x4.shuffle(u0, u1, 2, 3, 6, 7), 80);
+}
+
+/** Whether a tile's A x A patch from (y, x) is inside the H x W image. */
+// @ts-ignore: decorator
+@inline function inside(p: usize, y: i32, x: i32, A: i32, H: i32, W: i32): bool {
+  return p != 0 && y >= 0 && y + A <= H && x >= 0 && x + A <= W;
+}
+
+/** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
+ *  channel c at v + (t*tstride) + c*NR floats (lanes = the 4 tiles). */
+function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride: usize, buf: usize): void {
+  const A = m + 2, HW = <usize>(H * W) << 2, rs = <usize>W << 2;
+  const p0 = <usize>load<i32>(org), p1 = <usize>load<i32>(org, 16), p2 = <usize>load<i32>(org, 32), p3 = <usize>load<i32>(org, 48);
+  const y0 = load<i32>(org, 4), y1 = load<i32>(org, 20), y2 = load<i32>(org, 36), y3 = load<i32>(org, 52);
+  const x0 = load<i32>(org, 8), x1 = load<i32>(org, 24), x2 = load<i32>(org, 40), x3 = load<i32>(org, 56);
+  const in0 = inside(p0, y0, x0, A, H, W), in1 = inside(p1, y1, x1, A, H, W);
+  const in2 = inside(p2, y2, x2, A, H, W), in3 = inside(p3, y3, x3, A, H, W);
+  // the four tiles side by side on one tile row, all inside the image: rows of the patches are
+  // read as vectors and transposed (most tiles of a large map)
+  const row = in0 && in1 && in2 && in3 && p1 == p0 && p2 == p0 && p3 == p0 && y1 == y0 && y2 == y0 && y3 == y0 &&
+    x1 == x0 + m && x2 == x0 + 2 * m && x3 == x0 + 3 * m;
+  const tmp = buf + (<usize>(A * A) << 4);
+  for (let c = 0; c < C; c++) {
+    const off = <usize>c * HW;
+    // the patches, (i, j) at buf + (i*A + j)*16 bytes
+    if (row) {
+      let r = p0 + off + (<usize>(y0 * W + x0) << 2);
+      for (let i = 0; i < A; i++) {
+        patchRow(r, m, buf + (<usize>(i * A) << 4));
+        r += rs;
+      }
+    } else {
+      for (let l = 0; l < 4; l++) {
+        const o = org + (<usize>l << 4);
+        const p = <usize>load<i32>(o), y = load<i32>(o, 4), x = load<i32>(o, 8);
+        const d = buf + (<usize>l << 2);
+        if (l == 0 ? in0 : l == 1 ? in1 : l == 2 ? in2 : in3) {
+          // this tile's patch is inside: no checks
+          let r = p + off + (<usize>(y * W + x) << 2);
+          for (let i = 0; i < A; i++) {
+            for (let j = 0; j < A; j++) store<f32>(d + (<usize>(i * A + j) << 4), load<f32>(r + (<usize>j << 2)));
+            r += rs;
+          }
+          continue;
+        }
+        for (let i = 0; i < A; i++)
+          for (let j = 0; j < A; j++) {
+            const yy = y + i, xx = x + j;
+            store<f32>(d + (<usize>(i * A + j) << 4),
+              p != 0 && <u32>yy < <u32>H && <u32>xx < <u32>W ? load<f32>(p + off + (<usize>(yy * W + xx) << 2)) : 0);
+          }
+      }
+    }
+    // B^T d down the columns, then (B^T d) B along the rows, row i's points straight into V
+    for (let j = 0; j < A; j++) input1(buf + (<usize>j << 4), <usize>A << 4, tmp + (<usize>j << 4), <usize>A << 4, m);
+    const vc = v + (<usize>(c * NR) << 2);
+    for (let i = 0; i < A; i++) input1(tmp + (<usize>(i * A) << 4), 16, vc + <usize>(i * A) * tstride, tstride, m);
+  }
+}
+
+/** Row i of four side-by-side output tiles (m vectors at s, lane l = tile l) as 4m consecutive
+ *  floats at d: the inverse of patchRow's transpose. */
+// @ts-ignore: decorator
+@inline function outputRow(s: usize, m: i32, d: usize): void {
+  if (m == 2) {
+    const e0 = v128.load(s), e1 = v128.load(s, 16);
+    v128.store(d, f32x4.shuffle(e0, e1, 0, 4, 1, 5));
+    v128.store(d, f32x4.shuffle(e0, e1, 2, 6, 3, 7), 16);
+    return;
+  }
+  const e0 = v128.load(s), e1 = v128.load(s, 16), e2 = v128.load(s, 32), e3 = v128.load(s, 48);
+  const t0 = f32x4.shuffle(e0, e1, 0, 4, 1, 5), t1 = f32x4.shuffle(e2, e3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(e0, e1, 2, 6, 3, 7), t3 = f32x4.shuffle(e2, e3, 2, 6, 3, 7);
+  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+}
+
+/** Whether the four tiles of org lie side by side on one tile row (consecutive, one image),
+ *  each m x m block whole inside the HO x WO output. */
+function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i32): bool {
+  const p = load<i32>(org), yy = load<i32>(org, 4), xx = load<i32>(org, 8);
+  if (p == 0 || load<i32>(org, 48) != p || load<i32>(org, 52) != yy || load<i32>(org, 56) != xx + 3 * m) return false;
+  return yy + PH + m <= HO && xx + PW + 4 * m <= WO;
+}
+
+/** Transforms back row r of one strip's products for 4 tiles (lanes; origins in org, as
+ *  output positions = patch origin + padding) and writes the outputs inside HO x WO of
+ *  channel o, plus bias b. Point t of the row at s + t*tstride. row: sideBySide(org). */
+function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: i32, O: i32, PH: i32, PW: i32,
+  HO: i32, WO: i32, y: usize, b: f32, buf: usize): void {
+  const A = m + 2;
+  const tmp = buf + (<usize>(A * A) << 4);
+  // A^T M down the columns (m x A), then along the rows (m x m) into buf
+  for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m);
+  for (let i = 0; i < m; i++) output1(tmp + (<usize>(i * A) << 4), 16, buf + (<usize>(i * m) << 4), 16, m);
+  const bv = f32x4.splat(b);
+  for (let k = 0; k < m * m; k++) v128.store(buf + (<usize>k << 4), f32x4.add(v128.load(buf + (<usize>k << 4)), bv));
+  if (row) {
+    // the four tiles side by side, whole: each output row of the four is 4m consecutive floats
+    const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
+    let dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+    for (let i = 0; i < m; i++) {
+      outputRow(buf + (<usize>(i * m) << 4), m, dst);
+      dst += <usize>WO << 2;
+    }
+    return;
+  }
+  for (let l = 0; l < 4; l++) {
+    const og = org + (<usize>l << 4);
+    if (load<i32>(og) == 0) continue;
+    const n = load<i32>(og, 12);
+    const oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
+    const rows = min(m, HO - oy), cols = min(m, WO - ox);
+    const dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < cols; j++)
+        store<f32>(dst + (<usize>(i * WO + j) << 2), load<f32>(buf + (<usize>((i * m + j) * 4 + l) << 2)));
+  }
+}
+
+/** y = conv2d(x, W) (+ bias) for a 3x3 kernel, stride 1, dilation 1, one group, by F(m x m,
+ *  3 x 3); pu: U as f32_winograd_weight writes it (f32_gemm_pack_a's layout of T matrices
+ *  O x C). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. */
+export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32,
+  scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
+  const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const A = m + 2, T = A * A;
+  const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
+  const NB = (NT + NBT - 1) / NBT, S = (O + MR - 1) / MR;
+  const v = scratch + <usize>ith * scratchBytes;
+  const mt = v + (<usize>(T * C * NBT) << 2);
+  const org = mt + (<usize>(T * MR * NBT) << 2);
+  const buf = org + 64;
+  const kcb = kcOf(C);
+  for (let it = take(-1, nth); it < NB * MB; it = take(it, nth)) {
+    const b = it / MB, mb = it - b * MB, s0 = mb * S / MB, s1 = (mb + 1) * S / MB;
+    const q0 = b * NBT, nt = min(NBT, NT - q0), nsl = (nt + NR - 1) / NR;
+    // V: point t, sliver j at v + (t*nsl + j)*C*NR floats; 4-tile groups past nt are zeros
+    const vt = <usize>(nsl * C * NR) << 2;
+    for (let g = 0; g < 2 * nsl; g++) {
+      tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
+      inputTile(org, C, H, W, m, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, buf);
+    }
+    // M: point t, row r, tile q at mt + ((t*MR + r)*ldm + q) floats
+    const ldm = nsl * NR, mts = <usize>(MR * ldm) << 2;
+    for (let s = s0; s < s1; s++) {
+      for (let t = 0; t < T; t++) {
+        const a = pu + (<usize>(t * S + s) * C * MR << 2);
+        for (let pc = 0; pc < C; pc += kcb) {
+          const kc = min(kcb, C - pc);
+          for (let j = 0; j < nsl; j++)
+            micro6x8(a + (<usize>(pc * MR) << 2), v + <usize>t * vt + (<usize>(j * C + pc) * NR << 2), kc,
+              mt + <usize>t * mts + (<usize>(j * NR) << 2), ldm, MR, NR, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, 0);
+        }
+      }
+      const mr = min(MR, O - s * MR);
+      for (let g = 0; g < 2 * nsl; g++) {
+        tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
+        const row = sideBySide(org, m, PH, PW, HO, WO);
+        for (let r = 0; r < mr; r++) {
+          const o = s * MR + r;
+          outputTile(org, row, mt + (<usize>(r * ldm + 4 * g) << 2), mts, m, o, O, PH, PW, HO, WO, y,
+            bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf);
+        }
+      }
+    }
+  }
+}

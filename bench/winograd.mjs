@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// 3x3 stride-1 convolutions: the im2col path against Winograd F(2x2,3x3) and F(4x4,3x3), forward
+// and input gradient, on VGG / ResNet layer shapes, 1 and 2 threads (timed interleaved, medians),
+// and each path's error against a float64 reference on sampled outputs. docs/performance.md
+// keeps the results.
+//
+//   node bench/winograd.mjs [--quick] [--threads 1,2] [--filter TEXT] [--no-error]
+import * as sn from "../dist/index.js";
+import { randn, timeInterleaved } from "./harness.mjs";
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const threadsArg = args.includes("--threads") ? args[args.indexOf("--threads") + 1] : "1,2";
+const filter = args.includes("--filter") ? args[args.indexOf("--filter") + 1] : null;
+const withError = !args.includes("--no-error");
+
+// [name, N, C, H, W, O]: padding 1
+const layers = [
+  ["VGG 64@224", 1, 64, 224, 224, 64],
+  ["VGG/ResNet-50 256@56", 1, 256, 56, 56, 256],
+  ["ResNet-18 64@56", 1, 64, 56, 56, 64],
+  ["ResNet-18 128@28", 1, 128, 28, 28, 128],
+  ["ResNet-18 256@14", 1, 256, 14, 14, 256],
+  ["ResNet-18 512@7", 1, 512, 7, 7, 512],
+  ["ResNet-20 b128 16@32", 128, 16, 32, 32, 16],
+  ["ResNet-20 b128 32@16", 128, 32, 16, 16, 32],
+  ["ResNet-20 b128 64@8", 128, 64, 8, 8, 64],
+  ["64@8 batch 1", 1, 64, 8, 8, 64],
+  ["128@8 batch 32", 32, 128, 8, 8, 128],
+].filter((l) => !filter || l[0].includes(filter));
+
+const modes = ["im2col", "winograd2", "winograd4"];
+
+/** Max |y - ref| over about 2000 sampled outputs, over max |ref| (ref in float64). */
+function relError(y, x, w, [, N, C, H, W, O]) {
+  let err = 0, big = 0;
+  const step = Math.max(1, Math.floor(y.length / 2000));
+  for (let i = 0; i < y.length; i += step) {
+    const ox = i % W, oy = Math.floor(i / W) % H, o = Math.floor(i / (W * H)) % O, n = Math.floor(i / (W * H * O));
+    let s = 0;
+    for (let c = 0; c < C; c++)
+      for (let ky = 0; ky < 3; ky++)
+        for (let kx = 0; kx < 3; kx++) {
+          const iy = oy + ky - 1, ix = ox + kx - 1;
+          if (iy >= 0 && iy < H && ix >= 0 && ix < W) s += x[((n * C + c) * H + iy) * W + ix] * w[((o * C + c) * 3 + ky) * 3 + kx];
+        }
+    err = Math.max(err, Math.abs(y[i] - s));
+    big = Math.max(big, Math.abs(s));
+  }
+  return err / big;
+}
+
+for (const threads of threadsArg.split(",").map(Number)) {
+  await sn.init({ threads });
+  const eng = sn.engine();
+  console.log(`\n${threads} thread(s), build ${eng.info.build}: ms per call (median wall time; on 1 thread the process's CPU time in brackets, less moved by other load), error = max|y - ref| / max|ref|`);
+  console.log(["layer", ...modes.map((m) => `fwd ${m}`), ...modes.map((m) => `dx ${m}`), ...(withError ? modes.map((m) => `err ${m}`) : [])].join(" | "));
+  for (const L of layers) {
+    const [name, N, C, H, W, O] = L;
+    const xd = randn(N * C * H * W, 1), wd = randn(O * C * 9, 2).map((v) => v / Math.sqrt(C * 9));
+    const x = sn.tensor(xd, [N, C, H, W]), w = sn.tensor(wd, [O, C, 3, 3]), dy = sn.tensor(randn(N * O * H * W, 3), [N, O, H, W]);
+    const run = (mode, f) => ({
+      run: () => {
+        eng.conv3x3 = mode;
+        f().dispose();
+      },
+    });
+    const fr = modes.map((m) => run(m, () => sn.conv2d(x, w, null, { padding: 1 })));
+    const dr = modes.map((m) => run(m, () => sn.conv2d_input([N, C, H, W], w, dy, { padding: 1 })));
+    const show = (ms, r) => ms.map((t, i) => t.toFixed(2) + (threads === 1 ? ` (${r[i].cpuMs.toFixed(2)})` : ""));
+    const fwd = show(await timeInterleaved(fr, { quick }), fr);
+    const dx = show(await timeInterleaved(dr, { quick }), dr);
+    const errs = [];
+    if (withError)
+      for (const m of modes) {
+        eng.conv3x3 = m;
+        const y = sn.conv2d(x, w, null, { padding: 1 });
+        errs.push(relError(y.toArray(), xd, wd, L).toExponential(1));
+        y.dispose();
+      }
+    console.log([name, ...fwd, ...dx, ...errs].join(" | "));
+    for (const t of [x, w, dy]) t.dispose();
+  }
+  eng.conv3x3 = "auto";
+}
+process.exit(0);

@@ -1,0 +1,84 @@
+// Winograd F(m x m, 3 x 3) for 3x3 stride-1 convolutions (assembly/winograd.ts): when it
+// applies, the transformed filters and the forward driver. src/ops/conv.ts calls it for the
+// forward and for the input gradient (a forward convolution of dy with the flipped filters).
+import type { Engine } from "../engine/engine.js";
+import type { ConvGeometry } from "./conv.js";
+import { MR, NR } from "./linalg.js";
+
+/** How 3x3 stride-1 convolutions run: "auto" (default) Winograd where the measurements of
+ *  docs/performance.md say it is faster, "winograd" wherever it applies (the tile by the same
+ *  rule as "auto"), "winograd2" / "winograd4" with F(2x2,3x3) / F(4x4,3x3) wherever it applies,
+ *  "im2col" never (the exact path: each output one dot product over C*9 taps). */
+export type Conv3x3 = "auto" | "winograd" | "winograd2" | "winograd4" | "im2col";
+export const CONV3X3_CHOICES: readonly Conv3x3[] = ["auto", "winograd", "winograd2", "winograd4", "im2col"];
+
+/** The output tile m (2 or 4) of the Winograd path for g under the engine's setting, or 0 for
+ *  the im2col path: a 3x3 kernel, stride 1, dilation 1, one group. */
+export function winogradTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
+  if (eng.conv3x3 === "im2col") return 0;
+  if (g.KH !== 3 || g.KW !== 3 || g.SH !== 1 || g.SW !== 1 || g.DH !== 1 || g.DW !== 1 || g.G !== 1) return 0;
+  if (g.HO * g.WO === 0 || g.C === 0 || g.O === 0) return 0;
+  if (eng.conv3x3 === "winograd2") return 2;
+  if (eng.conv3x3 === "winograd4") return 4;
+  const m = tileByShape(g);
+  if (m === 0 && eng.conv3x3 === "winograd") return 2;
+  return m;
+}
+
+/** Tiles of 4x4 outputs per image from which F(4,3) pays whatever the channels (maps of 13x13
+ *  and up; ResNet-18's 256@14x14: 7.4 -> 5.3 ms on one thread, docs/performance.md). */
+const MIN_TILES = 16;
+/** Smaller maps (7x7 to 12x12: 4 to 15 tiles) pay only where the transformed filters are small
+ *  (at most 128 x 128 channels, 2.4 MB): each item streams all of them, so ResNet-18's 512@7x7
+ *  at batch 1 (38 MB of them) is slower, while a CIFAR ResNet's 64@8x8 at batch 128 is 1.7x
+ *  faster. */
+const SMALL_MAP_TILES = 4, SMALL_MAP_FILTERS = 128 * 128;
+/** Channels (in and out) at least: with 16, the patches' transform costs more than the products
+ *  it saves (CIFAR ResNet-20's first stage at batch 128: 21 -> 25 ms). */
+const MIN_CHANNELS = 32;
+
+/** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3) or im2col. A
+ *  function of one image's shape, never of the batch: an image gives the same bits alone or in
+ *  a batch (test/conv_blocks.test.mjs). */
+function tileByShape(g: ConvGeometry): 0 | 4 {
+  if (Math.min(g.C, g.O) < MIN_CHANNELS) return 0;
+  const tiles = Math.ceil(g.HO / 4) * Math.ceil(g.WO / 4);
+  return tiles >= MIN_TILES || (tiles >= SMALL_MAP_TILES && g.C * g.O <= SMALL_MAP_FILTERS) ? 4 : 0;
+}
+
+/** Bytes of the transformed, packed filters: T matrices O x C in MR-row strips. */
+const packedBytes = (O: number, C: number, m: number) => (m + 2) ** 2 * Math.ceil(O / MR) * MR * C * 4;
+
+/** The transformed filters of the convolution with O outputs and C inputs, packed for the
+ *  micro-kernel, in a new buffer the caller releases: from w [O, C, 3, 3], or with flip from
+ *  w [C, O, 3, 3] with the taps reversed (the input gradient's filters). */
+export function winogradWeights(eng: Engine, w: number, O: number, C: number, flip: boolean, m: number): number {
+  const pu = eng.alloc(packedBytes(O, C, m), "Winograd filters");
+  eng.run("f32_winograd_weight", [w, O, C, flip ? 1 : 0, m, pu], O * C * (m + 2) ** 2 * 4);
+  return pu;
+}
+
+/** Floats of V per thread at most (point x channel x tile): about 256 KB, so that an item's
+ *  transformed patches stay in L2 while the filters stream through. */
+const V_FLOATS = 1 << 16;
+
+/** y = conv(x, W) (+ bias) by F(m x m, 3 x 3); pu from winogradWeights. Tiles per item: as
+ *  many as V_FLOATS allows (8 to 64, whole slivers), fewer and the output channels' strips in
+ *  blocks too where that leaves a thread without work. Neither changes a sum. */
+export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: number, pu: number, bias: number, y: number): void {
+  const T = (m + 2) ** 2;
+  const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
+  let NBT = Math.max(NR, Math.min(64, Math.floor(V_FLOATS / (T * g.C) / NR) * NR));
+  while (NBT > NR && Math.ceil(tiles / NBT) < 4 * eng.threads) NBT -= NR;
+  const NB = Math.ceil(tiles / NBT), S = Math.ceil(g.O / MR);
+  const MB = Math.max(1, Math.min(S, Math.ceil(2 * eng.threads / NB)));
+  const bytes = Math.ceil(((T * g.C + T * MR) * NBT + 16 + 3 * T * 4) * 4 / 64) * 64;
+  const scratch = eng.scratch(bytes);
+  const geo = eng.alloc(68, "conv geometry");
+  try {
+    new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
+    eng.run("f32_winograd_fwd", [geo, x, pu, bias, y, m, NBT, MB, scratch, bytes], tiles * T * g.C * g.O);
+  } finally {
+    eng.release(geo);
+  }
+}

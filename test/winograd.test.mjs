@@ -1,0 +1,166 @@
+// Winograd F(2x2,3x3) and F(4x4,3x3) (assembly/winograd.ts, src/ops/winograd.ts): both paths
+// and the exact im2col path run and agree with a float64 reference within the measured error
+// (docs/performance.md), for the output, the input gradient and conv_transpose2d; the switch
+// (init({ conv3x3 }), engine.conv3x3) picks the path; the same bits on 1, 2 and 4 threads.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
+
+function pseudo(n, seed) {
+  let a = (seed * 2654435761) >>> 0;
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    d[i] = a / 2 ** 32 - 0.5;
+  }
+  return d;
+}
+
+const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+/** conv2d in float64: x [N,C,H,W], w [O,C,3,3], padding P, stride 1. */
+function reference(x, w, b, [N, C, H, W], O, P) {
+  const HO = H + 2 * P - 2, WO = W + 2 * P - 2, y = new Float64Array(N * O * HO * WO);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let oy = 0; oy < HO; oy++)
+        for (let ox = 0; ox < WO; ox++) {
+          let s = b ? b[o] : 0;
+          for (let c = 0; c < C; c++)
+            for (let ky = 0; ky < 3; ky++) {
+              const iy = oy + ky - P;
+              if (iy < 0 || iy >= H) continue;
+              for (let kx = 0; kx < 3; kx++) {
+                const ix = ox + kx - P;
+                if (ix >= 0 && ix < W) s += x[((n * C + c) * H + iy) * W + ix] * w[((o * C + c) * 3 + ky) * 3 + kx];
+              }
+            }
+          y[((n * O + o) * HO + oy) * WO + ox] = s;
+        }
+  return y;
+}
+
+/** max |got - want| / max |want| */
+function relError(got, want) {
+  let e = 0, big = 0;
+  for (let i = 0; i < want.length; i++) {
+    e = Math.max(e, Math.abs(got[i] - want[i]));
+    big = Math.max(big, Math.abs(want[i]));
+  }
+  return e / big;
+}
+
+// Error bounds, relative to the largest output: about 4x the largest measured on these inputs
+// (uniform in [-0.5, 0.5); docs/performance.md: im2col ~4e-7, F(2,3) ~1e-6, F(4,3) ~3e-6).
+const BOUND = { im2col: 2e-6, winograd2: 5e-6, winograd4: 2e-5 };
+
+// [N, C, H, W, O, padding]: partial tiles at the edges, strips of 6 with a remainder, K above
+// one block of 256 channels, padding 0 and 2, batches whose tiles cross images
+const shapes = [
+  [1, 3, 5, 5, 4, 1],
+  [2, 13, 9, 11, 7, 1],
+  [3, 5, 8, 7, 13, 0],
+  [1, 300, 6, 9, 8, 1],
+  [1, 16, 12, 12, 20, 2],
+  [4, 16, 17, 15, 7, 1],
+  [1, 40, 30, 29, 38, 1],
+];
+
+test.before(async () => {
+  await sn.init({ threads: 2 });
+});
+
+for (const mode of ["im2col", "winograd2", "winograd4"])
+  test(`conv2d with conv3x3 "${mode}": output within ${BOUND[mode]} of float64, relative to the largest`, () => {
+    sn.engine().conv3x3 = mode;
+    for (const [N, C, H, W, O, P] of shapes) {
+      const x = pseudo(N * C * H * W, 1), w = pseudo(O * C * 9, 2), b = pseudo(O, 3);
+      const y = sn.conv2d(sn.tensor(x, [N, C, H, W]), sn.tensor(w, [O, C, 3, 3]), sn.tensor(b, [O]), { padding: P }).toArray();
+      const err = relError(y, reference(x, w, b, [N, C, H, W], O, P));
+      assert.ok(err <= BOUND[mode], `[${N},${C},${H},${W}] -> ${O} p${P}: error ${err.toExponential(2)} > ${BOUND[mode]}`);
+    }
+    sn.engine().conv3x3 = "auto";
+  });
+
+test("input gradient and conv_transpose2d: Winograd agrees with im2col within the bound", () => {
+  const eng = sn.engine();
+  for (const [N, C, H, W, O, P] of [[2, 13, 9, 11, 14, 1], [1, 30, 8, 8, 17, 1], [3, 12, 7, 9, 300, 1], [1, 64, 20, 20, 64, 1]]) {
+    const HO = H + 2 * P - 2, WO = W + 2 * P - 2;
+    const w = sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]), dy = sn.tensor(pseudo(N * O * HO * WO, 5), [N, O, HO, WO]);
+    const bt = sn.tensor(pseudo(C, 6), [C]);
+    const out = {};
+    for (const m of ["im2col", "winograd2", "winograd4"]) {
+      eng.conv3x3 = m;
+      out[m] = [sn.conv2d_input([N, C, H, W], w, dy, { padding: P }).toArray(), sn.conv_transpose2d(dy, w, bt, { padding: P }).toArray()];
+    }
+    for (const m of ["winograd2", "winograd4"])
+      for (const k of [0, 1]) {
+        const err = relError(out[m][k], out.im2col[k]);
+        assert.ok(err <= BOUND[m] + BOUND.im2col, `${m} ${k ? "conv_transpose2d" : "conv2d_input"} [${N},${C},${H},${W}] <- ${O}: ${err.toExponential(2)}`);
+        assert.not.ok(same(out[m][k], out.im2col[k]), `${m} ran (its rounding differs from im2col's)`);
+      }
+  }
+  eng.conv3x3 = "auto";
+});
+
+test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ with at most 128x128 channels), im2col otherwise", () => {
+  const eng = sn.engine();
+  const run = (mode, [N, C, H, W, O]) => {
+    eng.conv3x3 = mode;
+    return sn.conv2d(sn.tensor(pseudo(N * C * H * W, 1), [N, C, H, W]), sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]), null, { padding: 1 }).toArray();
+  };
+  const big = [1, 32, 13, 14, 32]; // 16 tiles of 4x4: F(4,3)
+  assert.ok(same(run("auto", big), run("winograd4", big)));
+  assert.ok(same(run("winograd", big), run("winograd4", big)));
+  assert.not.ok(same(run("auto", big), run("im2col", big)));
+  const smallMap = [2, 64, 8, 8, 64]; // 4 tiles per image, 64x64 channels: F(4,3)
+  assert.ok(same(run("auto", smallMap), run("winograd4", smallMap)));
+  const small = [1, 160, 7, 7, 128]; // 4 tiles per image, 160x128 channels: im2col
+  assert.ok(same(run("auto", small), run("im2col", small)));
+  assert.ok(same(run("winograd", small), run("winograd2", small)), "winograd: F(2,3) where auto would not take Winograd");
+  const thin = [1, 16, 32, 32, 16]; // 16 channels: im2col
+  assert.ok(same(run("auto", thin), run("im2col", thin)));
+  eng.conv3x3 = "auto";
+});
+
+test("init rejects a bad conv3x3 naming the choices, and a misspelt key with a suggestion", async () => {
+  const message = async (opts) => {
+    try {
+      await sn.init(opts);
+    } catch (e) {
+      return e.message;
+    }
+    return "no error";
+  };
+  assert.match(await message({ conv3x3: "fast" }), /conv3x3 must be one of "auto", "winograd", "winograd2", "winograd4", "im2col", got "fast"/);
+  assert.match(await message({ conv3X3: "im2col" }), /conv3x3/);
+  assert.throws(() => (sn.engine().conv3x3 = "Im2col"), /engine.conv3x3: conv3x3 must be one of .* got "Im2col"/);
+  await sn.init({ threads: 2, conv3x3: "im2col" });
+  assert.is(sn.engine().conv3x3, "im2col");
+  await sn.init({ threads: 2 });
+  assert.is(sn.engine().conv3x3, "auto");
+});
+
+test("the same bits on 1, 2 and 4 threads and with every share on the caller", async () => {
+  const cases = [[1, 64, 30, 29, 40, 1], [3, 33, 13, 14, 35, 1], [1, 300, 6, 9, 8, 1]];
+  const results = [];
+  for (const [threads, solo] of [[1, false], [2, false], [4, false], [4, true]]) {
+    await sn.init({ threads, minParallelWork: 0 });
+    sn.engine().solo = solo;
+    const r = [];
+    for (const mode of ["winograd2", "winograd4"])
+      for (const [N, C, H, W, O, P] of cases) {
+        sn.engine().conv3x3 = mode;
+        const x = sn.tensor(pseudo(N * C * H * W, 1), [N, C, H, W]).requireGrad();
+        const w = sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]);
+        const y = sn.conv2d(x, w, sn.tensor(pseudo(O, 3), [O]), { padding: P });
+        y.backward(sn.tensor(pseudo(y.size, 4), [...y.shape]));
+        r.push(y.toArray(), x.grad.toArray());
+      }
+    results.push(r);
+  }
+  for (let k = 1; k < results.length; k++) results[k].forEach((a, i) => assert.ok(same(a, results[0][i]), `run ${k}, result ${i}`));
+  await sn.init({ threads: 2 });
+});
+
+test.run();
