@@ -1,11 +1,10 @@
 // Kernels of the ops that simdnet/onnx adds to the op table (src/onnx/ops.ts): broadcast
 // arithmetic, reductions over axes, constant padding, gather at constant indices and linear
-// resize with asymmetric coordinates. Host side: src/onnx/gpu.ts, which prepends act_math.wgsl. Offsets and sizes in elements.
+// resize with asymmetric coordinates. Host side: src/onnx/gpu.ts, which prepends act_math.wgsl
+// (exp_, log_, nan_). Offsets and sizes in elements.
 // Shapes come as argument words: up to 6 dimensions (the host merges dimensions that need not be
 // apart), dims and strides in fixed slots. No atomics: every gradient element is one thread that
 // adds its terms in a fixed order, so the same bits every run.
-
-const MAXR = 6u;
 
 // The offset, in a tensor with strides at arg(stAt + k), of element i of a contiguous tensor of
 // dims arg(dimAt + k), k < R (stride 0 on a broadcast dimension).

@@ -5,7 +5,7 @@
 import math from "../../wgsl/act_math.wgsl";
 import code from "../../wgsl/onnx.wgsl";
 import { OpError, empty, f32bits, shapeStr, wgslFile, type GpuEngine, type Tensor } from "../index.js";
-import { asymGeom, broadcastBinaryOp, constantPadOp, gatherGeom, gatherOp, paddedShape, reduceOp, resizeLinearAsymmetricOp, reducedShape, broadcastShape, type BinaryKind } from "./ops.js";
+import { asymGeom, broadcastBinaryOp, broadcastShape, constantPadOp, gatherGeom, gatherOp, paddedShape, reducedShape, reduceOp, resizeLinearAsymmetricOp, type BinaryKind } from "./ops.js";
 
 const K = wgslFile("onnx.wgsl", math + code, ["bin_fwd", "bin_bwd", "reduce_fwd", "reduce_bwd", "pad", "gather_fwd", "gather_bwd", "resize_asym_fwd", "resize_asym_bwd"] as const);
 
@@ -128,19 +128,22 @@ function padArgs(src: readonly number[], dst: readonly number[], shift: number[]
 constantPadOp.webgpu = {
   forward(ctx, [x], { pads, value }) {
     const shape = paddedShape("onnx_pad", x!.shape, pads);
+    const args = padArgs(x!.shape, shape, pads.slice(0, x!.rank));
     const y = empty(shape, ctx.engine);
-    ctx.gpu!.dispatch(K.pad, [e(x!), e(y), y.size, f32bits(value), ...padArgs(x!.shape, shape, pads.slice(0, x!.rank))], groups(y.size));
+    ctx.gpu!.dispatch(K.pad, [e(x!), e(y), y.size, f32bits(value), ...args], groups(y.size));
     return y;
   },
   backward(ctx, g, [x], { pads }) {
+    const args = padArgs(g.shape, x!.shape, pads.slice(0, x!.rank).map((p) => -p));
     const dx = empty(x!.shape, ctx.engine);
-    ctx.gpu!.dispatch(K.pad, [e(g), e(dx), dx.size, f32bits(0), ...padArgs(g.shape, x!.shape, pads.slice(0, x!.rank).map((p) => -p))], groups(dx.size));
+    ctx.gpu!.dispatch(K.pad, [e(g), e(dx), dx.size, f32bits(0), ...args], groups(dx.size));
     return [dx];
   },
 };
 
 // ---- onnx_gather ----
 
+/** Checks first, then uploads the indices (call before allocating the output). */
 function gatherArgs(g: GpuEngine, x: Tensor, axis: number, indices: number[]) {
   const { outer, n, inner } = gatherGeom(x.shape, axis);
   if (n >= MAX_INDEX) throw new OpError(`onnx_gather: on webgpu the gathered axis must be shorter than ${MAX_INDEX}, got ${shapeStr(x.shape)} axis ${axis}`);
@@ -152,15 +155,15 @@ gatherOp.webgpu = {
   forward(ctx, [x], { axis, indices }) {
     const shape = [...x!.shape];
     shape[axis] = indices.length;
-    const y = empty(shape, ctx.engine);
     const { table, words } = gatherArgs(ctx.gpu!, x!, axis, indices);
+    const y = empty(shape, ctx.engine);
     ctx.gpu!.dispatch(K.gather_fwd, [e(x!), e(y), table >>> 2, ...words, y.size], groups(y.size));
     ctx.gpu!.release(table);
     return y;
   },
   backward(ctx, g, [x], { axis, indices }) {
-    const dx = empty(x!.shape, ctx.engine);
     const { table, words } = gatherArgs(ctx.gpu!, x!, axis, indices);
+    const dx = empty(x!.shape, ctx.engine);
     ctx.gpu!.dispatch(K.gather_bwd, [e(g), e(dx), table >>> 2, ...words, dx.size], groups(dx.size));
     ctx.gpu!.release(table);
     return [dx];
