@@ -8,6 +8,8 @@ export * from "./ops/index.js";
 import "./webgpu/ops/index.js";
 export { gpuEngine } from "./engine/engine.js";
 export { GpuEngine, GpuError, type WebgpuInfo, type WebgpuOptions, type GpuStats } from "./webgpu/engine.js";
+// for entry points that add ops with WebGPU kernels of their own (simdnet/onnx)
+export { wgslFile, f32bits } from "./webgpu/engine.js";
 export type { Device } from "./tensor.js";
 export { gradcheck, gradcheckModule, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";

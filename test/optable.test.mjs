@@ -1,9 +1,12 @@
 // The op table is the list of what simdnet can do: every op in it must say how its gradient is
-// computed (or why it has none) and must be held to PyTorch by at least one fixture case.
+// computed (or why it has none) and must be held to PyTorch by at least one fixture case. The
+// table seen here is the library's and simdnet/onnx's together.
 import { test } from "uvu";
 import { readFileSync } from "node:fs";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
+// simdnet/onnx adds ops of its own to the same table (src/onnx/ops.ts): the rules hold for them too
+import "../dist/onnx.js";
 import { loadFixtures } from "./helpers.mjs";
 
 const ops = [...sn.opTable.values()];

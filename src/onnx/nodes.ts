@@ -4,11 +4,11 @@
 // ops (autograd and the WebGPU kernels come with them); constants (shapes, pads, scales) are
 // plain arrays (consts.ts). The spatial ops are in spatial.ts.
 import {
-  Tensor, add, batch_norm, cat, gemm, global_avg_pool2d, leaky_relu, local_response_norm, log_softmax, matmul, relu, sigmoid, softmax, tanh,
+  Tensor, add, conv2d, mean, sum, tensor, batch_norm, cat, gemm, global_avg_pool2d, leaky_relu, local_response_norm, log_softmax, matmul, relu, sigmoid, softmax, tanh,
 } from "../index.js";
 import { DT, dtypeName, type OnnxNode } from "./proto_read.js";
 import { Const, MAX_CONST, constOf, arith, axisOf, concat, gather, reshapeTarget, slice, squeezeDims, transpose, unsqueezeDims } from "./consts.js";
-import { binary, constantPad, type BinaryKind } from "./ops.js";
+import { binary, constantPad, gatherOp, reduceOp, type BinaryKind } from "./ops.js";
 import { attr, bad, constFromTensor, float, int, ints, nodeName, oneOf, shapeOf, str, type NodeRun, type OpSpec, type Value } from "./node_api.js";
 import { checkRank4, checkResize, conv, pool, resize } from "./spatial.js";
 
@@ -75,6 +75,28 @@ function padsOf(r: NodeRun, rank: number): { pads: number[]; value: number } {
   return { pads, value };
 }
 
+/** ReduceSum / ReduceMean: the axes are an attribute (ReduceSum before opset 13, ReduceMean
+ *  before 18) or an optional input; none means every axis, unless noop_with_empty_axes. */
+function reduce(kind: "sum" | "mean", axesInputFrom: number): OpSpec {
+  return {
+    attrs: ["axes", "keepdims", "noop_with_empty_axes"],
+    constInputs: [1],
+    foldable: false,
+    run(r) {
+      const n = r.node, x = r.tensor(0);
+      const given = r.opset < axesInputFrom ? ints(n, "axes", null) : r.has(1) ? r.konst(1, "axes").ints(`${nodeName(n)}: axes`) : null;
+      if (!given?.length && int(n, "noop_with_empty_axes", 0) === 1) return [x];
+      const axes = given?.length ? given.map((a) => axisOf(a, x.rank, `${nodeName(n)}: axis`)) : x.shape.map((_, i) => i);
+      if (new Set(axes).size !== axes.length) bad(n, `axes ${JSON.stringify(given)} name an axis twice`);
+      const keep = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      const outShape = int(n, "keepdims", 1) === 1 ? keep : x.shape.filter((_, i) => !axes.includes(i));
+      // every axis: the library's sum / mean (a scalar); otherwise onnx_reduce (axes kept)
+      const y = axes.length === x.rank ? (kind === "sum" ? sum(x) : mean(x)) : reduceOp.apply([x], { axes: [...axes].sort((a, b) => a - b), mean: kind === "mean" });
+      return [y.reshape(outShape)];
+    },
+  };
+}
+
 /** A Dropout node's ratio: an attribute before opset 12, a constant input after. */
 export function dropoutRatio(n: OnnxNode, opset: number, konst: (i: number) => Const, hasInput: boolean): number {
   const p = opset < 12 ? float(n, "ratio", 0.5) : hasInput ? konst(1).scalar(`${nodeName(n)}: ratio`) : 0.5;
@@ -100,7 +122,14 @@ export const OPS: Record<string, OpSpec> = {
     foldable: false,
     run(r) {
       const a = r.tensor(0), b = r.tensor(1);
-      if (b.rank !== 2 || a.rank < 2) bad(r.node, `supports [..., K] x [K, N] only, got [${a.shape.join(", ")}] x [${b.shape.join(", ")}]`);
+      if (a.rank === 2 && b.rank > 2 && a.shape[1] === b.shape[b.rank - 2]) {
+        // [M, K] x [..., K, N] (the exporter's adaptive pooling, A_h · X): a 1x1 convolution
+        // with the K rows as channels and the leading dimensions as the batch
+        const [M, K] = a.shape, N = b.shape[b.rank - 1], lead = b.shape.slice(0, -2);
+        const y = conv2d(b.reshape([-1, K, N, 1]), a.reshape([M, K, 1, 1]));
+        return [y.reshape([...lead, M, N])];
+      }
+      if (b.rank !== 2 || a.rank < 2) bad(r.node, `supports [..., K] x [K, N] and [M, K] x [..., K, N] only, got [${a.shape.join(", ")}] x [${b.shape.join(", ")}]`);
       if (a.rank === 2) return [matmul(a, b)];
       const lead = a.shape.slice(0, -1);
       return [matmul(a.reshape([-1, a.shape[a.rank - 1]]), b).reshape([...lead, b.shape[1]])];
@@ -154,6 +183,17 @@ export const OPS: Record<string, OpSpec> = {
   Mul: elementwise("Mul"),
   Div: elementwise("Div"),
   Pow: elementwise("Pow"),
+  // x ** 0.5 (onnx_binary's pow): the exporter writes Sqrt for a batch norm's batch statistics
+  Sqrt: {
+    attrs: [],
+    run(r) {
+      const v = r.inputs[0]!;
+      if (!(v instanceof Tensor)) return [constOf(v.dims, Array.from(v.data, Math.sqrt), true)];
+      return [binary("pow", v, tensor([0.5], [], v.engine))];
+    },
+  },
+  ReduceSum: reduce("sum", 13),
+  ReduceMean: reduce("mean", 18),
   Equal: {
     attrs: [],
     constInputs: [0, 1],
@@ -297,8 +337,17 @@ export const OPS: Record<string, OpSpec> = {
   },
   Gather: {
     attrs: ["axis"],
-    constInputs: [0, 1],
-    run: (r) => [gather(r.konst(0, "data"), r.konst(1, "indices"), int(r.node, "axis", 0))],
+    constInputs: [1],
+    run(r) {
+      const data = r.inputs[0]!, indices = r.konst(1, "indices"), axis = int(r.node, "axis", 0);
+      if (!(data instanceof Tensor)) return [gather(data, indices, axis)];
+      // a data tensor at constant indices (the exporter's nearest upsampling at uneven scales)
+      const a = axisOf(axis, data.rank, `${nodeName(r.node)}: axis`), n = data.shape[a];
+      const idx = indices.ints(`${nodeName(r.node)}: indices`).map((i) => (i < 0 ? i + n : i));
+      if (idx.some((i) => i < 0 || i >= n)) bad(r.node, `an index is out of range for axis ${a} of size ${n}`);
+      const y = gatherOp.apply([data], { axis: a, indices: idx });
+      return [y.reshape([...data.shape.slice(0, a), ...indices.dims, ...data.shape.slice(a + 1)])];
+    },
   },
   Slice: {
     attrs: ["starts", "ends", "axes"],

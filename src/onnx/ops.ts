@@ -1,10 +1,10 @@
 // Ops that ONNX graphs need and the library's op table does not have: element-wise arithmetic
 // with broadcasting (Sub, Mul, Div, Pow, and Add of different shapes: input normalisation, the
-// ~20 element-wise nodes torch exports for nn.LocalResponseNorm) and constant padding of any
-// rank. Registered in the op table like every op (forward and backward side by side), with
+// ~20 element-wise nodes torch exports for nn.LocalResponseNorm), reductions over some axes and
+// constant padding of any rank. Registered in the op table like every op (forward and backward side by side), with
 // plain-JS CPU kernels: these run on small tensors (a per-channel constant, one LRN map), the
 // heavy layers map onto the library's SIMD ops. Single-threaded, so the same bits on any thread
-// count; no WebGPU kernels (the op table then says to move the inputs to the CPU).
+// count. Their WebGPU kernels are in gpu.ts.
 import { defineOp, empty, OpError, shapeStr, type Tensor } from "../index.js";
 
 /** The largest output these JS kernels make (their index tables take 4 bytes an element more). */
@@ -122,6 +122,101 @@ export function binary(kind: BinaryKind, a: Tensor, b: Tensor): Tensor {
   return broadcastBinaryOp.apply([a, b], { kind });
 }
 
+/** The shape a reduction over `axes` keeps (each reduced axis 1). */
+export function reducedShape(op: string, shape: readonly number[], axes: readonly number[]): number[] {
+  if (!Array.isArray(axes) || axes.some((a) => !Number.isInteger(a) || a < 0 || a >= shape.length) || new Set(axes).size !== axes.length)
+    fail(op, `axes must be distinct integers from 0 to ${shape.length - 1} for an input ${shapeStr(shape)}, got ${JSON.stringify(axes)}`);
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
+/** ReduceSum / ReduceMean over some axes, keeping them (size 1): out = sum / div, where div is
+ *  1 (sum) or the count of elements each output adds (mean). The full reductions without kept
+ *  axes map onto the library's sum and mean; this is the rest (the per-channel statistics of
+ *  the ONNX form of a batch norm without running statistics). */
+export const reduceOp = defineOp<{ axes: number[]; mean: boolean }>(
+  {
+    name: "onnx_reduce",
+    inputs: ["input"],
+    noFixture: "checked through test/onnx_ops.test.mjs (ReduceSum and ReduceMean over axes against ONNX Runtime, the backward by finite differences) and test/onnx_roundtrip.test.mjs",
+    check([x], { axes, mean }) {
+      reducedShape("onnx_reduce", x!.shape, axes);
+      if (typeof mean !== "boolean") fail("onnx_reduce", `mean must be true or false, got ${JSON.stringify(mean)}`);
+    },
+    forward(ctx, [x], { axes, mean }) {
+      const shape = reducedShape("onnx_reduce", x!.shape, axes);
+      const idx = sourceIndex(shape, x!.shape);
+      const acc = new Float64Array(shape.reduce((p, d) => p * d, 1)), xv = x!.data;
+      for (let i = 0; i < xv.length; i++) acc[idx[i]] += xv[i];
+      const div = mean ? x!.size / acc.length : 1;
+      const y = empty(shape, ctx.engine);
+      const yv = y.data;
+      for (let i = 0; i < yv.length; i++) yv[i] = acc[i] / div;
+      return y;
+    },
+    backward(ctx, g, [x], { mean }) {
+      const idx = sourceIndex(g.shape, x!.shape);
+      const div = mean ? x!.size / g.size : 1;
+      const dx = empty(x!.shape, ctx.engine);
+      const gv = g.data, dv = dx.data;
+      for (let i = 0; i < dv.length; i++) dv[i] = gv[idx[i]] / div;
+      return [dx];
+    },
+  },
+  { axes: undefined, mean: false },
+);
+
+/** The sizes around a gather's axis: [outer, axis length, inner]. */
+export function gatherGeom(shape: readonly number[], axis: number) {
+  const prod = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
+  return { outer: prod(shape.slice(0, axis)), n: shape[axis], inner: prod(shape.slice(axis + 1)) };
+}
+
+/** Gather of a data tensor along one axis at constant indices: out[o, j, i] = x[o, indices[j], i]
+ *  (the exporter's rows and columns of a nearest upsampling whose index tables ONNX's Resize
+ *  cannot express). The node reshapes for indices of other ranks. */
+export const gatherOp = defineOp<{ axis: number; indices: number[] }>(
+  {
+    name: "onnx_gather",
+    inputs: ["input"],
+    noFixture: "checked through test/onnx_ops.test.mjs (Gather against ONNX Runtime, the backward by finite differences) and test/onnx_roundtrip.test.mjs (nearest upsampling at uneven scales)",
+    check([x], { axis, indices }) {
+      const op = "onnx_gather";
+      if (!Number.isInteger(axis) || axis < 0 || axis >= x!.rank) fail(op, `axis must be an integer from 0 to ${x!.rank - 1} for an input ${shapeStr(x!.shape)}, got ${JSON.stringify(axis)}`);
+      const n = x!.shape[axis];
+      if (!Array.isArray(indices) || indices.some((i) => !Number.isInteger(i) || i < 0 || i >= n))
+        fail(op, `indices must be integers from 0 to ${n - 1} (axis ${axis} of ${shapeStr(x!.shape)}), got ${JSON.stringify(indices).slice(0, 80)}`);
+      const out = [...x!.shape];
+      out[axis] = indices.length;
+      if (out.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(op, `the output ${shapeStr(out)} is too large`);
+      checkFits(op, out, x!.engine, `input ${shapeStr(x!.shape)}, ${indices.length} indices`);
+    },
+    forward(ctx, [x], { axis, indices }) {
+      const { outer, n, inner } = gatherGeom(x!.shape, axis), J = indices.length;
+      const shape = [...x!.shape];
+      shape[axis] = J;
+      const y = empty(shape, ctx.engine);
+      const xv = x!.data, yv = y.data;
+      for (let o = 0; o < outer; o++)
+        for (let j = 0; j < J; j++) yv.set(xv.subarray((o * n + indices[j]) * inner, (o * n + indices[j] + 1) * inner), (o * J + j) * inner);
+      return y;
+    },
+    backward(ctx, g, [x], { axis, indices }) {
+      const { outer, n, inner } = gatherGeom(x!.shape, axis), J = indices.length;
+      // in increasing j for each input element (the GPU kernel's order)
+      const acc = new Float64Array(x!.size), gv = g.data;
+      for (let o = 0; o < outer; o++)
+        for (let j = 0; j < J; j++) {
+          const src = (o * J + j) * inner, dst = (o * n + indices[j]) * inner;
+          for (let i = 0; i < inner; i++) acc[dst + i] += gv[src + i];
+        }
+      const dx = empty(x!.shape, ctx.engine);
+      dx.data.set(acc);
+      return [dx];
+    },
+  },
+  { axis: undefined, indices: undefined },
+);
+
 /** Output shape of a constant pad; pads = [begin_0.., end_0..] (ONNX order), negative crops. */
 export function paddedShape(op: string, shape: readonly number[], pads: readonly number[]): number[] {
   const n = shape.length;
@@ -214,7 +309,7 @@ interface AsymAttrs {
   scales: number[];
 }
 
-function asymGeom(x: Tensor, a: AsymAttrs) {
+export function asymGeom(x: Tensor, a: AsymAttrs) {
   const [N, C, H, W] = x.shape, [OH, OW] = a.size;
   return { NC: N * C, H, W, OH, OW, rows: asymmetricTable(H, OH, a.scales[0]), cols: asymmetricTable(W, OW, a.scales[1]) };
 }
