@@ -76,8 +76,8 @@ if (only !== "wasm") {
         resolve(args.resolveDir) === resolve("src/onnx") ? { path: `./${file}`, external: true } : undefined);
     },
   });
-  await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.js", platform: "neutral", external: ["node:*"], plugins: [libraryAs("index.js")] });
-  await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.browser.js", platform: "browser", plugins: [libraryAs("browser.js"), browserPlatform], minifyWhitespace: true, minifySyntax: true });
+  await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.js", platform: "neutral", external: ["node:*"], plugins: [libraryAs("index.js"), wgslStripped] });
+  await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.browser.js", platform: "browser", plugins: [libraryAs("browser.js"), browserPlatform, wgslStripped], minifyWhitespace: true, minifySyntax: true });
   if (existsSync("src/cli.ts"))
     await build({ ...common, define: { ...common.define, __SIMDNET_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) }, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", plugins: [wgslStripped], banner: { js: "#!/usr/bin/env node" } });
   // The type declarations that package.json's "types" names (tsconfig.json: declarations only,
