@@ -103,9 +103,11 @@ export options:
   --batch N (1)                  images per run, the graph's first dimension
   --opset N (17)                 the ONNX opset to write (13 to 18)
 
-convert options (the model is checked against the graph on a test input before it is written):
+convert options:
   --data mnist|fashion|DIR       kept in model.json's meta for eval (default mnist)
   --normalize MEAN,STD|none      kept in model.json's meta for eval (default: as eval's)
+  (the rebuilt model is checked against the graph on a test input before anything is written;
+  a graph that does not map is refused, naming the first node that does not)
 
 bench options: in a source checkout, bench runs bench/kernels.mjs (simdnet beside TF.js and
 ONNX Runtime Web) and bench train runs bench/train_lenet.mjs; an installed package has no bench/
