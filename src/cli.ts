@@ -503,8 +503,8 @@ async function evalCmd(args: Args) {
   const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}) });
   if (device === "webgpu" && !info.webgpu?.available) throw new Error(`--device webgpu: no WebGPU here: ${info.webgpu?.reason}`);
   if (!isOnnxPath(dir) && args.normalize !== undefined) throw new Error(`eval: --normalize is for an ONNX file; ${dir} keeps its normalisation in model.json`);
-  const { model, meta } = isOnnxPath(dir) ? await onnxModelForData(dir, String(args.data ?? "mnist"), args.normalize) : await loadModel(dir);
-  const data = await loadData(String(args.data ?? meta.data ?? "mnist"));
+  const { model, meta, data: onnxData } = isOnnxPath(dir) ? await onnxModelForData(dir, String(args.data ?? "mnist"), args.normalize) : { ...(await loadModel(dir)), data: undefined };
+  const data = onnxData ?? (await loadData(String(args.data ?? meta.data ?? "mnist")));
   if (device === "webgpu") model.to("webgpu");
   const r = await evaluateAsync(model, data.test, { normalize: meta.normalize as any, batchSize: (meta.batchSize as number | undefined) ?? 256 });
   console.log(`${dir}: ${r.n} test images of ${data.name}: loss ${r.loss.toFixed(4)}, top-1 ${pct(r.top1)}, top-5 ${pct(r.top5)}`);
@@ -548,7 +548,7 @@ async function onnxModelForData(path: string, which: string, normalize: Args[str
     model.dispose();
     throw new Error(`eval: ${path} takes input [${input.join(", ")}] (C, H, W) but the ${data.name} images are [${images.join(", ")}]; give the --data it was trained on`);
   }
-  return { model, meta: { data: which, normalize: await normalizeFor(normalize, data, images[0]), batchSize: batchSizeFor(model, images) } as Record<string, unknown> };
+  return { model, data, meta: { data: which, normalize: await normalizeFor(normalize, data, images[0]), batchSize: batchSizeFor(model, images) } as Record<string, unknown> };
 }
 
 /** The input a zoo model is built for with its default options: [C, H, W]. */

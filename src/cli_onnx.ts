@@ -124,12 +124,21 @@ export async function convertOnnx(bytes: Uint8Array, what: string): Promise<Conv
 
   const read = new Set([...g.nodes.flatMap((n) => n.inputs), ...g.outputs.map((v) => v.name)]);
   for (const n of g.nodes) {
+    try {
+      mapNode(n);
+    } catch (e) {
+      // a layer's own argument check (a zero LRN size, a kernel larger than the input) names the node too
+      if (e instanceof NotAChain) throw e;
+      throw new NotAChain(`${nodeName(n)}: ${(e as Error).message}`);
+    }
+  }
+  function mapNode(n: OnnxNode) {
     if (n.domain && n.domain !== "ai.onnx") refuse(n, `is in domain '${n.domain}'`);
     if (n.opType === "Constant") {
       const t = attr(n, "value")?.t;
       if (!t) refuse(n, "is a Constant without a tensor value");
       consts.set(n.outputs[0], t!);
-      continue;
+      return;
     }
     if (n.inputs[0] !== current) refuse(n, `reads '${n.inputs[0]}', not the previous layer's output '${current}': convert maps plain chains of layers only`);
     if (pad && n.opType !== "Conv" && n.opType !== "AveragePool") refuse(pad.node, "is not followed by a Conv or AveragePool to fold into");
@@ -154,9 +163,11 @@ export async function convertOnnx(bytes: Uint8Array, what: string): Promise<Conv
         const transB = int(n, "transB", 0) === 1;
         const [outF, inF] = transB ? w.dims : [w.dims[1], w.dims[0]];
         if (b && (b.dims.length !== 1 || b.dims[0] !== outF)) refuse(n, `has a bias of shape [${b.dims.join(", ")}]; convert maps a bias of [${outF}] only`);
-        let data = Float32Array.from(w.data as ArrayLike<number>);
-        if (!transB) data = Float32Array.from({ length: data.length }, (_, i) => data[(i % inF) * outF + Math.floor(i / inF)]); // [K, N] -> [N, K]
-        add(n, new Linear(inF, outF, { bias: !!b }), { weight: data, bias: b });
+        if (w.dims.length !== 2) refuse(n, `has a weight of shape [${w.dims.join(", ")}]; Gemm's B is a matrix`);
+        const stored = Float32Array.from(w.data as ArrayLike<number>);
+        // Linear keeps [out, in]: a B of [in, out] (transB 0) is transposed
+        const weightOutIn = transB ? stored : Float32Array.from(stored, (_, i) => stored[(i % inF) * outF + Math.floor(i / inF)]);
+        add(n, new Linear(inF, outF, { bias: !!b }), { weight: weightOutIn, bias: b });
         break;
       }
       case "MaxPool":
@@ -240,7 +251,8 @@ export async function convertOnnx(bytes: Uint8Array, what: string): Promise<Conv
     }
     current = n.outputs[0];
   }
-  if (pad) refuse(pad.node, "is the last node; nothing to fold it into");
+  const trailingPad = pad as { node: OnnxNode } | null; // set inside mapNode, which TypeScript does not follow
+  if (trailingPad) refuse(trailingPad.node, "is the last node; nothing to fold it into");
   if (current !== g.outputs[0].name) throw new NotAChain(`the graph's output '${g.outputs[0].name}' is not the end of the chain ('${current}')`);
   if (!layers.length) throw new NotAChain("the graph has no layers");
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as sn from "../dist/index.js";
-import { exportOnnx } from "../dist/onnx.js";
+import { exportOnnx, encodeModel, f32 } from "../dist/onnx.js";
 import { compare } from "./helpers.mjs";
 
 const cli = (args) => {
@@ -82,6 +82,56 @@ test("convert vgg_bn.train.op17.onnx: batch norm and dropout layers that train a
     compare(`${name}.running_var`, bn.runningVar.data, tensors.get(`after.${name}.running_var`).data, RTOL, ATOL);
   });
   model.dispose();
+});
+
+test("convert: Gemm with B stored [in, out] (transB 0) and a symbolic batch; checked against x B + c computed here", async () => {
+  // Flatten -> Gemm(transB 0) -> LeakyRelu(0.2) on [N, 2, 3, 3] inputs
+  const K = 18, N = 4;
+  const B = Float32Array.from({ length: K * N }, (_, i) => Math.sin(i * 0.7));
+  const C = Float32Array.from({ length: N }, (_, i) => i / 10 - 0.2);
+  const bytes = encodeModel({
+    nodes: [
+      { op: "Flatten", name: "flat", inputs: ["x"], outputs: ["f"], attrs: { axis: 1 } },
+      { op: "Gemm", name: "fc", inputs: ["f", "B", "C"], outputs: ["g"], attrs: { transB: 0 } },
+      { op: "LeakyRelu", name: "act", inputs: ["g"], outputs: ["y"], attrs: { alpha: f32(0.2) } },
+    ],
+    inputs: [{ name: "x", dims: ["batch", 2, 3, 3] }],
+    outputs: [{ name: "y", dims: ["batch", N] }],
+    initializers: [{ name: "B", dims: [K, N], data: B }, { name: "C", dims: [N], data: C }],
+    opset: 17,
+  });
+  writeFileSync(join(dir, "gemm.onnx"), bytes);
+  const out = join(dir, "conv-gemm");
+  const r = cli(["convert", join(dir, "gemm.onnx"), out, "--normalize", "none"]);
+  assert.is(r.code, 0, r.err);
+  const { model, meta } = await sn.loadModel(out);
+  assert.is(meta.normalize, undefined);
+  const x = Float32Array.from({ length: 3 * K }, (_, i) => Math.cos(i * 1.3));
+  const y = sn.noGrad(() => model.call(sn.tensor(x, [3, 2, 3, 3])));
+  const want = new Float32Array(3 * N);
+  for (let b = 0; b < 3; b++)
+    for (let n = 0; n < N; n++) {
+      let acc = C[n];
+      for (let k = 0; k < K; k++) acc += x[b * K + k] * B[k * N + n];
+      want[b * N + n] = acc > 0 ? acc : 0.2 * acc;
+    }
+  compare("Gemm transB 0 converted", y.data, want, RTOL, ATOL);
+  model.dispose();
+});
+
+test("convert: a layer's own argument check names the node (an LRN of size 0)", () => {
+  const bytes = encodeModel({
+    nodes: [{ op: "LRN", name: "norm", inputs: ["x"], outputs: ["y"], attrs: { size: 0 } }],
+    inputs: [{ name: "x", dims: [1, 3, 4, 4] }],
+    outputs: [{ name: "y", dims: [1, 3, 4, 4] }],
+    opset: 17,
+  });
+  writeFileSync(join(dir, "lrn0.onnx"), bytes);
+  const r = cli(["convert", join(dir, "lrn0.onnx"), join(dir, "conv-lrn0")]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /node 'norm' \(LRN\)/);
+  assert.is(r.err.trim().split("\n").length, 1, r.err);
+  assert.not.ok(existsSync(join(dir, "conv-lrn0")));
 });
 
 test("convert refuses a graph that is not a chain of layers, naming the first node that does not map, and writes nothing", () => {
