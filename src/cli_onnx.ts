@@ -129,7 +129,7 @@ export async function convertOnnx(bytes: Uint8Array, what: string): Promise<Conv
     } catch (e) {
       // a layer's own argument check (a zero LRN size, a kernel larger than the input) names the node too
       if (e instanceof NotAChain) throw e;
-      throw new NotAChain(`${nodeName(n)}: ${(e as Error).message}`);
+      throw new Error(`${what}: ${nodeName(n)}: ${(e as Error).message}`);
     }
   }
   function mapNode(n: OnnxNode) {
