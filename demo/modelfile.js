@@ -48,6 +48,8 @@ export function modelFromFiles(sn, files) {
  *  input 1xSIDExSIDE (batch 1 or any), 10 class scores out. ONNX holds no input
  *  normalisation: the page uses the one its own LeNet trains with (NORMALIZE). */
 export async function modelFromOnnx(sn, file) {
+  // dist/onnx.js, not onnx.browser.js: it imports the library as ./index.js, the same module the
+  // worker runs (one engine, one Module class); onnx.browser.js pairs with dist/browser.js
   const { loadOnnx } = await import("../dist/onnx.js");
   let model;
   try {
