@@ -43,8 +43,8 @@ function imageInput(shape: readonly (number | string | null)[] | null): number[]
 
 const nodeName = (n: OnnxNode) => `node '${n.name || n.outputs[0] || "?"}' (${n.opType})`;
 
-/** The reasons a graph does not convert: each names the node. */
-class NotAChain extends Error {}
+/** Why a graph is not a chain of layers (each names the node): such a graph still runs with loadOnnx. */
+export class NotAChain extends Error {}
 const refuse = (n: OnnxNode, why: string): never => {
   throw new NotAChain(`${nodeName(n)} ${why}`);
 };
@@ -289,4 +289,3 @@ async function compareWithGraph(model: Module, bytes: Uint8Array, input: number[
   }
 }
 
-export { NotAChain };
