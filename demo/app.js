@@ -238,20 +238,35 @@ $("save").onclick = async () => {
     showError(e.message);
   }
 };
-$("load").onchange = async () => {
-  const list = [...$("load").files];
-  $("load").value = "";
+/** A model from the file picker or dropped on the page: the demo's .safetensors, saveModel's
+ *  .json + .safetensors, or an .onnx image classifier. */
+async function loadFiles(list) {
   if (!list.length) return;
   try {
     const files = await Promise.all(list.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
-    await request("load", { files }, files.map((f) => f.bytes.buffer));
+    const r = await request("load", { files }, files.map((f) => f.bytes.buffer));
     demo.loaded++;
-    showStatus(`loaded ${list.map((f) => f.name).join(" + ")}`);
+    const n = r.meta.normalize;
+    showStatus(`loaded ${list.map((f) => f.name).join(" + ")}` + (r.meta.onnx ? ` (an ONNX file says nothing about input normalisation: the drawing goes in as (x - ${n.mean[0]}) / ${n.std[0]}, as this page trains)` : ""));
     await sendDigit(true);
   } catch (e) {
     showError(e.message);
   }
+}
+$("load").onchange = () => {
+  const list = [...$("load").files];
+  $("load").value = "";
+  return loadFiles(list);
 };
+// drop a model file anywhere on the page
+document.addEventListener("dragover", (e) => {
+  if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+});
+document.addEventListener("drop", (e) => {
+  if (!e.dataTransfer?.files.length) return;
+  e.preventDefault();
+  loadFiles([...e.dataTransfer.files]);
+});
 
 // ---- drawing: probabilities as you draw, the maps when a stroke ends ----
 const bars = [];

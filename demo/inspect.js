@@ -25,8 +25,9 @@ export function predict(sn, model, pixels, normalize) {
 }
 
 /** Saliency and occlusion maps for class `cls`, the first conv layer's filters and its
- *  activation maps for this digit: each as PNG bytes. */
-export function inspect(sn, model, pixels, normalize, cls) {
+ *  activation maps for this digit: each as PNG bytes. batch: occluded images per forward (1 for
+ *  a graph that takes one image at a time). */
+export function inspect(sn, model, pixels, normalize, cls, batch = 32) {
   model.eval();
   const forward = (x) => model.forward(x);
   const png = (img) => sn.viz.encodePNG(img);
@@ -36,7 +37,7 @@ export function inspect(sn, model, pixels, normalize, cls) {
     // Occlusion covers a patch with background (a black pixel, normalised), so the map shows
     // which strokes the class score depends on.
     const background = (0 - normalize.mean[0]) / normalize.std[0];
-    const occ = sn.viz.occlusion(forward, x, cls, { patch: 6, stride: 2, value: background });
+    const occ = sn.viz.occlusion(forward, x, cls, { patch: 6, stride: 2, value: background, batch });
     const out = { saliency: png(sn.viz.heatImage(sal, 4)), occlusion: png(sn.viz.heatImage(occ, 8)) };
     const conv = model.modules().find((m) => m.type === "Conv2d");
     if (conv) {

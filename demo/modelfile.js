@@ -1,7 +1,8 @@
 // The demo's model file: one .safetensors file with the weights (PyTorch state-dict names, so
 // safetensors.torch.load_file reads it) and the architecture JSON (what saveModel writes to its
-// .json) in the header's metadata under "simdnet". Loading also takes saveModel's pair of files.
-import { SIDE, CLASSES } from "./trainer.js";
+// .json) in the header's metadata under "simdnet". Loading also takes saveModel's pair of files,
+// or one .onnx file (an image classifier of the drawing's size).
+import { SIDE, CLASSES, NORMALIZE } from "./trainer.js";
 
 const KEY = "simdnet";
 
@@ -40,4 +41,50 @@ export function modelFromFiles(sn, files) {
   if (n && !(one(n.mean) && one(n.std) && [].concat(n.std)[0] > 0)) throw new Error(`${what}: meta.normalize must give one mean and one std > 0, got ${JSON.stringify(n)}`);
   if (n) meta.normalize = { mean: [].concat(n.mean), std: [].concat(n.std) };
   return { model, meta };
+}
+
+/** One .onnx file -> { model, meta }: loadOnnx (the simdnet/onnx entry point, imported only
+ *  when an .onnx file comes) and the checks that the graph is a classifier of the drawing: its
+ *  input 1xSIDExSIDE (batch 1 or any), 10 class scores out. ONNX holds no input
+ *  normalisation: the page uses the one its own LeNet trains with (NORMALIZE). */
+export async function modelFromOnnx(sn, file) {
+  // dist/onnx.js, not onnx.browser.js: it imports the library as ./index.js, the same module the
+  // worker runs (one engine, one Module class); onnx.browser.js pairs with dist/browser.js
+  const { loadOnnx } = await import("../dist/onnx.js");
+  let model;
+  try {
+    model = await loadOnnx(file.bytes);
+  } catch (e) {
+    throw new Error(`${file.name}: ${e.message}`);
+  }
+  try {
+    const shape = model.inputShape;
+    const fits = (d, want) => typeof d !== "number" || d === want;
+    if (shape && (shape.length !== 4 || !fits(shape[0], 1) || !fits(shape[1], 1) || !fits(shape[2], SIDE) || !fits(shape[3], SIDE)))
+      throw new Error(`${file.name}: this model takes input [${shape.join(", ")}]; the demo classifies one 1x${SIDE}x${SIDE} drawing at a time ([1, 1, ${SIDE}, ${SIDE}])`);
+    model.eval();
+    let out;
+    try {
+      out = sn.noGrad(() => sn.tidy(() => [...model.call(sn.zeros([1, 1, SIDE, SIDE])).shape]));
+    } catch (e) {
+      throw new Error(`${file.name}: this model does not run on one 1x${SIDE}x${SIDE} image (${e.message})`);
+    }
+    if (out.length !== 2 || out[1] !== CLASSES) throw new Error(`${file.name}: this model gives [${out}] for one image; the demo needs ${CLASSES} class scores`);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, meta: { onnx: file.name, normalize: NORMALIZE, ...(runsBatches(sn, model) ? {} : { batch: 1 }) } };
+}
+
+/** Whether the graph takes batches of images: torch's eval-mode x.view(x.size(0), -1), and
+ *  exportOnnx's Flatten, bake the exported batch size into a Reshape. Such a model classifies
+ *  the drawing but cannot train here, and the occlusion map runs one image at a time. */
+function runsBatches(sn, model) {
+  try {
+    sn.noGrad(() => sn.tidy(() => void model.call(sn.zeros([2, 1, SIDE, SIDE]))));
+    return true;
+  } catch {
+    return false;
+  }
 }

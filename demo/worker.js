@@ -5,7 +5,7 @@
 import * as sn from "../dist/index.js";
 import { Trainer, digitsFromBytes } from "./trainer.js";
 import { predict, inspect } from "./inspect.js";
-import { modelFileBytes, modelFromFiles } from "./modelfile.js";
+import { modelFileBytes, modelFromFiles, modelFromOnnx } from "./modelfile.js";
 
 let trainer = null;
 let info = null;
@@ -13,6 +13,8 @@ let running = false;
 let loopDone = Promise.resolve();
 /** The last drawn digit, so its predictions can follow the training. */
 let digit = null;
+/** The .onnx file the model came from ({name, bytes}), to rebuild it after an engine restart. */
+let onnxFile = null;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
@@ -49,7 +51,7 @@ async function digitResult(withMaps) {
   const probs = predict(sn, model, digit.pixels, trainer.normalize);
   if (!withMaps) return { probs };
   const cls = probs.indexOf(Math.max(...probs));
-  const maps = inspect(sn, model, digit.pixels, trainer.normalize, cls);
+  const maps = inspect(sn, model, digit.pixels, trainer.normalize, cls, trainer.meta.batch);
   return { probs, cls, maps, transfer: Object.values(maps).map((b) => b.buffer) };
 }
 
@@ -141,7 +143,12 @@ const commands = {
     await trainer.toDevice("cpu");
     const snap = trainer.snapshot();
     info = await sn.init({ threads, build: info.build, webgpu: true });
-    trainer.restore(snap);
+    if (trainer.meta.onnx) {
+      // a graph has no model.json to rebuild it from: load the file again, then its trained state
+      const { model, meta } = await modelFromOnnx(sn, onnxFile);
+      trainer.adopt(model, meta);
+      sn.unpackCheckpoint(snap, { model, optimizer: trainer.opt }, "snapshot");
+    } else trainer.restore(snap);
     if (device === "webgpu" && info.webgpu?.available) await trainer.toDevice("webgpu");
     if (was) startLoop();
     return { info, device: trainer.device };
@@ -156,6 +163,8 @@ const commands = {
     return { device: trainer.device };
   },
   train() {
+    if (trainer.meta.batch === 1)
+      throw new Error(`${trainer.meta.onnx} runs one image at a time (its graph fixes the batch size in a Reshape): it classifies drawings here but cannot train; export it with a dynamic batch dimension`);
     startLoop();
     return {};
   },
@@ -182,13 +191,17 @@ const commands = {
     return {};
   },
   async save() {
+    if (trainer.meta.onnx) throw new Error(`the model came from ${trainer.meta.onnx}, a graph that the demo's file format does not describe; save it from the program that made it`);
     const bytes = modelFileBytes(sn, await trainer.cpuModel(), { ...trainer.meta, normalize: trainer.normalize, steps: trainer.steps });
     return { bytes, name: "simdnet-lenet.safetensors", transfer: [bytes.buffer] };
   },
-  /** files: [{name, bytes}]: one .safetensors saved by the demo, or the .json + .safetensors
-   *  pair that saveModel (the CLI) writes. */
+  /** files: [{name, bytes}]: one .safetensors saved by the demo, the .json + .safetensors
+   *  pair that saveModel (the CLI) writes, or one .onnx file. */
   async load({ files }) {
-    const { model, meta } = modelFromFiles(sn, files);
+    const onnx = files.filter((f) => /\.onnx$/i.test(f.name));
+    if (onnx.length && files.length > 1) throw new Error(`choose one .onnx file alone (got ${files.map((f) => f.name).join(", ")})`);
+    const { model, meta } = onnx.length ? await modelFromOnnx(sn, onnx[0]) : modelFromFiles(sn, files);
+    if (onnx.length) onnxFile = { name: onnx[0].name, bytes: onnx[0].bytes.slice() };
     const was = running, device = trainer.device;
     await stopLoop();
     trainer.adopt(model, meta);

@@ -1,4 +1,4 @@
-// The command line: simdnet train | eval | summary | export | bench. Built into dist/cli.js (bin: simdnet).
+// The command line: simdnet train | eval | summary | export | convert | bench. Built into dist/cli.js (bin: simdnet).
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,10 +26,12 @@ import { deflateSync } from "node:zlib";
 import { manualSeed } from "./random.js";
 import { CosineAnnealingLR, StepLR } from "./optim/index.js";
 import { createOptimizer } from "./train/optimizers.js";
-import { tensor, tidy } from "./tensor.js";
+import { tensor, tidy, zeros } from "./tensor.js";
+import { noGrad } from "./autograd.js";
 import { matmul, cross_entropy } from "./ops/index.js";
 import { profile } from "./profile.js";
 import { exportOnnx, OPSET_DEFAULT } from "./onnx/export.js";
+import { isOnnxPath, loadOnnxFile, convertOnnx, NotAChain } from "./cli_onnx.js";
 
 /** The zoo's names, wrapped into the help text's second column. */
 const MODEL_NAMES = Object.keys(modelFactories)
@@ -42,9 +44,13 @@ const HELP = `simdnet: train and run CNNs on the CPU (WebAssembly SIMD, threads)
 usage:
   simdnet train [options]        train a model (default: the lecture's LeNet on the MNIST digits)
   simdnet eval [DIR] [options]   test accuracy of a model that train saved in DIR (default ./out)
+                                 or of an ONNX file (simdnet eval net.onnx)
   simdnet summary MODEL          layers, shapes, parameters, multiply-adds, receptive fields of a
-                                 zoo model or of a saved model.json
+                                 zoo model, a saved model.json or an ONNX file
   simdnet export DIR OUT.onnx    write a model that train saved in DIR as an ONNX file
+  simdnet convert IN.onnx DIR    an ONNX graph that is a plain chain of layers (Conv, Gemm, pools,
+                                 BatchNormalization, activations, Flatten, Dropout) as
+                                 DIR/model.safetensors + model.json, for eval, loadModel, export
   simdnet bench [train]          kernel benchmarks, or LeNet training speed (bench options below)
   simdnet COMMAND --help         this text
 
@@ -79,17 +85,29 @@ train options:
                                  calls, ms, GFLOP/s, % of the measured peak, kernel path
 
 eval options:
-  --model DIR                    the folder train wrote (or give DIR as the argument; default ./out)
-  --data mnist|fashion|DIR       the test set (default: the data the model was trained on)
+  --model DIR|FILE.onnx          the folder train wrote, or an ONNX file (or give it as the
+                                 argument; default ./out)
+  --data mnist|fashion|DIR       the test set (default: the data the model was trained on; for
+                                 an ONNX file, which does not say: mnist)
+  --normalize MEAN,STD|none      for an ONNX file, the input normalisation (x - mean) / std
+                                 (default: the mean and std of the data's training images, as
+                                 train uses and export writes; none: pixels in [0, 1] as they are)
   --threads N (all cores)  --device cpu|webgpu (cpu)
 
 summary options:
-  --input C,H,W                  input shape (default: the one the model is built for)
+  --input C,H,W                  input shape (default: the one the model is built for; for an
+                                 ONNX file, its graph input's)
 
 export options:
   --input C,H,W                  the input the graph takes (default: the images it was trained on)
   --batch N (1)                  images per run, the graph's first dimension
   --opset N (17)                 the ONNX opset to write (13 to 18)
+
+convert options:
+  --data mnist|fashion|DIR       kept in model.json's meta for eval (default mnist)
+  --normalize MEAN,STD|none      kept in model.json's meta for eval (default: as eval's)
+  (the rebuilt model is checked against the graph on a test input before anything is written;
+  a graph that does not map is refused, naming the first node that does not)
 
 bench options: in a source checkout, bench runs bench/kernels.mjs (simdnet beside TF.js and
 ONNX Runtime Web) and bench train runs bench/train_lenet.mjs; an installed package has no bench/
@@ -115,9 +133,10 @@ const COMMANDS: Record<string, Spec> = {
     },
     args: 0,
   },
-  eval: { options: { model: "value", data: "value", threads: "value", device: "value" }, args: 1 },
+  eval: { options: { model: "value", data: "value", normalize: "value", threads: "value", device: "value" }, args: 1 },
   summary: { options: { input: "value" }, args: 1 },
   export: { options: { input: "value", batch: "value", opset: "value" }, args: 2 },
+  convert: { options: { data: "value", normalize: "value" }, args: 2 },
   bench: { options: { builtin: "flag", threads: "value", json: "flag", quick: "flag", suite: "value", filter: "value", profile: "flag" }, args: 0 },
   "bench train": { options: { builtin: "flag", threads: "value", json: "flag", steps: "value", warmup: "value", "no-tfjs": "flag", profile: "flag" }, args: 0 },
 };
@@ -135,11 +154,11 @@ function unknownOption(cmd: string, k: string, known: string[]): Error {
 function parseArgs(argv: string[]): Args {
   if (argv.length === 0 || ["--help", "-h", "help"].includes(argv[0])) return { _: ["help"], help: true };
   if (argv.length === 1 && ["--version", "-v", "version"].includes(argv[0])) return { _: ["version"] };
-  if (argv[0].startsWith("-")) throw new Error(`the command comes first: simdnet train|eval|summary|export|bench [options] (--help), got '${argv[0]}'`);
+  if (argv[0].startsWith("-")) throw new Error(`the command comes first: simdnet train|eval|summary|export|convert|bench [options] (--help), got '${argv[0]}'`);
   const cmd = argv[0] === "bench" && argv[1] === "train" ? "bench train" : argv[0];
   // own keys only: --constructor is not an option, nor toString a command
   const spec = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
-  if (!spec) throw new Error(`unknown command '${argv[0]}' (train, eval, summary, export, bench; --help)`);
+  if (!spec) throw new Error(`unknown command '${argv[0]}' (train, eval, summary, export, convert, bench; --help)`);
   const out: Args = { _: cmd.split(" ") };
   const known = Object.keys(spec.options);
   for (let i = out._.length; i < argv.length; i++) {
@@ -483,11 +502,53 @@ async function evalCmd(args: Args) {
   const device = deviceArg(args, ["cpu", "webgpu"]);
   const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}) });
   if (device === "webgpu" && !info.webgpu?.available) throw new Error(`--device webgpu: no WebGPU here: ${info.webgpu?.reason}`);
-  const { model, meta } = await loadModel(dir);
-  const data = await loadData(String(args.data ?? meta.data ?? "mnist"));
+  if (!isOnnxPath(dir) && args.normalize !== undefined) throw new Error(`eval: --normalize is for an ONNX file; ${dir} keeps its normalisation in model.json`);
+  const { model, meta, data: onnxData } = isOnnxPath(dir) ? await onnxModelForData(dir, String(args.data ?? "mnist"), args.normalize) : { ...(await loadModel(dir)), data: undefined };
+  const data = onnxData ?? (await loadData(String(args.data ?? meta.data ?? "mnist")));
   if (device === "webgpu") model.to("webgpu");
-  const r = await evaluateAsync(model, data.test, { normalize: meta.normalize as any });
+  const r = await evaluateAsync(model, data.test, { normalize: meta.normalize as any, batchSize: (meta.batchSize as number | undefined) ?? 256 });
   console.log(`${dir}: ${r.n} test images of ${data.name}: loss ${r.loss.toFixed(4)}, top-1 ${pct(r.top1)}, top-5 ${pct(r.top5)}`);
+}
+
+/** --normalize MEAN,STD (C means, then C stds) or none; by default the channel statistics of
+ *  the training images, rounded as train rounds them, so that a model train saved and export
+ *  wrote evaluates as it did in training. */
+async function normalizeFor(v: Args[string] | undefined, data: { train: Dataset }, channels: number): Promise<{ mean: number[]; std: number[] } | undefined> {
+  if (v === "none") return undefined;
+  if (v === undefined) {
+    const stats = data.train.channelStats();
+    return { mean: stats.mean.map((m) => +m.toFixed(4)), std: stats.std.map((s) => +s.toFixed(4)) };
+  }
+  const xs = String(v).split(",").map(Number);
+  if (xs.length !== 2 * channels || xs.some((x) => !Number.isFinite(x)) || xs.slice(channels).some((s) => s <= 0))
+    throw new Error(`--normalize takes ${channels} mean${channels > 1 ? "s" : ""} then ${channels} std${channels > 1 ? "s" : ""} > 0 (e.g. ${channels === 1 ? "0.1307,0.3081" : "0.49,0.48,0.45,0.25,0.24,0.26"}), or none; got '${v}'`);
+  return { mean: xs.slice(0, channels), std: xs.slice(channels) };
+}
+
+/** 256 images at a time, unless the graph baked its batch size into a Reshape (torch's eval-mode
+ *  x.view(x.size(0), -1), and export's Flatten): then its own batch size. */
+function batchSizeFor(model: Module, images: number[]): number {
+  const declared = (model as any).inputShape?.[0];
+  if (typeof declared !== "number" || declared < 1) return 256;
+  try {
+    noGrad(() => tidy(() => void model.call(zeros([declared + 1, ...images]))));
+    return 256;
+  } catch {
+    return declared;
+  }
+}
+
+/** An ONNX file as eval's model: its input must fit the images of --data, and the file says
+ *  nothing about normalisation (--normalize or the default). */
+async function onnxModelForData(path: string, which: string, normalize: Args[string] | undefined) {
+  const data = await loadData(which);
+  const { model, input } = await loadOnnxFile(path);
+  const images = data.test.sampleShape;
+  if (input && input.join() !== images.join()) {
+    model.dispose();
+    throw new Error(`eval: ${path} takes input [${input.join(", ")}] (C, H, W) but the ${data.name} images are [${images.join(", ")}]; give the --data it was trained on`);
+  }
+  return { model, data, meta: { data: which, normalize: await normalizeFor(normalize, data, images[0]), batchSize: batchSizeFor(model, images) } as Record<string, unknown> };
 }
 
 /** The input a zoo model is built for with its default options: [C, H, W]. */
@@ -509,6 +570,11 @@ async function summaryCmd(args: Args) {
   if (Object.hasOwn(modelFactories, name)) {
     model = createModel(name);
     input = defaultInput(name);
+  } else if (isOnnxPath(name)) {
+    const onnx = await loadOnnxFile(name);
+    model = onnx.model;
+    if (!onnx.input && args.input === undefined) throw new Error(`summary: ${name}: its graph input is [${((model as any).inputShape ?? []).join(", ")}], not [N, C, H, W] with fixed sizes; give --input C,H,W`);
+    input = onnx.input ?? [];
   } else if (existsSync(name)) {
     const { readFileSync } = await import("node:fs");
     const cfg = JSON.parse(readFileSync(name, "utf8"));
@@ -541,6 +607,42 @@ async function exportCmd(args: Args) {
   const norm = meta.normalize as { mean: number[]; std: number[] } | undefined;
   console.log(`${out}: ${model.type} as ONNX opset ${opset}, input [${[batch, ...input].join(", ")}], ${(bytes.length / 1e6).toFixed(2)} MB` +
     (norm ? `; it expects the images normalised as in training: (x - mean) / std, mean ${JSON.stringify(norm.mean)}, std ${JSON.stringify(norm.std)}` : ""));
+}
+
+/** simdnet convert IN.onnx DIR: the graph as a Sequential of the library's layers, written as
+ *  saveModel writes (so loadModel, eval and export read it), or an error naming the first node
+ *  that does not map. */
+async function convertCmd(args: Args) {
+  const [, file, out] = args._;
+  if (!file || !out) throw new Error("convert: give the ONNX file and the folder to write: simdnet convert IN.onnx DIR");
+  if (!isOnnxPath(file)) throw new Error(`convert: ${file} is not an .onnx file`);
+  await init({ threads: 1 });
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (e) {
+    throw new Error(`convert: ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let converted;
+  try {
+    converted = await convertOnnx(bytes, file);
+  } catch (e) {
+    if (e instanceof NotAChain) throw new Error(`convert: ${file}: ${e.message}. Such a graph runs as it is (loadOnnx, simdnet eval ${file}) but has no layer-by-layer model.json`);
+    throw new Error(`convert: ${(e as Error).message}`);
+  }
+  const { model, input, check } = converted;
+  // the mapping is checked, not trusted: float32 rounding differs by a few ulps between kernels
+  if (!(check.maxDiff <= 1e-4 * Math.max(1, check.scale)))
+    throw new Error(`convert: ${file}: the converted model differs from the graph by up to ${check.maxDiff.toExponential(2)} (outputs up to ${check.scale.toFixed(3)}) on a test input; not written`);
+  const which = String(args.data ?? "mnist");
+  const data = await loadData(which);
+  const normalize = await normalizeFor(args.normalize, data, input[0]);
+  const square = input[1] === input[2];
+  const meta = { source: file, data: which, ...(normalize ? { normalize } : {}), ...(square ? { options: { inChannels: input[0], inputSize: input[1] } } : {}) };
+  mkdirSync(out, { recursive: true });
+  const saved = await saveModel(model, out, { meta });
+  console.log(`${saved.config}, ${saved.weights}: ${model.modules().length - 1} layers, ${model.numParameters().toLocaleString("en-US")} parameters, input [${input.join(", ")}]; ` +
+    `the same outputs as ${file} to ${check.maxDiff.toExponential(1)} on a test input`);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -630,6 +732,7 @@ async function main() {
   else if (cmd === "eval") await evalCmd(args);
   else if (cmd === "summary") await summaryCmd(args);
   else if (cmd === "export") await exportCmd(args);
+  else if (cmd === "convert") await convertCmd(args);
   else await benchCmd(args);
 }
 

@@ -166,6 +166,7 @@ test("every option --help and README document is one its command takes, and ever
     eval: opts(section("eval options:")),
     summary: opts(section("summary options:")),
     export: opts(section("export options:")),
+    convert: opts(section("convert options:")),
     bench: opts(benchCommon + bench.match(/^  bench: .*$/m)[0]),
     "bench train": opts(benchCommon + bench.match(/^  bench train: .*$/m)[0]),
   };
