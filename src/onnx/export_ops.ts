@@ -122,7 +122,12 @@ export const emitters: Record<string, Emitter> = {
   leaky_relu: (g, c) => g.node("LeakyRelu", [c.inputs[0]!], { alpha: f32(c.attrs.negative_slope) }),
   softmax: (g, c) => g.node("Softmax", [c.inputs[0]!], { axis: c.attrs.dim }),
   log_softmax: (g, c) => g.node("LogSoftmax", [c.inputs[0]!], { axis: c.attrs.dim }),
-  reshape: (g, c) => g.node("Reshape", [c.inputs[0]!, g.constant("shape", [c.outShape.length], int64(c.outShape))]),
+  // a reshape that keeps the batch (flatten) says so with 0 (copy the input's dimension), so the
+  // file does not fix the batch size in a Reshape: runtimes that take other batch sizes can
+  reshape: (g, c) => {
+    const keepsBatch = c.outShape.length > 1 && c.inShapes[0]!.length > 1 && c.outShape[0] === c.inShapes[0]![0];
+    return g.node("Reshape", [c.inputs[0]!, g.constant("shape", [c.outShape.length], int64(keepsBatch ? [0, ...c.outShape.slice(1)] : c.outShape))]);
+  },
   cat: (g, c) => g.node("Concat", c.inputs as string[], { axis: c.attrs.dim }),
   mul_scalar: (g, c) => g.node("Mul", [c.inputs[0]!, g.constant("scalar", [], Float32Array.of(c.attrs.scalar))]),
   sum: (g, c) => g.node("ReduceSum", [c.inputs[0]!], { keepdims: 0 }),
