@@ -129,6 +129,22 @@ test("kernel paths from the shapes: depthwise for one channel per group, im2col 
   assert.is(dw.flops, 2 * 1 * 4 * 8 * 8 * 1 * 3 * 3);
 });
 
+test("the Winograd path names itself: a 3x3 stride-1 conv of 64 channels on 16x16 runs F(4,3) forward and for dx; conv3x3 'im2col' turns it off", () => {
+  // the input needs a gradient too, or backward computes dW alone (im2col)
+  const x = sn.tensor(fill(64 * 16 * 16), [1, 64, 16, 16]).requireGrad();
+  const w = sn.tensor(fill(64 * 64 * 9), [64, 64, 3, 3]).requireGrad();
+  const run = () => sn.profile(() => sn.tidy(() => sn.sum(sn.conv2d(x, w, null, { padding: 1 })).backward()), { peak: false });
+  const paths = (p) => p.ops.filter((r) => r.op === "conv2d").map((r) => `${r.phase} ${r.path}`).sort();
+  assert.equal(paths(run()), ["backward winograd F(4,3) dx", "forward winograd F(4,3)"]);
+  const before = sn.engine().conv3x3;
+  sn.engine().conv3x3 = "im2col";
+  try {
+    assert.equal(paths(run()), ["backward im2col", "forward im2col"]);
+  } finally {
+    sn.engine().conv3x3 = before;
+  }
+});
+
 test("the peak: measured once per engine (SGEMM) and cached, or given; % of peak is GFLOP/s over it", () => {
   const w = sn.tensor(fill(4 * 9), [4, 1, 3, 3]);
   const xs = sn.tensor(fill(2 * 64), [2, 1, 8, 8]);

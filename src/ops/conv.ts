@@ -8,6 +8,7 @@ import { defineOp, fail, pair, checkInt, OpError, checkOutputSize, MAX_INT_ATTR 
 import { checkOptions } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
 import { winogradTile, winogradWeights, winogradForward } from "./winograd.js";
+import { notePath } from "../profile.js";
 import { withPack } from "./packs.js";
 
 /** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
@@ -150,6 +151,7 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: Tensor, 
   }
   const m = winogradTile(eng, g);
   if (m) {
+    notePath(`winograd F(${m},3)`);
     withPack(eng, w, `winograd${m} ${g.O}x${g.C}`, () => winogradWeights(eng, w.ptr, g.O, g.C, false, m),
       (pu) => winogradForward(eng, g, m, x, pu, bias, y));
     return;
@@ -232,6 +234,7 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
   const m = fg ? winogradTile(eng, fg) : 0;
   if (fg && m) {
     // dx = conv(dy, flipped W) by Winograd (init, conv_transpose2d's bias, as its bias)
+    notePath(`winograd F(${m},3) dx`);
     withPack(eng, wt, `winograd${m} flipped ${fg.O}x${fg.C}`, () => winogradWeights(eng, w, fg.O, fg.C, true, m),
       (pu) => winogradForward(eng, fg, m, dy, pu, init, dx));
     return;
