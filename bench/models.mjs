@@ -10,6 +10,11 @@
 //   --profile   also print sn.profile()'s per-op and per-layer table of one of our calls
 //   --python    the interpreter with torch (default /usr/bin/python3: Debian's python3-torch)
 //   --size N    the inference nets' input height and width (default 224; 64 for a quick check)
+//   --conv3x3 MODE  init's conv3x3 for ours ("im2col": the exact path; default: the engine's
+//               choice, Winograd F(4,3) for most 3x3 layers). Winograd's per-layer error (~1e-5
+//               of a layer's scale) grows through batch norm's backward: on the CIFAR ResNet-20
+//               step at batch 32 the first layer's gradient is 3e-3 of its largest entry from
+//               PyTorch's (im2col: 5e-6), past the 1e-3 the match column allows
 //
 // References, each with the same weights and inputs as ours where it can take them (the nets
 // rebuilt from our model's config in from_config.mjs):
@@ -55,7 +60,7 @@ const WORKLOADS = [
 ];
 
 function parseArgs(argv) {
-  const o = { size: 224, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
+  const o = { size: 224, conv3x3: null, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -75,6 +80,7 @@ function parseArgs(argv) {
     else if (a.startsWith("--only")) o.only = val().split(",");
     else if (a.startsWith("--python")) o.python = val();
     else if (a.startsWith("--size")) o.size = Number(val());
+    else if (a.startsWith("--conv3x3")) o.conv3x3 = val();
     else if (a === "-h" || a === "--help") usage();
     else usage(`unknown argument ${a}`);
   }
@@ -90,7 +96,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`models.mjs: ${msg}`);
-  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--profile] [--json]");
+  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--conv3x3 MODE] [--profile] [--json]");
   process.exit(msg ? 2 : 0);
 }
 
@@ -251,7 +257,7 @@ function compare(train, ours, ref) {
 async function child(o) {
   const threads = o.threads[0];
   const lib = await import("../dist/index.js");
-  const info = await lib.init({ threads });
+  const info = await lib.init({ threads, ...(o.conv3x3 ? { conv3x3: o.conv3x3 } : {}) });
   const emit = (row) => process.stdout.write(JSON.stringify(row) + "\n");
   for (const listed of WORKLOADS.filter((x) => !o.only || o.only.includes(x.name))) {
     const w = listed.train ? listed : { ...listed, input: [1, 3, o.size, o.size] };
@@ -327,6 +333,7 @@ async function parent(o) {
     for (const [k, on] of [["--quick", o.quick], ["--profile", o.profile], ["--no-torch", !o.torch], ["--no-tfjs", !o.tfjs], ["--no-ort", !o.ort]]) if (on) args.push(k);
     if (o.only) args.push("--only", o.only.join(","));
     args.push("--python", o.python, "--size", String(o.size));
+    if (o.conv3x3) args.push("--conv3x3", o.conv3x3);
     const code = await runChild(self, args, (line, r) => {
       if (o.json) console.log(line);
       rows.push(r);
