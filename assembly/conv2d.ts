@@ -39,6 +39,7 @@
 import { rangeStart, rangeEnd, CHUNK, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
 import { stripTiles } from "./gemm_tail";
+import { epSpan } from "./conv_epilogue";
 import { padBlock, fillBlock, sliverTable, tapTable, im2colPadded, col2imPadded } from "./conv_pad";
 
 /** Positions per block: NC_SLIVERS slivers. */
@@ -280,8 +281,10 @@ function col2imAdd(plane: usize, H: i32, W: i32, KH: i32, KW: i32, DH: i32, DW: 
 
 // Scratch per thread (floats): B block KC_MAX*PB, position tables 2*PB (i32), tile MR*NR.
 
-/** y = conv2d(x, W) (+ bias); pw: W packed by f32_gemm_pack_a (G matrices Og x K). */
-export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: usize, NBK: i32, MB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+/** y = conv2d(x, W) (+ bias); pw: W packed by f32_gemm_pack_a (G matrices Og x K). With ep
+ *  (assembly/conv_epilogue.ts; 0 = none) each item applies conv2d_fused's epilogue to its block
+ *  once its last K block is summed, while the block is still in cache. */
+export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: usize, NBK: i32, MB: i32, ep: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
   const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
@@ -325,6 +328,11 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
       macroBlock(a, K, pc, s0, s1, pb, kc, nsl, c, P, Og, np, 1, 0, pc == 0 ? flags | EP_FIRST : flags & ~EP_FIRST,
         bias + (<usize>(g * Og) << 2), 0, tile);
     }
+    if (ep)
+      for (let r = s0 * MR, re = min(s1 * MR, Og); r < re; r++) {
+        const o = g * Og + r;
+        epSpan(ep, o, y, (<usize>(n * O + o) * P + p0) << 2, np);
+      }
   }
 }
 

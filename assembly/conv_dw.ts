@@ -10,6 +10,7 @@
 import { take, madd } from "./common";
 import { padBlock } from "./conv_pad";
 import { storePart } from "./vmath";
+import { epSpan } from "./conv_epilogue";
 
 /** Four outputs' inputs of one tap: four neighbours (stride 1) or every second of eight
  *  (stride 2). */
@@ -29,7 +30,7 @@ import { storePart } from "./vmath";
 /** y = depthwise conv(x, w) (+ bias): geo as f32_conv2d_fwd's (N, C, H, W, O, G, KH, KW, SH, SW,
  *  PH, PW, DH, DW, HO, WO), SW 1 or 2; w as OIHW ([C, 1, KH, KW]). Items: the N*C planes.
  *  Scratch per thread: the padded plane, rows x (W + 2*PW) floats, plus 16. */
-export function f32_conv2d_dw_fwd(geo: usize, x: usize, w: usize, bias: usize, y: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+export function f32_conv2d_dw_fwd(geo: usize, x: usize, w: usize, bias: usize, y: usize, ep: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const KH = load<i32>(geo, 24), KW = load<i32>(geo, 28), SH = load<i32>(geo, 32), SW = load<i32>(geo, 36);
   const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), DH = load<i32>(geo, 48), DW = load<i32>(geo, 52);
@@ -47,6 +48,8 @@ export function f32_conv2d_dw_fwd(geo: usize, x: usize, w: usize, bias: usize, y
     // SW as a constant in each copy: a stride tested in the inner loop costs a third
     if (SW == 1) dwPlane(pad, wc, b, bias != 0, out, HO, WO, Wp, SH, KH, KW, DH, DW, 1);
     else dwPlane(pad, wc, b, bias != 0, out, HO, WO, Wp, SH, KH, KW, DH, DW, 2);
+    // conv2d_fused's epilogue on the plane just written (ep: conv_epilogue.ts)
+    if (ep) epSpan(ep, c, y, <usize>it * HO * WO << 2, HO * WO);
   }
 }
 

@@ -46,8 +46,8 @@ export function f32_relu_fwd(x: usize, y: usize, n: i32, ith: i32, nth: i32): vo
   }
   for (; i < e; i++) {
     const o = <usize>i << 2;
-    const v = load<f32>(x + o);
-    store<f32>(y + o, v > 0 ? v : 0);
+    // f32.max is one lane of f32x4.max (NaN stays NaN): the same bits wherever an element sits
+    store<f32>(y + o, max<f32>(load<f32>(x + o), 0));
   }
 }
 

@@ -98,7 +98,59 @@ export function f32_batchnorm_invstd(rvar: usize, C: i32, eps: f64, invstd: usiz
   for (let c = s; c < e; c++) store<f32>(invstd + (<usize>c << 2), invstdOf(<f64>load<f32>(rvar + (<usize>c << 2)), eps));
 }
 
-/** y = (x - mean) · invstd·w + b per channel (w, b = 0: no affine). */
+/** Inference (eval mode) as one scale and one shift per channel: s = w / sqrt(running var + eps),
+ *  t = b - running mean · s, both in f64 and rounded once to f32 (w, b = 0: no affine), as
+ *  PyTorch's CPU kernel folds them. conv2d_fused (src/ops/fused.ts) uses the same s and t. */
+export function f32_batchnorm_eval_params(rmean: usize, rvar: usize, w: usize, b: usize, C: i32, eps: f64, scale: usize, shift: usize,
+  ith: i32, nth: i32): void {
+  const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
+  for (let c = s; c < e; c++) {
+    const o = <usize>c << 2;
+    const sc = (w ? <f64>load<f32>(w + o) : 1.0) / Math.sqrt(<f64>load<f32>(rvar + o) + eps);
+    store<f32>(scale + o, <f32>sc);
+    store<f32>(shift + o, <f32>((b ? <f64>load<f32>(b + o) : 0.0) - <f64>load<f32>(rmean + o) * sc));
+  }
+}
+
+/** Inference: y = x · s + t per channel (s, t from f32_batchnorm_eval_params). A multiply then an
+ *  add, never a fused multiply-add, on both builds: conv2d_fused's epilogue
+ *  (assembly/conv_epilogue.ts) does the same two operations and must give the same bits. */
+export function f32_batchnorm_eval(x: usize, y: usize, scale: usize, shift: usize, N: i32, C: i32, HW: i32, ith: i32, nth: i32): void {
+  if (HW == 1) {
+    const s = rangeStart(N, ith, nth), e = rangeEnd(N, ith, nth);
+    for (let n = s; n < e; n++) {
+      const xr = x + (<usize>n * <usize>C << 2), yr = y + (<usize>n * <usize>C << 2);
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(yr + o, f32x4.add(f32x4.mul(v128.load(xr + o), v128.load(scale + o)), v128.load(shift + o)));
+      }
+      for (; c < C; c++) {
+        const o = <usize>c << 2;
+        store<f32>(yr + o, load<f32>(xr + o) * load<f32>(scale + o) + load<f32>(shift + o));
+      }
+    }
+    return;
+  }
+  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
+  for (let r = s; r < e; r++) {
+    const o = <usize>(r % C) << 2;
+    const a = load<f32>(scale + o), t = load<f32>(shift + o);
+    const av = f32x4.splat(a), tv = f32x4.splat(t);
+    const xr = x + (<usize>r * <usize>HW << 2), yr = y + (<usize>r * <usize>HW << 2);
+    let i = 0;
+    for (; i + 4 <= HW; i += 4) {
+      const q = <usize>i << 2;
+      v128.store(yr + q, f32x4.add(f32x4.mul(v128.load(xr + q), av), tv));
+    }
+    for (; i < HW; i++) {
+      const q = <usize>i << 2;
+      store<f32>(yr + q, load<f32>(xr + q) * a + t);
+    }
+  }
+}
+
+/** Training: y = (x - mean) · invstd·w + b per channel (w, b = 0: no affine). */
 export function f32_batchnorm_fwd(
   x: usize, y: usize, mean: usize, invstd: usize, w: usize, b: usize, N: i32, C: i32, HW: i32, ith: i32, nth: i32,
 ): void {

@@ -17,6 +17,7 @@
 // multiplies on one lane. Neither depends on the item it falls in, so the split (NBT, MB) may
 // follow the thread count and the bits stay the same.
 import { take } from "./common";
+import { epSpan } from "./conv_epilogue";
 import { MR, NR, EP_FIRST, kcOf, micro6x8 } from "./gemm_micro";
 
 // ---- the weight transform ----
@@ -303,7 +304,7 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
 /** y = conv2d(x, W) (+ bias) for a 3x3 kernel, stride 1, dilation 1, one group, by F(m x m,
  *  3 x 3); pu: U as f32_winograd_weight writes it (f32_gemm_pack_a's layout of T matrices
  *  O x C). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. */
-export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32,
+export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32, ep: usize,
   scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
   const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
@@ -346,6 +347,16 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
             bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf);
         }
       }
+      // conv2d_fused's epilogue on this strip's outputs, just written (ep: conv_epilogue.ts)
+      if (ep)
+        for (let q = q0; q < q0 + nt; q++) {
+          const n = q / (TH * TW), rq = q - n * TH * TW, ty = rq / TW, tx = rq - ty * TW;
+          const oy = ty * m, ox = tx * m, rows = min(m, HO - oy), cols = min(m, WO - ox);
+          for (let r = 0; r < mr; r++) {
+            const o = s * MR + r;
+            for (let i = 0; i < rows; i++) epSpan(ep, o, y, (<usize>(n * O + o) * HO * WO + <usize>(oy + i) * WO + ox) << 2, cols);
+          }
+        }
     }
   }
 }

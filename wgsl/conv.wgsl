@@ -56,8 +56,35 @@ fn col_entry(g: Geo, k: u32) -> vec4<i32> {
   return vec4<i32>(i32((k / KK) * g.H * g.W), i32((q / g.KW) * g.DH), i32((q % g.KW) * g.DW), 0);
 }
 
+// conv2d_fused's epilogue (src/ops/fused.ts) after the bias, in the unfused ops' order: words
+// 21..24 = scale, shift (per output channel), residual (like y) and flags (1 scale, 2 shift,
+// 4 residual, 8 relu); flags 0 for a plain conv2d. oc: the output channel, i: y's index.
+fn epilogue(v0: f32, oc: u32, i: u32) -> f32 {
+  let f = arg(24u);
+  var v = v0;
+  if ((f & 1u) != 0u) { v = v * mem[arg(21u) + oc]; }
+  if ((f & 2u) != 0u) { v = v + mem[arg(22u) + oc]; }
+  if ((f & 4u) != 0u) { v = v + mem[arg(23u) + i]; }
+  if ((f & 8u) != 0u) { v = max(v, 0.0); }
+  return v;
+}
+
+// batch norm's eval mode as a scale and a shift per channel (conv2d_fused's inputs):
+// conv_bn_params(rmean 0, rvar 1, w 2, b 3, C 4, eps (f32 bits) 5, hasW 6, hasB 7, scale 8, shift 9)
+@compute @workgroup_size(256)
+fn conv_bn_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let c = wid(wg) * 256u + l;
+  if (c >= arg(4u)) { return; }
+  var s = 1.0 / sqrt(mem[arg(1u) + c] + bitcast<f32>(arg(5u)));
+  if (arg(6u) != 0u) { s = mem[arg(2u) + c] * s; }
+  var t = -mem[arg(0u) + c] * s;
+  if (arg(7u) != 0u) { t = mem[arg(3u) + c] + t; }
+  mem[arg(8u) + c] = s;
+  mem[arg(9u) + c] = t;
+}
+
 // ---- forward: y[n, g*Og + o, p] = sum_k W[g*Og + o, k] * im2col(x)[n, g, k, p] (+ bias) ----
-// conv_fwd(geo, x 16, w 17, bias 18, y 19, hasBias 20)
+// conv_fwd(geo, x 16, w 17, bias 18, y 19, hasBias 20, epilogue 21..24)
 // GEMM M = Og (output channels of a group), N = N*HO*WO (the batch folded into the positions,
 // so small late-layer maps still fill tiles), K = Cg*KH*KW. Workgroups: G x tilesM x tilesN.
 // A thread always loads the same column of the B tile (l % 64), so its position's image and
@@ -121,7 +148,10 @@ fn conv_fwd(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     if (hasBias) { b = mem[bias + oc]; }
     for (var jj = 0u; jj < 4u; jj++) {
       let col = tn * TILE + tx + 16u * jj;
-      if (col < NP) { mem[y + ((col / P) * g.O + oc) * P + col % P] = acc[i][jj] + b; }
+      if (col < NP) {
+        let yi = ((col / P) * g.O + oc) * P + col % P;
+        mem[y + yi] = epilogue(acc[i][jj] + b, oc, yi);
+      }
     }
   }
 }
@@ -383,7 +413,7 @@ fn conv_dw_fwd(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
   }
   if (arg(20u) != 0u) { acc += mem[arg(18u) + o]; }
-  mem[arg(19u) + i] = acc;
+  mem[arg(19u) + i] = epilogue(acc, o, i);
 }
 
 // conv_dw_dx(geo, dy 16, w 17, bias 18, dx 19, hasBias 20): one thread per dx element, a

@@ -35,15 +35,20 @@ export interface InitOptions {
   /** How 3x3 stride-1 convolutions run (docs/kernels.md): "auto" (default), "winograd" or
    *  "im2col" (the exact path). Also settable later as engine.conv3x3. */
   conv3x3?: Conv3x3;
+  /** Fuse Conv2d -> BatchNorm2d (eval) [-> + shortcut] [-> ReLU] into one conv2d_fused op in
+   *  inference (default true; src/nn/fusion.ts, docs/performance.md): same bits, fewer passes.
+   *  Also settable later as engine.fuse. */
+  fuse?: boolean;
 }
 
-const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true, maxMemory: true, conv3x3: true });
+const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true, maxMemory: true, conv3x3: true, fuse: true });
 const WEBGPU_OPTIONS = keysOf<WebgpuOptions>({ allowFallback: true, powerPreference: true });
 
 function checkInitOptions(where: string, opts: InitOptions): void {
   checkOptions(where, opts, INIT_OPTIONS);
   if (opts.webgpu !== undefined && typeof opts.webgpu !== "boolean") checkOptions(where, opts.webgpu, WEBGPU_OPTIONS, { in: "webgpu" });
   if (opts.conv3x3 !== undefined) checkConv3x3("init", opts.conv3x3);
+  if (opts.fuse !== undefined && typeof opts.fuse !== "boolean") throw new TypeError(`simdnet: init: fuse must be true or false, got ${JSON.stringify(opts.fuse)}`);
 }
 
 function checkConv3x3(where: string, c: unknown): void {
@@ -108,6 +113,9 @@ export class Engine {
     checkConv3x3("engine.conv3x3", c);
     this.conv3x3Choice = c;
   }
+  /** Whether models fuse Conv2d -> BatchNorm2d (eval) [-> + shortcut] [-> ReLU] into one op in
+   *  inference (InitOptions.fuse; src/nn/fusion.ts). May be changed at any time. */
+  fuse = true;
   /** For tests: the caller runs every share of every kernel itself, as if no worker came in
    *  time (the results must have the same bits). */
   solo = false;
@@ -186,6 +194,7 @@ export class Engine {
     const e = new Engine(memory, instance, pool, info, !!opts.sentinels, maxPages * PAGE);
     if (opts.minParallelWork !== undefined) e.minParallelWork = opts.minParallelWork;
     if (opts.conv3x3 !== undefined) e.conv3x3 = opts.conv3x3;
+    if (opts.fuse !== undefined) e.fuse = opts.fuse;
     return e;
   }
 

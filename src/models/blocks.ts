@@ -7,6 +7,7 @@ import { registerModuleType } from "../nn/config.js";
 import { add, conv2d } from "../ops/index.js";
 import { checkOptions as check } from "../options.js";
 import { describe, layerOptions } from "../nn/shapes.js";
+import { runChain } from "../nn/fusion.js";
 
 export function checkInt(model: string, what: string, v: unknown, min: number): asserts v is number {
   if (!Number.isInteger(v) || (v as number) < min) throw new Error(`${model}: ${what} must be an integer >= ${min}, got ${describe(v)}`);
@@ -53,13 +54,17 @@ export class ResidualBlock extends Module {
     return old;
   }
 
-  private runBody(x: Tensor): Tensor {
-    for (const [, m] of this.body) x = m.call(x);
-    return x;
-  }
-
   forward(x: Tensor): Tensor {
-    let y = this.runBody(x);
+    // In eval mode the body's Conv2d -> BatchNorm2d [-> ReLU] pairs, and its last pair with the
+    // shortcut's add and the ReLU, run as fused ops (src/nn/fusion.ts); same bits either way.
+    const shortcut = (yShape: readonly number[]) => {
+      const s = this.downsample ? this.downsample.call(x) : x;
+      if (!sameShape(yShape, s.shape)) throw new ModuleError(this, x.shape, new Error(this.mismatch(yShape, s.shape)));
+      return s;
+    };
+    const run = runChain(this.body.map(([, m]) => m), x, { shortcut: this.residual ? shortcut : null, relu: this.act });
+    if (run.done) return run.y;
+    let y = run.y;
     if (this.residual) {
       const s = this.downsample ? this.downsample.call(x) : x;
       if (!sameShape(y.shape, s.shape)) throw new ModuleError(this, x.shape, new Error(this.mismatch(y.shape, s.shape)));

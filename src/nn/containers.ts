@@ -3,6 +3,7 @@
 import { Tensor, shapeStr } from "../tensor.js";
 import { Module, ModuleError, type Flow, type SummaryRow, type ModuleConfig } from "./module.js";
 import { add, cat } from "../ops/index.js";
+import { runChain } from "./fusion.js";
 
 /** Children run in order. Built from modules (named "0", "1", ...) or from an object of named
  *  modules, as PyTorch's Sequential(OrderedDict(...)). */
@@ -36,8 +37,8 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    for (const m of this._modules.values()) x = m.call(x);
-    return x;
+    // in order; in eval mode Conv2d -> BatchNorm2d [-> ReLU] runs as one fused op (src/nn/fusion.ts)
+    return runChain([...this._modules.values()], x).y;
   }
 
   outputShape(i: number[]): number[] {

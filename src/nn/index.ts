@@ -10,6 +10,7 @@ export { BatchNorm1d, BatchNorm2d, LocalResponseNorm, type BatchNormOptions } fr
 export { Dropout, Flatten, Upsample, Identity, type UpsampleOptions } from "./misc.js";
 export { PartialConv2d, type PartialConv2dOptions } from "./partial.js";
 export { fuseBatchNorm } from "./fuse.js";
+export { withoutFusion } from "./fusion.js";
 export { moduleFromConfig, registerModuleType } from "./config.js";
 export * as init from "./init.js";
 

@@ -76,6 +76,12 @@ export function withForwardHook<T>(hook: ForwardHook, fn: () => T): T {
   }
 }
 
+/** Whether a forward hook is on (the automatic fusion, src/nn/fusion.ts, is off then: the hooks
+ *  see every layer's output). */
+export function hasForwardHooks(): boolean {
+  return forwardHooks.length > 0;
+}
+
 /** The profiler's clock around each layer's forward (src/profile.ts); null unless a profile
  *  runs. */
 type LayerClock = <T>(m: Module, run: () => T) => T;
@@ -134,6 +140,19 @@ export abstract class Module {
     }
     for (const h of forwardHooks) h(this, x, y);
     return y;
+  }
+
+  /** call() running `run` instead of forward(): for a group of layers fused into one op that
+   *  this layer heads (src/nn/fusion.ts). The input is checked against this layer, errors name
+   *  it and the profiler times the group as this layer. (No forward hooks: fusion is off then.) */
+  _callFused(x: Tensor, run: () => Tensor): Tensor {
+    try {
+      this.outputShape(x.shape as number[]);
+      return layerClock ? layerClock(this, run) : run();
+    } catch (e) {
+      if (e instanceof ModuleError) throw e;
+      throw new ModuleError(this, x.shape, e);
+    }
   }
 
   // ---- registration ----

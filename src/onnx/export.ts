@@ -9,6 +9,7 @@
 // Parameters and buffers become initializers under their state-dict names.
 import { Module, Tensor, opTable, noGrad, tidy, zeros, shapeStr, checkOptions, type OpEntry } from "../index.js";
 import { OnnxError } from "./import.js";
+import { withoutFusion } from "../nn/fusion.js";
 import { encodeModel, type AttrValue, type NodeSpec, type TensorInit } from "./proto_write.js";
 import { emitters, type GraphSink } from "./export_ops.js";
 
@@ -182,7 +183,8 @@ function recordOps<T>(record: (e: OpEntry, inputs: (Tensor | null | undefined)[]
     }
   };
   try {
-    return fn();
+    // the automatic fusion off: the graph keeps Conv, BatchNormalization, Add and Relu
+    return withoutFusion(fn);
   } finally {
     entries.forEach((e, i) => (e.apply = applies[i]));
     Module.prototype.call = call;

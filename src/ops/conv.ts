@@ -139,26 +139,29 @@ function depthwisePlane(g: ConvGeometry): number {
 }
 
 /** y = conv(x, w) (+ bias per output channel). The packed (or transformed) weights are kept
- *  with w while it is unchanged (src/ops/packs.ts). */
-export function convForward(eng: Engine, g: ConvGeometry, x: number, w: Tensor, bias: number, y: number): void {
+ *  with w while it is unchanged (src/ops/packs.ts). ep: conv2d_fused's epilogue (4 words in
+ *  the engine's memory, assembly/conv_epilogue.ts; 0 = none), which every path applies to its
+ *  output blocks as they are finished. Returns the path taken (the profiler's name for it). */
+export function convForward(eng: Engine, g: ConvGeometry, x: number, w: Tensor, bias: number, y: number, ep = 0): string {
   const dw = depthwisePlane(g);
   if (dw) {
     // depthwise: each plane on its own, no GEMM (assembly/conv_dw.ts; the same bits)
     const bytes = round64(dw * 4);
     const scratch = eng.scratch(bytes);
-    withGeometry(eng, g, 0, (geo) => eng.run("f32_conv2d_dw_fwd", [geo, x, w.ptr, bias, y, scratch, bytes], macs(g)));
-    return;
+    withGeometry(eng, g, 0, (geo) => eng.run("f32_conv2d_dw_fwd", [geo, x, w.ptr, bias, y, ep, scratch, bytes], macs(g)));
+    return "depthwise";
   }
   const m = winogradTile(eng, g);
   if (m) {
     notePath(`winograd F(${m},3)`);
     withPack(eng, w, `winograd${m} ${g.O}x${g.C}`, () => winogradWeights(eng, w.ptr, g.O, g.C, false, m),
-      (pu) => winogradForward(eng, g, m, x, pu, bias, y));
-    return;
+      (pu) => winogradForward(eng, g, m, x, pu, bias, y, ep));
+    return `winograd F(${m},3)`;
   }
   const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
   withPack(eng, w, `conv ${g.G}x${Og}x${K}`, () => packA(eng, w.ptr, K, false, Og, K, g.G, Og * K),
-    (pw) => convForwardPacked(eng, g, x, pw, bias, y));
+    (pw) => convForwardPacked(eng, g, x, pw, bias, y, ep));
+  return "im2col";
 }
 
 /** How the forward splits its work into items: NBK blocks of positions per (image, group)
@@ -191,12 +194,12 @@ export function forwardSplit(g: ConvGeometry, threads: number): { NBK: number; M
 }
 
 /** y = conv(x, W) (+ bias) with W already packed (f32_gemm_pack_a's layout, G matrices). */
-function convForwardPacked(eng: Engine, g: ConvGeometry, x: number, pw: number, bias: number, y: number): void {
+function convForwardPacked(eng: Engine, g: ConvGeometry, x: number, pw: number, bias: number, y: number, ep = 0): void {
   const padf = padFloats(g, g.C / g.G, PB);
   const bytes = round64((KC_MAX * PB + 2 * PB + MR * NR + padf) * 4);
   const scratch = eng.scratch(bytes);
   const { NBK, MB } = forwardSplit(g, eng.threads);
-  withGeometry(eng, g, padf, (geo) => eng.run("f32_conv2d_fwd", [geo, x, pw, bias, y, NBK, MB, scratch, bytes], macs(g)));
+  withGeometry(eng, g, padf, (geo) => eng.run("f32_conv2d_fwd", [geo, x, pw, bias, y, NBK, MB, ep, scratch, bytes], macs(g)));
 }
 
 /** The convolution whose forward is g's input gradient, where g has stride 1 and the padding

@@ -7,4 +7,5 @@ export * from "./activation.js";
 export * from "./loss.js";
 export * from "./norm.js";
 export * from "./shape.js";
+export * from "./fused.js";
 import "./warmup.js";

@@ -69,18 +69,25 @@ export const batchNormOp = defineOp<BatchNormAttrs>(
       const eng = ctx.engine;
       const [N, C, HW] = nchw(x!);
       const y = empty(x!.shape, eng);
-      let mean: Tensor;
-      const invstd = empty([C], eng);
-      if (a.training) {
-        mean = empty([C], eng);
-        rm?.markWritten();
-        rv?.markWritten();
-        eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
-      } else {
-        // a copy: a later training call may update the running statistics before this backward
-        mean = clone(rm!);
-        eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
+      if (!a.training) {
+        // inference: y = x*s + t per channel (s, t in f64, rounded once), the same two f32
+        // operations as conv2d_fused's epilogue (src/ops/fused.ts), so fusing changes no bit
+        const { scale, shift } = batchNormEvalParams(rm!, rv!, w, b, a.eps);
+        eng.run("f32_batchnorm_eval", [x!.ptr, y.ptr, scale.ptr, shift.ptr, N, C, HW], 2 * x!.size);
+        scale.dispose(), shift.dispose();
+        if (recording(x, w, b)) {
+          // a copy: a later training call may update the running statistics before this backward
+          const mean = clone(rm!), invstd = empty([C], eng);
+          eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
+          ctx.saved = { mean, invstd };
+        }
+        return y;
       }
+      // training: the batch's statistics (and the running ones updated in place)
+      const mean = empty([C], eng), invstd = empty([C], eng);
+      rm?.markWritten();
+      rv?.markWritten();
+      eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
       eng.run("f32_batchnorm_fwd", [x!.ptr, y.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, b?.ptr ?? 0, N, C, HW], x!.size);
       if (recording(x, w, b)) ctx.saved = { mean, invstd };
       else mean.dispose(), invstd.dispose();
@@ -109,6 +116,16 @@ export const batchNormOp = defineOp<BatchNormAttrs>(
   },
   { training: false, momentum: 0.1, eps: 1e-5 },
 );
+
+/** Batch norm's eval mode as a scale and a shift per channel: s = weight / sqrt(running_var +
+ *  eps), t = bias - running_mean * s, in f64 and rounded once to f32 (CPU tensors; the caller
+ *  disposes both). batch_norm's eval forward and the automatic fusion (src/nn/fusion.ts) share it. */
+export function batchNormEvalParams(rm: Tensor, rv: Tensor, w: Tensor | null, b: Tensor | null, eps: number): { scale: Tensor; shift: Tensor } {
+  const C = rm.shape[0], eng = rm.engine;
+  const scale = empty([C], eng), shift = empty([C], eng);
+  eng.run("f32_batchnorm_eval_params", [rm.ptr, rv.ptr, w?.ptr ?? 0, b?.ptr ?? 0, C, eps, scale.ptr, shift.ptr], C);
+  return { scale, shift };
+}
 
 /** Batch normalisation over the channel dimension of [N,C], [N,C,L] or [N,C,H,W] (as
  *  torch.nn.functional.batch_norm). Training: batch statistics, and the running statistics (if

@@ -65,7 +65,7 @@ const V_FLOATS = 1 << 16;
 /** y = conv(x, W) (+ bias) by F(m x m, 3 x 3); pu from winogradWeights. Tiles per item: as
  *  many as V_FLOATS allows (8 to 64, whole slivers), fewer and the output channels' strips in
  *  blocks too where that leaves a thread without work. Neither changes a sum. */
-export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: number, pu: number, bias: number, y: number): void {
+export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: number, pu: number, bias: number, y: number, ep = 0): void {
   const T = (m + 2) ** 2;
   const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
   let NBT = Math.max(NR, Math.min(64, Math.floor(V_FLOATS / (T * g.C) / NR) * NR));
@@ -77,7 +77,7 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
   const geo = eng.alloc(68, "conv geometry");
   try {
     new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
-    eng.run("f32_winograd_fwd", [geo, x, pu, bias, y, m, NBT, MB, scratch, bytes], tiles * T * g.C * g.O);
+    eng.run("f32_winograd_fwd", [geo, x, pu, bias, y, m, NBT, MB, ep, scratch, bytes], tiles * T * g.C * g.O);
   } finally {
     eng.release(geo);
   }

@@ -11,10 +11,12 @@
 import code from "../../../wgsl/conv.wgsl";
 import { empty, type Tensor, type Shape } from "../../tensor.js";
 import { conv2dOp, convTranspose2dOp, conv2dGeometry, convTranspose2dGeometry, _setGpuConv, type ConvGeometry } from "../../ops/conv.js";
-import { wgslFile, type GpuEngine } from "../engine.js";
+import { wgslFile, f32bits, type GpuEngine } from "../engine.js";
+import { conv2dFusedOp } from "../../ops/fused.js";
+import { _setGpuBatchNormEvalParams } from "../../nn/fusion.js";
 
 export const K = wgslFile("conv.wgsl", code, [
-  "conv_fwd", "conv_dx", "conv_dw", "conv_sum_chunks", "conv_db", "conv_dw_fwd", "conv_dw_dx", "conv_dw_dw",
+  "conv_fwd", "conv_dx", "conv_dw", "conv_sum_chunks", "conv_db", "conv_dw_fwd", "conv_dw_dx", "conv_dw_dw", "conv_bn_params",
 ] as const);
 
 const e = (t: Tensor) => t.ptr >>> 2;
@@ -50,10 +52,21 @@ function zero(gpu: GpuEngine, t: Tensor) {
   gpu.dispatch(K.conv_sum_chunks, [0, 0, t.size, e(t)], Math.ceil(t.size / 256)); // a sum of no chunks
 }
 
-/** y = conv(x, w) (+ bias per output channel); y [N, O, HO, WO]. */
-export function gpuConvForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void {
+/** conv2d_fused's epilogue after the bias (wgsl/conv.wgsl epilogue()). */
+export interface GpuEpilogue {
+  scale: Tensor | null;
+  shift: Tensor | null;
+  residual: Tensor | null;
+  relu: boolean;
+}
+
+/** y = conv(x, w) (+ bias per output channel) (then ep); y [N, O, HO, WO]. */
+export function gpuConvForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, ep: GpuEpilogue | null = null): void {
   const gpu = gpuOf(x);
-  const args = [...geoArgs(g), e(x), e(w), bias ? e(bias) : 0, e(y), bias ? 1 : 0];
+  // every word up to the epilogue's flags is written: argument words are reused between dispatches
+  const flags = ep ? (ep.scale ? 1 : 0) | (ep.shift ? 2 : 0) | (ep.residual ? 4 : 0) | (ep.relu ? 8 : 0) : 0;
+  const epArgs = [ep?.scale ? e(ep.scale) : 0, ep?.shift ? e(ep.shift) : 0, ep?.residual ? e(ep.residual) : 0, flags];
+  const args = [...geoArgs(g), e(x), e(w), bias ? e(bias) : 0, e(y), bias ? 1 : 0, ...epArgs];
   if (isDepthwise(g)) return gpu.dispatch(K.conv_dw_fwd, args, Math.ceil(y.size / 256));
   gpu.dispatch(K.conv_fwd, args, g.G * tiles(g.O / g.G) * tiles(g.N * g.HO * g.WO));
 }
@@ -146,3 +159,27 @@ convTranspose2dOp.webgpu = {
 };
 
 _setGpuConv({ input: (g, dy, w, dx) => gpuConvInput(g, dy, w, dx), weight: gpuConvWeight });
+
+// ---- conv2d_fused: the forward with the epilogue in conv_fwd / conv_dw_fwd (one dispatch);
+// the backward is the CPU op's composition, which runs the WebGPU kernels of relu, batch_norm
+// and conv2d on GPU tensors ----
+
+conv2dFusedOp.webgpu = {
+  forward(ctx, [x, w, b, s, t, r], a) {
+    const g = conv2dGeometry("conv2d_fused", x!.shape, w!.shape, a);
+    const y = empty([g.N, g.O, g.HO, g.WO], ctx.engine);
+    gpuConvForward(g, x!, w!, b, y, { scale: s, shift: t, residual: r, relu: a.relu });
+    return y;
+  },
+  backward: conv2dFusedOp.backward,
+};
+
+/** batch norm's eval-mode scale and shift on the GPU (in f32: WGSL has no f64; the GPU's fused
+ *  results are held to the CPU's by tolerance, not bits). */
+function gpuBatchNormEvalParams(rm: Tensor, rv: Tensor, w: Tensor | null, b: Tensor | null, eps: number) {
+  const C = rm.shape[0];
+  const scale = empty([C], rm.engine), shift = empty([C], rm.engine);
+  gpuOf(rm).dispatch(K.conv_bn_params, [e(rm), e(rv), w ? e(w) : 0, b ? e(b) : 0, C, f32bits(eps), w ? 1 : 0, b ? 1 : 0, e(scale), e(shift)], Math.ceil(C / 256));
+  return { scale, shift };
+}
+_setGpuBatchNormEvalParams(gpuBatchNormEvalParams);

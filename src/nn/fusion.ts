@@ -1,0 +1,102 @@
+// Automatic fusion for inference: in a chain of layers (a Sequential, a ResidualBlock's body),
+// Conv2d -> BatchNorm2d in eval mode [-> ReLU], and a ResidualBlock's ending
+// Conv2d -> BatchNorm2d -> (+ shortcut) -> ReLU, run as one conv2d_fused op (src/ops/fused.ts):
+// one pass over the output instead of up to four (one dispatch instead of four on the GPU),
+// with the same bits as the layers one by one.
+//
+// It applies only where nothing could tell the difference:
+// - batch norm in eval mode with running statistics (training mode normalises with the batch's
+//   statistics and updates the running ones: never fused);
+// - no gradient recorded (noGrad(), or nothing involved requires one): the fused op's scale and
+//   shift are not functions of batch norm's parameters for autograd;
+// - no forward hook (withForwardHook sees every layer's output; the fused layers have none);
+// - the layers are the library's own Conv2d, BatchNorm2d and ReLU (not subclasses or patched
+//   forwards);
+// - fusion is on: init({ fuse: false }) or engine().fuse = false turns it off, and exportOnnx
+//   turns it off while it traces (withoutFusion), so the ONNX graph keeps Conv,
+//   BatchNormalization, Add and Relu.
+// The profiler times a fused group as its convolution's layer (the batch norm and ReLU layers
+// have no rows of their own then); the op's path reads "fused <conv path>".
+import { Tensor } from "../tensor.js";
+import { isGradEnabled, needsGrad } from "../autograd.js";
+import { Module, hasForwardHooks } from "./module.js";
+import { Conv2d } from "./conv.js";
+import { BatchNorm2d } from "./norm.js";
+import { ReLU } from "./activation.js";
+import { conv2d_fused } from "../ops/fused.js";
+import { batchNormEvalParams } from "../ops/norm.js";
+import { engine } from "../engine/engine.js";
+
+let suppressed = 0;
+
+/** Runs fn with the automatic fusion off (exportOnnx's tracing: it records the layers' own ops). */
+export function withoutFusion<T>(fn: () => T): T {
+  suppressed++;
+  try {
+    return fn();
+  } finally {
+    suppressed--;
+  }
+}
+
+/** batch norm's eval-mode scale and shift for GPU tensors (set by src/webgpu/ops/conv.ts). */
+let gpuEvalParams: typeof batchNormEvalParams | null = null;
+export function _setGpuBatchNormEvalParams(f: typeof batchNormEvalParams): void {
+  gpuEvalParams = f;
+}
+
+const own = (m: Module, cls: { prototype: { forward: unknown } }) =>
+  !Object.prototype.hasOwnProperty.call(m, "forward") && m.forward === cls.prototype.forward;
+
+const isReLU = (m: Module | undefined): m is ReLU => !!m && m instanceof ReLU && m.type === "ReLU" && own(m, ReLU);
+
+/** Whether conv -> bn can run fused on input x now. */
+function fusible(conv: Module | undefined, bn: Module | undefined, x: Tensor): boolean {
+  if (!(conv instanceof Conv2d) || conv.type !== "Conv2d" || !own(conv, Conv2d)) return false;
+  if (!(bn instanceof BatchNorm2d) || bn.type !== "BatchNorm2d" || !own(bn, BatchNorm2d)) return false;
+  if (bn.training || !bn.trackRunningStats || !bn.runningMean || !bn.runningVar || bn.numFeatures !== conv.outChannels) return false;
+  if (suppressed || hasForwardHooks()) return false;
+  if (x.device === "cpu" ? !engine().fuse : !gpuEvalParams || !engine().fuse) return false;
+  return !isGradEnabled() || ![x, conv.weight, conv.bias, bn.weight, bn.bias].some((t) => t && needsGrad(t));
+}
+
+/** conv -> bn (-> + residual) (-> relu) as one conv2d_fused, timed as the conv layer. */
+function runFused(conv: Conv2d, bn: BatchNorm2d, x: Tensor, residual: Tensor | null, relu: boolean): Tensor {
+  return conv._callFused(x, () => {
+    const params = x.device === "cpu" ? batchNormEvalParams : gpuEvalParams!;
+    const { scale, shift } = params(bn.runningMean!, bn.runningVar!, bn.weight, bn.bias, bn.eps);
+    try {
+      return conv2d_fused(x, conv.weight, conv.bias, scale, shift, residual, {
+        stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups, relu,
+      });
+    } finally {
+      scale.dispose(), shift.dispose();
+    }
+  });
+}
+
+/**
+ * Runs the layers in order on x, fusing as described above. With `end` (a ResidualBlock), the
+ * chain is followed by + end.shortcut(the body's output shape) (when given) and end.relu: when the last two layers
+ * fuse, they take both, and `done` says so; else the caller adds and applies them itself.
+ */
+export function runChain(layers: Module[], x: Tensor, end?: { shortcut: ((yShape: number[]) => Tensor) | null; relu: Module }): { y: Tensor; done: boolean } {
+  const n = layers.length;
+  for (let i = 0; i < n; ) {
+    const [conv, bn] = [layers[i], layers[i + 1]];
+    if (!fusible(conv, bn, x)) {
+      x = layers[i++].call(x);
+      continue;
+    }
+    if (i + 2 === n && end && isReLU(end.relu)) {
+      // the block's ending: conv -> bn -> + shortcut -> relu
+      // the shortcut checks its shape against the body's output (the block's own error)
+      const residual = end.shortcut ? end.shortcut(conv.outputShape(x.shape as number[])) : null;
+      return { y: runFused(conv as Conv2d, bn as BatchNorm2d, x, residual, true), done: true };
+    }
+    const relu = isReLU(layers[i + 2]);
+    x = runFused(conv as Conv2d, bn as BatchNorm2d, x, null, relu);
+    i += relu ? 3 : 2;
+  }
+  return { y: x, done: false };
+}
