@@ -14,7 +14,7 @@ export type { Device } from "./tensor.js";
 export { gradcheck, gradcheckModule, GradcheckError, type GradcheckOptions, type GradcheckReport, type GradcheckWorst } from "./gradcheck.js";
 export { parseSafetensors, serializeSafetensors, SafetensorsError, type SafeFile, type SafeTensor } from "./io/safetensors.js";
 export * as nn from "./nn/index.js";
-export { Module, Sequential, fuseBatchNorm } from "./nn/index.js";
+export { Module, Sequential, fuseBatchNorm, withoutFusion } from "./nn/index.js";
 export { checkOptions } from "./options.js";
 export { Generator, manualSeed, defaultGenerator, type RngState } from "./random.js";
 export { summary, formatSummary, type ModelSummary } from "./summary.js";

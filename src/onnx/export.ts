@@ -7,9 +7,8 @@
 // heads, the FCNs' skips, PartialConv2d's selections) exports without a per-class exporter, and
 // the graph is exactly what our forward computes. Ops map to ONNX nodes in export_ops.ts.
 // Parameters and buffers become initializers under their state-dict names.
-import { Module, Tensor, opTable, noGrad, tidy, zeros, shapeStr, checkOptions, type OpEntry } from "../index.js";
+import { Module, Tensor, opTable, noGrad, tidy, zeros, shapeStr, checkOptions, withoutFusion, type OpEntry } from "../index.js";
 import { OnnxError } from "./import.js";
-import { withoutFusion } from "../nn/fusion.js";
 import { encodeModel, type AttrValue, type NodeSpec, type TensorInit } from "./proto_write.js";
 import { emitters, type GraphSink } from "./export_ops.js";
 

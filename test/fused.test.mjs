@@ -1,0 +1,306 @@
+// conv2d_fused (src/ops/fused.ts) and the automatic fusion of models in inference
+// (src/nn/fusion.ts): the fused op gives the bits of conv2d -> batch_norm (eval) -> add -> relu
+// on every conv path (im2col, Winograd F(2,3) and F(4,3), depthwise, 1x1, groups), on both
+// kernel builds and on 1 and 2 threads; its backward is the unfused ops' gradient; the zoo's
+// ResNets give the same bits with fusion on and off, and fuse only where nothing can tell
+// (eval mode with running statistics, no gradient recorded, no forward hook, not while
+// exportOnnx traces); errors name the op and the shapes. The GPU side: webgpu_fused.test.mjs.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
+import { exportOnnx } from "../dist/onnx.js";
+import { compare, sameBits, uniformValues } from "./helpers.mjs";
+
+let seed = 1;
+const rand = (shape, lo = -1, hi = 1) => sn.tensor(uniformValues(shape.reduce((a, b) => a * b, 1), seed++, lo, hi), shape);
+
+/** Batch norm parameters and statistics far from the identity. */
+function bnParams(O) {
+  return { rm: rand([O], -0.5, 0.5), rv: rand([O], 0.3, 3), g: rand([O], 0.5, 1.5), b: rand([O], -0.5, 0.5) };
+}
+
+// [name, input, weight, attrs, conv3x3 setting, the path the profiler should name]
+const PATHS = [
+  ["im2col 3x3 p1", [2, 8, 9, 11], [6, 8, 3, 3], { padding: 1 }, "im2col", "fused im2col"],
+  ["Winograd F(4,3)", [1, 32, 14, 13], [33, 32, 3, 3], { padding: 1 }, "winograd4", "fused winograd F(4,3)"],
+  ["Winograd F(2,3)", [2, 32, 10, 9], [35, 32, 3, 3], { padding: 1 }, "winograd2", "fused winograd F(2,3)"],
+  ["1x1 stride 2", [2, 16, 9, 7], [20, 16, 1, 1], { stride: 2 }, "auto", "fused im2col"],
+  ["1x1 stride 1", [1, 24, 7, 7], [13, 24, 1, 1], {}, "auto", "fused im2col"],
+  ["depthwise 3x3", [2, 10, 9, 9], [10, 1, 3, 3], { padding: 1, groups: 10 }, "auto", "fused depthwise"],
+  ["groups 2, 5x5 s2", [1, 6, 12, 11], [8, 3, 5, 5], { stride: 2, padding: 2, groups: 2 }, "auto", "fused im2col"],
+];
+
+// which parts of the epilogue are there
+const VARIANTS = [
+  { bias: true, bn: true, residual: true, relu: true },
+  { bias: false, bn: true, residual: false, relu: true },
+  { bias: true, bn: true, residual: true, relu: false },
+  { bias: false, bn: false, residual: true, relu: true },
+  { bias: true, bn: false, residual: false, relu: false },
+];
+
+/** The fused op and the unfused ops on the same inputs: the same bits. */
+function checkPath([name, xs, ws, attrs, conv3x3], v, label) {
+  sn.engine().conv3x3 = conv3x3;
+  sn.tidy(() => {
+    const O = ws[0];
+    const x = rand(xs), w = rand(ws), b = v.bias ? rand([O]) : null;
+    const { rm, rv, g, b: beta } = bnParams(O);
+    let y = sn.conv2d(x, w, b, attrs);
+    if (v.bn) y = sn.batch_norm(y, rm, rv, g, beta, { eps: 1e-3 });
+    const r = v.residual ? rand(y.shape) : null;
+    if (r) y = sn.add(y, r);
+    if (v.relu) y = sn.relu(y);
+    const p = v.bn ? sn.batchNormEvalParams(rm, rv, g, beta, 1e-3) : { scale: null, shift: null };
+    const f = sn.conv2d_fused(x, w, b, p.scale, p.shift, r, { ...attrs, relu: v.relu });
+    sameBits(`${label}: ${name} ${JSON.stringify(v)}`, f.toArray(), y.toArray());
+  });
+}
+
+for (const build of ["simd", "relaxed"])
+  for (const threads of [1, 2])
+    test(`conv2d_fused: the same bits as conv2d -> batch_norm -> add -> relu on every path (${build} build, ${threads} thread${threads > 1 ? "s" : ""})`, async () => {
+      await sn.init({ build, threads, minParallelWork: 0, warmUp: false });
+      assert.is(sn.engine().info.build, build);
+      for (const p of PATHS) for (const v of VARIANTS) checkPath(p, v, `${build}, ${threads} threads`);
+    });
+
+test.before.each(async () => {
+  if (!sn.engine || !safeEngine()) await sn.init({ threads: 2 });
+});
+function safeEngine() {
+  try {
+    return !sn.engine().disposed;
+  } catch {
+    return false;
+  }
+}
+
+test("conv2d_fused: the profiler names the fused path of each conv path", async () => {
+  await sn.init({ threads: 2 });
+  for (const [name, xs, ws, attrs, conv3x3, path] of PATHS) {
+    sn.engine().conv3x3 = conv3x3;
+    const { rm, rv, g, b } = bnParams(ws[0]);
+    const x = rand(xs), w = rand(ws);
+    const { scale, shift } = sn.batchNormEvalParams(rm, rv, g, b, 1e-5);
+    const prof = sn.profile(() => sn.tidy(() => void sn.conv2d_fused(x, w, null, scale, shift, null, { ...attrs, relu: true })), { peak: false });
+    const row = prof.ops.find((o) => o.op === "conv2d_fused");
+    assert.ok(row, `${name}: a conv2d_fused row`);
+    assert.is(row.path, path, name);
+  }
+  sn.engine().conv3x3 = "auto";
+});
+
+test("conv2d_fused: backward is the unfused ops' gradient (every input), and passes gradcheck", async () => {
+  await sn.init({ threads: 2 });
+  for (const relu of [false, true]) {
+    const O = 5;
+    const mk = () => [rand([2, 4, 7, 6]), rand([O, 4, 3, 3]), rand([O]), rand([O], 0.5, 1.5), rand([O]), rand([2, O, 7, 6])];
+    const ins = mk();
+    for (const t of ins) t.requireGrad();
+    const attrs = { padding: 1 };
+    const fused = sn.conv2d_fused(...ins, { ...attrs, relu });
+    const gout = rand(fused.shape);
+    fused.backward(gout);
+    const got = ins.map((t) => t.grad.toArray());
+    // the same function from unfused ops (scale and shift as a per-channel mul and add via
+    // batch_norm with mean 0 and var 1 - eps: the reference's own gradient)
+    const ref = ins.map((t) => sn.tensor(t.toArray(), t.shape).requireGrad());
+    const [x, w, b, s, t, r] = ref;
+    const eps = 1e-5;
+    const z = sn.batch_norm(sn.conv2d(x, w, b, attrs), sn.zeros([O]), sn.full([O], 1 - eps), s, t, { eps });
+    let y = sn.add(z, r);
+    if (relu) y = sn.relu(y);
+    compare(`relu ${relu}: output`, fused.toArray(), y.toArray(), 1e-5, 1e-5);
+    y.backward(gout);
+    ["input", "weight", "bias", "scale", "shift", "residual"].forEach((n, i) =>
+      compare(`relu ${relu}: gradient of ${n}`, got[i], ref[i].grad.toArray(), 1e-4, 1e-4));
+  }
+  // finite differences (no relu: no kink)
+  const ins = [rand([1, 3, 5, 6]), rand([4, 3, 3, 3]), rand([4]), rand([4], 0.5, 1.5), rand([4]), rand([1, 4, 5, 6])];
+  const report = sn.gradcheck((...a) => sn.conv2d_fused(...a, { padding: 1 }), ins.map((t) => t.requireGrad()));
+  assert.ok(report.ok, JSON.stringify(report.worst));
+});
+
+test("conv2d_fused: errors name the op and the shapes", async () => {
+  await sn.init({ threads: 2 });
+  const x = rand([1, 3, 6, 6]), w = rand([4, 3, 3, 3]);
+  const op = (...a) => () => sn.conv2d_fused(...a);
+  assert.throws(op(x, w, null, rand([5])), /conv2d_fused: scale \[5\] must be \[4\] \(one per output channel; weight \[4, ?3, ?3, ?3\]\)/);
+  assert.throws(op(x, w, null, null, rand([4, 1])), /conv2d_fused: shift \[4, ?1\] must be \[4\]/);
+  assert.throws(op(x, w, rand([3])), /conv2d_fused: bias \[3\] must be \[4\]/);
+  assert.throws(op(x, w, null, null, null, rand([1, 4, 6, 6])), /conv2d_fused: residual \[1, ?4, ?6, ?6\] must have the output's shape \[1, ?4, ?4, ?4\] \(input \[1, ?3, ?6, ?6\], weight \[4, ?3, ?3, ?3\]\)/);
+  assert.throws(op(x, w, null, null, null, null, { relu: 1 }), /conv2d_fused: relu must be true or false, got 1/);
+  assert.throws(op(x, w, null, null, null, null, { rellu: true }), /conv2d_fused: unknown attribute 'rellu' \(did you mean 'relu'\?\)/);
+  assert.throws(op(x, rand([4, 2, 3, 3])), /conv2d_fused: input has 3 channels but weight expects 2/);
+});
+
+// ---- automatic fusion ----
+
+/** Random running statistics and affine parameters in every batch norm: fusion must fold them. */
+function randomizeNorms(model) {
+  for (const m of model.modules())
+    if (m instanceof sn.nn.BatchNorm2d) {
+      const C = m.numFeatures;
+      m.runningMean?.data.set(uniformValues(C, seed++, -0.5, 0.5));
+      m.runningVar?.data.set(uniformValues(C, seed++, 0.3, 3));
+      m.weight.data.set(uniformValues(C, seed++, 0.5, 1.5));
+      m.bias.data.set(uniformValues(C, seed++, -0.5, 0.5));
+    }
+  return model;
+}
+
+/** Runs fn counting the applications of each op (at the top level, as a model calls them). */
+function countOps(fn) {
+  const counts = {};
+  const entries = [...sn.opTable.values()];
+  const applies = entries.map((e) => e.apply);
+  entries.forEach((e, i) => (e.apply = (inputs, attrs) => ((counts[e.name] = (counts[e.name] ?? 0) + 1), applies[i].call(e, inputs, attrs))));
+  try {
+    return { value: fn(), counts };
+  } finally {
+    entries.forEach((e, i) => (e.apply = applies[i]));
+  }
+}
+
+const infer = (model, x) => sn.noGrad(() => sn.tidy(() => model.forward(x).toArray()));
+
+const ZOO = [
+  // [model, options, input, fused ops expected: conv->bn(->relu) pairs and block endings]
+  ["resnet18", {}, [1, 3, 64, 64], 20],
+  ["resnet50", {}, [1, 3, 64, 64], 53],
+  ["resnet20", {}, [2, 3, 32, 32], 19],
+];
+
+for (const [name, opts, xs, nFused] of ZOO)
+  test(`automatic fusion: ${name} in eval mode gives the same bits with fusion on and off, with ${nFused} fused ops and no batch_norm, add or relu`, async () => {
+    await sn.init({ threads: 2 });
+    sn.manualSeed(3);
+    const model = randomizeNorms(sn.createModel(name, opts));
+    model.eval();
+    const x = rand(xs, 0, 1);
+    sn.engine().fuse = false;
+    const off = countOps(() => infer(model, x));
+    sn.engine().fuse = true;
+    const on = countOps(() => infer(model, x));
+    sameBits(name, on.value, off.value);
+    assert.is(off.counts.conv2d_fused, undefined, "fusion off: no fused op");
+    assert.is(on.counts.conv2d_fused, nFused, "fused ops");
+    assert.is(on.counts.batch_norm, undefined, "no batch_norm left");
+    assert.is(on.counts.relu, undefined, "no relu left");
+    assert.is(on.counts.add, undefined, "no add left");
+    assert.ok(off.counts.batch_norm >= nFused);
+  });
+
+test("automatic fusion: also on 1 thread and with Winograd forced, the same bits (cifar ResNet-20, batch 3)", async () => {
+  for (const [threads, conv3x3] of [[1, "winograd"], [2, "im2col"]]) {
+    await sn.init({ threads, conv3x3, minParallelWork: 0 });
+    sn.manualSeed(4);
+    const model = randomizeNorms(sn.createModel("resnet20")).eval();
+    const x = rand([3, 3, 32, 32], 0, 1);
+    sn.engine().fuse = false;
+    const off = infer(model, x);
+    sn.engine().fuse = true;
+    sameBits(`${threads} threads, ${conv3x3}`, infer(model, x), off);
+  }
+  await sn.init({ threads: 2 });
+});
+
+test("automatic fusion: never in training mode, never where a gradient is recorded, never under a forward hook", async () => {
+  await sn.init({ threads: 2 });
+  sn.manualSeed(5);
+  const model = randomizeNorms(sn.createModel("resnet20"));
+  const x = rand([2, 3, 32, 32], 0, 1);
+  // training mode: batch statistics, running ones updated: no fusion
+  const train = countOps(() => sn.noGrad(() => sn.tidy(() => void model.forward(x))));
+  assert.is(train.counts.conv2d_fused, undefined, "training");
+  model.eval();
+  // eval with gradients recorded (parameters require grad): the unfused ops, same output
+  const want = infer(model, x);
+  const grad = countOps(() => sn.tidy(() => model.forward(x).toArray()));
+  assert.is(grad.counts.conv2d_fused, undefined, "recording gradients");
+  sameBits("eval with gradients", grad.value, want);
+  // frozen parameters and an input without grad: nothing to record, so it fuses
+  model.requiresGrad_?.(false) ?? model.parameters().forEach((p) => (p.requiresGrad = false));
+  const frozen = countOps(() => sn.tidy(() => model.forward(x).toArray()));
+  assert.ok(frozen.counts.conv2d_fused > 0, "frozen model fuses");
+  sameBits("frozen", frozen.value, want);
+  // a forward hook sees every layer, batch norms included
+  const seen = [];
+  const hooked = countOps(() => sn.nn.withForwardHook((m) => seen.push(m.type), () => infer(model, x)));
+  assert.is(hooked.counts.conv2d_fused, undefined, "hooked");
+  assert.ok(seen.includes("BatchNorm2d"));
+  sameBits("hooked", hooked.value, want);
+});
+
+test("automatic fusion: a Sequential's conv -> bn -> relu and conv -> bn fuse, a batch norm without running statistics does not", async () => {
+  await sn.init({ threads: 2 });
+  sn.manualSeed(6);
+  const { nn } = sn;
+  const model = randomizeNorms(new nn.Sequential(
+    new nn.Conv2d(3, 8, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(8), new nn.ReLU(),
+    new nn.Conv2d(8, 6, 3, { stride: 2 }), new nn.BatchNorm2d(6, { eps: 1e-3 }),
+    new nn.Conv2d(6, 4, 1), new nn.BatchNorm2d(4, { trackRunningStats: false }), new nn.ReLU(),
+  )).eval();
+  const x = rand([2, 3, 11, 10]);
+  sn.engine().fuse = false;
+  const off = countOps(() => infer(model, x));
+  sn.engine().fuse = true;
+  const on = countOps(() => infer(model, x));
+  sameBits("sequential", on.value, off.value);
+  assert.is(on.counts.conv2d_fused, 2);
+  assert.is(on.counts.batch_norm, 1, "the batch norm without running statistics runs as itself");
+  assert.is(on.counts.relu, 1);
+});
+
+test("the switch: init({ fuse }) takes a boolean, engine.fuse is settable, unknown keys are refused", async () => {
+  const initFails = async (opts, re) => {
+    let err = null;
+    await sn.init(opts).catch((e) => (err = e));
+    assert.ok(err, `init(${JSON.stringify(opts)}) must fail`);
+    assert.match(err.message, re);
+  };
+  await initFails({ fuse: "yes" }, /init: fuse must be true or false, got "yes"/);
+  await initFails({ fuze: false }, /fuze.*did you mean 'fuse'/);
+  const info = await sn.init({ threads: 1, fuse: false });
+  assert.is(sn.engine().fuse, false);
+  await sn.init({ threads: 2 });
+  assert.is(sn.engine().fuse, true, "on by default");
+  void info;
+});
+
+test("exportOnnx never sees the fused op: a ResNet in eval mode exports Conv, BatchNormalization, Add and Relu", async () => {
+  await sn.init({ threads: 2 });
+  sn.manualSeed(7);
+  const model = sn.createModel("resnet20").eval();
+  const onnx = exportOnnx(model, [1, 3, 32, 32]);
+  const bytes = onnx instanceof Uint8Array ? onnx : onnx.bytes ?? onnx;
+  const text = new TextDecoder("latin1").decode(bytes);
+  for (const op of ["Conv", "BatchNormalization", "Add", "Relu"]) assert.ok(text.includes(op), op);
+  // and fusion is back on afterwards
+  const x = rand([1, 3, 32, 32], 0, 1);
+  assert.ok(countOps(() => infer(model, x)).counts.conv2d_fused > 0);
+});
+
+test("summary() of a ResNet is unchanged by fusion (it reads the layers, not the ops)", async () => {
+  await sn.init({ threads: 2 });
+  const model = sn.createModel("resnet20").eval();
+  sn.engine().fuse = false;
+  const off = String(sn.summary(model, [1, 3, 32, 32]));
+  sn.engine().fuse = true;
+  assert.is(String(sn.summary(model, [1, 3, 32, 32])), off);
+});
+
+test("profile of a fused ResNet: the fused ops are timed in the convolutions' layers, path 'fused ...'", async () => {
+  await sn.init({ threads: 2 });
+  const model = sn.createModel("resnet20").eval();
+  const x = rand([1, 3, 32, 32], 0, 1);
+  const prof = sn.profile(() => infer(model, x), { peak: false });
+  const fused = prof.ops.filter((o) => o.op === "conv2d_fused");
+  assert.ok(fused.length > 0);
+  for (const o of fused) assert.match(o.path, /^fused /);
+  const names = prof.layers.map((l) => l.name);
+  assert.ok(names.some((n) => /conv1$/.test(n)), names.join(", "));
+});
+
+test.run();
