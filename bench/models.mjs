@@ -4,7 +4,7 @@
 // the lecture's LeNet (forward, cross-entropy, backward, SGD with momentum). See bench/README.md.
 //
 //   node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only resnet20,lenet]
-//                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--profile] [--json]
+//                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--no-fuse] [--profile] [--json]
 //
 //   --reps N    timed calls per runtime after one to warm up (default 3; --quick: 2)
 //   --profile   also print sn.profile()'s per-op and per-layer table of one of our calls
@@ -15,6 +15,8 @@
 //               of a layer's scale) grows through batch norm's backward: on the CIFAR ResNet-20
 //               step at batch 32 the first layer's gradient is 3e-3 of its largest entry from
 //               PyTorch's (im2col: 5e-6), past the 1e-3 the match column allows
+//   --no-fuse   init({ fuse: false }): inference without the automatic conv + batch norm
+//               (+ add) (+ ReLU) fusion (src/nn/fusion.ts; the same bits, more passes)
 //
 // References, each with the same weights and inputs as ours where it can take them (the nets
 // rebuilt from our model's config in from_config.mjs):
@@ -60,7 +62,7 @@ const WORKLOADS = [
 ];
 
 function parseArgs(argv) {
-  const o = { size: 224, conv3x3: null, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false };
+  const o = { size: 224, conv3x3: null, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false, fuse: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -75,6 +77,7 @@ function parseArgs(argv) {
     else if (a === "--no-torch") o.torch = false;
     else if (a === "--no-tfjs") o.tfjs = false;
     else if (a === "--no-ort") o.ort = false;
+    else if (a === "--no-fuse") o.fuse = false;
     else if (a.startsWith("--threads")) o.threads = val().split(",").map(Number);
     else if (a.startsWith("--reps")) o.reps = Number(val());
     else if (a.startsWith("--only")) o.only = val().split(",");
@@ -96,7 +99,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`models.mjs: ${msg}`);
-  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--conv3x3 MODE] [--profile] [--json]");
+  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--conv3x3 MODE] [--no-fuse] [--profile] [--json]");
   process.exit(msg ? 2 : 0);
 }
 
@@ -257,7 +260,7 @@ function compare(train, ours, ref) {
 async function child(o) {
   const threads = o.threads[0];
   const lib = await import("../dist/index.js");
-  const info = await lib.init({ threads, ...(o.conv3x3 ? { conv3x3: o.conv3x3 } : {}) });
+  const info = await lib.init({ threads, ...(o.conv3x3 ? { conv3x3: o.conv3x3 } : {}), ...(o.fuse ? {} : { fuse: false }) });
   const emit = (row) => process.stdout.write(JSON.stringify(row) + "\n");
   for (const listed of WORKLOADS.filter((x) => !o.only || o.only.includes(x.name))) {
     const w = listed.train ? listed : { ...listed, input: [1, 3, o.size, o.size] };
@@ -334,6 +337,7 @@ async function parent(o) {
     if (o.only) args.push("--only", o.only.join(","));
     args.push("--python", o.python, "--size", String(o.size));
     if (o.conv3x3) args.push("--conv3x3", o.conv3x3);
+    if (!o.fuse) args.push("--no-fuse");
     const code = await runChild(self, args, (line, r) => {
       if (o.json) console.log(line);
       rows.push(r);
