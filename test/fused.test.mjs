@@ -65,17 +65,6 @@ for (const build of ["simd", "relaxed"])
       for (const p of PATHS) for (const v of VARIANTS) checkPath(p, v, `${build}, ${threads} threads`);
     });
 
-test.before.each(async () => {
-  if (!sn.engine || !safeEngine()) await sn.init({ threads: 2 });
-});
-function safeEngine() {
-  try {
-    return !sn.engine().disposed;
-  } catch {
-    return false;
-  }
-}
-
 test("conv2d_fused: the profiler names the fused path of each conv path", async () => {
   await sn.init({ threads: 2 });
   for (const [name, xs, ws, attrs, conv3x3, path] of PATHS) {

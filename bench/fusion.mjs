@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Fused inference (src/nn/fusion.ts) against the same model unfused, call by call in one
+// process, so that load from elsewhere hits both alike: ResNet-18 and ResNet-50 at batch 1,
+// 3x224x224, eval mode, noGrad. Prints the median and the fastest call of each, checks that the
+// logits have the same bits, and with --profile the time of the ops fusion removes.
+//
+//   node bench/fusion.mjs [--threads 2] [--reps 15] [--only resnet18,resnet50] [--size 224] [--profile]
+import * as sn from "../dist/index.js";
+import { randn, median } from "./harness.mjs";
+
+const o = { threads: 2, reps: 15, only: ["resnet18", "resnet50"], size: 224, profile: false };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a === "--profile") o.profile = true;
+  else if (a === "--threads") o.threads = Number(process.argv[++i]);
+  else if (a === "--reps") o.reps = Number(process.argv[++i]);
+  else if (a === "--size") o.size = Number(process.argv[++i]);
+  else if (a === "--only") o.only = process.argv[++i].split(",");
+  else {
+    console.error("usage: node bench/fusion.mjs [--threads N] [--reps N] [--only resnet18,resnet50] [--size N] [--profile]");
+    process.exit(a === "--help" || a === "-h" ? 0 : 2);
+  }
+}
+
+await sn.init({ threads: o.threads });
+const eng = sn.engine();
+console.log(`threads ${eng.info.threads}, build ${eng.info.build}, ${o.reps} calls each, alternating fused / unfused`);
+for (const name of o.only) {
+  sn.manualSeed(1);
+  const model = sn.createModel(name).eval();
+  const shape = [1, 3, o.size, o.size];
+  const x = sn.tensor(randn(shape.reduce((a, b) => a * b, 1), 7), shape);
+  const call = (fuse) => {
+    eng.fuse = fuse;
+    const t0 = performance.now();
+    const y = sn.noGrad(() => sn.tidy(() => model.forward(x).toArray()));
+    return { ms: performance.now() - t0, y };
+  };
+  for (let i = 0; i < 3; i++) call(true), call(false); // warm up (packs, tier-up)
+  const t = { true: [], false: [] };
+  let same = true;
+  for (let i = 0; i < o.reps; i++)
+    for (const fuse of i % 2 ? [false, true] : [true, false]) {
+      const r = call(fuse);
+      t[fuse].push(r.ms);
+      if (fuse) {
+        const ref = call(false).y; // not timed
+        same &&= r.y.every((v, k) => Object.is(v, ref[k]));
+      }
+    }
+  const f = (xs) => `median ${median(xs).toFixed(1)} ms, fastest ${Math.min(...xs).toFixed(1)} ms`;
+  console.log(`${name}: fused ${f(t.true)}; unfused ${f(t.false)}; logits ${same ? "the same bits" : "DIFFER"}`);
+  if (o.profile)
+    for (const fuse of [false, true]) {
+      eng.fuse = fuse;
+      const p = sn.profile(() => sn.noGrad(() => sn.tidy(() => void model.forward(x))), { peak: false });
+      const by = {};
+      for (const r of p.ops) by[r.op] = (by[r.op] ?? 0) + r.ms;
+      console.log(`  ${fuse ? "fused  " : "unfused"}: ` + Object.entries(by).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", "));
+    }
+  model.dispose?.();
+}
+eng.fuse = true;
