@@ -50,14 +50,21 @@ for (const name of o.only) {
     }
   const f = (xs) => `median ${median(xs).toFixed(1)} ms, fastest ${Math.min(...xs).toFixed(1)} ms`;
   console.log(`${name}: fused ${f(t.true)}; unfused ${f(t.false)}; logits ${same ? "the same bits" : "DIFFER"}`);
-  if (o.profile)
-    for (const fuse of [false, true]) {
+  if (o.profile) {
+    // op time per call, summed over 5 profiled calls of each, alternating
+    const by = { true: {}, false: {} };
+    for (let i = 0; i < 10; i++) {
+      const fuse = i % 2 === 0;
       eng.fuse = fuse;
       const p = sn.profile(() => sn.noGrad(() => sn.tidy(() => void model.forward(x))), { peak: false });
-      const by = {};
-      for (const r of p.ops) by[r.op] = (by[r.op] ?? 0) + r.ms;
-      console.log(`  ${fuse ? "fused  " : "unfused"}: ` + Object.entries(by).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", "));
+      for (const r of p.ops) by[fuse][r.op] = (by[fuse][r.op] ?? 0) + r.ms / 5;
     }
+    for (const fuse of [false, true]) {
+      const rows = Object.entries(by[fuse]).sort((a, b) => b[1] - a[1]);
+      const total = rows.reduce((a, [, v]) => a + v, 0);
+      console.log(`  ${fuse ? "fused  " : "unfused"} ops ${total.toFixed(2)} ms per call: ` + rows.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", "));
+    }
+  }
   model.dispose?.();
 }
 eng.fuse = true;
