@@ -268,9 +268,10 @@ function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i32): boo
 
 /** Transforms back row r of one strip's products for 4 tiles (lanes; origins in org, as
  *  output positions = patch origin + padding) and writes the outputs inside HO x WO of
- *  channel o, plus bias b. Point t of the row at s + t*tstride. row: sideBySide(org). */
+ *  channel o, plus bias b. Point t of the row at s + t*tstride. row: sideBySide(org). With ep,
+ *  conv2d_fused's epilogue (conv_epilogue.ts) on each output row just written, in L1. */
 function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: i32, O: i32, PH: i32, PW: i32,
-  HO: i32, WO: i32, y: usize, b: f32, buf: usize): void {
+  HO: i32, WO: i32, y: usize, b: f32, buf: usize, ep: usize): void {
   const A = m + 2;
   const tmp = buf + (<usize>(A * A) << 4);
   // A^T M down the columns (m x A), then along the rows (m x m) into buf
@@ -284,6 +285,7 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
     let dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
     for (let i = 0; i < m; i++) {
       outputRow(buf + (<usize>(i * m) << 4), m, dst);
+      if (ep) epSpan(ep, o, y, dst - y, 4 * m);
       dst += <usize>WO << 2;
     }
     return;
@@ -295,9 +297,11 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
     const oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
     const rows = min(m, HO - oy), cols = min(m, WO - ox);
     const dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
-    for (let i = 0; i < rows; i++)
+    for (let i = 0; i < rows; i++) {
       for (let j = 0; j < cols; j++)
         store<f32>(dst + (<usize>(i * WO + j) << 2), load<f32>(buf + (<usize>((i * m + j) * 4 + l) << 2)));
+      if (ep) epSpan(ep, o, y, dst + (<usize>(i * WO) << 2) - y, cols);
+    }
   }
 }
 
@@ -344,19 +348,9 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
         for (let r = 0; r < mr; r++) {
           const o = s * MR + r;
           outputTile(org, row, mt + (<usize>(r * ldm + 4 * g) << 2), mts, m, o, O, PH, PW, HO, WO, y,
-            bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf);
+            bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf, ep);
         }
       }
-      // conv2d_fused's epilogue on this strip's outputs, just written (ep: conv_epilogue.ts)
-      if (ep)
-        for (let q = q0; q < q0 + nt; q++) {
-          const n = q / (TH * TW), rq = q - n * TH * TW, ty = rq / TW, tx = rq - ty * TW;
-          const oy = ty * m, ox = tx * m, rows = min(m, HO - oy), cols = min(m, WO - ox);
-          for (let r = 0; r < mr; r++) {
-            const o = s * MR + r;
-            for (let i = 0; i < rows; i++) epSpan(ep, o, y, (<usize>(n * O + o) * HO * WO + <usize>(oy + i) * WO + ox) << 2, cols);
-          }
-        }
     }
   }
 }
