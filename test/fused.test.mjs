@@ -8,7 +8,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
-import { exportOnnx } from "../dist/onnx.js";
+import { exportOnnx, loadOnnx } from "../dist/onnx.js";
 import { compare, sameBits, uniformValues } from "./helpers.mjs";
 
 let seed = 1;
@@ -269,6 +269,30 @@ test("exportOnnx never sees the fused op: a ResNet in eval mode exports Conv, Ba
   // and fusion is back on afterwards
   const x = rand([1, 3, 32, 32], 0, 1);
   assert.ok(countOps(() => infer(model, x)).counts.conv2d_fused > 0);
+});
+
+test("exportOnnx of a model that calls conv2d_fused itself: Conv, Mul, Add, Add, Relu, and loadOnnx gives its outputs", async () => {
+  await sn.init({ threads: 2 });
+  class FusedBlock extends sn.nn.Module {
+    type = "FusedBlock";
+    constructor() {
+      super();
+      this.w = this.registerParameter("w", rand([6, 6, 3, 3]));
+      this.scale = this.registerBuffer("scale", rand([6], 0.5, 1.5));
+      this.shift = this.registerBuffer("shift", rand([6]));
+    }
+    outputShape(i) {
+      return i;
+    }
+    forward(x) {
+      return sn.conv2d_fused(x, this.w, null, this.scale, this.shift, x, { padding: 1, relu: true });
+    }
+  }
+  const model = new FusedBlock().eval();
+  const loaded = await loadOnnx(exportOnnx(model, [1, 6, 7, 5]));
+  const x = rand([1, 6, 7, 5]);
+  const want = infer(model, x), got = infer(loaded.eval(), x);
+  compare("loaded vs conv2d_fused", got, want, 1e-5, 1e-5);
 });
 
 test("summary() of a ResNet is unchanged by fusion (it reads the layers, not the ops)", async () => {

@@ -155,6 +155,25 @@ export const emitters: Record<string, Emitter> = {
       group: c.attrs.groups,
     });
   },
+  // conv2d_fused (a model calling it itself: the automatic fusion is off while exportOnnx
+  // traces): Conv, then the epilogue as the unfused ops, y*scale + shift + residual, Relu
+  conv2d_fused: (g, c) => {
+    const [x, w, b, scale, shift, residual] = c.inputs;
+    const [ph, pw] = pair(c.attrs.padding);
+    let y = g.node("Conv", given([x, w, b]), {
+      kernel_shape: c.inShapes[1]!.slice(2),
+      strides: pair(c.attrs.stride),
+      pads: [ph, pw, ph, pw],
+      dilations: pair(c.attrs.dilation),
+      group: c.attrs.groups,
+    });
+    // [O] -> [O, 1, 1]: broadcast over the positions
+    const perChannel = (v: string) => g.node("Reshape", [v, g.constant("shape", [3], int64([c.outShape[1], 1, 1]))]);
+    if (scale) y = g.node("Mul", [y, perChannel(scale)]);
+    if (shift) y = g.node("Add", [y, perChannel(shift)]);
+    if (residual) y = g.node("Add", [y, residual]);
+    return c.attrs.relu ? g.node("Relu", [y]) : y;
+  },
   conv_transpose2d: (g, c) => {
     const [ph, pw] = pair(c.attrs.padding);
     return g.node("ConvTranspose", given(c.inputs), {
