@@ -7,16 +7,13 @@
 // in a row, on every conv path (im2col, Winograd, depthwise, 1x1) and thread count: the epilogue
 // does f32_batchnorm_eval's multiply and add, f32_add's add and f32_relu_fwd's max, in that order.
 // src/nn/fusion.ts calls it for Conv2d -> BatchNorm2d (eval) (-> + shortcut) (-> ReLU) chains.
-import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
-import { defineOp, fail, sameShape } from "./table.js";
+import { Tensor, shapeStr, empty, full, type Shape } from "../tensor.js";
+import { defineOp, fail, sameShape, type OpContext, type OpEntry } from "./table.js";
 import { conv2dGeometry, convForward, conv2dOp, type Conv2dAttrs } from "./conv.js";
-import { reluOp } from "./eltwise.js";
+import { reluOp, clone } from "./eltwise.js";
 import { batchNormOp } from "./norm.js";
-import type { OpContext, OpEntry } from "./table.js";
 import { describe } from "../options.js";
 import { notePath } from "../profile.js";
-import { full } from "../tensor.js";
-import { clone } from "./eltwise.js";
 
 export interface Conv2dFusedAttrs extends Conv2dAttrs {
   /** max(y, 0) at the end */
