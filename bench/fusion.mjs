@@ -24,7 +24,8 @@ for (let i = 2; i < process.argv.length; i++) {
 
 await sn.init({ threads: o.threads });
 const eng = sn.engine();
-console.log(`threads ${eng.info.threads}, build ${eng.info.build}, ${o.reps} calls each, alternating fused / unfused`);
+console.log(`threads ${eng.info.threads}, build ${eng.info.build}, ${o.reps} calls each, alternating fused / unfused (ms)`);
+console.log("| net      | mode    | median ms | fastest ms | logits    |\n|----------|---------|-----------|------------|-----------|");
 for (const name of o.only) {
   sn.manualSeed(1);
   const model = sn.createModel(name).eval();
@@ -48,8 +49,9 @@ for (const name of o.only) {
         same &&= r.y.every((v, k) => Object.is(v, ref[k]));
       }
     }
-  const f = (xs) => `median ${median(xs).toFixed(1)} ms, fastest ${Math.min(...xs).toFixed(1)} ms`;
-  console.log(`${name}: fused ${f(t.true)}; unfused ${f(t.false)}; logits ${same ? "the same bits" : "DIFFER"}`);
+  const f = (xs) => `${median(xs).toFixed(1).padStart(9)} | ${Math.min(...xs).toFixed(1).padStart(10)}`;
+  console.log(`| ${name.padEnd(8)} | fused   | ${f(t.true)} | ${same ? "same bits" : "DIFFER   "} |`);
+  console.log(`| ${name.padEnd(8)} | unfused | ${f(t.false)} |           |`);
   if (o.profile) {
     // op time per call, summed over 5 profiled calls of each, alternating
     const by = { true: {}, false: {} };
