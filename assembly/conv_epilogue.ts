@@ -10,6 +10,7 @@
 //
 // The epilogue is described by 4 words at ep: scale, shift, residual (pointers, 0 = none; scale
 // and shift per output channel, residual shaped like the output) and relu (0 or 1).
+import { rangeStart, rangeEnd } from "./common";
 
 /** Applies the epilogue of output channel o to the n floats at y + off (residual at res + off). */
 // @ts-ignore: decorator
@@ -38,4 +39,12 @@
     if (relu) v = max<f32>(v, 0);
     store<f32>(p + q, v);
   }
+}
+
+/** The epilogue as a pass of its own, over y [N, O, P] (items: the N*O rows), for a conv path
+ *  that cannot apply it while its blocks are in cache: still one pass instead of three, with
+ *  the same bits (epSpan per row). */
+export function f32_conv_epilogue(ep: usize, y: usize, N: i32, O: i32, P: i32, ith: i32, nth: i32): void {
+  const s = rangeStart(N * O, ith, nth), e = rangeEnd(N * O, ith, nth);
+  for (let r = s; r < e; r++) epSpan(ep, r % O, y, <usize>r * P << 2, P);
 }

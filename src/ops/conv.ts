@@ -129,6 +129,12 @@ function withGeometry<T>(eng: Engine, g: ConvGeometry, padf: number, fn: (geo: n
 
 const macs = (g: ConvGeometry) => g.N * g.O * g.HO * g.WO * (g.C / g.G) * g.KH * g.KW;
 
+/** conv2d_fused's epilogue (ep, assembly/conv_epilogue.ts) as one pass over y [N, O, P]: for a
+ *  forward path that does not apply it to its blocks itself. The same bits either way. */
+export function convEpiloguePass(eng: Engine, g: ConvGeometry, ep: number, y: number): void {
+  if (ep) eng.run("f32_conv_epilogue", [ep, y, g.N, g.O, g.HO * g.WO], g.N * g.O * g.HO * g.WO);
+}
+
 /** The padded plane of the depthwise kernel (floats, 16 spare), or 0 where it does not apply:
  *  one input and one output channel per group, stride 1 or 2 along rows, a plane of at most
  *  4 MB. */
