@@ -4,6 +4,7 @@ export * from "./debug";
 export * from "./gemm";
 export * from "./conv2d";
 export * from "./conv_dw";
+export * from "./conv_small";
 export * from "./pool";
 export * from "./activation";
 export * from "./loss";

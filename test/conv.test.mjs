@@ -146,6 +146,16 @@ const bigCases = [
   { xs: [2, 24, 10, 13], ws: [10, 12, 3, 3], attrs: { stride: [1, 1], padding: [1, 2], dilation: [2, 2], groups: 2 } },
   // outputs 7 wide (the narrowest of the padded-block path), dilation, rows of stride 2, groups
   { xs: [2, 6, 11, 6], ws: [4, 3, 3, 2], attrs: { stride: [2, 1], padding: [1, 2], dilation: [2, 3], groups: 2 } },
+  // small maps, images side by side (src/ops/conv_small.ts): 1x1 maps where a 3x3 kernel with
+  // padding 1 has one live tap (the other eight only meet padding and are left out)
+  { xs: [5, 24, 1, 1], ws: [16, 24, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
+  // stride 2 from 2x2 to 1x1: four live taps
+  { xs: [4, 20, 2, 2], ws: [30, 20, 3, 3], attrs: { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 } },
+  // dilation, 2x3 maps; a 5x5 kernel with padding 2 on 2x3 maps (rows 1-3 and columns 0-4 live)
+  { xs: [3, 10, 4, 5], ws: [12, 10, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [2, 2], groups: 1 } },
+  { xs: [3, 6, 2, 3], ws: [7, 6, 5, 5], attrs: { stride: [1, 1], padding: [2, 2], dilation: [1, 1], groups: 1 } },
+  // 100 images of 300 channels on 2x2 maps: two chunks of images (the weight gradient adds them)
+  { xs: [100, 300, 2, 2], ws: [8, 300, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
 ];
 
 for (const [i, c] of bigCases.entries())

@@ -108,6 +108,10 @@ export class Engine {
     checkConv3x3("engine.conv3x3", c);
     this.conv3x3Choice = c;
   }
+  /** Output positions per image up to which a convolution lays the columns of several images
+   *  side by side for one GEMM (src/ops/conv_small.ts; 4x4 maps and smaller by default); 0
+   *  keeps every convolution on the per-image kernels. For benchmarks and tests. */
+  smallMapPositions = 16;
   /** For tests: the caller runs every share of every kernel itself, as if no worker came in
    *  time (the results must have the same bits). */
   solo = false;

@@ -10,6 +10,7 @@ import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
 import { winogradTile, winogradWeights, winogradForward } from "./winograd.js";
 import { notePath } from "../profile.js";
 import { withPack } from "./packs.js";
+import { smallMap, smallMapForward, smallMapInput, smallMapWeight } from "./conv_small.js";
 
 /** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
  *  [O, C/G, KH, KW], output [N,O,HO,WO]. */
@@ -156,6 +157,7 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: Tensor, 
       (pu) => winogradForward(eng, g, m, x, pu, bias, y));
     return;
   }
+  if (smallMap(eng, g)) return smallMapForward(eng, g, x, w, bias, y); // a few positions per image
   const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
   withPack(eng, w, `conv ${g.G}x${Og}x${K}`, () => packA(eng, w.ptr, K, false, Og, K, g.G, Og * K),
     (pw) => convForwardPacked(eng, g, x, pw, bias, y));
@@ -250,6 +252,7 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
     withPack(eng, wt, `conv flipped ${g.G}x${g.O}x${Cg}x${g.KH}x${g.KW}`, build, (pw) => convForwardPacked(eng, fg, dy, pw, init, dx));
     return;
   }
+  if (smallMap(eng, g)) return smallMapInput(eng, g, dy, wt, dx, init); // a few positions per image
   const Cg = g.C / g.G, KK = g.KH * g.KW;
   if (inputGradInTwoPasses(g)) {
     const K = Cg * KK, P = g.HO * g.WO;
@@ -283,6 +286,7 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
 
 /** dw = the weight gradient of conv for input x and output gradient dy. */
 export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number): void {
+  if (smallMap(eng, g)) return smallMapWeight(eng, g, x, dy, dw); // a few positions per image
   const K = (g.C / g.G) * g.KH * g.KW;
   const items = g.G * Math.ceil(K / KB);
   // Ranges of the (image, position chunk) sequence summed apart, then added in order: a
