@@ -82,6 +82,9 @@ const SMALL_WORK = 1 << 15;
 
 let engineCount = 0;
 
+/** The thread count timing's answers, by reported count (see Engine.create). */
+const threadChoices = new Map<number, ThreadChoice>();
+
 /** Why memory cannot be shared here, for info.fallback: each case has its own remedy. */
 function whyNoSharedMemory(f: Features, opts: InitOptions): string {
   if (opts.sharedMemory === false) return "no shared memory (sharedMemory: false, as on a page without SharedArrayBuffer)";
@@ -173,8 +176,15 @@ export class Engine {
       threadsReason = "one thread: a browser main thread (info.fallback)";
     }
     // the browser's count is timed (src/engine/threadchoice.ts; not in Node, whose count is
-    // exact); an explicit count never is
-    const timeThreads = opts.threads === undefined && features.env !== "node" && threads > 1 && threads <= MAX_CHECKED;
+    // exact); an explicit count never is. Once per reported count and process, like the build
+    // choice: a later init() starts the count kept then, with no timing and no extra workers.
+    let timeThreads = opts.threads === undefined && features.env !== "node" && threads > 1 && threads <= MAX_CHECKED;
+    const before = timeThreads ? threadChoices.get(threads) : undefined;
+    if (before) {
+      threads = before.threads;
+      threadsReason = `${before.reason}, timed at an earlier init()`;
+      timeThreads = false;
+    }
     if (opts.threads === undefined && features.env !== "node" && threads > MAX_CHECKED) threadsReason += ` (not timed above ${MAX_CHECKED})`;
     const maxMemory = opts.maxMemory ?? MAX_PAGES * PAGE;
     if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory) || maxMemory < 2 * 2 ** 20 || maxMemory > MAX_PAGES * PAGE)
@@ -209,7 +219,7 @@ export class Engine {
     if (opts.conv3x3 !== undefined) e.conv3x3 = opts.conv3x3;
     if (timeThreads) {
       try {
-        e._settleThreads();
+        threadChoices.set(threads, e._settleThreads());
       } catch (err) {
         e.dispose();
         throw err;
