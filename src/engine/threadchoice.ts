@@ -123,25 +123,27 @@ export function measureThreads(eng: ShareRunner, reported: number): ThreadChoice
     eng.runShares("f32_gemm_pack_a", [a, G, 0, G, G, 1, 0, pa], reported);
     // C = A B, on `nth` threads; the two counts of a pair write separate Cs, compared below
     const gemm = (nth: number, c: number) => () => eng.runShares("f32_gemm", [pa, b, G, 0, c, G, G, G, G, 1, 0, 0, 0, scr, SCRATCH], nth);
-    const checked = new Set<number>();
+    // calls per batch, by pair (set at the pair's first window)
+    const callsFor = new Map<number, number>();
     const choice = settleThreads(reported, (more, fewer) => {
       const runs = { more: gemm(more, cs[0]), fewer: gemm(fewer, cs[1]) };
-      // the first window of a pair: the same bits from both counts (docs/kernels.md); the
-      // doubling of the calls below also takes the code past the engine's unoptimised tier
-      if (!checked.has(more)) {
-        checked.add(more);
+      let calls = callsFor.get(more);
+      if (calls === undefined) {
+        // the same bits from both counts (docs/kernels.md)
         runs.more();
         runs.fewer();
         const h = eng.heapF32;
         for (let i = 0; i < n; i++)
           if (!Object.is(h[cs[0] / 4 + i], h[cs[1] / 4 + i]))
             throw new Error(`simdnet: the start-up GEMM gave ${h[cs[0] / 4 + i]} on ${more} threads and ${h[cs[1] / 4 + i]} on ${fewer} at element ${i}: results must not depend on the thread count`);
+        // calls per batch: doubled until a batch of each lasts BATCH_MS / 2 on average (threads
+        // need a cross-origin isolated page, whose timers are fine: 5-20 µs); this also takes
+        // the workers' code past the engine's unoptimised tier
+        calls = 1;
+        while (calls < 64 && batchMs(runs.more, calls) + batchMs(runs.fewer, calls) < BATCH_MS) calls *= 2;
+        callsFor.set(more, calls);
       }
-      // calls per batch: doubled until a batch of each lasts BATCH_MS / 2 on average (threads
-      // need a cross-origin isolated page, whose timers are fine: 5-20 µs), and a shorter
-      // window than the build choice's: this timing runs once or twice more than that one
-      let calls = 1;
-      while (calls < 64 && batchMs(runs.more, calls) + batchMs(runs.fewer, calls) < BATCH_MS) calls *= 2;
+      // a shorter window than the build choice's: this timing runs once or twice more than that one
       return timeWindow(runs, calls, WINDOW);
     });
     choice.reason = choice.reason.replace(/\)$/, `; ${Math.round(performance.now() - t0)} ms of timing)`);
