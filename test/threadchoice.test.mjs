@@ -131,4 +131,25 @@ test("Node: the timing on a real pool retires the extra workers; the engine then
   sn.dispose();
 });
 
+test("Node: shrinking the pool to a given count (fake timings): 4 to 2, 3 to 1, 8 to 4; kernels then run on what is left with the same bits", async () => {
+  await sn.init({ threads: 1 });
+  const want = matmulBits();
+  for (const [threads, real] of [[4, 2], [3, 1], [8, 4], [2, 2]]) {
+    const info = await sn.init({ threads, minParallelWork: 0 });
+    const c = sn.engine()._settleThreads(fake(cores(real)).timePair);
+    assert.is(c.threads, real);
+    assert.is(info.threads, real);
+    assert.is(sn.engine().threads, real);
+    assert.match(info.threadsReason, new RegExp(`^${threads} reported, (all|${real}) measured useful`));
+    for (let i = 0; i < 3; i++) assert.equal(matmulBits(), want);
+    // a model step too (conv kernels, scratch sized by the new count)
+    sn.manualSeed(1);
+    const m = new sn.Sequential(new sn.nn.Conv2d(1, 4, 3, { padding: 1 }), new sn.nn.ReLU(), new sn.nn.Flatten(), new sn.nn.Linear(4 * 8 * 8, 2));
+    const loss = sn.cross_entropy(m.forward(sn.tensor(Float32Array.from({ length: 4 * 64 }, (_, i) => Math.sin(i)), [4, 1, 8, 8])), sn.tensor(new Int32Array([0, 1, 0, 1]), [4]));
+    loss.backward();
+    assert.ok(Number.isFinite(loss.item()));
+  }
+  sn.dispose();
+});
+
 test.run();

@@ -4,7 +4,7 @@ import { detectFeatures, type Features } from "./features.js";
 import { compileBuild, type Build } from "./wasm.js";
 import { chooseBuild } from "./buildchoice.js";
 import { Pool, MAX_THREADS } from "./pool.js";
-import { measureThreads, MAX_CHECKED, type ThreadChoice } from "./threadchoice.js";
+import { measureThreads, settleThreads, MAX_CHECKED, type ThreadChoice } from "./threadchoice.js";
 import { createGpuEngine, type GpuEngine, type WebgpuInfo, type WebgpuOptions } from "../webgpu/engine.js";
 import { _setGpuEngine } from "../tensor.js";
 import { checkOptions, keysOf } from "../options.js";
@@ -231,11 +231,12 @@ export class Engine {
   /** The start-up timing of thread counts (src/engine/threadchoice.ts): times the pool's
    *  count against halves of it and retires the workers that add no speed; info.threads and
    *  info.threadsReason then say what was kept. Internal: create() calls it in a browser when
-   *  init() was not given threads; tests also call it in Node. Results are the same bits on
-   *  any count, so this changes only speed. */
-  _settleThreads(): ThreadChoice {
+   *  init() was not given threads; tests also call it in Node, and with fake timings
+   *  (`fakeTimePair`, as settleThreads takes them) to shrink the pool to a known count.
+   *  Results are the same bits on any count, so this changes only speed. */
+  _settleThreads(fakeTimePair?: (more: number, fewer: number) => { more: number; fewer: number }): ThreadChoice {
     this.assertAlive();
-    const choice = measureThreads(this, this.info.threads);
+    const choice = fakeTimePair ? settleThreads(this.info.threads, fakeTimePair) : measureThreads(this, this.info.threads);
     if (choice.threads < this.info.threads && this.pool) {
       if (choice.threads === 1) {
         // no worker left: the kernels are called directly, as on a one-thread engine
