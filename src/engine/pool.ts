@@ -374,6 +374,10 @@ export class Pool {
     Atomics.notify(c, W_NTH);
     for (let t = nth; t < this.nth; t++)
       while (!Atomics.load(c, W_RETIRED + t) && !Atomics.load(c, W_DEAD + t)) {
+        // again each time: a worker that read the share count just before it was stored (the
+        // same value) and only then went to sleep on it missed the first wake-up
+        Atomics.notify(c, W_NTH);
+        Atomics.notify(c, W_GEN);
         if (performance.now() - t0 > timeoutMs) {
           this.broken = `simdnet: worker ${t} did not stop within ${timeoutMs / 1000} s when the pool shrank; dispose the engine and call init() again`;
           throw new WorkerError(this.broken);
