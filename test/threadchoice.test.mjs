@@ -152,4 +152,28 @@ test("Node: shrinking the pool to a given count (fake timings): 4 to 2, 3 to 1, 
   sn.dispose();
 });
 
+test("Node: jobs of fewer shares than the pool, then a shrink, many times over (the wake-ups around sleeping and retiring workers)", async () => {
+  const n = 1 << 14;
+  for (let round = 0; round < 12; round++) {
+    await sn.init({ threads: 4, warmUp: false });
+    const e = sn.engine();
+    const p = e.alloc(n * 4);
+    const check = (v, what) => {
+      const f = e.heapF32.subarray(p / 4, p / 4 + n);
+      assert.ok(f.every((x) => x === v), `round ${round}: ${what}`);
+    };
+    for (let j = 0; j < 24; j++) {
+      const shares = [2, 4, 3, 2, 1, 2][j % 6];
+      e.runShares("f32_fill", [p, n, j], shares);
+      check(j, `fill as ${shares} shares`);
+    }
+    const kept = round % 3 === 0 ? 1 : 2;
+    e._settleThreads(fake(cores(kept)).timePair);
+    assert.is(e.threads, kept);
+    e.runAll("f32_fill", [p, n, -1]);
+    check(-1, `fill on the ${kept} thread(s) left`);
+  }
+  sn.dispose();
+});
+
 test.run();
