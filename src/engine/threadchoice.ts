@@ -1,9 +1,11 @@
 // How many threads init() keeps when it is not told (an explicit init({ threads }) is always
 // honoured, untimed). A browser's navigator.hardwareConcurrency need not be the core count:
-// WebKit reports 4 on any machine with fewer than 8 cores and 8 on any with more (a privacy
-// rounding), Firefox's resistFingerprinting reports a fixed count, Brave varies it. Four
-// threads on two cores are slower than two (the caller spins while it waits for shares that
-// an oversubscribed core has not run yet). So in a browser the pool starts with the reported
+// WebKit reports `numberOfProcessorCores() < 8 ? 4 : 8` (WebCore/page/NavigatorBase.cpp, a
+// privacy rounding: 4 on a two-core machine), Firefox's resistFingerprinting reports a fixed
+// count, Brave varies it, and a CPU quota (a container) is not in it. Four threads on two cores
+// are slower than two (the caller spins while it waits for shares that an oversubscribed core
+// has not run yet). The count is never raised above what is reported (WebKit's 4 on a six-core
+// iPhone stays 4: nothing says how many more there are). So in a browser the pool starts with the reported
 // count, and each halving is timed against it: the same GEMM split into `more` shares and into
 // `fewer` (the pool's threads past the job's share count sleep through it, so a job of n shares
 // runs on n threads), in alternating batches, best batch counts, as the build choice does
@@ -12,10 +14,13 @@
 // goes down by halves until a doubling pays for itself or one thread is left; then the extra
 // workers are retired (Pool.shrink): the workers start once, never twice.
 //
-// Why a margin of 1.25x, twice: a doubling of real cores gives 1.6-1.9x on this GEMM, a
-// doubling onto cores that are not there gives at most ~1.0x, and timings drift by up to ±30%
-// on a loaded machine; a doubling that is not clearly faster is not worth a thread that
-// competes with the page. Why not in Node: os.availableParallelism() is the count the OS
+// Why a margin of 1.25x, twice: a doubling of real cores gave 1.7-2.0x on this GEMM (1 to 2
+// threads on this project's two-core machine, when its other core was free), a doubling onto
+// cores that are not there ~1.0x, and timings drift by up to ±30% on a loaded machine; a
+// doubling that is not clearly faster is not worth a thread that competes with the page. Two
+// windows, because a machine whose cores other processes keep busy can make more threads look
+// faster for a moment (the OS shares a core per thread, so more threads get more of it: single
+// windows of 1.3-2x for 2 to 4 threads on two cores were seen here at a load of 4 and more). Why not in Node: os.availableParallelism() is the count the OS
 // gives this process (affinity and cgroup limits included), nothing is rounded, so the
 // timing would only cost start-up time and could drop a real core on a noisy moment.
 // Why only up to MAX_CHECKED: the GEMM splits into ~16 items (assembly/gemm.ts), so it cannot
@@ -32,7 +37,8 @@ export const MAX_CHECKED = 16;
 /** One timing window: at least MIN_MS and MIN_BATCHES batches of each count, at most MAX_MS. */
 const WINDOW = { MIN_MS: 4, MAX_MS: 20, MIN_BATCHES: 3 };
 
-/** The probe GEMM: M x K times K x N (M = N = K), ~1 ms on one core of a laptop; and the
+/** The probe GEMM: M x K times K x N (M = N = K), ~0.3 ms on one core here (big enough that
+ *  waking the workers is small beside it, small enough for many batches); and the
  *  micro-kernel geometry of assembly/gemm.ts (for the packed A and the per-thread scratch). */
 const G = 192, MR = 6, NR = 8, KC_MAX = 256, NC_SLIVERS = 32;
 const SCRATCH = (KC_MAX * NC_SLIVERS * NR + MR * NR) * 4;
