@@ -365,7 +365,8 @@ try {
   // where the time to the first step goes (bench/browser.mjs reports it)
   demo.timing = { ...r.timing, appStartAt, readyAt: performance.now() };
   showInfo(r.info);
-  if (r.info.threads === 1) $("threads").value = "1";
+  // (one thread because threads cannot run here; not when "all useful cores" measured one)
+  if (r.info.threads === 1 && r.info.fallback) $("threads").value = "1";
   demo.stepsPerEpoch = Math.floor(r.train / r.batchSize);
   $("data-note").textContent = `${r.train.toLocaleString("en")} training and ${r.test.toLocaleString("en")} test digits; LeNet with ${r.params.toLocaleString("en")} parameters; batch ${r.batchSize}, SGD (lr 0.05, momentum 0.9).`;
   demo.device = "cpu";
