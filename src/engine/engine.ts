@@ -182,7 +182,9 @@ export class Engine {
     // the browser's count is timed (src/engine/threadchoice.ts; not in Node, whose count is
     // exact); an explicit count never is. Once per reported count and process, like the build
     // choice: a later init() starts the count kept then, with no timing and no extra workers.
-    let timeThreads = opts.threads === undefined && features.env !== "node" && threads > 1 && threads <= MAX_CHECKED;
+    // Not at 2: the roundings that report more cores than there are report 4 or more (WebKit:
+    // 4 or 8), and timing 2 against 1 on a busy moment would keep one thread for the page's life
+    let timeThreads = opts.threads === undefined && features.env !== "node" && threads > 2 && threads <= MAX_CHECKED;
     const before = timeThreads ? threadChoices.get(threads) : undefined;
     if (before) {
       threads = before.threads;
@@ -190,6 +192,7 @@ export class Engine {
       timeThreads = false;
     }
     if (opts.threads === undefined && features.env !== "node" && threads > MAX_CHECKED) threadsReason += ` (not timed above ${MAX_CHECKED})`;
+    if (opts.threads === undefined && features.env !== "node" && threads === 2) threadsReason += " (not timed: no rounding reports 2 for more or fewer cores)";
     const maxMemory = opts.maxMemory ?? MAX_PAGES * PAGE;
     if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory) || maxMemory < 2 * 2 ** 20 || maxMemory > MAX_PAGES * PAGE)
       throw new RangeError(`simdnet: init: maxMemory must be a whole number of bytes from 2 MiB to 4 GiB, got ${JSON.stringify(opts.maxMemory)}`);

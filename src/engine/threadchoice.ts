@@ -31,7 +31,7 @@
 // counts' GEMMs agree to the bit. info.threads and info.threadsReason say what was kept and why.
 import { MARGIN, BATCH_MS, batchMs, timeWindow } from "./buildchoice.js";
 
-/** The check runs where the reported count is from 2 to this. */
+/** The check runs where the reported count is from 3 (src/engine/engine.ts) to this. */
 export const MAX_CHECKED = 16;
 
 /** One timing window: at least MIN_MS and MIN_BATCHES batches of each count, at most MAX_MS. */
