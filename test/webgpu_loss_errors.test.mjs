@@ -174,6 +174,19 @@ test("a target freed (or written) before the read: the index without the value",
   assert.is(e.message, "cross_entropy: target[3] is not a class index in [0, 10) or ignore_index -100 (input [4,10]; on webgpu, found when reading a tensor [] back; its value is unknown: the tensor was freed or written before the read)");
 });
 
+test("more checking kernels than are kept between two reads: the error still names the op and the index", async () => {
+  const x = onGpu(logits(4, 10));
+  const bad = sn.cross_entropy(x, onGpu(sn.tensor([0, 1, 14, 2], [4])), { reduction: "none" });
+  const good = onGpu(sn.tensor([0, 1, 2, 3], [4]));
+  for (let i = 0; i < 4100; i++) sn.cross_entropy(x, good, { reduction: "none" }).dispose();
+  const e = await rejection(bad.read(), "details dropped");
+  assert.is(e.message, "cross_entropy: target[2] is not a class index (on webgpu, found when reading a tensor [4] back; the details of that call were not kept: more than 4096 checking kernels ran before the read)");
+  // an empty tensor's read checks too
+  sn.multi_margin_loss(x, onGpu(sn.tensor([0, 1, 2, 30], [4])));
+  const e0 = await rejection(onGpu(sn.zeros([0])).read(), "empty read");
+  assert.match(e0.message, "multi_margin_loss: target[3] = 30 is not a class index in [0, 10) (input [4,10]; on webgpu, found when reading a tensor [0] back)");
+});
+
 test("fit with a custom loss on bad targets: the periodic read rejects with the loss's error (fit checks the labels only for its own loss)", async () => {
   // labels 0 and 1 of 2 classes, doubled by the loss: 2 is out of range
   const loss = (out, y) => sn.cross_entropy(out, sn.add(y, y));

@@ -44,7 +44,8 @@ const checkKinds = new Map<DeviceCheck<any>, number>();
 
 /** Declares a device-side check (once, at module load, like wgslFile's kernels). */
 export function deviceCheck<I>(check: DeviceCheck<I>): DeviceCheck<I> {
-  if (deviceChecks.length === 255) throw new Error("simdnet: more than 255 device checks");
+  // 254 at most: a tag of all ones (the last seq, kind 255) would record as an empty record
+  if (deviceChecks.length === 254) throw new Error("simdnet: more than 254 device checks");
   deviceChecks.push(check);
   checkKinds.set(check, deviceChecks.length);
   return check;
@@ -468,8 +469,13 @@ export class GpuEngine {
     if (!site) return check.error({ index, where });
     let value: number | undefined;
     const st = site.storage.deref();
-    if (st && !st.released && st.ptr === site.storagePtr && st.version === site.version && !this.disposed)
-      value = (await this.readback(site.ptr + index * 4, 1, false)).values[0];
+    if (st && !st.released && st.ptr === site.storagePtr && st.version === site.version && !this.disposed) {
+      try {
+        value = (await this.readback(site.ptr + index * 4, 1, false)).values[0];
+      } catch {
+        // the device went away meanwhile: report the check's error without the value
+      }
+    }
     return check.error({ index, value, info: site.info, where });
   }
 
@@ -481,7 +487,6 @@ export class GpuEngine {
    *  in that error ("a tensor [8]"). */
   async read(ptr: number, n: number, what = "a tensor"): Promise<Float32Array> {
     this.assertAlive();
-    if (n === 0) return new Float32Array(0);
     const sites = this.checkSites;
     const { values, record } = await this.readback(ptr, n, true);
     if (record![0] !== 0) throw await this.deviceError(record!, sites, what);
@@ -500,7 +505,7 @@ export class GpuEngine {
     else buf = this.createBuffer(Math.max(total, 256), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     this.endPass();
     const enc = this.encoder ?? this.gpu.createCommandEncoder();
-    enc.copyBufferToBuffer(this.arena, ptr, buf, 0, size);
+    if (size) enc.copyBufferToBuffer(this.arena, ptr, buf, 0, size);
     if (check) {
       enc.copyBufferToBuffer(this.errBuf, 0, buf, size, ERR_BYTES);
       enc.clearBuffer(this.errBuf);

@@ -63,24 +63,28 @@ function gradArgs(g: Tensor, reduction: Reduction, count: number): number[] {
 /** The end of a device check's message: what is known about where and when. */
 function context(input: Shape | undefined, where: string, value: number | undefined, info: unknown): string {
   const parts = [input ? `input ${shapeStr(input)}` : null, where];
-  if (!info) parts.push("the details of that call were not kept (more than 4096 checking kernels ran before the read)");
+  if (!info) parts.push("the details of that call were not kept: more than 4096 checking kernels ran before the read");
   else if (value === undefined) parts.push("its value is unknown: the tensor was freed or written before the read");
   return ` (${parts.filter(Boolean).join("; ")})`;
 }
 
-interface ClassInfo { op: string; input: Shape; C: number; ignore?: number }
+interface ClassInfo { input: Shape; C: number; ignore?: number }
 
-/** A target that is neither a class index in [0, C) nor ignore_index (cross_entropy,
+/** A target of `op` that is neither a class index in [0, C) nor ignore_index (cross_entropy,
  *  multi_margin_loss): the element is the target's flat index. */
-const classTarget: DeviceCheck<ClassInfo> = deviceCheck({
-  error({ index, value, info, where }) {
-    const val = value === undefined ? "" : ` = ${value}`;
-    if (!info) return new OpError(`cross_entropy or multi_margin_loss: target[${index}] is not a class index${context(undefined, where, value, info)}`);
-    const { op, input, C, ignore } = info;
-    const orIgnore = ignore === undefined || (ignore >= 0 && ignore < C) ? "" : ` or ignore_index ${ignore}`;
-    return new OpError(`${op}: target[${index}]${val} is not a class index in [0, ${C})${orIgnore}${context(input, where, value, info)}`);
-  },
-});
+function classTarget(op: string): DeviceCheck<ClassInfo> {
+  return deviceCheck({
+    error({ index, value, info, where }) {
+      const val = value === undefined ? "" : ` = ${value}`;
+      if (!info) return new OpError(`${op}: target[${index}] is not a class index${context(undefined, where, value, info)}`);
+      const { input, C, ignore } = info;
+      const orIgnore = ignore === undefined || (ignore >= 0 && ignore < C) ? "" : ` or ignore_index ${ignore}`;
+      return new OpError(`${op}: target[${index}]${val} is not a class index in [0, ${C})${orIgnore}${context(input, where, value, info)}`);
+    },
+  });
+}
+const ceTarget = classTarget("cross_entropy");
+const marginTarget = classTarget("multi_margin_loss");
 
 /** binary_cross_entropy's input (not its target) outside [0, 1], as the CPU op checks. */
 const probabilityInput: DeviceCheck<{ input: Shape }> = deviceCheck({
@@ -102,7 +106,7 @@ crossEntropyOp.webgpu = {
     const ignore = f32bits(a.ignore_index);
     const loss = empty(t!.shape, ctx.engine);
     const [wg, n] = rowLaunch(N, C, P);
-    const tag = gpu.checkTag(classTarget, t!, { op: "cross_entropy", input: x!.shape, C, ignore: a.ignore_index });
+    const tag = gpu.checkTag(ceTarget, t!, { input: x!.shape, C, ignore: a.ignore_index });
     gpu.dispatch(wg ? K.ce_fwd_wg : K.ce_fwd_t, [e(x!), e(t!), e(loss), N, C, P, ignore, tag], n);
     ctx.saved = null;
     if (a.reduction !== "mean") return reduce(ctx, loss, a.reduction);
@@ -119,7 +123,7 @@ crossEntropyOp.webgpu = {
     const dx = empty(x!.shape, ctx.engine);
     const cnt = ctx.saved ? e(ctx.saved as Tensor) : NONE;
     const [wg, n] = rowLaunch(N, C, P);
-    const tag = ctx.gpu!.checkTag(classTarget, t!, { op: "cross_entropy", input: x!.shape, C, ignore: a.ignore_index });
+    const tag = ctx.gpu!.checkTag(ceTarget, t!, { input: x!.shape, C, ignore: a.ignore_index });
     ctx.gpu!.dispatch(wg ? K.ce_bwd_wg : K.ce_bwd_t,
       [e(x!), e(t!), ...gradArgs(g, a.reduction, 1), cnt, e(dx), N, C, P, f32bits(a.ignore_index), tag], n);
     return [dx, null];
@@ -132,14 +136,14 @@ multiMarginLossOp.webgpu = {
   forward(ctx, [x, t], a) {
     const [N, C] = x!.shape;
     const loss = empty([N], ctx.engine);
-    const tag = ctx.gpu!.checkTag(classTarget, t!, { op: "multi_margin_loss", input: x!.shape, C });
+    const tag = ctx.gpu!.checkTag(marginTarget, t!, { input: x!.shape, C });
     ctx.gpu!.dispatch(K.margin_fwd, [e(x!), e(t!), e(loss), N, C, a.p, f32bits(a.margin), tag], groups(N));
     return reduce(ctx, loss, a.reduction);
   },
   backward(ctx, g, [x, t], a) {
     const [N, C] = x!.shape;
     const dx = empty(x!.shape, ctx.engine);
-    const tag = ctx.gpu!.checkTag(classTarget, t!, { op: "multi_margin_loss", input: x!.shape, C });
+    const tag = ctx.gpu!.checkTag(marginTarget, t!, { input: x!.shape, C });
     ctx.gpu!.dispatch(K.margin_bwd, [e(x!), e(t!), ...gradArgs(g, a.reduction, N), e(dx), N, C, a.p, f32bits(a.margin), tag], groups(N));
     return [dx, null];
   },
