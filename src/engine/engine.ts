@@ -120,9 +120,9 @@ export class Engine {
     this.conv3x3Choice = c;
   }
   /** Output positions per image up to which a convolution lays the columns of several images
-   *  side by side for one GEMM (src/ops/conv_small.ts; 4x4 maps and smaller by default); 0
+   *  side by side for one GEMM (src/ops/conv_small.ts; 3x3 maps and smaller by default); 0
    *  keeps every convolution on the per-image kernels. For benchmarks and tests. */
-  smallMapPositions = 16;
+  smallMapPositions = 9;
   /** For tests: the caller runs every share of every kernel itself, as if no worker came in
    *  time (the results must have the same bits). */
   solo = false;
