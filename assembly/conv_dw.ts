@@ -15,7 +15,7 @@ import { epSpan } from "./conv_epilogue";
 /** Four outputs' inputs of one tap: four neighbours (stride 1) or every second of eight
  *  (stride 2). */
 // @ts-ignore: decorator
-@inline function taps4(p: usize, SW: i32): v128 {
+@inline export function taps4(p: usize, SW: i32): v128 {
   if (SW == 1) return v128.load(p);
   return v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
 }

@@ -5,6 +5,8 @@ export * from "./gemm";
 export * from "./conv2d";
 export * from "./conv_dw";
 export * from "./conv_epilogue";
+export * from "./conv_small";
+export * from "./conv_dw_bwd";
 export * from "./pool";
 export * from "./activation";
 export * from "./loss";

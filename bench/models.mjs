@@ -11,10 +11,11 @@
 //   --python    the interpreter with torch (default /usr/bin/python3: Debian's python3-torch)
 //   --size N    the inference nets' input height and width (default 224; 64 for a quick check)
 //   --conv3x3 MODE  init's conv3x3 for ours ("im2col": the exact path; default: the engine's
-//               choice, Winograd F(4,3) for most 3x3 layers). Winograd's per-layer error (~1e-5
-//               of a layer's scale) grows through batch norm's backward: on the CIFAR ResNet-20
-//               step at batch 32 the first layer's gradient is 3e-3 of its largest entry from
-//               PyTorch's (im2col: 5e-6), past the 1e-3 the match column allows
+//               choice, Winograd F(4,3) for most 3x3 layers). On the CIFAR ResNet-20 step
+//               at batch 32 the default path's first-layer gradient is 3.4e-3 of its largest
+//               entry from PyTorch's (im2col: 5e-6), past the 1e-3 the match column allows:
+//               at this point one-ulp input noise moves the exact path's gradient by up to
+//               1e-3 too (ReLU masks flip; docs/performance.md, "Training gradients")
 //   --no-fuse   init({ fuse: false }): inference without the automatic conv + batch norm
 //               (+ add) (+ ReLU) fusion (src/nn/fusion.ts; the same bits, more passes)
 //

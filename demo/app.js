@@ -66,7 +66,8 @@ function showInfo(info) {
   const yes = (b) => (b ? "yes" : "no");
   $("engine").innerHTML = "";
   const items = [
-    [`${info.threads} thread${info.threads > 1 ? "s" : ""}`, true],
+    // (the title says why this many: asked for, or what init() measured of the reported cores)
+    [`${info.threads} thread${info.threads > 1 ? "s" : ""}`, true, info.threadsReason],
     [`build: ${info.build === "relaxed" ? "relaxed SIMD" : "SIMD"}`, true, info.buildReason],
     [`SIMD: ${yes(info.simd)}`, info.simd],
     [`relaxed SIMD: ${yes(info.relaxedSimd)}`, info.relaxedSimd],
@@ -110,12 +111,14 @@ $("device").onchange = async () => {
   }
 };
 
+// "all": no count, so init() times the browser's reported count and keeps what adds speed
+// (Safari reports 4 on two cores); the threads badge's title says what it found
 function threadsWanted() {
   const v = $("threads").value;
-  return v === "all" ? cores : Number(v);
+  return v === "all" ? undefined : Number(v);
 }
 
-$("threads").querySelector('option[value="all"]').textContent = `all cores (${cores})`;
+$("threads").querySelector('option[value="all"]').textContent = `all useful cores (of ${cores} reported)`;
 if (params.get("threads")) $("threads").value = params.get("threads");
 // Threads need shared memory: off until init() says whether the worker has it (a cross-origin
 // isolated page may still have no SharedArrayBuffer: WebKitGTK)
@@ -362,7 +365,8 @@ try {
   // where the time to the first step goes (bench/browser.mjs reports it)
   demo.timing = { ...r.timing, appStartAt, readyAt: performance.now() };
   showInfo(r.info);
-  if (r.info.threads === 1) $("threads").value = "1";
+  // (one thread because threads cannot run here; not when "all useful cores" measured one)
+  if (r.info.threads === 1 && r.info.fallback) $("threads").value = "1";
   demo.stepsPerEpoch = Math.floor(r.train / r.batchSize);
   $("data-note").textContent = `${r.train.toLocaleString("en")} training and ${r.test.toLocaleString("en")} test digits; LeNet with ${r.params.toLocaleString("en")} parameters; batch ${r.batchSize}, SGD (lr 0.05, momentum 0.9).`;
   demo.device = "cpu";

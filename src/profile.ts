@@ -101,8 +101,9 @@ export function kernelPath(op: string, phase: "forward" | "backward", inputs: re
   if (op !== "conv2d" && op !== "conv_transpose2d") return "";
   // src/ops/conv.ts, depthwisePlane(): a conv2d forward with one input and one output channel
   // per group, stride at most 2 along rows and a padded plane of at most 2^20 floats runs the
-  // depthwise kernel (assembly/conv_dw.ts); every other convolution, and every gradient, is a
-  // blocked im2col GEMM (assembly/conv2d.ts)
+  // depthwise kernel (assembly/conv_dw.ts); every other convolution is a blocked im2col GEMM
+  // (assembly/conv2d.ts). Drivers that pick another path name it with notePath (Winograd, small
+  // maps side by side, the depthwise gradients)
   if (op === "conv2d" && phase === "forward") {
     const [x, w] = inputs as Tensor[];
     const pair = (v: number | number[]) => (Array.isArray(v) ? v : [v, v]);

@@ -135,7 +135,9 @@ export class Tensor {
   async read(): Promise<Float32Array> {
     this.assertUsable("read");
     if (this.device === "cpu") return this.view("read").slice();
-    return (this.engine as any as GpuEngine).read(this.ptr, this.size);
+    // named in the error of a GPU kernel's check found by this read (engine.ts, checkTag)
+    const what = `${this.name ? `tensor "${this.name}"` : "a tensor"} ${shapeStr(this.shape)}`;
+    return (this.engine as any as GpuEngine).read(this.ptr, this.size, what);
   }
 
   /** This tensor on `device` (itself if it is there already). Moving to webgpu needs

@@ -146,6 +146,24 @@ const bigCases = [
   { xs: [2, 24, 10, 13], ws: [10, 12, 3, 3], attrs: { stride: [1, 1], padding: [1, 2], dilation: [2, 2], groups: 2 } },
   // outputs 7 wide (the narrowest of the padded-block path), dilation, rows of stride 2, groups
   { xs: [2, 6, 11, 6], ws: [4, 3, 3, 2], attrs: { stride: [2, 1], padding: [1, 2], dilation: [2, 3], groups: 2 } },
+  // small maps, images side by side (src/ops/conv_small.ts): 1x1 maps where a 3x3 kernel with
+  // padding 1 has one live tap (the other eight only meet padding and are left out)
+  { xs: [5, 24, 1, 1], ws: [16, 24, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
+  // stride 2 from 2x2 to 1x1: four live taps
+  { xs: [4, 20, 2, 2], ws: [30, 20, 3, 3], attrs: { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 } },
+  // dilation, 2x3 maps; a 5x5 kernel with padding 2 on 2x3 maps (rows 1-3 and columns 0-4 live)
+  { xs: [3, 10, 4, 5], ws: [12, 10, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [2, 2], groups: 1 } },
+  { xs: [3, 6, 2, 3], ws: [7, 6, 5, 5], attrs: { stride: [1, 1], padding: [2, 2], dilation: [1, 1], groups: 1 } },
+  // depthwise (assembly/conv_dw.ts forward and, at stride 1, input gradient by the reversed taps;
+  // assembly/conv_dw_bwd.ts weight gradient): 3x3 with nine chains, stride 2, and a 5x3 kernel
+  // with dilation on the generic loop; rows not a multiple of four positions
+  { xs: [3, 16, 9, 11], ws: [16, 1, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 16 } },
+  { xs: [2, 12, 13, 17], ws: [12, 1, 3, 3], attrs: { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 12 } },
+  { xs: [2, 8, 15, 14], ws: [8, 1, 5, 3], attrs: { stride: [1, 1], padding: [3, 1], dilation: [2, 2], groups: 8 } },
+  // depthwise with more padding than the kernel's reach: the input gradient keeps the GEMM path
+  { xs: [2, 6, 7, 9], ws: [6, 1, 3, 3], attrs: { stride: [1, 1], padding: [3, 3], dilation: [1, 1], groups: 6 } },
+  // 100 images of 300 channels on 2x2 maps: two chunks of images (the weight gradient adds them)
+  { xs: [100, 300, 2, 2], ws: [8, 300, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
 ];
 
 for (const [i, c] of bigCases.entries())
@@ -180,6 +198,18 @@ for (const Cout of [4, 12])
     for (let i = 0; i < ref.length; i++) ref[i] += B[Math.floor(i / 90) % Cout];
     close("y", y.toArray(), ref, 6 * 9);
   });
+
+test("conv_transpose2d depthwise (groups = channels) with bias: the depthwise forward with reversed taps, matches a float64 loop", async () => {
+  const xs = [2, 6, 9, 10], ws = [6, 1, 3, 3], attrs = { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 6 };
+  const x = rand(xs, 84), w = rand(ws, 85), b = rand([6], 86);
+  const p = await sn.profile(() => sn.conv_transpose2d(x, w, b, { padding: 1, groups: 6 }), { peak: false });
+  assert.equal(p.ops.map((o) => o.path), ["depthwise"]);
+  const y = sn.conv_transpose2d(x, w, b, { padding: 1, groups: 6 });
+  const ref = grads64(new Float64Array(2 * 6 * 90), xs, w.toArray(), ws, x.toArray(), attrs, 9, 10).dx;
+  const B = b.toArray();
+  for (let i = 0; i < ref.length; i++) ref[i] += B[Math.floor(i / 90) % 6];
+  close("y", y.toArray(), ref, 9);
+});
 
 test("conv2d on an empty batch: empty output, empty input gradient, zero weight and bias gradients", () => {
   const x = sn.zeros([0, 3, 8, 8]).requireGrad(), w = rand([4, 3, 3, 3], 71).requireGrad(), b = rand([4], 72).requireGrad();

@@ -59,6 +59,8 @@ test("demo: loads with 2 threads on an isolated page, shows what init() got, fet
   assert.is(d.info.env, "browser-worker");
   const badges = await page.locator("#engine").innerText();
   assert.match(badges, /2 threads/);
+  // the threads badge's title: why this many (here asked for: ?threads=2)
+  assert.is(await page.locator("#engine .badge").first().getAttribute("title"), "init({ threads: 2 }) asked for it");
   assert.match(badges, /cross-origin isolated: yes/);
   assert.ok(!log.requests.some((u) => u.startsWith("node:")), "a node: module was requested");
   // both builds where relaxed SIMD validates (init() times them: src/engine/buildchoice.ts), once each

@@ -28,6 +28,10 @@ const PATHS = [
   ["1x1 stride 1", [1, 24, 7, 7], [13, 24, 1, 1], {}, "auto", "fused im2col"],
   ["depthwise 3x3", [2, 10, 9, 9], [10, 1, 3, 3], { padding: 1, groups: 10 }, "auto", "fused depthwise"],
   ["groups 2, 5x5 s2", [1, 6, 12, 11], [8, 3, 5, 5], { stride: 2, padding: 2, groups: 2 }, "auto", "fused im2col"],
+  // small maps (at most engine.smallMapPositions per image): images side by side, then the
+  // epilogue as one pass of its own
+  ["small map 3x3 p1 on 3x3", [3, 16, 3, 3], [20, 16, 3, 3], { padding: 1 }, "auto", "fused im2col, images side by side"],
+  ["small map 1x1 on 2x2", [2, 24, 2, 2], [12, 24, 1, 1], {}, "auto", "fused im2col, images side by side"],
 ];
 
 // which parts of the epilogue are there
@@ -159,10 +163,12 @@ const ZOO = [
   ["resnet18", {}, [1, 3, 64, 64], 20],
   ["resnet50", {}, [1, 3, 64, 64], 53],
   ["resnet20", {}, [2, 3, 32, 32], 19],
+  // 32x32 inputs end in 2x2 and 1x1 maps: the small-map path and its epilogue pass
+  ["resnet18", { classes: 10, inputSize: 32 }, [2, 3, 32, 32], 20],
 ];
 
 for (const [name, opts, xs, nFused] of ZOO)
-  test(`automatic fusion: ${name} in eval mode gives the same bits with fusion on and off, with ${nFused} fused ops and no batch_norm, add or relu`, async () => {
+  test(`automatic fusion: ${name}${Object.keys(opts).length ? ` ${JSON.stringify(opts)}` : ""} in eval mode gives the same bits with fusion on and off, with ${nFused} fused ops and no batch_norm, add or relu`, async () => {
     await sn.init({ threads: 2 });
     sn.manualSeed(3);
     const model = randomizeNorms(sn.createModel(name, opts));

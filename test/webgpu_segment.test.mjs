@@ -62,7 +62,7 @@ test("fit on webgpu trains a segmentation net with pixel accuracy and IoU, follo
   }
 });
 
-test("fit and evaluateAsync on webgpu: a label outside the classes is an error naming it (the GPU loss could only give NaN)", async () => {
+test("fit and evaluateAsync on webgpu: a label outside the classes is an error naming it before the step (the GPU loss would report it only at the next read)", async () => {
   const ds = data(4, 6, 4);
   ds.y[7] = 3; // 3 classes, not the ignore index
   const m = tieModel().to("webgpu");

@@ -6,8 +6,11 @@
 // a scale (1/N for "mean", else 1).
 //
 // Class indices are floats holding integers. A target that is neither ignore_index nor an
-// integer class in [0, C) (the CPU op rejects those; a GPU op cannot look) gives NaN, so it
-// cannot pass silently.
+// integer class in [0, C), and for binary_cross_entropy an input outside [0, 1], is what the
+// CPU op rejects before running; the GPU op cannot look at values without a readback, so its
+// kernels check instead: they write NaN there and report the element with report_bad() (the
+// prelude; a device-side assert), and the next read rejects with the op's error. The tag of
+// report_bad is each kernel's last argument.
 
 const NONE = 0xffffffffu;
 
@@ -21,12 +24,13 @@ fn is_class(k: f32, C: u32) -> bool {
 // activation.wgsl: *_t one thread a position (few classes), *_wg one workgroup a position (many
 // classes: a strided loop then a fixed tree). Stable: m = max, s = sum exp(x - m), and the loss
 // lse - x[k] = (m - x[k]) + log(s), which keeps its accuracy when x[k] is the max.
-// Forward arguments: (x, t, loss, N, C, P, ignore as f32 bits).
+// Forward arguments: (x, t, loss, N, C, P, ignore as f32 bits, tag).
 
-/** the loss of one position from its max m and sum s (0 where ignored, NaN for a bad target) */
-fn ce_loss(xb: u32, P: u32, C: u32, k: f32, m: f32, s: f32) -> f32 {
+/** the loss of position r from its max m and sum s (0 where ignored, NaN for a bad target,
+ *  which is reported) */
+fn ce_loss(r: u32, xb: u32, P: u32, C: u32, k: f32, m: f32, s: f32) -> f32 {
   if (k == argf(6)) { return 0.0; }
-  if (!is_class(k, C)) { return nan_(); }
+  if (!is_class(k, C)) { report_bad(arg(7), r); return nan_(); }
   return (m - mem[xb + u32(k) * P]) + log_(s);
 }
 
@@ -41,7 +45,7 @@ fn ce_fwd_t(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index
   for (var c = 0u; c < C; c++) { m = max(m, mem[xb + c * P]); }
   var s = 0.0;
   for (var c = 0u; c < C; c++) { s += exp_(mem[xb + c * P] - m); }
-  mem[arg(2) + r] = ce_loss(xb, P, C, mem[arg(1) + r], m, s);
+  mem[arg(2) + r] = ce_loss(r, xb, P, C, mem[arg(1) + r], m, s);
 }
 
 @compute @workgroup_size(256)
@@ -57,17 +61,21 @@ fn ce_fwd_wg(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_inde
   var s = 0.0;
   for (var c = l; c < C; c += WG) { s += exp_(mem[xb + c * P] - m); }
   s = wg_sum(l, s);
-  if (l == 0u) { mem[arg(2) + r] = ce_loss(xb, P, C, mem[arg(1) + r], m, s); }
+  if (l == 0u) { mem[arg(2) + r] = ce_loss(r, xb, P, C, mem[arg(1) + r], m, s); }
 }
 
 // Backward: dx[n, c, p] = (exp(x - m) / s - [c == k]) * gn, gn = g[r*gs] * scale (0 where
 // ignored, NaN for a bad target). For "mean" the scale is 1 / the count of targets that count,
 // read from the GPU (cnt: its offset; NONE: use the scale argument).
-// Arguments: (x, t, g, gs, scale, cnt, dx, N, C, P, ignore as f32 bits).
+// Arguments: (x, t, g, gs, scale, cnt, dx, N, C, P, ignore as f32 bits, tag).
 
-fn ce_gn(r: u32, C: u32, k: f32) -> f32 {
+/** report: whether this thread reports a bad target (one thread of a workgroup-per-row kernel) */
+fn ce_gn(r: u32, C: u32, k: f32, report: bool) -> f32 {
   if (k == argf(10)) { return 0.0; }
-  if (!is_class(k, C)) { return nan_(); }
+  if (!is_class(k, C)) {
+    if (report) { report_bad(arg(11), r); }
+    return nan_();
+  }
   let sc = select(1.0 / mem[arg(5)], argf(4), arg(5) == NONE);
   return mem[arg(2) + r * arg(3)] * sc;
 }
@@ -86,7 +94,7 @@ fn ce_bwd_t(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index
   var s = 0.0;
   for (var c = 0u; c < C; c++) { s += exp_(mem[xb + c * P] - m); }
   let k = mem[arg(1) + r];
-  let gn = ce_gn(r, C, k);
+  let gn = ce_gn(r, C, k, true);
   for (var c = 0u; c < C; c++) {
     let v = exp_(mem[xb + c * P] - m) / s * gn;
     mem[db + c * P] = select(v, v - gn, f32(c) == k);
@@ -109,7 +117,7 @@ fn ce_bwd_wg(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_inde
   for (var c = l; c < C; c += WG) { s += exp_(mem[xb + c * P] - m); }
   s = wg_sum(l, s);
   let k = mem[arg(1) + r];
-  let gn = ce_gn(r, C, k);
+  let gn = ce_gn(r, C, k, l == 0u);
   for (var c = l; c < C; c += WG) {
     let v = exp_(mem[xb + c * P] - m) / s * gn;
     mem[db + c * P] = select(v, v - gn, f32(c) == k);
@@ -119,7 +127,7 @@ fn ce_bwd_wg(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_inde
 // ---- multi-class hinge (multi_margin_loss): x [N, C], t [N], p in {1, 2} ----
 // One thread a row (C is a class count; the loop is PyTorch's).
 
-// margin_fwd(x, t, loss, N, C, p, margin): loss[n] = sum_{j != k} max(0, margin - x[k] + x[j])^p / C
+// margin_fwd(x, t, loss, N, C, p, margin, tag): loss[n] = sum_{j != k} max(0, margin - x[k] + x[j])^p / C
 @compute @workgroup_size(256)
 fn margin_fwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let n = wid(g) * 256u + l;
@@ -127,7 +135,7 @@ fn margin_fwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_ind
   if (n >= arg(3)) { return; }
   let xr = arg(0) + n * C;
   let kf = mem[arg(1) + n];
-  if (!is_class(kf, C)) { mem[arg(2) + n] = nan_(); return; }
+  if (!is_class(kf, C)) { report_bad(arg(7), n); mem[arg(2) + n] = nan_(); return; }
   let k = u32(kf);
   let xt = mem[xr + k];
   var s = 0.0;
@@ -138,7 +146,7 @@ fn margin_fwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_ind
   mem[arg(2) + n] = s / f32(C);
 }
 
-// margin_bwd(x, t, g, gs, scale, dx, N, C, p, margin)
+// margin_bwd(x, t, g, gs, scale, dx, N, C, p, margin, tag)
 @compute @workgroup_size(256)
 fn margin_bwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let n = wid(g) * 256u + l;
@@ -148,6 +156,7 @@ fn margin_bwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_ind
   let dr = arg(5) + n * C;
   let kf = mem[arg(1) + n];
   if (!is_class(kf, C)) {
+    report_bad(arg(10), n);
     for (var j = 0u; j < C; j++) { mem[dr + j] = nan_(); }
     return;
   }
@@ -206,8 +215,15 @@ fn l1_bwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index) 
   }
 }
 
-// -(t log p + (1 - t) log(1 - p)), each log clamped at -100 (PyTorch); NaN for p outside [0, 1]
-// (the CPU op rejects those; a GPU op cannot look)
+/** is input p of binary_cross_entropy a probability? (if not, element i is reported: NaN fails too) */
+fn bce_ok(p: f32, i: u32, tag: u32) -> bool {
+  let ok = p >= 0.0 && p <= 1.0;
+  if (!ok) { report_bad(tag, i); }
+  return ok;
+}
+
+// -(t log p + (1 - t) log(1 - p)), each log clamped at -100 (PyTorch); NaN for p outside [0, 1],
+// reported. bce_fwd(x, t, loss, n, tag)
 @compute @workgroup_size(256)
 fn bce_fwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let i = wid(g) * 256u + l;
@@ -216,11 +232,11 @@ fn bce_fwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index)
     let y = mem[arg(1) + i];
     let lp = max(log_(p), -100.0);
     let lq = max(log_(1.0 - p), -100.0);
-    mem[arg(2) + i] = select(nan_(), (y - 1.0) * lq - y * lp, p >= 0.0 && p <= 1.0);
+    mem[arg(2) + i] = select(nan_(), (y - 1.0) * lq - y * lp, bce_ok(p, i, arg(4)));
   }
 }
 
-// g (p - t) / max(p (1 - p), 1e-12) (PyTorch's epsilon)
+// g (p - t) / max(p (1 - p), 1e-12) (PyTorch's epsilon). bce_bwd(x, t, g, gs, scale, dx, n, tag)
 @compute @workgroup_size(256)
 fn bce_bwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let i = wid(g) * 256u + l;
@@ -228,7 +244,7 @@ fn bce_bwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index)
     let p = mem[arg(0) + i];
     let y = mem[arg(1) + i];
     let d = gout(i) * argf(4) * (p - y) / max((1.0 - p) * p, 1e-12);
-    mem[arg(5) + i] = select(nan_(), d, p >= 0.0 && p <= 1.0);
+    mem[arg(5) + i] = select(nan_(), d, bce_ok(p, i, arg(7)));
   }
 }
 

@@ -10,13 +10,14 @@
 import type { Features } from "./features.js";
 import { compileBuild, type Build } from "./wasm.js";
 
-/** SIMD must be this much faster (best batch) to be picked over relaxed. */
-const MARGIN = 1.25;
+/** SIMD must be this much faster (best batch) to be picked over relaxed. (The thread count
+ *  timing, src/engine/threadchoice.ts, asks the same of each doubling of the threads.) */
+export const MARGIN = 1.25;
 /** Timed work: at least MIN_MS in all, at most MAX_MS, at least MIN_BATCHES batches per build. */
 const MIN_MS = 5, MAX_MS = 40, MIN_BATCHES = 3;
 /** A batch lasts at least this long (calls per batch are doubled until it does): well over a
  *  coarse timer's tick (browsers round performance.now() to 5 µs - 1 ms). */
-const BATCH_MS = 1;
+export const BATCH_MS = 1;
 
 // The GEMM's geometry (as in src/ops/linalg.ts: MR x NR micro-tiles, the B block of
 // KC_MAX x NC_SLIVERS x NR floats per thread) and where its operands sit in the probe's memory.
@@ -70,16 +71,20 @@ async function probe(build: Build, shared: boolean): Promise<() => void> {
 }
 
 /** Runs `run` `calls` times; returns the ms taken. */
-function batchMs(run: () => void, calls: number): number {
+export function batchMs(run: () => void, calls: number): number {
   const s = performance.now();
   for (let i = 0; i < calls; i++) run();
   return performance.now() - s;
 }
 
-/** One timing window: alternating batches of both builds; the best ms per call of each. */
-function timeWindow(runs: Record<Build, () => void>, calls: number): Record<Build, number> {
-  const best: Record<Build, number> = { relaxed: Infinity, simd: Infinity };
-  const order: Build[][] = [["relaxed", "simd"], ["simd", "relaxed"]];
+/** One timing window: alternating batches of each contender (both builds; or two thread
+ *  counts, src/engine/threadchoice.ts); the best ms per call of each. */
+export function timeWindow<K extends string>(runs: Record<K, () => void>, calls: number, limits = { MIN_MS, MAX_MS, MIN_BATCHES }): Record<K, number> {
+  const { MIN_MS, MAX_MS, MIN_BATCHES } = limits;
+  const keys = Object.keys(runs) as K[];
+  const best = {} as Record<K, number>;
+  for (const k of keys) best[k] = Infinity;
+  const order: K[][] = [keys, [...keys].reverse()];
   const t0 = performance.now();
   for (let batch = 0; ; batch++) {
     const spent = performance.now() - t0;

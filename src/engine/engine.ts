@@ -4,14 +4,18 @@ import { detectFeatures, type Features } from "./features.js";
 import { compileBuild, type Build } from "./wasm.js";
 import { chooseBuild } from "./buildchoice.js";
 import { Pool, MAX_THREADS } from "./pool.js";
+import { measureThreads, settleThreads, MAX_CHECKED, type ThreadChoice } from "./threadchoice.js";
 import { createGpuEngine, type GpuEngine, type WebgpuInfo, type WebgpuOptions } from "../webgpu/engine.js";
 import { _setGpuEngine } from "../tensor.js";
 import { checkOptions, keysOf } from "../options.js";
 import { CONV3X3_CHOICES, type Conv3x3 } from "../ops/winograd.js";
 
 export interface InitOptions {
-  /** Threads including the caller (default: all cores, at most Engine.maxThreads; 1 where memory
-   *  cannot be shared). More than Engine.maxThreads is an error. */
+  /** Threads including the caller, always honoured (1 where memory cannot be shared; more
+   *  than Engine.maxThreads is an error). Default: all cores, at most Engine.maxThreads; in a
+   *  browser, where navigator.hardwareConcurrency may be rounded up (WebKit reports 4 on two
+   *  cores), init() times that count against half of it at start and keeps only the threads
+   *  that add speed (src/engine/threadchoice.ts); info.threadsReason says what it found. */
   threads?: number;
   /** Which kernel build: "auto" (default) times both where the runtime has relaxed SIMD and
    *  runs the faster (src/engine/buildchoice.ts); info.buildReason says why. */
@@ -58,6 +62,10 @@ function checkConv3x3(where: string, c: unknown): void {
 
 export interface EngineInfo {
   threads: number;
+  /** why this many threads: asked for, all cores (Node), or what the start-up timing of the
+   *  browser's reported count found, e.g. "4 reported, 2 measured useful (2→4: 0.98x; 1→2:
+   *  1.82x, 1.77x; ...)" */
+  threadsReason: string;
   build: Build;
   /** why this build: asked for, the only one the runtime has, or what the start-up timing found */
   buildReason: string;
@@ -78,6 +86,9 @@ const SMALL_WORK = 1 << 15;
 
 
 let engineCount = 0;
+
+/** The thread count timing's answers, by reported count (see Engine.create). */
+const threadChoices = new Map<number, ThreadChoice>();
 
 /** Why memory cannot be shared here, for info.fallback: each case has its own remedy. */
 function whyNoSharedMemory(f: Features, opts: InitOptions): string {
@@ -116,6 +127,10 @@ export class Engine {
   /** Whether models fuse Conv2d -> BatchNorm2d (eval) [-> + shortcut] [-> ReLU] into one op in
    *  inference (InitOptions.fuse; src/nn/fusion.ts). May be changed at any time. */
   fuse = true;
+  /** Output positions per image up to which a convolution lays the columns of several images
+   *  side by side for one GEMM (src/ops/conv_small.ts; 3x3 maps and smaller by default); 0
+   *  keeps every convolution on the per-image kernels. For benchmarks and tests. */
+  smallMapPositions = 9;
   /** For tests: the caller runs every share of every kernel itself, as if no worker came in
    *  time (the results must have the same bits). */
   solo = false;
@@ -146,12 +161,18 @@ export class Engine {
     if (opts.build === "relaxed" && !features.relaxedSimd) throw new Error("simdnet: relaxed SIMD was asked for but this runtime does not validate it");
     let fallback: string | undefined;
     let threads: number;
+    let threadsReason: string;
     if (opts.threads === undefined) {
       // all cores, up to the pool's limit: a machine with more cores still gets an engine
       threads = Math.max(1, Math.min(features.cores, MAX_THREADS));
       if (features.cores > MAX_THREADS) fallback = `${features.cores} cores, but the engine runs at most ${MAX_THREADS} threads`;
+      threadsReason =
+        features.env === "node"
+          ? `all ${features.cores} cores (os.availableParallelism(): exact, not timed)`
+          : `${features.cores} reported by navigator.hardwareConcurrency`;
     } else {
       threads = opts.threads;
+      threadsReason = `init({ threads: ${threads} }) asked for it`;
       if (Number.isInteger(threads) && threads > MAX_THREADS)
         throw new RangeError(`simdnet: init: threads ${threads} is above the engine's maximum of ${MAX_THREADS} threads`);
       if (!Number.isInteger(threads) || threads < 1)
@@ -160,10 +181,26 @@ export class Engine {
     if (threads > 1 && !features.sharedMemory) {
       fallback = `${whyNoSharedMemory(features, opts)}: running on one thread`;
       threads = 1;
+      threadsReason = "one thread: no shared memory (info.fallback)";
     } else if (threads > 1 && !features.canBlock) {
       fallback = "a browser main thread may not block: running on one thread (drive simdnet from a worker for threads)";
       threads = 1;
+      threadsReason = "one thread: a browser main thread (info.fallback)";
     }
+    // the browser's count is timed (src/engine/threadchoice.ts; not in Node, whose count is
+    // exact); an explicit count never is. Once per reported count and process, like the build
+    // choice: a later init() starts the count kept then, with no timing and no extra workers.
+    // Not at 2: the roundings that report more cores than there are report 4 or more (WebKit:
+    // 4 or 8), and timing 2 against 1 on a busy moment would keep one thread for the page's life
+    let timeThreads = opts.threads === undefined && features.env !== "node" && threads > 2 && threads <= MAX_CHECKED;
+    const before = timeThreads ? threadChoices.get(threads) : undefined;
+    if (before) {
+      threads = before.threads;
+      threadsReason = `${before.reason}, timed at an earlier init()`;
+      timeThreads = false;
+    }
+    if (opts.threads === undefined && features.env !== "node" && threads > MAX_CHECKED) threadsReason += ` (not timed above ${MAX_CHECKED})`;
+    if (opts.threads === undefined && features.env !== "node" && threads === 2) threadsReason += " (not timed: no rounding reports 2 for more or fewer cores)";
     const maxMemory = opts.maxMemory ?? MAX_PAGES * PAGE;
     if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory) || maxMemory < 2 * 2 ** 20 || maxMemory > MAX_PAGES * PAGE)
       throw new RangeError(`simdnet: init: maxMemory must be a whole number of bytes from 2 MiB to 4 GiB, got ${JSON.stringify(opts.maxMemory)}`);
@@ -179,6 +216,7 @@ export class Engine {
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const info: EngineInfo = {
       threads,
+      threadsReason,
       build,
       buildReason,
       simd: features.simd,
@@ -195,7 +233,48 @@ export class Engine {
     if (opts.minParallelWork !== undefined) e.minParallelWork = opts.minParallelWork;
     if (opts.conv3x3 !== undefined) e.conv3x3 = opts.conv3x3;
     if (opts.fuse !== undefined) e.fuse = opts.fuse;
+    if (timeThreads) {
+      try {
+        threadChoices.set(threads, e._settleThreads());
+      } catch (err) {
+        e.dispose();
+        throw err;
+      }
+    }
     return e;
+  }
+
+  /** The start-up timing of thread counts (src/engine/threadchoice.ts): times the pool's
+   *  count against halves of it and retires the workers that add no speed; info.threads and
+   *  info.threadsReason then say what was kept. Internal: create() calls it in a browser when
+   *  init() was not given threads; tests also call it in Node, and with fake timings
+   *  (`fakeTimePair`, as settleThreads takes them) to shrink the pool to a known count.
+   *  Results are the same bits on any count, so this changes only speed. */
+  _settleThreads(fakeTimePair?: (more: number, fewer: number) => { more: number; fewer: number }): ThreadChoice {
+    this.assertAlive();
+    const choice = fakeTimePair ? settleThreads(this.info.threads, fakeTimePair) : measureThreads(this, this.info.threads);
+    if (choice.threads < this.info.threads && this.pool) {
+      if (choice.threads === 1) {
+        // no worker left: the kernels are called directly, as on a one-thread engine
+        this.pool.dispose();
+        this.pool = null;
+      } else this.pool.shrink(choice.threads);
+    }
+    const info = this.info as EngineInfo;
+    info.threads = choice.threads;
+    info.threadsReason = choice.reason;
+    return choice;
+  }
+
+  /** A kernel as `nth` shares on that many of the pool's threads (the thread count timing);
+   *  one share is a direct call, as on a one-thread engine. */
+  runShares(name: string, args: number[], nth: number): void {
+    this.assertAlive();
+    const k = this.index.get(name);
+    if (k === undefined) throw new Error(`simdnet: no kernel named ${name}`);
+    const f = this.exports[name];
+    if (!this.pool || nth === 1) f(...args, 0, 1);
+    else this.pool.run(k, args, (ith, n) => f(...args, ith, n), false, nth);
   }
 
   get threads(): number {

@@ -26,9 +26,11 @@ const MSG = CTRL + 2048; // error message bytes
 const MSG_LEN = 2048;
 // word indices. W_GEN: job generation (what sleeping workers wait on); W_DONE: shares done;
 // W_SHARE: the next unclaimed share; W_NEXT: the item counter of `take` (assembly/common.ts
-// WORK_COUNTER = CTRL + 4*W_NEXT)
-const W_GEN = 0, W_DONE = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7, W_NEXT = 8, W_SHARE = 9;
+// WORK_COUNTER = CTRL + 4*W_NEXT); W_NTH: the current job's share count (the pool's size, or
+// fewer: Pool.run's nth); W_LIVE: the threads that stay (Pool.shrink retires the others)
+const W_GEN = 0, W_DONE = 1, W_KERNEL = 2, W_NARGS = 3, W_ERR = 4, W_STOP = 5, W_ERR_THREAD = 6, W_NTH = 7, W_NEXT = 8, W_SHARE = 9, W_LIVE = 10;
 const W_DEAD = 16; // one word per thread
+const W_RETIRED = 80; // one word per thread: set by a worker that has left its loop for good (shrink)
 export const MAX_THREADS = 64;
 export const WORK_COUNTER = CTRL + 4 * W_NEXT;
 
@@ -71,8 +73,26 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       // the generation before the claim: if no share is left, sleep until it changes
       const gen = Atomics.load(ctrl, 0);
       if (Atomics.load(ctrl, 5)) break;
-      const nth = ctrl[7];
+      // retired by Pool.shrink: say so and never touch the control block again (the pool then
+      // terminates this worker; it can no longer be holding a share when it does)
+      if (ith >= Atomics.load(ctrl, 10)) {
+        Atomics.store(ctrl, 80 + ith, 1);
+        Atomics.notify(ctrl, 80 + ith);
+        return;
+      }
+      // a job split into fewer shares than the pool has threads (the start-up thread count
+      // timing): the threads past its count sleep until the count changes (not woken by every
+      // job: the timing of n threads is not to pay for the others' wake-ups). A stale read here
+      // only costs fairness: the share count that matters is re-read after the claim below.
+      const jobNth = Atomics.load(ctrl, 7);
+      if (ith >= jobNth) {
+        Atomics.wait(ctrl, 7, jobNth);
+        continue;
+      }
       const sh = Atomics.add(ctrl, 9, 1);
+      // read after the claim: a claim of a share of the job now published also sees its count
+      // (the caller writes it before it opens the shares)
+      const nth = Atomics.load(ctrl, 7);
       if (sh >= nth) {
         // spin briefly (consecutive kernels follow each other closely), then sleep
         let spins = 0;
@@ -137,6 +157,10 @@ function supervisorMain(CTRL: number, nodeRequire: any) {
         });
         w.postMessage({ module: m.module, memory: m.memory, ith, names: m.names });
       }
+    } else if (m.type === "retire") {
+      // Pool.shrink: these workers have left their loops; end them
+      for (let ith = m.from; ith < workers.length; ith++) if (workers[ith]) workers[ith].terminate();
+      workers.length = Math.min(workers.length, m.from);
     } else if (m.type === "kill") {
       setTimeout(() => workers[m.ith] && workers[m.ith].terminate(), m.afterMs);
     }
@@ -163,7 +187,8 @@ interface AnyWorker {
 }
 
 export class Pool {
-  readonly nth: number;
+  /** threads, the caller included (fewer after shrink) */
+  nth: number;
   private workers: AnyWorker[] = [];
   private ctrl: Int32Array;
   private args: Float64Array;
@@ -177,6 +202,7 @@ export class Pool {
     this.args = new Float64Array(memory.buffer, ARGS, MAX_ARGS);
     this.ctrl.fill(0);
     this.ctrl[W_NTH] = nth;
+    this.ctrl[W_LIVE] = nth;
     this.ctrl[W_SHARE] = nth; // no job: no share to claim
   }
 
@@ -261,13 +287,20 @@ export class Pool {
 
   /** Runs kernel `k` as nth shares (see the top of the file); the caller runs shares too.
    *  `solo`: no worker is woken, so the caller runs the shares (tests: as if no worker came in
-   *  time). Throws if a
-   *  share failed, naming its index as the thread. */
-  run(k: number, args: ArrayLike<number>, self: (ith: number, nth: number) => void, solo = false): void {
+   *  time). `nth`: fewer shares than the pool has threads (the start-up timing of thread
+   *  counts, src/engine/threadchoice.ts): the workers past that count sleep through the job.
+   *  Throws if a share failed, naming its index as the thread. */
+  run(k: number, args: ArrayLike<number>, self: (ith: number, nth: number) => void, solo = false, nth = this.nth): void {
     if (this.broken) throw new WorkerError(this.broken);
-    const c = this.ctrl, nth = this.nth;
+    const c = this.ctrl;
+    if (!(nth >= 1 && nth <= this.nth)) throw new RangeError(`simdnet: a job of ${nth} shares on a pool of ${this.nth} threads`);
     if (args.length > MAX_ARGS) throw new Error(`simdnet: too many kernel arguments (${args.length})`);
     for (let i = 0; i < args.length; i++) this.args[i] = args[i];
+    if (c[W_NTH] !== nth) {
+      // (wakes the workers that sat out a job of fewer shares)
+      Atomics.store(c, W_NTH, nth);
+      Atomics.notify(c, W_NTH);
+    }
     c[W_KERNEL] = k;
     c[W_NARGS] = args.length;
     c[W_ERR] = 0;
@@ -306,7 +339,8 @@ export class Pool {
           continue;
         }
         Atomics.wait(c, W_DONE, d, 100);
-        for (let t = 1; t < nth; t++)
+        // (any live worker may have claimed a share, not only those below nth)
+        for (let t = 1; t < this.nth; t++)
           if (Atomics.load(c, W_DEAD + t)) {
             this.broken = `simdnet: worker ${t} died while running ${this.names[k]}; dispose the engine and call init() again`;
             throw new WorkerError(this.broken);
@@ -320,6 +354,40 @@ export class Pool {
       for (let i = 0; i < MSG_LEN && bytes[i]; i++) s += String.fromCharCode(bytes[i]);
       throw new WorkerError(`simdnet: kernel ${this.names[k]} failed on thread ${c[W_ERR_THREAD]}: ${s}`);
     }
+  }
+
+  /** Ends the workers from `nth` on, leaving a pool of nth threads (the caller included), when
+   *  the start-up timing found the extra threads add no speed. Called between jobs. Each
+   *  retiring worker first leaves its loop and says so (it sleeps between jobs, so this takes
+   *  a wake-up), and only then is terminated: a worker terminated while it could still claim
+   *  a share would leave a later job waiting for that share. Returns the ms it took. */
+  shrink(nth: number, timeoutMs = 5000): number {
+    if (this.broken) throw new WorkerError(this.broken);
+    if (!(Number.isInteger(nth) && nth >= 1 && nth <= this.nth)) throw new RangeError(`simdnet: cannot shrink a pool of ${this.nth} threads to ${nth}`);
+    if (nth === this.nth) return 0;
+    const c = this.ctrl, t0 = performance.now();
+    Atomics.store(c, W_LIVE, nth);
+    Atomics.store(c, W_NTH, nth);
+    // wake every worker, wherever it sleeps (between jobs, or sitting out a smaller job)
+    Atomics.add(c, W_GEN, 1);
+    Atomics.notify(c, W_GEN);
+    Atomics.notify(c, W_NTH);
+    for (let t = nth; t < this.nth; t++)
+      while (!Atomics.load(c, W_RETIRED + t) && !Atomics.load(c, W_DEAD + t)) {
+        // again each time: a worker that read the share count just before it was stored (the
+        // same value) and only then went to sleep on it missed the first wake-up
+        Atomics.notify(c, W_NTH);
+        Atomics.notify(c, W_GEN);
+        if (performance.now() - t0 > timeoutMs) {
+          this.broken = `simdnet: worker ${t} did not stop within ${timeoutMs / 1000} s when the pool shrank; dispose the engine and call init() again`;
+          throw new WorkerError(this.broken);
+        }
+        Atomics.wait(c, W_RETIRED + t, 0, 20);
+      }
+    if (this.supervisor) this.supervisor.postMessage({ type: "retire", from: nth });
+    for (const w of this.workers.splice(nth - 1)) w.terminate();
+    this.nth = nth;
+    return performance.now() - t0;
   }
 
   /** For tests: make worker `ith` exit as if it crashed. With `afterMs`, it is terminated
@@ -336,6 +404,7 @@ export class Pool {
     Atomics.store(this.ctrl, W_STOP, 1);
     Atomics.add(this.ctrl, W_GEN, 1);
     Atomics.notify(this.ctrl, W_GEN);
+    Atomics.notify(this.ctrl, W_NTH);
     for (const w of this.workers) w.terminate();
     this.workers = [];
     // terminating the supervisor terminates the workers it started

@@ -10,6 +10,7 @@ import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
 import { winogradTile, winogradWeights, winogradForward } from "./winograd.js";
 import { notePath } from "../profile.js";
 import { withPack } from "./packs.js";
+import { smallMap, smallMapForward, smallMapInput, smallMapWeight } from "./conv_small.js";
 
 /** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
  *  [O, C/G, KH, KW], output [N,O,HO,WO]. */
@@ -135,6 +136,17 @@ export function convEpiloguePass(eng: Engine, g: ConvGeometry, ep: number, y: nu
   if (ep) eng.run("f32_conv_epilogue", [ep, y, g.N, g.O, g.HO * g.WO], g.N * g.O * g.HO * g.WO);
 }
 
+/** The depthwise forward that computes a stride-1 depthwise convolution's input gradient: dy
+ *  convolved with the reversed taps, padding D*(K-1) - P (where that is not negative), or null
+ *  where it does not apply. */
+function depthwiseInputAsForward(g: ConvGeometry): ConvGeometry | null {
+  if (g.G !== g.C || g.O !== g.C || g.SH !== 1 || g.SW !== 1) return null;
+  const PH = g.DH * (g.KH - 1) - g.PH, PW = g.DW * (g.KW - 1) - g.PW;
+  if (PH < 0 || PW < 0) return null;
+  const fg = { N: g.N, C: g.O, H: g.HO, W: g.WO, O: g.C, G: g.G, KH: g.KH, KW: g.KW, SH: 1, SW: 1, PH, PW, DH: g.DH, DW: g.DW, HO: g.H, WO: g.W };
+  return depthwisePlane(fg) ? fg : null;
+}
+
 /** The padded plane of the depthwise kernel (floats, 16 spare), or 0 where it does not apply:
  *  one input and one output channel per group, stride 1 or 2 along rows, a plane of at most
  *  4 MB. */
@@ -163,6 +175,12 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: Tensor, 
     withPack(eng, w, `winograd${m} ${g.O}x${g.C}`, () => winogradWeights(eng, w.ptr, g.O, g.C, false, m),
       (pu) => winogradForward(eng, g, m, x, pu, bias, y, ep));
     return `winograd F(${m},3)`;
+  }
+  if (smallMap(eng, g)) {
+    // a few positions per image, images side by side: the epilogue as one pass after it
+    smallMapForward(eng, g, x, w, bias, y);
+    convEpiloguePass(eng, g, ep, y);
+    return "im2col, images side by side";
   }
   const Og = g.O / g.G, K = (g.C / g.G) * g.KH * g.KW;
   withPack(eng, w, `conv ${g.G}x${Og}x${K}`, () => packA(eng, w.ptr, K, false, Og, K, g.G, Og * K),
@@ -239,6 +257,23 @@ const columnFloats = (g: ConvGeometry) => g.N * g.C * g.KH * g.KW * Math.ceil((g
  *  Flipped or transformed weights are kept with w while it is unchanged (src/ops/packs.ts). */
 export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, dx: number, init = 0): void {
   const w = wt.ptr;
+  const dwg = depthwiseInputAsForward(g);
+  if (dwg) {
+    // depthwise, stride 1: dx = the depthwise forward of dy with the taps reversed (init,
+    // conv_transpose2d's bias, as its bias); the reversed weights are kept while w is unchanged
+    notePath("depthwise");
+    const KK = g.KH * g.KW;
+    const build = () => {
+      const pw = eng.alloc(g.C * KK * 4, "reversed depthwise weights");
+      const f = eng.heapF32;
+      for (let i = 0; i < g.C * KK; i++) f[pw / 4 + i] = f[w / 4 + i - (i % KK) + (KK - 1 - (i % KK))];
+      return pw;
+    };
+    const bytes = round64(depthwisePlane(dwg) * 4);
+    withPack(eng, wt, `depthwise reversed ${g.C}x${KK}`, build, (pw) =>
+      withGeometry(eng, dwg, 0, (geo) => eng.run("f32_conv2d_dw_fwd", [geo, dy, pw, init, dx, 0, eng.scratch(bytes), bytes], macs(g))));
+    return;
+  }
   const fg = inputGradAsForward(g);
   const m = fg ? winogradTile(eng, fg) : 0;
   if (fg && m) {
@@ -259,6 +294,7 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
     withPack(eng, wt, `conv flipped ${g.G}x${g.O}x${Cg}x${g.KH}x${g.KW}`, build, (pw) => convForwardPacked(eng, fg, dy, pw, init, dx));
     return;
   }
+  if (smallMap(eng, g)) return smallMapInput(eng, g, dy, wt, dx, init); // a few positions per image
   const Cg = g.C / g.G, KK = g.KH * g.KW;
   if (inputGradInTwoPasses(g)) {
     const K = Cg * KK, P = g.HO * g.WO;
@@ -292,6 +328,16 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
 
 /** dw = the weight gradient of conv for input x and output gradient dy. */
 export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number): void {
+  const plane = depthwisePlane(g);
+  if (plane) {
+    // depthwise: one item per channel, a dot product per tap (assembly/conv_dw_bwd.ts)
+    notePath("depthwise");
+    const KK = g.KH * g.KW;
+    const bytes = round64((KK * 20 + 63) & ~63) + round64(plane * 4);
+    withGeometry(eng, g, 0, (geo) => eng.run("f32_conv2d_dw_bwd_weight", [geo, x, dy, dw, eng.scratch(bytes), bytes], macs(g)));
+    return;
+  }
+  if (smallMap(eng, g)) return smallMapWeight(eng, g, x, dy, dw); // a few positions per image
   const K = (g.C / g.G) * g.KH * g.KW;
   const items = g.G * Math.ceil(K / KB);
   // Ranges of the (image, position chunk) sequence summed apart, then added in order: a

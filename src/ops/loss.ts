@@ -36,7 +36,9 @@ function checkClassTargets(op: string, x: Tensor, t: Tensor) {
   const [N, C] = x.shape;
   if (t.shape[0] !== N) fail(op, `target ${shapeStr(t.shape)} does not match input batch ${N} (input ${shapeStr(x.shape)})`);
   if (C === 0) fail(op, `input ${shapeStr(x.shape)} has no classes`);
-  if (t.device !== "cpu") return; // values on the GPU cannot be read here: its kernels give NaN for a bad target
+  // values on the GPU cannot be read here: its kernels check them and the next read reports a bad
+  // one (src/webgpu/ops/loss.ts)
+  if (t.device !== "cpu") return;
   const td = t.data;
   for (let i = 0; i < N; i++)
     if (!Number.isInteger(td[i]) || td[i] < 0 || td[i] >= C)
@@ -59,7 +61,7 @@ function checkCrossEntropy(x: Tensor, t: Tensor, ignore: number): number {
   if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]))
     fail(op, `target ${shapeStr(t.shape)} does not match input ${shapeStr(x.shape)}: expected class indices of shape ${shapeStr(want)}`);
   if (C === 0) fail(op, `input ${shapeStr(x.shape)} has no classes`);
-  if (t.device !== "cpu") return -1; // values on the GPU cannot be read here: its kernels give NaN for a bad target
+  if (t.device !== "cpu") return -1; // on the GPU its kernels check (as checkClassTargets says)
   const td = t.data;
   let counted = 0;
   for (let i = 0; i < td.length; i++) {
@@ -198,7 +200,7 @@ function elementLoss(name: string, kernel: string, extraCheck?: (x: Tensor) => v
 export const mseLossOp = elementLoss("mse_loss", "mse");
 export const l1LossOp = elementLoss("l1_loss", "l1");
 export const bceOp = elementLoss("binary_cross_entropy", "bce", (x) => {
-  if (x.device !== "cpu") return; // values on the GPU cannot be read here: its kernel gives NaN outside [0, 1]
+  if (x.device !== "cpu") return; // on the GPU its kernels check, and the next read reports (src/webgpu/ops/loss.ts)
   const d = x.data;
   for (let i = 0; i < d.length; i++)
     if (!(d[i] >= 0 && d[i] <= 1))

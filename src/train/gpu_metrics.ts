@@ -38,7 +38,9 @@ export class GpuMetrics {
 
   /** The sums so far (one read). */
   async read(): Promise<GpuSums> {
-    const v = await this.acc.read();
+    // the name is for the error of a kernel's check that this read finds (a custom loss given
+    // bad targets: fit and evaluate check the labels only for their default loss)
+    const v = await this.gpu.read(this.acc.ptr, this.acc.size, "the loss and metrics summed on the GPU by fit/evaluateAsync");
     return { loss: v[0], n: v[1], top1: v[2], top5: v[3], nonFinite: v[4] };
   }
 
@@ -70,7 +72,7 @@ export class GpuPixelMetrics {
   }
 
   async read(): Promise<PixelCounts> {
-    const v = await this.acc.read();
+    const v = await this.gpu.read(this.acc.ptr, this.acc.size, "the per-pixel counts summed on the GPU by fit/evaluateAsync");
     const at = (c: number) => v[2 * c] * 1048576 + v[2 * c + 1];
     const k = this.k;
     return {

@@ -40,8 +40,9 @@ export function labelledPixels(labels: Int32Array, ignoreIndex: number): number 
 }
 
 /** Throws unless every label is a class in [0, k) or, for per-pixel targets, the ignore index:
- *  where the targets sit on the GPU the loss cannot look (it gives NaN), so fit and evaluate
- *  check the batch's labels on the CPU, where they are anyway. */
+ *  where the targets sit on the GPU the loss reports a bad one only at the next read, steps
+ *  later (a device-side check), so fit and evaluate check the batch's labels on the CPU, where
+ *  they are anyway, and name the batch. */
 export function checkTargets(where: string, labels: Int32Array, k: number, ignoreIndex?: number): void {
   for (let i = 0; i < labels.length; i++) {
     const t = labels[i];

@@ -11,11 +11,71 @@
 // to a uniform buffer just before the batch is submitted; each dispatch finds its arguments at a
 // dynamic offset. Buffers freed by tensors are reused in queue order, which is safe because the
 // GPU runs dispatches in the order they were recorded, each seeing the writes of the ones before.
+//
+// Errors found on the GPU (device-side asserts, as CUDA's): a kernel cannot throw, and the CPU
+// cannot look at GPU values without a readback, which a training step must never do. So a kernel
+// that meets bad data (a loss target that is not a class index, say) writes its normal output (NaN)
+// and records the first bad element in a small error record, a storage buffer of its own bound
+// next to the arena; every read copies the record back in the same submit as the values, clears
+// it, and rejects with the error if it was set (see read() and checkTag()).
 import { fmt } from "../engine/arena.js";
 import { PRELUDE } from "./prelude.js";
 import { nodeWebgpu, isNode } from "../platform/index.js";
+import type { Tensor, Storage } from "../tensor.js";
 
 export class GpuError extends Error {}
+
+/** A check that kernels make on their data, where the CPU op checks the values before running
+ *  (the GPU twin of part of an op's check(): src/webgpu/ops/loss.ts has the examples). A kernel
+ *  that meets a bad element calls the prelude's report_bad(tag, index) with the tag that
+ *  GpuEngine.checkTag() gave its dispatch, and the next read of any tensor rejects with the error
+ *  made here. */
+export interface DeviceCheck<I> {
+  /** The error for the first bad element of the checked tensor: its flat index; its value, read
+   *  back when the error is reported (undefined when the tensor was freed or written since); the
+   *  info given to checkTag (undefined when no longer kept: see KEEP_CHECKS); `where` says it was
+   *  on webgpu and which read found it, for the end of the message. */
+  error(bad: { index: number; value?: number; info?: I; where: string }): Error;
+}
+
+/** The checks declared by the ops, numbered from 1 (the low byte of a tag). */
+const deviceChecks: DeviceCheck<any>[] = [];
+const checkKinds = new Map<DeviceCheck<any>, number>();
+
+/** Declares a device-side check (once, at module load, like wgslFile's kernels). */
+export function deviceCheck<I>(check: DeviceCheck<I>): DeviceCheck<I> {
+  // 254 at most: a tag of all ones (the last seq, kind 255) would record as an empty record
+  if (deviceChecks.length === 254) throw new Error("simdnet: more than 254 device checks");
+  deviceChecks.push(check);
+  checkKinds.set(check, deviceChecks.length);
+  return check;
+}
+
+/** The error record (u32 words; all zero: no error), written by the prelude's report_bad():
+ *  [0] ~tag of the earliest dispatch in queue order that found bad data (atomicMax of the
+ *  complement: tags grow with the dispatch order, and an empty record is 0), [1] ~index of its
+ *  lowest bad element (atomicMax of the complement is a min). Integer atomics only, so the record
+ *  is the same whatever order the threads run in. */
+const ERR_BYTES = 16;
+/** Checked dispatches whose details (the tensor, the op's info) are kept for the message, the
+ *  latest first; an older one still reports its op and index. */
+const KEEP_CHECKS = 4096;
+/** A tag is seq << 8 | kind; seq counts the checked dispatches since the last read (saturating:
+ *  past 2^24 - 1 of them without a read, later ones share a tag and their errors merge). */
+const MAX_SEQ = 2 ** 24 - 1;
+
+/** What checkTag() keeps about one checked dispatch, to word its error. */
+interface CheckSite {
+  check: DeviceCheck<any>;
+  info: unknown;
+  /** the checked tensor's storage, held weakly (keeping it would keep GPU memory), with where
+   *  and at which version it was, to tell whether its values are still those the kernel saw */
+  storage: WeakRef<Storage>;
+  storagePtr: number;
+  version: number;
+  /** byte offset of the checked tensor's first element */
+  ptr: number;
+}
 
 /** A WGSL kernel: an entry point of a file in wgsl/ (the file is compiled once, after the
  *  prelude). */
@@ -72,6 +132,7 @@ export interface GpuStats {
   dispatches: number;
   submits: number;
   buffersCreated: number;
+  /** bytes of values read back (not counting the 16-byte error record each read copies too) */
   bytesRead: number;
   bytesWritten: number;
   pipelines: number;
@@ -109,6 +170,11 @@ export class GpuEngine {
   private pending = 0;
   private staging: GPUBuffer[] = [];
   private firstError: string | null = null;
+  /** the error record of the device-side checks (ERR_BYTES; binding 2 of every kernel) */
+  private errBuf: GPUBuffer;
+  private checkSeq = 0;
+  /** the checked dispatches since the last read, by seq (insertion order: oldest first) */
+  private checkSites = new Map<number, CheckSite>();
 
   /** @internal (made by init({ webgpu: true })) */
   constructor(private gpu: GPUDevice, readonly info: WebgpuInfo) {
@@ -118,11 +184,14 @@ export class GpuEngine {
     this.arenaBytes = Math.min(this.maxBytes, 16 * 2 ** 20);
     this.arena = this.createBuffer(this.arenaBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     this.argsBuf = this.createBuffer(SUBMIT_EVERY * ARG_STRIDE, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    // created zeroed: no error
+    this.errBuf = this.createBuffer(ERR_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     this.argWords = new Uint32Array((SUBMIT_EVERY * ARG_STRIDE) / 4);
     this.layout = gpu.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage" } },
         { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: MAX_ARGS * 4 } },
+        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage", minBindingSize: ERR_BYTES } },
       ],
     });
     this.pipelineLayout = gpu.createPipelineLayout({ bindGroupLayouts: [this.layout] });
@@ -147,6 +216,7 @@ export class GpuEngine {
       entries: [
         { binding: 0, resource: { buffer: this.arena } },
         { binding: 1, resource: { buffer: this.argsBuf, size: MAX_ARGS * 4 } },
+        { binding: 2, resource: { buffer: this.errBuf } },
       ],
     });
   }
@@ -370,32 +440,96 @@ export class GpuEngine {
     this.stats.bytesWritten += values.byteLength;
   }
 
-  /** Copy n floats from byte offset ptr back to the CPU (the only way values come back). */
-  async read(ptr: number, n: number): Promise<Float32Array> {
+  // ---- device-side checks ----
+
+  /** @internal The tag argument of a dispatch whose kernel checks the elements of `data` with
+   *  `check` (its report_bad() calls record under it); `info` is kept for the message. Costs no
+   *  GPU work: the record is only read with the next read(). */
+  checkTag<I>(check: DeviceCheck<I>, data: Tensor, info: I): number {
+    const kind = checkKinds.get(check);
+    if (!kind) throw new Error("simdnet: checkTag of a check not made by deviceCheck()");
+    if (this.checkSeq < MAX_SEQ) this.checkSeq++;
+    const seq = this.checkSeq;
+    const st = data.storage;
+    this.checkSites.delete(seq); // re-inserted last (a saturated seq is reused)
+    this.checkSites.set(seq, { check, info, storage: new WeakRef(st), storagePtr: st.ptr, version: st.version, ptr: data.ptr });
+    if (this.checkSites.size > KEEP_CHECKS) this.checkSites.delete(this.checkSites.keys().next().value!);
+    return ((seq << 8) | kind) >>> 0;
+  }
+
+  /** The error of a set error record: the check's own message, with the bad value read back
+   *  (4 bytes, no error check: that would clear what a later dispatch may have recorded) while
+   *  the checked tensor still holds the values the kernel saw. */
+  private async deviceError(rec: Uint32Array, sites: Map<number, CheckSite>, what: string): Promise<Error> {
+    const tag = ~rec[0] >>> 0, index = ~rec[1] >>> 0;
+    const check = deviceChecks[(tag & 0xff) - 1];
+    const where = `on webgpu, found when reading ${what} back`;
+    if (!check) return new GpuError(`simdnet: a kernel reported bad data with an unknown tag ${tag} (${where})`);
+    const site = sites.get(tag >>> 8);
+    if (!site) return check.error({ index, where });
+    let value: number | undefined;
+    const st = site.storage.deref();
+    if (st && !st.released && st.ptr === site.storagePtr && st.version === site.version && !this.disposed) {
+      try {
+        value = (await this.readback(site.ptr + index * 4, 1, false)).values[0];
+      } catch {
+        // the device went away meanwhile: report the check's error without the value
+      }
+    }
+    return check.error({ index, value, info: site.info, where });
+  }
+
+  // ---- reading back ----
+
+  /** Copy n floats from byte offset ptr back to the CPU (the only way values come back). Rejects
+   *  instead when a kernel recorded bad data since the last read (checkTag): the error record
+   *  comes back in the same copy, so this costs no extra submit or map. `what` names what is read
+   *  in that error ("a tensor [8]"). */
+  async read(ptr: number, n: number, what = "a tensor"): Promise<Float32Array> {
     this.assertAlive();
+    const sites = this.checkSites;
+    const { values, record } = await this.readback(ptr, n, true);
+    if (record![0] !== 0) throw await this.deviceError(record!, sites, what);
+    return values;
+  }
+
+  /** The copy behind read(); with `check`, the error record is copied after the values (and
+   *  its details handed over: the caller took this.checkSites before) and cleared in the same
+   *  submit, so every error is reported by exactly one read: the first one submitted after it. */
+  private async readback(ptr: number, n: number, check: boolean): Promise<{ values: Float32Array; record?: Uint32Array }> {
     const bytes = n * 4;
-    if (bytes === 0) return new Float32Array(0);
     const size = Math.ceil(bytes / 4) * 4;
-    let buf = this.staging.find((b) => b.size >= size && b.size <= 4 * size + 65536);
+    const total = size + (check ? ERR_BYTES : 0);
+    let buf = this.staging.find((b) => b.size >= total && b.size <= 4 * total + 65536);
     if (buf) this.staging.splice(this.staging.indexOf(buf), 1);
-    else buf = this.createBuffer(Math.max(size, 256), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    else buf = this.createBuffer(Math.max(total, 256), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     this.endPass();
     const enc = this.encoder ?? this.gpu.createCommandEncoder();
-    enc.copyBufferToBuffer(this.arena, ptr, buf, 0, size);
+    if (size) enc.copyBufferToBuffer(this.arena, ptr, buf, 0, size);
+    if (check) {
+      enc.copyBufferToBuffer(this.errBuf, 0, buf, size, ERR_BYTES);
+      enc.clearBuffer(this.errBuf);
+      // dispatches recorded from now on run after the clear: their tags start again
+      this.checkSites = new Map();
+      this.checkSeq = 0;
+    }
     this.encoder = enc;
     this.flush();
     try {
-      await buf.mapAsync(GPUMapMode.READ, 0, size);
+      await buf.mapAsync(GPUMapMode.READ, 0, total);
     } catch (e) {
       this.assertAlive();
       throw new GpuError(`simdnet: reading a tensor back from the GPU failed: ${(e as Error).message}`);
     }
-    const out = new Float32Array(buf.getMappedRange(0, size).slice(0));
+    const mapped = buf.getMappedRange(0, total);
+    const values = new Float32Array(mapped.slice(0, bytes));
+    const record = check ? new Uint32Array(mapped.slice(size, total)) : undefined;
     buf.unmap();
     this.staging.push(buf);
     if (this.staging.length > 8) this.staging.shift()!.destroy();
+    // the values asked for (the test of "a step reads nothing" counts them); not the record
     this.stats.bytesRead += bytes;
-    return out;
+    return { values, record };
   }
 
   /** Resolves when everything submitted so far has run. */

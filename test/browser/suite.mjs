@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { startServer } from "./launch.mjs";
 import { fixtureFiles, sameBitsAsNode } from "./node_bits.mjs";
 import { launch, requireBrowser } from "./drivers.mjs";
+import { availableParallelism } from "node:os";
 
 const files = fixtureFiles;
 
@@ -69,6 +70,23 @@ export function browserSuite(name, expect) {
     if (expect.sharedArrayBuffer) assert.is(r.info.fallback, undefined);
     else assert.match(r.info.fallback, expect.fallback);
     await sameBitsAsNode(`${name} worker, ${threads} thread(s)`, r.info.build, r.result);
+  });
+
+  // without `threads` the browser's count is timed (src/engine/threadchoice.ts); here it claims
+  // twice the cores (the invariants only: the outcome depends on timing; test/browser.test.mjs
+  // checks more in Chromium)
+  test(`${name}: init() without threads times a reported count of twice the cores and keeps at most that, saying so`, async () => {
+    const reported = 2 * availableParallelism();
+    const r = await inWorker(isolated, { cmd: "init", reported });
+    assert.ok(r.ok, r.error);
+    console.log(`${name}: reported ${reported}: ${r.info.threads} thread(s): ${r.info.threadsReason}`);
+    if (!expect.sharedArrayBuffer) {
+      assert.is(r.info.threads, 1);
+      assert.match(r.info.threadsReason, /^one thread: no shared memory/);
+      return;
+    }
+    assert.ok(r.info.threads >= 1 && r.info.threads <= reported);
+    assert.match(r.info.threadsReason, new RegExp(`^${reported} reported, (all|${r.info.threads}) measured useful \\(.*; \\d+ ms of timing\\)$`));
   });
 
   test(`${name}: a page without cross-origin isolation falls back to one thread, says why, same bits`, async () => {
