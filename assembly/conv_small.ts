@@ -46,36 +46,43 @@ export function f32_conv2d_cols_batch(geo: usize, x: usize, n0: i32, nimg: i32, 
 
 /** dx[n][c] (images n0..n0+nimg) = init[c] (or 0) plus, tap by tap in order, the columns
  *  cols[c*L + l][(n - n0)*P + p] of tap taps[l] (or l, taps = 0) at the input positions they
- *  came from. Items: the (image, channel) planes. */
+ *  came from. Items: PLANES (image, channel) planes of one image (a plane is a few floats). */
+const PLANES = 16;
 export function f32_conv2d_col2im_batch(geo: usize, cols: usize, n0: i32, nimg: i32, taps: usize, L: i32, dx: usize, init: usize, ith: i32, nth: i32): void {
   const C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
   const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
   const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
-  const P = HO * WO, J = nimg * P, HW = H * W;
-  for (let it = take(-1, nth); it < nimg * C; it = take(it, nth)) {
-    const nl = it / C, c = it - nl * C;
-    const plane = dx + (<usize>((n0 + nl) * C + c) * HW << 2);
-    const v: f32 = init ? load<f32>(init + (<usize>c << 2)) : 0;
-    for (let i = 0; i < HW; i++) store<f32>(plane + (<usize>i << 2), v);
-    for (let l = 0; l < L; l++) {
-      const t = taps ? load<i32>(taps + (<usize>l << 2)) : l, ky = t / KW, kx = t - ky * KW;
-      let src = cols + ((<usize>(c * L + l) * J + <usize>nl * P) << 2);
-      for (let oy = 0; oy < HO; oy++) {
-        const iy = oy * SH - PH + ky * DH;
-        if (<u32>iy >= <u32>H) {
-          src += <usize>WO << 2;
-          continue;
+  const P = HO * WO, J = nimg * P, HW = H * W, CB = (C + PLANES - 1) / PLANES;
+  for (let it = take(-1, nth); it < nimg * CB; it = take(it, nth)) {
+    const nl = it / CB, c0 = (it - nl * CB) * PLANES;
+    for (let c = c0; c < min(C, c0 + PLANES); c++) col2imPlane(cols, nl, c, C, H, W, KW, SH, SW, PH, PW, DH, DW, HO, WO, P, J, taps, L,
+      dx + (<usize>((n0 + nl) * C + c) * HW << 2), init ? load<f32>(init + (<usize>c << 2)) : 0);
+  }
+}
+
+/** One (image, channel) plane of f32_conv2d_col2im_batch: v, then the taps in order. */
+// @ts-ignore: decorator
+@inline function col2imPlane(cols: usize, nl: i32, c: i32, C: i32, H: i32, W: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32,
+  DH: i32, DW: i32, HO: i32, WO: i32, P: i32, J: i32, taps: usize, L: i32, plane: usize, v: f32): void {
+  for (let i = 0; i < H * W; i++) store<f32>(plane + (<usize>i << 2), v);
+  for (let l = 0; l < L; l++) {
+    const t = taps ? load<i32>(taps + (<usize>l << 2)) : l, ky = t / KW, kx = t - ky * KW;
+    let src = cols + ((<usize>(c * L + l) * J + <usize>nl * P) << 2);
+    for (let oy = 0; oy < HO; oy++) {
+      const iy = oy * SH - PH + ky * DH;
+      if (<u32>iy >= <u32>H) {
+        src += <usize>WO << 2;
+        continue;
+      }
+      const row = plane + (<usize>(iy * W) << 2);
+      for (let ox = 0; ox < WO; ox++) {
+        const ix = ox * SW - PW + kx * DW;
+        if (<u32>ix < <u32>W) {
+          const d = row + (<usize>ix << 2);
+          store<f32>(d, load<f32>(d) + load<f32>(src));
         }
-        const row = plane + (<usize>iy * W << 2);
-        for (let ox = 0; ox < WO; ox++) {
-          const ix = ox * SW - PW + kx * DW;
-          if (<u32>ix < <u32>W) {
-            const d = row + (<usize>ix << 2);
-            store<f32>(d, load<f32>(d) + load<f32>(src));
-          }
-          src += 4;
-        }
+        src += 4;
       }
     }
   }
