@@ -193,6 +193,7 @@ export class Engine {
     // Not at 2: the roundings that report more cores than there are report 4 or more (WebKit:
     // 4 or 8), and timing 2 against 1 on a busy moment would keep one thread for the page's life
     let timeThreads = opts.threads === undefined && features.env !== "node" && threads > 2 && threads <= MAX_CHECKED;
+    if (opts.threads === undefined && features.env !== "node" && threads === 2) threadsReason += " (not timed: no rounding reports 2 for more or fewer cores)";
     const before = timeThreads ? threadChoices.get(threads) : undefined;
     if (before) {
       threads = before.threads;
@@ -200,7 +201,7 @@ export class Engine {
       timeThreads = false;
     }
     if (opts.threads === undefined && features.env !== "node" && threads > MAX_CHECKED) threadsReason += ` (not timed above ${MAX_CHECKED})`;
-    if (opts.threads === undefined && features.env !== "node" && threads === 2) threadsReason += " (not timed: no rounding reports 2 for more or fewer cores)";
+
     const maxMemory = opts.maxMemory ?? MAX_PAGES * PAGE;
     if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory) || maxMemory < 2 * 2 ** 20 || maxMemory > MAX_PAGES * PAGE)
       throw new RangeError(`simdnet: init: maxMemory must be a whole number of bytes from 2 MiB to 4 GiB, got ${JSON.stringify(opts.maxMemory)}`);

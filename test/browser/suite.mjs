@@ -124,12 +124,9 @@ export function browserSuite(name, expect) {
     });
 
   test(`${name}: the demo starts (${threads} thread(s)), trains (the loss falls) and stops`, async () => {
-    await page?.close();
-    page = await browser.newPage();
-    await page.goto(isolated.url + "demo/?threads=2");
     // wait for the demo's state to satisfy `cond` (source text, run in the page); a page error ends the wait
-    const until = async (cond, ms = 120000) => {
-      const s = await page.waitFor(
+    const state = (cond, ms) =>
+      page.waitFor(
         (src) => {
           const d = window.demo;
           const s = d && { ready: d.ready, running: d.running, steps: d.steps.length, errors: d.errors };
@@ -138,10 +135,26 @@ export function browserSuite(name, expect) {
         cond.toString(),
         ms,
       );
+    const until = async (cond, ms = 120000) => {
+      const s = await state(cond, ms);
       assert.equal(s.errors, [], "the page reported errors");
       return s;
     };
-    await until((s) => s.ready);
+    const open = async () => {
+      await page?.close();
+      page = await browser.newPage();
+      await page.goto(isolated.url + "demo/?threads=2");
+      return state((s) => s.ready, 120000);
+    };
+    // Firefox's automation hang inside a nested new Worker() (see inWorker above) shows on the
+    // demo as its init timing out: that one failure gets one more try on a fresh page, said out
+    // loud; any other error, or a second one, fails the test
+    let s = await open();
+    if (name === "firefox" && s.errors.length === 1 && /^could not start: init did not answer within \d+ s/.test(s.errors[0])) {
+      console.log(`${name}: the demo's init did not answer (${s.errors[0]}), the automation hang inside new Worker(); one more try on a fresh page`);
+      s = await open();
+    }
+    assert.equal(s.errors, [], "the page reported errors");
     const d = await page.evaluate(() => ({ info: window.demo.info, selectDisabled: document.getElementById("threads").disabled }));
     assert.is(d.info.threads, threads);
     assert.ok(d.info.build === "simd" || (expect.relaxedSimd && d.info.build === "relaxed"), d.info.build);
