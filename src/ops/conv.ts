@@ -11,6 +11,7 @@ import { winogradTile, winogradWeights, winogradForward } from "./winograd.js";
 import { notePath } from "../profile.js";
 import { withPack } from "./packs.js";
 import { smallMap, smallMapForward, smallMapInput, smallMapWeight } from "./conv_small.js";
+import { withGeometry } from "./conv_geometry.js";
 
 /** A convolution's shape, from the convolution's point of view: input [N,C,H,W], weight
  *  [O, C/G, KH, KW], output [N,O,HO,WO]. */
@@ -116,16 +117,6 @@ function padFloats(g: ConvGeometry, channels: number, positions: number): number
   const rows = (outRows - 1) * g.SH + (g.KH - 1) * g.DH + 1;
   const n = channels * rows * (g.W + 2 * g.PW) + 8;
   return n <= PAD_MAX ? n : 0;
-}
-
-function withGeometry<T>(eng: Engine, g: ConvGeometry, padf: number, fn: (geo: number) => T): T {
-  const geo = eng.alloc(68, "conv geometry");
-  try {
-    new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, padf]);
-    return fn(geo);
-  } finally {
-    eng.release(geo);
-  }
 }
 
 const macs = (g: ConvGeometry) => g.N * g.O * g.HO * g.WO * (g.C / g.G) * g.KH * g.KW;

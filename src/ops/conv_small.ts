@@ -22,6 +22,7 @@ import type { Engine } from "../engine/engine.js";
 import type { ConvGeometry } from "./conv.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS, EP_BETA, EP_ROWBIAS } from "./linalg.js";
 import { withPack } from "./packs.js";
+import { withGeometry } from "./conv_geometry.js";
 import { notePath } from "../profile.js";
 
 /** Column floats per chunk of images at most (4 MB): the columns of a chunk stay in cache
@@ -81,16 +82,6 @@ function gemmPacked(eng: Engine, pa: number, b: number, ldb: number, transB: boo
   eng.run("f32_gemm", [pa, b, ldb, transB ? 1 : 0, c, N, M, N, K, 1, beta, flags, rowBias, scratch, GEMM_SCRATCH], M * N * Math.max(K, 1));
 }
 
-function withGeo<T>(eng: Engine, g: ConvGeometry, fn: (geo: number) => T): T {
-  const geo = eng.alloc(68, "conv geometry");
-  try {
-    new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
-    return fn(geo);
-  } finally {
-    eng.release(geo);
-  }
-}
-
 /** Runs body(geo, n0, nimg, cols, tmp) for each chunk of images, with a column buffer
  *  (K x nimg*P) and an output-layout buffer (O x nimg*P) sized for the largest chunk. */
 function chunks(eng: Engine, g: ConvGeometry, K: number, body: (geo: number, n0: number, nimg: number, cols: number, tmp: number) => void): void {
@@ -99,7 +90,7 @@ function chunks(eng: Engine, g: ConvGeometry, K: number, body: (geo: number, n0:
   try {
     const tmp = eng.alloc(Math.max(4, g.O * per * P * 4), "conv outputs (small maps)");
     try {
-      withGeo(eng, g, (geo) => {
+      withGeometry(eng, g, 0, (geo) => {
         for (let n0 = 0; n0 < g.N; n0 += per) body(geo, n0, Math.min(per, g.N - n0), cols, tmp);
       });
     } finally {
