@@ -10,7 +10,7 @@ import { Module } from "./nn/module.js";
 import { saveModel, loadModel, modelFromConfig } from "./nn/save.js";
 import { Dataset } from "./data/dataset.js";
 import { loadMnistDigits, loadFashionMnist, loadIdxFolder, FASHION_MNIST_CLASSES } from "./data/sources.js";
-import { randomCrop, horizontalFlip, shift, rotation, colorJitter } from "./data/augment.js";
+import { randomCrop, horizontalFlip, shift, rotation, colorJitter, randomErasing } from "./data/augment.js";
 import { distance } from "./options.js";
 import { writeFileAtomic } from "./train/files.js";
 
@@ -72,7 +72,8 @@ train options:
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --augment=LIST                 chosen ones, in order: crop[:N] (N pixels of padding, 2), flip,
                                  shift[:N] (pixels, 2), rotate[:D] (degrees, 10), jitter[:F]
-                                 (brightness and contrast, 0.2); e.g. --augment=flip,rotate:5
+                                 (brightness and contrast, 0.2), erase[:P] (random erasing with
+                                 probability P, 0.5); e.g. --augment=flip,rotate:5
   --out DIR (./out)              model.safetensors, model.json, history.json, curves.svg,
                                  curves.png, checkpoint.safetensors
   --resume                       continue the run in --out from its checkpoint.safetensors, with
@@ -191,15 +192,16 @@ function parseArgs(argv: string[]): Args {
 /** --augment: random crops with 2 pixels of padding (and mirroring for Fashion-MNIST: clothes
  *  are left-right symmetric, digits are not); --augment=LIST picks them: crop[:N] (N pixels of
  *  padding, default 2), flip, shift[:N] (up to N pixels each way, default 2), rotate[:D] (up to
- *  D degrees, default 10), jitter[:F] (brightness and contrast by up to F, default 0.2). */
-const AUGMENTATIONS = "crop[:N], flip, shift[:N], rotate[:D], jitter[:F]";
+ *  D degrees, default 10), jitter[:F] (brightness and contrast by up to F, default 0.2), erase[:P]
+ *  (random erasing of a rectangle with probability P, default 0.5). */
+const AUGMENTATIONS = "crop[:N], flip, shift[:N], rotate[:D], jitter[:F], erase[:P]";
 function augmentations(v: Args[string], size: number, fashion: boolean) {
   if (!v) return undefined;
   if (v === true) return [randomCrop(size, { padding: 2 }), ...(fashion ? [horizontalFlip()] : [])];
   return String(v)
     .split(",")
     .map((item) => {
-      const m = item.trim().match(/^(crop|flip|shift|rotate|jitter)(?::([\d.]+))?$/);
+      const m = item.trim().match(/^(crop|flip|shift|rotate|jitter|erase)(?::([\d.]+))?$/);
       if (!m || (m[1] === "flip" && m[2] !== undefined)) throw new Error(`--augment: unknown augmentation '${item}' (known: ${AUGMENTATIONS})`);
       const arg = (def: number, int: boolean) => {
         const x = m[2] === undefined ? def : Number(m[2]);
@@ -211,6 +213,7 @@ function augmentations(v: Args[string], size: number, fashion: boolean) {
         case "flip": return horizontalFlip();
         case "shift": return shift(arg(2, true));
         case "rotate": return rotation(arg(10, false));
+        case "erase": return randomErasing({ p: arg(0.5, false) });
         default: {
           const f = arg(0.2, false);
           return colorJitter({ brightness: f, contrast: f });

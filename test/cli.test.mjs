@@ -66,7 +66,7 @@ test("bad commands and options are one-line errors with exit code 1", () => {
   assert.match(r.err, /--epochs must be an integer, got 'two'/);
   r = cli(["train", "--augment=spin", "--limit", "64"]);
   assert.is(r.code, 1);
-  assert.match(r.err, /--augment: unknown augmentation 'spin' \(known: crop\[:N\], flip, shift\[:N\], rotate\[:D\], jitter\[:F\]\)/);
+  assert.match(r.err, /--augment: unknown augmentation 'spin' \(known: crop\[:N\], flip, shift\[:N\], rotate\[:D\], jitter\[:F\], erase\[:P\]\)/);
   r = cli(["--help"]);
   assert.is(r.code, 0);
   assert.match(r.out, /simdnet train \[options\]/);

@@ -196,6 +196,45 @@ test("augment: crop, flip, shift, rotation and jitter keep the shape, follow the
   assert.ok(f >= 0.5 && f <= 1.5 && b.every((v, i) => Math.abs(v - f * src.data[i]) < 1e-4));
 });
 
+test("augment: random erasing overwrites one rectangle in every channel with the value (or uniform draws), follows the seed, and checks its options", () => {
+  const { randomErasing } = data;
+  const c = 2, h = 10, w = 12;
+  const src = { data: Float32Array.from({ length: c * h * w }, () => 5), c, h, w };
+  let erasedImages = 0;
+  for (let seed = 0; seed < 200; seed++) {
+    const out = randomErasing({ value: -1 })(src, new sn.Generator(seed));
+    assert.is(out.data.length, src.data.length);
+    const hit = [];
+    for (let i = 0; i < h * w; i++) hit.push(out.data[i] === -1);
+    // every channel erased at the same pixels; nothing else changed
+    for (let i = 0; i < c * h * w; i++) assert.ok(out.data[i] === (hit[i % (h * w)] ? -1 : 5));
+    const n = hit.filter(Boolean).length;
+    if (!n) continue;
+    erasedImages++;
+    // one rectangle: its bounding box is all erased, and its area within scale [0.02, 0.33] up to rounding
+    const ys = [], xs = [];
+    hit.forEach((v, i) => v && (ys.push(Math.floor(i / w)), xs.push(i % w)));
+    const bh = Math.max(...ys) - Math.min(...ys) + 1, bw = Math.max(...xs) - Math.min(...xs) + 1;
+    assert.is(bh * bw, n);
+    assert.ok(n <= 0.33 * h * w * 1.6 + 2, `${n} pixels erased`);
+  }
+  // p = 0.5: about half the images (binomial(200, 0.5): 100 +- 21 at 3 sigma)
+  assert.ok(erasedImages > 79 && erasedImages < 121, `${erasedImages} of 200 erased`);
+  assert.equal(Array.from(randomErasing({ p: 0 })(src, new sn.Generator(1)).data), Array.from(src.data));
+  // "random" (the default): uniform draws in [0, 1), the same for the same seed
+  const r1 = randomErasing({ p: 1 })(src, new sn.Generator(7)).data, r2 = randomErasing({ p: 1 })(src, new sn.Generator(7)).data;
+  assert.equal(Array.from(r1), Array.from(r2));
+  const erased = Array.from(r1).filter((v) => v !== 5);
+  assert.ok(erased.length > 0 && erased.every((v) => v >= 0 && v < 1) && new Set(erased).size > erased.length / 2);
+  // a mask passes through unchanged
+  const mask = Int32Array.from({ length: h * w }, (_, i) => i % 3);
+  assert.is(randomErasing({ p: 1 })({ ...src, mask }, new sn.Generator(3)).mask, mask);
+  assert.throws(() => randomErasing({ p: 2 }), /randomErasing: p must be a probability/);
+  assert.throws(() => randomErasing({ scale: [0.5, 0.1] }), /randomErasing: scale must be \[min, max\]/);
+  assert.throws(() => randomErasing({ value: "mean" }), /randomErasing: value must be a finite number or "random"/);
+  assert.throws(() => randomErasing({ prob: 0.5 }), /randomErasing.*prob/);
+});
+
 test("fromPixels: RGBA bytes to [1,3,H,W] in [0,1], or grey by BT.601 luma, optionally inverted", () => {
   const px = { width: 2, height: 1, data: Uint8ClampedArray.from([255, 0, 0, 255, 0, 0, 255, 128]) };
   const t = sn.fromPixels(px);

@@ -160,6 +160,44 @@ export function colorJitter(opts: { brightness?: number; contrast?: number; clam
   };
 }
 
+/** Random erasing (Zhong et al., 2017; torchvision's RandomErasing): with probability `p`, a
+ *  rectangle of `scale` (fraction of the image's area, drawn uniformly) and aspect ratio `ratio`
+ *  (drawn uniformly on a log scale), at a random place, is overwritten in every channel with
+ *  `value`: a number, or "random" (default: a uniform draw in [0, 1) per pixel, the paper's
+ *  best choice on CIFAR and Fashion-MNIST; pixels are erased before normalisation). Up to ten
+ *  draws for a rectangle that fits, as torchvision; none fitting leaves the image as it is. A
+ *  mask is passed on unchanged (the object is hidden, not removed). */
+export function randomErasing(opts: { p?: number; scale?: [number, number]; ratio?: [number, number]; value?: number | "random" } = {}): Transform {
+  checkOptions("randomErasing", opts, ["p", "scale", "ratio", "value"]);
+  const { p = 0.5, scale = [0.02, 0.33], ratio = [0.3, 3.3], value = "random" } = opts;
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new Error(`randomErasing: p must be a probability in [0, 1], got ${p}`);
+  const pair = (v: unknown, what: string, lo: number, hi: number) => {
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === "number" && x >= lo && x <= hi) || v[0] > v[1])
+      throw new Error(`randomErasing: ${what} must be [min, max] with ${lo} <= min <= max <= ${hi}, got ${JSON.stringify(v)}`);
+  };
+  pair(scale, "scale", 0, 1);
+  pair(ratio, "ratio", 1e-3, 1e3);
+  if (value !== "random" && !(typeof value === "number" && Number.isFinite(value))) throw new Error(`randomErasing: value must be a finite number or "random", got ${JSON.stringify(value)}`);
+  const logR = [Math.log(ratio[0]), Math.log(ratio[1])];
+  return (img, rng) => {
+    if (rng.random() >= p) return img;
+    const area = img.h * img.w;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const target = area * rng.uniform(scale[0], scale[1]);
+      const aspect = Math.exp(rng.uniform(logR[0], logR[1]));
+      const eh = Math.round(Math.sqrt(target * aspect)), ew = Math.round(Math.sqrt(target / aspect));
+      if (eh < 1 || ew < 1 || eh > img.h || ew > img.w) continue;
+      const top = rng.int(img.h - eh + 1), left = rng.int(img.w - ew + 1);
+      const data = img.data.slice();
+      for (let ch = 0; ch < img.c; ch++)
+        for (let y = top; y < top + eh; y++)
+          for (let x = left; x < left + ew; x++) data[(ch * img.h + y) * img.w + x] = value === "random" ? rng.random() : value;
+      return { ...img, data };
+    }
+    return img;
+  };
+}
+
 /** Apply transforms in order. */
 export function compose(...ts: Transform[]): Transform {
   return (img, rng) => ts.reduce((im, t) => t(im, rng), img);
