@@ -14,4 +14,5 @@ export * from "./norm";
 export * from "./optim";
 export * from "./upsample";
 export * from "./shape";
-export * from "./winograd";
+export { f32_winograd_weight, f32_winograd_fwd } from "./winograd";
+export * from "./winograd_dw";

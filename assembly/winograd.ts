@@ -137,7 +137,7 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
 /** Where lane l's tile starts (4 i32 at org + 16*l): its image plane (channel 0), the input row
  *  and column of its patch (output origin - padding) and its image; plane 0 past the last tile. */
 // @ts-ignore: decorator
-@inline function tileOrigins(q: i32, NT: i32, TH: i32, TW: i32, m: i32, C: i32, H: i32, W: i32, PH: i32, PW: i32, x: usize, org: usize): void {
+@inline export function tileOrigins(q: i32, NT: i32, TH: i32, TW: i32, m: i32, C: i32, H: i32, W: i32, PH: i32, PW: i32, x: usize, org: usize): void {
   for (let l = 0; l < 4; l++) {
     const ql = q + l, o = org + (<usize>l << 4);
     if (ql >= NT) {
@@ -188,8 +188,8 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
 }
 
 /** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
- *  channel c at v + (t*tstride) + c*NR floats (lanes = the 4 tiles). */
-function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride: usize, buf: usize): void {
+ *  channel c at v + t*tstride + c*cstride bytes (lanes = the 4 tiles). */
+export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride: usize, cstride: usize, buf: usize): void {
   const A = m + 2, HW = <usize>(H * W) << 2, rs = <usize>W << 2;
   const p0 = <usize>load<i32>(org), p1 = <usize>load<i32>(org, 16), p2 = <usize>load<i32>(org, 32), p3 = <usize>load<i32>(org, 48);
   const y0 = load<i32>(org, 4), y1 = load<i32>(org, 20), y2 = load<i32>(org, 36), y3 = load<i32>(org, 52);
@@ -198,9 +198,15 @@ function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride
   const in2 = inside(p2, y2, x2, A, H, W), in3 = inside(p3, y3, x3, A, H, W);
   // the four tiles side by side on one tile row, all inside the image: rows of the patches are
   // read as vectors and transposed (most tiles of a large map)
-  const row = in0 && in1 && in2 && in3 && p1 == p0 && p2 == p0 && p3 == p0 && y1 == y0 && y2 == y0 && y3 == y0 &&
+  const seq = p0 != 0 && p1 == p0 && p2 == p0 && p3 == p0 && y1 == y0 && y2 == y0 && y3 == y0 &&
     x1 == x0 + m && x2 == x0 + 2 * m && x3 == x0 + 3 * m;
+  const row = seq && in0 && in1 && in2 && in3;
   const tmp = buf + (<usize>(A * A) << 4);
+  // four tiles side by side that reach past the image (a row's first and last tiles, the top
+  // and bottom tile rows): each patch row is copied with its zeros into rb, then read as in the
+  // fast path (4m + 2 values; patchRow reads no further)
+  const rb = tmp + (<usize>(A * A) << 4), span = 4 * m + 2;
+  const xs = max(0, -x0), xe = min(span, W - x0);
   for (let c = 0; c < C; c++) {
     const off = <usize>c * HW;
     // the patches, (i, j) at buf + (i*A + j)*16 bytes
@@ -209,6 +215,18 @@ function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride
       for (let i = 0; i < A; i++) {
         patchRow(r, m, buf + (<usize>(i * A) << 4));
         r += rs;
+      }
+    } else if (seq) {
+      for (let i = 0; i < A; i++) {
+        const yy = y0 + i;
+        if (yy < 0 || yy >= H || xs >= xe) for (let j = 0; j < span; j++) store<f32>(rb + (<usize>j << 2), 0);
+        else {
+          const r = p0 + off + (<usize>(yy * W + x0) << 2);
+          for (let j = 0; j < xs; j++) store<f32>(rb + (<usize>j << 2), 0);
+          for (let j = xs; j < xe; j++) store<f32>(rb + (<usize>j << 2), load<f32>(r + (<usize>j << 2)));
+          for (let j = xe; j < span; j++) store<f32>(rb + (<usize>j << 2), 0);
+        }
+        patchRow(rb, m, buf + (<usize>(i * A) << 4));
       }
     } else {
       for (let l = 0; l < 4; l++) {
@@ -234,7 +252,7 @@ function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride
     }
     // B^T d down the columns, then (B^T d) B along the rows, row i's points straight into V
     for (let j = 0; j < A; j++) input1(buf + (<usize>j << 4), <usize>A << 4, tmp + (<usize>j << 4), <usize>A << 4, m);
-    const vc = v + (<usize>(c * NR) << 2);
+    const vc = v + <usize>c * cstride;
     for (let i = 0; i < A; i++) input1(tmp + (<usize>(i * A) << 4), 16, vc + <usize>(i * A) * tstride, tstride, m);
   }
 }
@@ -260,7 +278,7 @@ function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride
 
 /** Whether the four tiles of org lie side by side on one tile row (consecutive, one image),
  *  each m x m block whole inside the HO x WO output. */
-function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i32): bool {
+export function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i32): bool {
   const p = load<i32>(org), yy = load<i32>(org, 4), xx = load<i32>(org, 8);
   if (p == 0 || load<i32>(org, 48) != p || load<i32>(org, 52) != yy || load<i32>(org, 56) != xx + 3 * m) return false;
   return yy + PH + m <= HO && xx + PW + 4 * m <= WO;
@@ -327,7 +345,7 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
     const vt = <usize>(nsl * C * NR) << 2;
     for (let g = 0; g < 2 * nsl; g++) {
       tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
-      inputTile(org, C, H, W, m, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, buf);
+      inputTile(org, C, H, W, m, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
     }
     // M: point t, row r, tile q at mt + ((t*MR + r)*ldm + q) floats
     const ldm = nsl * NR, mts = <usize>(MR * ldm) << 2;

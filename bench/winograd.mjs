@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // 3x3 stride-1 convolutions: the im2col path against Winograd F(2x2,3x3) and F(4x4,3x3), forward
-// and input gradient, on VGG / ResNet layer shapes, 1 and 2 threads (timed interleaved, medians),
-// and each path's error against a float64 reference on sampled outputs. docs/performance.md
-// keeps the results.
+// and input gradient, and the weight gradient by im2col against F(2x2,3x3) (the only tile the
+// weight gradient uses), on VGG / ResNet layer shapes, 1 and 2 threads (timed interleaved,
+// medians), and each path's error against a float64 reference on sampled outputs (sampled
+// weight-gradient entries for dW). docs/performance.md keeps the results.
 //
 //   node bench/winograd.mjs [--quick] [--threads 1,2] [--filter TEXT] [--no-error]
 import * as sn from "../dist/index.js";
@@ -31,6 +32,25 @@ const layers = [
 
 const modes = ["im2col", "winograd2", "winograd4"];
 
+/** Max |dw - ref| over about 200 sampled weight-gradient entries, over max |ref| (float64). */
+function relErrorDw(dw, x, dy, [, N, C, H, W, O]) {
+  let err = 0, big = 0;
+  const step = Math.max(1, Math.floor(dw.length / 200));
+  for (let i = 0; i < dw.length; i += step) {
+    const kx = i % 3, ky = Math.floor(i / 3) % 3, c = Math.floor(i / 9) % C, o = Math.floor(i / (9 * C));
+    let s = 0;
+    for (let n = 0; n < N; n++)
+      for (let oy = 0; oy < H; oy++)
+        for (let ox = 0; ox < W; ox++) {
+          const iy = oy + ky - 1, ix = ox + kx - 1;
+          if (iy >= 0 && iy < H && ix >= 0 && ix < W) s += x[((n * C + c) * H + iy) * W + ix] * dy[((n * O + o) * H + oy) * W + ox];
+        }
+    err = Math.max(err, Math.abs(dw[i] - s));
+    big = Math.max(big, Math.abs(s));
+  }
+  return err / big;
+}
+
 /** Max |y - ref| over about 2000 sampled outputs, over max |ref| (ref in float64). */
 function relError(y, x, w, [, N, C, H, W, O]) {
   let err = 0, big = 0;
@@ -54,11 +74,13 @@ for (const threads of threadsArg.split(",").map(Number)) {
   await sn.init({ threads });
   const eng = sn.engine();
   console.log(`\n${threads} thread(s), build ${eng.info.build}: ms per call (median wall time; on 1 thread the process's CPU time in brackets, less moved by other load), error = max|y - ref| / max|ref|`);
-  console.log(["layer", ...modes.map((m) => `fwd ${m}`), ...modes.map((m) => `dx ${m}`), ...(withError ? modes.map((m) => `err ${m}`) : [])].join(" | "));
+  const dwModes = ["im2col", "winograd2"];
+  console.log(["layer", ...modes.map((m) => `fwd ${m}`), ...modes.map((m) => `dx ${m}`), "dW im2col", "dW F(2,3)", ...(withError ? [...modes.map((m) => `err ${m}`), "dW err im2col", "dW err F(2,3)"] : [])].join(" | "));
   for (const L of layers) {
     const [name, N, C, H, W, O] = L;
     const xd = randn(N * C * H * W, 1), wd = randn(O * C * 9, 2).map((v) => v / Math.sqrt(C * 9));
-    const x = sn.tensor(xd, [N, C, H, W]), w = sn.tensor(wd, [O, C, 3, 3]), dy = sn.tensor(randn(N * O * H * W, 3), [N, O, H, W]);
+    const dyd = randn(N * O * H * W, 3);
+    const x = sn.tensor(xd, [N, C, H, W]), w = sn.tensor(wd, [O, C, 3, 3]), dy = sn.tensor(dyd, [N, O, H, W]);
     const run = (mode, f) => ({
       run: () => {
         eng.conv3x3 = mode;
@@ -70,6 +92,8 @@ for (const threads of threadsArg.split(",").map(Number)) {
     const show = (ms, r) => ms.map((t, i) => t.toFixed(2) + (threads === 1 ? ` (${r[i].cpuMs.toFixed(2)})` : ""));
     const fwd = show(await timeInterleaved(fr, { quick }), fr);
     const dx = show(await timeInterleaved(dr, { quick }), dr);
+    const wr = dwModes.map((m) => run(m, () => sn.conv2d_weight(x, [O, C, 3, 3], dy, { padding: 1 })));
+    const dW = show(await timeInterleaved(wr, { quick }), wr);
     const errs = [];
     if (withError)
       for (const m of modes) {
@@ -78,7 +102,14 @@ for (const threads of threadsArg.split(",").map(Number)) {
         errs.push(relError(y.toArray(), xd, wd, L).toExponential(1));
         y.dispose();
       }
-    console.log([name, ...fwd, ...dx, ...errs].join(" | "));
+    if (withError)
+      for (const m of dwModes) {
+        eng.conv3x3 = m;
+        const dw = sn.conv2d_weight(x, [O, C, 3, 3], dy, { padding: 1 });
+        errs.push(relErrorDw(dw.toArray(), xd, dyd, L).toExponential(1));
+        dw.dispose();
+      }
+    console.log([name, ...fwd, ...dx, ...dW, ...errs].join(" | "));
     for (const t of [x, w, dy]) t.dispose();
   }
   eng.conv3x3 = "auto";

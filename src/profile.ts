@@ -94,6 +94,12 @@ export function notePath(path: string): void {
   if (current) current.noted = path;
 }
 
+/** notePath for a second kernel of the same op call (a backward's weight gradient after its
+ *  input gradient): "dx path + dW path"; the path alone where nothing was noted yet. */
+export function notePathAlso(path: string): void {
+  if (current) current.noted = current.noted ? `${current.noted} + ${path}` : path;
+}
+
 /** The path the CPU kernel drivers select today for these shapes (what notePath can override).
  *  out: the op's output (the forward's, for a backward). */
 export function kernelPath(op: string, phase: "forward" | "backward", inputs: readonly (Tensor | null)[], attrs: any, out: Tensor): string {

@@ -7,8 +7,8 @@ import type { Engine } from "../engine/engine.js";
 import { defineOp, fail, pair, checkInt, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
 import { checkOptions } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
-import { winogradTile, winogradWeights, winogradForward } from "./winograd.js";
-import { notePath } from "../profile.js";
+import { winogradTile, winogradWeights, winogradForward, winogradWeightApplies, winogradWeightGrad } from "./winograd.js";
+import { notePath, notePathAlso } from "../profile.js";
 import { withPack } from "./packs.js";
 import { smallMap, smallMapForward, smallMapInput, smallMapWeight } from "./conv_small.js";
 import { withGeometry } from "./conv_geometry.js";
@@ -329,6 +329,10 @@ export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, 
     return;
   }
   if (smallMap(eng, g)) return smallMapWeight(eng, g, x, dy, dw); // a few positions per image
+  if (winogradWeightApplies(eng, g)) {
+    notePathAlso("winograd F(2,3) dW");
+    return winogradWeightGrad(eng, g, x, dy, dw);
+  }
   const K = (g.C / g.G) * g.KH * g.KW;
   const items = g.G * Math.ceil(K / KB);
   // Ranges of the (image, position chunk) sequence summed apart, then added in order: a

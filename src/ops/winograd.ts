@@ -82,3 +82,60 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
     eng.release(geo);
   }
 }
+
+// ---- the weight gradient: F(2x2, 3x3) (assembly/winograd_dw.ts) ----
+
+/** Whether the weight gradient of g runs by Winograd F(2x2, 3x3): where the forward could (a 3x3
+ *  kernel, stride 1, dilation 1, one group) unless conv3x3 is "im2col" ("winograd", "winograd2"
+ *  and "winograd4" all take F(2x2, 3x3) here); under "auto" only where bench/winograd.mjs
+ *  measured it faster than im2col's weight gradient (docs/performance.md): 32 channels or more
+ *  each way (with 16 the transforms cost what the products save: 0.85x), 96 tiles or more in
+ *  the batch (ResNet-18's 512@7x7 at batch 4, 64 tiles: 0.86x) and at most 256 x 256 channels
+ *  (at 512 x 512 the transforms, redone per block of channels, eat the gain: 1.03x). A function
+ *  of the batch too: unlike the forward, a weight gradient sums over the batch anyway. */
+export function winogradWeightApplies(eng: Engine, g: ConvGeometry): boolean {
+  if (eng.conv3x3 === "im2col") return false;
+  if (g.KH !== 3 || g.KW !== 3 || g.SH !== 1 || g.SW !== 1 || g.DH !== 1 || g.DW !== 1 || g.G !== 1) return false;
+  if (g.HO * g.WO === 0 || g.C === 0 || g.O === 0 || g.N === 0) return false;
+  if (eng.conv3x3 !== "auto") return true;
+  const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
+  return Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS;
+}
+const DW_MIN_CHANNELS = 32, DW_MIN_TILES = 96, DW_MAX_FILTERS = 256 * 256;
+
+/** Floats of one chunk's transformed patches and output gradients (per thread): 16 points x
+ *  (input channels + output channels of the item's blocks) x KC tiles. They are written once and
+ *  packed once, so they need not stay in L1. */
+const DW_CHUNK_FLOATS = 1 << 18;
+/** Floats of all ranges' partial sums together at most (each range: 16 x O x C). */
+const DW_PARTIAL_FLOATS = 1 << 22;
+/** Channels per block at most: a chunk then holds at least 120 tiles (KC). */
+const DW_BLOCK_SLIVERS = 8, DW_BLOCK_STRIPS = 11;
+
+/** dw = the weight gradient of the convolution g for input x and output gradient dy, by F(2x2,
+ *  3x3): the tiles in chunks of KC, NCH ranges of chunks summed apart and added in order, items
+ *  = ranges x blocks of output-channel strips x blocks of input channels. All of them functions
+ *  of the shapes only (KC and NCH group the sums). */
+export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number): void {
+  const T = 16;
+  const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
+  const S = Math.ceil(g.O / MR), NSL = Math.ceil(g.C / NR);
+  const OBN = Math.ceil(S / DW_BLOCK_STRIPS), CBN = Math.ceil(NSL / DW_BLOCK_SLIVERS);
+  const OBMAX = Math.ceil(S / OBN) * MR, CBMAX = Math.ceil(NSL / CBN) * NR;
+  const KC = Math.max(8, Math.min(256, Math.floor(DW_CHUNK_FLOATS / (T * (OBMAX + CBMAX)) / 4) * 4));
+  const chunks = Math.ceil(tiles / KC);
+  const NCH = Math.max(1, Math.min(chunks, 8, Math.floor(DW_PARTIAL_FLOATS / (T * g.O * g.C))));
+  const floats = T * (CBMAX + OBMAX) * KC + MR * KC + CBMAX * KC + MR * NR + 16 + 3 * T * 4;
+  const bytes = Math.ceil((floats * 4) / 64) * 64;
+  const scratch = eng.scratch(bytes);
+  const part = eng.alloc(NCH * T * g.O * g.C * 4, "Winograd weight-gradient partial sums");
+  const geo = eng.alloc(68, "conv geometry");
+  try {
+    new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
+    eng.run("f32_winograd_dw", [geo, x, dy, part, NCH, KC, OBN, CBN, scratch, bytes], tiles * T * g.C * g.O);
+    eng.run("f32_winograd_dw_finish", [part, NCH, g.O, g.C, dw], g.O * g.C * T * NCH);
+  } finally {
+    eng.release(geo);
+    eng.release(part);
+  }
+}

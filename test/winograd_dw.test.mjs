@@ -1,0 +1,174 @@
+// The weight gradient by Winograd F(2x2,3x3) (assembly/winograd_dw.ts, src/ops/winograd.ts
+// winogradWeightGrad): against a float64 reference on shapes that reach every edge of the kernel
+// (partial tiles, padding 0/1/2, tile chunks and ranges, channel blocks), against PyTorch on
+// every 3x3 stride-1 conv fixture, by finite differences, with the same bits on 1, 2 and 4
+// threads; "auto" takes it only where it was measured faster, and the profiler names it.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as sn from "../dist/index.js";
+import { compare, loadFixtures, caseInputs } from "./helpers.mjs";
+
+function pseudo(n, seed) {
+  let a = (seed * 2654435761) >>> 0;
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    d[i] = a / 2 ** 32 - 0.5;
+  }
+  return d;
+}
+const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+/** dW of a 3x3 stride-1 conv in float64: x [N,C,H,W], dy [N,O,HO,WO], padding P. */
+function reference(x, dy, [N, C, H, W], O, P) {
+  const HO = H + 2 * P - 2, WO = W + 2 * P - 2, dw = new Float64Array(O * C * 9);
+  for (let o = 0; o < O; o++)
+    for (let c = 0; c < C; c++)
+      for (let ky = 0; ky < 3; ky++)
+        for (let kx = 0; kx < 3; kx++) {
+          let s = 0;
+          for (let n = 0; n < N; n++)
+            for (let oy = 0; oy < HO; oy++) {
+              const iy = oy + ky - P;
+              if (iy < 0 || iy >= H) continue;
+              for (let ox = 0; ox < WO; ox++) {
+                const ix = ox + kx - P;
+                if (ix >= 0 && ix < W) s += x[((n * C + c) * H + iy) * W + ix] * dy[((n * O + o) * HO + oy) * WO + ox];
+              }
+            }
+          dw[((o * C + c) * 3 + ky) * 3 + kx] = s;
+        }
+  return dw;
+}
+
+function relError(got, want) {
+  let e = 0, big = 0;
+  for (let i = 0; i < want.length; i++) {
+    e = Math.max(e, Math.abs(got[i] - want[i]));
+    big = Math.max(big, Math.abs(want[i]));
+  }
+  return e / big;
+}
+
+// [N, C, H, W, O, padding]: one tile; odd sizes (partial tiles at the right and bottom); tiles
+// not a multiple of 4; padding 0 and 2; 8 channels on 40x40 x 4 images (1,600 tiles: 7 chunks
+// of 256 in 7 ranges); channel blocks (70 inputs: 2 blocks of slivers; 80 outputs: 2 blocks of
+// strips, the last strip short); 130 x 67 with 2 images
+const shapes = [
+  [1, 1, 4, 4, 1, 1],
+  [2, 3, 7, 5, 5, 1],
+  [3, 16, 13, 11, 7, 0],
+  [2, 9, 6, 9, 13, 2],
+  [4, 8, 40, 40, 8, 1],
+  [1, 70, 9, 9, 80, 1],
+  [2, 130, 6, 6, 67, 1],
+];
+// The largest error measured on these shapes: 6.0e-7 for F(2x2,3x3), 3.8e-7 for im2col (sums of
+// up to 6,400 products); the bound is about 4x the larger, the same for both paths.
+const BOUND = 2.5e-6;
+
+const dwOf = ([N, C, H, W, O, P], mode) => {
+  const HO = H + 2 * P - 2, WO = W + 2 * P - 2;
+  const x = pseudo(N * C * H * W, 1), dy = pseudo(N * O * HO * WO, 2);
+  sn.engine().conv3x3 = mode;
+  const dw = sn.conv2d_weight(sn.tensor(x, [N, C, H, W]), [O, C, 3, 3], sn.tensor(dy, [N, O, HO, WO]), { padding: P }).toArray();
+  sn.engine().conv3x3 = "auto";
+  return { dw, x, dy };
+};
+
+test.before(async () => {
+  await sn.init({ threads: 2 });
+});
+
+test(`weight gradient by F(2x2,3x3) and by im2col: within ${BOUND} of float64, relative to the largest; the two differ (both ran)`, () => {
+  for (const s of shapes) {
+    const [N, C, H, W, O, P] = s;
+    const wino = dwOf(s, "winograd2"), exact = dwOf(s, "im2col");
+    const ref = reference(wino.x, wino.dy, [N, C, H, W], O, P);
+    const ew = relError(wino.dw, ref), ei = relError(exact.dw, ref);
+    assert.ok(ew <= BOUND, `F(2,3) [${s}]: ${ew.toExponential(2)}`);
+    assert.ok(ei <= BOUND, `im2col [${s}]: ${ei.toExponential(2)}`);
+    if (C * O > 1) assert.not.ok(same(wino.dw, exact.dw), `[${s}]: the Winograd path ran (its rounding differs from im2col's)`);
+  }
+});
+
+test("every 3x3 stride-1 conv2d and conv_transpose2d fixture (PyTorch) on the Winograd paths: output and every gradient within the case's tolerance", () => {
+  const fixtures = loadFixtures(sn);
+  let ran = 0;
+  for (const { tensors, cases } of fixtures)
+    for (const c of cases) {
+      if (c.op !== "conv2d" && c.op !== "conv_transpose2d") continue;
+      const w = tensors.get(c.inputs[1]);
+      const a = c.attrs;
+      const one = (v, d) => (v === undefined ? d : Array.isArray(v) ? v.every((e) => e === d) : v === d);
+      if (w.shape[2] !== 3 || w.shape[3] !== 3 || !one(a.stride, 1) || !one(a.dilation, 1) || !one(a.groups, 1)) continue;
+      for (const mode of ["winograd2", "winograd4"]) {
+        sn.engine().conv3x3 = mode;
+        const inputs = caseInputs(sn, c, tensors);
+        const p = sn.profile(() => {
+          const y = sn.opTable.get(c.op).apply(inputs, c.attrs);
+          compare(`${c.name} ${mode} out`, y.toArray(), tensors.get(c.out).data, c.rtol, c.atol);
+          if (c.gout) {
+            const g = tensors.get(c.gout);
+            y.backward(sn.tensor(g.data, g.shape));
+            c.grads.forEach((name, i) => {
+              if (name) compare(`${c.name} ${mode} d${c.inputs[i]}`, inputs[i].grad.toArray(), tensors.get(name).data, c.grad_rtol, c.grad_atol);
+            });
+          }
+        }, { peak: false });
+        sn.engine().conv3x3 = "auto";
+        if (c.gout && c.grads[1] && c.op === "conv2d")
+          assert.ok(p.ops.some((r) => r.phase === "backward" && r.path.includes("winograd F(2,3) dW")), `${c.name}: the weight gradient took F(2,3)`);
+        ran++;
+      }
+    }
+  assert.ok(ran >= 6, `${ran} fixture runs`);
+});
+
+test("gradcheck (finite differences) through conv2d's weight on the Winograd path", () => {
+  sn.engine().conv3x3 = "winograd2";
+  const x = sn.tensor(pseudo(2 * 3 * 7 * 6, 4), [2, 3, 7, 6]);
+  const w = sn.tensor(pseudo(4 * 3 * 9, 5), [4, 3, 3, 3]).requireGrad();
+  const r = sn.gradcheck((w) => sn.conv2d(x, w, null, { padding: 1 }), [w], { maxElements: 108, seed: 3 });
+  sn.engine().conv3x3 = "auto";
+  assert.ok(r.ok, JSON.stringify(r.worst));
+  assert.is(r.checked, 108);
+});
+
+test("the same bits on 1, 2 and 4 threads", async () => {
+  const runs = [];
+  for (const threads of [1, 2, 4]) {
+    await sn.init({ threads });
+    runs.push(shapes.map((s) => dwOf(s, "winograd2").dw));
+  }
+  await sn.init({ threads: 2 });
+  for (let i = 0; i < shapes.length; i++) {
+    assert.ok(same(runs[0][i], runs[1][i]), `[${shapes[i]}] 1 vs 2 threads`);
+    assert.ok(same(runs[0][i], runs[2][i]), `[${shapes[i]}] 1 vs 4 threads`);
+  }
+});
+
+test("auto: F(2,3) for the weight gradient with 32+ channels each way, 96+ tiles in the batch and at most 256x256 channels; im2col otherwise and under 'im2col'", () => {
+  const path = ([N, C, H, W, O]) => {
+    const x = sn.tensor(pseudo(N * C * H * W, 1), [N, C, H, W]);
+    const w = sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]).requireGrad();
+    const p = sn.profile(() => sn.tidy(() => sn.sum(sn.conv2d(x, w, null, { padding: 1 })).backward()), { peak: false });
+    return p.ops.find((r) => r.op === "conv2d" && r.phase === "backward").path;
+  };
+  assert.match(path([1, 32, 20, 20, 32]), /winograd F\(2,3\) dW/); // 100 tiles
+  assert.not.match(path([1, 32, 18, 18, 32]), /F\(2,3\) dW/); // 81 tiles
+  assert.not.match(path([8, 16, 12, 12, 32]), /F\(2,3\) dW/); // 16 input channels
+  assert.not.match(path([1, 512, 20, 20, 256]), /F\(2,3\) dW/); // 512 x 256 channels
+  sn.engine().conv3x3 = "im2col";
+  assert.not.match(path([1, 32, 20, 20, 32]), /F\(2,3\) dW/);
+  sn.engine().conv3x3 = "winograd";
+  assert.match(path([1, 4, 5, 5, 3]), /winograd F\(2,3\) dW/); // wherever it applies
+  sn.engine().conv3x3 = "auto";
+  // with the input's gradient too, the profile names both kernels
+  const x = sn.tensor(pseudo(64 * 16 * 16), [1, 64, 16, 16]).requireGrad();
+  const w = sn.tensor(pseudo(64 * 64 * 9, 2), [64, 64, 3, 3]).requireGrad();
+  const p = sn.profile(() => sn.tidy(() => sn.sum(sn.conv2d(sn.cat([x, x], 0), w, null, { padding: 1 })).backward()), { peak: false });
+  assert.is(p.ops.find((r) => r.op === "conv2d" && r.phase === "backward").path, "winograd F(4,3) dx + winograd F(2,3) dW");
+});
+
+test.run();
