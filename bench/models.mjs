@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Whole nets, ours beside the reference runtimes, in one table: ResNet-18, ResNet-50 and VGG-16
-// inference (batch 1, 3x224x224) and training steps of CIFAR ResNet-20, ResNet-18 on 32x32 and
-// the lecture's LeNet (forward, cross-entropy, backward, SGD with momentum). See bench/README.md.
+// inference (batch 1, 3x224x224) and training steps of CIFAR ResNet-20 (batch 32 and 128),
+// ResNet-18 on 32x32 (batch 32) and on 224x224 (batch 16) and the lecture's LeNet (forward,
+// cross-entropy, backward, SGD with momentum). See bench/README.md.
 //
 //   node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only resnet20,lenet]
 //                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--no-fuse] [--profile] [--json]
@@ -60,6 +61,10 @@ const WORKLOADS = [
   { name: "resnet20", what: "CIFAR ResNet-20 training step", train: true, zoo: "resnet20", options: {}, input: [32, 3, 32, 32], classes: 10 },
   { name: "resnet18-32", what: "ResNet-18 training step, 32x32", train: true, zoo: "resnet18", options: { classes: 10, inputSize: 32 }, input: [32, 3, 32, 32], classes: 10 },
   { name: "lenet", what: "LeNet training step", train: true, zoo: "lenet", options: {}, input: [64, 1, 28, 28], classes: 10 },
+  // the training targets: CIFAR ResNet-20 at batch 128 (>= 450 img/s) and ResNet-18 at
+  // batch 16 on 224x224 (>= 12 img/s)
+  { name: "resnet20-b128", what: "CIFAR ResNet-20 training step, batch 128", train: true, zoo: "resnet20", options: {}, input: [128, 3, 32, 32], classes: 10 },
+  { name: "resnet18-b16", what: "ResNet-18 training step, batch 16, 224x224", train: true, zoo: "resnet18", options: {}, input: [16, 3, 224, 224], classes: 1000 },
 ];
 
 function parseArgs(argv) {
