@@ -8,6 +8,9 @@
 // so they come from bit patterns held in a variable (a runtime value)
 fn nan_() -> f32 { var b = 0x7fc00000u; return bitcast<f32>(b); }
 fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
+/** NaN tested on the bits: WGSL lets an implementation assume that no value is NaN, so x != x
+ *  and comparisons that fail for NaN may be folded away by its compiler; the bits may not. */
+fn is_nan_bits(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
 /** exp(x) within ~1 ulp for normal results: x = k ln2 + r (Cody-Waite), Cephes' expf
  *  polynomial for e^r, then 2^k applied in two halves (both normal floats). */
@@ -29,7 +32,7 @@ fn exp_(x0: f32) -> f32 {
   let k2 = ki - k1;
   let s1 = bitcast<f32>(u32(k1 + 127) << 23u);
   let s2 = bitcast<f32>(u32(k2 + 127) << 23u);
-  return select(y * s1 * s2, x0, x0 != x0); // NaN stays NaN
+  return select(y * s1 * s2, x0, is_nan_bits(x0)); // NaN stays NaN
 }
 
 /** log(x), ~1 ulp (Cephes' logf): x = 2^e m, m in [sqrt(1/2), sqrt(2)), a polynomial in m - 1.

@@ -14,9 +14,9 @@
 
 const NONE = 0xffffffffu;
 
-/** is k an integer class index in [0, C)? */
+/** is k an integer class index in [0, C)? (NaN on the bits: see is_nan_bits) */
 fn is_class(k: f32, C: u32) -> bool {
-  return k >= 0.0 && k < f32(C) && floor(k) == k;
+  return !is_nan_bits(k) && k >= 0.0 && k < f32(C) && floor(k) == k;
 }
 
 // ---- cross entropy: logits [N, C, P] (P = 1 for rows [N, C]) and class indices t [N, P] ----
@@ -217,7 +217,7 @@ fn l1_bwd(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_index) 
 
 /** is input p of binary_cross_entropy a probability? (if not, element i is reported: NaN fails too) */
 fn bce_ok(p: f32, i: u32, tag: u32) -> bool {
-  let ok = p >= 0.0 && p <= 1.0;
+  let ok = !is_nan_bits(p) && p >= 0.0 && p <= 1.0;
   if (!ok) { report_bad(tag, i); }
   return ok;
 }
