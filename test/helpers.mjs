@@ -131,6 +131,16 @@ export function uniformValues(n, seed, lo = -1, hi = 1) {
   return out;
 }
 
+/** max |got - want| / max |want|: an error relative to the largest reference value. */
+export function relError(got, want) {
+  let e = 0, big = 0;
+  for (let i = 0; i < want.length; i++) {
+    e = Math.max(e, Math.abs(got[i] - want[i]));
+    big = Math.max(big, Math.abs(want[i]));
+  }
+  return e / big;
+}
+
 /** A tensor of the given shape with deterministic values in [-0.5, 0.5) (a 32-bit LCG). */
 export function lcgTensor(shape, seed) {
   let s = seed >>> 0;

@@ -5,6 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
+import { relError } from "./helpers.mjs";
 
 function pseudo(n, seed) {
   let a = (seed * 2654435761) >>> 0;
@@ -38,16 +39,6 @@ function reference(x, w, b, [N, C, H, W], O, P) {
           y[((n * O + o) * HO + oy) * WO + ox] = s;
         }
   return y;
-}
-
-/** max |got - want| / max |want| */
-function relError(got, want) {
-  let e = 0, big = 0;
-  for (let i = 0; i < want.length; i++) {
-    e = Math.max(e, Math.abs(got[i] - want[i]));
-    big = Math.max(big, Math.abs(want[i]));
-  }
-  return e / big;
 }
 
 // Error bounds, relative to the largest output: about 4x the largest measured on these inputs

@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
-import { compare, loadFixtures, caseInputs, uniformValues } from "./helpers.mjs";
+import { compare, loadFixtures, caseInputs, uniformValues, relError } from "./helpers.mjs";
 
 const pseudo = (n, seed) => uniformValues(n, seed, -0.5, 0.5);
 const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
@@ -31,15 +31,6 @@ function reference(x, dy, [N, C, H, W], O, P) {
           dw[((o * C + c) * 3 + ky) * 3 + kx] = s;
         }
   return dw;
-}
-
-function relError(got, want) {
-  let e = 0, big = 0;
-  for (let i = 0; i < want.length; i++) {
-    e = Math.max(e, Math.abs(got[i] - want[i]));
-    big = Math.max(big, Math.abs(want[i]));
-  }
-  return e / big;
 }
 
 // [N, C, H, W, O, padding]: one tile; odd sizes (partial tiles at the right and bottom); tiles
