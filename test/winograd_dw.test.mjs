@@ -76,7 +76,11 @@ test(`weight gradient by F(2x2,3x3) and by im2col: within ${BOUND} of float64, r
   }
 });
 
-test("every 3x3 stride-1 conv2d and conv_transpose2d fixture (PyTorch) on the Winograd paths: output and every gradient within the case's tolerance", () => {
+// one op table, one set of cases: both wasm builds, 1 and 2 threads
+for (const [build, threads] of [["relaxed", 2], ["simd", 2], ["relaxed", 1], ["simd", 1]])
+test(`every 3x3 stride-1 conv2d and conv_transpose2d fixture (PyTorch) on the Winograd paths, ${build} build, ${threads} thread(s): output and every gradient within the case's tolerance`, async () => {
+  await sn.init({ threads, build });
+  assert.is(sn.engine().info.build, build);
   const fixtures = loadFixtures(sn);
   let ran = 0;
   for (const { tensors, cases } of fixtures)
@@ -107,6 +111,7 @@ test("every 3x3 stride-1 conv2d and conv_transpose2d fixture (PyTorch) on the Wi
       }
     }
   assert.ok(ran >= 6, `${ran} fixture runs`);
+  await sn.init({ threads: 2 });
 });
 
 test("gradcheck (finite differences) through conv2d's weight on the Winograd path", () => {

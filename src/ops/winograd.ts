@@ -12,12 +12,18 @@ import { MR, NR } from "./linalg.js";
 export type Conv3x3 = "auto" | "winograd" | "winograd2" | "winograd4" | "im2col";
 export const CONV3X3_CHOICES: readonly Conv3x3[] = ["auto", "winograd", "winograd2", "winograd4", "im2col"];
 
+/** Whether Winograd may run g at all: a non-empty 3x3 convolution, stride 1, dilation 1, one
+ *  group, and conv3x3 not "im2col" (the forward, the input gradient and the weight gradient). */
+function winogradFits(eng: Engine, g: ConvGeometry): boolean {
+  if (eng.conv3x3 === "im2col") return false;
+  if (g.KH !== 3 || g.KW !== 3 || g.SH !== 1 || g.SW !== 1 || g.DH !== 1 || g.DW !== 1 || g.G !== 1) return false;
+  return g.HO * g.WO !== 0 && g.C !== 0 && g.O !== 0;
+}
+
 /** The output tile m (2 or 4) of the Winograd path for g under the engine's setting, or 0 for
  *  the im2col path: a 3x3 kernel, stride 1, dilation 1, one group. */
 export function winogradTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
-  if (eng.conv3x3 === "im2col") return 0;
-  if (g.KH !== 3 || g.KW !== 3 || g.SH !== 1 || g.SW !== 1 || g.DH !== 1 || g.DW !== 1 || g.G !== 1) return 0;
-  if (g.HO * g.WO === 0 || g.C === 0 || g.O === 0) return 0;
+  if (!winogradFits(eng, g)) return 0;
   if (eng.conv3x3 === "winograd2") return 2;
   if (eng.conv3x3 === "winograd4") return 4;
   const m = tileByShape(g);
@@ -94,9 +100,7 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
  *  (at 512 x 512 the transforms, redone per block of channels, eat the gain: 1.03x). A function
  *  of the batch too: unlike the forward, a weight gradient sums over the batch anyway. */
 export function winogradWeightApplies(eng: Engine, g: ConvGeometry): boolean {
-  if (eng.conv3x3 === "im2col") return false;
-  if (g.KH !== 3 || g.KW !== 3 || g.SH !== 1 || g.SW !== 1 || g.DH !== 1 || g.DW !== 1 || g.G !== 1) return false;
-  if (g.HO * g.WO === 0 || g.C === 0 || g.O === 0 || g.N === 0) return false;
+  if (!winogradFits(eng, g) || g.N === 0) return false;
   if (eng.conv3x3 !== "auto") return true;
   const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
   return Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS;
