@@ -125,8 +125,10 @@ export function kernelPath(op: string, phase: "forward" | "backward", inputs: re
 export function forwardFlops(op: string, inputs: readonly (Tensor | null)[], out: Tensor, attrs: any): number {
   const [a, b] = inputs as Tensor[];
   switch (op) {
-    case "conv2d": {
-      // 2 * N * O * HO * WO * (C / G) * KH * KW
+    case "conv2d":
+    case "conv2d_fused": {
+      // 2 * N * O * HO * WO * (C / G) * KH * KW (the fused op's epilogue is not counted: a few
+      // operations per output against C/G * KH * KW multiply-adds)
       const [, Cg, KH, KW] = b.shape;
       return 2 * out.size * Cg * KH * KW;
     }

@@ -107,6 +107,20 @@ test("FLOPs of a conv are 2*N*O*HO*WO*Cg*KH*KW forward, once more per input grad
   assert.is(flops(lp, "linear", "forward"), 2 * 5 * 7 * 3);
 });
 
+test("a fused conv (eval mode conv -> batch norm -> ReLU) counts its convolution's FLOPs, and its layer gets them", () => {
+  sn.manualSeed(0);
+  const net = nn.sequential(new nn.Conv2d(3, 8, 3, { padding: 1, stride: 2 }), new nn.BatchNorm2d(8), new nn.ReLU()).eval();
+  const xs = sn.tensor(fill(2 * 3 * 9 * 7), [2, 3, 9, 7]);
+  const p = sn.noGrad(() => sn.profile(() => sn.tidy(() => net.forward(xs)), { peak: false }));
+  const r = row(p, "conv2d_fused", "forward");
+  assert.is(r.length, 1, "the conv ran fused");
+  const formula = 2 * 2 * 8 * 5 * 4 * 3 * 3 * 3; // output [2, 8, 5, 4], Cg*KH*KW = 27
+  assert.is(r[0].flops, formula);
+  assert.ok(r[0].gflops > 0);
+  const layer = p.layers.find((l) => l.name === "0");
+  assert.is(layer.flops, formula);
+});
+
 test("kernel paths from the shapes: depthwise for one channel per group, im2col otherwise, gemm for products", () => {
   const xs = sn.tensor(fill(1 * 4 * 8 * 8), [1, 4, 8, 8]);
   const p = sn.profile(() => sn.tidy(() => {
