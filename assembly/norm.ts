@@ -277,6 +277,101 @@ export function f32_batchnorm_bwd_input(
   }
 }
 
+// ---- batch norm + residual + ReLU in one pass (batch_norm_fused, src/ops/norm.ts) ----
+// The same operations as the unfused kernels, in the same order, so the bits are theirs:
+// f32_batchnorm_fwd's (x - mean)·a + b, f32_add's + residual, f32_relu_fwd's max; backward:
+// f32_relu_bwd's mask, then f32_batchnorm_bwd_params' sums of the masked gradient.
+
+/** y = relu?((x - mean)·invstd·w + b + r) per channel. mean = 0 (eval mode): invstd is batch
+ *  norm's eval scale and b its shift, w = 0 (x - 0 is x: f32_batchnorm_eval's x·s + t). r = 0:
+ *  no residual; relu = 0: no max. */
+export function f32_batchnorm_fused_fwd(
+  x: usize, y: usize, mean: usize, invstd: usize, w: usize, b: usize, r: usize, relu: i32, N: i32, C: i32, HW: i32,
+  ith: i32, nth: i32,
+): void {
+  const zero = f32x4.splat(0);
+  if (HW == 1) {
+    const s = rangeStart(N, ith, nth), e = rangeEnd(N, ith, nth);
+    const one = f32x4.splat(1);
+    for (let n = s; n < e; n++) {
+      const ro = <usize>n * <usize>C << 2;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const o = <usize>c << 2;
+        const a = f32x4.mul(v128.load(invstd + o), w ? v128.load(w + o) : one);
+        const d = f32x4.sub(v128.load(x + ro + o), mean ? v128.load(mean + o) : zero);
+        let v = f32x4.add(f32x4.mul(d, a), b ? v128.load(b + o) : zero);
+        if (r) v = f32x4.add(v, v128.load(r + ro + o));
+        v128.store(y + ro + o, relu ? f32x4.max(v, zero) : v);
+      }
+      for (; c < C; c++) {
+        const o = <usize>c << 2;
+        const a = load<f32>(invstd + o) * (w ? load<f32>(w + o) : 1);
+        let v = (load<f32>(x + ro + o) - (mean ? load<f32>(mean + o) : 0)) * a + (b ? load<f32>(b + o) : 0);
+        if (r) v = v + load<f32>(r + ro + o);
+        store<f32>(y + ro + o, relu ? max<f32>(v, 0) : v);
+      }
+    }
+    return;
+  }
+  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
+  for (let row = s; row < e; row++) {
+    const o = <usize>(row % C) << 2;
+    const m: f32 = mean ? load<f32>(mean + o) : 0;
+    const a = load<f32>(invstd + o) * (w ? load<f32>(w + o) : 1);
+    const bb: f32 = b ? load<f32>(b + o) : 0;
+    const mv = f32x4.splat(m), av = f32x4.splat(a), bv = f32x4.splat(bb);
+    const ro = <usize>row * <usize>HW << 2;
+    let i = 0;
+    for (; i + 4 <= HW; i += 4) {
+      const q = ro + (<usize>i << 2);
+      let v = f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + q), mv), av), bv);
+      if (r) v = f32x4.add(v, v128.load(r + q));
+      v128.store(y + q, relu ? f32x4.max(v, zero) : v);
+    }
+    for (; i < HW; i++) {
+      const q = ro + (<usize>i << 2);
+      let v = (load<f32>(x + q) - m) * a + bb;
+      if (r) v = v + load<f32>(r + q);
+      store<f32>(y + q, relu ? max<f32>(v, 0) : v);
+    }
+  }
+}
+
+/** ReLU's backward and batch norm's parameter gradients in one pass per channel: gm = g where
+ *  z > 0 (z: the fused output; z > 0 exactly where ReLU's argument is), written row by row and
+ *  summed from L1 as f32_batchnorm_bwd_params sums g: db = Σ gm, dw = invstd · Σ gm·(x - mean). */
+export function f32_batchnorm_fused_bwd_params(
+  x: usize, g: usize, z: usize, mean: usize, invstd: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize, gm: usize,
+  ith: i32, nth: i32,
+): void {
+  const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
+  const rowStride = <usize>C * <usize>HW << 2;
+  const zero = f32x4.splat(0);
+  for (let c = s; c < e; c++) {
+    const off = <usize>c * <usize>HW << 2;
+    const o = <usize>c << 2;
+    const m = load<f32>(mean + o);
+    let sg: f64 = 0, sgx: f64 = 0;
+    for (let n = 0; n < N; n++) {
+      const ro = off + <usize>n * rowStride;
+      let i = 0;
+      for (; i + 4 <= HW; i += 4) {
+        const q = ro + (<usize>i << 2);
+        v128.store(gm + q, v128.and(v128.load(g + q), f32x4.gt(v128.load(z + q), zero)));
+      }
+      for (; i < HW; i++) {
+        const q = ro + (<usize>i << 2);
+        store<f32>(gm + q, load<f32>(z + q) > 0 ? load<f32>(g + q) : 0);
+      }
+      sg += rowSum(gm + ro, HW);
+      sgx += rowDotDev(x + ro, gm + ro, HW, m);
+    }
+    store<f32>(db + o, <f32>sg);
+    store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
+  }
+}
+
 // ---- local response norm (PyTorch's F.local_response_norm) ----
 // s_c = k + alpha/size · Σ_{j = c - size/2 .. c + (size-1)/2} x_j²  (out-of-range channels are 0),
 // y_c = x_c · s_c^-beta. Split over (n, c) planes; the window sum runs j upwards.

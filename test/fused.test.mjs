@@ -228,7 +228,7 @@ test("automatic fusion: never in training mode, never where a gradient is record
   sameBits("hooked", hooked.value, want);
 });
 
-test("automatic fusion: a Sequential's conv -> bn -> relu and conv -> bn fuse, a batch norm without running statistics does not", async () => {
+test("automatic fusion: a Sequential's conv -> bn -> relu and conv -> bn fuse, a batch norm without running statistics does not (its bn -> relu runs as batch_norm_fused)", async () => {
   await sn.init({ threads: 2 });
   sn.manualSeed(6);
   const { nn } = sn;
@@ -244,8 +244,88 @@ test("automatic fusion: a Sequential's conv -> bn -> relu and conv -> bn fuse, a
   const on = countOps(() => infer(model, x));
   sameBits("sequential", on.value, off.value);
   assert.is(on.counts.conv2d_fused, 2);
-  assert.is(on.counts.batch_norm, 1, "the batch norm without running statistics runs as itself");
-  assert.is(on.counts.relu, 1);
+  assert.is(on.counts.batch_norm, undefined, "the batch norm without running statistics is not the conv's");
+  assert.is(on.counts.batch_norm_fused, 1, "its batch norm -> relu is one op");
+  assert.is(on.counts.relu, undefined);
+});
+
+// ---- training: batch_norm_fused (batch norm (+ shortcut) -> ReLU in one op) ----
+
+/** One SGD step of a model on x (cross-entropy to fixed labels): the loss, every gradient, every
+ *  parameter and buffer after the step. */
+function trainStep(model, x, labels) {
+  const params = model.parameters();
+  const opt = sn.createOptimizer("sgd", params, { lr: 0.1, momentum: 0.9 });
+  return sn.tidy(() => {
+    opt.zeroGrad(true);
+    const loss = sn.cross_entropy(model.forward(x), labels);
+    loss.backward();
+    const grads = params.map((p) => Float32Array.from(p.grad.data));
+    opt.step();
+    const state = [...model.stateDict()].map(([k, t]) => [k, Float32Array.from(t.data)]);
+    return { loss: loss.item(), grads, state };
+  });
+}
+
+function sameStep(what, a, b) {
+  assert.is(a.loss, b.loss, `${what}: loss`);
+  a.grads.forEach((g, i) => sameBits(`${what}: gradient ${i}`, g, b.grads[i]));
+  a.state.forEach(([k, v], i) => sameBits(`${what}: ${k} after the step`, v, b.state[i][1]));
+}
+
+for (const [name, opts, xs, nFused] of [
+  ["resnet20", {}, [4, 3, 32, 32], 19], // 9 blocks: bn1 -> relu1 and the ending each, and the stem
+  ["resnet18", { classes: 10, inputSize: 32 }, [2, 3, 32, 32], 17],
+  ["lenet", { batchNorm: true }, [4, 1, 28, 28], 3],
+])
+  test(`training fusion: ${name} steps give the same bits with fusion on and off (loss, gradients, parameters, running statistics), with ${nFused} batch_norm_fused and no relu or add`, async () => {
+    for (const threads of [1, 2]) {
+      await sn.init({ threads });
+      const run = (fuse) => {
+        sn.engine().fuse = fuse;
+        sn.manualSeed(7);
+        const model = sn.createModel(name, opts);
+        model.train();
+        const x = rand(xs, 0, 1), labels = sn.tensor(Array.from({ length: xs[0] }, (_, i) => i % 10), [xs[0]]);
+        seed -= 1; // the same input for both runs
+        return countOps(() => [trainStep(model, x, labels), trainStep(model, x, labels)]);
+      };
+      const off = run(false), on = run(true);
+      seed += 1;
+      sameStep(`${name}, ${threads} threads, step 1`, on.value[0], off.value[0]);
+      sameStep(`${name}, ${threads} threads, step 2`, on.value[1], off.value[1]);
+      assert.is(off.counts.batch_norm_fused, undefined, "fusion off");
+      assert.is(on.counts.batch_norm_fused, 2 * nFused, "fused ops in two steps");
+      assert.is(on.counts.relu, undefined, "no relu left");
+      assert.is(on.counts.add, undefined, "no add left");
+    }
+    sn.engine().fuse = true;
+    await sn.init({ threads: 2 });
+  });
+
+test("training fusion: never under a forward hook, never for a subclassed layer or off the CPU's fuse switch; the profiler times it as the batch norm layer", async () => {
+  await sn.init({ threads: 2 });
+  const { nn } = sn;
+  sn.manualSeed(8);
+  const make = () => new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.Flatten(), new nn.Linear(4 * 25, 3));
+  const model = make().train();
+  const x = rand([2, 3, 5, 5]);
+  const seen = [];
+  const hooked = countOps(() => sn.nn.withForwardHook((m) => seen.push(m.type), () => sn.tidy(() => void model.forward(x))));
+  assert.is(hooked.counts.batch_norm_fused, undefined, "hooked");
+  assert.ok(seen.includes("BatchNorm2d") && seen.includes("ReLU"));
+  // a ReLU whose forward is patched is not the library's: no fusion
+  const patched = make().train();
+  const relu = [...patched.children()][2];
+  relu.forward = (t) => sn.relu(t);
+  assert.is(countOps(() => sn.tidy(() => void patched.forward(x))).counts.batch_norm_fused, undefined, "patched ReLU");
+  const plain = countOps(() => sn.tidy(() => void model.forward(x)));
+  assert.is(plain.counts.batch_norm_fused, 1, "fuses");
+  const p = sn.profile(() => sn.tidy(() => sn.sum(model.forward(x)).backward()), { peak: false });
+  const bnRow = p.layers.find((l) => l.name === "1"), reluRow = p.layers.find((l) => l.name === "2");
+  assert.ok(bnRow && bnRow.forwardMs > 0 && bnRow.backwardMs > 0, "timed as the batch norm layer, forward and backward");
+  assert.is(reluRow, undefined, "the ReLU has no row of its own");
+  assert.ok(p.ops.some((r) => r.op === "batch_norm_fused" && r.phase === "backward"));
 });
 
 test("the switch: init({ fuse }) takes a boolean, engine.fuse is settable, unknown keys are refused", async () => {

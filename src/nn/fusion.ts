@@ -15,13 +15,17 @@
 // - fusion is on: init({ fuse: false }) or engine().fuse = false turns it off, and exportOnnx
 //   turns it off while it traces (withoutFusion), so the ONNX graph keeps Conv,
 //   BatchNormalization, Add and Relu.
+// In training (and in eval mode with gradients recorded), where the convolution cannot take the
+// batch norm, BatchNorm2d (or BatchNorm1d) -> ReLU and a block's ending BatchNorm2d -> + shortcut -> ReLU run as one
+// batch_norm_fused op (src/ops/norm.ts: one pass forward, the ReLU mask inside batch norm's
+// backward pass, the same bits), on the CPU, under the same conditions but the first two.
 // The profiler times a fused group as its convolution's layer (the batch norm and ReLU layers
 // have no rows of their own then); the op's path reads "fused <conv path>".
 import { Tensor } from "../tensor.js";
 import { isGradEnabled, needsGrad } from "../autograd.js";
 import { Module, hasForwardHooks } from "./module.js";
 import { Conv2d } from "./conv.js";
-import { BatchNorm2d } from "./norm.js";
+import { BatchNorm2d, BatchNorm1d } from "./norm.js";
 import { ReLU } from "./activation.js";
 import { conv2d_fused } from "../ops/fused.js";
 import { batchNormEvalParams } from "../ops/norm.js";
@@ -75,6 +79,16 @@ function runFused(conv: Conv2d, bn: BatchNorm2d, x: Tensor, residual: Tensor | n
   });
 }
 
+/** Whether bn -> ReLU (-> + residual first) can run as one batch_norm_fused on x now: any mode
+ *  the conv fusion above did not take (training, or eval with gradients recorded), on the CPU. */
+function bnFusible(bn: Module | undefined, x: Tensor): bn is BatchNorm2d | BatchNorm1d {
+  const ok = (bn instanceof BatchNorm2d && bn.type === "BatchNorm2d" && own(bn, BatchNorm2d)) ||
+    (bn instanceof BatchNorm1d && bn.type === "BatchNorm1d" && own(bn, BatchNorm1d));
+  if (!ok || suppressed || hasForwardHooks() || x.device !== "cpu" || !engine().fuse) return false;
+  // the layer's own shape errors come from its forward
+  return (bn.type === "BatchNorm2d" ? x.rank === 4 : x.rank === 2 || x.rank === 3) && x.shape[1] === bn.numFeatures;
+}
+
 /**
  * Runs the layers in order on x, fusing as described above. With `end` (a ResidualBlock), the
  * chain is followed by + end.shortcut(the body's output shape) (when given) and end.relu: when the last two layers
@@ -82,21 +96,33 @@ function runFused(conv: Conv2d, bn: BatchNorm2d, x: Tensor, residual: Tensor | n
  */
 export function runChain(layers: Module[], x: Tensor, end?: { shortcut: ((yShape: number[]) => Tensor) | null; relu: Module }): { y: Tensor; done: boolean } {
   const n = layers.length;
+  const ending = (i: number) => i === n && !!end && isReLU(end.relu);
   for (let i = 0; i < n; ) {
     const [conv, bn] = [layers[i], layers[i + 1]];
-    if (!fusible(conv, bn, x)) {
-      x = layers[i++].call(x);
+    if (fusible(conv, bn, x)) {
+      if (ending(i + 2)) {
+        // the block's ending: conv -> bn -> + shortcut -> relu
+        // the shortcut checks its shape against the body's output (the block's own error)
+        const residual = end!.shortcut ? end!.shortcut(conv.outputShape(x.shape as number[])) : null;
+        return { y: runFused(conv as Conv2d, bn as BatchNorm2d, x, residual, true), done: true };
+      }
+      const relu = isReLU(layers[i + 2]);
+      x = runFused(conv as Conv2d, bn as BatchNorm2d, x, null, relu);
+      i += relu ? 3 : 2;
       continue;
     }
-    if (i + 2 === n && end && isReLU(end.relu)) {
-      // the block's ending: conv -> bn -> + shortcut -> relu
-      // the shortcut checks its shape against the body's output (the block's own error)
-      const residual = end.shortcut ? end.shortcut(conv.outputShape(x.shape as number[])) : null;
-      return { y: runFused(conv as Conv2d, bn as BatchNorm2d, x, residual, true), done: true };
+    // training: bn -> relu, and the block's ending bn -> + shortcut -> relu, as batch_norm_fused
+    const norm = layers[i];
+    if (bnFusible(norm, x) && (ending(i + 1) || isReLU(layers[i + 1]))) {
+      const last = ending(i + 1);
+      const input = x;
+      const residual = last && end!.shortcut ? end!.shortcut(norm.outputShape(input.shape as number[])) : null;
+      x = norm._callFused(input, () => norm._forwardFused(input, residual));
+      if (last) return { y: x, done: true };
+      i += 2;
+      continue;
     }
-    const relu = isReLU(layers[i + 2]);
-    x = runFused(conv as Conv2d, bn as BatchNorm2d, x, null, relu);
-    i += relu ? 3 : 2;
+    x = layers[i++].call(x);
   }
   return { y: x, done: false };
 }

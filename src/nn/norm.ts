@@ -3,7 +3,7 @@
 // while training and uses in eval mode.
 import { Tensor, zeros, ones, full } from "../tensor.js";
 import { Module } from "./module.js";
-import { batch_norm, local_response_norm, accumulateInto } from "../ops/index.js";
+import { batch_norm, batch_norm_fused, local_response_norm, accumulateInto } from "../ops/index.js";
 import { checkOptions, keysOf } from "../options.js";
 import { layerOptions, checkBool, checkNumber, describe } from "./shapes.js";
 
@@ -58,7 +58,19 @@ abstract class BatchNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    // batch statistics while training, or always when there are no running ones (PyTorch)
+    return batch_norm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.countBatch());
+  }
+
+  /** forward, then + residual (if given), then ReLU, as one batch_norm_fused op: the same values,
+   *  running statistics and gradients (src/nn/fusion.ts calls it; the caller times it as this
+   *  layer). */
+  _forwardFused(x: Tensor, residual: Tensor | null): Tensor {
+    return batch_norm_fused(x, this.runningMean, this.runningVar, this.weight, this.bias, residual, { ...this.countBatch(), relu: true });
+  }
+
+  /** Counts a training batch; the op's attributes: batch statistics while training, or always
+   *  when there are no running ones (PyTorch). */
+  private countBatch(): { training: boolean; momentum: number; eps: number } {
     const useBatch = this.training || !this.trackRunningStats;
     if (this.training && this.numBatchesTracked) {
       const n = this.numBatchesTracked;
@@ -70,7 +82,7 @@ abstract class BatchNorm extends Module {
         one.dispose();
       }
     }
-    return batch_norm(x, this.runningMean, this.runningVar, this.weight, this.bias, { training: useBatch, momentum: this.momentum, eps: this.eps });
+    return { training: useBatch, momentum: this.momentum, eps: this.eps };
   }
 
   protected args() {

@@ -1,9 +1,9 @@
 // Normalisation ops (kernels in assembly/norm.ts): batch_norm, local_response_norm, dropout.
 // Semantics follow torch.nn.functional (1.13).
 import { Tensor, shapeStr, empty } from "../tensor.js";
-import { defineOp, fail, checkRank, checkInt, OpError } from "./table.js";
+import { defineOp, fail, checkRank, checkInt, OpError, sameShape, type OpContext, type OpEntry } from "./table.js";
 import { checkOptions, describe } from "../options.js";
-import { clone } from "./eltwise.js";
+import { clone, addOp, reluOp } from "./eltwise.js";
 import { isGradEnabled, needsGrad } from "../autograd.js";
 
 /** Whether the op's backward will be recorded (else what forward would keep for it is freed at
@@ -43,27 +43,31 @@ export interface BatchNormAttrs {
   eps: number;
 }
 
+/** batch_norm's checks (batch_norm_fused runs them too, under its own name). */
+function checkBatchNorm(op: string, x: Tensor, rm: Tensor | null, rv: Tensor | null, w: Tensor | null, b: Tensor | null, a: BatchNormAttrs): void {
+  checkRank(op, "input ([N,C], [N,C,L] or [N,C,H,W])", x, [2, 3, 4]);
+  checkBool(op, "training", a.training);
+  checkNumber(op, "momentum", a.momentum, 0, 1);
+  checkNumber(op, "eps", a.eps, 0);
+  const C = x.shape[1];
+  const perChannel: [string, Tensor | null][] = [["running_mean", rm], ["running_var", rv], ["weight", w], ["bias", b]];
+  for (const [what, t] of perChannel)
+    if (t && (t.rank !== 1 || t.shape[0] !== C))
+      fail(op, `${what} must have shape [C] = [${C}] for input ${shapeStr(x.shape)}, got ${shapeStr(t.shape)}`);
+  if (!!rm !== !!rv) fail(op, `running_mean and running_var must be given together (input ${shapeStr(x.shape)})`);
+  if (!a.training && !rm) fail(op, `running_mean and running_var are required when training is false (input ${shapeStr(x.shape)})`);
+  const [N, , HW] = nchw(x);
+  // PyTorch's rule: the unbiased running variance needs at least two values per channel
+  if (a.training && N * HW <= 1) fail(op, `expected more than 1 value per channel when training, got input ${shapeStr(x.shape)}`);
+}
+
 export const batchNormOp = defineOp<BatchNormAttrs>(
   {
     name: "batch_norm",
     inputs: ["input", "running_mean?", "running_var?", "weight?", "bias?"],
     noGradInputs: ["running_mean", "running_var"],
     check([x, rm, rv, w, b], a) {
-      const op = "batch_norm";
-      checkRank(op, "input ([N,C], [N,C,L] or [N,C,H,W])", x!, [2, 3, 4]);
-      checkBool(op, "training", a.training);
-      checkNumber(op, "momentum", a.momentum, 0, 1);
-      checkNumber(op, "eps", a.eps, 0);
-      const C = x!.shape[1];
-      const perChannel: [string, Tensor | null][] = [["running_mean", rm], ["running_var", rv], ["weight", w], ["bias", b]];
-      for (const [what, t] of perChannel)
-        if (t && (t.rank !== 1 || t.shape[0] !== C))
-          fail(op, `${what} must have shape [C] = [${C}] for input ${shapeStr(x!.shape)}, got ${shapeStr(t.shape)}`);
-      if (!!rm !== !!rv) fail(op, `running_mean and running_var must be given together (input ${shapeStr(x!.shape)})`);
-      if (!a.training && !rm) fail(op, `running_mean and running_var are required when training is false (input ${shapeStr(x!.shape)})`);
-      const [N, , HW] = nchw(x!);
-      // PyTorch's rule: the unbiased running variance needs at least two values per channel
-      if (a.training && N * HW <= 1) fail(op, `expected more than 1 value per channel when training, got input ${shapeStr(x!.shape)}`);
+      checkBatchNorm("batch_norm", x!, rm, rv, w, b, a);
     },
     forward(ctx, [x, rm, rv, w, b], a) {
       const eng = ctx.engine;
@@ -116,6 +120,134 @@ export const batchNormOp = defineOp<BatchNormAttrs>(
   },
   { training: false, momentum: 0.1, eps: 1e-5 },
 );
+
+// ---- batch_norm_fused: batch norm (+ residual) (-> ReLU) in one op, for training ----
+
+export interface BatchNormFusedAttrs extends BatchNormAttrs {
+  /** max(y, 0) at the end */
+  relu: boolean;
+}
+
+/**
+ * y = relu?(batch_norm(x) + residual), as batch_norm, add and relu in a row (the same bits, the
+ * same running statistics), in one pass over the output instead of three, keeping only y for
+ * backward (not batch norm's and the add's outputs), and a backward whose ReLU mask is taken
+ * in the same pass as batch norm's sums. src/nn/fusion.ts runs a chain's BatchNorm2d -> ReLU and
+ * a residual block's BatchNorm2d -> + shortcut -> ReLU through it in training (in inference the
+ * convolution takes them: conv2d_fused). On WebGPU it runs the unfused ops' kernels in a row.
+ */
+export const batchNormFusedOp = defineOp<BatchNormFusedAttrs>(
+  {
+    name: "batch_norm_fused",
+    inputs: ["input", "running_mean?", "running_var?", "weight?", "bias?", "residual?"],
+    noGradInputs: ["running_mean", "running_var"],
+    check([x, rm, rv, w, b, r], a) {
+      const op = "batch_norm_fused";
+      checkBatchNorm(op, x!, rm, rv, w, b, a);
+      checkBool(op, "relu", a.relu);
+      if (r && !sameShape(r.shape, x!.shape)) fail(op, `residual ${shapeStr(r.shape)} must have the input's shape ${shapeStr(x!.shape)}`);
+    },
+    forward(ctx, [x, rm, rv, w, b, r], a) {
+      const eng = ctx.engine;
+      const [N, C, HW] = nchw(x!);
+      const y = empty(x!.shape, eng);
+      const rec = recording(x, w, b, r);
+      if (!a.training) {
+        // f32_batchnorm_eval's x*s + t as (x - 0)*s + t (see the kernel)
+        const { scale, shift } = batchNormEvalParams(rm!, rv!, w, b, a.eps);
+        eng.run("f32_batchnorm_fused_fwd", [x!.ptr, y.ptr, 0, scale.ptr, 0, shift.ptr, r?.ptr ?? 0, a.relu ? 1 : 0, N, C, HW], 2 * x!.size);
+        scale.dispose(), shift.dispose();
+        if (rec) {
+          const mean = clone(rm!), invstd = empty([C], eng);
+          eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
+          ctx.saved = { mean, invstd };
+        }
+        return y;
+      }
+      const mean = empty([C], eng), invstd = empty([C], eng);
+      rm?.markWritten();
+      rv?.markWritten();
+      eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
+      eng.run("f32_batchnorm_fused_fwd", [x!.ptr, y.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, b?.ptr ?? 0, r?.ptr ?? 0, a.relu ? 1 : 0, N, C, HW], 2 * x!.size);
+      if (rec) ctx.saved = { mean, invstd };
+      else mean.dispose(), invstd.dispose();
+      return y;
+    },
+    backward(ctx, g, [x, , , w], a, needs) {
+      const eng = ctx.engine;
+      const [N, C, HW] = nchw(x!);
+      const { mean, invstd } = ctx.saved as { mean: Tensor; invstd: Tensor };
+      saved("batch_norm_fused", mean, invstd, ...(a.relu ? [ctx.out] : []));
+      const stats = (a.training && needs[0]) || needs[3] || needs[4];
+      let dw: Tensor | null = stats ? empty([C], eng) : null, db: Tensor | null = stats ? empty([C], eng) : null;
+      // gm: the gradient past ReLU (relu's backward), which is also the residual's
+      let gm = g;
+      if (a.relu) {
+        gm = empty(g.shape, eng);
+        if (stats) eng.run("f32_batchnorm_fused_bwd_params", [x!.ptr, g.ptr, ctx.out.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr, gm.ptr], 3 * x!.size);
+        else eng.run("f32_relu_bwd", [ctx.out.ptr, g.ptr, gm.ptr, gm.size], gm.size);
+      } else if (stats) eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr], 2 * x!.size);
+      let dx: Tensor | null = null;
+      if (needs[0]) {
+        dx = empty(x!.shape, eng);
+        eng.run("f32_batchnorm_bwd_input", [x!.ptr, gm.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, dw?.ptr ?? 0, db?.ptr ?? 0, N, C, HW, a.training ? 1 : 0, dx.ptr], x!.size);
+      }
+      if (dw && !needs[3]) dw.dispose(), (dw = null);
+      if (db && !needs[4]) db.dispose(), (db = null);
+      // the residual's gradient: gm itself (ours), or a copy of g (not ours)
+      const dr = needs[5] ? (gm === g ? clone(g) : gm) : null;
+      if (gm !== g && gm !== dr) gm.dispose();
+      return [dx, null, null, dw, db, dr];
+    },
+    webgpu: {
+      // the unfused ops' WebGPU kernels in a row (the same contract: running statistics, what is
+      // kept, the gradients)
+      forward(ctx, [x, rm, rv, w, b, r], a) {
+        const { relu, ...bn } = a;
+        const gpu = (op: OpEntry) => op.webgpu!;
+        const bnCtx: OpContext = { ...ctx, saved: null };
+        let y = gpu(batchNormOp).forward(bnCtx, [x, rm, rv, w, b], bn);
+        if (r) {
+          const s = gpu(addOp).forward({ ...ctx }, [y, r], {});
+          y.dispose(), (y = s);
+        }
+        if (relu) {
+          const z = gpu(reluOp).forward({ ...ctx }, [y], {});
+          y.dispose(), (y = z);
+        }
+        ctx.saved = bnCtx.saved;
+        return y;
+      },
+      backward(ctx, g, [x, rm, rv, w, b], a, needs) {
+        const { relu, ...bn } = a;
+        if (relu) saved("batch_norm_fused", ctx.out);
+        // relu's backward from the output: y > 0 exactly where relu's argument is
+        const gm = relu ? reluOp.webgpu!.backward!(ctx, g, [ctx.out], {}, [true])[0]! : g;
+        try {
+          const [dx, , , dw, db] = batchNormOp.webgpu!.backward!(ctx, gm, [x, rm, rv, w, b], bn, needs.slice(0, 5));
+          return [dx, null, null, dw, db, needs[5] ? clone(gm) : null];
+        } finally {
+          if (gm !== g) gm.dispose();
+        }
+      },
+    },
+  },
+  { training: false, momentum: 0.1, eps: 1e-5, relu: true },
+);
+
+/** relu?(batch_norm(x, ...) + residual) in one op (see batchNormFusedOp): the same values, running
+ *  statistics and gradients as batch_norm, add and relu in a row. */
+export function batch_norm_fused(
+  x: Tensor,
+  running_mean?: Tensor | null,
+  running_var?: Tensor | null,
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  residual?: Tensor | null,
+  opts: Partial<BatchNormFusedAttrs> = {},
+): Tensor {
+  return batchNormFusedOp.apply([x, running_mean, running_var, weight, bias, residual], opts);
+}
 
 /** Batch norm's eval mode as a scale and a shift per channel: s = weight / sqrt(running_var +
  *  eps), t = bias - running_mean * s, in f64 and rounded once to f32 (CPU tensors; the caller
