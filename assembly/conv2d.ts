@@ -40,7 +40,7 @@ import { rangeStart, rangeEnd, CHUNK, take } from "./common";
 import { MR, NR, KC_MAX, NC_SLIVERS, EP_FIRST, EP_ROWBIAS, kcOf, packAStrip, packB, macroBlock } from "./gemm_micro";
 import { stripTiles } from "./gemm_tail";
 import { epSpan } from "./conv_epilogue";
-import { padBlock, fillBlock, sliverTable, tapTable, im2colPadded, col2imPadded } from "./conv_pad";
+import { padBlock, fillBlock, sliverTable, tapTable, im2colPadded, im2colPaddedT, col2imPadded } from "./conv_pad";
 
 /** Positions per block: NC_SLIVERS slivers. */
 // @ts-ignore: decorator
@@ -560,22 +560,21 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
     for (let l = l0; l < l1; l++) {
       const n = l / CPI, p0 = (l - n * CPI) * KC_MAX, kc = min(KC_MAX, P - p0);
       const plane = x + (<usize>(n * C + g * Cg) * H * W << 2);
-      // col: nk rows of kc positions (row stride ld)
-      let ld = kc;
+      // B = col^T: kc positions x nk taps
       if (padf) {
-        // rows padded to whole slivers: the padded path writes 8 positions at a time
+        // straight from the padded block into B, 8 positions x 8 taps at a time
         const oyLo = p0 / WO, nrows = ((p0 + kc - 1) / WO - oyLo) * SH + (KH - 1) * DH + 1;
         const ci0 = k0 / KK, nch = (k0 + nk - 1) / KK - ci0 + 1;
-        ld = (kc + 7) & ~7;
         padBlock(plane, ci0, nch, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
         sliverTable(p0, kc, WO, SH, Wp, oyLo, iy0);
         tapTable(nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, ix0);
-        im2colPadded(pad, ix0, nk, iy0, ld >> 3, col, ld, 8);
+        im2colPaddedT(pad, ix0, nk, iy0, (kc + 7) >> 3, kc, pb, col);
       } else {
+        // col: nk rows of kc positions, then transposed into B
         posTables(p0, kc, WO, SH, SW, PH, PW, iy0, ix0);
         im2col(plane, H, W, KH, KW, DH, DW, SW, k0, nk, iy0, ix0, kc, kc, col, kc, 8);
+        packB(col, kc, 1, 0, kc, 0, nk, pb);
       }
-      packB(col, ld, 1, 0, kc, 0, nk, pb); // B = col^T: kc positions x nk taps
       const dyg = dy + ((<usize>(n * O + g * Og) * P + p0) << 2);
       const flags = l == l0 ? EP_FIRST : 0;
       for (let s = 0; s < S; s++) {

@@ -12,6 +12,8 @@
 // Offsets are in floats from the padded block of channel 0 at tap (0, 0); tap (ci, ky, kx)
 // adds ci*chStride + ky*DH*Wp + kx*DW.
 
+import { NR, transpose4 } from "./gemm_micro";
+
 /** Copies channels c0 .. c0+nch-1 (planes of H x W at `plane`), input rows iyLo ..
  *  iyLo+nrows-1, into dst as nch blocks of nrows x Wp floats: PW zero columns, the row, zero
  *  columns up to Wp; rows outside the image are zero. */
@@ -116,6 +118,57 @@ export function im2colPadded(src: usize, taps: usize, kc: i32, tab: usize, nsl: 
       v128.store(d, v128.and(v128.bitselect(v128.load(a), v128.load(b), m0), v0));
       v128.store(d, v128.and(v128.bitselect(v128.load(a, 16), v128.load(b, 16), m1), v1), 16);
       d += dstep;
+    }
+  }
+}
+
+/** im2col from a padded block straight into the packed B of its transpose, for the weight
+ *  gradient (B = col^T: kc positions x nk taps): tap sliver s (taps 8s .. 8s+7, past nk zero)
+ *  at dst + s*8*kc floats, position p's 8 taps at + p*8, which is what im2colPadded into plain
+ *  rows followed by packB(transB = 1) writes, without the kc x nk column block in between (it
+ *  does not fit L1 and was written and read back once per chunk). 8 taps x 8 positions at a time
+ *  go through blk (64 floats, in L1) and 4x4 transposes. tab: the positions' sliver table
+ *  (nsl = ceil(kc/8) entries). */
+export function im2colPaddedT(src: usize, taps: usize, nk: i32, tab: usize, nsl: i32, kc: i32, dst: usize, blk: usize): void {
+  const z = f32x4.splat(0);
+  for (let s = 0; s * 8 < nk; s++) {
+    const nt = min(8, nk - s * 8);
+    const tb = taps + (<usize>(s * 8) << 2);
+    const ds = dst + (<usize>(s * 8 * kc) << 2);
+    // rows of blk past nt stay zero (transpose4 reads them as zeros anyway; the tail reads them)
+    for (let tt = nt; tt < 8; tt++) {
+      v128.store(blk + (<usize>tt << 5), z);
+      v128.store(blk + (<usize>tt << 5), z, 16);
+    }
+    for (let j = 0; j < nsl; j++) {
+      const t = tab + (<usize>j << 4);
+      const A = src + (<usize>load<i32>(t) << 2), B = src + (<usize>load<i32>(t, 4) << 2), r = load<i32>(t, 8), v = load<i32>(t, 12);
+      // blk row tt: tap tt's 8 positions (as im2colPadded writes them)
+      if (r == 8) {
+        for (let tt = 0; tt < nt; tt++) {
+          const a = A + <usize>load<i32>(tb + (<usize>tt << 2)), d = blk + (<usize>tt << 5);
+          v128.store(d, v128.load(a));
+          v128.store(d, v128.load(a, 16), 16);
+        }
+      } else {
+        const m0 = lanes(0, 0, r), m1 = lanes(4, 0, r), v0 = lanes(0, 0, v), v1 = lanes(4, 0, v);
+        for (let tt = 0; tt < nt; tt++) {
+          const o = <usize>load<i32>(tb + (<usize>tt << 2)), a = A + o, b = B + o, d = blk + (<usize>tt << 5);
+          v128.store(d, v128.and(v128.bitselect(v128.load(a), v128.load(b), m0), v0));
+          v128.store(d, v128.and(v128.bitselect(v128.load(a, 16), v128.load(b, 16), m1), v1), 16);
+        }
+      }
+      const d = ds + (<usize>(j * 8 * NR) << 2);
+      if (v == 8) {
+        transpose4(blk, 32, d, nt);
+        transpose4(blk + 128, 32, d + 16, nt - 4);
+        transpose4(blk + 16, 32, d + (<usize>(4 * NR) << 2), nt);
+        transpose4(blk + 144, 32, d + (<usize>(4 * NR) << 2) + 16, nt - 4);
+      } else {
+        // the chunk's last positions: only v of them (the sliver holds exactly kc)
+        for (let p = 0; p < v; p++)
+          for (let c = 0; c < NR; c++) store<f32>(d + (<usize>(p * NR + c) << 2), load<f32>(blk + (<usize>(c * 8 + p) << 2)));
+      }
     }
   }
 }

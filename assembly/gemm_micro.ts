@@ -245,7 +245,7 @@ export function packB(b: usize, ldb: i32, transB: i32, k0: i32, kc: i32, n0: i32
 /** Reads a 4x4 block (rows src, src+rs, ...; rows from `rows` on read as zeros) and writes its
  *  transpose as 4 vectors NR floats apart (dst, dst + NR*4, ...). */
 // @ts-ignore: decorator
-@inline function transpose4(src: usize, rs: usize, dst: usize, rows: i32): void {
+@inline export function transpose4(src: usize, rs: usize, dst: usize, rows: i32): void {
   const z = f32x4.splat(0);
   const r0 = rows > 0 ? v128.load(src) : z, r1 = rows > 1 ? v128.load(src + rs) : z;
   const r2 = rows > 2 ? v128.load(src + 2 * rs) : z, r3 = rows > 3 ? v128.load(src + 3 * rs) : z;
