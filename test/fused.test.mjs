@@ -4,7 +4,10 @@
 // kernel builds and on 1 and 2 threads; its backward is the unfused ops' gradient; the zoo's
 // ResNets give the same bits with fusion on and off, and fuse only where nothing can tell
 // (eval mode with running statistics, no gradient recorded, no forward hook, not while
-// exportOnnx traces); errors name the op and the shapes. The GPU side: webgpu_fused.test.mjs.
+// exportOnnx traces); errors name the op and the shapes. Training: batch_norm_fused (batch norm
+// (+ shortcut) -> ReLU) and conv2d_fused with only its ReLU (conv -> ReLU) give the same loss,
+// gradients, parameters and running statistics as the unfused layers. The GPU side:
+// webgpu_fused.test.mjs.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
@@ -302,6 +305,31 @@ for (const [name, opts, xs, nFused] of [
     sn.engine().fuse = true;
     await sn.init({ threads: 2 });
   });
+
+test("training fusion: conv -> relu without batch norm (LeNet) runs as conv2d_fused with its ReLU, same bits in training (loss, gradients, parameters) and inference", async () => {
+  for (const threads of [1, 2]) {
+    await sn.init({ threads });
+    const run = (fuse) => {
+      sn.engine().fuse = fuse;
+      sn.manualSeed(9);
+      const model = sn.createModel("lenet").train();
+      const x = rand([4, 1, 28, 28], 0, 1), labels = sn.tensor([1, 7, 3, 0], [4]);
+      seed -= 1;
+      return countOps(() => [trainStep(model, x, labels), trainStep(model, x, labels), sn.noGrad(() => sn.tidy(() => model.eval().forward(x).toArray()))]);
+    };
+    const off = run(false), on = run(true);
+    seed += 1;
+    sameStep(`lenet, ${threads} threads, step 1`, on.value[0], off.value[0]);
+    sameStep(`lenet, ${threads} threads, step 2`, on.value[1], off.value[1]);
+    sameBits(`lenet, ${threads} threads, eval`, on.value[2], off.value[2]);
+    assert.is(on.counts.conv2d_fused, 6, "both convs with their ReLUs, in 2 steps and 1 inference");
+    assert.is(on.counts.conv2d, undefined);
+    assert.is(on.counts.relu, 3, "the classifier's Linear -> ReLU stays");
+    assert.is(off.counts.conv2d_fused, undefined);
+  }
+  sn.engine().fuse = true;
+  await sn.init({ threads: 2 });
+});
 
 test("training fusion: never under a forward hook, never for a subclassed layer or off the CPU's fuse switch; the profiler times it as the batch norm layer", async () => {
   await sn.init({ threads: 2 });

@@ -18,7 +18,9 @@
 // In training (and in eval mode with gradients recorded), where the convolution cannot take the
 // batch norm, BatchNorm2d (or BatchNorm1d) -> ReLU and a block's ending BatchNorm2d -> + shortcut -> ReLU run as one
 // batch_norm_fused op (src/ops/norm.ts: one pass forward, the ReLU mask inside batch norm's
-// backward pass, the same bits), on the CPU, under the same conditions but the first two.
+// backward pass, the same bits), on the CPU, under the same conditions but the first two; and
+// Conv2d -> ReLU with no batch norm between (LeNet, VGG, AlexNet) as conv2d_fused with only its
+// ReLU, in any mode (its backward takes ReLU's mask from the output: the same gradients).
 // The profiler times a fused group as its convolution's layer (the batch norm and ReLU layers
 // have no rows of their own then); the op's path reads "fused <conv path>".
 import { Tensor } from "../tensor.js";
@@ -122,7 +124,25 @@ export function runChain(layers: Module[], x: Tensor, end?: { shortcut: ((yShape
       i += 2;
       continue;
     }
+    // conv -> relu without a batch norm between (LeNet, VGG, AlexNet), in any mode: ReLU in the
+    // convolution's epilogue; conv2d_fused's backward takes the mask from its output
+    const conv1 = layers[i];
+    if (isReLU(layers[i + 1]) && convFusible(conv1, x)) {
+      const input = x;
+      x = conv1._callFused(input, () => conv2d_fused(input, conv1.weight, conv1.bias, null, null, null, {
+        stride: conv1.stride, padding: conv1.padding, dilation: conv1.dilation, groups: conv1.groups, relu: true,
+      }));
+      i += 2;
+      continue;
+    }
     x = layers[i++].call(x);
   }
   return { y: x, done: false };
+}
+
+/** Whether conv -> ReLU can run as one conv2d_fused (relu only) on x now: the library's Conv2d
+ *  and ReLU, no hook, fusion on, on the CPU. */
+function convFusible(conv: Module | undefined, x: Tensor): conv is Conv2d {
+  if (!(conv instanceof Conv2d) || conv.type !== "Conv2d" || !own(conv, Conv2d)) return false;
+  return !suppressed && !hasForwardHooks() && x.device === "cpu" && engine().fuse;
 }
