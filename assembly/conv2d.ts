@@ -23,6 +23,8 @@
 //    are (group, block of KB columns of K, range of the (image, position chunk) sequence). Each
 //    item sums its range in order; the range count NCH depends on the shapes only and, when
 //    above 1, partial sums go to a buffer that f32_conv2d_bwd_weight_reduce adds in range order.
+//    B = col^T (positions x taps): on the padded path expanded straight into its packed slivers
+//    (conv_pad.ts im2colPaddedT), else expanded into a column block and then packed.
 //  - bias gradient: per output channel, images in order, positions in four lanes.
 // Items are taken one by one from the job's counter (take, docs/kernels.md).
 // With stride 1 along rows and outputs at least 7 wide, im2col and col2im read and add into a

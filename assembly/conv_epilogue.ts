@@ -4,8 +4,8 @@
 // f32_conv2d_dw_fwd), instead of three more passes over the output.
 //
 // Same bits as the unfused ops: each step is the one f32 operation, in the same order, that
-// f32_batchnorm_eval (v*s then + t: a mul and an add, never a fused multiply-add, on either
-// build), f32_add (+ residual) and f32_relu_fwd (max(v, 0)) do. The scalar tail does the same
+// batch norm's eval forward (f32_batchnorm_fwd with mean 0: v*s then + t, a mul and an add,
+// never a fused multiply-add, on either build), f32_add (+ residual) and f32_relu_fwd (max(v, 0)) do. The scalar tail does the same
 // operations as one vector lane (f32.max is f32x4.max's lane: NaN stays NaN, -0 gives +0).
 //
 // The epilogue is described by 4 words at ep: scale, shift, residual (pointers, 0 = none; scale

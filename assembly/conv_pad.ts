@@ -160,10 +160,9 @@ export function im2colPaddedT(src: usize, taps: usize, nk: i32, tab: usize, nsl:
       }
       const d = ds + (<usize>(j * 8 * NR) << 2);
       if (v == 8) {
-        transpose4(blk, 32, d, nt);
-        transpose4(blk + 128, 32, d + 16, nt - 4);
-        transpose4(blk + 16, 32, d + (<usize>(4 * NR) << 2), nt);
-        transpose4(blk + 144, 32, d + (<usize>(4 * NR) << 2) + 16, nt - 4);
+        // q & 1: positions 4-7; q >> 1: taps 4-7 (one copy of the inlined transpose)
+        for (let q = 0; q < 4; q++)
+          transpose4(blk + (<usize>(q & 1) << 4) + (<usize>(q >> 1) << 7), 32, d + (<usize>((q & 1) * 4 * NR) << 2) + (<usize>(q >> 1) << 4), nt - 4 * (q >> 1));
       } else {
         // the chunk's last positions: only v of them (the sliver holds exactly kc)
         for (let p = 0; p < v; p++)

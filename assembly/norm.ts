@@ -112,89 +112,6 @@ export function f32_batchnorm_eval_params(rmean: usize, rvar: usize, w: usize, b
   }
 }
 
-/** Inference: y = x · s + t per channel (s, t from f32_batchnorm_eval_params). A multiply then an
- *  add, never a fused multiply-add, on both builds: conv2d_fused's epilogue
- *  (assembly/conv_epilogue.ts) does the same two operations and must give the same bits. */
-export function f32_batchnorm_eval(x: usize, y: usize, scale: usize, shift: usize, N: i32, C: i32, HW: i32, ith: i32, nth: i32): void {
-  if (HW == 1) {
-    const s = rangeStart(N, ith, nth), e = rangeEnd(N, ith, nth);
-    for (let n = s; n < e; n++) {
-      const xr = x + (<usize>n * <usize>C << 2), yr = y + (<usize>n * <usize>C << 2);
-      let c = 0;
-      for (; c + 4 <= C; c += 4) {
-        const o = <usize>c << 2;
-        v128.store(yr + o, f32x4.add(f32x4.mul(v128.load(xr + o), v128.load(scale + o)), v128.load(shift + o)));
-      }
-      for (; c < C; c++) {
-        const o = <usize>c << 2;
-        store<f32>(yr + o, load<f32>(xr + o) * load<f32>(scale + o) + load<f32>(shift + o));
-      }
-    }
-    return;
-  }
-  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
-  for (let r = s; r < e; r++) {
-    const o = <usize>(r % C) << 2;
-    const a = load<f32>(scale + o), t = load<f32>(shift + o);
-    const av = f32x4.splat(a), tv = f32x4.splat(t);
-    const xr = x + (<usize>r * <usize>HW << 2), yr = y + (<usize>r * <usize>HW << 2);
-    let i = 0;
-    for (; i + 4 <= HW; i += 4) {
-      const q = <usize>i << 2;
-      v128.store(yr + q, f32x4.add(f32x4.mul(v128.load(xr + q), av), tv));
-    }
-    for (; i < HW; i++) {
-      const q = <usize>i << 2;
-      store<f32>(yr + q, load<f32>(xr + q) * a + t);
-    }
-  }
-}
-
-/** Training: y = (x - mean) · invstd·w + b per channel (w, b = 0: no affine). */
-export function f32_batchnorm_fwd(
-  x: usize, y: usize, mean: usize, invstd: usize, w: usize, b: usize, N: i32, C: i32, HW: i32, ith: i32, nth: i32,
-): void {
-  if (HW == 1) {
-    const s = rangeStart(N, ith, nth), e = rangeEnd(N, ith, nth);
-    const one = f32x4.splat(1), zero = f32x4.splat(0);
-    for (let n = s; n < e; n++) {
-      const xr = x + (<usize>n * <usize>C << 2), yr = y + (<usize>n * <usize>C << 2);
-      let c = 0;
-      for (; c + 4 <= C; c += 4) {
-        const o = <usize>c << 2;
-        const a = f32x4.mul(v128.load(invstd + o), w ? v128.load(w + o) : one);
-        const d = f32x4.sub(v128.load(xr + o), v128.load(mean + o));
-        v128.store(yr + o, f32x4.add(f32x4.mul(d, a), b ? v128.load(b + o) : zero));
-      }
-      for (; c < C; c++) {
-        const o = <usize>c << 2;
-        const a = load<f32>(invstd + o) * (w ? load<f32>(w + o) : 1);
-        store<f32>(yr + o, (load<f32>(xr + o) - load<f32>(mean + o)) * a + (b ? load<f32>(b + o) : 0));
-      }
-    }
-    return;
-  }
-  const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
-  for (let r = s; r < e; r++) {
-    const c = r % C;
-    const o = <usize>c << 2;
-    const m = load<f32>(mean + o);
-    const a = load<f32>(invstd + o) * (w ? load<f32>(w + o) : 1);
-    const bb: f32 = b ? load<f32>(b + o) : 0;
-    const mv = f32x4.splat(m), av = f32x4.splat(a), bv = f32x4.splat(bb);
-    const xr = x + (<usize>r * <usize>HW << 2), yr = y + (<usize>r * <usize>HW << 2);
-    let i = 0;
-    for (; i + 4 <= HW; i += 4) {
-      const q = <usize>i << 2;
-      v128.store(yr + q, f32x4.add(f32x4.mul(f32x4.sub(v128.load(xr + q), mv), av), bv));
-    }
-    for (; i < HW; i++) {
-      const q = <usize>i << 2;
-      store<f32>(yr + q, (load<f32>(xr + q) - m) * a + bb);
-    }
-  }
-}
-
 /** Per-channel parameter gradients: db = Σ g, dw = invstd · Σ g·(x - mean). */
 export function f32_batchnorm_bwd_params(
   x: usize, g: usize, mean: usize, invstd: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize, ith: i32, nth: i32,
@@ -277,43 +194,20 @@ export function f32_batchnorm_bwd_input(
   }
 }
 
-// ---- batch norm + residual + ReLU in one pass (batch_norm_fused, src/ops/norm.ts) ----
-// The same operations as the unfused kernels, in the same order, so the bits are theirs:
-// f32_batchnorm_fwd's (x - mean)·a + b, f32_add's + residual, f32_relu_fwd's max; backward:
-// f32_relu_bwd's mask, then f32_batchnorm_bwd_params' sums of the masked gradient.
+// ---- batch norm + residual + ReLU (batch_norm_fused, src/ops/norm.ts) ----
 
-/** y = relu?((x - mean)·invstd·w + b + r) per channel. mean = 0 (eval mode): invstd is batch
- *  norm's eval scale and b its shift, w = 0 (x - 0 is x: f32_batchnorm_eval's x·s + t). r = 0:
- *  no residual; relu = 0: no max. */
-export function f32_batchnorm_fused_fwd(
+/** Batch norm's forward, then + r, then ReLU: y = relu?((x - mean)·(invstd·w) + b + r) per
+ *  channel, f32_add's add and f32_relu_fwd's max after batch norm's multiply and add, so the
+ *  bits are those of the three ops one by one (batch_norm_fused; batch_norm is r = 0, relu = 0).
+ *  Training: mean and invstd are the batch's. Eval mode: mean = 0, invstd = the eval scale s,
+ *  w = 0, b = the shift t (f32_batchnorm_eval_params): x - 0 is x, so y = x·s + t, a multiply
+ *  then an add, never a fused multiply-add, as conv2d_fused's epilogue (conv_epilogue.ts).
+ *  Split over (n, c) rows (of one value each for [N, C]). */
+export function f32_batchnorm_fwd(
   x: usize, y: usize, mean: usize, invstd: usize, w: usize, b: usize, r: usize, relu: i32, N: i32, C: i32, HW: i32,
   ith: i32, nth: i32,
 ): void {
   const zero = f32x4.splat(0);
-  if (HW == 1) {
-    const s = rangeStart(N, ith, nth), e = rangeEnd(N, ith, nth);
-    const one = f32x4.splat(1);
-    for (let n = s; n < e; n++) {
-      const ro = <usize>n * <usize>C << 2;
-      let c = 0;
-      for (; c + 4 <= C; c += 4) {
-        const o = <usize>c << 2;
-        const a = f32x4.mul(v128.load(invstd + o), w ? v128.load(w + o) : one);
-        const d = f32x4.sub(v128.load(x + ro + o), mean ? v128.load(mean + o) : zero);
-        let v = f32x4.add(f32x4.mul(d, a), b ? v128.load(b + o) : zero);
-        if (r) v = f32x4.add(v, v128.load(r + ro + o));
-        v128.store(y + ro + o, relu ? f32x4.max(v, zero) : v);
-      }
-      for (; c < C; c++) {
-        const o = <usize>c << 2;
-        const a = load<f32>(invstd + o) * (w ? load<f32>(w + o) : 1);
-        let v = (load<f32>(x + ro + o) - (mean ? load<f32>(mean + o) : 0)) * a + (b ? load<f32>(b + o) : 0);
-        if (r) v = v + load<f32>(r + ro + o);
-        store<f32>(y + ro + o, relu ? max<f32>(v, 0) : v);
-      }
-    }
-    return;
-  }
   const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
   for (let row = s; row < e; row++) {
     const o = <usize>(row % C) << 2;
@@ -341,7 +235,7 @@ export function f32_batchnorm_fused_fwd(
 /** ReLU's backward and batch norm's parameter gradients in one pass per channel: gm = g where
  *  z > 0 (z: the fused output; z > 0 exactly where ReLU's argument is), written row by row and
  *  summed from L1 as f32_batchnorm_bwd_params sums g: db = Σ gm, dw = invstd · Σ gm·(x - mean). */
-export function f32_batchnorm_fused_bwd_params(
+export function f32_batchnorm_relu_bwd_params(
   x: usize, g: usize, z: usize, mean: usize, invstd: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize, gm: usize,
   ith: i32, nth: i32,
 ): void {

@@ -104,7 +104,8 @@ export function notePathAlso(path: string): void {
  *  out: the op's output (the forward's, for a backward). */
 export function kernelPath(op: string, phase: "forward" | "backward", inputs: readonly (Tensor | null)[], attrs: any, out: Tensor): string {
   if (op === "linear" || op === "matmul" || op === "gemm") return "gemm";
-  if (op !== "conv2d" && op !== "conv_transpose2d") return "";
+  // conv2d_fused's forward names its path ("fused ..."); its backward is conv2d's
+  if (op !== "conv2d" && op !== "conv_transpose2d" && !(op === "conv2d_fused" && phase === "backward")) return "";
   // src/ops/conv.ts, depthwisePlane(): a conv2d forward with one input and one output channel
   // per group, stride at most 2 along rows and a padded plane of at most 2^20 floats runs the
   // depthwise kernel (assembly/conv_dw.ts); every other convolution is a blocked im2col GEMM
@@ -149,7 +150,7 @@ export function forwardFlops(op: string, inputs: readonly (Tensor | null)[], out
 /** Backward FLOPs: each input gradient of a product costs one more forward (its bias none). */
 function backwardFlops(op: string, fwd: number, needs: boolean[]): number {
   if (!fwd) return 0;
-  const products = op === "gemm" || op === "matmul" || op === "linear" || op === "conv2d" || op === "conv_transpose2d";
+  const products = op === "gemm" || op === "matmul" || op === "linear" || op === "conv2d" || op === "conv2d_fused" || op === "conv_transpose2d";
   return products ? fwd * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)) : 0;
 }
 

@@ -409,6 +409,34 @@ test("exportOnnx of a model that calls conv2d_fused itself: Conv, Mul, Add, Add,
   compare("loaded vs conv2d_fused", got, want, 1e-5, 1e-5);
 });
 
+test("exportOnnx of a model that calls batch_norm_fused itself: BatchNormalization, Add, Relu, and loadOnnx gives its outputs", async () => {
+  await sn.init({ threads: 2 });
+  class NormBlock extends sn.nn.Module {
+    type = "NormBlock";
+    constructor() {
+      super();
+      this.g = this.registerParameter("g", rand([6], 0.5, 1.5));
+      this.b = this.registerParameter("b", rand([6]));
+      this.rm = this.registerBuffer("rm", rand([6], -0.5, 0.5));
+      this.rv = this.registerBuffer("rv", rand([6], 0.3, 3));
+    }
+    outputShape(i) {
+      return i;
+    }
+    forward(x) {
+      return sn.batch_norm_fused(x, this.rm, this.rv, this.g, this.b, x, { relu: true });
+    }
+  }
+  const model = new NormBlock().eval();
+  const bytes = exportOnnx(model, [2, 6, 7, 5]);
+  const text = Buffer.from(bytes).toString("latin1");
+  for (const op of ["BatchNormalization", "Add", "Relu"]) assert.ok(text.includes(op), `${op} in the graph`);
+  const loaded = await loadOnnx(bytes);
+  const x = rand([2, 6, 7, 5]);
+  const want = infer(model, x), got = infer(loaded.eval(), x);
+  compare("loaded vs batch_norm_fused", got, want, 1e-5, 1e-5);
+});
+
 test("summary() of a ResNet is unchanged by fusion (it reads the layers, not the ops)", async () => {
   await sn.init({ threads: 2 });
   const model = sn.createModel("resnet20").eval();

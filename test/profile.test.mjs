@@ -107,7 +107,7 @@ test("FLOPs of a conv are 2*N*O*HO*WO*Cg*KH*KW forward, once more per input grad
   assert.is(flops(lp, "linear", "forward"), 2 * 5 * 7 * 3);
 });
 
-test("a fused conv (eval mode conv -> batch norm -> ReLU) counts its convolution's FLOPs, and its layer gets them", () => {
+test("a fused conv (eval mode conv -> batch norm -> ReLU; conv -> ReLU in training) counts its convolution's FLOPs forward and backward, and its layer gets them", () => {
   sn.manualSeed(0);
   const net = nn.sequential(new nn.Conv2d(3, 8, 3, { padding: 1, stride: 2 }), new nn.BatchNorm2d(8), new nn.ReLU()).eval();
   const xs = sn.tensor(fill(2 * 3 * 9 * 7), [2, 3, 9, 7]);
@@ -119,6 +119,14 @@ test("a fused conv (eval mode conv -> batch norm -> ReLU) counts its convolution
   assert.ok(r[0].gflops > 0);
   const layer = p.layers.find((l) => l.name === "0");
   assert.is(layer.flops, formula);
+  // in training, conv -> relu runs fused as well; its backward is conv2d's (here the weight
+  // gradient only: the input needs none)
+  const tr = nn.sequential(new nn.Conv2d(3, 8, 3, { padding: 1, stride: 2 }), new nn.ReLU()).train();
+  const pt = sn.profile(() => sn.tidy(() => sn.sum(tr.forward(xs)).backward()), { peak: false });
+  const back = row(pt, "conv2d_fused", "backward");
+  assert.is(back.length, 1);
+  assert.is(back[0].flops, formula);
+  assert.is(back[0].path, "im2col");
 });
 
 test("kernel paths from the shapes: depthwise for one channel per group, im2col otherwise, gemm for products", () => {
@@ -266,9 +274,9 @@ test("simdnet bench train --profile prints the per-op and per-layer tables of th
   assert.is(r.code, 0, r.err + r.out);
   assert.match(r.out, /Profile of the LeNet training step at batch 64, 7 of each, 1 thread:/);
   assert.match(r.out, /peak [\d.]+ GFLOP\/s \(SGEMM 1024x1024x1024, best of 5, 1 thread\)/);
-  // 7 steps: two convolutions and two linear layers each
-  assert.match(r.out, /\nconv2d\s+forward\s+im2col\s+cpu\s+14\s/);
-  assert.match(r.out, /\nconv2d\s+backward\s+im2col\s+cpu\s+14\s/);
+  // 7 steps: two convolutions (each with its ReLU: conv2d_fused) and two linear layers each
+  assert.match(r.out, /\nconv2d_fused\s+forward\s+fused im2col\s+cpu\s+14\s+[\d.]+\s+\d+%\s+[\d.]+\s/);
+  assert.match(r.out, /\nconv2d_fused\s+backward\s+im2col\s+cpu\s+14\s+[\d.]+\s+\d+%\s+[\d.]+\s/);
   assert.match(r.out, /\nlinear\s+backward\s+gemm\s+cpu\s+14\s/);
   assert.match(r.out, /\nfeatures\.3\s+Conv2d\(20, 50, kernel_size=5, padding=2\)\s+7\s/);
   assert.match(r.out, /\nclassifier\.0\s+Linear\(in_features=2450, out_features=500\)\s+7\s/);
@@ -282,7 +290,7 @@ test("simdnet train --profile prints the tables after training; --profile is a f
     assert.match(r.out, /epoch 1\/1  train loss/);
     assert.match(r.out, /\nProfile: [\d.]+ ms in all/);
     // two training steps of 64 (forward and backward) plus evaluation batches (forward only)
-    assert.match(r.out, /\nconv2d\s+backward\s+im2col\s+cpu\s+4\s/);
+    assert.match(r.out, /\nconv2d_fused\s+backward\s+im2col\s+cpu\s+4\s/);
     assert.match(r.out, /\nfeatures\.0\s+Conv2d\(1, 20, kernel_size=5, padding=2\)\s+\d+\s/);
     const bad = cli(["train", "--profile=yes"]);
     assert.is(bad.code, 1);

@@ -16,11 +16,23 @@ if (only !== "js") {
     for (const t of targets) execFileSync(process.execPath, ["node_modules/assemblyscript/bin/asc.js", "assembly/index.ts", "--target", t], { stdio: "inherit" });
 }
 /** WGSL as text without comments and indentation (WGSL has no strings, so // always starts one). */
+/** WGSL without comments, indentation, blank lines, and the spaces next to , ; : ( ) { } [ ] * /
+ *  and after = : removing those never joins two tokens into another (- + < > & | keep their
+ *  spaces, so a - -b stays; the space before = stays, so vec4<f32> = x never reads as >=), except
+ *  that * and / could make a comment marker, which is refused. */
+function stripWgsl(src, path) {
+  const out = src.replace(/\/\*[\s\S]*?\*\//g, "").split("\n")
+    .map((l) => l.replace(/\/\/.*$/, "").trim().replace(/ *([,;:(){}[\]*/]) */g, "$1").replace(/= +/g, "="))
+    .filter(Boolean).join("\n");
+  if (/\/\/|\/\*|\*\//.test(out)) throw new Error(`${path}: stripping spaces made a comment marker; keep a space there`);
+  return out;
+}
+
 const wgslStripped = {
   name: "wgsl-stripped",
   setup(b) {
     b.onLoad({ filter: /\.wgsl$/ }, async (args) => ({
-      contents: (await readFile(args.path, "utf8")).replace(/\/\*[\s\S]*?\*\//g, "").split("\n").map((l) => l.replace(/\/\/.*$/, "").trim()).filter(Boolean).join("\n"),
+      contents: stripWgsl(await readFile(args.path, "utf8"), args.path),
       loader: "text",
     }));
   },

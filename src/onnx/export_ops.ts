@@ -219,6 +219,14 @@ export const emitters: Record<string, Emitter> = {
     const bias = b ?? g.constant("bias", [C], new Float32Array(C));
     return g.node("BatchNormalization", [x!, weight, bias, mean!, vari!], { epsilon: f32(c.attrs.eps) });
   },
+  // batch_norm_fused (a model calling it itself: the automatic fusion is off while exportOnnx
+  // traces): batch_norm's nodes, then the residual's Add and the Relu
+  batch_norm_fused: (g, c) => {
+    const residual = c.inputs[5];
+    let y = emitters.batch_norm(g, { ...c, inputs: c.inputs.slice(0, 5), inShapes: c.inShapes.slice(0, 5) });
+    if (residual) y = g.node("Add", [y, residual]);
+    return c.attrs.relu ? g.node("Relu", [y]) : y;
+  },
   local_response_norm: (g, c) => {
     // ONNX's window is [c - floor((size-1)/2), c + ceil((size-1)/2)], PyTorch's
     // [c - floor(size/2), c + floor((size-1)/2)]: the same only for odd sizes. Both divide

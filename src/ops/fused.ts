@@ -5,7 +5,7 @@
 // values are final, while it is in cache (assembly/conv_epilogue.ts): one pass over the output
 // instead of four (conv, batch_norm, add, relu). The result has the same bits as those four ops
 // in a row, on every conv path (im2col, Winograd, depthwise, 1x1) and thread count: the epilogue
-// does f32_batchnorm_eval's multiply and add, f32_add's add and f32_relu_fwd's max, in that order.
+// does batch norm's eval multiply and add (f32_batchnorm_fwd's), f32_add's add and f32_relu_fwd's max, in that order.
 // src/nn/fusion.ts calls it for Conv2d -> BatchNorm2d (eval) (-> + shortcut) (-> ReLU) chains.
 import { Tensor, shapeStr, empty, full, type Shape } from "../tensor.js";
 import { defineOp, fail, sameShape, type OpContext, type OpEntry } from "./table.js";

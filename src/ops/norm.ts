@@ -61,6 +61,75 @@ function checkBatchNorm(op: string, x: Tensor, rm: Tensor | null, rv: Tensor | n
   if (a.training && N * HW <= 1) fail(op, `expected more than 1 value per channel when training, got input ${shapeStr(x.shape)}`);
 }
 
+export interface BatchNormFusedAttrs extends BatchNormAttrs {
+  /** max(y, 0) at the end */
+  relu: boolean;
+}
+
+/** The forward of batch_norm (r = null, relu false) and batch_norm_fused: y = relu?(batch
+ *  norm(x) + r) by f32_batchnorm_fwd, which does batch norm's multiply and add, then f32_add's
+ *  add and f32_relu_fwd's max, in that order (the same bits as those ops one by one). */
+function normForward(ctx: OpContext, [x, rm, rv, w, b, r]: (Tensor | null)[], a: BatchNormFusedAttrs): Tensor {
+  const eng = ctx.engine;
+  const [N, C, HW] = nchw(x!);
+  const y = empty(x!.shape, eng);
+  const rec = recording(x, w, b, r);
+  const run = (mean: number, invstd: number, w: number, b: number) =>
+    eng.run("f32_batchnorm_fwd", [x!.ptr, y.ptr, mean, invstd, w, b, r?.ptr ?? 0, a.relu ? 1 : 0, N, C, HW], 2 * x!.size);
+  if (!a.training) {
+    // inference: y = x*s + t per channel (s, t in f64, rounded once; the kernel's mean 0: x - 0
+    // is x), the same two f32 operations as conv2d_fused's epilogue, so fusing changes no bit
+    const { scale, shift } = batchNormEvalParams(rm!, rv!, w, b, a.eps);
+    run(0, scale.ptr, 0, shift.ptr);
+    scale.dispose(), shift.dispose();
+    if (rec) {
+      // a copy: a later training call may update the running statistics before this backward
+      const mean = clone(rm!), invstd = empty([C], eng);
+      eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
+      ctx.saved = { mean, invstd };
+    }
+    return y;
+  }
+  // training: the batch's statistics (and the running ones updated in place)
+  const mean = empty([C], eng), invstd = empty([C], eng);
+  rm?.markWritten();
+  rv?.markWritten();
+  eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
+  run(mean.ptr, invstd.ptr, w?.ptr ?? 0, b?.ptr ?? 0);
+  if (rec) ctx.saved = { mean, invstd };
+  else mean.dispose(), invstd.dispose();
+  return y;
+}
+
+/** The backward of both: with relu, gm = g where y > 0 (relu's backward, written in the pass
+ *  that sums it for the parameters' gradients), which is also the residual's gradient; then
+ *  batch norm's input gradient of gm. [dx, -, -, dw, db, dr]. */
+function normBackward(op: string, ctx: OpContext, g: Tensor, [x, , , w]: (Tensor | null)[], a: BatchNormFusedAttrs, needs: boolean[]): (Tensor | null)[] {
+  const eng = ctx.engine;
+  const [N, C, HW] = nchw(x!);
+  const { mean, invstd } = ctx.saved as { mean: Tensor; invstd: Tensor };
+  saved(op, mean, invstd, ...(a.relu ? [ctx.out] : []));
+  const stats = (a.training && needs[0]) || needs[3] || needs[4];
+  let dw: Tensor | null = stats ? empty([C], eng) : null, db: Tensor | null = stats ? empty([C], eng) : null;
+  let gm = g;
+  if (a.relu) {
+    gm = empty(g.shape, eng);
+    if (stats) eng.run("f32_batchnorm_relu_bwd_params", [x!.ptr, g.ptr, ctx.out.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr, gm.ptr], 3 * x!.size);
+    else eng.run("f32_relu_bwd", [ctx.out.ptr, g.ptr, gm.ptr, gm.size], gm.size);
+  } else if (stats) eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr], 2 * x!.size);
+  let dx: Tensor | null = null;
+  if (needs[0]) {
+    dx = empty(x!.shape, eng);
+    eng.run("f32_batchnorm_bwd_input", [x!.ptr, gm.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, dw?.ptr ?? 0, db?.ptr ?? 0, N, C, HW, a.training ? 1 : 0, dx.ptr], x!.size);
+  }
+  if (dw && !needs[3]) dw.dispose(), (dw = null);
+  if (db && !needs[4]) db.dispose(), (db = null);
+  // the residual's gradient: gm itself (ours), or a copy of g (not ours)
+  const dr = needs[5] ? (gm === g ? clone(g) : gm) : null;
+  if (gm !== g && gm !== dr) gm.dispose();
+  return [dx, null, null, dw, db, dr];
+}
+
 export const batchNormOp = defineOp<BatchNormAttrs>(
   {
     name: "batch_norm",
@@ -69,64 +138,13 @@ export const batchNormOp = defineOp<BatchNormAttrs>(
     check([x, rm, rv, w, b], a) {
       checkBatchNorm("batch_norm", x!, rm, rv, w, b, a);
     },
-    forward(ctx, [x, rm, rv, w, b], a) {
-      const eng = ctx.engine;
-      const [N, C, HW] = nchw(x!);
-      const y = empty(x!.shape, eng);
-      if (!a.training) {
-        // inference: y = x*s + t per channel (s, t in f64, rounded once), the same two f32
-        // operations as conv2d_fused's epilogue (src/ops/fused.ts), so fusing changes no bit
-        const { scale, shift } = batchNormEvalParams(rm!, rv!, w, b, a.eps);
-        eng.run("f32_batchnorm_eval", [x!.ptr, y.ptr, scale.ptr, shift.ptr, N, C, HW], 2 * x!.size);
-        scale.dispose(), shift.dispose();
-        if (recording(x, w, b)) {
-          // a copy: a later training call may update the running statistics before this backward
-          const mean = clone(rm!), invstd = empty([C], eng);
-          eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
-          ctx.saved = { mean, invstd };
-        }
-        return y;
-      }
-      // training: the batch's statistics (and the running ones updated in place)
-      const mean = empty([C], eng), invstd = empty([C], eng);
-      rm?.markWritten();
-      rv?.markWritten();
-      eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
-      eng.run("f32_batchnorm_fwd", [x!.ptr, y.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, b?.ptr ?? 0, N, C, HW], x!.size);
-      if (recording(x, w, b)) ctx.saved = { mean, invstd };
-      else mean.dispose(), invstd.dispose();
-      return y;
-    },
-    backward(ctx, g, [x, , , w], a, needs) {
-      const eng = ctx.engine;
-      const [N, C, HW] = nchw(x!);
-      const { mean, invstd } = ctx.saved as { mean: Tensor; invstd: Tensor };
-      saved("batch_norm", mean, invstd);
-      let dw: Tensor | null = null, db: Tensor | null = null;
-      if ((a.training && needs[0]) || needs[3] || needs[4]) {
-        dw = empty([C], eng);
-        db = empty([C], eng);
-        eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, N, C, HW, dw.ptr, db.ptr], 2 * x!.size);
-      }
-      let dx: Tensor | null = null;
-      if (needs[0]) {
-        dx = empty(x!.shape, eng);
-        eng.run("f32_batchnorm_bwd_input", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, dw?.ptr ?? 0, db?.ptr ?? 0, N, C, HW, a.training ? 1 : 0, dx.ptr], x!.size);
-      }
-      if (dw && !needs[3]) dw.dispose(), (dw = null);
-      if (db && !needs[4]) db.dispose(), (db = null);
-      return [dx, null, null, dw, db];
-    },
+    forward: (ctx, inputs, a) => normForward(ctx, [...inputs, null], { ...a, relu: false }),
+    backward: (ctx, g, inputs, a, needs) => normBackward("batch_norm", ctx, g, inputs, { ...a, relu: false }, [...needs, false]).slice(0, 5),
   },
   { training: false, momentum: 0.1, eps: 1e-5 },
 );
 
 // ---- batch_norm_fused: batch norm (+ residual) (-> ReLU) in one op, for training ----
-
-export interface BatchNormFusedAttrs extends BatchNormAttrs {
-  /** max(y, 0) at the end */
-  relu: boolean;
-}
 
 /**
  * y = relu?(batch_norm(x) + residual), as batch_norm, add and relu in a row (the same bits, the
@@ -147,58 +165,8 @@ export const batchNormFusedOp = defineOp<BatchNormFusedAttrs>(
       checkBool(op, "relu", a.relu);
       if (r && !sameShape(r.shape, x!.shape)) fail(op, `residual ${shapeStr(r.shape)} must have the input's shape ${shapeStr(x!.shape)}`);
     },
-    forward(ctx, [x, rm, rv, w, b, r], a) {
-      const eng = ctx.engine;
-      const [N, C, HW] = nchw(x!);
-      const y = empty(x!.shape, eng);
-      const rec = recording(x, w, b, r);
-      if (!a.training) {
-        // f32_batchnorm_eval's x*s + t as (x - 0)*s + t (see the kernel)
-        const { scale, shift } = batchNormEvalParams(rm!, rv!, w, b, a.eps);
-        eng.run("f32_batchnorm_fused_fwd", [x!.ptr, y.ptr, 0, scale.ptr, 0, shift.ptr, r?.ptr ?? 0, a.relu ? 1 : 0, N, C, HW], 2 * x!.size);
-        scale.dispose(), shift.dispose();
-        if (rec) {
-          const mean = clone(rm!), invstd = empty([C], eng);
-          eng.run("f32_batchnorm_invstd", [rv!.ptr, C, a.eps, invstd.ptr], C);
-          ctx.saved = { mean, invstd };
-        }
-        return y;
-      }
-      const mean = empty([C], eng), invstd = empty([C], eng);
-      rm?.markWritten();
-      rv?.markWritten();
-      eng.run("f32_batchnorm_stats", [x!.ptr, N, C, HW, a.eps, a.momentum, mean.ptr, invstd.ptr, rm?.ptr ?? 0, rv?.ptr ?? 0], 2 * x!.size);
-      eng.run("f32_batchnorm_fused_fwd", [x!.ptr, y.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, b?.ptr ?? 0, r?.ptr ?? 0, a.relu ? 1 : 0, N, C, HW], 2 * x!.size);
-      if (rec) ctx.saved = { mean, invstd };
-      else mean.dispose(), invstd.dispose();
-      return y;
-    },
-    backward(ctx, g, [x, , , w], a, needs) {
-      const eng = ctx.engine;
-      const [N, C, HW] = nchw(x!);
-      const { mean, invstd } = ctx.saved as { mean: Tensor; invstd: Tensor };
-      saved("batch_norm_fused", mean, invstd, ...(a.relu ? [ctx.out] : []));
-      const stats = (a.training && needs[0]) || needs[3] || needs[4];
-      let dw: Tensor | null = stats ? empty([C], eng) : null, db: Tensor | null = stats ? empty([C], eng) : null;
-      // gm: the gradient past ReLU (relu's backward), which is also the residual's
-      let gm = g;
-      if (a.relu) {
-        gm = empty(g.shape, eng);
-        if (stats) eng.run("f32_batchnorm_fused_bwd_params", [x!.ptr, g.ptr, ctx.out.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr, gm.ptr], 3 * x!.size);
-        else eng.run("f32_relu_bwd", [ctx.out.ptr, g.ptr, gm.ptr, gm.size], gm.size);
-      } else if (stats) eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr], 2 * x!.size);
-      let dx: Tensor | null = null;
-      if (needs[0]) {
-        dx = empty(x!.shape, eng);
-        eng.run("f32_batchnorm_bwd_input", [x!.ptr, gm.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, dw?.ptr ?? 0, db?.ptr ?? 0, N, C, HW, a.training ? 1 : 0, dx.ptr], x!.size);
-      }
-      if (dw && !needs[3]) dw.dispose(), (dw = null);
-      if (db && !needs[4]) db.dispose(), (db = null);
-      // the residual's gradient: gm itself (ours), or a copy of g (not ours)
-      const dr = needs[5] ? (gm === g ? clone(g) : gm) : null;
-      if (gm !== g && gm !== dr) gm.dispose();
-      return [dx, null, null, dw, db, dr];
-    },
+    forward: normForward,
+    backward: (ctx, g, inputs, a, needs) => normBackward("batch_norm_fused", ctx, g, inputs, a, needs),
     webgpu: {
       // the unfused ops' WebGPU kernels in a row (the same contract: running statistics, what is
       // kept, the gradients)
