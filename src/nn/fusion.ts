@@ -1,4 +1,4 @@
-// Automatic fusion for inference: in a chain of layers (a Sequential, a ResidualBlock's body),
+// Automatic fusion. For inference: in a chain of layers (a Sequential, a ResidualBlock's body),
 // Conv2d -> BatchNorm2d in eval mode [-> ReLU], and a ResidualBlock's ending
 // Conv2d -> BatchNorm2d -> (+ shortcut) -> ReLU, run as one conv2d_fused op (src/ops/fused.ts):
 // one pass over the output instead of up to four (one dispatch instead of four on the GPU),
@@ -16,13 +16,15 @@
 //   turns it off while it traces (withoutFusion), so the ONNX graph keeps Conv,
 //   BatchNormalization, Add and Relu.
 // In training (and in eval mode with gradients recorded), where the convolution cannot take the
-// batch norm, BatchNorm2d (or BatchNorm1d) -> ReLU and a block's ending BatchNorm2d -> + shortcut -> ReLU run as one
-// batch_norm_fused op (src/ops/norm.ts: one pass forward, the ReLU mask inside batch norm's
-// backward pass, the same bits), on the CPU, under the same conditions but the first two; and
+// batch norm, BatchNorm2d (or BatchNorm1d) -> ReLU and a block's ending BatchNorm2d -> +
+// shortcut -> ReLU run as one batch_norm_fused op (src/ops/norm.ts: one pass forward, the ReLU
+// mask inside batch norm's backward pass, the same bits), on the CPU, under the same conditions
+// but the first two; and
 // Conv2d -> ReLU with no batch norm between (LeNet, VGG, AlexNet) as conv2d_fused with only its
 // ReLU, in any mode (its backward takes ReLU's mask from the output: the same gradients).
-// The profiler times a fused group as its convolution's layer (the batch norm and ReLU layers
-// have no rows of their own then); the op's path reads "fused <conv path>".
+// The profiler times a fused group as its first layer (the convolution's, or the batch norm's
+// for batch_norm_fused; the layers after it have no rows of their own then); a fused conv's path
+// reads "fused <conv path>".
 import { Tensor } from "../tensor.js";
 import { isGradEnabled, needsGrad } from "../autograd.js";
 import { Module, hasForwardHooks } from "./module.js";

@@ -1,4 +1,5 @@
-// Normalisation ops (kernels in assembly/norm.ts): batch_norm, local_response_norm, dropout.
+// Normalisation ops (kernels in assembly/norm.ts): batch_norm, batch_norm_fused (batch norm +
+// residual + ReLU in one op), local_response_norm, dropout.
 // Semantics follow torch.nn.functional (1.13).
 import { Tensor, shapeStr, empty } from "../tensor.js";
 import { defineOp, fail, checkRank, checkInt, OpError, sameShape, type OpContext, type OpEntry } from "./table.js";
