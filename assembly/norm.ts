@@ -112,12 +112,18 @@ export function f32_batchnorm_eval_params(rmean: usize, rvar: usize, w: usize, b
   }
 }
 
-/** Per-channel parameter gradients: db = Σ g, dw = invstd · Σ g·(x - mean). */
+/** Per-channel parameter gradients: db = Σ g, dw = invstd · Σ g·(x - mean). With z (ReLU after
+ *  batch norm, batch_norm_fused): ReLU's backward first, gm = g where z > 0 (z: the fused output,
+ *  > 0 exactly where ReLU's argument is), written row by row into gm and summed from L1 in its
+ *  place (so the sums are those of f32_relu_bwd's output). z = 0: g as it is (gm unused). */
 export function f32_batchnorm_bwd_params(
-  x: usize, g: usize, mean: usize, invstd: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize, ith: i32, nth: i32,
+  x: usize, g: usize, z: usize, gm: usize, mean: usize, invstd: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize,
+  ith: i32, nth: i32,
 ): void {
   const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
   const rowStride = <usize>C * <usize>HW << 2;
+  const zero = f32x4.splat(0);
+  const src = z ? gm : g;
   for (let c = s; c < e; c++) {
     const off = <usize>c * <usize>HW << 2;
     const o = <usize>c << 2;
@@ -125,8 +131,19 @@ export function f32_batchnorm_bwd_params(
     let sg: f64 = 0, sgx: f64 = 0;
     for (let n = 0; n < N; n++) {
       const ro = off + <usize>n * rowStride;
-      sg += rowSum(g + ro, HW);
-      sgx += rowDotDev(x + ro, g + ro, HW, m);
+      if (z) {
+        let i = 0;
+        for (; i + 4 <= HW; i += 4) {
+          const q = ro + (<usize>i << 2);
+          v128.store(gm + q, v128.and(v128.load(g + q), f32x4.gt(v128.load(z + q), zero)));
+        }
+        for (; i < HW; i++) {
+          const q = ro + (<usize>i << 2);
+          store<f32>(gm + q, load<f32>(z + q) > 0 ? load<f32>(g + q) : 0);
+        }
+      }
+      sg += rowSum(src + ro, HW);
+      sgx += rowDotDev(x + ro, src + ro, HW, m);
     }
     store<f32>(db + o, <f32>sg);
     store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
@@ -229,40 +246,6 @@ export function f32_batchnorm_fwd(
       if (r) v = v + load<f32>(r + q);
       store<f32>(y + q, relu ? max<f32>(v, 0) : v);
     }
-  }
-}
-
-/** ReLU's backward and batch norm's parameter gradients in one pass per channel: gm = g where
- *  z > 0 (z: the fused output; z > 0 exactly where ReLU's argument is), written row by row and
- *  summed from L1 as f32_batchnorm_bwd_params sums g: db = Σ gm, dw = invstd · Σ gm·(x - mean). */
-export function f32_batchnorm_relu_bwd_params(
-  x: usize, g: usize, z: usize, mean: usize, invstd: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize, gm: usize,
-  ith: i32, nth: i32,
-): void {
-  const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
-  const rowStride = <usize>C * <usize>HW << 2;
-  const zero = f32x4.splat(0);
-  for (let c = s; c < e; c++) {
-    const off = <usize>c * <usize>HW << 2;
-    const o = <usize>c << 2;
-    const m = load<f32>(mean + o);
-    let sg: f64 = 0, sgx: f64 = 0;
-    for (let n = 0; n < N; n++) {
-      const ro = off + <usize>n * rowStride;
-      let i = 0;
-      for (; i + 4 <= HW; i += 4) {
-        const q = ro + (<usize>i << 2);
-        v128.store(gm + q, v128.and(v128.load(g + q), f32x4.gt(v128.load(z + q), zero)));
-      }
-      for (; i < HW; i++) {
-        const q = ro + (<usize>i << 2);
-        store<f32>(gm + q, load<f32>(z + q) > 0 ? load<f32>(g + q) : 0);
-      }
-      sg += rowSum(gm + ro, HW);
-      sgx += rowDotDev(x + ro, gm + ro, HW, m);
-    }
-    store<f32>(db + o, <f32>sg);
-    store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
   }
 }
 

@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import * as sn from "../dist/index.js";
-import { uniformValues as rand, sameBits, onThreads } from "./helpers.mjs";
+import { uniformValues as rand, sameBits, onThreads, loadFixtures, runCase, disposeCase } from "./helpers.mjs";
 
 const T = (shape, seed, lo, hi) => sn.tensor(rand(shape.reduce((a, b) => a * b, 1), seed, lo, hi), shape);
 
@@ -225,6 +225,25 @@ for (const [name, fn] of splitCases)
     one.forEach((a, i) => sameBits(`${name}: result ${i}`, a, two[i]));
     await sn.init({ threads: 2, sentinels: true });
   });
+
+test("batch_norm and batch_norm_fused: every PyTorch fixture case gives the same bits on both wasm builds (output, gradients, running statistics)", async () => {
+  // conformance.test.mjs holds them to PyTorch on the build picked here; the kernels use no madd
+  const cases = loadFixtures(sn).flatMap(({ tensors, cases }) => cases.filter((c) => c.op === "batch_norm" || c.op === "batch_norm_fused").map((c) => ({ c, tensors })));
+  assert.ok(cases.filter(({ c }) => c.op === "batch_norm_fused").length >= 8, "the fused op's cases");
+  const run = async (build) => {
+    await sn.init({ threads: 2, sentinels: true, build });
+    assert.is(sn.engine().info.build, build);
+    return cases.map(({ c, tensors }) => {
+      const r = runCase(sn, c, tensors);
+      const got = [r.out, ...r.grads, ...r.after];
+      disposeCase(r);
+      return got;
+    });
+  };
+  const simd = await run("simd"), relaxed = await run("relaxed");
+  cases.forEach(({ c }, k) => simd[k].forEach((v, i) => v && sameBits(`${c.name}: result ${i}`, v, relaxed[k][i])));
+  await sn.init({ threads: 2, sentinels: true });
+});
 
 // ---- the kernel module ----
 

@@ -112,12 +112,10 @@ function normBackward(op: string, ctx: OpContext, g: Tensor, [x, , , w]: (Tensor
   saved(op, mean, invstd, ...(a.relu ? [ctx.out] : []));
   const stats = (a.training && needs[0]) || needs[3] || needs[4];
   let dw: Tensor | null = stats ? empty([C], eng) : null, db: Tensor | null = stats ? empty([C], eng) : null;
-  let gm = g;
-  if (a.relu) {
-    gm = empty(g.shape, eng);
-    if (stats) eng.run("f32_batchnorm_relu_bwd_params", [x!.ptr, g.ptr, ctx.out.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr, gm.ptr], 3 * x!.size);
-    else eng.run("f32_relu_bwd", [ctx.out.ptr, g.ptr, gm.ptr, gm.size], gm.size);
-  } else if (stats) eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr], 2 * x!.size);
+  const gm = a.relu ? empty(g.shape, eng) : g;
+  const z = a.relu ? ctx.out.ptr : 0;
+  if (stats) eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, z, gm.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr], 2 * x!.size);
+  else if (a.relu) eng.run("f32_relu_bwd", [ctx.out.ptr, g.ptr, gm.ptr, gm.size], gm.size);
   let dx: Tensor | null = null;
   if (needs[0]) {
     dx = empty(x!.shape, eng);
