@@ -88,7 +88,7 @@ function runFused(conv: Conv2d, bn: BatchNorm2d, x: Tensor, residual: Tensor | n
 function bnFusible(bn: Module | undefined, x: Tensor): bn is BatchNorm2d | BatchNorm1d {
   const ok = (bn instanceof BatchNorm2d && bn.type === "BatchNorm2d" && own(bn, BatchNorm2d)) ||
     (bn instanceof BatchNorm1d && bn.type === "BatchNorm1d" && own(bn, BatchNorm1d));
-  if (!ok || suppressed || hasForwardHooks() || x.device !== "cpu" || !engine().fuse) return false;
+  if (!ok || !trainingFusionOn(x)) return false;
   // the layer's own shape errors come from its forward
   return (bn.type === "BatchNorm2d" ? x.rank === 4 : x.rank === 2 || x.rank === 3) && x.shape[1] === bn.numFeatures;
 }
@@ -146,5 +146,11 @@ export function runChain(layers: Module[], x: Tensor, end?: { shortcut: ((yShape
  *  and ReLU, no hook, fusion on, on the CPU. */
 function convFusible(conv: Module | undefined, x: Tensor): conv is Conv2d {
   if (!(conv instanceof Conv2d) || conv.type !== "Conv2d" || !own(conv, Conv2d)) return false;
+  return trainingFusionOn(x);
+}
+
+/** The conditions the training fusions share: fusion on, not tracing, no forward hook, a CPU
+ *  input (on the GPU they would run the same kernels unfused). */
+function trainingFusionOn(x: Tensor): boolean {
   return !suppressed && !hasForwardHooks() && x.device === "cpu" && engine().fuse;
 }
