@@ -160,57 +160,70 @@ test("the same bits on 1, 2 and 4 threads and with every share on the caller", a
 // the input: a ReLU whose input is within rounding of zero flips, and batch norm's backward
 // spreads that over the channel, so at some weights and inputs one-ulp noise moves the exact
 // path's gradients by 1e-3 to 8e-2 (CIFAR ResNet-20, batch 8 and 32; docs/performance.md). No
-// kernel can be held to a reference there, so the test takes the first seed where the exact
-// path is well-conditioned (sensitivity below 1e-4; seed 4 measured 2.7e-6) and holds the
-// default path to 10x that. Measured at seed 4: auto 5.7e-6 against 2.7e-6, F(4,3) forced onto
-// every layer (the 16-channel stage and the 3-channel stem too) 2.1e-2: the bound tells them apart.
-test("a ResNet-20 training step on the default path: every gradient within 10x the exact path's own one-ulp sensitivity", () => {
-  const B = 8;
-  let s = 12345;
-  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s / 2 ** 32);
-  const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
-  const X = Float32Array.from({ length: B * 3 * 32 * 32 }, gauss);
-  const Y = Float32Array.from({ length: B }, (_, i) => i % 10);
-  const dev = (a, b) => Math.max(...a.map(([, g], i) => {
-    const r = b[i][1];
-    let d = 0, m = 0;
-    for (let j = 0; j < g.length; j++) (d = Math.max(d, Math.abs(g[j] - r[j]))), (m = Math.max(m, Math.abs(r[j])));
-    return d / m;
-  }));
-  const tried = [];
-  try {
-    for (const seed of [4, 3, 5, 6]) {
-      sn.manualSeed(seed);
-      const model = sn.createModel("resnet20");
-      model.train();
-      const sd = new Map([...model.stateDict()].map(([k, t]) => [k, Float32Array.from(t.toArray())]));
-      const grads = (mode, x) => {
-        sn.engine().conv3x3 = mode;
-        const state = model.stateDict();
-        for (const [k, v] of sd) state.get(k).data.set(v); // the same weights and statistics each time
-        return sn.tidy(() => {
-          for (const p of model.parameters()) p.grad = null;
-          sn.cross_entropy(model.forward(sn.tensor(x, [B, 3, 32, 32])), sn.tensor(Y, [B])).backward();
-          return model.namedParameters().map(([k, p]) => [k, Float32Array.from(p.grad.toArray())]);
-        });
-      };
-      try {
-        const exact = grads("im2col", X);
-        let sens = 0;
-        for (let t = 0; t < 3; t++) sens = Math.max(sens, dev(grads("im2col", X.map((v) => v * (1 + 1e-7 * gauss()))), exact));
-        tried.push(`seed ${seed}: ${sens.toExponential(2)}`);
-        if (!(sens > 0 && sens < 1e-4)) continue;
-        const auto = dev(grads("auto", X), exact);
-        assert.ok(auto <= 10 * sens, `seed ${seed}: default path's gradients ${auto.toExponential(2)} of their scale from the exact path's; one-ulp input noise moves those by ${sens.toExponential(2)}`);
-        return;
-      } finally {
-        model.dispose();
+// kernel can be held to a reference there, so the test takes seeds where the exact path is
+// well-conditioned (one-ulp sensitivity below 1e-4) and compares the default path's distance to
+// 10x that sensitivity. Even at those seeds a ReLU input can lie within Winograd's rounding (1e-5)
+// of zero but not within one ulp, and then the default path's gradients jump by 1e-2 at that
+// seed: measured on the first well-conditioned seeds, 3 of 7 on the relaxed build, and seed 4 on
+// the simd build (1.5e-2; relaxed 5.7e-6) although both builds round within the same bounds. So
+// the test takes the first five well-conditioned seeds and holds the median ratio to 10x, on
+// both kernel builds (which one init() picks is a start-up timing); F(4,3) forced onto every
+// layer (the 16-channel stage and the 3-channel stem too) must fail the same test (its median
+// ratio measured 2,800 and more), so the bound tells them apart.
+for (const build of ["relaxed", "simd"])
+  test(`a ResNet-20 training step on the default path, ${build} build: median distance to the exact path within 10x its own one-ulp sensitivity over five seeds; F(4,3) everywhere is not`, async () => {
+    await sn.init({ threads: 2, build });
+    assert.is(sn.engine().info.build, build);
+    const B = 8;
+    let s = 12345;
+    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s / 2 ** 32);
+    const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+    const X = Float32Array.from({ length: B * 3 * 32 * 32 }, gauss);
+    const Y = Float32Array.from({ length: B }, (_, i) => i % 10);
+    const dev = (a, b) => Math.max(...a.map(([, g], i) => {
+      const r = b[i][1];
+      let d = 0, m = 0;
+      for (let j = 0; j < g.length; j++) (d = Math.max(d, Math.abs(g[j] - r[j]))), (m = Math.max(m, Math.abs(r[j])));
+      return d / m;
+    }));
+    const median = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
+    const tried = [], auto = [], all4 = [];
+    try {
+      for (let seed = 1; seed <= 40 && auto.length < 5; seed++) {
+        sn.manualSeed(seed);
+        const model = sn.createModel("resnet20");
+        model.train();
+        const sd = new Map([...model.stateDict()].map(([k, t]) => [k, Float32Array.from(t.toArray())]));
+        const grads = (mode, x) => {
+          sn.engine().conv3x3 = mode;
+          const state = model.stateDict();
+          for (const [k, v] of sd) state.get(k).data.set(v); // the same weights and statistics each time
+          return sn.tidy(() => {
+            for (const p of model.parameters()) p.grad = null;
+            sn.cross_entropy(model.forward(sn.tensor(x, [B, 3, 32, 32])), sn.tensor(Y, [B])).backward();
+            return model.namedParameters().map(([k, p]) => [k, Float32Array.from(p.grad.toArray())]);
+          });
+        };
+        try {
+          const exact = grads("im2col", X);
+          let sens = 0;
+          for (let t = 0; t < 3; t++) sens = Math.max(sens, dev(grads("im2col", X.map((v) => v * (1 + 1e-7 * gauss()))), exact));
+          if (!(sens > 0 && sens < 1e-4)) continue;
+          auto.push(dev(grads("auto", X), exact) / sens);
+          all4.push(dev(grads("winograd4", X), exact) / sens);
+          tried.push(`seed ${seed}: sensitivity ${sens.toExponential(2)}, auto ${auto.at(-1).toPrecision(3)}x, F(4,3) everywhere ${all4.at(-1).toPrecision(3)}x`);
+        } finally {
+          model.dispose();
+        }
       }
+      console.log(`  ${build}: ${tried.join("; ")}`);
+      assert.is(auto.length, 5, `five well-conditioned seeds in 40 (${tried.join("; ")})`);
+      assert.ok(median(auto) <= 10, `default path: median ${median(auto).toPrecision(3)}x the exact path's one-ulp sensitivity (${tried.join("; ")})`);
+      assert.ok(median(all4) > 10, `F(4,3) on every layer should be told apart: median ${median(all4).toPrecision(3)}x (${tried.join("; ")})`);
+    } finally {
+      sn.engine().conv3x3 = "auto";
+      await sn.init({ threads: 2 });
     }
-    assert.unreachable(`no seed gave a well-conditioned step (one-ulp sensitivity of the exact path: ${tried.join(", ")})`);
-  } finally {
-    sn.engine().conv3x3 = "auto";
-  }
-});
+  });
 
 test.run();
