@@ -14,5 +14,5 @@ export * from "./norm";
 export * from "./optim";
 export * from "./upsample";
 export * from "./shape";
-export { f32_winograd_weight, f32_winograd_fwd } from "./winograd";
+export { f32_winograd_weight, f32_winograd_fwd, f32_winograd_input } from "./winograd";
 export * from "./winograd_dw";

@@ -6,15 +6,17 @@
 // does 16 multiplies where im2col does 36 per tile; F(4,3) 36 where im2col does 144.
 //
 // Layout: U is packed like f32_gemm_pack_a's operand (T matrices O x C; f32_winograd_weight
-// writes it so, and src/ops/packs.ts keeps it while the weight is unchanged); each work item is a block of NBT tiles (a multiple of NR, consecutive in
-// (image, tile row, tile column) order) times a block of the output channels' row strips. The
-// item transforms its tiles' patches for all C channels straight into packed B slivers (lanes =
-// tiles), runs the 6x8 micro-kernel of gemm_micro.ts per point, strip and sliver into its
-// scratch, then transforms each strip's outputs back and adds the bias.
+// writes it so, and src/ops/packs.ts keeps it while the weight is unchanged); each work item is
+// a block of NBT tiles (a multiple of NR, consecutive in (image, tile row, tile column) order)
+// times a block of the output channels' row strips. The item transforms its tiles' patches for
+// all C channels straight into packed B slivers (lanes = tiles), or finds them transformed by
+// f32_winograd_input (few tiles: once for all items), runs the 6x8 micro-kernel of
+// gemm_micro.ts per point, strip and sliver into its scratch (SPC strips at a time, point by
+// point), then transforms those strips' outputs back and adds the bias.
 //
 // Determinism: every output is computed by one item; its sums over C run in the K blocks of
 // kcOf(C) in one lane of the micro-kernel, and the transforms are fixed sequences of adds and
-// multiplies on one lane. Neither depends on the item it falls in, so the split (NBT, MB) may
+// multiplies on one lane. Neither depends on the item it falls in, so the split (NBT, MB, SPC, a shared V) may
 // follow the thread count and the bits stay the same.
 import { take } from "./common";
 import { epSpan } from "./conv_epilogue";
@@ -325,17 +327,19 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
 
 /** y = conv2d(x, W) (+ bias) for a 3x3 kernel, stride 1, dilation 1, one group, by F(m x m,
  *  3 x 3); pu: U as f32_winograd_weight writes it (f32_gemm_pack_a's layout of T matrices
- *  O x C). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. */
-export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32, ep: usize,
-  scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+ *  O x C). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. With
+ *  vin, the blocks' V as f32_winograd_input wrote it (transformed once, not once per item). */
+export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32, SPC: i32, ep: usize,
+  vin: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
   const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
   const A = m + 2, T = A * A;
   const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
   const NB = (NT + NBT - 1) / NBT, S = (O + MR - 1) / MR;
-  const v = scratch + <usize>ith * scratchBytes;
-  const mt = v + (<usize>(T * C * NBT) << 2);
-  const org = mt + (<usize>(T * MR * NBT) << 2);
+  // V: the item's own (in its scratch, transformed here) or block b of vin's
+  const own = scratch + <usize>ith * scratchBytes;
+  const mt = own + (vin ? 0 : <usize>(T * C * NBT) << 2);
+  const org = mt + (<usize>(T * SPC * MR * NBT) << 2);
   const buf = org + 64;
   const kcb = kcOf(C);
   for (let it = take(-1, nth); it < NB * MB; it = take(it, nth)) {
@@ -343,32 +347,63 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
     const q0 = b * NBT, nt = min(NBT, NT - q0), nsl = (nt + NR - 1) / NR;
     // V: point t, sliver j at v + (t*nsl + j)*C*NR floats; 4-tile groups past nt are zeros
     const vt = <usize>(nsl * C * NR) << 2;
-    for (let g = 0; g < 2 * nsl; g++) {
+    const v = vin ? vin + (<usize>b * T * C * NBT << 2) : own;
+    if (!vin) for (let g = 0; g < 2 * nsl; g++) {
       tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
       inputTile(org, C, H, W, m, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
     }
-    // M: point t, row r, tile q at mt + ((t*MR + r)*ldm + q) floats
-    const ldm = nsl * NR, mts = <usize>(MR * ldm) << 2;
-    for (let s = s0; s < s1; s++) {
-      for (let t = 0; t < T; t++) {
-        const a = pu + (<usize>(t * S + s) * C * MR << 2);
-        for (let pc = 0; pc < C; pc += kcb) {
-          const kc = min(kcb, C - pc);
-          for (let j = 0; j < nsl; j++)
-            micro6x8(a + (<usize>(pc * MR) << 2), v + <usize>t * vt + (<usize>(j * C + pc) * NR << 2), kc,
-              mt + <usize>t * mts + (<usize>(j * NR) << 2), ldm, MR, NR, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, 0);
+    // the item's strips SPC at a time: every point's products for them (point t's patches V_t
+    // read once for SPC strips, the filters U_t of consecutive strips one run), then their
+    // transforms back. M: point t, row r of the chunk, tile q at mt + ((t*rows + r)*ldm + q)
+    const ldm = nsl * NR;
+    for (let sc = s0; sc < s1; sc += SPC) {
+      const se = min(s1, sc + SPC), rows = (se - sc) * MR, mts = <usize>(rows * ldm) << 2;
+      for (let t = 0; t < T; t++)
+        for (let s = sc; s < se; s++) {
+          const a = pu + (<usize>(t * S + s) * C * MR << 2);
+          const ms = mt + <usize>t * mts + (<usize>((s - sc) * MR * ldm) << 2);
+          for (let pc = 0; pc < C; pc += kcb) {
+            const kc = min(kcb, C - pc);
+            for (let j = 0; j < nsl; j++)
+              micro6x8(a + (<usize>(pc * MR) << 2), v + <usize>t * vt + (<usize>(j * C + pc) * NR << 2), kc,
+                ms + (<usize>(j * NR) << 2), ldm, MR, NR, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, 0);
+          }
         }
-      }
-      const mr = min(MR, O - s * MR);
       for (let g = 0; g < 2 * nsl; g++) {
         tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
         const row = sideBySide(org, m, PH, PW, HO, WO);
-        for (let r = 0; r < mr; r++) {
-          const o = s * MR + r;
+        for (let r = 0; r < min(rows, O - sc * MR); r++) {
+          const o = sc * MR + r;
           outputTile(org, row, mt + (<usize>(r * ldm + 4 * g) << 2), mts, m, o, O, PH, PW, HO, WO, y,
             bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf, ep);
         }
       }
+    }
+  }
+}
+
+/** The patches' transform alone, for f32_winograd_fwd's vin: V of tile block b (NBT tiles) at
+ *  v + b*T*C*NBT floats, laid out as an item's own V (point t, sliver j at (t*nsl + j)*C*NR floats,
+ *  nsl the block's slivers; tiles past the last are zeros). Items: slivers (two groups of 4
+ *  tiles, which share cache lines) times blocks of CB channels (a multiple of 2: whole lines);
+ *  each channel's values are inputTile's whatever the item. */
+export function f32_winograd_input(geo: usize, x: usize, v: usize, m: i32, NBT: i32, CB: i32,
+  scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
+  const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
+  const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const T = (m + 2) * (m + 2), HW = <usize>(H * W) << 2;
+  const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
+  const NB = (NT + NBT - 1) / NBT, SB = NBT / NR, NCB = (C + CB - 1) / CB;
+  const org = scratch + <usize>ith * scratchBytes, buf = org + 64;
+  for (let it = take(-1, nth); it < NB * SB * NCB; it = take(it, nth)) {
+    const b = it / (SB * NCB), r = it - b * SB * NCB, j = r / NCB, cb = r - j * NCB;
+    const q0 = b * NBT, nt = min(NBT, NT - q0), nsl = (nt + NR - 1) / NR;
+    if (j >= nsl) continue;
+    const c0 = cb * CB, nc = min(CB, C - c0);
+    for (let h = 0; h < 2; h++) {
+      tileOrigins(q0 + NR * j + 4 * h, q0 + nt, TH, TW, m, C, H, W, PH, PW, x + <usize>c0 * HW, org);
+      const vb = v + (<usize>b * T * C * NBT << 2) + (<usize>(j * C + c0) * NR << 2) + (<usize>h << 4);
+      inputTile(org, nc, H, W, m, vb, <usize>(nsl * C * NR) << 2, <usize>NR << 2, buf);
     }
   }
 }

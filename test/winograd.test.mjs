@@ -94,7 +94,7 @@ test("input gradient and conv_transpose2d: Winograd agrees with im2col within th
   eng.conv3x3 = "auto";
 });
 
-test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ with at most 128x128 channels), im2col otherwise", () => {
+test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ that the outputs fill at least half of), im2col otherwise", () => {
   const eng = sn.engine();
   const run = (mode, [N, C, H, W, O]) => {
     eng.conv3x3 = mode;
@@ -106,7 +106,9 @@ test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ 
   assert.not.ok(same(run("auto", big), run("im2col", big)));
   const smallMap = [2, 64, 8, 8, 64]; // 4 tiles per image, 64x64 channels: F(4,3)
   assert.ok(same(run("auto", smallMap), run("winograd4", smallMap)));
-  const small = [1, 160, 7, 7, 128]; // 4 tiles per image, 160x128 channels: im2col
+  const sevens = [1, 160, 7, 7, 128]; // 4 tiles per image, 49 outputs in their 64: F(4,3)
+  assert.ok(same(run("auto", sevens), run("winograd4", sevens)));
+  const small = [1, 64, 5, 5, 64]; // 4 tiles per image, 25 outputs in their 64: im2col
   assert.ok(same(run("auto", small), run("im2col", small)));
   assert.ok(same(run("winograd", small), run("winograd2", small)), "winograd: F(2,3) where auto would not take Winograd");
   const thin = [1, 16, 32, 32, 16]; // 16 channels: im2col
@@ -151,6 +153,46 @@ test("the same bits on 1, 2 and 4 threads and with every share on the caller", a
     results.push(r);
   }
   for (let k = 1; k < results.length; k++) results[k].forEach((a, i) => assert.ok(same(a, results[0][i]), `run ${k}, result ${i}`));
+  await sn.init({ threads: 2 });
+});
+
+// How the forward splits its work (src/ops/winograd.ts winogradPlan) never changes a sum: with
+// few tiles for the threads the patches are transformed once into a shared V
+// (f32_winograd_input) and the items are blocks of output strips; otherwise each item
+// transforms its own tiles. The same image must give the same bits either way.
+test("the shared-V plan gives the per-item plan's bits (forward and input gradient, F(2,3) and F(4,3))", async () => {
+  const [N, C, H, W, O] = [8, 64, 8, 8, 40]; // 16 tiles of 2x2 per image, 4 of 4x4
+  const xs = pseudo(N * C * H * W, 1), ws = pseudo(O * C * 9, 2), bs = pseudo(O, 3), dys = pseudo(N * O * H * W, 4);
+  const one = C * H * W;
+  const runs = [];
+  for (const [threads, n] of [[2, 1], [1, 1], [2, N]]) {
+    await sn.init({ threads, minParallelWork: 0 });
+    const eng = sn.engine();
+    let kernels = [];
+    const run = eng.run.bind(eng);
+    eng.run = (name, args, work) => (kernels.push(name), run(name, args, work));
+    const r = {};
+    for (const mode of ["winograd2", "winograd4"]) {
+      eng.conv3x3 = mode;
+      kernels = [];
+      const x = sn.tensor(xs.slice(0, n * one), [n, C, H, W]), w = sn.tensor(ws, [O, C, 3, 3]);
+      const dy = sn.tensor(dys.slice(0, n * O * H * W), [n, O, H, W]);
+      r[mode] = [sn.conv2d(x, w, sn.tensor(bs, [O]), { padding: 1 }).toArray().slice(0, O * H * W),
+        sn.conv2d_input([n, C, H, W], w, dy, { padding: 1 }).toArray().slice(0, one)];
+      r[mode].shared = kernels.filter((k) => k === "f32_winograd_input").length;
+    }
+    runs.push(r);
+    delete eng.run;
+  }
+  // which plan ran (forward and input gradient each): one image on two threads has 2 tile
+  // blocks of F(2,3) and 1 of F(4,3) for 2 threads, so shared V; on one thread F(2,3)'s 2 blocks
+  // are enough, F(4,3)'s 1 is shared; eight images: enough blocks for both
+  assert.equal([runs[0].winograd2.shared, runs[0].winograd4.shared], [2, 2], "one image, two threads");
+  assert.equal([runs[1].winograd2.shared, runs[1].winograd4.shared], [0, 2], "one image, one thread");
+  assert.equal([runs[2].winograd2.shared, runs[2].winograd4.shared], [0, 0], "eight images, two threads");
+  for (const k of [1, 2])
+    for (const mode of ["winograd2", "winograd4"])
+      for (const i of [0, 1]) assert.ok(same(runs[k][mode][i], runs[0][mode][i]), `run ${k} ${mode} ${i ? "input gradient" : "forward"}`);
   await sn.init({ threads: 2 });
 });
 

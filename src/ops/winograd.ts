@@ -31,16 +31,16 @@ export function winogradTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
   return m;
 }
 
-/** Tiles of 4x4 outputs per image from which F(4,3) pays whatever the channels (maps of 13x13
- *  and up; ResNet-18's 256@14x14: 7.4 -> 5.3 ms on one thread, docs/performance.md). */
+/** Tiles of 4x4 outputs per image from which F(4,3) pays (maps of 13x13 and up; ResNet-18's
+ *  256@14x14: 7.4 -> 5.3 ms on one thread, docs/performance.md). */
 const MIN_TILES = 16;
-/** Smaller maps (7x7 to 12x12: 4 to 15 tiles) pay only where the transformed filters are small
- *  (at most 128 x 128 channels, 2.4 MB): each item streams all of them, so ResNet-18's 512@7x7
- *  at batch 1 (38 MB of them) is slower, while a CIFAR ResNet's 64@8x8 at batch 128 is 1.7x
- *  faster. */
-const SMALL_MAP_TILES = 4, SMALL_MAP_FILTERS = 128 * 128;
+/** Smaller maps (4 to 15 tiles) pay where their outputs fill at least half of the tiles: 7x7
+ *  (ResNet-18's 512@7x7: 3.5 -> 2.6 ms at batch 1, 56 -> 21 ms at batch 16, two threads) and
+ *  6x6 do, 5x5 (25 outputs in 4 tiles, padded to 8 at batch 1) is slower at batch 1 (0.48 ->
+ *  0.64 ms for 256@5x5). */
+const SMALL_MAP_TILES = 4;
 /** Channels (in and out) at least: with 16, the patches' transform costs more than the products
- *  it saves (CIFAR ResNet-20's first stage at batch 128: 21 -> 25 ms). */
+ *  it saves (CIFAR ResNet-20's first stage at batch 128: 9.6 -> 10.1 ms). */
 const MIN_CHANNELS = 32;
 
 /** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3) or im2col. A
@@ -49,7 +49,7 @@ const MIN_CHANNELS = 32;
 function tileByShape(g: ConvGeometry): 0 | 4 {
   if (Math.min(g.C, g.O) < MIN_CHANNELS) return 0;
   const tiles = Math.ceil(g.HO / 4) * Math.ceil(g.WO / 4);
-  return tiles >= MIN_TILES || (tiles >= SMALL_MAP_TILES && g.C * g.O <= SMALL_MAP_FILTERS) ? 4 : 0;
+  return tiles >= MIN_TILES || (tiles >= SMALL_MAP_TILES && 2 * g.HO * g.WO >= 16 * tiles) ? 4 : 0;
 }
 
 /** Bytes of the transformed, packed filters: T matrices O x C in MR-row strips. */
@@ -67,25 +67,60 @@ export function winogradWeights(eng: Engine, w: number, O: number, C: number, fl
 /** Floats of V per thread at most (point x channel x tile): about 256 KB, so that an item's
  *  transformed patches stay in L2 while the filters stream through. */
 const V_FLOATS = 1 << 16;
+/** Floats of the shared V at most (all tiles' transformed patches, about 1 MB). */
+const SHARED_V_FLOATS = 1 << 18;
+/** Strips per pass of an item at most, and the floats of their products (M) at most. */
+const SPC_MAX = 16, M_FLOATS = 1 << 16;
 
-/** y = conv(x, W) (+ bias) by F(m x m, 3 x 3); pu from winogradWeights. Tiles per item: as
- *  many as V_FLOATS allows (8 to 64, whole slivers), fewer and the output channels' strips in
- *  blocks too where that leaves a thread without work. Neither changes a sum. */
+/** How winogradForward splits its work (none of it changes a sum: every output has the same
+ *  bits under any plan, test/winograd.test.mjs):
+ *  - items are blocks of NBT tiles (a multiple of NR) times MB blocks of the output channels'
+ *    row strips; an item runs its strips SPC at a time, every point for those SPC strips before
+ *    the next ones, so that a point's patches are read once per SPC strips and the filters of
+ *    consecutive strips stream as one run (ResNet-18's 256@14x14 at batch 16, two threads:
+ *    24.9 -> 19.2 ms; 512@7x7: 32 -> 21 ms);
+ *  - shared: with too few tile blocks for the threads, MB > 1 items would each transform the
+ *    same tiles again; then (where all tiles' V fits SHARED_V_FLOATS) f32_winograd_input
+ *    transforms them once, on all threads, into one V, and the items are blocks of strips over
+ *    all tiles (256@14x14 at batch 1: 2.1 -> 1.5 ms on two threads). Not where the per-item plan
+ *    has blocks enough: 128@28x28 at batch 1 on two threads (7 blocks) measured 1.32 -> 1.47 ms
+ *    shared. */
+function winogradPlan(eng: Engine, g: ConvGeometry, m: number): { NBT: number; MB: number; SPC: number; shared: boolean } {
+  const T = (m + 2) ** 2;
+  const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
+  const S = Math.ceil(g.O / MR);
+  let NBT = Math.max(NR, Math.min(64, Math.floor(V_FLOATS / (T * g.C) / NR) * NR));
+  while (NBT > NR && Math.ceil(tiles / NBT) < 4 * eng.threads) NBT -= NR;
+  const NB = Math.ceil(tiles / NBT);
+  const MB = Math.max(1, Math.min(S, Math.ceil(2 * eng.threads / NB)));
+  const all = Math.ceil(tiles / NR) * NR;
+  const spc = (nbt: number) => Math.max(1, Math.min(SPC_MAX, Math.floor(M_FLOATS / (T * MR * nbt))));
+  if (MB > 1 && T * g.C * all <= SHARED_V_FLOATS) return { NBT: all, MB: Math.min(S, 4 * eng.threads), SPC: spc(all), shared: true };
+  return { NBT, MB, SPC: spc(NBT), shared: false };
+}
+
+/** y = conv(x, W) (+ bias) by F(m x m, 3 x 3); pu from winogradWeights; the split from
+ *  winogradPlan. */
 export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: number, pu: number, bias: number, y: number, ep = 0): void {
   const T = (m + 2) ** 2;
   const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
-  let NBT = Math.max(NR, Math.min(64, Math.floor(V_FLOATS / (T * g.C) / NR) * NR));
-  while (NBT > NR && Math.ceil(tiles / NBT) < 4 * eng.threads) NBT -= NR;
-  const NB = Math.ceil(tiles / NBT), S = Math.ceil(g.O / MR);
-  const MB = Math.max(1, Math.min(S, Math.ceil(2 * eng.threads / NB)));
-  const bytes = Math.ceil(((T * g.C + T * MR) * NBT + 16 + 3 * T * 4) * 4 / 64) * 64;
+  const { NBT, MB, SPC, shared } = winogradPlan(eng, g, m);
+  const own = shared ? 0 : T * g.C * NBT; // floats of the item's own V
+  const bytes = Math.ceil(((own + T * SPC * MR * NBT) + 16 + 3 * T * 4) * 4 / 64) * 64;
   const scratch = eng.scratch(bytes);
   const geo = eng.alloc(68, "conv geometry");
+  const v = shared ? eng.alloc(T * g.C * NBT * Math.ceil(tiles / NBT) * 4, "Winograd transformed patches") : 0;
   try {
     new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
-    eng.run("f32_winograd_fwd", [geo, x, pu, bias, y, m, NBT, MB, ep, scratch, bytes], tiles * T * g.C * g.O);
+    if (shared) {
+      // slivers times channel blocks: enough items for every thread
+      const slivers = NBT / NR, CB = 2 * Math.max(2, Math.ceil(g.C / 2 / Math.ceil(4 * eng.threads / slivers)));
+      eng.run("f32_winograd_input", [geo, x, v, m, NBT, CB, scratch, bytes], tiles * T * g.C);
+    }
+    eng.run("f32_winograd_fwd", [geo, x, pu, bias, y, m, NBT, MB, SPC, ep, v, scratch, bytes], tiles * T * g.C * g.O);
   } finally {
     eng.release(geo);
+    if (v) eng.release(v);
   }
 }
 
