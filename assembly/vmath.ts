@@ -13,7 +13,7 @@
  *  halves so that subnormal results round correctly. Overflow gives +Infinity, x < -104 gives 0,
  *  NaN stays NaN. */
 // @ts-ignore: decorator
-@inline export function exp4Inline(x: v128): v128 {
+@inline export function exp4(x: v128): v128 {
   // clamp with pmin/pmax (one instruction each on x86; NaN in x passes through, as placed here)
   x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-104.0)), f32x4.splat(88.8));
   // k = nearest(x log2 e) by adding 1.5 * 2^23: the sum's low mantissa bits hold k as an integer
@@ -41,14 +41,6 @@
   return f32x4.mul(f32x4.mul(y, s1), s2);
 }
 
-/** exp4Inline as a call (the same bits): each inlined copy is about 300 bytes of wasm (its
- *  constants), and softmax, the losses and the scalar loops have a dozen sites. Only the
- *  elementwise activations below inline it (tanh and sigmoid measured 11-14% slower with the
- *  call; softmax 3-8% and cross-entropy 2-11%, a training step not at all). */
-export function exp4(x: v128): v128 {
-  return exp4Inline(x);
-}
-
 /** exp4 on one value (scalar loops that want the same exp as the vector code). */
 // @ts-ignore: decorator
 @inline export function expF32(x: f32): f32 {
@@ -70,7 +62,7 @@ export function exp4(x: v128): v128 {
   p = f32x4.add(f32x4.mul(p, s), f32x4.splat(-0.3333328068256378));
   const small = f32x4.add(a, f32x4.mul(a, f32x4.mul(s, p)));
   const one = f32x4.splat(1.0);
-  const e = exp4Inline(f32x4.add(a, a));
+  const e = exp4(f32x4.add(a, a));
   const big = f32x4.sub(one, f32x4.div(f32x4.splat(2.0), f32x4.add(e, one)));
   const t = v128.bitselect(small, big, f32x4.lt(a, f32x4.splat(0.625)));
   // copy the sign of x (keeps -0 and NaN as they are)
@@ -83,7 +75,7 @@ export function exp4(x: v128): v128 {
 // @ts-ignore: decorator
 @inline export function dtanh4(x: v128): v128 {
   const a = f32x4.abs(x);
-  const z = exp4Inline(f32x4.neg(f32x4.add(a, a)));
+  const z = exp4(f32x4.neg(f32x4.add(a, a)));
   const d = f32x4.add(f32x4.splat(1.0), z);
   return f32x4.div(f32x4.mul(f32x4.splat(4.0), z), f32x4.mul(d, d));
 }
@@ -92,7 +84,7 @@ export function exp4(x: v128): v128 {
  *  keeps full relative accuracy in both tails (1.7e-7). */
 // @ts-ignore: decorator
 @inline export function sigmoid4(x: v128): v128 {
-  const z = exp4Inline(f32x4.neg(f32x4.abs(x)));
+  const z = exp4(f32x4.neg(f32x4.abs(x)));
   const d = f32x4.add(f32x4.splat(1.0), z);
   const pos = f32x4.div(f32x4.splat(1.0), d);
   const neg = f32x4.div(z, d);
@@ -108,7 +100,7 @@ export function exp4(x: v128): v128 {
 /** sigmoid'(x) = z / (1+z)^2 with z = e^{-|x|} (from x: accurate where the sigmoid saturates). */
 // @ts-ignore: decorator
 @inline export function dsigmoid4(x: v128): v128 {
-  const z = exp4Inline(f32x4.neg(f32x4.abs(x)));
+  const z = exp4(f32x4.neg(f32x4.abs(x)));
   const d = f32x4.add(f32x4.splat(1.0), z);
   return f32x4.div(f32x4.div(z, d), d);
 }
