@@ -60,8 +60,9 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   const A = m + 2, S = (O + MR - 1) / MR;
   const fs: usize = flip ? <usize>O * 36 : 36; // bytes from filter (o, c) to (o, c + 1)
   const ts = <usize>(S * C * MR) << 2; // from point t to t + 1
-  for (let o = take(-1, nth); o < S * MR; o = take(o, nth)) {
-    const s = o / MR, r = o - s * MR;
+  for (let s = take(-1, nth); s < S; s = take(s, nth))
+  for (let r = 0; r < MR; r++) {
+    const o = s * MR + r;
     for (let c = 0; c < C; c += 4) {
       const nf = o < O ? min(4, C - c) : 0;
       const src = w + ((flip ? <usize>c * O + o : <usize>o * C + c) * 9 << 2);

@@ -94,7 +94,7 @@ test("input gradient and conv_transpose2d: Winograd agrees with im2col within th
   eng.conv3x3 = "auto";
 });
 
-test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ that the outputs fill at least half of), im2col otherwise", () => {
+test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ that the outputs fill at least half of: F(2,3) past 256x256 channels), im2col otherwise", () => {
   const eng = sn.engine();
   const run = (mode, [N, C, H, W, O]) => {
     eng.conv3x3 = mode;
@@ -108,6 +108,9 @@ test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ 
   assert.ok(same(run("auto", smallMap), run("winograd4", smallMap)));
   const sevens = [1, 160, 7, 7, 128]; // 4 tiles per image, 49 outputs in their 64: F(4,3)
   assert.ok(same(run("auto", sevens), run("winograd4", sevens)));
+  const wide = [1, 288, 7, 7, 256]; // the same map, more than 256x256 channel pairs: F(2,3)
+  assert.ok(same(run("auto", wide), run("winograd2", wide)));
+  assert.ok(same(run("winograd", wide), run("winograd2", wide)));
   const small = [1, 64, 5, 5, 64]; // 4 tiles per image, 25 outputs in their 64: im2col
   assert.ok(same(run("auto", small), run("im2col", small)));
   assert.ok(same(run("winograd", small), run("winograd2", small)), "winograd: F(2,3) where auto would not take Winograd");

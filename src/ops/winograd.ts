@@ -34,22 +34,28 @@ export function winogradTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
 /** Tiles of 4x4 outputs per image from which F(4,3) pays (maps of 13x13 and up; ResNet-18's
  *  256@14x14: 7.4 -> 5.3 ms on one thread, docs/performance.md). */
 const MIN_TILES = 16;
-/** Smaller maps (4 to 15 tiles) pay where their outputs fill at least half of the tiles: 7x7
- *  (ResNet-18's 512@7x7: 3.5 -> 2.6 ms at batch 1, 56 -> 21 ms at batch 16, two threads) and
- *  6x6 do, 5x5 (25 outputs in 4 tiles, padded to 8 at batch 1) is slower at batch 1 (0.48 ->
- *  0.64 ms for 256@5x5). */
-const SMALL_MAP_TILES = 4;
+/** Smaller maps (4 to 15 tiles) pay where their outputs fill at least half of the tiles (7x7
+ *  and 6x6 do; 5x5, 25 outputs in 4 tiles padded to 8 at batch 1, is slower: 0.48 -> 0.64 ms for
+ *  256@5x5). There the filters' transform, made once per call in training (the weights change
+ *  every step), is a large share: with more than SMALL_MAP_F4_FILTERS channel pairs F(2,3),
+ *  whose transformed filters are 16/36 the size, is the one that never loses much (ResNet-18's
+ *  512@7x7 training step, forward and backward, two threads: im2col 30.7 / 60.5 / 99 / 172 ms
+ *  at batch 1 / 4 / 8 / 16, F(4,3) 53.8 / 67.1 / 89 / 127, F(2,3) 33.6 / 54.3 / 82 / 133; at batch
+ *  1 in inference im2col 4.2, F(4,3) 3.4, F(2,3) 2.9 ms). */
+const SMALL_MAP_TILES = 4, SMALL_MAP_F4_FILTERS = 256 * 256;
 /** Channels (in and out) at least: with 16, the patches' transform costs more than the products
  *  it saves (CIFAR ResNet-20's first stage at batch 128: 9.6 -> 10.1 ms). */
 const MIN_CHANNELS = 32;
 
-/** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3) or im2col. A
- *  function of one image's shape, never of the batch: an image gives the same bits alone or in
- *  a batch (test/conv_blocks.test.mjs). */
-function tileByShape(g: ConvGeometry): 0 | 4 {
+/** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3), F(2x2,3x3) or
+ *  im2col. A function of one image's shape, never of the batch: an image gives the same bits
+ *  alone or in a batch (test/conv_blocks.test.mjs). */
+function tileByShape(g: ConvGeometry): 0 | 2 | 4 {
   if (Math.min(g.C, g.O) < MIN_CHANNELS) return 0;
   const tiles = Math.ceil(g.HO / 4) * Math.ceil(g.WO / 4);
-  return tiles >= MIN_TILES || (tiles >= SMALL_MAP_TILES && 2 * g.HO * g.WO >= 16 * tiles) ? 4 : 0;
+  if (tiles >= MIN_TILES) return 4;
+  if (tiles < SMALL_MAP_TILES || 2 * g.HO * g.WO < 16 * tiles) return 0;
+  return g.C * g.O <= SMALL_MAP_F4_FILTERS ? 4 : 2;
 }
 
 /** Bytes of the transformed, packed filters: T matrices O x C in MR-row strips. */
