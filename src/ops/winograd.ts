@@ -137,8 +137,9 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
  *  and "winograd4" all take F(2x2, 3x3) here); under "auto" only where bench/winograd.mjs
  *  measured it faster than im2col's weight gradient (docs/performance.md): 32 channels or more
  *  each way (with 16 the transforms cost what the products save: 0.85x), 96 tiles or more in
- *  the batch (ResNet-18's 512@7x7 at batch 4, 64 tiles: 0.86x) and at most 256 x 256 channels
- *  (at 512 x 512 the transforms, redone per block of channels, eat the gain: 1.03x). A function
+ *  the batch (ResNet-18's 512@7x7 at batch 4, 64 tiles: 0.86x) and at most 512 x 512 channels
+ *  (512@7x7: 1.05x at batch 6, 1.19x at 16, 1.32x at 32, with blocks of 128 x 132 channels;
+ *  with blocks half that size, which redid the transforms twice as often, 1.03x at 16). A function
  *  of the batch too: unlike the forward, a weight gradient sums over the batch anyway. */
 export function winogradWeightApplies(eng: Engine, g: ConvGeometry): boolean {
   if (!winogradFits(eng, g) || g.N === 0) return false;
@@ -146,7 +147,7 @@ export function winogradWeightApplies(eng: Engine, g: ConvGeometry): boolean {
   const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
   return Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS;
 }
-const DW_MIN_CHANNELS = 32, DW_MIN_TILES = 96, DW_MAX_FILTERS = 256 * 256;
+const DW_MIN_CHANNELS = 32, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512;
 
 /** Floats of one chunk's transformed patches and output gradients (per thread): 16 points x
  *  (input channels + output channels of the item's blocks) x KC tiles. They are written once and
@@ -154,8 +155,11 @@ const DW_MIN_CHANNELS = 32, DW_MIN_TILES = 96, DW_MAX_FILTERS = 256 * 256;
 const DW_CHUNK_FLOATS = 1 << 18;
 /** Floats of all ranges' partial sums together at most (each range: 16 x O x C). */
 const DW_PARTIAL_FLOATS = 1 << 22;
-/** Channels per block at most: a chunk then holds at least 120 tiles (KC). */
-const DW_BLOCK_SLIVERS = 8, DW_BLOCK_STRIPS = 11;
+/** Channels per block at most (128 inputs, 132 outputs): a chunk then holds at least 60 tiles
+ *  (KC). Every block transforms its chunk's patches and output gradients again for its share of
+ *  the other side's channels, so larger blocks redo less: half these (64 x 66) took, ms on two
+ *  threads at batch 16, 512@7x7 51.8 (now 42.6), 256@14x14 46.1 (38.0), 128@28x28 39.3 (31.8). */
+const DW_BLOCK_SLIVERS = 16, DW_BLOCK_STRIPS = 22;
 
 /** dw = the weight gradient of the convolution g for input x and output gradient dy, by F(2x2,
  *  3x3): the tiles in chunks of KC, NCH ranges of chunks summed apart and added in order, items
