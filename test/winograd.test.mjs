@@ -199,6 +199,22 @@ test("the shared-V plan gives the per-item plan's bits (forward and input gradie
   await sn.init({ threads: 2 });
 });
 
+test("an empty batch through every Winograd path: empty outputs, a zero weight gradient", () => {
+  const eng = sn.engine();
+  for (const mode of ["auto", "winograd2", "winograd4"])
+    for (const [C, H, O] of [[64, 14, 64], [512, 7, 512], [32, 30, 40]]) {
+      eng.conv3x3 = mode;
+      const x = sn.tensor(new Float32Array(0), [0, C, H, H]).requireGrad();
+      const w = sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]).requireGrad();
+      const y = sn.conv2d(x, w, null, { padding: 1 });
+      assert.equal(y.shape, [0, O, H, H], `${mode} ${C}@${H}`);
+      y.backward(sn.tensor(new Float32Array(0), [0, O, H, H]));
+      assert.equal(x.grad.shape, [0, C, H, H]);
+      assert.ok(w.grad.toArray().every((v) => v === 0), `${mode} ${C}@${H}: zero weight gradient`);
+    }
+  eng.conv3x3 = "auto";
+});
+
 // Training on the default path: Winograd's rounding (F(4,3): about 1e-5 of a layer's scale,
 // im2col about 3e-7) must not move a whole net's gradients further than the exact path itself
 // moves when its input changes by about one ulp. A training step's gradients are not smooth in

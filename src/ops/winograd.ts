@@ -101,7 +101,7 @@ function winogradPlan(eng: Engine, g: ConvGeometry, m: number): { NBT: number; M
   const MB = Math.max(1, Math.min(S, Math.ceil(2 * eng.threads / NB)));
   const all = Math.ceil(tiles / NR) * NR;
   const spc = (nbt: number) => Math.max(1, Math.min(SPC_MAX, Math.floor(M_FLOATS / (T * MR * nbt))));
-  if (MB > 1 && T * g.C * all <= SHARED_V_FLOATS) return { NBT: all, MB: Math.min(S, 4 * eng.threads), SPC: spc(all), shared: true };
+  if (MB > 1 && tiles > 0 && T * g.C * all <= SHARED_V_FLOATS) return { NBT: all, MB: Math.min(S, 4 * eng.threads), SPC: spc(all), shared: true };
   return { NBT, MB, SPC: spc(NBT), shared: false };
 }
 
