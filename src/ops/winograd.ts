@@ -115,7 +115,7 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
   const bytes = Math.ceil(((own + T * SPC * MR * NBT) + 16 + 3 * T * 4) * 4 / 64) * 64;
   const scratch = eng.scratch(bytes);
   const geo = eng.alloc(68, "conv geometry");
-  const v = shared ? eng.alloc(T * g.C * NBT * Math.ceil(tiles / NBT) * 4, "Winograd transformed patches") : 0;
+  const v = shared ? eng.alloc(T * g.C * NBT * 4, "Winograd transformed patches") : 0; // one block: all tiles
   try {
     new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
     if (shared) {
