@@ -58,9 +58,18 @@ import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
     <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
 }
 
+/** eps as the float32 value it is everywhere else: an ONNX attribute (a model's ONNX round trip
+ *  reads 1e-5 back as Math.fround(1e-5)), the WebGPU kernels' f32 argument, PyTorch's float
+ *  arithmetic for float tensors. Added to the variance in f64 as it came (the double 1e-5), a
+ *  model and its round trip differed in a channel's scale now and then by one rounding. */
+// @ts-ignore: decorator
+@inline function epsOf(eps: f64): f64 {
+  return <f64><f32>eps;
+}
+
 // @ts-ignore: decorator
 @inline function invstdOf(v: f64, eps: f64): f32 {
-  return <f32>(1.0 / Math.sqrt(v + eps));
+  return <f32>(1.0 / Math.sqrt(v + epsOf(eps)));
 }
 
 /** Training statistics per channel: mean and 1/sqrt(biased var + eps); when rmean != 0 the running
@@ -106,7 +115,7 @@ export function f32_batchnorm_eval_params(rmean: usize, rvar: usize, w: usize, b
   const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
   for (let c = s; c < e; c++) {
     const o = <usize>c << 2;
-    const sc = (w ? <f64>load<f32>(w + o) : 1.0) / Math.sqrt(<f64>load<f32>(rvar + o) + eps);
+    const sc = (w ? <f64>load<f32>(w + o) : 1.0) / Math.sqrt(<f64>load<f32>(rvar + o) + epsOf(eps));
     store<f32>(scale + o, <f32>sc);
     store<f32>(shift + o, <f32>((b ? <f64>load<f32>(b + o) : 0.0) - <f64>load<f32>(rmean + o) * sc));
   }

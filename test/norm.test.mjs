@@ -157,6 +157,38 @@ test("batch_norm eval: backward uses the running stats as they were at forward, 
   sameBits("dweight", w.grad.toArray(), w2.grad.toArray());
 });
 
+// ---- eps is a float32 value ----
+
+// ONNX stores epsilon as a float attribute, WebGPU passes it as an f32, PyTorch's CPU kernels for
+// float tensors add it as a float: 1e-5 is Math.fround(1e-5) everywhere. The CPU kernels used to
+// add the double 1e-5 to the variance in f64, so a model and its ONNX round trip (eps read back
+// as Math.fround(1e-5)) differed in some channels' scale by one rounding (ResNet-18 on 32x32
+// inputs: 1 channel of 512, visible in the logits on the SIMD build). Variances near eps here,
+// where the two sums differ most.
+test("batch_norm: eps is taken as float32 (1e-5 and Math.fround(1e-5) give the same bits), eval, training and the fused eval params", () => {
+  const C = 512, x = T([2, C, 2, 2], 30), rm = T([C], 31), rv = T([C], 32, 0, 4e-5), w = T([C], 33, 0.5, 1.5), b = T([C], 34);
+  const run = (eps, training) => {
+    const m = sn.tensor(rm.toArray()), v = sn.tensor(rv.toArray());
+    const y = sn.batch_norm(x, m, v, w, b, { training, eps }).toArray();
+    return [y, m.toArray(), v.toArray()];
+  };
+  for (const training of [false, true]) {
+    const [a, ma, va] = run(1e-5, training), [f, mf, vf] = run(Math.fround(1e-5), training);
+    sameBits(`${training ? "training" : "eval"}: output`, a, f);
+    sameBits(`${training ? "training" : "eval"}: running mean`, ma, mf);
+    sameBits(`${training ? "training" : "eval"}: running var`, va, vf);
+  }
+  // the conv + batch norm fusion's folded scale and shift (src/nn/fusion.ts)
+  const bn = (eps) => {
+    const m = new sn.nn.BatchNorm2d(C, { eps });
+    m.runningMean.data.set(rm.toArray()), m.runningVar.data.set(rv.toArray()), m.weight.data.set(w.toArray()), m.bias.data.set(b.toArray());
+    return m.eval();
+  };
+  const conv = new sn.nn.Conv2d(C, C, 1, { bias: false });
+  const net = (eps) => new sn.nn.Sequential(conv, bn(eps));
+  sn.noGrad(() => sameBits("conv + batch norm, fused", net(1e-5).forward(x).toArray(), net(Math.fround(1e-5)).forward(x).toArray()));
+});
+
 test("inference (noGrad, or no input needing a gradient) keeps nothing for backward: disposing the output frees all", () => {
   const x = T([2, 8, 6, 6], 26), rm = T([8], 27), rv = T([8], 28, 0.5, 1.5), w = T([8], 29).requireGrad(), x2 = T([2, 8, 6, 6], 30);
   const live = () => sn.engine().memoryStats().live;

@@ -39,8 +39,8 @@ function fold(conv: Conv2d, bn: BatchNorm2d): void {
   const b = new Float32Array(O);
   const old = conv.bias?.data;
   for (let o = 0; o < O; o++) {
-    // in float64, rounded once to float32
-    const s = (gamma ? gamma[o] : 1) / Math.sqrt(vari[o] + bn.eps);
+    // in float64, rounded once to float32; eps as the float32 the batch norm kernels add
+    const s = (gamma ? gamma[o] : 1) / Math.sqrt(vari[o] + Math.fround(bn.eps));
     for (let i = o * per; i < (o + 1) * per; i++) w[i] = w[i] * s;
     b[o] = ((old ? old[o] : 0) - mean[o]) * s + (beta ? beta[o] : 0);
   }
