@@ -165,7 +165,7 @@ test("batch_norm eval: backward uses the running stats as they were at forward, 
 // as Math.fround(1e-5)) differed in some channels' scale by one rounding (ResNet-18 on 32x32
 // inputs: 1 channel of 512, visible in the logits on the SIMD build). Variances near eps here,
 // where the two sums differ most.
-test("batch_norm: eps is taken as float32 (1e-5 and Math.fround(1e-5) give the same bits), eval, training and the fused eval params", () => {
+test("batch_norm: eps is taken as float32 (1e-5 and Math.fround(1e-5) give the same bits), eval, training, the fused eval params and fuseBatchNorm", () => {
   const C = 512, x = T([2, C, 2, 2], 30), rm = T([C], 31), rv = T([C], 32, 0, 4e-5), w = T([C], 33, 0.5, 1.5), b = T([C], 34);
   const run = (eps, training) => {
     const m = sn.tensor(rm.toArray()), v = sn.tensor(rv.toArray());
@@ -187,6 +187,16 @@ test("batch_norm: eps is taken as float32 (1e-5 and Math.fround(1e-5) give the s
   const conv = new sn.nn.Conv2d(C, C, 1, { bias: false });
   const net = (eps) => new sn.nn.Sequential(conv, bn(eps));
   sn.noGrad(() => sameBits("conv + batch norm, fused", net(1e-5).forward(x).toArray(), net(Math.fround(1e-5)).forward(x).toArray()));
+  // fuseBatchNorm's fold into the convolution's weights and bias (src/nn/fuse.ts, in JS)
+  const folded = (eps) => {
+    const c = new sn.nn.Conv2d(C, C, 1, { bias: false });
+    c.weight.data.set(conv.weight.toArray());
+    sn.fuseBatchNorm(new sn.nn.Sequential(c, bn(eps)).eval());
+    return [c.weight.toArray(), c.bias.toArray()];
+  };
+  const [wa, ba] = folded(1e-5), [wf, bf] = folded(Math.fround(1e-5));
+  sameBits("fuseBatchNorm: weights", wa, wf);
+  sameBits("fuseBatchNorm: bias", ba, bf);
 });
 
 test("inference (noGrad, or no input needing a gradient) keeps nothing for backward: disposing the output frees all", () => {

@@ -65,16 +65,19 @@ async function roundTrip(what, model, shape, { unused, ...options } = {}) {
   loaded.dispose();
 }
 
-for (const [name, opts, shape] of ZOO) {
-  const what = `${name}${Object.keys(opts).length ? JSON.stringify(opts) : ""}`;
-  test(`zoo ${what} at ${shape.join("x")}: exported and loaded back, the same outputs and state dict`, async () => {
-    sn.manualSeed(3);
-    const model = sn.createModel(name, opts);
-    perturbNorms(model);
-    await roundTrip(what, model, shape, { unused: UNUSED[name] });
-    model.dispose();
-  });
+const zooName = (name, opts) => `${name}${Object.keys(opts).length ? JSON.stringify(opts) : ""}`;
+
+/** The round trip of zoo model `name` (label: a prefix for the messages). */
+async function zooRoundTrip(name, opts, shape, label = "") {
+  sn.manualSeed(3);
+  const model = sn.createModel(name, opts);
+  perturbNorms(model);
+  await roundTrip(label + zooName(name, opts), model, shape, { unused: UNUSED[name] });
+  model.dispose();
 }
+
+for (const [name, opts, shape] of ZOO)
+  test(`zoo ${zooName(name, opts)} at ${shape.join("x")}: exported and loaded back, the same outputs and state dict`, () => zooRoundTrip(name, opts, shape));
 
 for (const [what, make, shape] of LAYERS) {
   test(`${what}: exported and loaded back, the same outputs and state dict`, async () => {
@@ -95,13 +98,7 @@ test("the zoo's round trips also give the same bits on the other wasm build", as
   await sn.init({ threads: 2, build: other });
   try {
     assert.is(sn.engine().info.build, other);
-    for (const [name, opts, shape] of ZOO) {
-      sn.manualSeed(3);
-      const model = sn.createModel(name, opts);
-      perturbNorms(model);
-      await roundTrip(`${other} build: ${name}${Object.keys(opts).length ? JSON.stringify(opts) : ""}`, model, shape, { unused: UNUSED[name] });
-      model.dispose();
-    }
+    for (const [name, opts, shape] of ZOO) await zooRoundTrip(name, opts, shape, `${other} build: `);
   } finally {
     await sn.init({ threads: 2 });
   }
