@@ -186,6 +186,37 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   v128.store(d, f32x4.shuffle(u0, u1, 2, 3, 6, 7), 80);
 }
 
+/** Where row yy of a tile's patch (A values from column x of plane p + off) can be read: in place
+ *  when the patch is inside, zr (zeros) above or below the image, else copied into lb, whose
+ *  columns outside the image are zero (the caller zeroes lb once per call: x is the lane's). */
+// @ts-ignore: decorator
+@inline function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W: i32, A: i32, lb: usize, zr: usize): usize {
+  if (p == 0 || yy < 0 || yy >= H) return zr;
+  const r = p + off + (<usize>(yy * W + x) << 2);
+  if (inside) return r;
+  const xs = max(0, -x), xe = min(A, W - x);
+  for (let j = xs; j < xe; j++) store<f32>(lb + (<usize>j << 2), load<f32>(r + (<usize>j << 2)));
+  return lb;
+}
+
+/** Row i of four patches from four rows (A = m + 2 values each at r0 .. r3) as A vectors (lane l
+ *  = row l) at d, d + 16, ...: a 4x4 transpose and, for m = 4, two columns of another. */
+// @ts-ignore: decorator
+@inline function lanesRow(r0: usize, r1: usize, r2: usize, r3: usize, m: i32, d: usize): void {
+  const q0 = v128.load(r0), q1 = v128.load(r1), q2 = v128.load(r2), q3 = v128.load(r3);
+  const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
+  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+  if (m == 2) return;
+  const s0 = v128.load64_zero(r0, 16), s1 = v128.load64_zero(r1, 16), s2 = v128.load64_zero(r2, 16), s3 = v128.load64_zero(r3, 16);
+  const u0 = f32x4.shuffle(s0, s1, 0, 4, 1, 5), u1 = f32x4.shuffle(s2, s3, 0, 4, 1, 5);
+  v128.store(d, f32x4.shuffle(u0, u1, 0, 1, 4, 5), 64);
+  v128.store(d, f32x4.shuffle(u0, u1, 2, 3, 6, 7), 80);
+}
+
 /** Whether a tile's A x A patch from (y, x) is inside the H x W image. */
 // @ts-ignore: decorator
 @inline function inside(p: usize, y: i32, x: i32, A: i32, H: i32, W: i32): bool {
@@ -208,10 +239,20 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, 
   const row = seq && in0 && in1 && in2 && in3;
   const tmp = buf + (<usize>(A * A) << 4);
   // four tiles side by side that reach past the image (a row's first and last tiles, the top
-  // and bottom tile rows): each patch row is copied with its zeros into rb, then read as in the
-  // fast path (4m + 2 values; patchRow reads no further)
-  const rb = tmp + (<usize>(A * A) << 4), span = 4 * m + 2;
-  const xs = max(0, -x0), xe = min(span, W - x0);
+  // and bottom tile rows): a patch row inside the image's rows is read in place where its 4m + 2
+  // values are all inside, else copied into rb, whose columns outside the image (0 .. xs - 1
+  // and xe ..) stay zero for the whole call; a row above or below the image is zr, all zeros.
+  // patchRow reads no further than 4m + 2 values; rb and zr hold 4m + 4
+  const rb = tmp + (<usize>(A * A) << 4), zr = rb + (<usize>(4 * m + 4) << 2), span = 4 * m + 2;
+  const xs = max(0, -x0), xe = max(xs, min(span, W - x0));
+  // the generic path's row buffers: 8 floats per lane (A <= 6 values), zero outside the image
+  const lb = zr + (<usize>(4 * m + 4) << 2);
+  if (!row)
+    for (let j = 0; j < 4 * m + 4; j += 4) {
+      v128.store(rb + (<usize>j << 2), f32x4.splat(0));
+      v128.store(zr + (<usize>j << 2), f32x4.splat(0));
+    }
+  if (!seq) for (let j = 0; j < 32; j += 4) v128.store(lb + (<usize>j << 2), f32x4.splat(0));
   for (let c = 0; c < C; c++) {
     const off = <usize>c * HW;
     // the patches, (i, j) at buf + (i*A + j)*16 bytes
@@ -224,35 +265,29 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, 
     } else if (seq) {
       for (let i = 0; i < A; i++) {
         const yy = y0 + i;
-        if (yy < 0 || yy >= H || xs >= xe) for (let j = 0; j < span; j++) store<f32>(rb + (<usize>j << 2), 0);
-        else {
+        let src = zr;
+        if (yy >= 0 && yy < H && xs < xe) {
           const r = p0 + off + (<usize>(yy * W + x0) << 2);
-          for (let j = 0; j < xs; j++) store<f32>(rb + (<usize>j << 2), 0);
-          for (let j = xs; j < xe; j++) store<f32>(rb + (<usize>j << 2), load<f32>(r + (<usize>j << 2)));
-          for (let j = xe; j < span; j++) store<f32>(rb + (<usize>j << 2), 0);
+          if (xs == 0 && xe == span) src = r;
+          else {
+            let j = xs;
+            for (; j + 4 <= xe; j += 4) v128.store(rb + (<usize>j << 2), v128.load(r + (<usize>j << 2)));
+            for (; j < xe; j++) store<f32>(rb + (<usize>j << 2), load<f32>(r + (<usize>j << 2)));
+            src = rb;
+          }
         }
-        patchRow(rb, m, buf + (<usize>(i * A) << 4));
+        patchRow(src, m, buf + (<usize>(i * A) << 4));
       }
     } else {
-      for (let l = 0; l < 4; l++) {
-        const o = org + (<usize>l << 4);
-        const p = <usize>load<i32>(o), y = load<i32>(o, 4), x = load<i32>(o, 8);
-        const d = buf + (<usize>l << 2);
-        if (l == 0 ? in0 : l == 1 ? in1 : l == 2 ? in2 : in3) {
-          // this tile's patch is inside: no checks
-          let r = p + off + (<usize>(y * W + x) << 2);
-          for (let i = 0; i < A; i++) {
-            for (let j = 0; j < A; j++) store<f32>(d + (<usize>(i * A + j) << 4), load<f32>(r + (<usize>j << 2)));
-            r += rs;
-          }
-          continue;
-        }
-        for (let i = 0; i < A; i++)
-          for (let j = 0; j < A; j++) {
-            const yy = y + i, xx = x + j;
-            store<f32>(d + (<usize>(i * A + j) << 4),
-              p != 0 && <u32>yy < <u32>H && <u32>xx < <u32>W ? load<f32>(p + off + (<usize>(yy * W + xx) << 2)) : 0);
-          }
+      // four tiles anywhere (rows of tiles end inside the group, small maps): row i of each
+      // patch in place, from its lane's row buffer (columns outside the image zero) or zr, and
+      // the four rows transposed as in patchRow
+      for (let i = 0; i < A; i++) {
+        const r0 = laneRow(p0, off, y0 + i, x0, in0, H, W, A, lb, zr);
+        const r1 = laneRow(p1, off, y1 + i, x1, in1, H, W, A, lb + 32, zr);
+        const r2 = laneRow(p2, off, y2 + i, x2, in2, H, W, A, lb + 64, zr);
+        const r3 = laneRow(p3, off, y3 + i, x3, in3, H, W, A, lb + 96, zr);
+        lanesRow(r0, r1, r2, r3, m, buf + (<usize>(i * A) << 4));
       }
     }
     // B^T d down the columns, then (B^T d) B along the rows, row i's points straight into V
@@ -313,17 +348,33 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
     }
     return;
   }
-  for (let l = 0; l < 4; l++) {
-    const og = org + (<usize>l << 4);
-    if (load<i32>(og) == 0) continue;
-    const n = load<i32>(og, 12);
-    const oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
-    const rows = min(m, HO - oy), cols = min(m, WO - ox);
-    const dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
-    for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < cols; j++)
-        store<f32>(dst + (<usize>(i * WO + j) << 2), load<f32>(buf + (<usize>((i * m + j) * 4 + l) << 2)));
-      if (ep) epSpan(ep, o, y, dst + (<usize>(i * WO) << 2) - y, cols);
+  // tiles anywhere: output row i of the four tiles transposed (lane l's m values in one vector);
+  // a whole tile's row is stored as a vector (m = 4) or two floats (m = 2), others value by value
+  for (let i = 0; i < m; i++) {
+    const w0 = v128.load(buf + (<usize>(i * m) << 4)), w1 = v128.load(buf + (<usize>(i * m) << 4), 16);
+    let w2 = w0, w3 = w1;
+    if (m == 4) {
+      w2 = v128.load(buf + (<usize>(i * m) << 4), 32);
+      w3 = v128.load(buf + (<usize>(i * m) << 4), 48);
+    }
+    const t0 = f32x4.shuffle(w0, w1, 0, 4, 1, 5), t1 = f32x4.shuffle(w2, w3, 0, 4, 1, 5);
+    const t2 = f32x4.shuffle(w0, w1, 2, 6, 3, 7), t3 = f32x4.shuffle(w2, w3, 2, 6, 3, 7);
+    for (let l = 0; l < 4; l++) {
+      const og = org + (<usize>l << 4);
+      if (load<i32>(og) == 0) continue;
+      const n = load<i32>(og, 12);
+      const oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
+      if (i >= HO - oy) continue;
+      const cols = min(m, WO - ox);
+      const dst = y + ((<usize>(n * O + o) * HO * WO + <usize>(oy + i) * WO + ox) << 2);
+      // lane l of row i: (t0 t1) lanes 0, 1 hold tiles 0, 1's; (t2 t3) tiles 2, 3's
+      const lv = l == 0 ? f32x4.shuffle(t0, t1, 0, 1, 4, 5) : l == 1 ? f32x4.shuffle(t0, t1, 2, 3, 6, 7)
+        : l == 2 ? f32x4.shuffle(t2, t3, 0, 1, 4, 5) : f32x4.shuffle(t2, t3, 2, 3, 6, 7);
+      if (cols == m) {
+        if (m == 4) v128.store(dst, lv);
+        else v128.store64_lane(dst, lv, 0);
+      } else for (let j = 0; j < cols; j++) store<f32>(dst + (<usize>j << 2), load<f32>(buf + (<usize>((i * m + j) * 4 + l) << 2)));
+      if (ep) epSpan(ep, o, y, dst - y, cols);
     }
   }
 }

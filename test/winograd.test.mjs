@@ -46,8 +46,11 @@ function reference(x, w, b, [N, C, H, W], O, P) {
 const BOUND = { im2col: 2e-6, winograd2: 5e-6, winograd4: 2e-5 };
 
 // [N, C, H, W, O, padding]: partial tiles at the edges, strips of 6 with a remainder, K above
-// one block of 256 channels, padding 0 and 2, batches whose tiles cross images
+// one block of 256 channels, padding 0 and 2, batches whose tiles cross images; padding 3 and 4
+// on small maps (patch rows and whole patches of zeros: the transform's edge paths)
 const shapes = [
+  [2, 6, 4, 3, 5, 3],
+  [3, 4, 2, 2, 3, 4],
   [1, 3, 5, 5, 4, 1],
   [2, 13, 9, 11, 7, 1],
   [3, 5, 8, 7, 13, 0],

@@ -45,6 +45,8 @@ const shapes = [
   [4, 8, 40, 40, 8, 1],
   [1, 70, 9, 9, 80, 1],
   [2, 130, 6, 6, 67, 1],
+  [2, 5, 3, 4, 6, 3],
+  [3, 4, 2, 2, 3, 4],
 ];
 // The largest error measured on these shapes: 4.8e-7 for F(2x2,3x3), 3.3e-7 for im2col (sums of
 // up to 6,400 products; with another input draw 6.0e-7 and 3.8e-7); the bound is about 4x the
