@@ -20,7 +20,7 @@
 import { take, rangeStart, rangeEnd } from "./common";
 import { MR, NR, EP_FIRST, packAStrip, packB } from "./gemm_micro";
 import { stripTiles } from "./gemm_tail";
-import { tileOrigins, inputTile, sideBySide } from "./winograd";
+import { tileOrigins, inputTile, sideBySide, V_PAD } from "./winograd";
 
 /** Points of F(2x2, 3x3): 4x4. */
 // @ts-ignore: decorator
@@ -82,7 +82,7 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
  *  input x and output gradient dy; chunks of KC tiles (a multiple of 4); items = NCH ranges x
  *  OBN blocks of output-channel strips x CBN blocks of input-channel slivers (so that a chunk's
  *  transforms stay about 1 MB whatever the channels: KC stays long). Scratch per thread
- *  (floats): V T*CBMAX*KC, Z T*OBMAX*KC, packed A MR*KC, packed B CBMAX*KC, tile MR*NR, tile
+ *  (floats): V T*(CBMAX*KC + V_PAD), Z T*(OBMAX*KC + V_PAD), packed A MR*KC, packed B CBMAX*KC, tile MR*NR, tile
  *  origins 16 (i32), patch buffers 3*T*4; CBMAX = ceil(ceil(C/NR)/CBN)*NR, OBMAX likewise. */
 export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NCH: i32, KC: i32, OBN: i32, CBN: i32,
   scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
@@ -91,14 +91,16 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
   const TH = (HO + 1) / 2, TW = (WO + 1) / 2, NT = N * TH * TW;
   const L = (NT + KC - 1) / KC, S = (O + MR - 1) / MR, NSL = (C + NR - 1) / NR;
   const OBMAX = (S + OBN - 1) / OBN * MR, CBMAX = (NSL + CBN - 1) / CBN * NR;
+  // a point's V and Z are V_PAD floats further apart than their size (at sizes of multiples of
+  // 4 KB the points of one tile group fall in one L1 set)
+  const vts = <usize>(CBMAX * KC + V_PAD) << 2, zts = <usize>(OBMAX * KC + V_PAD) << 2; // bytes from point t to t + 1
   const v = scratch + <usize>ith * scratchBytes;
-  const z = v + (<usize>(T * CBMAX * KC) << 2);
-  const pa = z + (<usize>(T * OBMAX * KC) << 2);
+  const z = v + <usize>T * vts;
+  const pa = z + <usize>T * zts;
   const pb = pa + (<usize>(MR * KC) << 2);
   const tile = pb + (<usize>(CBMAX * KC) << 2);
   const org = tile + (<usize>(MR * NR) << 2);
   const buf = org + 64;
-  const vts = <usize>(CBMAX * KC) << 2, zts = <usize>(OBMAX * KC) << 2; // bytes from point t to t + 1
   const OC = <usize>O * C, HW = <usize>H * W;
   const blocks = OBN * CBN;
   for (let it = take(-1, nth); it < NCH * blocks; it = take(it, nth)) {

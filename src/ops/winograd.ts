@@ -70,6 +70,10 @@ export function winogradWeights(eng: Engine, w: number, O: number, C: number, fl
   return pu;
 }
 
+/** Floats between one point's transformed patches (or output gradients) and the next beyond
+ *  their size: assembly/winograd.ts V_PAD (4 KB multiples put a tile's points in one L1 set). */
+const V_PAD = 16;
+
 /** Floats of V per thread at most (point x channel x tile): about 256 KB, so that an item's
  *  transformed patches stay in L2 while the filters stream through. */
 const V_FLOATS = 1 << 16;
@@ -111,11 +115,11 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
   const T = (m + 2) ** 2;
   const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
   const { NBT, MB, SPC, shared } = winogradPlan(eng, g, m);
-  const own = shared ? 0 : T * g.C * NBT; // floats of the item's own V
+  const own = shared ? 0 : T * (g.C * NBT + V_PAD); // floats of the item's own V
   const bytes = Math.ceil(((own + T * SPC * MR * NBT) + 16 + 3 * T * 4) * 4 / 64) * 64;
   const scratch = eng.scratch(bytes);
   const geo = eng.alloc(68, "conv geometry");
-  const v = shared ? eng.alloc(T * g.C * NBT * 4, "Winograd transformed patches") : 0; // one block: all tiles
+  const v = shared ? eng.alloc(T * (g.C * NBT + V_PAD) * 4, "Winograd transformed patches") : 0; // one block: all tiles
   try {
     new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
     if (shared) {
@@ -174,7 +178,7 @@ export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: 
   const KC = Math.max(8, Math.min(256, Math.floor(DW_CHUNK_FLOATS / (T * (OBMAX + CBMAX)) / 4) * 4));
   const chunks = Math.ceil(tiles / KC);
   const NCH = Math.max(1, Math.min(chunks, 8, Math.floor(DW_PARTIAL_FLOATS / (T * g.O * g.C))));
-  const floats = T * (CBMAX + OBMAX) * KC + MR * KC + CBMAX * KC + MR * NR + 16 + 3 * T * 4;
+  const floats = T * ((CBMAX + OBMAX) * KC + 2 * V_PAD) + MR * KC + CBMAX * KC + MR * NR + 16 + 3 * T * 4;
   const bytes = Math.ceil((floats * 4) / 64) * 64;
   const scratch = eng.scratch(bytes);
   const part = eng.alloc(NCH * T * g.O * g.C * 4, "Winograd weight-gradient partial sums");
