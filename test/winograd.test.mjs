@@ -97,7 +97,7 @@ test("input gradient and conv_transpose2d: Winograd agrees with im2col within th
   eng.conv3x3 = "auto";
 });
 
-test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ that the outputs fill at least half of: F(2,3) past 256x256 channels), im2col otherwise", () => {
+test("the switch: auto takes F(4,3) on 32+ channels (the input gradient 16+) and 16+ tiles per image (4+ that the outputs fill at least half of: F(2,3) past 256x256 channels), im2col otherwise", () => {
   const eng = sn.engine();
   const run = (mode, [N, C, H, W, O]) => {
     eng.conv3x3 = mode;
@@ -117,9 +117,19 @@ test("the switch: auto takes F(4,3) on 32+ channels and 16+ tiles per image (4+ 
   const small = [1, 64, 5, 5, 64]; // 4 tiles per image, 25 outputs in their 64: im2col
   assert.ok(same(run("auto", small), run("im2col", small)));
   assert.ok(same(run("winograd", small), run("winograd2", small)), "winograd: F(2,3) where auto would not take Winograd");
-  const thin = [1, 16, 32, 32, 16]; // 16 channels: im2col
+  const thin = [1, 16, 32, 32, 16]; // 16 channels: im2col for the forward
   assert.ok(same(run("auto", thin), run("im2col", thin)));
+  // ... but F(4,3) for the input gradient from 16 channels (and F(2,3) for the weight gradient)
   eng.conv3x3 = "auto";
+  const backwardPath = ([N, C, H, W, O]) => {
+    const x = sn.tensor(pseudo(N * C * H * W, 1), [N, C, H, W]).requireGrad();
+    const w = sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]).requireGrad();
+    const p = sn.profile(() => sn.tidy(() => sn.sum(sn.conv2d(x, w, null, { padding: 1 })).backward()), { peak: false });
+    return [p.ops.find((r) => r.op === "conv2d" && r.phase === "forward").path, p.ops.find((r) => r.op === "conv2d" && r.phase === "backward").path];
+  };
+  assert.equal(backwardPath(thin), ["im2col", "winograd F(4,3) dx + winograd F(2,3) dW"]);
+  assert.equal(backwardPath([1, 8, 32, 32, 16]), ["im2col", "im2col"]); // 8 input channels
+  assert.equal(backwardPath([1, 32, 32, 32, 32]), ["winograd F(4,3)", "winograd F(4,3) dx + winograd F(2,3) dW"]);
 });
 
 test("init rejects a bad conv3x3 naming the choices, and a misspelt key with a suggestion", async () => {

@@ -139,7 +139,7 @@ test("the same bits on 1, 2 and 4 threads", async () => {
   }
 });
 
-test("auto: F(2,3) for the weight gradient with 32+ channels each way, 96+ tiles in the batch and at most 512x512 channels; im2col otherwise and under 'im2col'", () => {
+test("auto: F(2,3) for the weight gradient with 16+ channels each way, 96+ tiles in the batch and at most 512x512 channels; im2col otherwise and under 'im2col'", () => {
   const path = ([N, C, H, W, O]) => {
     const x = sn.tensor(pseudo(N * C * H * W, 1), [N, C, H, W]);
     const w = sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]).requireGrad();
@@ -148,7 +148,8 @@ test("auto: F(2,3) for the weight gradient with 32+ channels each way, 96+ tiles
   };
   assert.match(path([1, 32, 20, 20, 32]), /winograd F\(2,3\) dW/); // 100 tiles
   assert.not.match(path([1, 32, 18, 18, 32]), /F\(2,3\) dW/); // 81 tiles
-  assert.not.match(path([8, 16, 12, 12, 32]), /F\(2,3\) dW/); // 16 input channels
+  assert.match(path([8, 16, 12, 12, 32]), /winograd F\(2,3\) dW/); // 16 input channels
+  assert.not.match(path([8, 8, 12, 12, 32]), /F\(2,3\) dW/); // 8 input channels
   assert.match(path([1, 512, 20, 20, 256]), /winograd F\(2,3\) dW/); // 512 x 256 channels
   assert.not.match(path([1, 1024, 20, 20, 512]), /F\(2,3\) dW/); // 1024 x 512 channels
   sn.engine().conv3x3 = "im2col";

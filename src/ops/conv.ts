@@ -266,7 +266,7 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
     return;
   }
   const fg = inputGradAsForward(g);
-  const m = fg ? winogradTile(eng, fg) : 0;
+  const m = fg ? winogradTile(eng, fg, true) : 0;
   if (fg && m) {
     // dx = conv(dy, flipped W) by Winograd (init, conv_transpose2d's bias, as its bias)
     notePath(`winograd F(${m},3) dx`);

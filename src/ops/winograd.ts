@@ -21,12 +21,13 @@ function winogradFits(eng: Engine, g: ConvGeometry): boolean {
 }
 
 /** The output tile m (2 or 4) of the Winograd path for g under the engine's setting, or 0 for
- *  the im2col path: a 3x3 kernel, stride 1, dilation 1, one group. */
-export function winogradTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
+ *  the im2col path: a 3x3 kernel, stride 1, dilation 1, one group. inputGrad: g is an input
+ *  gradient (or conv_transpose2d) run as a forward convolution of dy. */
+export function winogradTile(eng: Engine, g: ConvGeometry, inputGrad = false): 0 | 2 | 4 {
   if (!winogradFits(eng, g)) return 0;
   if (eng.conv3x3 === "winograd2") return 2;
   if (eng.conv3x3 === "winograd4") return 4;
-  const m = tileByShape(g);
+  const m = tileByShape(g, inputGrad ? DX_MIN_CHANNELS : MIN_CHANNELS);
   if (m === 0 && eng.conv3x3 === "winograd") return 2;
   return m;
 }
@@ -43,15 +44,20 @@ const MIN_TILES = 16;
  *  at batch 1 / 4 / 8 / 16, F(4,3) 53.8 / 67.1 / 89 / 127, F(2,3) 33.6 / 54.3 / 82 / 133; at batch
  *  1 in inference im2col 4.2, F(4,3) 3.4, F(2,3) 2.9 ms). */
 const SMALL_MAP_TILES = 4, SMALL_MAP_F4_FILTERS = 256 * 256;
-/** Channels (in and out) at least: with 16, the patches' transform costs more than the products
- *  it saves (CIFAR ResNet-20's first stage at batch 128: 9.6 -> 10.1 ms). */
-const MIN_CHANNELS = 32;
+/** Channels (in and out) at least. The forward: 32. F(4,3) is faster with 16 too (CIFAR
+ *  ResNet-20's first stage, 16@32x32 at batch 128, two threads: 8.9 -> 6.0 ms), but a forward's
+ *  rounding moves ReLU masks downstream, and with the first stage's forward on F(4,3) (its
+ *  error 1.0e-6 of the largest output, im2col's 3.4e-7) a ResNet-20 training step's gradients
+ *  lay thousands of times the exact path's own one-ulp sensitivity from it at most seeds
+ *  (test/winograd.test.mjs holds the default path to 10x). The input gradient: 16 (8.5 -> 5.6
+ *  ms); its rounding reaches the gradients before it linearly, no mask moves (the same test). */
+const MIN_CHANNELS = 32, DX_MIN_CHANNELS = 16;
 
 /** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3), F(2x2,3x3) or
  *  im2col. A function of one image's shape, never of the batch: an image gives the same bits
  *  alone or in a batch (test/conv_blocks.test.mjs). */
-function tileByShape(g: ConvGeometry): 0 | 2 | 4 {
-  if (Math.min(g.C, g.O) < MIN_CHANNELS) return 0;
+function tileByShape(g: ConvGeometry, minChannels: number): 0 | 2 | 4 {
+  if (Math.min(g.C, g.O) < minChannels) return 0;
   const tiles = Math.ceil(g.HO / 4) * Math.ceil(g.WO / 4);
   if (tiles >= MIN_TILES) return 4;
   if (tiles < SMALL_MAP_TILES || 2 * g.HO * g.WO < 16 * tiles) return 0;
@@ -151,7 +157,7 @@ export function winogradWeightApplies(eng: Engine, g: ConvGeometry): boolean {
   const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
   return Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS;
 }
-const DW_MIN_CHANNELS = 32, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512;
+const DW_MIN_CHANNELS = 16, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512;
 
 /** Floats of one chunk's transformed patches and output gradients (per thread): 16 points x
  *  (input channels + output channels of the item's blocks) x KC tiles. They are written once and
