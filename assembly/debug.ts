@@ -5,9 +5,9 @@ export function debug_trap_on(thread: i32, ith: i32, nth: i32): void {
 
 /** Peak micro-benchmark: `chains` independent f32x4 multiply-add chains, `iters` rounds. */
 export function bench_simd_peak(out: usize, iters: i32, ith: i32, nth: i32): void {
-  let a0 = f32x4.splat(1.0), a1 = f32x4.splat(1.1), a2 = f32x4.splat(1.2), a3 = f32x4.splat(1.3);
-  let a4 = f32x4.splat(1.4), a5 = f32x4.splat(1.5), a6 = f32x4.splat(1.6), a7 = f32x4.splat(1.7);
-  let a8 = f32x4.splat(1.8), a9 = f32x4.splat(1.9), a10 = f32x4.splat(2.0), a11 = f32x4.splat(2.1);
+  // the chains start equal (from a value the compiler cannot fold) and stay independent
+  let a0 = f32x4.splat(<f32>(iters & 1) + 1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  let a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
   const m = f32x4.splat(0.999999), c = f32x4.splat(1e-7);
   for (let i = 0; i < iters; i++) {
     a0 = madd(a0, m, c); a1 = madd(a1, m, c); a2 = madd(a2, m, c); a3 = madd(a3, m, c);

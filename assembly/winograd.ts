@@ -199,7 +199,7 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
  *  when the patch is inside, zr (zeros) above or below the image, else copied into lb, whose
  *  columns outside the image are zero (the caller zeroes lb once per call: x is the lane's). */
 // @ts-ignore: decorator
-@inline function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W: i32, A: i32, lb: usize, zr: usize): usize {
+function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W: i32, A: i32, lb: usize, zr: usize): usize {
   if (p == 0 || yy < 0 || yy >= H) return zr;
   const r = p + off + (<usize>(yy * W + x) << 2);
   if (inside) return r;
@@ -235,43 +235,32 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
 /** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
  *  channel c at v + t*tstride + c*cstride bytes (lanes = the 4 tiles). */
 export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride: usize, cstride: usize, buf: usize): void {
-  const A = m + 2, HW = <usize>(H * W) << 2, rs = <usize>W << 2;
+  const A = m + 2, HW = <usize>(H * W) << 2;
   const p0 = <usize>load<i32>(org), p1 = <usize>load<i32>(org, 16), p2 = <usize>load<i32>(org, 32), p3 = <usize>load<i32>(org, 48);
   const y0 = load<i32>(org, 4), y1 = load<i32>(org, 20), y2 = load<i32>(org, 36), y3 = load<i32>(org, 52);
   const x0 = load<i32>(org, 8), x1 = load<i32>(org, 24), x2 = load<i32>(org, 40), x3 = load<i32>(org, 56);
   const in0 = inside(p0, y0, x0, A, H, W), in1 = inside(p1, y1, x1, A, H, W);
   const in2 = inside(p2, y2, x2, A, H, W), in3 = inside(p3, y3, x3, A, H, W);
-  // the four tiles side by side on one tile row, all inside the image: rows of the patches are
-  // read as vectors and transposed (most tiles of a large map)
+  // the four tiles side by side on one tile row (most tiles of a large map): each patch row is
+  // read as vectors and transposed (patchRow), in place where its 4m + 2 values are all inside
+  // the image, else from rb, a copy whose columns outside the image (0 .. xs - 1 and xe ..) stay
+  // zero for the whole call; a row above or below the image is zr, all zeros. patchRow reads no
+  // further than 4m + 2 values; rb and zr hold 4m + 4
   const seq = p0 != 0 && p1 == p0 && p2 == p0 && p3 == p0 && y1 == y0 && y2 == y0 && y3 == y0 &&
     x1 == x0 + m && x2 == x0 + 2 * m && x3 == x0 + 3 * m;
-  const row = seq && in0 && in1 && in2 && in3;
-  const tmp = buf + (<usize>(A * A) << 4);
-  // four tiles side by side that reach past the image (a row's first and last tiles, the top
-  // and bottom tile rows): a patch row inside the image's rows is read in place where its 4m + 2
-  // values are all inside, else copied into rb, whose columns outside the image (0 .. xs - 1
-  // and xe ..) stay zero for the whole call; a row above or below the image is zr, all zeros.
-  // patchRow reads no further than 4m + 2 values; rb and zr hold 4m + 4
-  const rb = tmp + (<usize>(A * A) << 4), zr = rb + (<usize>(4 * m + 4) << 2), span = 4 * m + 2;
+  const tmp = buf + (<usize>(A * A) << 4), rb = tmp + (<usize>(A * A) << 4), zr = rb + (<usize>(4 * m + 4) << 2), span = 4 * m + 2;
   const xs = max(0, -x0), xe = max(xs, min(span, W - x0));
-  // the generic path's row buffers: 8 floats per lane (A <= 6 values), zero outside the image
+  // the other path's row buffers: 8 floats per lane (A <= 6 values), zero outside the image
   const lb = zr + (<usize>(4 * m + 4) << 2);
-  if (!row)
-    for (let j = 0; j < 4 * m + 4; j += 4) {
-      v128.store(rb + (<usize>j << 2), f32x4.splat(0));
-      v128.store(zr + (<usize>j << 2), f32x4.splat(0));
-    }
+  for (let j = 0; j < 4 * m + 4; j += 4) {
+    v128.store(rb + (<usize>j << 2), f32x4.splat(0));
+    v128.store(zr + (<usize>j << 2), f32x4.splat(0));
+  }
   if (!seq) for (let j = 0; j < 32; j += 4) v128.store(lb + (<usize>j << 2), f32x4.splat(0));
   for (let c = 0; c < C; c++) {
     const off = <usize>c * HW;
     // the patches, (i, j) at buf + (i*A + j)*16 bytes
-    if (row) {
-      let r = p0 + off + (<usize>(y0 * W + x0) << 2);
-      for (let i = 0; i < A; i++) {
-        patchRow(r, m, buf + (<usize>(i * A) << 4));
-        r += rs;
-      }
-    } else if (seq) {
+    if (seq) {
       for (let i = 0; i < A; i++) {
         const yy = y0 + i;
         let src = zr;
@@ -357,32 +346,30 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
     }
     return;
   }
-  // tiles anywhere: output row i of the four tiles transposed (lane l's m values in one vector);
-  // a whole tile's row is stored as a vector (m = 4) or two floats (m = 2), others value by value
+  // tiles anywhere: output row i of the four tiles transposed into lr (lane l's m values at lr +
+  // 16*l), then stored as a vector (m = 4) or two floats (m = 2) where the tile's row is whole
+  const lr = tmp;
   for (let i = 0; i < m; i++) {
     const w0 = v128.load(buf + (<usize>(i * m) << 4)), w1 = v128.load(buf + (<usize>(i * m) << 4), 16);
-    let w2 = w0, w3 = w1;
-    if (m == 4) {
-      w2 = v128.load(buf + (<usize>(i * m) << 4), 32);
-      w3 = v128.load(buf + (<usize>(i * m) << 4), 48);
-    }
+    const w2 = m == 4 ? v128.load(buf + (<usize>(i * m) << 4), 32) : w0, w3 = m == 4 ? v128.load(buf + (<usize>(i * m) << 4), 48) : w1;
     const t0 = f32x4.shuffle(w0, w1, 0, 4, 1, 5), t1 = f32x4.shuffle(w2, w3, 0, 4, 1, 5);
     const t2 = f32x4.shuffle(w0, w1, 2, 6, 3, 7), t3 = f32x4.shuffle(w2, w3, 2, 6, 3, 7);
+    v128.store(lr, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+    v128.store(lr, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+    v128.store(lr, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+    v128.store(lr, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
     for (let l = 0; l < 4; l++) {
       const og = org + (<usize>l << 4);
       if (load<i32>(og) == 0) continue;
       const n = load<i32>(og, 12);
       const oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
       if (i >= HO - oy) continue;
-      const cols = min(m, WO - ox);
+      const cols = min(m, WO - ox), lv = lr + (<usize>l << 4);
       const dst = y + ((<usize>(n * O + o) * HO * WO + <usize>(oy + i) * WO + ox) << 2);
-      // lane l of row i: (t0 t1) lanes 0, 1 hold tiles 0, 1's; (t2 t3) tiles 2, 3's
-      const lv = l == 0 ? f32x4.shuffle(t0, t1, 0, 1, 4, 5) : l == 1 ? f32x4.shuffle(t0, t1, 2, 3, 6, 7)
-        : l == 2 ? f32x4.shuffle(t2, t3, 0, 1, 4, 5) : f32x4.shuffle(t2, t3, 2, 3, 6, 7);
       if (cols == m) {
-        if (m == 4) v128.store(dst, lv);
-        else v128.store64_lane(dst, lv, 0);
-      } else for (let j = 0; j < cols; j++) store<f32>(dst + (<usize>j << 2), load<f32>(buf + (<usize>((i * m + j) * 4 + l) << 2)));
+        if (m == 4) v128.store(dst, v128.load(lv));
+        else store<u64>(dst, load<u64>(lv));
+      } else for (let j = 0; j < cols; j++) store<f32>(dst + (<usize>j << 2), load<f32>(lv + (<usize>j << 2)));
       if (ep) epSpan(ep, o, y, dst - y, cols);
     }
   }

@@ -46,11 +46,13 @@ const MIN_TILES = 16;
 const SMALL_MAP_TILES = 4, SMALL_MAP_F4_FILTERS = 256 * 256;
 /** Channels (in and out) at least. The forward: 32. F(4,3) is faster with 16 too (CIFAR
  *  ResNet-20's first stage, 16@32x32 at batch 128, two threads: 8.9 -> 6.0 ms), but a forward's
- *  rounding moves ReLU masks downstream, and with the first stage's forward on F(4,3) (its
- *  error 1.0e-6 of the largest output, im2col's 3.4e-7) a ResNet-20 training step's gradients
- *  lay thousands of times the exact path's own one-ulp sensitivity from it at most seeds
- *  (test/winograd.test.mjs holds the default path to 10x). The input gradient: 16 (8.5 -> 5.6
- *  ms); its rounding reaches the gradients before it linearly, no mask moves (the same test). */
+ *  rounding moves ReLU masks downstream: with the first stage's forward on F(4,3) (its error
+ *  1.0e-6 of the largest output, im2col's 3.4e-7) a ResNet-20 training step's gradients lay
+ *  thousands of times the exact path's one-ulp sensitivity from it at 3 of 5 seeds (median
+ *  2,780x relaxed build, 5,630x simd; test/winograd.test.mjs holds the default path's median to
+ *  10x: 2.7x and 2.5x with the forward on im2col). The input gradient: 16 (8.5 -> 5.6 ms); its
+ *  rounding reaches the gradients before it linearly, no mask moves (the same test, the same
+ *  seeds jumping as with im2col there). */
 const MIN_CHANNELS = 32, DX_MIN_CHANNELS = 16;
 
 /** "auto"'s choice, from bench/winograd.mjs (docs/performance.md): F(4x4,3x3), F(2x2,3x3) or
@@ -145,8 +147,9 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
 /** Whether the weight gradient of g runs by Winograd F(2x2, 3x3): where the forward could (a 3x3
  *  kernel, stride 1, dilation 1, one group) unless conv3x3 is "im2col" ("winograd", "winograd2"
  *  and "winograd4" all take F(2x2, 3x3) here); under "auto" only where bench/winograd.mjs
- *  measured it faster than im2col's weight gradient (docs/performance.md): 32 channels or more
- *  each way (with 16 the transforms cost what the products save: 0.85x), 96 tiles or more in
+ *  measured it faster than im2col's weight gradient (docs/performance.md): 16 channels or more
+ *  each way (CIFAR ResNet-20's 16@32x32 at batch 128, two threads: 10.2 -> 8.1 ms; 0.85x before
+ *  the transformed patches' points were spread over L1's sets, V_PAD), 96 tiles or more in
  *  the batch (ResNet-18's 512@7x7 at batch 4, 64 tiles: 0.86x) and at most 512 x 512 channels
  *  (512@7x7: 1.05x at batch 6, 1.19x at 16, 1.32x at 32, with blocks of 128 x 132 channels;
  *  with blocks half that size, which redid the transforms twice as often, 1.03x at 16). A function
