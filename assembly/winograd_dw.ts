@@ -78,7 +78,8 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
   v128.store(z + 3 * ts, f32x4.neg(v));
 }
 
-/** Partial sums of dU (NCH ranges of T matrices O x C, range r at part + r*T*O*C floats) for
+/** Partial sums of dU (NCH ranges of T matrices O x C, V_PAD floats apart: matrix t of range r at
+ *  part + (r*T + t)*(O*C + V_PAD) floats) for
  *  input x and output gradient dy; chunks of KC tiles (a multiple of 4); items = NCH ranges x
  *  OBN blocks of output-channel strips x CBN blocks of input-channel slivers (so that a chunk's
  *  transforms stay about 1 MB whatever the channels: KC stays long). Scratch per thread
@@ -101,18 +102,19 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
   const tile = pb + (<usize>(CBMAX * KC) << 2);
   const org = tile + (<usize>(MR * NR) << 2);
   const buf = org + 64;
-  const OC = <usize>O * C, HW = <usize>H * W;
+  // point t of range r's partial sums at part + (r*T + t)*PS floats (PS: V_PAD past O*C, as V)
+  const OC = <usize>O * C, PS = OC + V_PAD, HW = <usize>H * W;
   const blocks = OBN * CBN;
   for (let it = take(-1, nth); it < NCH * blocks; it = take(it, nth)) {
     const r = it / blocks, b = it - r * blocks, ob = b / CBN, cb = b - ob * CBN;
     const s0 = ob * S / OBN, s1 = (ob + 1) * S / OBN, o0 = s0 * MR, o1 = min(O, s1 * MR);
     const c0 = cb * NSL / CBN * NR, c1 = min(C, (cb + 1) * NSL / CBN * NR), cn = c1 - c0, nsl = (cn + NR - 1) / NR;
-    const dst = part + ((<usize>r * <usize>T * OC + c0) << 2);
+    const dst = part + ((<usize>r * <usize>T * PS + c0) << 2);
     const l0 = rangeStart(L, r, NCH), l1 = rangeEnd(L, r, NCH);
     if (l0 >= l1) {
       // more ranges than chunks: this one adds nothing
       for (let t = 0; t < T; t++)
-        for (let o = o0; o < o1; o++) for (let c = 0; c < cn; c++) store<f32>(dst + ((<usize>t * OC + <usize>o * C + c) << 2), 0);
+        for (let o = o0; o < o1; o++) for (let c = 0; c < cn; c++) store<f32>(dst + ((<usize>t * PS + <usize>o * C + c) << 2), 0);
       continue;
     }
     const xc = x + (HW * c0 << 2); // channel c0 of image 0
@@ -132,23 +134,23 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
         for (let s = s0; s < s1; s++) {
           const mr = min(MR, O - s * MR);
           packAStrip(z + <usize>t * zts, KC, 0, s * MR - o0, mr, 0, kc4, pa);
-          stripTiles(pa, pb, kc4, nsl, dst + ((<usize>t * OC + <usize>(s * MR) * C) << 2), C, mr, cn, 1, 0, flags, 0, 0, tile);
+          stripTiles(pa, pb, kc4, nsl, dst + ((<usize>t * PS + <usize>(s * MR) * C) << 2), C, mr, cn, 1, 0, flags, 0, 0, tile);
         }
       }
     }
   }
 }
 
-/** dw (O x C x 3 x 3) = G^T (sum of the NCH partial dU in order) G. Items: output channels. */
+/** dw (O x C x 3 x 3) = G^T (sum of the NCH partial dU in order) G. Items: output channels;
+ *  four input channels at a time (one per lane: each lane's sums and transform are the scalar
+ *  ones, the same bits), the rest one by one. */
 export function f32_winograd_dw_finish(part: usize, NCH: i32, O: i32, C: i32, dw: usize, ith: i32, nth: i32): void {
-  const OC = <usize>O * C, rs = OC * <usize>T << 2;
-  for (let o = take(-1, nth); o < O; o = take(o, nth))
+  const ts = (<usize>O * C + V_PAD) << 2, rs = ts * <usize>T;
+  for (let o = take(-1, nth); o < O; o = take(o, nth)) {
     for (let c = 0; c < C; c++) {
-      // u[t]: point t summed over the ranges in order
       let u0: f32 = 0, u1: f32 = 0, u2: f32 = 0, u3: f32 = 0, u4: f32 = 0, u5: f32 = 0, u6: f32 = 0, u7: f32 = 0;
       let u8: f32 = 0, u9: f32 = 0, u10: f32 = 0, u11: f32 = 0, u12: f32 = 0, u13: f32 = 0, u14: f32 = 0, u15: f32 = 0;
       let p = part + ((<usize>o * C + c) << 2);
-      const ts = OC << 2;
       for (let r = 0; r < NCH; r++) {
         u0 += load<f32>(p); u1 += load<f32>(p + ts); u2 += load<f32>(p + 2 * ts); u3 += load<f32>(p + 3 * ts);
         u4 += load<f32>(p + 4 * ts); u5 += load<f32>(p + 5 * ts); u6 += load<f32>(p + 6 * ts); u7 += load<f32>(p + 7 * ts);
@@ -156,13 +158,12 @@ export function f32_winograd_dw_finish(part: usize, NCH: i32, O: i32, C: i32, dw
         u12 += load<f32>(p + 12 * ts); u13 += load<f32>(p + 13 * ts); u14 += load<f32>(p + 14 * ts); u15 += load<f32>(p + 15 * ts);
         p += rs;
       }
-      // G^T u down the columns (4 rows -> 3), then along the rows (4 columns -> 3):
-      // (a, b, c, d) -> (a + (b + c)/2, (b - c)/2, (b + c)/2 + d)
       const d = dw + ((<usize>o * C + c) * 9 << 2);
       colRow(d, gt0(u0, u4, u8), gt0(u1, u5, u9), gt0(u2, u6, u10), gt0(u3, u7, u11));
       colRow(d + 12, gt1(u4, u8), gt1(u5, u9), gt1(u6, u10), gt1(u7, u11));
       colRow(d + 24, gt2(u4, u8, u12), gt2(u5, u9, u13), gt2(u6, u10, u14), gt2(u7, u11, u15));
     }
+  }
 }
 
 // @ts-ignore: decorator

@@ -190,7 +190,7 @@ export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: 
   const floats = T * ((CBMAX + OBMAX) * KC + 2 * V_PAD) + MR * KC + CBMAX * KC + MR * NR + 16 + 3 * T * 4;
   const bytes = Math.ceil((floats * 4) / 64) * 64;
   const scratch = eng.scratch(bytes);
-  const part = eng.alloc(NCH * T * g.O * g.C * 4, "Winograd weight-gradient partial sums");
+  const part = eng.alloc(NCH * T * (g.O * g.C + V_PAD) * 4, "Winograd weight-gradient partial sums");
   const geo = eng.alloc(68, "conv geometry");
   try {
     new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
