@@ -50,7 +50,7 @@ const SMALL_MAP_TILES = 4, SMALL_MAP_F4_FILTERS = 256 * 256;
  *  1.0e-6 of the largest output, im2col's 3.4e-7) a ResNet-20 training step's gradients lay
  *  thousands of times the exact path's one-ulp sensitivity from it at 3 of 5 seeds (median
  *  2,780x relaxed build, 5,630x simd; test/winograd.test.mjs holds the default path's median to
- *  10x: 2.7x and 2.5x with the forward on im2col). The input gradient: 16 (8.5 -> 5.6 ms); its
+ *  10x: 2.7x on both with the forward on im2col). The input gradient: 16 (8.5 -> 5.6 ms); its
  *  rounding reaches the gradients before it linearly, no mask moves (the same test, the same
  *  seeds jumping as with im2col there). */
 const MIN_CHANNELS = 32, DX_MIN_CHANNELS = 16;
