@@ -144,9 +144,9 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
 // @ts-ignore: decorator
 @inline export const V_PAD: i32 = 16;
 
-
-// Scratch per thread (floats): V = T*C*NBT (packed slivers), M = T*MR*NBT, 4 lanes' tile
-// origins (16 i32), patch and transform buffers 3*T*4 (src/ops/winograd.ts winogradForward).
+// Scratch per thread (floats): V = T*(C*NBT + V_PAD) (packed slivers), M = T*SPC*MR*NBT, 4 lanes'
+// tile origins (16 i32), patch, transform and row buffers 3*T*4 (src/ops/winograd.ts
+// winogradForward).
 
 /** Where lane l's tile starts (4 i32 at org + 16*l): its image plane (channel 0), the input row
  *  and column of its patch (output origin - padding) and its image; plane 0 past the last tile. */
@@ -198,7 +198,6 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
 /** Where row yy of a tile's patch (A values from column x of plane p + off) can be read: in place
  *  when the patch is inside, zr (zeros) above or below the image, else copied into lb, whose
  *  columns outside the image are zero (the caller zeroes lb once per call: x is the lane's). */
-// @ts-ignore: decorator
 function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W: i32, A: i32, lb: usize, zr: usize): usize {
   if (p == 0 || yy < 0 || yy >= H) return zr;
   const r = p + off + (<usize>(yy * W + x) << 2);
