@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
 import { relError } from "./helpers.mjs";
+import { readFileSync } from "node:fs";
 
 function pseudo(n, seed) {
   let a = (seed * 2654435761) >>> 0;
@@ -75,6 +76,16 @@ for (const mode of ["im2col", "winograd2", "winograd4"])
     }
     sn.engine().conv3x3 = "auto";
   });
+
+test("V_PAD: the kernels' spacing of V's points and the driver's sizing of V are the same number", () => {
+  // the kernels (assembly) address V, M and the partial sums with it and the driver (src) sizes
+  // their buffers with it: a smaller value in src would let one thread's scratch run into the next
+  const root = new URL("../", import.meta.url);
+  const kernels = readFileSync(new URL("assembly/winograd.ts", root), "utf8").match(/const V_PAD: i32 = (\d+);/);
+  const driver = readFileSync(new URL("src/ops/winograd.ts", root), "utf8").match(/const V_PAD = (\d+);/);
+  assert.ok(kernels && driver, "both constants found");
+  assert.is(driver[1], kernels[1]);
+});
 
 test("input gradient and conv_transpose2d: Winograd agrees with im2col within the bound", () => {
   const eng = sn.engine();
