@@ -166,6 +166,17 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   }
 }
 
+/** The 4x4 transpose of rows q0 .. q3: column j (q0[j], q1[j], q2[j], q3[j]) at d + 16*j. */
+// @ts-ignore: decorator
+@inline function transpose4(q0: v128, q1: v128, q2: v128, q3: v128, d: usize): void {
+  const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
+  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+}
+
 /** Row i of four side-by-side patches (tile l's starts at r + 4*m*l bytes, A = m + 2 values)
  *  as A vectors (lane l = tile l) at d, d + 16, ...: the row read as vectors and transposed.
  *  Reads r[0] .. r[3m + m + 1] only (the last two values by a 64-bit load). */
@@ -184,13 +195,8 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   // e_j = (r[j], r[4 + j], r[8 + j], r[12 + j]), j < 6: a 4x4 transpose, and two columns of the
   // next one
   const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load(r, 32), q3 = v128.load(r, 48), q4 = v128.load64_zero(r, 64);
-  const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
-  const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
+  transpose4(q0, q1, q2, q3, d);
   const u0 = f32x4.shuffle(q1, q2, 0, 4, 1, 5), u1 = f32x4.shuffle(q3, q4, 0, 4, 1, 5);
-  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
-  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
-  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
   v128.store(d, f32x4.shuffle(u0, u1, 0, 1, 4, 5), 64);
   v128.store(d, f32x4.shuffle(u0, u1, 2, 3, 6, 7), 80);
 }
@@ -211,13 +217,7 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
  *  = row l) at d, d + 16, ...: a 4x4 transpose and, for m = 4, two columns of another. */
 // @ts-ignore: decorator
 @inline function lanesRow(r0: usize, r1: usize, r2: usize, r3: usize, m: i32, d: usize): void {
-  const q0 = v128.load(r0), q1 = v128.load(r1), q2 = v128.load(r2), q3 = v128.load(r3);
-  const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
-  const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
-  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
-  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
-  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+  transpose4(v128.load(r0), v128.load(r1), v128.load(r2), v128.load(r3), d);
   if (m == 2) return;
   const s0 = v128.load64_zero(r0, 16), s1 = v128.load64_zero(r1, 16), s2 = v128.load64_zero(r2, 16), s3 = v128.load64_zero(r3, 16);
   const u0 = f32x4.shuffle(s0, s1, 0, 4, 1, 5), u1 = f32x4.shuffle(s2, s3, 0, 4, 1, 5);
@@ -304,13 +304,7 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, 
     v128.store(d, f32x4.shuffle(e0, e1, 2, 6, 3, 7), 16);
     return;
   }
-  const e0 = v128.load(s), e1 = v128.load(s, 16), e2 = v128.load(s, 32), e3 = v128.load(s, 48);
-  const t0 = f32x4.shuffle(e0, e1, 0, 4, 1, 5), t1 = f32x4.shuffle(e2, e3, 0, 4, 1, 5);
-  const t2 = f32x4.shuffle(e0, e1, 2, 6, 3, 7), t3 = f32x4.shuffle(e2, e3, 2, 6, 3, 7);
-  v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
-  v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
-  v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+  transpose4(v128.load(s), v128.load(s, 16), v128.load(s, 32), v128.load(s, 48), d);
 }
 
 /** Whether the four tiles of org lie side by side on one tile row (consecutive, one image),
@@ -351,12 +345,7 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
   for (let i = 0; i < m; i++) {
     const w0 = v128.load(buf + (<usize>(i * m) << 4)), w1 = v128.load(buf + (<usize>(i * m) << 4), 16);
     const w2 = m == 4 ? v128.load(buf + (<usize>(i * m) << 4), 32) : w0, w3 = m == 4 ? v128.load(buf + (<usize>(i * m) << 4), 48) : w1;
-    const t0 = f32x4.shuffle(w0, w1, 0, 4, 1, 5), t1 = f32x4.shuffle(w2, w3, 0, 4, 1, 5);
-    const t2 = f32x4.shuffle(w0, w1, 2, 6, 3, 7), t3 = f32x4.shuffle(w2, w3, 2, 6, 3, 7);
-    v128.store(lr, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
-    v128.store(lr, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
-    v128.store(lr, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
-    v128.store(lr, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+    transpose4(w0, w1, w2, w3, lr);
     for (let l = 0; l < 4; l++) {
       const og = org + (<usize>l << 4);
       if (load<i32>(og) == 0) continue;
