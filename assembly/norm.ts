@@ -8,6 +8,20 @@
 // channels).
 import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
 
+// The gradient's row helper takes two rows (n and n + 1) in one loop: each row's sums are its
+// own (four f32 lanes, a tail, folded in f64, as one row alone), but the two rows' add chains
+// are independent, so the loop is not held by one add's latency (4 cycles per 4 floats).
+// Results go to rs0/rs1 and rd0/rd1: wasm globals are per instance, i.e. per thread. An odd
+// last row is passed as both rows.
+let rs0: f64 = 0, rs1: f64 = 0, rd0: f64 = 0, rd1: f64 = 0;
+
+/** A row's four lanes and tail, folded in f64. */
+// @ts-ignore: decorator
+@inline function fold(acc: v128, tail: f32): f64 {
+  return <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) +
+    <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
+}
+
 /** Sum of n floats from p: four f32 lanes and an f32 tail, folded in f64. */
 // @ts-ignore: decorator
 @inline function rowSum(p: usize, n: i32): f64 {
@@ -16,8 +30,7 @@ import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
   for (; i + 4 <= n; i += 4) acc = f32x4.add(acc, v128.load(p + (<usize>i << 2)));
   let tail: f32 = 0;
   for (; i < n; i++) tail += load<f32>(p + (<usize>i << 2));
-  return <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) +
-    <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
+  return fold(acc, tail);
 }
 
 /** Σ (x - m)² over n floats from p (same lane scheme as rowSum). */
@@ -35,27 +48,49 @@ import { rangeStart, rangeEnd, chunkStart, chunkEnd } from "./common";
     const d = load<f32>(p + (<usize>i << 2)) - m;
     tail += d * d;
   }
-  return <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) +
-    <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
+  return fold(acc, tail);
 }
 
-/** Σ g·(x - m) over n floats (same lane scheme as rowSum). */
+/** For rows p and q (offsets from x, g, z, gm) of n floats: with z, gm = g where z > 0 else 0
+ *  (ReLU's mask), stored; then with h = gm (or g without z) rs = Σ h and rd = Σ h·(x - m). */
 // @ts-ignore: decorator
-@inline function rowDotDev(x: usize, g: usize, n: i32, m: f32): f64 {
-  const mv = f32x4.splat(m);
-  let acc = f32x4.splat(0);
+@inline function rowGradSums2(x: usize, g: usize, z: usize, gm: usize, p: usize, q: usize, n: i32, m: f32): void {
+  const mv = f32x4.splat(m), zero = f32x4.splat(0);
+  let s0 = zero, s1 = zero, d0 = zero, d1 = zero;
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(g + o), f32x4.sub(v128.load(x + o), mv)));
+    const o = <usize>i << 2, op = p + o, oq = q + o;
+    let h0 = v128.load(g + op), h1 = v128.load(g + oq);
+    if (z) {
+      h0 = v128.and(h0, f32x4.gt(v128.load(z + op), zero));
+      h1 = v128.and(h1, f32x4.gt(v128.load(z + oq), zero));
+      v128.store(gm + op, h0);
+      v128.store(gm + oq, h1);
+    }
+    s0 = f32x4.add(s0, h0);
+    s1 = f32x4.add(s1, h1);
+    d0 = f32x4.add(d0, f32x4.mul(h0, f32x4.sub(v128.load(x + op), mv)));
+    d1 = f32x4.add(d1, f32x4.mul(h1, f32x4.sub(v128.load(x + oq), mv)));
   }
-  let tail: f32 = 0;
+  let ts0: f32 = 0, ts1: f32 = 0, td0: f32 = 0, td1: f32 = 0;
   for (; i < n; i++) {
-    const o = <usize>i << 2;
-    tail += load<f32>(g + o) * (load<f32>(x + o) - m);
+    const o = <usize>i << 2, op = p + o, oq = q + o;
+    let h0 = load<f32>(g + op), h1 = load<f32>(g + oq);
+    if (z) {
+      h0 = load<f32>(z + op) > 0 ? h0 : 0;
+      h1 = load<f32>(z + oq) > 0 ? h1 : 0;
+      store<f32>(gm + op, h0);
+      store<f32>(gm + oq, h1);
+    }
+    ts0 += h0;
+    ts1 += h1;
+    td0 += h0 * (load<f32>(x + op) - m);
+    td1 += h1 * (load<f32>(x + oq) - m);
   }
-  return <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) +
-    <f64>f32x4.extract_lane(acc, 3) + <f64>tail;
+  rs0 = fold(s0, ts0);
+  rs1 = fold(s1, ts1);
+  rd0 = fold(d0, td0);
+  rd1 = fold(d1, td1);
 }
 
 /** eps as the float32 value it is everywhere else: an ONNX attribute (a model's ONNX round trip
@@ -131,28 +166,20 @@ export function f32_batchnorm_bwd_params(
 ): void {
   const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
   const rowStride = <usize>C * <usize>HW << 2;
-  const zero = f32x4.splat(0);
-  const src = z ? gm : g;
   for (let c = s; c < e; c++) {
     const off = <usize>c * <usize>HW << 2;
     const o = <usize>c << 2;
     const m = load<f32>(mean + o);
     let sg: f64 = 0, sgx: f64 = 0;
-    for (let n = 0; n < N; n++) {
-      const ro = off + <usize>n * rowStride;
-      if (z) {
-        let i = 0;
-        for (; i + 4 <= HW; i += 4) {
-          const q = ro + (<usize>i << 2);
-          v128.store(gm + q, v128.and(v128.load(g + q), f32x4.gt(v128.load(z + q), zero)));
-        }
-        for (; i < HW; i++) {
-          const q = ro + (<usize>i << 2);
-          store<f32>(gm + q, load<f32>(z + q) > 0 ? load<f32>(g + q) : 0);
-        }
+    for (let n = 0; n < N; n += 2) {
+      const p = off + <usize>n * rowStride;
+      rowGradSums2(x, g, z, gm, p, n + 1 < N ? p + rowStride : p, HW, m);
+      sg += rs0;
+      sgx += rd0;
+      if (n + 1 < N) {
+        sg += rs1;
+        sgx += rd1;
       }
-      sg += rowSum(src + ro, HW);
-      sgx += rowDotDev(x + ro, src + ro, HW, m);
     }
     store<f32>(db + o, <f32>sg);
     store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
