@@ -176,7 +176,7 @@ export async function tfjsModel(w, ours) {
 /** Rebuilds the net from our config (the same names, so our state dict loads strictly), runs
  *  the same workload with torch.set_num_threads(threads), prints one JSON line. */
 export const TORCH_SCRIPT = String.raw`
-import json, sys, time
+import copy, json, sys, time
 from collections import OrderedDict
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 m = json.load(open(sys.argv[1]))
@@ -240,6 +240,13 @@ if m["train"]:
         g = first.grad.detach().clone()
         opt.step()
         return loss.item(), g
+    # the same first step in float64 from the same weights: how far float32 rounding alone
+    # moves this step's first-layer gradient (ours and PyTorch's are both compared with it)
+    model64 = copy.deepcopy(model).double()
+    loss64 = F.cross_entropy(model64(x.double()), y)
+    loss64.backward()
+    out["loss64"], out["grad64"] = loss64.item(), dict(model64.named_parameters())[m["gradName"]].grad.flatten().tolist()
+    del model64
     loss, g = run()
     out["loss"], out["grad"] = loss, g.flatten().tolist()
 else:

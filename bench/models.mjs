@@ -31,7 +31,11 @@
 //     with our weights; LeNet training via train_tfjs_lenet.mjs (its own weights and data: the
 //     wasm backend has no convolution weight gradient, so that script rewrites the gradients).
 // Outputs are compared where the weights are the same: logits for inference, the first step's
-// loss and first-layer weight gradient for training. Each thread count runs in a child process
+// loss and first-layer weight gradient for training; PyTorch also runs that first step in float64,
+// and a training row's match cell says how far each float32 gradient is from it ("f64: ours /
+// PyTorch's"): where a step is ill-conditioned (ReLU inputs within rounding of zero) both float32
+// steps are far from the exact one, and the match column's 1e-3 says NO for rounding alone.
+// Each thread count runs in a child process
 // of its own (ONNX Runtime's thread pool is global); in it, ours and every reference take turns
 // call by call (harness.mjs), so that load from elsewhere hits them alike.
 import { fileURLToPath } from "node:url";
@@ -234,7 +238,8 @@ async function torchRunner(w, ours, threads) {
     dispose();
     throw e;
   }
-  const check = { logits: first.logits && Float32Array.from(first.logits), loss: first.loss, grad: first.grad && Float32Array.from(first.grad) };
+  const check = { logits: first.logits && Float32Array.from(first.logits), loss: first.loss, grad: first.grad && Float32Array.from(first.grad),
+    loss64: first.loss64, grad64: first.grad64 && Float64Array.from(first.grad64) };
   return {
     name: "pytorch",
     version: first.torch,
@@ -258,7 +263,12 @@ function compare(train, ours, ref) {
   }
   const lossErr = Math.abs(ref.loss - ours.loss) / Math.max(1, Math.abs(ours.loss));
   const gradErr = maxAbsDiff(ref.grad, ours.grad) / maxAbs(ours.grad);
-  return { match: lossErr <= TOL.loss && gradErr <= TOL.grad, err: Math.max(lossErr, gradErr) };
+  const r = { match: lossErr <= TOL.loss && gradErr <= TOL.grad, err: Math.max(lossErr, gradErr) };
+  if (ref.grad64) {
+    r.ours64 = maxAbsDiff(ref.grad64, ours.grad) / maxAbs(ref.grad64);
+    r.ref64 = maxAbsDiff(ref.grad64, ref.grad) / maxAbs(ref.grad64);
+  }
+  return r;
 }
 
 // ================================================================ child: one thread count
@@ -305,7 +315,7 @@ async function child(o) {
     timed.slice(1).forEach((r, i) => {
       const m = matches.get(r.name);
       const extra = r.version ? { version: r.version, threads_used: r.threads } : {};
-      emit({ ...base, runtime: r.name, ms: times[i + 1], ratio: times[i + 1] / oursMs, match: m?.match ?? null, err: m?.err ?? null, status: r.failed ? `error: ${r.failed.message}` : "ok", ...extra });
+      emit({ ...base, runtime: r.name, ms: times[i + 1], ratio: times[i + 1] / oursMs, match: m?.match ?? null, err: m?.err ?? null, ours64: m?.ours64 ?? null, ref64: m?.ref64 ?? null, status: r.failed ? `error: ${r.failed.message}` : "ok", ...extra });
     });
     for (const r of refs.filter((r) => r.own)) {
       const res = await r.own(o.reps);
@@ -330,7 +340,8 @@ const REFS = [["pytorch", "PyTorch"], ["ort-wasm", "ORT Web"], ["tfjs-wasm", "TF
 function cell(r) {
   if (!r) return ["", "", ""];
   if (r.ms == null) return ["n/a", "", ""];
-  const match = r.match === true ? `ok ${r.err.toExponential(0)}` : r.match === false ? `NO ${r.err.toExponential(1)}` : "n/a";
+  let match = r.match === true ? `ok ${r.err.toExponential(0)}` : r.match === false ? `NO ${r.err.toExponential(1)}` : "n/a";
+  if (r.ours64 != null) match += ` (f64: ${r.ours64.toExponential(0)} / ${r.ref64.toExponential(0)})`;
   return [fmtMs(r.ms), `${r.ratio.toFixed(2)}x`, match];
 }
 
@@ -367,6 +378,8 @@ async function parent(o) {
   for (const r of rows) if (r.runtime !== "simdnet" && r.status !== "ok") notes.set(`${r.runtime}: ${r.status}`, (notes.get(`${r.runtime}: ${r.status}`) ?? []).concat(`${r.workload}/${r.threads}`));
   const torch = rows.find((r) => r.runtime === "pytorch" && r.version);
   console.log(`\nmatch: ours and theirs from the same weights and input: "ok E" with E the largest difference relative to our scale (logits within ${TOL.logits} of max |logit|; training: the first step's loss within ${TOL.loss}, the first layer's weight gradient within ${TOL.grad} of its largest entry)`);
+  if (rows.some((r) => r.ours64 != null))
+    console.log(`(f64: A / B) on a training row: PyTorch ran the same first step in float64 too; A is our first-layer gradient's largest difference from it, B PyTorch's float32 one's (relative to its largest entry): how far each float32 step is from the exact one`);
   if (torch) console.log(`PyTorch ${torch.version} (${PYTHON}), torch.set_num_threads(thr); TF.js wasm runs one thread in Node; ORT Web the same thread count as ours`);
   for (const [n, where] of notes) console.log(`${n} (${where.join(", ")})`);
   const bad = rows.filter((r) => r.match === false || String(r.status).startsWith("error"));

@@ -31,7 +31,16 @@ test("models bench: every reference runs where it can and its outputs match ours
   for (const w of ["resnet18", "resnet20", "lenet"]) assert.ok(row(w, "simdnet").ms > 0);
   matches("resnet18", "ort-wasm");
   matches("resnet18", "tfjs-wasm");
-  if (hasTorch) for (const w of ["resnet18", "resnet20", "lenet"]) matches(w, "pytorch");
+  if (hasTorch) {
+    for (const w of ["resnet18", "resnet20", "lenet"]) matches(w, "pytorch");
+    // training rows: PyTorch's float64 step is the exact reference for both float32 steps; on
+    // the exact path ours is as far from it as PyTorch's float32 one (within their difference)
+    for (const w of ["resnet20", "lenet"]) {
+      const x = row(w, "pytorch");
+      assert.ok(x.ours64 >= 0 && x.ref64 >= 0, `${w}: no float64 distances (${x.ours64}, ${x.ref64})`);
+      assert.ok(x.ours64 <= x.ref64 + 2 * x.err + 1e-7, `${w}: ours ${x.ours64} from PyTorch's float64 step, PyTorch's float32 ${x.ref64}, apart ${x.err}`);
+    }
+  }
   else assert.match(row("lenet", "pytorch").status, /^n\/a: python3-torch is not installed/);
   // what cannot run says why
   assert.match(row("resnet20", "ort-wasm").status, /^n\/a: inference only/);
