@@ -92,53 +92,59 @@ export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: 
     pa += 24;
     pb += 32;
   }
-  const rs = <usize>ldc << 2;
-  if (nr == NR) {
-    // full width: vector epilogue row by row, rows mr.. (past the end of C) skipped
-    const rb = flags & EP_ROWBIAS;
-    epilogue4(c, c00, alpha, beta, flags, rb ? load<f32>(rbias) : 0, cbias);
-    epilogue4(c + 16, c01, alpha, beta, flags, rb ? load<f32>(rbias) : 0, cbias + 16);
-    if (mr > 1) {
-      c += rs;
-      epilogue4(c, c10, alpha, beta, flags, rb ? load<f32>(rbias, 4) : 0, cbias);
-      epilogue4(c + 16, c11, alpha, beta, flags, rb ? load<f32>(rbias, 4) : 0, cbias + 16);
-    }
-    if (mr > 2) {
-      c += rs;
-      epilogue4(c, c20, alpha, beta, flags, rb ? load<f32>(rbias, 8) : 0, cbias);
-      epilogue4(c + 16, c21, alpha, beta, flags, rb ? load<f32>(rbias, 8) : 0, cbias + 16);
-    }
-    if (mr > 3) {
-      c += rs;
-      epilogue4(c, c30, alpha, beta, flags, rb ? load<f32>(rbias, 12) : 0, cbias);
-      epilogue4(c + 16, c31, alpha, beta, flags, rb ? load<f32>(rbias, 12) : 0, cbias + 16);
-    }
-    if (mr > 4) {
-      c += rs;
-      epilogue4(c, c40, alpha, beta, flags, rb ? load<f32>(rbias, 16) : 0, cbias);
-      epilogue4(c + 16, c41, alpha, beta, flags, rb ? load<f32>(rbias, 16) : 0, cbias + 16);
-    }
-    if (mr > 5) {
-      c += rs;
-      epilogue4(c, c50, alpha, beta, flags, rb ? load<f32>(rbias, 20) : 0, cbias);
-      epilogue4(c + 16, c51, alpha, beta, flags, rb ? load<f32>(rbias, 20) : 0, cbias + 16);
-    }
+  if (nr == NR && alpha == 1 && (flags & ~EP_FIRST) == 0) {
+    // the common cases, with no test per vector: the sums stored (first K block: a GEMM or
+    // convolution without bias, Winograd's products) or added to C (later K blocks); rows
+    // mr.. (past the end of C) skipped. The same arithmetic as epilogue4.
+    const first = flags != 0, rs = <usize>ldc << 2;
+    tileRow(c, c00, c01, first);
+    if (mr > 1) tileRow(c += rs, c10, c11, first);
+    if (mr > 2) tileRow(c += rs, c20, c21, first);
+    if (mr > 3) tileRow(c += rs, c30, c31, first);
+    if (mr > 4) tileRow(c += rs, c40, c41, first);
+    if (mr > 5) tileRow(c += rs, c50, c51, first);
     return;
   }
-  // partial width: through the tile, element by element (rounded as the vector path)
+  // otherwise through the tile (scale, beta, biases, a partial width)
   v128.store(tile, c00); v128.store(tile, c01, 16);
   v128.store(tile, c10, 32); v128.store(tile, c11, 48);
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
   v128.store(tile, c30, 96); v128.store(tile, c31, 112);
   v128.store(tile, c40, 128); v128.store(tile, c41, 144);
   v128.store(tile, c50, 160); v128.store(tile, c51, 176);
+  tileEpilogue(c, ldc, mr, nr, alpha, beta, flags, rbias, cbias, tile);
+}
+
+/** One full-width row of a tile: stored (first) or added to C. */
+// @ts-ignore: decorator
+@inline function tileRow(p: usize, a: v128, b: v128, first: bool): void {
+  if (first) {
+    v128.store(p, a);
+    v128.store(p, b, 16);
+  } else {
+    v128.store(p, f32x4.add(v128.load(p), a));
+    v128.store(p, f32x4.add(v128.load(p, 16), b), 16);
+  }
+}
+
+/** The epilogue of an mr x nr tile held in `tile` (rows NR floats apart): row vectors for a
+ *  full-width tile, element by element otherwise (epilogue1 rounds as epilogue4). */
+export function tileEpilogue(c: usize, ldc: i32, mr: i32, nr: i32, alpha: f32, beta: f32, flags: i32,
+  rbias: usize, cbias: usize, tile: usize): void {
   for (let i = 0; i < mr; i++) {
     const rb = (flags & EP_ROWBIAS) ? load<f32>(rbias + (<usize>i << 2)) : 0;
+    const t = tile + (<usize>(i * NR) << 2);
+    if (nr == NR) {
+      epilogue4(c, v128.load(t), alpha, beta, flags, rb, cbias);
+      epilogue4(c + 16, v128.load(t, 16), alpha, beta, flags, rb, cbias + 16);
+      c += <usize>ldc << 2;
+      continue;
+    }
     for (let j = 0; j < nr; j++) {
       const cb = (flags & EP_COLBIAS) ? load<f32>(cbias + (<usize>j << 2)) : 0;
       epilogue1(c + (<usize>j << 2), load<f32>(tile + (<usize>(i * NR + j) << 2)), alpha, beta, flags, rb, cb);
     }
-    c += rs;
+    c += <usize>ldc << 2;
   }
 }
 

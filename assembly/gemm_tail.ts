@@ -2,10 +2,10 @@
 // its 9th strip, M = 20 and M = 64 leave 2 and 4): the 6x8 kernel would do all 6 rows' work
 // for them. Two rows go two slivers at a time (2x16) where there are two. They read the same packed strip (6 floats per k, the first 2 or 4 used) and sliver,
 // and every C element gets the same madds in the same order as in micro6x8, so which kernel
-// computes a tile changes no bit. The epilogue goes through the tile: row vectors for full-width
-// tiles, element by element otherwise (epilogue1 rounds like the vector epilogue).
+// computes a tile changes no bit. The epilogue goes through the tile (gemm_micro.ts tileEpilogue,
+// shared with micro6x8 for scaled, beta and bias epilogues and partial widths).
 import { madd } from "./common";
-import { MR, NR, micro6x8, epilogue1, epilogue4, EP_ROWBIAS, EP_COLBIAS } from "./gemm_micro";
+import { MR, NR, micro6x8, tileEpilogue } from "./gemm_micro";
 
 /** One strip of A (mr valid rows) times nsl slivers of a packed B block (sliver j at pb +
  *  j*kc*NR floats; n valid columns) into C row c: the 6x8 kernel per sliver, or for a strip of
@@ -100,25 +100,4 @@ function micro2x16(pa: usize, pb: usize, ss: usize, kc: i32, c: usize, ldc: i32,
   v128.store(tile, c02); v128.store(tile, c03, 16);
   v128.store(tile, c12, 32); v128.store(tile, c13, 48);
   tileEpilogue(c + (NR << 2), ldc, mr, NR, alpha, beta, flags, rbias, cbias + (NR << 2), tile);
-}
-
-/** The epilogue of an mr x nr tile held in `tile` (rows NR floats apart). */
-// @ts-ignore: decorator
-@inline function tileEpilogue(c: usize, ldc: i32, mr: i32, nr: i32, alpha: f32, beta: f32, flags: i32,
-  rbias: usize, cbias: usize, tile: usize): void {
-  for (let i = 0; i < mr; i++) {
-    const rb = (flags & EP_ROWBIAS) ? load<f32>(rbias + (<usize>i << 2)) : 0;
-    const t = tile + (<usize>(i * NR) << 2);
-    if (nr == NR) {
-      epilogue4(c, v128.load(t), alpha, beta, flags, rb, cbias);
-      epilogue4(c + 16, v128.load(t, 16), alpha, beta, flags, rb, cbias + 16);
-      c += <usize>ldc << 2;
-      continue;
-    }
-    for (let j = 0; j < nr; j++) {
-      const cb = (flags & EP_COLBIAS) ? load<f32>(cbias + (<usize>j << 2)) : 0;
-      epilogue1(c + (<usize>j << 2), load<f32>(tile + (<usize>(i * NR + j) << 2)), alpha, beta, flags, rb, cb);
-    }
-    c += <usize>ldc << 2;
-  }
 }
