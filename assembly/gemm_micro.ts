@@ -117,7 +117,7 @@ export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: 
 
 /** One full-width row of a tile: stored (first) or added to C. */
 // @ts-ignore: decorator
-@inline function tileRow(p: usize, a: v128, b: v128, first: bool): void {
+@inline export function tileRow(p: usize, a: v128, b: v128, first: bool): void {
   if (first) {
     v128.store(p, a);
     v128.store(p, b, 16);
