@@ -92,15 +92,9 @@ export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: 
     pa += 24;
     pb += 32;
   }
-  if (nr == NR && alpha == 1 && (flags & ~EP_FIRST) == 0) {
-    // the common cases, with no test per vector: the sums stored (first K block: a GEMM or
-    // convolution without bias, Winograd's products) or added to C (later K blocks); rows
-    // mr.. (past the end of C) skipped. The same arithmetic as epilogue4.
+  if (directEpilogue(nr, alpha, flags)) {
     const first = flags != 0, rs = <usize>ldc << 2;
-    tileRow(c, c00, c01, first);
-    if (mr > 1) tileRow(c += rs, c10, c11, first);
-    if (mr > 2) tileRow(c += rs, c20, c21, first);
-    if (mr > 3) tileRow(c += rs, c30, c31, first);
+    c = tileRows4(c, rs, mr, first, c00, c01, c10, c11, c20, c21, c30, c31);
     if (mr > 4) tileRow(c += rs, c40, c41, first);
     if (mr > 5) tileRow(c += rs, c50, c51, first);
     return;
@@ -113,6 +107,26 @@ export function micro6x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: 
   v128.store(tile, c40, 128); v128.store(tile, c41, 144);
   v128.store(tile, c50, 160); v128.store(tile, c51, 176);
   tileEpilogue(c, ldc, mr, nr, alpha, beta, flags, rbias, cbias, tile);
+}
+
+/** The common cases of a tile's epilogue, with no test per vector: alpha 1, no beta, no bias, a
+ *  full-width tile; the sums are stored (first K block: a GEMM or convolution without bias,
+ *  Winograd's products) or added to C (later K blocks), rows mr.. (past the end of C) skipped.
+ *  The same arithmetic as epilogue4. */
+// @ts-ignore: decorator
+@inline export function directEpilogue(nr: i32, alpha: f32, flags: i32): bool {
+  return nr == NR && alpha == 1 && (flags & ~EP_FIRST) == 0;
+}
+
+/** Rows 0-3 (those below mr) of a tile in the direct epilogue; returns row 3's address. */
+// @ts-ignore: decorator
+@inline export function tileRows4(c: usize, rs: usize, mr: i32, first: bool, a0: v128, b0: v128, a1: v128, b1: v128,
+  a2: v128, b2: v128, a3: v128, b3: v128): usize {
+  tileRow(c, a0, b0, first);
+  if (mr > 1) tileRow(c += rs, a1, b1, first);
+  if (mr > 2) tileRow(c += rs, a2, b2, first);
+  if (mr > 3) tileRow(c += rs, a3, b3, first);
+  return c;
 }
 
 /** One full-width row of a tile: stored (first) or added to C. */

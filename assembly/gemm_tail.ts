@@ -5,7 +5,7 @@
 // computes a tile changes no bit. The epilogue goes through the tile (gemm_micro.ts tileEpilogue,
 // shared with micro6x8 for scaled, beta and bias epilogues and partial widths).
 import { madd } from "./common";
-import { MR, NR, EP_FIRST, micro6x8, tileEpilogue, tileRow } from "./gemm_micro";
+import { MR, NR, micro6x8, tileEpilogue, directEpilogue, tileRows4 } from "./gemm_micro";
 
 /** One strip of A (mr valid rows) times nsl slivers of a packed B block (sliver j at pb +
  *  j*kc*NR floats; n valid columns) into C row c: the 6x8 kernel per sliver, or for a strip of
@@ -50,13 +50,8 @@ function micro4x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr
     pa += MR << 2;
     pb += NR << 2;
   }
-  if (nr == NR && alpha == 1 && (flags & ~EP_FIRST) == 0) {
-    // stored or added to C row by row, as micro6x8's common cases (rows mr.. skipped)
-    const first = flags != 0, rs = <usize>ldc << 2;
-    tileRow(c, c00, c01, first);
-    if (mr > 1) tileRow(c += rs, c10, c11, first);
-    if (mr > 2) tileRow(c += rs, c20, c21, first);
-    if (mr > 3) tileRow(c += rs, c30, c31, first);
+  if (directEpilogue(nr, alpha, flags)) {
+    tileRows4(c, <usize>ldc << 2, mr, flags != 0, c00, c01, c10, c11, c20, c21, c30, c31);
     return;
   }
   v128.store(tile, c00); v128.store(tile, c01, 16);
