@@ -39,6 +39,9 @@ export const WORK_COUNTER = CTRL + 4 * W_NEXT;
  *  word indices are the ones above. */
 function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, nodeRequire: any) {
   const g: any = globalThis;
+  // how long an idle worker watches for the next job before it sleeps (see below)
+  const SPIN_MS = 1;
+  const now: () => number = g.performance ? () => g.performance.now() : Date.now;
   let post: (m: any) => void;
   const onMessage = (fn: (m: any) => void) => {
     if (nodeRequire) {
@@ -94,9 +97,16 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       // (the caller writes it before it opens the shares)
       const nth = Atomics.load(ctrl, 7);
       if (sh >= nth) {
-        // spin briefly (consecutive kernels follow each other closely), then sleep
+        // spin a while, then sleep. Consecutive kernels follow each other closely, but not
+        // always within a fixed count of spins: the caller's JavaScript and the small kernels it
+        // runs alone (Engine.run's minParallelWork) outlasted 20,000 spins (~0.2 ms) 6-14 times
+        // in a ResNet-18 batch-1 inference (0-2 times with SPIN_MS by the clock), and waking a
+        // sleeping thread costs 30-100 us, at times milliseconds, on a virtual machine. Gain:
+        // 0.7% on that inference, 1.6% on LeNet's (the builds taking turns in one process).
+        // The clock is read every 256 spins.
+        const until = now() + SPIN_MS;
         let spins = 0;
-        while (Atomics.load(ctrl, 0) === gen && spins < 20000) spins++;
+        while (Atomics.load(ctrl, 0) === gen && ((++spins & 255) !== 0 || now() < until));
         Atomics.wait(ctrl, 0, gen);
         continue;
       }
