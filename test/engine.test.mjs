@@ -105,6 +105,19 @@ test("an error thrown inside tidy() frees what the scope made (a failed step lea
   assert.equal(Array.from(x.toArray().slice(0, 2)), [1, 1], "a tensor made outside is untouched");
 });
 
+test("an idle pool stops spinning: a worker watches for the next job about a millisecond, then sleeps", async () => {
+  await sn.init({ threads: 2 });
+  const big = sn.tensor(new Float32Array(1 << 20).fill(-1));
+  sn.relu(big); // a job on both threads: afterwards the worker spins, then sleeps
+  await new Promise((r) => setTimeout(r, 30));
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 300));
+  const cpu = (process.cpuUsage(c0).user + process.cpuUsage(c0).system) / 1000, wall = performance.now() - t0;
+  // a worker still spinning would add about the wall time; sleeping threads add next to nothing
+  assert.ok(cpu < wall / 4, `process CPU ${cpu.toFixed(1)} ms over ${wall.toFixed(0)} ms idle`);
+  big.dispose();
+});
+
 test("a caller's late notify does not make a worker run the job twice (the caller would then miscount and hang)", async () => {
   await sn.init({ threads: 2 });
   const e = sn.engine(), pool = e.pool, c = pool.ctrl;

@@ -103,10 +103,11 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
         // in a ResNet-18 batch-1 inference (0-2 times with SPIN_MS by the clock), and waking a
         // sleeping thread costs 30-100 us, at times milliseconds, on a virtual machine. Gain:
         // 0.7% on that inference, 1.6% on LeNet's (the builds taking turns in one process).
-        // The clock is read every 256 spins.
+        // The clock is read every 256 spins; 2^19 spins (~5 ms) end it anyway where the clock
+        // is coarse (a browser that resists fingerprinting rounds it to 100 ms).
         const until = now() + SPIN_MS;
         let spins = 0;
-        while (Atomics.load(ctrl, 0) === gen && ((++spins & 255) !== 0 || now() < until));
+        while (Atomics.load(ctrl, 0) === gen && ++spins < 1 << 19 && ((spins & 255) !== 0 || now() < until));
         Atomics.wait(ctrl, 0, gen);
         continue;
       }
