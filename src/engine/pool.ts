@@ -39,9 +39,6 @@ export const WORK_COUNTER = CTRL + 4 * W_NEXT;
  *  word indices are the ones above. */
 function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, nodeRequire: any) {
   const g: any = globalThis;
-  // how long an idle worker watches for the next job before it sleeps (see below)
-  const SPIN_MS = 1;
-  const now: () => number = g.performance ? () => g.performance.now() : Date.now;
   let post: (m: any) => void;
   const onMessage = (fn: (m: any) => void) => {
     if (nodeRequire) {
@@ -97,17 +94,13 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
       // (the caller writes it before it opens the shares)
       const nth = Atomics.load(ctrl, 7);
       if (sh >= nth) {
-        // spin a while, then sleep. Consecutive kernels follow each other closely, but not
-        // always within a fixed count of spins: the caller's JavaScript and the small kernels it
-        // runs alone (Engine.run's minParallelWork) outlasted 20,000 spins (~0.2 ms) 6-14 times
-        // in a ResNet-18 batch-1 inference (0-2 times with SPIN_MS by the clock), and waking a
-        // sleeping thread costs 30-100 us, at times milliseconds, on a virtual machine. Gain:
-        // 0.7% on that inference, 1.6% on LeNet's (the builds taking turns in one process).
-        // The clock is read every 256 spins; 2^19 spins (~5 ms) end it anyway where the clock
-        // is coarse (a browser that resists fingerprinting rounds it to 100 ms).
-        const until = now() + SPIN_MS;
+        // spin briefly (consecutive kernels follow each other closely; 20,000 spins are ~0.2 ms
+        // on a 2.3 GHz Xeon), then sleep. Measured and not kept: spinning up to 1 ms by the
+        // clock took the sleeps in a ResNet-18 batch-1 inference from 6-14 to 0-2 and gained
+        // 0.7-1.6% with as many threads as cores, but cost 11-20% with 4 threads on 2 cores,
+        // where the spinning workers take the caller's core (docs/performance.md)
         let spins = 0;
-        while (Atomics.load(ctrl, 0) === gen && ++spins < 1 << 19 && ((spins & 255) !== 0 || now() < until));
+        while (Atomics.load(ctrl, 0) === gen && spins < 20000) spins++;
         Atomics.wait(ctrl, 0, gen);
         continue;
       }
