@@ -105,10 +105,10 @@ test("an error thrown inside tidy() frees what the scope made (a failed step lea
   assert.equal(Array.from(x.toArray().slice(0, 2)), [1, 1], "a tensor made outside is untouched");
 });
 
-test("an idle pool stops spinning: a worker watches for the next job about a millisecond, then sleeps", async () => {
+test("an idle pool stops spinning: a worker watches for the next job briefly, then sleeps", async () => {
   await sn.init({ threads: 2 });
   const big = sn.tensor(new Float32Array(1 << 20).fill(-1));
-  sn.relu(big); // a job on both threads: afterwards the worker spins, then sleeps
+  sn.relu(big).dispose(); // a job on both threads: afterwards the worker spins, then sleeps
   await new Promise((r) => setTimeout(r, 30));
   const c0 = process.cpuUsage(), t0 = performance.now();
   await new Promise((r) => setTimeout(r, 300));
