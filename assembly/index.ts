@@ -3,6 +3,8 @@ export * from "./eltwise";
 export * from "./debug";
 export * from "./gemm";
 export * from "./conv2d";
+// (only the kernels: `export *` would also export their @inline helpers, each then compiled once
+// more as a function of its own)
 export { f32_conv2d_dw_fwd } from "./conv_dw";
 export { f32_conv_epilogue } from "./conv_epilogue";
 export * from "./conv_small";

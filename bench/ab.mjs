@@ -9,12 +9,15 @@
 //   --base PATH: the other build's dist/index.js (e.g. a `git worktree` of an older commit,
 //                built with `node tools/build.mjs`); this checkout's dist/index.js is "this"
 //   --only: a comma list of workload names (substrings; default: all)
+// (bench/profile_step.mjs --compare does the same kernel by kernel for LeNet's step; this is for
+// whole nets and single layers, ratio by ratio.)
 //   --nap MS: sleep (Atomics.wait, not a busy wait) before each timed call, so that both
 //             builds start with their workers asleep, as after user code (default 3)
 // Both engines get the relaxed build (where the runtime has it), so the comparison is the code's.
 // Prints, per workload: each build's median ms and the median of (base ms / this ms): > 1 means
 // this checkout is faster.
 import v8 from "node:v8";
+import { randn, median } from "./harness.mjs";
 v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 const argv = process.argv.slice(2);
@@ -33,7 +36,7 @@ if (!base) {
 const threads = Number(opt("threads", 2)), seconds = Number(opt("seconds", 20)), nap = Number(opt("nap", 3));
 const only = opt("only", null)?.split(",");
 
-const rnd = (n, s = 0) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + s));
+const rnd = (n, seed = 1) => randn(n, seed);
 const size = (shape) => shape.reduce((a, b) => a * b, 1);
 
 /** A training step (zeroGrad, forward, cross-entropy, backward, SGD) of a zoo model; returns the loss. */
@@ -61,7 +64,7 @@ const infer = (zoo, shape) => (sn) => {
 };
 /** One conv2d forward (output read back). */
 const conv = (xs, ws, o) => (sn) => {
-  const x = sn.tensor(rnd(size(xs)), xs), w = sn.tensor(rnd(size(ws), 1), ws);
+  const x = sn.tensor(rnd(size(xs)), xs), w = sn.tensor(rnd(size(ws), 2), ws);
   return () => sn.noGrad(() => sn.tidy(() => sn.conv2d(x, w, null, o).toArray()));
 };
 /** One square SGEMM (output read back). */
@@ -87,7 +90,6 @@ const baseBuild = new URL(base, `file://${process.cwd()}/`).href;
 const libs = [await import(`${baseBuild}?base`), await import(`${thisBuild}?this`)];
 for (const sn of libs) await sn.init({ threads, build: "relaxed" });
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const sameBits = (a, b) => a.length === b.length && Array.prototype.every.call(a, (v, i) => Object.is(v, b[i]));
 
 console.log(`bench/ab.mjs: base ${base} vs this checkout, ${threads} thread(s), ${seconds} s per workload, pairs taken in turns (the order alternating)`);
