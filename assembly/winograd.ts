@@ -1,9 +1,12 @@
-// Winograd convolution F(m x m, 3 x 3) for 3x3 stride-1 layers, m = 2 or 4 (Lavin & Gray, "Fast
-// algorithms for convolutional neural networks", CVPR 2016). The output is cut into m x m tiles;
-// each tile's (m+2) x (m+2) input patch d becomes V = B^T d B, each 3x3 filter g becomes
-// U = G g G^T (in f32), and for every one of the T = (m+2)^2 transform points t the tiles' outputs are
-// the product M_t (O x tiles) = U_t (O x C) V_t (C x tiles); a tile's output is A^T M A. F(2,3)
-// does 16 multiplies where im2col does 36 per tile; F(4,3) 36 where im2col does 144.
+// Winograd convolution F(m x m, r x r) for stride-1 layers: F(2x2,3x3) and F(4x4,3x3) for 3x3
+// kernels, F(2x2,5x5) for 5x5 ones (Lavin & Gray, "Fast algorithms for convolutional neural
+// networks", CVPR 2016). The output is cut into m x m tiles; each tile's A x A input patch d
+// (A = m + r - 1) becomes V = B^T d B, each r x r filter g becomes U = G g G^T (in f32), and for
+// every one of the T = A^2 transform points t the tiles' outputs are the product M_t (O x tiles)
+// = U_t (O x C) V_t (C x tiles); a tile's output is A^T M A. F(2,3) does 16 multiplies where
+// im2col does 36 per tile; F(4,3) 36 where im2col does 144; F(2,5) 36 where im2col does 100.
+// F(4,3) and F(2,5) interpolate at the same points (0, 1, -1, 2, -2 and infinity), so their
+// patch transform B^T is the same: the 6-point code below serves both; G and A^T differ.
 //
 // Layout: U is packed like f32_gemm_pack_a's operand (T matrices O x C; f32_winograd_weight
 // writes it so, and src/ops/packs.ts keeps it while the weight is unchanged); each work item is
@@ -52,19 +55,25 @@ import { MR, NR, EP_FIRST, kcOf, micro6x8 } from "./gemm_micro";
 }
 
 /** U_t = (G g G^T)[t] for the filters g of a convolution with O outputs and C inputs: g = w[o][c]
- *  (w: O x C x 3 x 3) or, with flip, the input gradient's filters g[ky][kx] = w[c][o][2 - ky][2 - kx]
- *  (w: C x O x 3 x 3). Written straight in f32_gemm_pack_a's layout of T matrices O x C:
+ *  (w: O x C x r x r) or, with flip, the input gradient's filters g[ky][kx] = w[c][o][r-1-ky][r-1-kx]
+ *  (w: C x O x r x r); r = 3 (m = 2 or 4) or 5 (m = 2). Written straight in f32_gemm_pack_a's
+ *  layout of T matrices O x C:
  *  (t, o, c) at ((t*S + o/MR)*C + c)*MR + o%MR, S = ceil(O/MR), rows O .. S*MR - 1 zero.
  *  Items: strips of MR rows, so that no two threads write the same cache line (the layout puts
  *  a strip's rows side by side at every point; with single rows as items, 512 x 512 filters took
- *  44 ms on two threads and 16 on one, now 12); four inputs c at a time (one per lane). */
-export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32, u: usize, ith: i32, nth: i32): void {
+ *  44 ms on two threads and 16 on one, now 12); four inputs c at a time (one per lane).
+ *  scratch: W5_SCRATCH bytes per thread (F(2,5) only). */
+export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32, r: i32, u: usize, scratch: usize, ith: i32, nth: i32): void {
+  if (r == 5) {
+    weight5(w, O, C, flip, u, scratch, ith, nth);
+    return;
+  }
   const A = m + 2, S = (O + MR - 1) / MR;
   const fs: usize = flip ? <usize>O * 36 : 36; // bytes from filter (o, c) to (o, c + 1)
   const ts = <usize>(S * C * MR) << 2; // from point t to t + 1
   for (let s = take(-1, nth); s < S; s = take(s, nth))
-  for (let r = 0; r < MR; r++) {
-    const o = s * MR + r;
+  for (let k = 0; k < MR; k++) {
+    const o = s * MR + k;
     for (let c = 0; c < C; c += 4) {
       const nf = o < O ? min(4, C - c) : 0;
       const src = w + ((flip ? <usize>c * O + o : <usize>o * C + c) * 9 << 2);
@@ -74,7 +83,7 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
       const g20 = nf ? taps(src, fs, nf, flip, 2, 0) : g00, g21 = nf ? taps(src, fs, nf, flip, 2, 1) : g00;
       const g22 = nf ? taps(src, fs, nf, flip, 2, 2) : g00;
       const nc = min(4, C - c);
-      let d = u + ((<usize>(s * C + c) * MR + r) << 2);
+      let d = u + ((<usize>(s * C + c) * MR + k) << 2);
       for (let i = 0; i < A; i++) {
         // row i of G g (one value per tap column), then its row transform
         const r0 = filter1(g00, g10, g20, i, m), r1 = filter1(g01, g11, g21, i, m), r2 = filter1(g02, g12, g22, i, m);
@@ -91,12 +100,73 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   }
 }
 
+/** Entry (i, k) of F(2,5)'s filter transform G (6 x 5): g(p) = sum_k g_k p^k scaled by 1/4, -1/6,
+ *  -1/6, 1/24, 1/24 at p = 0, 1, -1, 2, -2, and the last tap (the point at infinity). */
+function g5(i: i32, k: i32): f32 {
+  if (i == 0) return k == 0 ? 0.25 : 0;
+  if (i == 5) return k == 4 ? 1 : 0;
+  if (i < 3) return i == 2 && (k & 1) ? <f32>(1.0 / 6) : <f32>(-1.0 / 6);
+  const v = <f32>(1 << k) / 24;
+  return i == 4 && (k & 1) ? -v : v;
+}
+
+/** sum_k G[i][k] x[k] over five vectors x[k] at p + k*step (zero entries of G skipped). */
+function apply5(p: usize, step: usize, i: i32): v128 {
+  let acc = f32x4.splat(0);
+  for (let k = 0; k < 5; k++) {
+    const c = g5(i, k);
+    if (c != 0) acc = f32x4.add(acc, f32x4.mul(v128.load(p + <usize>k * step), f32x4.splat(c)));
+  }
+  return acc;
+}
+
+/** f32_winograd_weight for F(2x2, 5x5): the same items and layout, 36 points. The taps of four
+ *  filters and the rows of G g go through the thread's scratch (25 + 30 vectors), and G is
+ *  applied as a loop over its entries: written out tap by tap it costs the download a kilobyte
+ *  for a transform that runs once per weight pack. */
+function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, ith: i32, nth: i32): void {
+  const S = (O + MR - 1) / MR;
+  const fs: usize = flip ? <usize>O * 100 : 100; // bytes from filter (o, c) to (o, c + 1)
+  const ts = <usize>(S * C * MR) << 2; // from point t to t + 1
+  const g = scratch + <usize>ith * W5_SCRATCH, gg = g + 25 * 16; // tap (ky, kx) at g + (ky*5 + kx)*16
+  for (let s = take(-1, nth); s < S; s = take(s, nth))
+  for (let k = 0; k < MR; k++) {
+    const o = s * MR + k;
+    for (let c = 0; c < C; c += 4) {
+      const nf = o < O ? min(4, C - c) : 0;
+      const src = w + ((flip ? <usize>c * O + o : <usize>o * C + c) * 25 << 2);
+      for (let t = 0; t < 25; t++) {
+        // tap t of the four filters (reversed with flip) into lanes 0 .. nf - 1, the rest zero
+        const p = src + (<usize>(flip ? 24 - t : t) << 2), q = g + (<usize>t << 4);
+        v128.store(q, f32x4.splat(0));
+        for (let l = 0; l < nf; l++) store<f32>(q + (<usize>l << 2), load<f32>(p + <usize>l * fs));
+      }
+      // row i of G g, column kx at gg + (i*5 + kx)*16; then point (i, l) = row i times G's row l
+      for (let t = 0; t < 30; t++) v128.store(gg + (<usize>t << 4), apply5(g + (<usize>(t % 5) << 4), 80, t / 5));
+      const nc = min(4, C - c);
+      let d = u + ((<usize>(s * C + c) * MR + k) << 2);
+      for (let t = 0; t < 36; t++) {
+        const v = apply5(gg + (<usize>(t / 6 * 5) << 4), 16, t % 6);
+        store<f32>(d, f32x4.extract_lane(v, 0));
+        if (nc > 1) store<f32>(d, f32x4.extract_lane(v, 1), MR * 4);
+        if (nc > 2) store<f32>(d, f32x4.extract_lane(v, 2), MR * 8);
+        if (nc > 3) store<f32>(d, f32x4.extract_lane(v, 3), MR * 12);
+        d += ts;
+      }
+    }
+  }
+}
+
+/** Bytes of f32_winograd_weight's scratch per thread (F(2,5): 55 vectors; src/ops/winograd.ts). */
+// @ts-ignore: decorator
+@inline export const W5_SCRATCH: i32 = 896;
+
 // ---- the 1-D transforms on four tiles at once (one per lane) ----
 
-/** The input transform B^T d of A = m + 2 vectors (s, s + ss, ...) into (d, d + ds, ...). */
+/** The input transform B^T d of A = 4 or 6 vectors (s, s + ss, ...) into (d, d + ds, ...). */
 // @ts-ignore: decorator
-@inline function input1(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
-  if (m == 2) {
+@inline function input1(s: usize, ss: usize, d: usize, ds: usize, A: i32): void {
+  if (A == 4) {
     const d0 = v128.load(s), d1 = v128.load(s + ss), d2 = v128.load(s + 2 * ss), d3 = v128.load(s + 3 * ss);
     v128.store(d, f32x4.sub(d0, d2));
     v128.store(d + ds, f32x4.add(d1, d2));
@@ -116,10 +186,10 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   v128.store(d + 5 * ds, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
 }
 
-/** The output transform A^T M of A = m + 2 vectors into m vectors. */
+/** The output transform A^T M of A = m + r - 1 vectors into m vectors. */
 // @ts-ignore: decorator
-@inline function output1(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
-  if (m == 2) {
+@inline function output1(s: usize, ss: usize, d: usize, ds: usize, m: i32, A: i32): void {
+  if (A == 4) {
     const m0 = v128.load(s), m1 = v128.load(s + ss), m2 = v128.load(s + 2 * ss), m3 = v128.load(s + 3 * ss);
     v128.store(d, f32x4.add(f32x4.add(m0, m1), m2));
     v128.store(d + ds, f32x4.sub(f32x4.sub(m1, m2), m3));
@@ -129,7 +199,13 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   const m3 = v128.load(s + 3 * ss), m4 = v128.load(s + 4 * ss), m5 = v128.load(s + 5 * ss);
   const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), e = f32x4.sub(m3, m4);
   v128.store(d, f32x4.add(f32x4.add(m0, a), c));
-  v128.store(d + ds, f32x4.add(b, f32x4.mul(f32x4.splat(2), e)));
+  const y1 = f32x4.add(b, f32x4.mul(f32x4.splat(2), e));
+  if (m == 2) {
+    // F(2,5): the second row of A^T takes the point at infinity
+    v128.store(d + ds, f32x4.add(y1, m5));
+    return;
+  }
+  v128.store(d + ds, y1);
   v128.store(d + 2 * ds, f32x4.add(a, f32x4.mul(f32x4.splat(4), c)));
   v128.store(d + 3 * ds, f32x4.add(f32x4.add(b, f32x4.mul(f32x4.splat(8), e)), m5));
 }
@@ -177,12 +253,12 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
 }
 
-/** Row i of four side-by-side patches (tile l's starts at r + 4*m*l bytes, A = m + 2 values)
- *  as A vectors (lane l = tile l) at d, d + 16, ...: the row read as vectors and transposed.
- *  Reads r[0] .. r[3m + m + 1] only (the last two values by a 64-bit load). */
+/** Row i of four side-by-side patches (tile l's starts at r + 4*m*l bytes, A values) as A
+ *  vectors (lane l = tile l) at d, d + 16, ...: the row read as vectors and transposed. Reads
+ *  r[0] .. r[3m + A - 1] only (for F(2,3) and F(4,3) the last two values by a 64-bit load). */
 // @ts-ignore: decorator
-@inline function patchRow(r: usize, m: i32, d: usize): void {
-  if (m == 2) {
+@inline function patchRow(r: usize, m: i32, A: i32, d: usize): void {
+  if (A == 4) {
     // e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < 4
     const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load64_zero(r, 32);
     const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
@@ -190,6 +266,18 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
     v128.store(d, e1, 16);
     v128.store(d, f32x4.shuffle(e0, q2, 1, 2, 3, 4), 32);
     v128.store(d, f32x4.shuffle(e1, q2, 1, 2, 3, 5), 48);
+    return;
+  }
+  if (m == 2) {
+    // F(2,5): e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < 6, from r[0 .. 11]
+    const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load(r, 32);
+    const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+    v128.store(d, e0);
+    v128.store(d, e1, 16);
+    v128.store(d, f32x4.shuffle(e0, q2, 1, 2, 3, 4), 32);
+    v128.store(d, f32x4.shuffle(e1, q2, 1, 2, 3, 5), 48);
+    v128.store(d, f32x4.shuffle(q1, q2, 0, 2, 4, 6), 64);
+    v128.store(d, f32x4.shuffle(q1, q2, 1, 3, 5, 7), 80);
     return;
   }
   // e_j = (r[j], r[4 + j], r[8 + j], r[12 + j]), j < 6: a 4x4 transpose, and two columns of the
@@ -213,12 +301,12 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
   return lb;
 }
 
-/** Row i of four patches from four rows (A = m + 2 values each at r0 .. r3) as A vectors (lane l
- *  = row l) at d, d + 16, ...: a 4x4 transpose and, for m = 4, two columns of another. */
+/** Row i of four patches from four rows (A values each at r0 .. r3) as A vectors (lane l = row
+ *  l) at d, d + 16, ...: a 4x4 transpose and, for A = 6, two columns of another. */
 // @ts-ignore: decorator
-@inline function lanesRow(r0: usize, r1: usize, r2: usize, r3: usize, m: i32, d: usize): void {
+@inline function lanesRow(r0: usize, r1: usize, r2: usize, r3: usize, A: i32, d: usize): void {
   transpose4(v128.load(r0), v128.load(r1), v128.load(r2), v128.load(r3), d);
-  if (m == 2) return;
+  if (A == 4) return;
   const s0 = v128.load64_zero(r0, 16), s1 = v128.load64_zero(r1, 16), s2 = v128.load64_zero(r2, 16), s3 = v128.load64_zero(r3, 16);
   const u0 = f32x4.shuffle(s0, s1, 0, 4, 1, 5), u1 = f32x4.shuffle(s2, s3, 0, 4, 1, 5);
   v128.store(d, f32x4.shuffle(u0, u1, 0, 1, 4, 5), 64);
@@ -233,8 +321,8 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
 
 /** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
  *  channel c at v + t*tstride + c*cstride bytes (lanes = the 4 tiles). */
-export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, tstride: usize, cstride: usize, buf: usize): void {
-  const A = m + 2, HW = <usize>(H * W) << 2;
+export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v: usize, tstride: usize, cstride: usize, buf: usize): void {
+  const A = m + r - 1, HW = <usize>(H * W) << 2;
   const p0 = <usize>load<i32>(org), p1 = <usize>load<i32>(org, 16), p2 = <usize>load<i32>(org, 32), p3 = <usize>load<i32>(org, 48);
   const y0 = load<i32>(org, 4), y1 = load<i32>(org, 20), y2 = load<i32>(org, 36), y3 = load<i32>(org, 52);
   const x0 = load<i32>(org, 8), x1 = load<i32>(org, 24), x2 = load<i32>(org, 40), x3 = load<i32>(org, 56);
@@ -244,14 +332,15 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, 
   // read as vectors and transposed (patchRow), in place where its 4m + 2 values are all inside
   // the image, else from rb, a copy whose columns outside the image (0 .. xs - 1 and xe ..) stay
   // zero for the whole call; a row above or below the image is zr, all zeros. patchRow reads no
-  // further than 4m + 2 values; rb and zr hold 4m + 4
+  // further than the four patches' span, 3m + A values; rb and zr hold that rounded up to 4
   const seq = p0 != 0 && p1 == p0 && p2 == p0 && p3 == p0 && y1 == y0 && y2 == y0 && y3 == y0 &&
     x1 == x0 + m && x2 == x0 + 2 * m && x3 == x0 + 3 * m;
-  const tmp = buf + (<usize>(A * A) << 4), rb = tmp + (<usize>(A * A) << 4), zr = rb + (<usize>(4 * m + 4) << 2), span = 4 * m + 2;
+  const span = 3 * m + A, rbn = (span + 3) & ~3;
+  const tmp = buf + (<usize>(A * A) << 4), rb = tmp + (<usize>(A * A) << 4), zr = rb + (<usize>rbn << 2);
   const xs = max(0, -x0), xe = max(xs, min(span, W - x0));
   // the other path's row buffers: 8 floats per lane (A <= 6 values), zero outside the image
-  const lb = zr + (<usize>(4 * m + 4) << 2);
-  for (let j = 0; j < 4 * m + 4; j += 4) {
+  const lb = zr + (<usize>rbn << 2);
+  for (let j = 0; j < rbn; j += 4) {
     v128.store(rb + (<usize>j << 2), f32x4.splat(0));
     v128.store(zr + (<usize>j << 2), f32x4.splat(0));
   }
@@ -273,7 +362,7 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, 
             src = rb;
           }
         }
-        patchRow(src, m, buf + (<usize>(i * A) << 4));
+        patchRow(src, m, A, buf + (<usize>(i * A) << 4));
       }
     } else {
       // four tiles anywhere (rows of tiles end inside the group, small maps): row i of each
@@ -284,13 +373,13 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, v: usize, 
         const r1 = laneRow(p1, off, y1 + i, x1, in1, H, W, A, lb + 32, zr);
         const r2 = laneRow(p2, off, y2 + i, x2, in2, H, W, A, lb + 64, zr);
         const r3 = laneRow(p3, off, y3 + i, x3, in3, H, W, A, lb + 96, zr);
-        lanesRow(r0, r1, r2, r3, m, buf + (<usize>(i * A) << 4));
+        lanesRow(r0, r1, r2, r3, A, buf + (<usize>(i * A) << 4));
       }
     }
     // B^T d down the columns, then (B^T d) B along the rows, row i's points straight into V
-    for (let j = 0; j < A; j++) input1(buf + (<usize>j << 4), <usize>A << 4, tmp + (<usize>j << 4), <usize>A << 4, m);
+    for (let j = 0; j < A; j++) input1(buf + (<usize>j << 4), <usize>A << 4, tmp + (<usize>j << 4), <usize>A << 4, A);
     const vc = v + <usize>c * cstride;
-    for (let i = 0; i < A; i++) input1(tmp + (<usize>(i * A) << 4), 16, vc + <usize>(i * A) * tstride, tstride, m);
+    for (let i = 0; i < A; i++) input1(tmp + (<usize>(i * A) << 4), 16, vc + <usize>(i * A) * tstride, tstride, A);
   }
 }
 
@@ -319,13 +408,12 @@ export function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i3
  *  output positions = patch origin + padding) and writes the outputs inside HO x WO of
  *  channel o, plus bias b. Point t of the row at s + t*tstride. row: sideBySide(org). With ep,
  *  conv2d_fused's epilogue (conv_epilogue.ts) on each output row just written, in L1. */
-function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: i32, O: i32, PH: i32, PW: i32,
+function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, A: i32, o: i32, O: i32, PH: i32, PW: i32,
   HO: i32, WO: i32, y: usize, b: f32, buf: usize, ep: usize): void {
-  const A = m + 2;
   const tmp = buf + (<usize>(A * A) << 4);
   // A^T M down the columns (m x A), then along the rows (m x m) into buf
-  for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m);
-  for (let i = 0; i < m; i++) output1(tmp + (<usize>(i * A) << 4), 16, buf + (<usize>(i * m) << 4), 16, m);
+  for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m, A);
+  for (let i = 0; i < m; i++) output1(tmp + (<usize>(i * A) << 4), 16, buf + (<usize>(i * m) << 4), 16, m, A);
   const bv = f32x4.splat(b);
   for (let k = 0; k < m * m; k++) v128.store(buf + (<usize>k << 4), f32x4.add(v128.load(buf + (<usize>k << 4)), bv));
   if (row) {
@@ -363,15 +451,15 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, o: 
   }
 }
 
-/** y = conv2d(x, W) (+ bias) for a 3x3 kernel, stride 1, dilation 1, one group, by F(m x m,
- *  3 x 3); pu: U as f32_winograd_weight writes it (f32_gemm_pack_a's layout of T matrices
+/** y = conv2d(x, W) (+ bias) for an r x r kernel, stride 1, dilation 1, one group, by F(m x m,
+ *  r x r); pu: U as f32_winograd_weight writes it (f32_gemm_pack_a's layout of T matrices
  *  O x C). Items: blocks of NBT tiles (a multiple of NR) times MB blocks of row strips. With
  *  vin, the blocks' V as f32_winograd_input wrote it (transformed once, not once per item). */
-export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, NBT: i32, MB: i32, SPC: i32, ep: usize,
+export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y: usize, m: i32, r: i32, NBT: i32, MB: i32, SPC: i32, ep: usize,
   vin: usize, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
   const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
-  const A = m + 2, T = A * A;
+  const A = m + r - 1, T = A * A;
   const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
   const NB = (NT + NBT - 1) / NBT, S = (O + MR - 1) / MR;
   // V: the item's own (in its scratch, transformed here) or block b of vin's
@@ -388,7 +476,7 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
     const v = vin ? vin + (<usize>b * T * (C * NBT + V_PAD) << 2) : own;
     if (!vin) for (let g = 0; g < 2 * nsl; g++) {
       tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
-      inputTile(org, C, H, W, m, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
+      inputTile(org, C, H, W, m, r, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
     }
     // the item's strips SPC at a time: every point's products for them (point t's patches V_t
     // read once for SPC strips, the filters U_t of consecutive strips one run), then their
@@ -410,9 +498,9 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
       for (let g = 0; g < 2 * nsl; g++) {
         tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
         const row = sideBySide(org, m, PH, PW, HO, WO);
-        for (let r = 0; r < min(rows, O - sc * MR); r++) {
-          const o = sc * MR + r;
-          outputTile(org, row, mt + (<usize>(r * ldm + 4 * g) << 2), mts, m, o, O, PH, PW, HO, WO, y,
+        for (let k = 0; k < min(rows, O - sc * MR); k++) {
+          const o = sc * MR + k;
+          outputTile(org, row, mt + (<usize>(k * ldm + 4 * g) << 2), mts, m, A, o, O, PH, PW, HO, WO, y,
             bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf, ep);
         }
       }
@@ -425,23 +513,23 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
  *  nsl the block's slivers; tiles past the last are zeros). Items: slivers (two groups of 4
  *  tiles, which share cache lines) times blocks of CB channels (a multiple of 2: whole lines);
  *  each channel's values are inputTile's whatever the item. */
-export function f32_winograd_input(geo: usize, x: usize, v: usize, m: i32, NBT: i32, CB: i32,
+export function f32_winograd_input(geo: usize, x: usize, v: usize, m: i32, r: i32, NBT: i32, CB: i32,
   scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
-  const T = (m + 2) * (m + 2), HW = <usize>(H * W) << 2;
+  const T = (m + r - 1) * (m + r - 1), HW = <usize>(H * W) << 2;
   const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
   const NB = (NT + NBT - 1) / NBT, SB = NBT / NR, NCB = (C + CB - 1) / CB;
   const org = scratch + <usize>ith * scratchBytes, buf = org + 64;
   for (let it = take(-1, nth); it < NB * SB * NCB; it = take(it, nth)) {
-    const b = it / (SB * NCB), r = it - b * SB * NCB, j = r / NCB, cb = r - j * NCB;
+    const b = it / (SB * NCB), rem = it - b * SB * NCB, j = rem / NCB, cb = rem - j * NCB;
     const q0 = b * NBT, nt = min(NBT, NT - q0), nsl = (nt + NR - 1) / NR;
     if (j >= nsl) continue;
     const c0 = cb * CB, nc = min(CB, C - c0);
     for (let h = 0; h < 2; h++) {
       tileOrigins(q0 + NR * j + 4 * h, q0 + nt, TH, TW, m, C, H, W, PH, PW, x + <usize>c0 * HW, org);
       const vb = v + (<usize>b * T * (C * NBT + V_PAD) << 2) + (<usize>(j * C + c0) * NR << 2) + (<usize>h << 4);
-      inputTile(org, nc, H, W, m, vb, <usize>(nsl * C * NR + V_PAD) << 2, <usize>NR << 2, buf);
+      inputTile(org, nc, H, W, m, r, vb, <usize>(nsl * C * NR + V_PAD) << 2, <usize>NR << 2, buf);
     }
   }
 }

@@ -124,7 +124,7 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
       // last tile are zeros
       for (let k = 0; k < kc4; k += 4) {
         tileOrigins(q0 + k, NT, TH, TW, 2, C, H, W, PH, PW, xc, org);
-        inputTile(org, cn, H, W, 2, v + (<usize>k << 2), vts, <usize>KC << 2, buf);
+        inputTile(org, cn, H, W, 2, 3, v + (<usize>k << 2), vts, <usize>KC << 2, buf);
         const row = sideBySide(org, 2, PH, PW, HO, WO);
         for (let o = o0; o < o1; o++) gradTile(org, row, dy, O, o, HO, WO, PH, PW, z + ((<usize>(o - o0) * KC + k) << 2), zts);
       }

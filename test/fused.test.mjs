@@ -1,6 +1,6 @@
 // conv2d_fused (src/ops/fused.ts) and the automatic fusion of models in inference
 // (src/nn/fusion.ts): the fused op gives the bits of conv2d -> batch_norm (eval) -> add -> relu
-// on every conv path (im2col, Winograd F(2,3) and F(4,3), depthwise, 1x1, groups), on both
+// on every conv path (im2col, Winograd F(2,3), F(4,3) and F(2,5), depthwise, 1x1, groups), on both
 // kernel builds and on 1 and 2 threads; its backward is the unfused ops' gradient; the zoo's
 // ResNets give the same bits with fusion on and off, and fuse only where nothing can tell
 // (eval mode with running statistics, no gradient recorded, no forward hook, not while
@@ -31,6 +31,7 @@ const PATHS = [
   ["1x1 stride 1", [1, 24, 7, 7], [13, 24, 1, 1], {}, "auto", "fused im2col"],
   ["depthwise 3x3", [2, 10, 9, 9], [10, 1, 3, 3], { padding: 1, groups: 10 }, "auto", "fused depthwise"],
   ["groups 2, 5x5 s2", [1, 6, 12, 11], [8, 3, 5, 5], { stride: 2, padding: 2, groups: 2 }, "auto", "fused im2col"],
+  ["Winograd F(2,5) (5x5 on auto)", [2, 16, 9, 11], [17, 16, 5, 5], { padding: 2 }, "auto", "fused winograd F(2,5)"],
   // small maps (at most engine.smallMapPositions per image): images side by side, then the
   // epilogue as one pass of its own
   ["small map 3x3 p1 on 3x3", [3, 16, 3, 3], [20, 16, 3, 3], { padding: 1 }, "auto", "fused im2col, images side by side"],

@@ -8,7 +8,7 @@ import { measureThreads, settleThreads, MAX_CHECKED, type ThreadChoice } from ".
 import { createGpuEngine, type GpuEngine, type WebgpuInfo, type WebgpuOptions } from "../webgpu/engine.js";
 import { _setGpuEngine } from "../tensor.js";
 import { checkOptions, keysOf } from "../options.js";
-import { CONV3X3_CHOICES, type Conv3x3 } from "../ops/winograd.js";
+import { CONV3X3_CHOICES, CONV5X5_CHOICES, type Conv3x3, type Conv5x5 } from "../ops/winograd.js";
 
 export interface InitOptions {
   /** Threads including the caller, always honoured (1 where memory cannot be shared; more
@@ -39,25 +39,33 @@ export interface InitOptions {
   /** How 3x3 stride-1 convolutions run (docs/kernels.md): "auto" (default), "winograd" or
    *  "im2col" (the exact path). Also settable later as engine.conv3x3. */
   conv3x3?: Conv3x3;
+  /** How 5x5 stride-1 convolutions run (docs/kernels.md): "auto" (default), "winograd"
+   *  (F(2x2,5x5)) or "im2col" (the exact path). Also settable later as engine.conv5x5. */
+  conv5x5?: Conv5x5;
   /** Fuse Conv2d -> BatchNorm2d (eval) [-> + shortcut] [-> ReLU] into one conv2d_fused op in
    *  inference (default true; src/nn/fusion.ts, docs/performance.md): same bits, fewer passes.
    *  Also settable later as engine.fuse. */
   fuse?: boolean;
 }
 
-const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true, maxMemory: true, conv3x3: true, fuse: true });
+const INIT_OPTIONS = keysOf<InitOptions>({ threads: true, build: true, sentinels: true, sharedMemory: true, minParallelWork: true, warmUp: true, webgpu: true, maxMemory: true, conv3x3: true, conv5x5: true, fuse: true });
 const WEBGPU_OPTIONS = keysOf<WebgpuOptions>({ allowFallback: true, powerPreference: true });
 
 function checkInitOptions(where: string, opts: InitOptions): void {
   checkOptions(where, opts, INIT_OPTIONS);
   if (opts.webgpu !== undefined && typeof opts.webgpu !== "boolean") checkOptions(where, opts.webgpu, WEBGPU_OPTIONS, { in: "webgpu" });
   if (opts.conv3x3 !== undefined) checkConv3x3("init", opts.conv3x3);
+  if (opts.conv5x5 !== undefined) checkChoice("init", "conv5x5", opts.conv5x5, CONV5X5_CHOICES);
   if (opts.fuse !== undefined && typeof opts.fuse !== "boolean") throw new TypeError(`simdnet: init: fuse must be true or false, got ${JSON.stringify(opts.fuse)}`);
 }
 
 function checkConv3x3(where: string, c: unknown): void {
-  if (!CONV3X3_CHOICES.includes(c as Conv3x3))
-    throw new RangeError(`simdnet: ${where}: conv3x3 must be one of ${CONV3X3_CHOICES.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(c)}`);
+  checkChoice(where, "conv3x3", c, CONV3X3_CHOICES);
+}
+
+function checkChoice(where: string, name: string, c: unknown, choices: readonly string[]): void {
+  if (!choices.includes(c as string))
+    throw new RangeError(`simdnet: ${where}: ${name} must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(c)}`);
 }
 
 export interface EngineInfo {
@@ -123,6 +131,15 @@ export class Engine {
   set conv3x3(c: Conv3x3) {
     checkConv3x3("engine.conv3x3", c);
     this.conv3x3Choice = c;
+  }
+  private conv5x5Choice: Conv5x5 = "auto";
+  /** How 5x5 stride-1 convolutions run (InitOptions.conv5x5); may be changed at any time. */
+  get conv5x5(): Conv5x5 {
+    return this.conv5x5Choice;
+  }
+  set conv5x5(c: Conv5x5) {
+    checkChoice("engine.conv5x5", "conv5x5", c, CONV5X5_CHOICES);
+    this.conv5x5Choice = c;
   }
   /** Whether models fuse Conv2d -> BatchNorm2d (eval) [-> + shortcut] [-> ReLU] into one op in
    *  inference (InitOptions.fuse; src/nn/fusion.ts). May be changed at any time. */
@@ -233,6 +250,7 @@ export class Engine {
     const e = new Engine(memory, instance, pool, info, !!opts.sentinels, maxPages * PAGE);
     if (opts.minParallelWork !== undefined) e.minParallelWork = opts.minParallelWork;
     if (opts.conv3x3 !== undefined) e.conv3x3 = opts.conv3x3;
+    if (opts.conv5x5 !== undefined) e.conv5x5 = opts.conv5x5;
     if (opts.fuse !== undefined) e.fuse = opts.fuse;
     if (timeThreads) {
       try {

@@ -162,10 +162,11 @@ export function convForward(eng: Engine, g: ConvGeometry, x: number, w: Tensor, 
   }
   const m = winogradTile(eng, g);
   if (m) {
-    notePath(`winograd F(${m},3)`);
-    withPack(eng, w, `winograd${m} ${g.O}x${g.C}`, () => winogradWeights(eng, w.ptr, g.O, g.C, false, m),
+    const path = `winograd F(${m},${g.KH})`;
+    notePath(path);
+    withPack(eng, w, `winograd${m} ${g.O}x${g.C}x${g.KH}`, () => winogradWeights(eng, w.ptr, g.O, g.C, false, m, g.KH),
       (pu) => winogradForward(eng, g, m, x, pu, bias, y, ep));
-    return `winograd F(${m},3)`;
+    return path;
   }
   if (smallMap(eng, g)) {
     // a few positions per image, images side by side: the epilogue as one pass after it
@@ -269,8 +270,8 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
   const m = fg ? winogradTile(eng, fg, true) : 0;
   if (fg && m) {
     // dx = conv(dy, flipped W) by Winograd (init, conv_transpose2d's bias, as its bias)
-    notePath(`winograd F(${m},3) dx`);
-    withPack(eng, wt, `winograd${m} flipped ${fg.O}x${fg.C}`, () => winogradWeights(eng, w, fg.O, fg.C, true, m),
+    notePath(`winograd F(${m},${g.KH}) dx`);
+    withPack(eng, wt, `winograd${m} flipped ${fg.O}x${fg.C}x${g.KH}`, () => winogradWeights(eng, w, fg.O, fg.C, true, m, g.KH),
       (pu) => winogradForward(eng, fg, m, dy, pu, init, dx));
     return;
   }

@@ -1,5 +1,5 @@
-// Winograd F(m x m, 3 x 3) for 3x3 stride-1 convolutions (assembly/winograd.ts): when it
-// applies, the transformed filters and the forward driver. src/ops/conv.ts calls it for the
+// Winograd F(m x m, 3 x 3) for 3x3 stride-1 convolutions and F(2 x 2, 5 x 5) for 5x5 ones
+// (assembly/winograd.ts): when it applies, the transformed filters and the forward driver. src/ops/conv.ts calls it for the
 // forward and for the input gradient (a forward convolution of dy with the flipped filters).
 import type { Engine } from "../engine/engine.js";
 import type { ConvGeometry } from "./conv.js";
@@ -12,18 +12,30 @@ import { MR, NR } from "./linalg.js";
 export type Conv3x3 = "auto" | "winograd" | "winograd2" | "winograd4" | "im2col";
 export const CONV3X3_CHOICES: readonly Conv3x3[] = ["auto", "winograd", "winograd2", "winograd4", "im2col"];
 
-/** Whether Winograd may run g at all: a non-empty 3x3 convolution, stride 1, dilation 1, one
- *  group, and conv3x3 not "im2col" (the forward, the input gradient and the weight gradient). */
-function winogradFits(eng: Engine, g: ConvGeometry): boolean {
-  if (eng.conv3x3 === "im2col") return false;
-  if (g.KH !== 3 || g.KW !== 3 || g.SH !== 1 || g.SW !== 1 || g.DH !== 1 || g.DW !== 1 || g.G !== 1) return false;
+/** How 5x5 stride-1 convolutions run: "auto" (default) Winograd F(2x2,5x5) where the
+ *  measurements of docs/performance.md say it is faster and its rounding is harmless,
+ *  "winograd" wherever it applies, "im2col" never (the exact path). */
+export type Conv5x5 = "auto" | "winograd" | "im2col";
+export const CONV5X5_CHOICES: readonly Conv5x5[] = ["auto", "winograd", "im2col"];
+
+/** Whether Winograd may run g at all: a non-empty 3x3 (5x5) convolution, stride 1, dilation 1,
+ *  one group, and conv3x3 (conv5x5) not "im2col" (the forward, the input gradient and the
+ *  weight gradient). */
+function winogradFits(eng: Engine, g: ConvGeometry, k: 3 | 5 = 3): boolean {
+  if ((k === 3 ? eng.conv3x3 : eng.conv5x5) === "im2col") return false;
+  if (g.KH !== k || g.KW !== k || g.SH !== 1 || g.SW !== 1 || g.DH !== 1 || g.DW !== 1 || g.G !== 1) return false;
   return g.HO * g.WO !== 0 && g.C !== 0 && g.O !== 0;
 }
 
 /** The output tile m (2 or 4) of the Winograd path for g under the engine's setting, or 0 for
- *  the im2col path: a 3x3 kernel, stride 1, dilation 1, one group. inputGrad: g is an input
- *  gradient (or conv_transpose2d) run as a forward convolution of dy. */
+ *  the im2col path: a 3x3 kernel (F(2,3) or F(4,3)) or a 5x5 one (F(2,5)), stride 1, dilation
+ *  1, one group. inputGrad: g is an input gradient (or conv_transpose2d) run as a forward
+ *  convolution of dy. The kernel size r of the path is g.KH. */
 export function winogradTile(eng: Engine, g: ConvGeometry, inputGrad = false): 0 | 2 | 4 {
+  if (g.KH === 5) {
+    if (!winogradFits(eng, g, 5)) return 0;
+    return eng.conv5x5 === "winograd" || tile5ByShape(g) ? 2 : 0;
+  }
   if (!winogradFits(eng, g)) return 0;
   if (eng.conv3x3 === "winograd2") return 2;
   if (eng.conv3x3 === "winograd4") return 4;
@@ -66,15 +78,34 @@ function tileByShape(g: ConvGeometry, minChannels: number): 0 | 2 | 4 {
   return g.C * g.O <= SMALL_MAP_F4_FILTERS ? 4 : 2;
 }
 
+/** "auto"'s choice for a 5x5 layer, the forward and the input gradient alike: F(2x2,5x5) where
+ *  both channel counts are 16 or more and an image has 4 or more 2x2 output tiles, im2col
+ *  otherwise. Measured (bench/winograd.mjs --k5, docs/performance.md, two threads): LeNet's
+ *  20 -> 50 at 14x14, batch 64, forward 1.32x, input gradient 1.27x; 16 -> 32 at 28x28 1.12-1.33x;
+ *  64 -> 64 at 56x56 2.0x; 6 -> 16 at 14x14 0.72x (forward); one 2x2 map 0.72x, 4x4 1.1x.
+ *  Its rounding (about 5x im2col's, docs/performance.md) moves LeNet's training gradients by
+ *  2-5x the exact path's own one-ulp sensitivity, batch norm or not (test/winograd.test.mjs).
+ *  A function of one image's shape: an image gives the same bits alone or in a batch. */
+function tile5ByShape(g: ConvGeometry): boolean {
+  return Math.min(g.C, g.O) >= MIN_CHANNELS_5 && Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2) >= MIN_TILES_5;
+}
+const MIN_CHANNELS_5 = 16, MIN_TILES_5 = 4;
+
+/** Bytes of f32_winograd_weight's scratch per thread for 5x5 filters (assembly/winograd.ts). */
+const W5_SCRATCH = 896;
+
+/** Transform points of F(m x m, r x r): (m + r - 1)^2. */
+const points = (m: number, r: number) => (m + r - 1) ** 2;
+
 /** Bytes of the transformed, packed filters: T matrices O x C in MR-row strips. */
-const packedBytes = (O: number, C: number, m: number) => (m + 2) ** 2 * Math.ceil(O / MR) * MR * C * 4;
+const packedBytes = (O: number, C: number, m: number, r: number) => points(m, r) * Math.ceil(O / MR) * MR * C * 4;
 
 /** The transformed filters of the convolution with O outputs and C inputs, packed for the
- *  micro-kernel, in a new buffer the caller releases: from w [O, C, 3, 3], or with flip from
- *  w [C, O, 3, 3] with the taps reversed (the input gradient's filters). */
-export function winogradWeights(eng: Engine, w: number, O: number, C: number, flip: boolean, m: number): number {
-  const pu = eng.alloc(packedBytes(O, C, m), "Winograd filters");
-  eng.run("f32_winograd_weight", [w, O, C, flip ? 1 : 0, m, pu], O * C * (m + 2) ** 2 * 4);
+ *  micro-kernel, in a new buffer the caller releases: from w [O, C, r, r], or with flip from
+ *  w [C, O, r, r] with the taps reversed (the input gradient's filters). */
+export function winogradWeights(eng: Engine, w: number, O: number, C: number, flip: boolean, m: number, r: number): number {
+  const pu = eng.alloc(packedBytes(O, C, m, r), "Winograd filters");
+  eng.run("f32_winograd_weight", [w, O, C, flip ? 1 : 0, m, r, pu, r === 5 ? eng.scratch(W5_SCRATCH) : 0], O * C * points(m, r) * 4);
   return pu;
 }
 
@@ -104,7 +135,7 @@ const SPC_MAX = 16, M_FLOATS = 1 << 16;
  *    has blocks enough: 128@28x28 at batch 1 on two threads (7 blocks) measured 1.32 -> 1.47 ms
  *    shared. */
 function winogradPlan(eng: Engine, g: ConvGeometry, m: number): { NBT: number; MB: number; SPC: number; shared: boolean } {
-  const T = (m + 2) ** 2;
+  const T = points(m, g.KH);
   const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
   const S = Math.ceil(g.O / MR);
   let NBT = Math.max(NR, Math.min(64, Math.floor(V_FLOATS / (T * g.C) / NR) * NR));
@@ -117,10 +148,10 @@ function winogradPlan(eng: Engine, g: ConvGeometry, m: number): { NBT: number; M
   return { NBT, MB, SPC: spc(NBT), shared: false };
 }
 
-/** y = conv(x, W) (+ bias) by F(m x m, 3 x 3); pu from winogradWeights; the split from
- *  winogradPlan. */
+/** y = conv(x, W) (+ bias) by F(m x m, r x r), r = g.KH; pu from winogradWeights; the split
+ *  from winogradPlan. */
 export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: number, pu: number, bias: number, y: number, ep = 0): void {
-  const T = (m + 2) ** 2;
+  const r = g.KH, T = points(m, r);
   const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
   const { NBT, MB, SPC, shared } = winogradPlan(eng, g, m);
   const own = shared ? 0 : T * (g.C * NBT + V_PAD); // floats of the item's own V
@@ -133,9 +164,9 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
     if (shared) {
       // slivers times channel blocks: enough items for every thread
       const slivers = NBT / NR, CB = 2 * Math.max(2, Math.ceil(g.C / 2 / Math.ceil(4 * eng.threads / slivers)));
-      eng.run("f32_winograd_input", [geo, x, v, m, NBT, CB, scratch, bytes], tiles * T * g.C);
+      eng.run("f32_winograd_input", [geo, x, v, m, r, NBT, CB, scratch, bytes], tiles * T * g.C);
     }
-    eng.run("f32_winograd_fwd", [geo, x, pu, bias, y, m, NBT, MB, SPC, ep, v, scratch, bytes], tiles * T * g.C * g.O);
+    eng.run("f32_winograd_fwd", [geo, x, pu, bias, y, m, r, NBT, MB, SPC, ep, v, scratch, bytes], tiles * T * g.C * g.O);
   } finally {
     eng.release(geo);
     if (v) eng.release(v);
