@@ -17,6 +17,8 @@
 //               entry from PyTorch's (im2col: 5e-6), past the 1e-3 the match column allows:
 //               at this point one-ulp input noise moves the exact path's gradient by up to
 //               1e-3 too (ReLU masks flip; docs/performance.md, "Training gradients")
+//   --conv5x5 MODE  init's conv5x5 for ours ("im2col": the exact path; default: Winograd F(2,5)
+//               for LeNet's second layer and other 5x5 layers with 16+ channels)
 //   --no-fuse   init({ fuse: false }): inference without the automatic conv + batch norm
 //               (+ add) (+ ReLU) fusion (src/nn/fusion.ts; the same bits, more passes)
 //
@@ -72,7 +74,7 @@ const WORKLOADS = [
 ];
 
 function parseArgs(argv) {
-  const o = { size: 224, conv3x3: null, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false, fuse: true };
+  const o = { size: 224, conv3x3: null, conv5x5: null, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false, fuse: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -94,6 +96,7 @@ function parseArgs(argv) {
     else if (a.startsWith("--python")) o.python = val();
     else if (a.startsWith("--size")) o.size = Number(val());
     else if (a.startsWith("--conv3x3")) o.conv3x3 = val();
+    else if (a.startsWith("--conv5x5")) o.conv5x5 = val();
     else if (a === "-h" || a === "--help") usage();
     else usage(`unknown argument ${a}`);
   }
@@ -109,7 +112,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`models.mjs: ${msg}`);
-  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--conv3x3 MODE] [--no-fuse] [--profile] [--json]");
+  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--conv3x3 MODE] [--conv5x5 MODE] [--no-fuse] [--profile] [--json]");
   process.exit(msg ? 2 : 0);
 }
 
@@ -276,7 +279,7 @@ function compare(train, ours, ref) {
 async function child(o) {
   const threads = o.threads[0];
   const lib = await import("../dist/index.js");
-  const info = await lib.init({ threads, ...(o.conv3x3 ? { conv3x3: o.conv3x3 } : {}), ...(o.fuse ? {} : { fuse: false }) });
+  const info = await lib.init({ threads, ...(o.conv3x3 ? { conv3x3: o.conv3x3 } : {}), ...(o.conv5x5 ? { conv5x5: o.conv5x5 } : {}), ...(o.fuse ? {} : { fuse: false }) });
   const emit = (row) => process.stdout.write(JSON.stringify(row) + "\n");
   for (const listed of WORKLOADS.filter((x) => !o.only || o.only.includes(x.name))) {
     const w = listed.train ? listed : { ...listed, input: [1, 3, o.size, o.size] };
@@ -354,6 +357,7 @@ async function parent(o) {
     if (o.only) args.push("--only", o.only.join(","));
     args.push("--python", o.python, "--size", String(o.size));
     if (o.conv3x3) args.push("--conv3x3", o.conv3x3);
+    if (o.conv5x5) args.push("--conv5x5", o.conv5x5);
     if (!o.fuse) args.push("--no-fuse");
     const code = await runChild(self, args, (line, r) => {
       if (o.json) console.log(line);

@@ -12,10 +12,10 @@ const bench = fileURLToPath(new URL("../bench/models.mjs", import.meta.url));
 const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0;
 
 test("models bench: every reference runs where it can and its outputs match ours (1 thread)", () => {
-  // the exact 3x3 path: this checks that the references are built right (our weights, config and
-  // input), which Winograd's rounding, grown through batch norm's backward, would blur
-  // (bench/models.mjs, --conv3x3)
-  const r = spawnSync(process.execPath, [bench, "--only", "resnet18,resnet20,lenet", "--size", "64", "--threads", "1", "--reps", "1", "--conv3x3", "im2col", "--json"], { encoding: "utf8", timeout: 400_000 });
+  // the exact 3x3 and 5x5 paths: this checks that the references are built right (our weights,
+  // config and input), which Winograd's rounding, grown through batch norm's backward, would
+  // blur (bench/models.mjs, --conv3x3, --conv5x5)
+  const r = spawnSync(process.execPath, [bench, "--only", "resnet18,resnet20,lenet", "--size", "64", "--threads", "1", "--reps", "1", "--conv3x3", "im2col", "--conv5x5", "im2col", "--json"], { encoding: "utf8", timeout: 400_000 });
   const rows = (r.stdout || "").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
   const show = () => `\n${(r.stdout || "").slice(-3000)}\n${(r.stderr || "").slice(-3000)}`;
   const row = (workload, runtime) => {
