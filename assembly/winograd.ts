@@ -100,35 +100,35 @@ export function f32_winograd_weight(w: usize, O: i32, C: i32, flip: i32, m: i32,
   }
 }
 
-/** Entry (i, k) of F(2,5)'s filter transform G (6 x 5): g(p) = sum_k g_k p^k scaled by 1/4, -1/6,
- *  -1/6, 1/24, 1/24 at p = 0, 1, -1, 2, -2, and the last tap (the point at infinity). */
-function g5(i: i32, k: i32): f32 {
-  if (i == 0) return k == 0 ? 0.25 : 0;
-  if (i == 5) return k == 4 ? 1 : 0;
-  if (i < 3) return i == 2 && (k & 1) ? <f32>(1.0 / 6) : <f32>(-1.0 / 6);
-  const v = <f32>(1 << k) / 24;
-  return i == 4 && (k & 1) ? -v : v;
-}
-
-/** sum_k G[i][k] x[k] over five vectors x[k] at p + k*step (zero entries of G skipped). */
-function apply5(p: usize, step: usize, i: i32): v128 {
-  let acc = f32x4.splat(0);
-  for (let k = 0; k < 5; k++) {
-    const c = g5(i, k);
-    if (c != 0) acc = f32x4.add(acc, f32x4.mul(v128.load(p + <usize>k * step), f32x4.splat(c)));
-  }
-  return acc;
+/** F(2,5)'s filter transform G g of five vectors g0 .. g4 (at s, s + ss, ...; four filters, one
+ *  per lane) into six (at d, d + ds, ...): g(p) = sum_k g_k p^k scaled by 1/4, -1/6, -1/6, 1/24,
+ *  1/24 at p = 0, 1, -1, 2, -2, and g4 (the point at infinity). */
+function filter5(s: usize, ss: usize, d: usize, ds: usize): void {
+  const g0 = v128.load(s), g1 = v128.load(s + ss), g2 = v128.load(s + 2 * ss), g3 = v128.load(s + 3 * ss), g4 = v128.load(s + 4 * ss);
+  const sixth = f32x4.splat(<f32>(-1.0 / 6));
+  const even = f32x4.add(f32x4.add(g0, g2), g4), odd = f32x4.add(g1, g3);
+  // (g0 + 4 g2 + 16 g4) / 24 and (2 g1 + 8 g3) / 24
+  const e = f32x4.add(f32x4.add(f32x4.mul(g0, f32x4.splat(<f32>(1.0 / 24))), f32x4.mul(g2, f32x4.splat(<f32>(1.0 / 6)))),
+    f32x4.mul(g4, f32x4.splat(<f32>(2.0 / 3))));
+  const o = f32x4.add(f32x4.mul(g1, f32x4.splat(<f32>(1.0 / 12))), f32x4.mul(g3, f32x4.splat(<f32>(1.0 / 3))));
+  v128.store(d, f32x4.mul(g0, f32x4.splat(0.25)));
+  v128.store(d + ds, f32x4.mul(f32x4.add(even, odd), sixth));
+  v128.store(d + 2 * ds, f32x4.mul(f32x4.sub(even, odd), sixth));
+  v128.store(d + 3 * ds, f32x4.add(e, o));
+  v128.store(d + 4 * ds, f32x4.sub(e, o));
+  v128.store(d + 5 * ds, g4);
 }
 
 /** f32_winograd_weight for F(2x2, 5x5): the same items and layout, 36 points. The taps of four
- *  filters and the rows of G g go through the thread's scratch (25 + 30 vectors), and G is
- *  applied as a loop over its entries: written out tap by tap it costs the download a kilobyte
- *  for a transform that runs once per weight pack. */
+ *  filters, the columns' transforms and a row's points go through the thread's scratch (25 + 30
+ *  + 6 vectors), so that each transform is written once: tap by tap it cost the download a
+ *  kilobyte. */
 function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, ith: i32, nth: i32): void {
   const S = (O + MR - 1) / MR;
   const fs: usize = flip ? <usize>O * 100 : 100; // bytes from filter (o, c) to (o, c + 1)
   const ts = <usize>(S * C * MR) << 2; // from point t to t + 1
-  const g = scratch + <usize>ith * W5_SCRATCH, gg = g + 25 * 16; // tap (ky, kx) at g + (ky*5 + kx)*16
+  // tap (ky, kx) at g + (ky*5 + kx)*16; row i of G g, column kx at gg + (i*5 + kx)*16; a row's points at pt
+  const g = scratch + <usize>ith * W5_SCRATCH, gg = g + 25 * 16, pt = gg + 30 * 16;
   for (let s = take(-1, nth); s < S; s = take(s, nth))
   for (let k = 0; k < MR; k++) {
     const o = s * MR + k;
@@ -141,25 +141,27 @@ function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, 
         v128.store(q, f32x4.splat(0));
         for (let l = 0; l < nf; l++) store<f32>(q + (<usize>l << 2), load<f32>(p + <usize>l * fs));
       }
-      // row i of G g, column kx at gg + (i*5 + kx)*16; then point (i, l) = row i times G's row l
-      for (let t = 0; t < 30; t++) v128.store(gg + (<usize>t << 4), apply5(g + (<usize>(t % 5) << 4), 80, t / 5));
+      for (let kx = 0; kx < 5; kx++) filter5(g + (<usize>kx << 4), 80, gg + (<usize>kx << 4), 80);
       const nc = min(4, C - c);
       let d = u + ((<usize>(s * C + c) * MR + k) << 2);
-      for (let t = 0; t < 36; t++) {
-        const v = apply5(gg + (<usize>(t / 6 * 5) << 4), 16, t % 6);
-        store<f32>(d, f32x4.extract_lane(v, 0));
-        if (nc > 1) store<f32>(d, f32x4.extract_lane(v, 1), MR * 4);
-        if (nc > 2) store<f32>(d, f32x4.extract_lane(v, 2), MR * 8);
-        if (nc > 3) store<f32>(d, f32x4.extract_lane(v, 3), MR * 12);
-        d += ts;
+      for (let i = 0; i < 6; i++) {
+        filter5(gg + <usize>i * 80, 16, pt, 16);
+        for (let l = 0; l < 6; l++) {
+          const v = v128.load(pt + (<usize>l << 4));
+          store<f32>(d, f32x4.extract_lane(v, 0));
+          if (nc > 1) store<f32>(d, f32x4.extract_lane(v, 1), MR * 4);
+          if (nc > 2) store<f32>(d, f32x4.extract_lane(v, 2), MR * 8);
+          if (nc > 3) store<f32>(d, f32x4.extract_lane(v, 3), MR * 12);
+          d += ts;
+        }
       }
     }
   }
 }
 
-/** Bytes of f32_winograd_weight's scratch per thread (F(2,5): 55 vectors; src/ops/winograd.ts). */
+/** Bytes of f32_winograd_weight's scratch per thread (F(2,5): 61 vectors; src/ops/winograd.ts). */
 // @ts-ignore: decorator
-@inline export const W5_SCRATCH: i32 = 896;
+@inline export const W5_SCRATCH: i32 = 1024;
 
 // ---- the 1-D transforms on four tiles at once (one per lane) ----
 

@@ -92,7 +92,7 @@ function tile5ByShape(g: ConvGeometry): boolean {
 const MIN_CHANNELS_5 = 16, MIN_TILES_5 = 4;
 
 /** Bytes of f32_winograd_weight's scratch per thread for 5x5 filters (assembly/winograd.ts). */
-const W5_SCRATCH = 896;
+const W5_SCRATCH = 1024;
 
 /** Transform points of F(m x m, r x r): (m + r - 1)^2. */
 const points = (m: number, r: number) => (m + r - 1) ** 2;
