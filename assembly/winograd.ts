@@ -331,7 +331,7 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
   const in0 = inside(p0, y0, x0, A, H, W), in1 = inside(p1, y1, x1, A, H, W);
   const in2 = inside(p2, y2, x2, A, H, W), in3 = inside(p3, y3, x3, A, H, W);
   // the four tiles side by side on one tile row (most tiles of a large map): each patch row is
-  // read as vectors and transposed (patchRow), in place where its 4m + 2 values are all inside
+  // read as vectors and transposed (patchRow), in place where its 3m + A values are all inside
   // the image, else from rb, a copy whose columns outside the image (0 .. xs - 1 and xe ..) stay
   // zero for the whole call; a row above or below the image is zr, all zeros. patchRow reads no
   // further than the four patches' span, 3m + A values; rb and zr hold that rounded up to 4
