@@ -109,6 +109,32 @@ test("input gradient and conv_transpose2d: F(2,5) agrees with im2col within the 
   eng.conv5x5 = "auto";
 });
 
+test("padding different in height and width: F(2,5) agrees with im2col (output and input gradient) and ran; strided 5x5 stays on im2col", () => {
+  const eng = sn.engine();
+  for (const [N, C, H, W, O, padding, stride] of [[2, 16, 9, 11, 17, [1, 2], 1], [1, 20, 12, 7, 18, [2, 0], 1], [2, 16, 13, 8, 16, [0, 3], 1], [1, 16, 12, 12, 16, 2, [1, 2]]]) {
+    const x = sn.tensor(pseudo(N * C * H * W, 1), [N, C, H, W]).requireGrad(), w = sn.tensor(pseudo(O * C * 25, 2), [O, C, 5, 5]);
+    const out = {};
+    for (const m of ["im2col", "winograd"]) {
+      eng.conv5x5 = m;
+      x.grad = null;
+      const y = sn.conv2d(x, w, null, { padding, stride });
+      y.backward(sn.tensor(pseudo(y.size, 3), [...y.shape]));
+      out[m] = [y.toArray(), x.grad.toArray()];
+    }
+    const what = `[${N},${C},${H},${W}] -> ${O} padding ${JSON.stringify(padding)} stride ${JSON.stringify(stride)}`;
+    if (stride !== 1) {
+      assert.ok(same(out.winograd[0], out.im2col[0]) && same(out.winograd[1], out.im2col[1]), `${what}: im2col`);
+      continue;
+    }
+    for (const k of [0, 1]) {
+      const err = relError(out.winograd[k], out.im2col[k]);
+      assert.ok(err <= BOUND.winograd + BOUND.im2col, `${what} ${k ? "input gradient" : "output"}: ${err.toExponential(2)}`);
+      assert.not.ok(same(out.winograd[k], out.im2col[k]), `${what} ${k ? "input gradient" : "output"}: F(2,5) ran`);
+    }
+  }
+  eng.conv5x5 = "auto";
+});
+
 test("the switch: auto takes F(2,5) where both channel counts are 16+ and an image has 4+ tiles of 2x2, im2col otherwise; winograd takes it wherever it applies", () => {
   const eng = sn.engine();
   const run = (mode, [N, C, H, W, O], P = 2) => {
