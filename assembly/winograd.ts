@@ -260,26 +260,19 @@ function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, 
  *  r[0] .. r[3m + A - 1] only (for F(2,3) and F(4,3) the last two values by a 64-bit load). */
 // @ts-ignore: decorator
 @inline function patchRow(r: usize, m: i32, A: i32, d: usize): void {
-  if (A == 4) {
-    // e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < 4
-    const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load64_zero(r, 32);
-    const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
-    v128.store(d, e0);
-    v128.store(d, e1, 16);
-    v128.store(d, f32x4.shuffle(e0, q2, 1, 2, 3, 4), 32);
-    v128.store(d, f32x4.shuffle(e1, q2, 1, 2, 3, 5), 48);
-    return;
-  }
   if (m == 2) {
-    // F(2,5): e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < 6, from r[0 .. 11]
-    const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load(r, 32);
+    // e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < A: from r[0 .. 9] for F(2,3), r[0 .. 11]
+    // for F(2,5)
+    const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = A == 4 ? v128.load64_zero(r, 32) : v128.load(r, 32);
     const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
     v128.store(d, e0);
     v128.store(d, e1, 16);
     v128.store(d, f32x4.shuffle(e0, q2, 1, 2, 3, 4), 32);
     v128.store(d, f32x4.shuffle(e1, q2, 1, 2, 3, 5), 48);
-    v128.store(d, f32x4.shuffle(q1, q2, 0, 2, 4, 6), 64);
-    v128.store(d, f32x4.shuffle(q1, q2, 1, 3, 5, 7), 80);
+    if (A == 6) {
+      v128.store(d, f32x4.shuffle(q1, q2, 0, 2, 4, 6), 64);
+      v128.store(d, f32x4.shuffle(q1, q2, 1, 3, 5, 7), 80);
+    }
     return;
   }
   // e_j = (r[j], r[4 + j], r[8 + j], r[12 + j]), j < 6: a 4x4 transpose, and two columns of the
