@@ -141,17 +141,113 @@ export function relError(got, want) {
   return e / big;
 }
 
-/** A tensor of the given shape with deterministic values in [-0.5, 0.5) (a 32-bit LCG). */
-export function lcgTensor(shape, seed) {
-  let s = seed >>> 0;
-  const n = shape.reduce((a, b) => a * b, 1);
+/** n deterministic values in [-0.5, 0.5) from a 32-bit LCG started at state. */
+function lcgValues(n, state) {
+  let s = state >>> 0;
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     v[i] = s / 2 ** 32 - 0.5;
   }
-  return sn.tensor(v, shape);
+  return v;
 }
+
+/** A tensor of the given shape with deterministic values in [-0.5, 0.5) (a 32-bit LCG). */
+export function lcgTensor(shape, seed) {
+  return sn.tensor(lcgValues(shape.reduce((a, b) => a * b, 1), seed), shape);
+}
+
+/** n deterministic values in [-0.5, 0.5): the LCG from seed * 2654435761, so that small seeds
+ *  start far apart (the convolution tests' inputs). */
+export const pseudoValues = (n, seed) => lcgValues(n, Math.imul(seed, 2654435761));
+
+/** Whether a and b hold the same bits (no assertion: for `assert.not.ok(identical(...))`). */
+export const identical = (a, b) => a.length === b.length && Array.prototype.every.call(a, (v, i) => Object.is(v, b[i]));
+
+/** conv2d in float64: x [N,C,H,W], w [O,C,K,K], bias b or null, padding P, stride 1. */
+export function convReference(x, w, b, [N, C, H, W], O, P, K) {
+  const HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, y = new Float64Array(N * O * HO * WO);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let oy = 0; oy < HO; oy++)
+        for (let ox = 0; ox < WO; ox++) {
+          let s = b ? b[o] : 0;
+          for (let c = 0; c < C; c++)
+            for (let ky = 0; ky < K; ky++) {
+              const iy = oy + ky - P;
+              if (iy < 0 || iy >= H) continue;
+              for (let kx = 0; kx < K; kx++) {
+                const ix = ox + kx - P;
+                if (ix >= 0 && ix < W) s += x[((n * C + c) * H + iy) * W + ix] * w[((o * C + c) * K + ky) * K + kx];
+              }
+            }
+          y[((n * O + o) * HO + oy) * WO + ox] = s;
+        }
+  return y;
+}
+
+/** A training step's gradients on other convolution paths, as multiples of the exact path's own
+ *  one-ulp sensitivity (test/winograd.test.mjs says why a step is held to that and not to a fixed
+ *  tolerance). For seeds 1 to 40 until `want` are well-conditioned: the zoo model `zoo` (with
+ *  `options`), in training mode; a batch of shape `shape` (Gaussian, labels i % 10, the same for
+ *  every seed); the exact path's gradients (setPath(exact)); the most they move when the input is
+ *  scaled by 1 + 1e-7 N(0, 1) (three draws): the sensitivity; seeds where it is not in (0, 1e-4)
+ *  are skipped; then, for each [name, path] of `paths`, the distance of that path's gradients over
+ *  the sensitivity. Distance: the largest over parameters of max |g - exact| / max |exact|; with
+ *  skipNoise, parameters whose exact gradient's largest entry is under 1e-4 of all gradients'
+ *  largest (rounding noise, e.g. a conv bias before batch norm) are left out. Every run is profiled:
+ *  `ran[name]` is the conv paths (profiler names) of the last seed's step on that path. */
+export function gradientSensitivity({ zoo, options = {}, shape, setPath, exact = "im2col", paths, want = 5, skipNoise = false }) {
+  let s = 12345;
+  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s / 2 ** 32);
+  const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+  const B = shape[0];
+  const X = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, gauss);
+  const Y = Float32Array.from({ length: B }, (_, i) => i % 10);
+  const dev = (a, b) => {
+    let top = 0;
+    if (skipNoise) for (const [, r] of b) for (const v of r) top = Math.max(top, Math.abs(v));
+    return Math.max(...a.map(([, g], i) => {
+      const r = b[i][1];
+      let d = 0, m = 0;
+      for (let j = 0; j < g.length; j++) (d = Math.max(d, Math.abs(g[j] - r[j]))), (m = Math.max(m, Math.abs(r[j])));
+      return skipNoise && m < 1e-4 * top ? 0 : d / m;
+    }));
+  };
+  const ratios = Object.fromEntries(paths.map(([name]) => [name, []])), ran = {}, tried = [];
+  for (let seed = 1; seed <= 40 && tried.length < want; seed++) {
+    sn.manualSeed(seed);
+    const model = sn.createModel(zoo, options);
+    try {
+      model.train();
+      const sd = new Map([...model.stateDict()].map(([k, t]) => [k, Float32Array.from(t.toArray())]));
+      const grads = (path, x, name) => {
+        setPath(path);
+        const state = model.stateDict();
+        for (const [k, v] of sd) state.get(k).data.set(v); // the same weights and statistics each time
+        const p = sn.profile(() => sn.tidy(() => {
+          for (const q of model.parameters()) q.grad = null;
+          sn.cross_entropy(model.forward(sn.tensor(x, shape)), sn.tensor(Y, [B])).backward();
+          return model.namedParameters().map(([k, q]) => [k, Float32Array.from(q.grad.toArray())]);
+        }), { peak: false });
+        if (name) ran[name] = p.ops.filter((r) => r.op.startsWith("conv2d")).map((r) => r.path);
+        return p.value;
+      };
+      const exactGrads = grads(exact, X);
+      let sens = 0;
+      for (let t = 0; t < 3; t++) sens = Math.max(sens, dev(grads(exact, X.map((v) => v * (1 + 1e-7 * gauss()))), exactGrads));
+      if (!(sens > 0 && sens < 1e-4)) continue;
+      for (const [name, path] of paths) ratios[name].push(dev(grads(path, X, name), exactGrads) / sens);
+      tried.push(`seed ${seed}: sensitivity ${sens.toExponential(2)}, ${paths.map(([name]) => `${name} ${ratios[name].at(-1).toPrecision(3)}x`).join(", ")}`);
+    } finally {
+      model.dispose();
+    }
+  }
+  return { ratios, ran, tried };
+}
+
+/** The middle value (the upper one of an even count). */
+export const medianOf = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
 
 /** Throws matching re, without allocating anything (the check runs before any kernel). */
 export function rejects(fn, re) {

@@ -7,18 +7,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
+import { pseudoValues, identical } from "./helpers.mjs";
 
-function pseudo(n, seed) {
-  let a = (seed * 2654435761) >>> 0;
-  const d = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    d[i] = a / 2 ** 32 - 0.5;
-  }
-  return d;
-}
-
-const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+const pseudo = pseudoValues;
+const same = identical;
 
 test.before(async () => {
   await sn.init({ threads: 2 });

@@ -5,42 +5,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
-import { relError } from "./helpers.mjs";
+import { relError, pseudoValues, identical, convReference, gradientSensitivity, medianOf } from "./helpers.mjs";
 import { readFileSync } from "node:fs";
 
-function pseudo(n, seed) {
-  let a = (seed * 2654435761) >>> 0;
-  const d = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    d[i] = a / 2 ** 32 - 0.5;
-  }
-  return d;
-}
-
-const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
-
-/** conv2d in float64: x [N,C,H,W], w [O,C,3,3], padding P, stride 1. */
-function reference(x, w, b, [N, C, H, W], O, P) {
-  const HO = H + 2 * P - 2, WO = W + 2 * P - 2, y = new Float64Array(N * O * HO * WO);
-  for (let n = 0; n < N; n++)
-    for (let o = 0; o < O; o++)
-      for (let oy = 0; oy < HO; oy++)
-        for (let ox = 0; ox < WO; ox++) {
-          let s = b ? b[o] : 0;
-          for (let c = 0; c < C; c++)
-            for (let ky = 0; ky < 3; ky++) {
-              const iy = oy + ky - P;
-              if (iy < 0 || iy >= H) continue;
-              for (let kx = 0; kx < 3; kx++) {
-                const ix = ox + kx - P;
-                if (ix >= 0 && ix < W) s += x[((n * C + c) * H + iy) * W + ix] * w[((o * C + c) * 3 + ky) * 3 + kx];
-              }
-            }
-          y[((n * O + o) * HO + oy) * WO + ox] = s;
-        }
-  return y;
-}
+const pseudo = pseudoValues, same = identical;
+const reference = (x, w, b, shape, O, P) => convReference(x, w, b, shape, O, P, 3);
 
 // Error bounds, relative to the largest output: about 4x the largest measured on these inputs
 // (uniform in [-0.5, 0.5); docs/performance.md: im2col ~4e-7, F(2,3) ~1e-6, F(4,3) ~3e-6).
@@ -261,48 +230,10 @@ for (const build of ["relaxed", "simd"])
   test(`a ResNet-20 training step on the default path, ${build} build: median distance to the exact path within 10x its own one-ulp sensitivity over five seeds; F(4,3) everywhere is not`, async () => {
     await sn.init({ threads: 2, build });
     assert.is(sn.engine().info.build, build);
-    const B = 8;
-    let s = 12345;
-    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s / 2 ** 32);
-    const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
-    const X = Float32Array.from({ length: B * 3 * 32 * 32 }, gauss);
-    const Y = Float32Array.from({ length: B }, (_, i) => i % 10);
-    const dev = (a, b) => Math.max(...a.map(([, g], i) => {
-      const r = b[i][1];
-      let d = 0, m = 0;
-      for (let j = 0; j < g.length; j++) (d = Math.max(d, Math.abs(g[j] - r[j]))), (m = Math.max(m, Math.abs(r[j])));
-      return d / m;
-    }));
-    const median = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
-    const tried = [], auto = [], all4 = [];
     try {
-      for (let seed = 1; seed <= 40 && auto.length < 5; seed++) {
-        sn.manualSeed(seed);
-        const model = sn.createModel("resnet20");
-        model.train();
-        const sd = new Map([...model.stateDict()].map(([k, t]) => [k, Float32Array.from(t.toArray())]));
-        const grads = (mode, x) => {
-          sn.engine().conv3x3 = mode;
-          const state = model.stateDict();
-          for (const [k, v] of sd) state.get(k).data.set(v); // the same weights and statistics each time
-          return sn.tidy(() => {
-            for (const p of model.parameters()) p.grad = null;
-            sn.cross_entropy(model.forward(sn.tensor(x, [B, 3, 32, 32])), sn.tensor(Y, [B])).backward();
-            return model.namedParameters().map(([k, p]) => [k, Float32Array.from(p.grad.toArray())]);
-          });
-        };
-        try {
-          const exact = grads("im2col", X);
-          let sens = 0;
-          for (let t = 0; t < 3; t++) sens = Math.max(sens, dev(grads("im2col", X.map((v) => v * (1 + 1e-7 * gauss()))), exact));
-          if (!(sens > 0 && sens < 1e-4)) continue;
-          auto.push(dev(grads("auto", X), exact) / sens);
-          all4.push(dev(grads("winograd4", X), exact) / sens);
-          tried.push(`seed ${seed}: sensitivity ${sens.toExponential(2)}, auto ${auto.at(-1).toPrecision(3)}x, F(4,3) everywhere ${all4.at(-1).toPrecision(3)}x`);
-        } finally {
-          model.dispose();
-        }
-      }
+      const { ratios, tried } = gradientSensitivity({ zoo: "resnet20", shape: [8, 3, 32, 32], setPath: (m) => (sn.engine().conv3x3 = m),
+        paths: [["auto", "auto"], ["F(4,3) everywhere", "winograd4"]] });
+      const auto = ratios.auto, all4 = ratios["F(4,3) everywhere"], median = medianOf;
       console.log(`  ${build}: ${tried.join("; ")}`);
       assert.is(auto.length, 5, `five well-conditioned seeds in 40 (${tried.join("; ")})`);
       assert.ok(median(auto) <= 10, `default path: median ${median(auto).toPrecision(3)}x the exact path's one-ulp sensitivity (${tried.join("; ")})`);

@@ -8,42 +8,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
-import { relError } from "./helpers.mjs";
+import { relError, pseudoValues, identical, convReference, gradientSensitivity, medianOf } from "./helpers.mjs";
 import { readFileSync } from "node:fs";
 
-function pseudo(n, seed) {
-  let a = (seed * 2654435761) >>> 0;
-  const d = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    d[i] = a / 2 ** 32 - 0.5;
-  }
-  return d;
-}
-
-const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
-
-/** conv2d in float64: x [N,C,H,W], w [O,C,5,5], padding P, stride 1. */
-function reference(x, w, b, [N, C, H, W], O, P) {
-  const K = 5, HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, y = new Float64Array(N * O * HO * WO);
-  for (let n = 0; n < N; n++)
-    for (let o = 0; o < O; o++)
-      for (let oy = 0; oy < HO; oy++)
-        for (let ox = 0; ox < WO; ox++) {
-          let s = b ? b[o] : 0;
-          for (let c = 0; c < C; c++)
-            for (let ky = 0; ky < K; ky++) {
-              const iy = oy + ky - P;
-              if (iy < 0 || iy >= H) continue;
-              for (let kx = 0; kx < K; kx++) {
-                const ix = ox + kx - P;
-                if (ix >= 0 && ix < W) s += x[((n * C + c) * H + iy) * W + ix] * w[((o * C + c) * K + ky) * K + kx];
-              }
-            }
-          y[((n * O + o) * HO + oy) * WO + ox] = s;
-        }
-  return y;
-}
+const pseudo = pseudoValues, same = identical;
+const reference = (x, w, b, shape, O, P) => convReference(x, w, b, shape, O, P, 5);
 
 // Error bounds, relative to the largest output: about 4x the largest measured on these inputs
 // (uniform in [-0.5, 0.5)): im2col up to 8e-7, F(2,5) up to 5.6e-6 (300 channels).
@@ -262,59 +231,16 @@ test("an empty batch through F(2,5): an empty output and input gradient, a zero 
 // bias before batch norm, 1e-4 of the largest gradient) are left out of the distance.
 for (const batchNorm of [false, true])
   test(`a LeNet${batchNorm ? " (batch norm)" : ""} training step on the default path: median distance to the exact path within 10x its own one-ulp sensitivity over five seeds`, async () => {
-    const B = 8;
-    let s = 12345;
-    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s / 2 ** 32);
-    const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
-    const X = Float32Array.from({ length: B * 28 * 28 }, gauss);
-    const Y = Float32Array.from({ length: B }, (_, i) => i % 10);
-    const dev = (a, b) => {
-      let top = 0;
-      for (const [, r] of b) for (const v of r) top = Math.max(top, Math.abs(v));
-      return Math.max(...a.map(([, g], i) => {
-        const r = b[i][1];
-        let d = 0, m = 0;
-        for (let j = 0; j < g.length; j++) (d = Math.max(d, Math.abs(g[j] - r[j]))), (m = Math.max(m, Math.abs(r[j])));
-        return m < 1e-4 * top ? 0 : d / m;
-      }));
-    };
-    const median = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
     const eng = sn.engine();
-    const tried = [], auto = [];
     try {
-      for (let seed = 1; seed <= 40 && auto.length < 5; seed++) {
-        sn.manualSeed(seed);
-        const model = sn.createModel("lenet", { batchNorm });
-        model.train();
-        const sd = new Map([...model.stateDict()].map(([k, t]) => [k, Float32Array.from(t.toArray())]));
-        let paths = [];
-        const grads = (mode, x) => {
-          eng.conv5x5 = mode;
-          const state = model.stateDict();
-          for (const [k, v] of sd) state.get(k).data.set(v);
-          const p = sn.profile(() => sn.tidy(() => {
-            for (const q of model.parameters()) q.grad = null;
-            sn.cross_entropy(model.forward(sn.tensor(x, [B, 1, 28, 28])), sn.tensor(Y, [B])).backward();
-            return model.namedParameters().map(([k, q]) => [k, Float32Array.from(q.grad.toArray())]);
-          }), { peak: false });
-          paths = p.ops.filter((r) => r.op.startsWith("conv2d")).map((r) => r.path); // conv2d_fused too (conv -> ReLU)
-          return p.value;
-        };
-        try {
-          const exact = grads("im2col", X);
-          let sens = 0;
-          for (let t = 0; t < 3; t++) sens = Math.max(sens, dev(grads("im2col", X.map((v) => v * (1 + 1e-7 * gauss()))), exact));
-          if (!(sens > 0 && sens < 1e-4)) continue;
-          auto.push(dev(grads("auto", X), exact) / sens);
-          assert.ok(paths.some((p) => p.includes("winograd F(2,5) dx")) && paths.some((p) => /winograd F\(2,5\)$/.test(p)), `auto ran F(2,5): ${paths}`);
-          tried.push(`seed ${seed}: sensitivity ${sens.toExponential(2)}, auto ${auto.at(-1).toPrecision(3)}x`);
-        } finally {
-          model.dispose();
-        }
-      }
+      const { ratios, ran, tried } = gradientSensitivity({ zoo: "lenet", options: { batchNorm }, shape: [8, 1, 28, 28],
+        setPath: (m) => (eng.conv5x5 = m), paths: [["auto", "auto"]], skipNoise: true });
+      const auto = ratios.auto, paths = ran.auto ?? [];
       console.log(`  lenet${batchNorm ? " bn" : ""}: ${tried.join("; ")}`);
       assert.is(auto.length, 5, `five well-conditioned seeds in 40 (${tried.join("; ")})`);
-      assert.ok(median(auto) <= 10, `default path: median ${median(auto).toPrecision(3)}x the exact path's one-ulp sensitivity (${tried.join("; ")})`);
+      // conv2d_fused too (conv -> ReLU)
+      assert.ok(paths.some((p) => p.includes("winograd F(2,5) dx")) && paths.some((p) => /winograd F\(2,5\)$/.test(p)), `auto ran F(2,5): ${paths}`);
+      assert.ok(medianOf(auto) <= 10, `default path: median ${medianOf(auto).toPrecision(3)}x the exact path's one-ulp sensitivity (${tried.join("; ")})`);
     } finally {
       eng.conv5x5 = "auto";
     }
