@@ -27,6 +27,8 @@ POINTS = {
     # F(2,3) and F(4,3): the kernels' points (assembly/winograd.ts)
     (2, 3): [0, 1, -1],
     (4, 3): [0, 1, -1, 2, -2],
+    # F(4,3) with 1/2 for 2 (Barabasz et al. 2020 chose points so): less rounding, no +-pairs
+    "F(4,3) 1/2,-2": [0, 1, -1, Fr(1, 2), -2],
     # F(6,3): the usual choice (wincnn's), and one with +-3 for +-1/2 (larger entries in B^T)
     (6, 3): [0, 1, -1, 2, -2, Fr(1, 2), Fr(-1, 2)],
     "F(6,3) +-3": [0, 1, -1, 2, -2, 3, -3],
@@ -135,7 +137,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     tiles = {}
     for key, pts in POINTS.items():
-        m, r = (6, 3) if isinstance(key, str) else key
+        m, r = (int(key[2]), 3) if isinstance(key, str) else key
         AT, G, BT = transforms(m, r, pts)
         check_exact(m, r, AT, G, BT)
         name = key if isinstance(key, str) else f"F({m},{r})"
@@ -162,7 +164,7 @@ def main():
         print(f"| {C}@{H}x{H} | " + " | ".join(f"{e:.1e} ({e / errs[0]:.1f}x)" if i else f"{e:.1e}" for i, e in enumerate(errs)) + " |")
 
     print("\nwork per output and channel pair (products) or channel (transforms), tiles' waste included")
-    sizes = [t for t in names if not t.endswith("+-3")]
+    sizes = [t for t in names if " " not in t]
     print("| map | " + " | ".join(f"{t} products / input / output" for t in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     for H in (224, 112, 56, 32, 28, 16, 14, 8, 7):
