@@ -27,6 +27,9 @@
 //    (conv_pad.ts im2colPaddedT), else expanded into a column block and then packed.
 //  - bias gradient: per output channel, images in order, positions in four lanes.
 // Items are taken one by one from the job's counter (take, docs/kernels.md).
+// A 1x1 convolution with stride 1 and no padding has x's own rows as its columns: the forward
+// and the weight gradient pack them straight from x (gemm_micro.ts packB, as a GEMM packs B),
+// with no padded copy or tap tables; the same values in the same slivers, so the same bits.
 // With stride 1 along rows and outputs at least 7 wide, im2col and col2im read and add into a
 // padded copy of the rows an item needs (conv_pad.ts): no bounds checks at all. Otherwise they
 // go run by run (8 or 4 output positions on one row), tap by tap, with one bounds check per run
@@ -298,6 +301,7 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
   const kcb = kcOf(K);
   const flags = bias ? EP_ROWBIAS : 0;
   const padf = load<i32>(geo, 64), Wp = W + 2 * PW, pad = tile + (<usize>(MR * NR) << 2);
+  const direct = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0;
   // items: the slivers of each (image, group) in NBK blocks of about equal size (at most
   // NC_SLIVERS: NBK >= ceil(J / NC_SLIVERS), and at most J), times MB blocks of the output
   // channels' row strips (MB > 1 where the positions alone give too few items: one image's 7x7
@@ -314,7 +318,9 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
     const a = pw + (<usize>g * S * K * MR << 2);
     const c = y + ((<usize>(n * O + g * Og) * P + p0) << 2);
     let nrows = 0;
-    if (padf) {
+    if (direct) {
+      // a 1x1 convolution, stride 1, no padding: the columns are x's own rows, packed as a GEMM's B
+    } else if (padf) {
       const oyLo = p0 / WO;
       nrows = ((p0 + np - 1) / WO - oyLo) * SH + (KH - 1) * DH + 1;
       padBlock(plane, 0, Cg, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
@@ -322,7 +328,8 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
     } else posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
     for (let pc = 0; pc < K; pc += kcb) {
       const kc = min(kcb, K - pc);
-      if (padf) {
+      if (direct) packB(plane, P, 0, pc, kc, p0, np, pb);
+      else if (padf) {
         tapTable(nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, ix0);
         im2colPadded(pad, ix0, kc, iy0, nsl, pb, NR, kc * NR);
       }
@@ -543,6 +550,7 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
   const col = pb + (<usize>(KB * KC_MAX) << 2);
   const iy0 = col + (<usize>(KB * KC_MAX) << 2), ix0 = iy0 + (<usize>KC_MAX << 2), tile = ix0 + (<usize>KC_MAX << 2);
   const KK = KH * KW, padf = load<i32>(geo, 64), Wp = W + 2 * PW, pad = tile + (<usize>(MR * NR) << 2);
+  const direct = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0;
   const NK = (K + KB - 1) / KB;
   const CPI = (P + KC_MAX - 1) / KC_MAX; // position chunks per image
   const L = N * CPI; // the (image, chunk) sequence
@@ -563,7 +571,8 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
       const n = l / CPI, p0 = (l - n * CPI) * KC_MAX, kc = min(KC_MAX, P - p0);
       const plane = x + (<usize>(n * C + g * Cg) * H * W << 2);
       // B = col^T: kc positions x nk taps
-      if (padf) {
+      if (direct) packB(plane, P, 1, p0, kc, k0, nk, pb); // 1x1, stride 1, no padding: x's own rows
+      else if (padf) {
         // straight from the padded block into B, 8 positions x 8 taps at a time
         const oyLo = p0 / WO, nrows = ((p0 + kc - 1) / WO - oyLo) * SH + (KH - 1) * DH + 1;
         const ci0 = k0 / KK, nch = (k0 + nk - 1) / KK - ci0 + 1;

@@ -75,6 +75,7 @@ const sgemm = (n) => (sn) => {
 
 const WORKLOADS = [
   ["resnet20-b128 train", trainStep("resnet20", [128, 3, 32, 32], 10)],
+  ["resnet50-b8 train", trainStep("resnet50", [8, 3, 224, 224], 1000)],
   ["resnet18-b1 infer", infer("resnet18", [1, 3, 224, 224])],
   ["resnet50-b1 infer", infer("resnet50", [1, 3, 224, 224])],
   ["lenet-b64 train", trainStep("lenet", [64, 1, 28, 28], 10)],
