@@ -246,7 +246,7 @@ function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, 
 
 /** The 4x4 transpose of rows q0 .. q3: column j (q0[j], q1[j], q2[j], q3[j]) at d + 16*j. */
 // @ts-ignore: decorator
-@inline function transpose4(q0: v128, q1: v128, q2: v128, q3: v128, d: usize): void {
+@inline export function transpose4(q0: v128, q1: v128, q2: v128, q3: v128, d: usize): void {
   const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
   const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
   v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));

@@ -1,14 +1,14 @@
-// The weight gradient of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3): the forward's
-// algorithm transposed (docs/kernels.md). The forward computes each 2x2 output tile as
-// Y = A^T [U ⊙ V] A with U = G g G^T and V = B^T d B (d: the tile's 4x4 input patch, zeros
-// outside the image), so
+// The weight gradient of a 3x3 stride-1 convolution by Winograd F(m x m, 3x3), m = 2 or 4: the
+// forward's algorithm transposed (docs/kernels.md). The forward computes each m x m output tile
+// as Y = A^T [U ⊙ V] A with U = G g G^T and V = B^T d B (d: the tile's (m+2) x (m+2) input
+// patch, zeros outside the image), so
 //   dU = sum over tiles of (A dY A^T) ⊙ V,    dg = G^T dU G,
-// with dY zero at outputs past the map. For every one of the 16 points t that is a GEMM over the
-// tiles: dU_t (O x C) = Z_t (O x tiles) * V_t^T (tiles x C), Z = A dY A^T: 16 products per tile
-// and (o, c) where im2col's weight gradient does 36 (4 positions x 9 taps): 2.25x less
-// arithmetic. F(2x2, 3x3) and not F(4x4, 3x3): its transforms are exact in f32 but for G^T's
-// halves, so the gradient is as accurate as im2col's (F(4x4)'s 1/6 and 1/24 would add error to a
-// sum over every tile of the batch).
+// with dY zero at outputs past the map. For every one of the T = (m+2)^2 points t that is a GEMM
+// over the tiles: dU_t (O x C) = Z_t (O x tiles) * V_t^T (tiles x C), Z = A dY A^T: per (o, c),
+// 16 products per 2x2 tile where im2col's weight gradient does 36 (2.25x less arithmetic), 36
+// per 4x4 tile where it does 144 (4x). F(2x2)'s transforms are exact in f32 but for G^T's
+// halves, so its gradient is as accurate as im2col's; F(4x4)'s G has 1/6 and 1/24 (8-17x
+// im2col's error, src/ops/winograd.ts says where "auto" takes it and why that is harmless).
 //
 // Work: the tiles (image, tile row, tile column) are cut into chunks of KC tiles; a range of
 // consecutive chunks is summed by one item into its own partial dU (NCH ranges, a function of the
@@ -20,54 +20,29 @@
 import { take, rangeStart, rangeEnd } from "./common";
 import { MR, NR, EP_FIRST, packAStrip, packB } from "./gemm_micro";
 import { stripTiles } from "./gemm_tail";
-import { tileOrigins, inputTile, sideBySide, V_PAD } from "./winograd";
+import { tileOrigins, inputTile, sideBySide, transpose4, V_PAD } from "./winograd";
 
-/** Points of F(2x2, 3x3): 4x4. */
-// @ts-ignore: decorator
-@inline const T: i32 = 16;
-
-/** Z = A dY A^T of four tiles (lanes; origins in org as tileOrigins writes them) of output
- *  channel o, dY zero past the HO x WO map: point (i, j) at z + (i*4 + j)*ts bytes. */
-function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO: i32, PH: i32, PW: i32, z: usize, ts: usize): void {
-  let y00 = f32x4.splat(0), y01 = y00, y10 = y00, y11 = y00;
-  if (row) {
-    // four whole tiles side by side: two rows of 8 outputs, even and odd columns apart
-    const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
-    const r0 = dy + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2), r1 = r0 + (<usize>WO << 2);
-    const a0 = v128.load(r0), a1 = v128.load(r0, 16), b0 = v128.load(r1), b1 = v128.load(r1, 16);
-    y00 = f32x4.shuffle(a0, a1, 0, 2, 4, 6);
-    y01 = f32x4.shuffle(a0, a1, 1, 3, 5, 7);
-    y10 = f32x4.shuffle(b0, b1, 0, 2, 4, 6);
-    y11 = f32x4.shuffle(b0, b1, 1, 3, 5, 7);
-  } else {
-    for (let l = 0; l < 4; l++) {
-      const og = org + (<usize>l << 4);
-      if (load<i32>(og) == 0) continue; // past the last tile
-      const n = load<i32>(og, 12), oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
-      const p = dy + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
-      const right = ox + 1 < WO, down = oy + 1 < HO;
-      const v00 = load<f32>(p), v01 = right ? load<f32>(p, 4) : 0;
-      const v10 = down ? load<f32>(p + (<usize>WO << 2)) : 0, v11 = right && down ? load<f32>(p + (<usize>WO << 2), 4) : 0;
-      if (l == 0) {
-        y00 = f32x4.replace_lane(y00, 0, v00); y01 = f32x4.replace_lane(y01, 0, v01);
-        y10 = f32x4.replace_lane(y10, 0, v10); y11 = f32x4.replace_lane(y11, 0, v11);
-      } else if (l == 1) {
-        y00 = f32x4.replace_lane(y00, 1, v00); y01 = f32x4.replace_lane(y01, 1, v01);
-        y10 = f32x4.replace_lane(y10, 1, v10); y11 = f32x4.replace_lane(y11, 1, v11);
-      } else if (l == 2) {
-        y00 = f32x4.replace_lane(y00, 2, v00); y01 = f32x4.replace_lane(y01, 2, v01);
-        y10 = f32x4.replace_lane(y10, 2, v10); y11 = f32x4.replace_lane(y11, 2, v11);
-      } else {
-        y00 = f32x4.replace_lane(y00, 3, v00); y01 = f32x4.replace_lane(y01, 3, v01);
-        y10 = f32x4.replace_lane(y10, 3, v10); y11 = f32x4.replace_lane(y11, 3, v11);
-      }
-    }
+/** A applied to m vectors (s, s + ss, ...) into m + 2 (d, d + ds, ...): the transpose of the
+ *  forward's output transform A^T. F(2x2): points 0, 1, -1 and infinity; F(4x4): 0, 1, -1, 2, -2
+ *  and infinity. */
+function aTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+  const y0 = v128.load(s), y1 = v128.load(s + ss);
+  if (m == 2) {
+    v128.store(d, y0);
+    v128.store(d + ds, f32x4.add(y0, y1));
+    v128.store(d + 2 * ds, f32x4.sub(y0, y1));
+    v128.store(d + 3 * ds, f32x4.neg(y1));
+    return;
   }
-  // A dY: rows (y0), (y0 + y1), (y0 - y1), (-y1); then each row (u, v) -> (u, u + v, u - v, -v)
-  zRow(y00, y01, z, ts);
-  zRow(f32x4.add(y00, y10), f32x4.add(y01, y11), z + 4 * ts, ts);
-  zRow(f32x4.sub(y00, y10), f32x4.sub(y01, y11), z + 8 * ts, ts);
-  zRow(f32x4.neg(y10), f32x4.neg(y11), z + 12 * ts, ts);
+  const y2 = v128.load(s + 2 * ss), y3 = v128.load(s + 3 * ss);
+  const e = f32x4.add(y0, y2), od = f32x4.add(y1, y3);
+  const e4 = f32x4.add(y0, f32x4.mul(y2, f32x4.splat(4))), o8 = f32x4.add(f32x4.add(y1, y1), f32x4.mul(y3, f32x4.splat(8)));
+  v128.store(d, y0);
+  v128.store(d + ds, f32x4.add(e, od));
+  v128.store(d + 2 * ds, f32x4.sub(e, od));
+  v128.store(d + 3 * ds, f32x4.add(e4, o8));
+  v128.store(d + 4 * ds, f32x4.sub(e4, o8));
+  v128.store(d + 5 * ds, y3);
 }
 
 // @ts-ignore: decorator
@@ -78,6 +53,52 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
   v128.store(z + 3 * ts, f32x4.neg(v));
 }
 
+/** Z = A dY A^T of four tiles (lanes; origins in org as tileOrigins writes them) of output
+ *  channel o, dY zero past the HO x WO map: point (i, j) at z + (i*(m + 2) + j)*ts bytes. The
+ *  tiles' m x m outputs go to buf first ((i, j) at buf + (i*m + j)*16), A's columns then rows
+ *  through buf + m*m*16 (buf: (m*m + 6*m) vectors). */
+function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO: i32, PH: i32, PW: i32, z: usize, ts: usize,
+  m: i32, buf: usize): void {
+  if (m == 2 && row) {
+    // F(2x2), four whole tiles side by side (most): two rows of 8 outputs, even and odd columns
+    // apart, and A in registers: rows (y0), (y0 + y1), (y0 - y1), (-y1), each row (u, v) -> (u,
+    // u + v, u - v, -v) (the same operations as aTransform's, so the same bits)
+    const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
+    const r0 = dy + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2), r1 = r0 + (<usize>WO << 2);
+    const a0 = v128.load(r0), a1 = v128.load(r0, 16), b0 = v128.load(r1), b1 = v128.load(r1, 16);
+    const y00 = f32x4.shuffle(a0, a1, 0, 2, 4, 6), y01 = f32x4.shuffle(a0, a1, 1, 3, 5, 7);
+    const y10 = f32x4.shuffle(b0, b1, 0, 2, 4, 6), y11 = f32x4.shuffle(b0, b1, 1, 3, 5, 7);
+    zRow(y00, y01, z, ts);
+    zRow(f32x4.add(y00, y10), f32x4.add(y01, y11), z + 4 * ts, ts);
+    zRow(f32x4.sub(y00, y10), f32x4.sub(y01, y11), z + 8 * ts, ts);
+    zRow(f32x4.neg(y10), f32x4.neg(y11), z + 12 * ts, ts);
+    return;
+  }
+  if (row) {
+    // F(4x4), four whole tiles side by side: each of their 4 rows is 16 consecutive outputs
+    const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
+    let r = dy + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+    for (let i = 0; i < 4; i++) {
+      transpose4(v128.load(r), v128.load(r, 16), v128.load(r, 32), v128.load(r, 48), buf + (<usize>(i * 4) << 4));
+      r += <usize>WO << 2;
+    }
+  } else {
+    for (let k = 0; k < m * m; k++) v128.store(buf + (<usize>k << 4), f32x4.splat(0));
+    for (let l = 0; l < 4; l++) {
+      const og = org + (<usize>l << 4);
+      if (load<i32>(og) == 0) continue; // past the last tile
+      const n = load<i32>(og, 12), oy = load<i32>(og, 4) + PH, ox = load<i32>(og, 8) + PW;
+      const p = dy + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+      for (let i = 0; i < min(m, HO - oy); i++)
+        for (let j = 0; j < min(m, WO - ox); j++)
+          store<f32>(buf + (<usize>(i * m + j) << 4) + (<usize>l << 2), load<f32>(p + ((<usize>i * WO + j) << 2)));
+    }
+  }
+  const A = m + 2, tmp = buf + (<usize>(m * m) << 4), ms = <usize>m << 4;
+  for (let j = 0; j < m; j++) aTransform(buf + (<usize>j << 4), ms, tmp + (<usize>j << 4), ms, m);
+  for (let i = 0; i < A; i++) aTransform(tmp + <usize>i * ms, 16, z + <usize>(i * A) * ts, ts, m);
+}
+
 /** Partial sums of dU (NCH ranges of T matrices O x C, V_PAD floats apart: matrix t of range r at
  *  part + (r*T + t)*(O*C + V_PAD) floats) for
  *  input x and output gradient dy; chunks of KC tiles (a multiple of 4); items = NCH ranges x
@@ -85,11 +106,12 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
  *  transforms stay about 1 MB whatever the channels: KC stays long). Scratch per thread
  *  (floats): V T*(CBMAX*KC + V_PAD), Z T*(OBMAX*KC + V_PAD), packed A MR*KC, packed B CBMAX*KC, tile MR*NR, tile
  *  origins 16 (i32), patch buffers 3*T*4; CBMAX = ceil(ceil(C/NR)/CBN)*NR, OBMAX likewise. */
-export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NCH: i32, KC: i32, OBN: i32, CBN: i32,
+export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NCH: i32, KC: i32, OBN: i32, CBN: i32, m: i32,
   scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
   const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
-  const TH = (HO + 1) / 2, TW = (WO + 1) / 2, NT = N * TH * TW;
+  const T = (m + 2) * (m + 2);
+  const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
   const L = (NT + KC - 1) / KC, S = (O + MR - 1) / MR, NSL = (C + NR - 1) / NR;
   const OBMAX = (S + OBN - 1) / OBN * MR, CBMAX = (NSL + CBN - 1) / CBN * NR;
   // a point's V and Z are V_PAD floats further apart than their size (at sizes of multiples of
@@ -123,10 +145,10 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
       // V_t (cn x kc4) and Z_t (rows o0..o1 of O x kc4), four tiles per vector; lanes past the
       // last tile are zeros
       for (let k = 0; k < kc4; k += 4) {
-        tileOrigins(q0 + k, NT, TH, TW, 2, C, H, W, PH, PW, xc, org);
-        inputTile(org, cn, H, W, 2, 3, v + (<usize>k << 2), vts, <usize>KC << 2, buf);
-        const row = sideBySide(org, 2, PH, PW, HO, WO);
-        for (let o = o0; o < o1; o++) gradTile(org, row, dy, O, o, HO, WO, PH, PW, z + ((<usize>(o - o0) * KC + k) << 2), zts);
+        tileOrigins(q0 + k, NT, TH, TW, m, C, H, W, PH, PW, xc, org);
+        inputTile(org, cn, H, W, m, 3, v + (<usize>k << 2), vts, <usize>KC << 2, buf);
+        const row = sideBySide(org, m, PH, PW, HO, WO);
+        for (let o = o0; o < o1; o++) gradTile(org, row, dy, O, o, HO, WO, PH, PW, z + ((<usize>(o - o0) * KC + k) << 2), zts, m, buf);
       }
       const flags = l == l0 ? EP_FIRST : 0;
       for (let t = 0; t < T; t++) {
@@ -142,41 +164,50 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
 }
 
 /** dw (O x C x 3 x 3) = G^T (sum of the NCH partial dU in order) G. Items: output channels;
- *  four input channels at a time (one per lane: each lane's sums and transform are the scalar
- *  ones, the same bits), the rest one by one. */
-export function f32_winograd_dw_finish(part: usize, NCH: i32, O: i32, C: i32, dw: usize, ith: i32, nth: i32): void {
+ *  four input channels at a time, one per lane (each lane's sums and transforms are the scalar
+ *  ones: the same bits): the T points' partial sums added in range order into buf, G^T down the
+ *  columns into tmp, then along the rows into the taps (scratch: 1 KB per thread). Lanes past
+ *  C read the next row's sums or V_PAD and are not stored. */
+export function f32_winograd_dw_finish(part: usize, NCH: i32, O: i32, C: i32, dw: usize, m: i32, scratch: usize, ith: i32, nth: i32): void {
+  const A = m + 2, T = A * A, as = <usize>A << 4;
   const ts = (<usize>O * C + V_PAD) << 2, rs = ts * <usize>T;
+  const buf = scratch + <usize>ith * 1024, tmp = buf + 576, out = tmp + 288;
   for (let o = take(-1, nth); o < O; o = take(o, nth)) {
-    for (let c = 0; c < C; c++) {
-      let u0: f32 = 0, u1: f32 = 0, u2: f32 = 0, u3: f32 = 0, u4: f32 = 0, u5: f32 = 0, u6: f32 = 0, u7: f32 = 0;
-      let u8: f32 = 0, u9: f32 = 0, u10: f32 = 0, u11: f32 = 0, u12: f32 = 0, u13: f32 = 0, u14: f32 = 0, u15: f32 = 0;
-      let p = part + ((<usize>o * C + c) << 2);
-      for (let r = 0; r < NCH; r++) {
-        u0 += load<f32>(p); u1 += load<f32>(p + ts); u2 += load<f32>(p + 2 * ts); u3 += load<f32>(p + 3 * ts);
-        u4 += load<f32>(p + 4 * ts); u5 += load<f32>(p + 5 * ts); u6 += load<f32>(p + 6 * ts); u7 += load<f32>(p + 7 * ts);
-        u8 += load<f32>(p + 8 * ts); u9 += load<f32>(p + 9 * ts); u10 += load<f32>(p + 10 * ts); u11 += load<f32>(p + 11 * ts);
-        u12 += load<f32>(p + 12 * ts); u13 += load<f32>(p + 13 * ts); u14 += load<f32>(p + 14 * ts); u15 += load<f32>(p + 15 * ts);
-        p += rs;
+    for (let c = 0; c < C; c += 4) {
+      const p = part + ((<usize>o * C + c) << 2);
+      for (let t = 0; t < T; t++) {
+        let u = f32x4.splat(0), q = p + <usize>t * ts;
+        for (let r = 0; r < NCH; r++) {
+          u = f32x4.add(u, v128.load(q));
+          q += rs;
+        }
+        v128.store(buf + (<usize>t << 4), u);
       }
+      for (let j = 0; j < A; j++) gtTransform(buf + (<usize>j << 4), as, tmp + (<usize>j << 4), as, m);
+      for (let i = 0; i < 3; i++) gtTransform(tmp + <usize>i * as, 16, out + (<usize>(i * 3) << 4), 16, m);
       const d = dw + ((<usize>o * C + c) * 9 << 2);
-      colRow(d, gt0(u0, u4, u8), gt0(u1, u5, u9), gt0(u2, u6, u10), gt0(u3, u7, u11));
-      colRow(d + 12, gt1(u4, u8), gt1(u5, u9), gt1(u6, u10), gt1(u7, u11));
-      colRow(d + 24, gt2(u4, u8, u12), gt2(u5, u9, u13), gt2(u6, u10, u14), gt2(u7, u11, u15));
+      for (let l = 0; l < min(4, C - c); l++)
+        for (let k = 0; k < 9; k++) store<f32>(d + (<usize>(l * 9 + k) << 2), load<f32>(out + (<usize>k << 4) + (<usize>l << 2)));
     }
   }
 }
 
-// @ts-ignore: decorator
-@inline function gt0(a: f32, b: f32, c: f32): f32 { return a + (b + c) * 0.5; }
-// @ts-ignore: decorator
-@inline function gt1(b: f32, c: f32): f32 { return (b - c) * 0.5; }
-// @ts-ignore: decorator
-@inline function gt2(b: f32, c: f32, d: f32): f32 { return (b + c) * 0.5 + d; }
-
-/** One row of 3 taps from the row's 4 points. */
-// @ts-ignore: decorator
-@inline function colRow(d: usize, a: f32, b: f32, c: f32, e: f32): void {
-  store<f32>(d, gt0(a, b, c));
-  store<f32>(d, gt1(b, c), 4);
-  store<f32>(d, gt2(b, c, e), 8);
+/** G^T applied to m + 2 vectors (s, s + ss, ...: one per point) into the 3 taps (d, d + ds,
+ *  d + 2 ds). F(2x2)'s G rows: (1, 0, 0), (1, 1, 1)/2, (1, -1, 1)/2, (0, 0, 1); F(4x4)'s: (1, 0, 0)/4,
+ *  -(1, 1, 1)/6, -(1, -1, 1)/6, (1, 2, 4)/24, (1, -2, 4)/24, (0, 0, 1). */
+function gtTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+  const u0 = v128.load(s), u1 = v128.load(s + ss), u2 = v128.load(s + 2 * ss), u3 = v128.load(s + 3 * ss);
+  const a = f32x4.add(u1, u2), b = f32x4.sub(u1, u2);
+  if (m == 2) {
+    const h = f32x4.splat(0.5);
+    v128.store(d, f32x4.add(u0, f32x4.mul(a, h)));
+    v128.store(d + ds, f32x4.mul(b, h));
+    v128.store(d + 2 * ds, f32x4.add(f32x4.mul(a, h), u3));
+    return;
+  }
+  const u4 = v128.load(s + 4 * ss), u5 = v128.load(s + 5 * ss);
+  const c = f32x4.add(u3, u4), e = f32x4.sub(u3, u4), sixth = f32x4.splat(<f32>(1.0 / 6));
+  v128.store(d, f32x4.add(f32x4.sub(f32x4.mul(u0, f32x4.splat(0.25)), f32x4.mul(a, sixth)), f32x4.mul(c, f32x4.splat(<f32>(1.0 / 24)))));
+  v128.store(d + ds, f32x4.sub(f32x4.mul(e, f32x4.splat(<f32>(1.0 / 12))), f32x4.mul(b, sixth)));
+  v128.store(d + 2 * ds, f32x4.add(f32x4.mul(f32x4.sub(c, a), sixth), u5));
 }

@@ -75,6 +75,7 @@ const sgemm = (n) => (sn) => {
 
 const WORKLOADS = [
   ["resnet20-b128 train", trainStep("resnet20", [128, 3, 32, 32], 10)],
+  ["resnet18-b16 train", trainStep("resnet18", [16, 3, 224, 224], 1000)],
   ["resnet50-b8 train", trainStep("resnet50", [8, 3, 224, 224], 1000)],
   ["resnet18-b1 infer", infer("resnet18", [1, 3, 224, 224])],
   ["resnet50-b1 infer", infer("resnet50", [1, 3, 224, 224])],

@@ -1,8 +1,9 @@
-// The weight gradient by Winograd F(2x2,3x3) (assembly/winograd_dw.ts, src/ops/winograd.ts
-// winogradWeightGrad): against a float64 reference on shapes that reach every edge of the kernel
-// (partial tiles, padding 0/1/2, tile chunks and ranges, channel blocks), against PyTorch on
-// every 3x3 stride-1 conv fixture, by finite differences, with the same bits on 1, 2 and 4
-// threads; "auto" takes it only where it was measured faster, and the profiler names it.
+// The weight gradient by Winograd F(2x2,3x3) and F(4x4,3x3) (assembly/winograd_dw.ts,
+// src/ops/winograd.ts winogradWeightGrad): against a float64 reference on shapes that reach every
+// edge of the kernel (partial tiles, padding 0/1/2, tile chunks and ranges, channel blocks),
+// against PyTorch on every 3x3 stride-1 conv fixture, by finite differences, with the same bits
+// on 1, 2 and 4 threads; "auto" takes each only where it was measured faster, and the profiler
+// names it.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
@@ -50,8 +51,9 @@ const shapes = [
 ];
 // The largest error measured on these shapes: 4.8e-7 for F(2x2,3x3), 3.3e-7 for im2col (sums of
 // up to 6,400 products; with another input draw 6.0e-7 and 3.8e-7); the bound is about 4x the
-// larger, the same for both paths.
-const BOUND = 2.5e-6;
+// larger, the same for both paths. F(4x4,3x3): 4.7e-6 (its G's 1/6 and 1/24; 8-17x im2col's on
+// these shapes), bound 2e-5.
+const BOUND = 2.5e-6, BOUND4 = 2e-5;
 
 const dwOf = ([N, C, H, W, O, P], mode) => {
   const HO = H + 2 * P - 2, WO = W + 2 * P - 2;
@@ -75,6 +77,16 @@ test(`weight gradient by F(2x2,3x3) and by im2col: within ${BOUND} of float64, r
     assert.ok(ew <= BOUND, `F(2,3) [${s}]: ${ew.toExponential(2)}`);
     assert.ok(ei <= BOUND, `im2col [${s}]: ${ei.toExponential(2)}`);
     if (C * O > 1) assert.not.ok(same(wino.dw, exact.dw), `[${s}]: the Winograd path ran (its rounding differs from im2col's)`);
+  }
+});
+
+test(`weight gradient by F(4x4,3x3): within ${BOUND4} of float64, relative to the largest; not F(2x2,3x3)'s (it ran)`, () => {
+  for (const s of shapes) {
+    const [N, C, H, W, O, P] = s;
+    const w4 = dwOf(s, "winograd4"), w2 = dwOf(s, "winograd2");
+    const e = relError(w4.dw, reference(w4.x, w4.dy, [N, C, H, W], O, P));
+    assert.ok(e <= BOUND4, `F(4,3) [${s}]: ${e.toExponential(2)}`);
+    if (C * O > 1) assert.not.ok(same(w4.dw, w2.dw), `[${s}]: F(4,3) ran (its rounding differs from F(2,3)'s)`);
   }
 });
 
@@ -107,8 +119,9 @@ test(`every 3x3 stride-1 conv2d and conv_transpose2d fixture (PyTorch) on the Wi
           }
         }, { peak: false });
         sn.engine().conv3x3 = "auto";
+        const dW = mode === "winograd2" ? "winograd F(2,3) dW" : "winograd F(4,3) dW";
         if (c.gout && c.grads[1] && c.op === "conv2d")
-          assert.ok(p.ops.some((r) => r.phase === "backward" && r.path.includes("winograd F(2,3) dW")), `${c.name}: the weight gradient took F(2,3)`);
+          assert.ok(p.ops.some((r) => r.phase === "backward" && r.path.includes(dW)), `${c.name}: the weight gradient took ${dW}`);
         ran++;
       }
     }
@@ -116,30 +129,32 @@ test(`every 3x3 stride-1 conv2d and conv_transpose2d fixture (PyTorch) on the Wi
   await sn.init({ threads: 2 });
 });
 
-test("gradcheck (finite differences) through conv2d's weight on the Winograd path", () => {
-  sn.engine().conv3x3 = "winograd2";
-  const x = sn.tensor(pseudo(2 * 3 * 7 * 6, 4), [2, 3, 7, 6]);
-  const w = sn.tensor(pseudo(4 * 3 * 9, 5), [4, 3, 3, 3]).requireGrad();
-  const r = sn.gradcheck((w) => sn.conv2d(x, w, null, { padding: 1 }), [w], { maxElements: 108, seed: 3 });
-  sn.engine().conv3x3 = "auto";
-  assert.ok(r.ok, JSON.stringify(r.worst));
-  assert.is(r.checked, 108);
-});
+for (const mode of ["winograd2", "winograd4"])
+  test(`gradcheck (finite differences) through conv2d's weight on the Winograd path (${mode})`, () => {
+    sn.engine().conv3x3 = mode;
+    const x = sn.tensor(pseudo(2 * 3 * 7 * 6, 4), [2, 3, 7, 6]);
+    const w = sn.tensor(pseudo(4 * 3 * 9, 5), [4, 3, 3, 3]).requireGrad();
+    const r = sn.gradcheck((w) => sn.conv2d(x, w, null, { padding: 1 }), [w], { maxElements: 108, seed: 3 });
+    sn.engine().conv3x3 = "auto";
+    assert.ok(r.ok, JSON.stringify(r.worst));
+    assert.is(r.checked, 108);
+  });
 
-test("the same bits on 1, 2 and 4 threads", async () => {
+test("the same bits on 1, 2 and 4 threads (F(2,3) and F(4,3))", async () => {
   const runs = [];
   for (const threads of [1, 2, 4]) {
     await sn.init({ threads });
-    runs.push(shapes.map((s) => dwOf(s, "winograd2").dw));
+    runs.push(shapes.flatMap((s) => [dwOf(s, "winograd2").dw, dwOf(s, "winograd4").dw]));
   }
   await sn.init({ threads: 2 });
-  for (let i = 0; i < shapes.length; i++) {
-    assert.ok(same(runs[0][i], runs[1][i]), `[${shapes[i]}] 1 vs 2 threads`);
-    assert.ok(same(runs[0][i], runs[2][i]), `[${shapes[i]}] 1 vs 4 threads`);
+  for (let i = 0; i < runs[0].length; i++) {
+    const what = `[${shapes[i >> 1]}] ${i & 1 ? "F(4,3)" : "F(2,3)"}`;
+    assert.ok(same(runs[0][i], runs[1][i]), `${what}: 1 vs 2 threads`);
+    assert.ok(same(runs[0][i], runs[2][i]), `${what}: 1 vs 4 threads`);
   }
 });
 
-test("auto: F(2,3) for the weight gradient with 16+ channels each way, 96+ tiles in the batch and at most 512x512 channels; im2col otherwise and under 'im2col'", () => {
+test("auto: Winograd for the weight gradient with 16+ channels each way, 96+ tiles of 2x2 in the batch and at most 512x512 channels, F(4,3) from 96 tiles of 4x4; im2col otherwise and under 'im2col'", () => {
   const path = ([N, C, H, W, O]) => {
     const x = sn.tensor(pseudo(N * C * H * W, 1), [N, C, H, W]);
     const w = sn.tensor(pseudo(O * C * 9, 2), [O, C, 3, 3]).requireGrad();
@@ -152,10 +167,17 @@ test("auto: F(2,3) for the weight gradient with 16+ channels each way, 96+ tiles
   assert.not.match(path([8, 8, 12, 12, 32]), /F\(2,3\) dW/); // 8 input channels
   assert.match(path([1, 512, 20, 20, 256]), /winograd F\(2,3\) dW/); // 512 x 256 channels
   assert.not.match(path([1, 1024, 20, 20, 512]), /F\(2,3\) dW/); // 1024 x 512 channels
+  assert.match(path([6, 32, 16, 16, 32]), /winograd F\(4,3\) dW/); // 96 tiles of 4x4
+  assert.match(path([5, 32, 16, 16, 32]), /winograd F\(2,3\) dW/); // 80 tiles of 4x4, 320 of 2x2
+  assert.match(path([1, 32, 40, 40, 32]), /winograd F\(4,3\) dW/); // 100 tiles of 4x4
+  assert.not.match(path([6, 8, 16, 16, 32]), /dW/); // 8 input channels: im2col at any batch
   sn.engine().conv3x3 = "im2col";
   assert.not.match(path([1, 32, 20, 20, 32]), /F\(2,3\) dW/);
   sn.engine().conv3x3 = "winograd";
   assert.match(path([1, 4, 5, 5, 3]), /winograd F\(2,3\) dW/); // wherever it applies
+  assert.match(path([6, 32, 16, 16, 32]), /winograd F\(4,3\) dW/); // auto's tile where auto takes it
+  sn.engine().conv3x3 = "winograd4";
+  assert.match(path([1, 4, 5, 5, 3]), /winograd F\(4,3\) dW/);
   sn.engine().conv3x3 = "auto";
   // with the input's gradient too, the profile names both kernels
   const x = sn.tensor(pseudo(64 * 16 * 16), [1, 64, 16, 16]).requireGrad();

@@ -7,7 +7,7 @@ import type { Engine } from "../engine/engine.js";
 import { defineOp, fail, pair, checkInt, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
 import { checkOptions } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
-import { winogradTile, winogradWeights, winogradForward, winogradWeightApplies, winogradWeightGrad } from "./winograd.js";
+import { winogradTile, winogradWeights, winogradForward, winogradWeightTile, winogradWeightGrad } from "./winograd.js";
 import { notePath, notePathAlso } from "../profile.js";
 import { withPack } from "./packs.js";
 import { smallMap, smallMapForward, smallMapInput, smallMapWeight } from "./conv_small.js";
@@ -330,9 +330,10 @@ export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, 
     return;
   }
   if (smallMap(eng, g)) return smallMapWeight(eng, g, x, dy, dw); // a few positions per image
-  if (winogradWeightApplies(eng, g)) {
-    notePathAlso("winograd F(2,3) dW");
-    return winogradWeightGrad(eng, g, x, dy, dw);
+  const mw = winogradWeightTile(eng, g);
+  if (mw) {
+    notePathAlso(`winograd F(${mw},3) dW`);
+    return winogradWeightGrad(eng, g, x, dy, dw, mw);
   }
   const K = (g.C / g.G) * g.KH * g.KW;
   const items = g.G * Math.ceil(K / KB);

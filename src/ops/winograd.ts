@@ -5,10 +5,11 @@ import type { Engine } from "../engine/engine.js";
 import type { ConvGeometry } from "./conv.js";
 import { MR, NR } from "./linalg.js";
 
-/** How 3x3 stride-1 convolutions run: "auto" (default) Winograd where the measurements of
- *  docs/performance.md say it is faster, "winograd" wherever it applies (the tile by the same
- *  rule as "auto"), "winograd2" / "winograd4" with F(2x2,3x3) / F(4x4,3x3) wherever it applies,
- *  "im2col" never (the exact path: each output one dot product over C*9 taps). */
+/** How 3x3 stride-1 convolutions run (forward, input gradient and weight gradient): "auto"
+ *  (default) Winograd where the measurements of docs/performance.md say it is faster,
+ *  "winograd" wherever it applies (the tile by the same rule as "auto"), "winograd2" /
+ *  "winograd4" with F(2x2,3x3) / F(4x4,3x3) wherever it applies, "im2col" never (the exact
+ *  path: each output one dot product over C*9 taps). */
 export type Conv3x3 = "auto" | "winograd" | "winograd2" | "winograd4" | "im2col";
 export const CONV3X3_CHOICES: readonly Conv3x3[] = ["auto", "winograd", "winograd2", "winograd4", "im2col"];
 
@@ -173,31 +174,42 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
   }
 }
 
-// ---- the weight gradient: F(2x2, 3x3) (assembly/winograd_dw.ts) ----
+// ---- the weight gradient: F(2x2, 3x3) and F(4x4, 3x3) (assembly/winograd_dw.ts) ----
 
-/** Whether the weight gradient of g runs by Winograd F(2x2, 3x3): where the forward could (a 3x3
- *  kernel, stride 1, dilation 1, one group) unless conv3x3 is "im2col" ("winograd", "winograd2"
- *  and "winograd4" all take F(2x2, 3x3) here); under "auto" only where bench/winograd.mjs
- *  measured it faster than im2col's weight gradient (docs/performance.md): 16 channels or more
- *  each way (CIFAR ResNet-20's 16@32x32 at batch 128, two threads: 10.2 -> 8.1 ms; 0.85x before
- *  the transformed patches' points were spread over L1's sets, V_PAD), 96 tiles or more in
- *  the batch (ResNet-18's 512@7x7 at batch 4, 64 tiles: 0.86x) and at most 512 x 512 channels
- *  (512@7x7: 1.05x at batch 6, 1.19x at 16, 1.32x at 32, with blocks of 128 x 132 channels;
- *  with blocks half that size, which redid the transforms twice as often, 1.03x at 16). A function
- *  of the batch too: unlike the forward, a weight gradient sums over the batch anyway. */
-export function winogradWeightApplies(eng: Engine, g: ConvGeometry): boolean {
-  if (!winogradFits(eng, g) || g.N === 0) return false;
-  if (eng.conv3x3 !== "auto") return true;
-  const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
-  return Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS;
+/** The output tile m of the Winograd weight gradient of g (2: F(2x2, 3x3), 4: F(4x4, 3x3)), or 0
+ *  for im2col's: where the forward could run by Winograd (a 3x3 kernel, stride 1, dilation 1,
+ *  one group) unless conv3x3 is "im2col"; "winograd2" and "winograd4" force their tile,
+ *  "winograd" takes "auto"'s tile or F(2x2). "auto" (bench/winograd.mjs and docs/performance.md
+ *  measured each against the others, two threads):
+ *  - Winograd where it was measured faster than im2col's weight gradient: 16 channels or more
+ *    each way (CIFAR ResNet-20's 16@32x32 at batch 128: 10.2 -> 8.1 ms by F(2x2); 0.85x before
+ *    the transformed patches' points were spread over L1's sets, V_PAD), 96 tiles of 2x2 or
+ *    more in the batch (ResNet-18's 512@7x7 at batch 4, 64 tiles: 0.86x) and at most 512 x 512
+ *    channels (512@7x7 by F(2x2): 1.05x at batch 6, 1.19x at 16, 1.32x at 32);
+ *  - F(4x4) where the batch has 96 tiles of 4x4 or more (1.14-1.62x F(2x2)'s speed on ResNet-20's
+ *    and ResNet-18's layers from 98 tiles on; 0.85-0.97x at 64: 512@7x7 at batch 16, 256@14x14
+ *    at batch 4, 64@8x8 at batch 16), else F(2x2). F(4x4)'s rounding is 8-17x im2col's (its G
+ *    has 1/6 and 1/24) where F(2x2)'s is im2col's; it reaches only this weight gradient, linearly
+ *    (no ReLU mask moves), and a ResNet-20 training step with it on every 3x3 layer stayed
+ *    within 2.8-3.3x its exact path's one-ulp sensitivity (median of five seeds; with F(2x2)
+ *    2.7x; test/winograd.test.mjs holds the default path to 10x).
+ *  A function of the batch too: unlike the forward, a weight gradient sums over the batch anyway. */
+export function winogradWeightTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
+  if (!winogradFits(eng, g) || g.N === 0) return 0;
+  if (eng.conv3x3 === "winograd2") return 2;
+  if (eng.conv3x3 === "winograd4") return 4;
+  const tiles = (m: number) => g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
+  const auto = Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles(2) >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS;
+  if (!auto) return eng.conv3x3 === "winograd" ? 2 : 0;
+  return tiles(4) >= DW4_MIN_TILES ? 4 : 2;
 }
-const DW_MIN_CHANNELS = 16, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512;
+const DW_MIN_CHANNELS = 16, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512, DW4_MIN_TILES = 96;
 
-/** Floats of one chunk's transformed patches and output gradients (per thread): 16 points x
- *  (input channels + output channels of the item's blocks) x KC tiles. They are written once and
+/** Floats of one chunk's transformed patches and output gradients (per thread): T points (16 or
+ *  36) x (input channels + output channels of the item's blocks) x KC tiles. They are written once and
  *  packed once, so they need not stay in L1. */
 const DW_CHUNK_FLOATS = 1 << 18;
-/** Floats of all ranges' partial sums together at most (each range: 16 x O x C). */
+/** Floats of all ranges' partial sums together at most (each range: T x O x C). */
 const DW_PARTIAL_FLOATS = 1 << 22;
 /** Channels per block at most (128 inputs, 132 outputs): a chunk then holds at least 60 tiles
  *  (KC). Every block transforms its chunk's patches and output gradients again for its share of
@@ -205,13 +217,13 @@ const DW_PARTIAL_FLOATS = 1 << 22;
  *  threads at batch 16, 512@7x7 51.8 (now 42.6), 256@14x14 46.1 (38.0), 128@28x28 39.3 (31.8). */
 const DW_BLOCK_SLIVERS = 16, DW_BLOCK_STRIPS = 22;
 
-/** dw = the weight gradient of the convolution g for input x and output gradient dy, by F(2x2,
- *  3x3): the tiles in chunks of KC, NCH ranges of chunks summed apart and added in order, items
+/** dw = the weight gradient of the convolution g for input x and output gradient dy, by F(m x m,
+ *  3x3), m = 2 or 4: the tiles in chunks of KC, NCH ranges of chunks summed apart and added in order, items
  *  = ranges x blocks of output-channel strips x blocks of input channels. All of them functions
  *  of the shapes only (KC and NCH group the sums). */
-export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number): void {
-  const T = 16;
-  const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
+export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number, m: 2 | 4): void {
+  const T = (m + 2) ** 2;
+  const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
   const S = Math.ceil(g.O / MR), NSL = Math.ceil(g.C / NR);
   const OBN = Math.ceil(S / DW_BLOCK_STRIPS), CBN = Math.ceil(NSL / DW_BLOCK_SLIVERS);
   const OBMAX = Math.ceil(S / OBN) * MR, CBMAX = Math.ceil(NSL / CBN) * NR;
@@ -225,8 +237,9 @@ export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: 
   const geo = eng.alloc(68, "conv geometry");
   try {
     new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
-    eng.run("f32_winograd_dw", [geo, x, dy, part, NCH, KC, OBN, CBN, scratch, bytes], tiles * T * g.C * g.O);
-    eng.run("f32_winograd_dw_finish", [part, NCH, g.O, g.C, dw], g.O * g.C * T * NCH);
+    eng.run("f32_winograd_dw", [geo, x, dy, part, NCH, KC, OBN, CBN, m, scratch, bytes], tiles * T * g.C * g.O);
+    // the finish's scratch: 1 KB per thread (four channels' 36 points, 18 column sums, 9 taps)
+    eng.run("f32_winograd_dw_finish", [part, NCH, g.O, g.C, dw, m, eng.scratch(1024)], g.O * g.C * T * NCH);
   } finally {
     eng.release(geo);
     eng.release(part);
