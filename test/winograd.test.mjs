@@ -224,7 +224,8 @@ test("an empty batch through every Winograd path: empty outputs, a zero weight g
 // both kernel builds (which one init() picks is a start-up timing); F(4,3) forced onto every
 // layer (the 16-channel stage and the 3-channel stem too) must fail the same test (its median
 // ratio measured 2,800 and more), so the bound tells them apart. The default path runs the
-// 16-channel stage's input and weight gradients by Winograd (at batch 8 too) and its forwards
+// 16-channel stage's input and weight gradients by Winograd (at batch 8 too; the weight
+// gradients of the 16@32x32 and 32@16x16 layers by F(4,3): 96+ tiles of 4x4) and its forwards
 // by im2col: with those forwards on F(4,3) too its median measured 2,780x (relaxed) and 5,630x.
 for (const build of ["relaxed", "simd"])
   test(`a ResNet-20 training step on the default path, ${build} build: median distance to the exact path within 10x its own one-ulp sensitivity over five seeds; F(4,3) everywhere is not`, async () => {
