@@ -45,41 +45,23 @@ function aTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
   v128.store(d + 5 * ds, y3);
 }
 
-// @ts-ignore: decorator
-@inline function zRow(u: v128, v: v128, z: usize, ts: usize): void {
-  v128.store(z, u);
-  v128.store(z + ts, f32x4.add(u, v));
-  v128.store(z + 2 * ts, f32x4.sub(u, v));
-  v128.store(z + 3 * ts, f32x4.neg(v));
-}
-
 /** Z = A dY A^T of four tiles (lanes; origins in org as tileOrigins writes them) of output
  *  channel o, dY zero past the HO x WO map: point (i, j) at z + (i*(m + 2) + j)*ts bytes. The
  *  tiles' m x m outputs go to buf first ((i, j) at buf + (i*m + j)*16), A's columns then rows
  *  through buf + m*m*16 (buf: (m*m + 6*m) vectors). */
 function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO: i32, PH: i32, PW: i32, z: usize, ts: usize,
   m: i32, buf: usize): void {
-  if (m == 2 && row) {
-    // F(2x2), four whole tiles side by side (most): two rows of 8 outputs, even and odd columns
-    // apart, and A in registers: rows (y0), (y0 + y1), (y0 - y1), (-y1), each row (u, v) -> (u,
-    // u + v, u - v, -v) (the same operations as aTransform's, so the same bits)
-    const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
-    const r0 = dy + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2), r1 = r0 + (<usize>WO << 2);
-    const a0 = v128.load(r0), a1 = v128.load(r0, 16), b0 = v128.load(r1), b1 = v128.load(r1, 16);
-    const y00 = f32x4.shuffle(a0, a1, 0, 2, 4, 6), y01 = f32x4.shuffle(a0, a1, 1, 3, 5, 7);
-    const y10 = f32x4.shuffle(b0, b1, 0, 2, 4, 6), y11 = f32x4.shuffle(b0, b1, 1, 3, 5, 7);
-    zRow(y00, y01, z, ts);
-    zRow(f32x4.add(y00, y10), f32x4.add(y01, y11), z + 4 * ts, ts);
-    zRow(f32x4.sub(y00, y10), f32x4.sub(y01, y11), z + 8 * ts, ts);
-    zRow(f32x4.neg(y10), f32x4.neg(y11), z + 12 * ts, ts);
-    return;
-  }
   if (row) {
-    // F(4x4), four whole tiles side by side: each of their 4 rows is 16 consecutive outputs
+    // four whole tiles side by side: each of their m rows is 4m consecutive outputs
     const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
     let r = dy + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
-    for (let i = 0; i < 4; i++) {
-      transpose4(v128.load(r), v128.load(r, 16), v128.load(r, 32), v128.load(r, 48), buf + (<usize>(i * 4) << 4));
+    for (let i = 0; i < m; i++) {
+      const d = buf + (<usize>(i * m) << 4);
+      if (m == 2) {
+        const a0 = v128.load(r), a1 = v128.load(r, 16);
+        v128.store(d, f32x4.shuffle(a0, a1, 0, 2, 4, 6));
+        v128.store(d, f32x4.shuffle(a0, a1, 1, 3, 5, 7), 16);
+      } else transpose4(v128.load(r), v128.load(r, 16), v128.load(r, 32), v128.load(r, 48), d);
       r += <usize>WO << 2;
     }
   } else {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // 3x3 stride-1 convolutions: the im2col path against Winograd F(2x2,3x3) and F(4x4,3x3), forward
-// and input gradient, and the weight gradient by im2col against F(2x2,3x3) (the only tile the
-// weight gradient uses), on VGG / ResNet layer shapes, 1 and 2 threads (timed interleaved,
+// and input gradient, and the weight gradient by im2col against F(2x2,3x3) and F(4x4,3x3), on
+// VGG / ResNet layer shapes, 1 and 2 threads (timed interleaved,
 // medians), and each path's error against a float64 reference on sampled outputs (sampled
 // weight-gradient entries for dW). docs/performance.md keeps the results.
 // --k5: 5x5 stride-1 convolutions instead (padding 2): im2col against F(2x2,5x5), forward and
@@ -95,9 +95,9 @@ for (const threads of threadsArg.split(",").map(Number)) {
   await sn.init({ threads });
   const eng = sn.engine();
   console.log(`\n${threads} thread(s), build ${eng.info.build}: ms per call (median wall time; on 1 thread the process's CPU time in brackets, less moved by other load), error = max|y - ref| / max|ref|`);
-  const dwModes = k5 ? [] : ["im2col", "winograd2"];
-  console.log(["layer", ...modes.map((m) => `fwd ${m}`), ...modes.map((m) => `dx ${m}`), ...(k5 ? [] : ["dW im2col", "dW F(2,3)"]),
-    ...(withError ? [...modes.map((m) => `err ${m}`), ...(k5 ? [] : ["dW err im2col", "dW err F(2,3)"])] : [])].join(" | "));
+  const dwModes = k5 ? [] : ["im2col", "winograd2", "winograd4"];
+  console.log(["layer", ...modes.map((m) => `fwd ${m}`), ...modes.map((m) => `dx ${m}`), ...(k5 ? [] : ["dW im2col", "dW F(2,3)", "dW F(4,3)"]),
+    ...(withError ? [...modes.map((m) => `err ${m}`), ...(k5 ? [] : ["dW err im2col", "dW err F(2,3)", "dW err F(4,3)"])] : [])].join(" | "));
   for (const L of layers) {
     const [name, N, C, H, W, O] = L;
     const xd = randn(N * C * H * W, 1), wd = randn(O * C * K * K, 2).map((v) => v / Math.sqrt(C * K * K));

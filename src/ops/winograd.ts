@@ -179,31 +179,27 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
 /** The output tile m of the Winograd weight gradient of g (2: F(2x2, 3x3), 4: F(4x4, 3x3)), or 0
  *  for im2col's: where the forward could run by Winograd (a 3x3 kernel, stride 1, dilation 1,
  *  one group) unless conv3x3 is "im2col"; "winograd2" and "winograd4" force their tile,
- *  "winograd" takes "auto"'s tile or F(2x2). "auto" (bench/winograd.mjs and docs/performance.md
- *  measured each against the others, two threads):
- *  - Winograd where it was measured faster than im2col's weight gradient: 16 channels or more
- *    each way (CIFAR ResNet-20's 16@32x32 at batch 128: 10.2 -> 8.1 ms by F(2x2); 0.85x before
- *    the transformed patches' points were spread over L1's sets, V_PAD), 96 tiles of 2x2 or
- *    more in the batch (ResNet-18's 512@7x7 at batch 4, 64 tiles: 0.86x) and at most 512 x 512
- *    channels (512@7x7 by F(2x2): 1.05x at batch 6, 1.19x at 16, 1.32x at 32);
- *  - F(4x4) where the batch has 96 tiles of 4x4 or more (1.14-1.62x F(2x2)'s speed on ResNet-20's
- *    and ResNet-18's layers from 98 tiles on; 0.85-0.97x at 64: 512@7x7 at batch 16, 256@14x14
- *    at batch 4, 64@8x8 at batch 16), else F(2x2). F(4x4)'s rounding is 8-17x im2col's (its G
- *    has 1/6 and 1/24) where F(2x2)'s is im2col's; it reaches only this weight gradient, linearly
- *    (no ReLU mask moves), and a ResNet-20 training step with it on every 3x3 layer stayed
- *    within 2.8-3.3x its exact path's one-ulp sensitivity (median of five seeds; with F(2x2)
- *    2.7x; test/winograd.test.mjs holds the default path to 10x).
- *  A function of the batch too: unlike the forward, a weight gradient sums over the batch anyway. */
+ *  "winograd" takes "auto"'s tile, or F(2x2) where "auto" would not take Winograd. "auto":
+ *  Winograd where it was measured faster than im2col's weight gradient (bench/winograd.mjs,
+ *  docs/performance.md): 16 channels or more each way (CIFAR ResNet-20's 16@32x32 at batch 128:
+ *  10.2 -> 8.1 ms by F(2x2)), 96 tiles of 2x2 or more in the batch (ResNet-18's 512@7x7 at batch
+ *  4, 64 tiles: 0.86x) and at most 512 x 512 channels; there F(4x4), measured 1.0-2.0x F(2x2)'s
+ *  speed on every such shape from 24 tiles of 4x4 to 8,192 (ResNet-20's, ResNet-18's and others,
+ *  docs/performance.md "Winograd F(4x4,3x3) for the weight gradient"). F(4x4)'s rounding is
+ *  8-17x im2col's (its G has 1/6 and 1/24; F(2x2)'s is im2col's); it reaches only this weight
+ *  gradient, linearly (no ReLU mask moves), and a ResNet-20 training step with it stays within
+ *  2.7-3.3x its exact path's one-ulp sensitivity (median of five seeds; with F(2x2) 2.7x;
+ *  test/winograd.test.mjs holds the default path to 10x). A function of the batch too: unlike
+ *  the forward, a weight gradient sums over the batch anyway. */
 export function winogradWeightTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
   if (!winogradFits(eng, g) || g.N === 0) return 0;
   if (eng.conv3x3 === "winograd2") return 2;
   if (eng.conv3x3 === "winograd4") return 4;
-  const tiles = (m: number) => g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
-  const auto = Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles(2) >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS;
-  if (!auto) return eng.conv3x3 === "winograd" ? 2 : 0;
-  return tiles(4) >= DW4_MIN_TILES ? 4 : 2;
+  const tiles = g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2);
+  if (Math.min(g.C, g.O) >= DW_MIN_CHANNELS && tiles >= DW_MIN_TILES && g.C * g.O <= DW_MAX_FILTERS) return 4;
+  return eng.conv3x3 === "winograd" ? 2 : 0;
 }
-const DW_MIN_CHANNELS = 16, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512, DW4_MIN_TILES = 96;
+const DW_MIN_CHANNELS = 16, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512;
 
 /** Floats of one chunk's transformed patches and output gradients (per thread): T points (16 or
  *  36) x (input channels + output channels of the item's blocks) x KC tiles. They are written once and
@@ -227,8 +223,14 @@ export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: 
   const S = Math.ceil(g.O / MR), NSL = Math.ceil(g.C / NR);
   const OBN = Math.ceil(S / DW_BLOCK_STRIPS), CBN = Math.ceil(NSL / DW_BLOCK_SLIVERS);
   const OBMAX = Math.ceil(S / OBN) * MR, CBMAX = Math.ceil(NSL / CBN) * NR;
-  const KC = Math.max(8, Math.min(256, Math.floor(DW_CHUNK_FLOATS / (T * (OBMAX + CBMAX)) / 4) * 4));
-  const chunks = Math.ceil(tiles / KC);
+  // chunks of about equal size, at most KCMAX tiles, and at least 4 (of 16 tiles or more) where
+  // the tiles allow, so that a small batch still makes items for the threads (a function of the
+  // shapes only). With chunks of KCMAX a last chunk of a few tiles left its range's item short
+  // while another ran a full one (F(4x4), 64@8x8 at batch 16: 56 + 8 tiles, 0.79x F(2x2)), and
+  // up to KCMAX tiles were one item on one thread (at batch 12: 0.88x)
+  const KCMAX = Math.max(8, Math.min(256, Math.floor(DW_CHUNK_FLOATS / (T * (OBMAX + CBMAX)) / 4) * 4));
+  const chunks = Math.max(Math.ceil(tiles / KCMAX), Math.min(4, Math.floor(tiles / 16)), 1);
+  const KC = Math.ceil(tiles / chunks / 4) * 4;
   const NCH = Math.max(1, Math.min(chunks, 8, Math.floor(DW_PARTIAL_FLOATS / (T * g.O * g.C))));
   const floats = T * ((CBMAX + OBMAX) * KC + 2 * V_PAD) + MR * KC + CBMAX * KC + MR * NR + 16 + 3 * T * 4;
   const bytes = Math.ceil((floats * 4) / 64) * 64;
