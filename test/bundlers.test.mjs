@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { pathToFileURL } from "node:url";
 import * as sn from "../dist/index.js";
 import { launchBrowser } from "./browser/launch.mjs";
 
@@ -185,6 +186,23 @@ test("dist/browser.js: no node: import and no import() at all; with one .wasm un
   const wasmGz = Math.max(...WASM.map((f) => gzipSync(readFileSync(join(root, "dist", f)), { level: 9 }).length));
   console.log(`bundlers: dist/browser.js ${(js.length / 1024).toFixed(0)} KB, gzipped ${(jsGz / 1024).toFixed(1)} KB, + one .wasm ${(wasmGz / 1024).toFixed(1)} KB gzipped`);
   assert.ok(jsGz + wasmGz < 150 * 1024, `${jsGz} + ${wasmGz} bytes gzipped`);
+});
+
+test("dist/browser.js: its identifiers are minified, its functions' and classes' names kept (stack traces, printed modules)", async () => {
+  // (this build fetches its .wasm, which Node's fetch cannot do from a file: no init here; its
+  // workers, whose code is the text of functions in the bundle, start in the pages above)
+  const sn = await import(pathToFileURL(join(root, "dist/browser.js")).href);
+  for (const name of ["Conv2d", "Linear", "BatchNorm2d", "Sequential"]) assert.is(sn.nn[name].name, name);
+  assert.is(sn.GpuError.name, "GpuError");
+  // a library function's own name in an error's stack
+  let stack = "";
+  try {
+    sn.tensor([1], [1], { requiresGrad: true });
+  } catch (e) {
+    stack = e.stack;
+  }
+  assert.match(stack, /\n\s+at checkEngine \(/);
+  assert.match(readFileSync(join(root, "dist/browser.js"), "utf8").slice(0, 200), /^var [A-Za-z_$]{1,3}=Object\.defineProperty;/, "identifiers minified");
 });
 
 test("Node: the installed package resolves to dist/index.js and runs", () => {

@@ -134,6 +134,21 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
 
 /** Node: the supervisor's body (see Pool.startNode), shipped as text like workerMain. It starts
  *  the compute workers, reports when all are ready, and marks any that exits dead. */
+/** The workers run the text of workerMain and supervisorMain. A bundle built with esbuild's
+ *  keepNames (the browser build: identifiers minified, functions' names kept, tools/build.mjs)
+ *  names their inner functions through a module-level helper, `h(fn, "name")` under whatever
+ *  name the minifier gave it, which a worker does not have: this finds that name in a probe's
+ *  own text and defines the helper for the worker (nothing where the text has no such call). */
+function namePrelude(): string {
+  const probe = () => {
+    const inner = () => 0;
+    return inner;
+  };
+  // (an app's minifier may requote the string: "inner", 'inner' or `inner`)
+  const m = /([A-Za-z_$][\w$]*)\(\s*\(\)\s*=>\s*0\s*,\s*["'`]inner["'`]\s*\)/.exec(probe.toString());
+  return m ? `var ${m[1]}=(f,n)=>Object.defineProperty(f,"name",{value:n,configurable:true});` : "";
+}
+
 function supervisorMain(CTRL: number, nodeRequire: any) {
   const { parentPort, Worker } = nodeRequire("node:worker_threads");
   const workers: any[] = [];
@@ -214,7 +229,7 @@ export class Pool {
     if (nth > MAX_THREADS) throw new RangeError(`simdnet: at most ${MAX_THREADS} threads (asked for ${nth})`);
     const pool = new Pool(memory, nth, names);
     // `require` is passed in from the worker's own scope (text the bundler does not rewrite)
-    const src = `(${workerMain.toString()})(${CTRL}, ${ARGS}, ${MSG}, ${MSG_LEN}, typeof require === "function" ? require : null);`;
+    const src = `${namePrelude()}(${workerMain.toString()})(${CTRL}, ${ARGS}, ${MSG}, ${MSG_LEN}, typeof require === "function" ? require : null);`;
     try {
       if (isNode) await pool.startNode(module, src, startTimeoutMs);
       else await pool.startBrowser(module, src, startTimeoutMs);
@@ -232,7 +247,7 @@ export class Pool {
    *  and wakes the caller, without the dying worker's cooperation. */
   private async startNode(module: WebAssembly.Module, src: string, timeoutMs: number) {
     const { Worker } = await nodeWorkerThreads();
-    const sup = `(${supervisorMain.toString()})(${CTRL}, require);`;
+    const sup = `${namePrelude()}(${supervisorMain.toString()})(${CTRL}, require);`;
     // the workers' code is CommonJS text (it uses require): a parent started with
     // --input-type=module (node -e with ESM) must not pass that on, or eval would take it as ESM
     // (execArgv given at all is checked flag by flag: --expose-gc, say, is refused; so only then)
