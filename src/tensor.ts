@@ -267,9 +267,22 @@ function checkShape(op: string, shape: Shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: bad shape ${shapeStr(shape)}: sizes must be integers >= 0`);
 }
 
+/** The factories' last argument is the engine to make the tensor on (sn.engine(),
+ *  sn.gpuEngine()). A plain object there is usually PyTorch's `requires_grad=True` or a device
+ *  option: say what to write instead rather than fail inside the allocator. */
+function checkEngine(op: string, eng: unknown): void {
+  if (eng !== null && typeof eng === "object" && typeof (eng as any).alloc === "function") return;
+  const got = eng === null ? "null" : typeof eng === "object" ? `an object with keys {${Object.keys(eng as object).join(", ")}}` : `${typeof eng} ${JSON.stringify(eng) ?? String(eng)}`;
+  let hint = "";
+  if (eng !== null && typeof eng === "object" && ("requiresGrad" in eng || "requires_grad" in eng)) hint = "; for a tensor that records gradients write .requireGrad() after it";
+  else if (typeof eng === "string" || (eng !== null && typeof eng === "object" && "device" in eng)) hint = `; to put a tensor on a device write .to("webgpu") after it`;
+  throw new Error(`${op}: the last argument is the engine to make the tensor on (sn.engine() or sn.gpuEngine()), got ${got}${hint}`);
+}
+
 /** An uninitialised tensor. */
 export function empty(shape: Shape, eng: Engine = currentEngine()): Tensor {
   checkShape("empty", shape);
+  checkEngine("empty", eng);
   const n = sizeOf(shape);
   const ptr = eng.alloc(n * 4, `tensor ${shapeStr(shape)}`);
   const st = new Storage(eng, ptr, n * 4);
@@ -280,6 +293,7 @@ export function empty(shape: Shape, eng: Engine = currentEngine()): Tensor {
 
 export function zeros(shape: Shape, eng: Engine = currentEngine()): Tensor {
   checkShape("zeros", shape);
+  checkEngine("zeros", eng);
   return full(shape, 0, eng);
 }
 
@@ -309,6 +323,7 @@ export function _setGpuFill(f: typeof gpuFill) {
 export function full(shape: Shape, value: number, eng: Engine = currentEngine()): Tensor {
   checkShape("full", shape);
   if (typeof value !== "number") throw new Error(`full: value must be a number, got ${typeof value}`);
+  checkEngine("full", eng);
   const t = empty(shape, eng);
   if ((eng as any).device === "webgpu") gpuFill!(eng as any, t.ptr, t.size, value);
   else t.data.fill(value);
@@ -317,6 +332,7 @@ export function full(shape: Shape, value: number, eng: Engine = currentEngine())
 
 export function ones(shape: Shape, eng?: Engine): Tensor {
   checkShape("ones", shape);
+  if (eng !== undefined) checkEngine("ones", eng);
   return full(shape, 1, eng);
 }
 
@@ -346,6 +362,7 @@ export function tensor(values: ArrayLike<number> | number[][] | any, shape?: Sha
   const s = shape ?? inferred;
   checkShape("tensor", s);
   if (sizeOf(s) !== flat.length) throw new Error(`tensor: ${flat.length} values do not fill shape ${shapeStr(s)}`);
+  checkEngine("tensor", eng);
   const t = empty(s, eng);
   if ((eng as any).device === "webgpu") (eng as any as GpuEngine).write(t.ptr, Float32Array.from(flat));
   else t.data.set(flat);

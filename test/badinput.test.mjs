@@ -162,7 +162,22 @@ test("tensor factories: negative, fractional, NaN and infinite sizes, and a shap
   assert.throws(() => sn.tensor([1, 2, 3], [2, 2]), /tensor: 3 values do not fill shape \[2,2\]/);
   assert.throws(() => sn.tensor(5), /tensor: values must be an array or a typed array of numbers, got number/);
   assert.throws(() => sn.tensor(null), /tensor: values must be an array or a typed array of numbers, got null/);
+  // the last argument is an engine: PyTorch's habits (requires_grad, a device) get a clear error
+  // saying what to write, not a failure inside the allocator
+  const engineArg = /: the last argument is the engine to make the tensor on \(sn\.engine\(\) or sn\.gpuEngine\(\)\), got /;
+  assert.throws(() => sn.tensor([1, 2], [2], { requiresGrad: true }),
+    (e) => e.message === "tensor: the last argument is the engine to make the tensor on (sn.engine() or sn.gpuEngine()), got an object with keys {requiresGrad}; for a tensor that records gradients write .requireGrad() after it");
+  assert.throws(() => sn.zeros([2], { device: "webgpu" }), (e) => /^zeros: /.test(e.message) && engineArg.test(e.message) && e.message.endsWith('write .to("webgpu") after it'));
+  assert.throws(() => sn.full([2], 1, "webgpu"), (e) => e.message.startsWith("full: ") && e.message.includes('got string "webgpu"; to put a tensor on a device write .to("webgpu") after it'));
+  assert.throws(() => sn.ones([2], 5), (e) => e.message.startsWith("ones: ") && engineArg.test(e.message) && e.message.endsWith("got number 5"));
+  assert.throws(() => sn.empty([2], null), (e) => e.message.startsWith("empty: ") && e.message.endsWith("got null"));
   assert.is(sn.engine().memoryStats().live, live, "nothing allocated");
+  // the engine itself (and an explicit undefined: the current one) is still taken
+  sn.tidy(() => {
+    assert.equal(sn.tensor([1, 2], [2], sn.engine()).toArray(), new Float32Array([1, 2]));
+    assert.equal(sn.zeros([2], undefined).toArray(), new Float32Array([0, 0]));
+    assert.equal(sn.ones([2], undefined).toArray(), new Float32Array([1, 1]));
+  });
 });
 
 test("harness: an error after a kernel ran, or after an allocation, or not naming the op, is caught", () => {
