@@ -1,6 +1,7 @@
 // Reverse-mode differentiation over a tape of op applications (micrograd's idea: each op
 // records its inputs and its backward; gradients accumulate, so fan-out is right).
 import { Tensor, _setBackward, keep, shapeStr, full } from "./tensor.js";
+import { badArgument } from "./options.js";
 
 export interface Node {
   op: string;
@@ -24,6 +25,7 @@ export function isTraining(): boolean {
 
 /** Run fn without recording anything for backward (inference). */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== "function") badArgument("noGrad", "its argument", "a function", fn);
   const prev = gradEnabled;
   gradEnabled = false;
   try {

@@ -47,6 +47,7 @@ export interface CheckOptionsExtra {
  *   fit: unknown option 'epoch' (did you mean 'epochs'?); fit takes epochs, batchSize, ...
  */
 export function checkOptions(where: string, opts: unknown, known: readonly string[], extra: CheckOptionsExtra = {}): void {
+  if (typeof where !== "string" || !Array.isArray(known)) badArgument("checkOptions", "(where, opts, known)", "a name, the options and the list of known keys", [where, opts, known]);
   if (opts === undefined) return;
   const noun = extra.noun ?? "option";
   const Err = extra.error ?? Error;
@@ -72,6 +73,12 @@ export function keysOf<T>(keys: { [K in keyof Required<T>]: true }): readonly st
   return Object.keys(keys);
 }
 
+/** An argument of the wrong kind, said plainly before anything is done with it (instead of
+ *  whatever reading a property of it would throw). */
+export function badArgument(where: string, what: string, expected: string, v: unknown): never {
+  throw new Error(`${where}: ${what} must be ${expected}, got ${describe(v)}`);
+}
+
 /** A value in an error message: short, and safe for anything (cycles, deep nesting, a tensor
  *  where a number belongs: never serialised). */
 export function describe(v: unknown): string {
@@ -79,5 +86,5 @@ export function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v.length > 40 ? v.slice(0, 40) + "..." : v);
   if (Array.isArray(v)) return v.length <= 8 && v.every((x) => typeof x === "number") ? `[${v.join(", ")}]` : `an array of ${v.length}`;
   if (typeof v === "object" && Array.isArray((v as any).shape) && typeof (v as any).device === "string") return `a tensor [${(v as any).shape.join(", ")}] on ${(v as any).device}`;
-  return typeof v === "object" ? "an object" : typeof v;
+  return typeof v === "object" ? "an object" : typeof v === "function" ? "a function" : typeof v;
 }

@@ -13,7 +13,7 @@ import { Tensor, tensor, tidy } from "./tensor.js";
 import { noGrad } from "./autograd.js";
 import { engine, type Engine } from "./engine/engine.js";
 import { matmul } from "./ops/linalg.js";
-import { checkOptions } from "./options.js";
+import { checkOptions, badArgument } from "./options.js";
 
 export interface ProfileOptions {
   /** The GFLOP/s that "% of peak" divides by: true (default) measures it once per engine (an
@@ -384,6 +384,7 @@ function table(head: string[], rows: string[][], right: boolean[]): string[] {
 
 /** The profile as text: a header, the ops table (largest first) and the layers table. */
 export function formatProfile(p: Profile): string {
+  if (p === null || typeof p !== "object" || !Array.isArray(p.ops) || !Array.isArray(p.layers)) badArgument("formatProfile", "its argument", "what profile() returns", p);
   const peak = p.peakGflops === null ? "no peak measured" : `peak ${p.peakGflops.toFixed(1)} GFLOP/s (${p.peakSource})`;
   const out = [`Profile: ${ms(p.totalMs)} ms in all, ${ms(p.opsMs)} ms in ops (${share(p.totalMs > 0 ? p.opsMs / p.totalMs : null)}); ${p.threads} thread${p.threads > 1 ? "s" : ""}; ${peak}`];
   const opRows = p.ops.map((r) => [r.op, r.phase, r.path || "-", r.device, String(r.calls), ms(r.ms), share(p.totalMs > 0 ? r.ms / p.totalMs : null), rate(r.gflops), share(r.ofPeak)]);

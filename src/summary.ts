@@ -2,6 +2,7 @@
 // field, worked out from the shapes alone (nothing runs), plus totals; as data and as a table.
 import { Module, ModuleError, type SummaryRow, type Flow } from "./nn/module.js";
 import { shapeStr } from "./tensor.js";
+import { badArgument } from "./options.js";
 
 export interface ModelSummary {
   inputShape: number[];
@@ -50,6 +51,7 @@ const num = (n: number) => n.toLocaleString("en-US");
 const dims = (shape: number[]) => shape.slice(1).join("x");
 
 export function formatSummary(s: ModelSummary): string {
+  if (s === null || typeof s !== "object" || !Array.isArray(s.rows)) badArgument("formatSummary", "its argument", "what summary() returns", s);
   const head = ["Layer", "Type", "Output", "Params", "Mult-adds", "RF"];
   const body = s.rows.map((r) => [r.name || "(model)", r.layer, dims(r.outputShape), r.params ? num(r.params) : "-", r.macs ? num(r.macs) : "-", `${r.rf[0]}x${r.rf[1]}`]);
   const all = [head, ...body];

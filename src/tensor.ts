@@ -3,6 +3,7 @@
 import { engine as currentEngine, type Engine } from "./engine/engine.js";
 import type { Node } from "./autograd.js";
 import type { GpuEngine } from "./webgpu/engine.js";
+import { badArgument } from "./options.js";
 
 export type Shape = readonly number[];
 /** Where a tensor's values live: the wasm engine's memory, or the WebGPU engine's buffer. */
@@ -53,7 +54,8 @@ const registry = new FinalizationRegistry<{ engine: Engine; ptr: number; storage
 const scopes: Set<Storage>[] = [];
 
 export function shapeStr(shape: Shape): string {
-  return `[${shape.join(",")}]`;
+  // (used in error messages: never itself the error)
+  return Array.isArray(shape) ? `[${shape.join(",")}]` : String(shape);
 }
 
 export function sizeOf(shape: Shape): number {
@@ -371,6 +373,7 @@ export function tensor(values: ArrayLike<number> | number[][] | any, shape?: Sha
 
 /** Run fn; free every tensor made inside except those returned (or nested in the result). */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== "function") badArgument("tidy", "its argument", "a function", fn);
   const scope = new Set<Storage>();
   scopes.push(scope);
   let result: T;
@@ -403,6 +406,7 @@ export function tidy<T>(fn: () => T): T {
 
 /** Keep a tensor made inside tidy() alive after it (parameters, running statistics). */
 export function keep<T extends Tensor>(t: T): T {
+  if (!(t instanceof Tensor)) badArgument("keep", "its argument", "a tensor", t);
   for (const s of scopes) s.delete(t.storage);
   return t;
 }

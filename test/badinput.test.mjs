@@ -209,5 +209,47 @@ test("harness: an error after a kernel ran, or after an allocation, or not namin
   }, /boom/);
 });
 
+// Every function the library exports, called with arguments of the wrong kind (none, null, an
+// empty object, a number, a string, a tensor followed by junk): a clear error from the library,
+// never a TypeError from inside it ("Cannot read properties of undefined", "x.map is not a
+// function"). Functions added later are covered without a line here.
+const NOT_PROBED = new Map([
+  // they start, stop or replace the engine this file runs on
+  ...["init", "dispose", "engine", "gpuEngine", "setWasmPath"].map((n) => [n, "engine lifetime"]),
+  // they write files named by their arguments, or read the network or datasets
+  ...["writeFileAtomic", "saveCheckpoint", "saveModel", "loadFashionMnist", "loadMnistDigits", "measurePeak"].map((n) => [n, "files or long work"]),
+  // kernel-level helpers the ops are built from: pointers and an engine as arguments, no checks
+  // on the hot path (the ops that call them check everything first)
+  ...["accumulateInto", "convForward", "convInput", "convWeight", "convEpiloguePass", "runGemm", "gemm", "packA", "packedABytes", "forwardSplit",
+    "linearTable", "nearestTable", "poolGeom", "upGeom", "conv2dGeometry", "convTranspose2dGeometry", "batchNormEvalParams", "sumTo", "defineOp"].map((n) => [n, "kernel-level"]),
+]);
+const internalError = /Cannot read prop|is not a function|is not iterable|undefined is not|null is not|Cannot convert|Cannot destructure|Maximum call stack|out of bounds|unreachable|The "[a-z]+" argument must be/i;
+
+test("every exported function: arguments of the wrong kind are a clear error, never a TypeError from inside", async () => {
+  const names = Object.keys(sn).filter((k) => typeof sn[k] === "function" && !/^[A-Z_]/.test(k) && !NOT_PROBED.has(k)).sort();
+  assert.ok(names.length > 60, `${names.length} functions probed`);
+  const x = sn.tensor([1, 2, 3, 4], [1, 1, 2, 2]);
+  const argSets = [[], [null], [{}], [5], ["x"], [[1, 2]], [x, null], [x, "bad"], [x, { bogus: 1 }], [x, x, { bogus: 1 }], [x, 5, 5]];
+  const problems = [];
+  for (const name of names)
+    for (const args of argSets) {
+      const shown = `${name}(${args.map((a) => (a === x ? "x" : JSON.stringify(a))).join(", ")})`;
+      let pending = null;
+      try {
+        sn.tidy(() => {
+          const r = sn[name](...args);
+          if (r && typeof r.then === "function") pending = r; // an async function's rejection is its error
+          return null;
+        });
+        if (pending) await pending;
+      } catch (e) {
+        if (!(e instanceof Error)) problems.push(`${shown}: threw ${String(e)}`);
+        else if (internalError.test(e.message)) problems.push(`${shown}: ${e.constructor.name}: ${e.message}`);
+      }
+    }
+  x.dispose();
+  assert.equal(problems, [], problems.slice(0, 10).join("\n"));
+});
+
 test.after(() => sn.dispose());
 test.run();

@@ -1,6 +1,6 @@
 // Images from RGBA pixels (a canvas's ImageData, a decoded PNG) to [1, C, H, W] tensors.
 import { tensor, type Tensor } from "../tensor.js";
-import { checkOptions, keysOf } from "../options.js";
+import { checkOptions, keysOf, badArgument } from "../options.js";
 
 export interface PixelsLike {
   data: ArrayLike<number>;
@@ -45,6 +45,7 @@ export function pixelsToArray(img: PixelsLike, opts: PixelOptions = {}): Float32
 
 /** An ImageData-like RGBA image as a [1, C, H, W] tensor. */
 export function fromPixels(img: PixelsLike, opts: PixelOptions = {}): Tensor {
+  if (img === null || typeof img !== "object") badArgument("fromPixels", "the image", "an ImageData-like { data, width, height }", img);
   checkOptions("fromPixels", opts, PIXEL_OPTIONS);
   const c = opts.channels ?? 3;
   return tensor(pixelsToArray(img, opts), [1, c, img.height, img.width]);

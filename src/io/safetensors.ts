@@ -59,6 +59,9 @@ const MAX_HEADER = 100_000_000;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+/** What a value is, for an error message (never its contents: it may be a whole file). */
+const kindOf = (v: unknown): string =>
+  v === null || v === undefined ? String(v) : Array.isArray(v) ? `an array of ${v.length}` : ArrayBuffer.isView(v) ? `a ${v.constructor.name}` : typeof v === "object" ? "an object" : typeof v;
 
 /** Read a safetensors file. Everything the header says is checked against the format's rules
  *  before any tensor is allocated, so a damaged file throws a SafetensorsError naming `what`,
@@ -67,6 +70,7 @@ export function parseSafetensors(bytes: Uint8Array, what = "safetensors file"): 
   const fail = (msg: string): never => {
     throw new SafetensorsError(`${what}: ${msg}`);
   };
+  if (!(bytes instanceof Uint8Array)) fail(`expected the file's bytes as a Uint8Array, got ${kindOf(bytes)}`);
   if (bytes.byteLength < 8) fail(`too short (${bytes.byteLength} bytes) to be safetensors`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // a u64: compared as a BigInt so that a length above 2^53 cannot round into range
@@ -131,7 +135,13 @@ export function parseSafetensors(bytes: Uint8Array, what = "safetensors file"): 
 }
 
 export function serializeSafetensors(tensors: Map<string, { shape: readonly number[]; data: Float32Array }> | Record<string, { shape: readonly number[]; data: Float32Array }>, metadata: Record<string, string> = {}): Uint8Array {
+  if (!(tensors instanceof Map) && !isObject(tensors))
+    throw new SafetensorsError(`serializeSafetensors: the tensors must be a Map or an object of name -> { shape, data }, got ${kindOf(tensors)}`);
+  if (!isObject(metadata)) throw new SafetensorsError(`serializeSafetensors: the metadata must be an object of strings, got ${kindOf(metadata)}`);
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  for (const [name, t] of entries)
+    if (!isObject(t) || !Array.isArray(t.shape) || !t.shape.every(isIndex) || !(t.data instanceof Float32Array))
+      throw new SafetensorsError(`serializeSafetensors: tensor '${name}' must be { shape: sizes, data: Float32Array }, got ${isObject(t) ? `{ shape: ${kindOf(t.shape)}, data: ${kindOf(t.data)} }` : kindOf(t)}`);
   // what the reader would refuse is refused here, before a file is written
   for (const [k, v] of Object.entries(metadata)) if (typeof v !== "string") throw new SafetensorsError(`serializeSafetensors: metadata '${k}' is ${JSON.stringify(v)}, not a string`);
   const header: any = { __metadata__: metadata };

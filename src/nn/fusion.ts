@@ -34,11 +34,13 @@ import { ReLU } from "./activation.js";
 import { conv2d_fused } from "../ops/fused.js";
 import { batchNormEvalParams } from "../ops/norm.js";
 import { engine } from "../engine/engine.js";
+import { badArgument } from "../options.js";
 
 let suppressed = 0;
 
 /** Runs fn with the automatic fusion off (exportOnnx's tracing: it records the layers' own ops). */
 export function withoutFusion<T>(fn: () => T): T {
+  if (typeof fn !== "function") badArgument("withoutFusion", "its argument", "a function", fn);
   suppressed++;
   try {
     return fn();

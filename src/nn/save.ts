@@ -3,7 +3,7 @@
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module, type ModuleConfig } from "./module.js";
 import { moduleFromConfig, unbuildableTypes, checkConfig } from "./config.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 import { nodeFs, nodePath } from "../platform/index.js";
 import { describe } from "./shapes.js";
 
@@ -19,6 +19,7 @@ export interface ModelFile {
 
 /** The state dict as safetensors bytes (float32; num_batches_tracked too). */
 export function weightsToSafetensors(model: Module, metadata: Record<string, string> = {}): Uint8Array {
+  if (!(model instanceof Module)) badArgument("weightsToSafetensors", "the model", "a Module", model);
   const sd = new Map([...model.stateDict()].map(([n, t]) => [n, { shape: t.shape, data: t.toArray() }]));
   return serializeSafetensors(sd, { format: "pt", ...metadata });
 }
@@ -26,6 +27,8 @@ export function weightsToSafetensors(model: Module, metadata: Record<string, str
 /** Load safetensors bytes into a model. Errors name the file and the tensor (missing,
  *  unexpected, wrong shape) or the header problem. */
 export function loadWeights(model: Module, bytes: Uint8Array, opts: { strict?: boolean; what?: string } = {}) {
+  if (!(model instanceof Module)) badArgument("loadWeights", "the model", "a Module", model);
+  if (!(bytes instanceof Uint8Array)) badArgument("loadWeights", "the file", "a Uint8Array of safetensors bytes", bytes);
   checkOptions("loadWeights", opts, ["strict", "what"]);
   const { strict = true, what = "weights" } = opts;
   const file = parseSafetensors(bytes, what);
@@ -37,6 +40,7 @@ export function loadWeights(model: Module, bytes: Uint8Array, opts: { strict?: b
 }
 
 export function modelConfig(model: Module, meta?: Record<string, unknown>): ModelFile {
+  if (!(model instanceof Module)) badArgument("modelConfig", "the model", "a Module", model);
   return { format: MODEL_FORMAT, version: 1, model: model.config(), ...(meta ? { meta } : {}) };
 }
 
@@ -68,7 +72,10 @@ export function modelFromConfig(json: string | ModelFile, what = "model config")
  *  description held to the weights: each layer's tensors must have the weight file's shapes, and
  *  the build may take no more memory than the weights justify, so a damaged or hostile
  *  description fails (naming the file, the layer and the shapes) before it allocates more. */
-export function modelFromBytes(config: string | Uint8Array, weights: Uint8Array, { configName = "model.json", weightsName = "model.safetensors" }: { configName?: string; weightsName?: string } = {}): { model: Module; meta: Record<string, unknown> } {
+export function modelFromBytes(config: string | Uint8Array, weights: Uint8Array, opts: { configName?: string; weightsName?: string } = {}): { model: Module; meta: Record<string, unknown> } {
+  checkOptions("modelFromBytes", opts, ["configName", "weightsName"]);
+  const { configName = "model.json", weightsName = "model.safetensors" } = opts;
+  if (typeof config !== "string" && !(config instanceof Uint8Array)) badArgument("modelFromBytes", "the config", "model.json as a string or a Uint8Array", config);
   const file = parseModelFile(typeof config === "string" ? config : new TextDecoder().decode(config), configName);
   const w = parseSafetensors(weights, weightsName);
   const model = moduleFromConfig(file.model, configName, { tensors: w.tensors, what: weightsName });

@@ -5,7 +5,7 @@
 import { Tensor, shapeStr, empty, type Shape } from "../tensor.js";
 import type { Engine } from "../engine/engine.js";
 import { defineOp, fail, pair, checkInt, OpError, checkOutputSize, MAX_INT_ATTR } from "./table.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 import { packA, packedABytes, MR, NR, KC_MAX, NC_SLIVERS } from "./linalg.js";
 import { winogradTile, winogradWeights, winogradForward, winogradWeightTile, winogradWeightGrad } from "./winograd.js";
 import { notePath, notePathAlso } from "../profile.js";
@@ -364,6 +364,7 @@ export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, 
 
 /** db[o] = sum of dy over images and positions (dy: [N, O, P]). */
 export function biasGrad(dy: Tensor, shape: Shape): Tensor {
+  if (!(dy instanceof Tensor)) badArgument("biasGrad", "dy", "a tensor", dy);
   const [N, O] = dy.shape;
   const P = dy.size / Math.max(1, N * O);
   const db = empty(shape, dy.engine);

@@ -3,7 +3,7 @@ import { Tensor, shapeStr, empty, sizeOf } from "../tensor.js";
 import { _setAccumulate } from "../autograd.js";
 import { defineOp, fail, sameShape } from "./table.js";
 import { _setReshape } from "../tensor.js";
-import { describe } from "../options.js";
+import { describe, badArgument } from "../options.js";
 
 /** The GPU twins of accumulateInto and clone (set by src/webgpu/ops/eltwise.ts). */
 let gpuEltwise: { acc: (into: Tensor, g: Tensor) => void; clone: (t: Tensor) => Tensor } | null = null;
@@ -21,6 +21,7 @@ export function accumulateInto(into: Tensor, g: Tensor): void {
 }
 
 export function clone(t: Tensor): Tensor {
+  if (!(t instanceof Tensor)) badArgument("clone", "input", "a tensor", t);
   if (t.device === "webgpu") return gpuEltwise!.clone(t);
   const y = empty(t.shape, t.engine);
   t.engine.run("f32_copy", [t.ptr, y.ptr, t.size], t.size);
@@ -88,6 +89,7 @@ _setReshape((t, shape) => reshapeOpDef.apply([t], { shape }));
 
 /** Flatten dims from `startDim` on (PyTorch's default start 1 keeps the batch). */
 export function flatten(x: Tensor, startDim = 1): Tensor {
+  if (!(x instanceof Tensor)) badArgument("flatten", "input", "a tensor", x);
   if (!Number.isInteger(startDim) || startDim < 0 || startDim >= Math.max(1, x.rank))
     fail("flatten", `startDim ${startDim} out of range for ${shapeStr(x.shape)}`);
   const keepDims = x.shape.slice(0, startDim);

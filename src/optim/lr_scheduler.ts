@@ -2,7 +2,7 @@
 // recursive ("chainable") form to each group's current lr, so the values match torch's step for
 // step, warm-up chains included. Call scheduler.step() after optimizer.step().
 import { Optimizer, OptimError, type BaseOptions, show } from "./optimizer.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 
 type AnyOptimizer = Optimizer<BaseOptions>;
 
@@ -275,6 +275,7 @@ export class SequentialLR extends LRScheduler {
 /** A linear warm-up from start_factor·lr to lr over `steps` epochs, then `then` (a scheduler
  *  made on the same optimizer), as SequentialLR([LinearLR, then], [steps]). */
 export function linearWarmup(optimizer: AnyOptimizer, opts: { steps: number; start_factor?: number; then: LRScheduler }): SequentialLR {
+  if (opts === null || typeof opts !== "object") badArgument("linearWarmup", "its options", "an object { steps, start_factor?, then }", opts);
   checkKeys("linearWarmup", opts, ["steps", "start_factor", "then"]);
   const warm = new LinearLR(optimizer, { start_factor: opts.start_factor ?? 1 / 3, end_factor: 1, total_iters: opts.steps });
   return new SequentialLR(optimizer, [warm, opts.then], [opts.steps]);

@@ -7,7 +7,7 @@ import { Tensor, keep, tensor, shapeStr } from "../tensor.js";
 import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { Module } from "../nn/module.js";
 import { Generator, defaultGenerator, type RngState } from "../random.js";
-import { checkOptions, keysOf } from "../options.js";
+import { checkOptions, keysOf, badArgument } from "../options.js";
 
 export const CHECKPOINT_FORMAT = "simdnet-checkpoint";
 
@@ -81,6 +81,7 @@ function unpack(v: any, tensors: Map<string, { shape: number[]; data: Float32Arr
 }
 
 export function packCheckpoint(p: CheckpointParts): Uint8Array {
+  if (p === null || typeof p !== "object" || !(p.model instanceof Module)) badArgument("packCheckpoint", "its argument", "an object { model: a Module, optimizer?, scheduler?, ... }", p);
   checkOptions("packCheckpoint", p, PARTS);
   const tensors: Tensors = new Map();
   for (const [n, t] of p.model.stateDict()) tensors.set(`model.${n}`, { shape: t.shape, data: t.toArray() });
@@ -156,6 +157,7 @@ function digest(bytes: Uint8Array, headerEnd: number, at: number): string {
 }
 
 function headerEndOf(bytes: Uint8Array, what: string): number {
+  if (!(bytes instanceof Uint8Array)) badArgument(what, "the bytes", "a Uint8Array", bytes);
   if (bytes.byteLength < 8) throw new Error(`${what}: too short (${bytes.byteLength} bytes) to be a checkpoint`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
   if (n > bytes.byteLength - 8) throw new Error(`${what}: bad header: length ${n} is past the end of the file (${bytes.byteLength} bytes)`);
@@ -348,6 +350,7 @@ export async function saveCheckpoint(path: string, p: CheckpointParts): Promise<
 
 /** Node: read a checkpoint file and restore it (see unpackCheckpoint). */
 export async function loadCheckpoint(path: string, p: RestoreParts) {
+  if (typeof path !== "string") badArgument("loadCheckpoint", "the path", "a string", path);
   checkOptions("loadCheckpoint", p, RESTORE_PARTS);
   const { readFileBytes } = await import("./files.js");
   return unpackCheckpoint(await readFileBytes(path), p, path);

@@ -20,7 +20,7 @@ import type { GpuEngine } from "../webgpu/engine.js";
 import { GpuMetrics, GpuPixelMetrics } from "./gpu_metrics.js";
 import { summary } from "../summary.js";
 import { nodeFs } from "../platform/index.js";
-import { checkOptions, keysOf } from "../options.js";
+import { checkOptions, keysOf, badArgument } from "../options.js";
 
 export type LossFn = (output: Tensor, target: Tensor) => Tensor;
 
@@ -179,7 +179,9 @@ const EVALUATE_OPTIONS = keysOf<EvaluateOptions>({ batchSize: true, normalize: t
 
 /** evaluate's options; batchSize and normalize make the loader of a Dataset, so they cannot
  *  apply to a DataLoader given instead (it has its own) */
-function checkEvaluateOptions(where: string, data: unknown, opts: EvaluateOptions): void {
+function checkEvaluateOptions(where: string, model: unknown, data: unknown, opts: EvaluateOptions): void {
+  if (!(model instanceof Module)) badArgument(where, "the model", "a Module", model);
+  if (!(data instanceof DataLoader) && !(data instanceof Dataset)) badArgument(where, "the data", "a Dataset or a DataLoader", data);
   checkOptions(where, opts, EVALUATE_OPTIONS);
   if (opts.normalize !== undefined) checkOptions(where, opts.normalize, NORMALIZE, { in: "normalize" });
   if (data instanceof DataLoader) {
@@ -522,7 +524,7 @@ export interface EvaluateResult {
  *  the labelled pixels, pixel accuracy as top1, IoU), in eval mode without gradients (the
  *  model's modes are put back afterwards). */
 export function evaluate(model: Module, data: Dataset | DataLoader, opts: EvaluateOptions = {}): EvaluateResult {
-  checkEvaluateOptions("evaluate", data, opts);
+  checkEvaluateOptions("evaluate", model, data, opts);
   const { batchSize = 256, normalize, loss } = opts;
   const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize, shuffle: false, normalize });
   const ds = loader.dataset, pixels = ds.targets === "pixels", ignore = ds.ignoreIndex, P = ds.shape[2] * ds.shape[3];
@@ -555,7 +557,7 @@ export function evaluate(model: Module, data: Dataset | DataLoader, opts: Evalua
 /** evaluate() for a model on any device: on webgpu each batch goes to the GPU, the sums stay
  *  there and are read once at the end. */
 export async function evaluateAsync(model: Module, data: Dataset | DataLoader, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
-  checkEvaluateOptions("evaluateAsync", data, opts);
+  checkEvaluateOptions("evaluateAsync", model, data, opts);
   if (model.device !== "webgpu") return evaluate(model, data, opts);
   const loader = data instanceof DataLoader ? data : new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
   const ds = loader.dataset;

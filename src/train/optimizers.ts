@@ -2,11 +2,12 @@
 import type { Tensor } from "../tensor.js";
 import type { Optimizer } from "./checkpoint.js";
 import { SGD, Adam, AdamW, RMSprop } from "../optim/index.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 
 export type OptimizerName = "sgd" | "adam" | "adamw" | "rmsprop";
 
 export function createOptimizer(name: string, params: Tensor[], o: { lr: number; momentum?: number; weightDecay?: number }): Optimizer {
+  if (o === null || typeof o !== "object") badArgument("createOptimizer", "its options", "an object { lr, momentum?, weightDecay? }", o);
   checkOptions("createOptimizer", o, ["lr", "momentum", "weightDecay"]);
   const weight_decay = o.weightDecay ?? 0;
   switch (name) {

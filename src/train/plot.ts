@@ -1,5 +1,6 @@
 // Loss and accuracy curves per epoch as a small self-contained SVG (no dependencies).
 import type { EpochRecord } from "./fit.js";
+import { badArgument } from "../options.js";
 
 interface Series {
   name: string;
@@ -42,6 +43,8 @@ function panel(x0: number, title: string, series: Series[], epochs: number[], yF
 
 /** Two panels: loss (train, validation) and top-1 accuracy (train, validation) per epoch. */
 export function historySvg(history: EpochRecord[], title = ""): string {
+  if (!Array.isArray(history) || history.some((r) => r === null || typeof r !== "object"))
+    badArgument("historySvg", "the history", "fit()'s array of epoch records", history);
   const epochs = history.map((r) => r.epoch);
   const loss: Series[] = [{ name: "train", color: "#1f77b4", values: history.map((r) => r.loss) }];
   const acc: Series[] = [{ name: "train", color: "#1f77b4", values: history.map((r) => r.top1) }];

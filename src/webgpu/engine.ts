@@ -22,6 +22,7 @@ import { fmt } from "../engine/arena.js";
 import { PRELUDE } from "./prelude.js";
 import { nodeWebgpu, isNode } from "../platform/index.js";
 import type { Tensor, Storage } from "../tensor.js";
+import { describe } from "../options.js";
 
 export class GpuError extends Error {}
 
@@ -90,6 +91,8 @@ const allKernels: Kernel[] = [];
 
 /** The kernels of one WGSL file, by entry-point name. */
 export function wgslFile<N extends string>(file: string, code: string, entries: readonly N[]): Record<N, Kernel> {
+  if (typeof file !== "string" || typeof code !== "string" || !Array.isArray(entries) || !entries.every((e) => typeof e === "string"))
+    throw new Error(`wgslFile: expected (file name, WGSL code, entry point names), got (${describe(file)}, ${describe(code)}, ${describe(entries)})`);
   const out = {} as Record<N, Kernel>;
   for (const e of entries) {
     if (!new RegExp(`fn ${e}\\s*\\(`).test(code)) throw new Error(`simdnet: wgsl/${file} has no entry point ${e}`);
