@@ -79,6 +79,19 @@ export function badArgument(where: string, what: string, expected: string, v: un
   throw new Error(`${where}: ${what} must be ${expected}, got ${describe(v)}`);
 }
 
+/** describe(), but a small plain object as its JSON: what a misplaced options object held
+ *  (`horizontalFlip({ p: 0.3 })`); anything else (a tensor, a module) never serialised. */
+export function describeShown(v: unknown): string {
+  if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype)
+    try {
+      const s = JSON.stringify(v);
+      if (s.length <= 80) return s;
+    } catch {
+      // a cycle: described below
+    }
+  return describe(v);
+}
+
 /** A value in an error message: short, and safe for anything (cycles, deep nesting, a tensor
  *  where a number belongs: never serialised). */
 export function describe(v: unknown): string {

@@ -1,7 +1,7 @@
 // Data augmentation on one image at a time (CPU, plain JS: images are small), every random
 // choice drawn from the generator passed in, so a seed fixes the result.
 import type { Generator } from "../random.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, describeShown } from "../options.js";
 
 export interface Image {
   data: Float32Array;
@@ -78,7 +78,7 @@ function cropAt(img: Image, top: number, left: number, oh: number, ow: number, f
 /** Mirror left-right with probability p (the mask too). */
 export function horizontalFlip(p = 0.5): Transform {
   // a probability, not options: horizontalFlip({ p: 0.3 }) would otherwise compare as NaN and flip every image
-  if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new Error(`horizontalFlip: p must be a probability in [0, 1] (horizontalFlip(0.5)), got ${typeof p === "object" ? JSON.stringify(p) : p}`);
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new Error(`horizontalFlip: p must be a probability in [0, 1] (horizontalFlip(0.5)), got ${describeShown(p)}`);
   return (img, rng) => {
     if (rng.random() >= p) return img;
     const flip = <T extends Float32Array | Int32Array>(src: T, out: T, rows: number) => {

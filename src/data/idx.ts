@@ -2,6 +2,7 @@
 // number 0x0000TTDD (TT the element type, DD the number of dimensions), DD big-endian uint32
 // sizes, then the values, big-endian. The reader takes bytes; gunzip() unpacks .gz files.
 import { isNode, nodeZlib } from "../platform/index.js";
+import { badArgument } from "../options.js";
 
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
@@ -25,6 +26,7 @@ const TYPES: Record<number, { type: IdxArray["type"]; bytes: number }> = {
 const hex = (v: number) => "0x" + (v >>> 0).toString(16).padStart(8, "0");
 
 export function isGzip(bytes: Uint8Array): boolean {
+  if (!(bytes instanceof Uint8Array)) badArgument("isGzip", "the data", "a Uint8Array", bytes);
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
@@ -83,6 +85,8 @@ export function parseIdx(bytes: Uint8Array, what = "IDX file"): IdxArray {
 
 /** Write an IDX file (tests, and exporting data sets). */
 export function writeIdx(arr: { type?: IdxArray["type"]; shape: number[]; data: ArrayLike<number> }): Uint8Array {
+  if (arr === null || typeof arr !== "object" || !Array.isArray(arr.shape) || arr.data === null || typeof arr.data !== "object" || typeof arr.data.length !== "number")
+    badArgument("writeIdx", "its argument", "{ type?, shape: sizes, data: numbers }", arr);
   const type = arr.type ?? "u8";
   const code = Number(Object.entries(TYPES).find(([, v]) => v.type === type)![0]);
   const size = TYPES[code].bytes;
@@ -110,6 +114,7 @@ export const GUNZIP_MAX_BYTES = 2 ** 30;
  *  read in chunks and stopped as soon as it passes the length the IDX header declares (or
  *  `maxBytes`), so a gzip bomb costs at most that much memory. Errors name `what`. */
 export async function gunzip(bytes: Uint8Array, what = "gzip data", maxBytes = GUNZIP_MAX_BYTES): Promise<Uint8Array> {
+  if (!(bytes instanceof Uint8Array)) badArgument("gunzip", "the data", "a Uint8Array", bytes);
   let next: () => Promise<Uint8Array | undefined>, stop: () => void;
   if (isNode) {
     const zlib = await nodeZlib();

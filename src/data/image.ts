@@ -22,6 +22,7 @@ const PIXEL_OPTIONS = keysOf<PixelOptions>({ channels: true, invert: true, mean:
 
 /** RGBA bytes (4 per pixel, row-major) -> values [C, H, W] in [0, 1] (alpha ignored). */
 export function pixelsToArray(img: PixelsLike, opts: PixelOptions = {}): Float32Array {
+  if (img === null || typeof img !== "object") badArgument("pixelsToArray", "the image", "an ImageData-like { data, width, height }", img);
   checkOptions("fromPixels", opts, PIXEL_OPTIONS);
   const { channels = 3, invert = false, mean = 0, std = 1 } = opts;
   const { data, width: w, height: h } = img;

@@ -5,7 +5,7 @@
 import { Dataset } from "./dataset.js";
 import { gunzip, isGzip, parseIdx, idxLabels, type IdxArray } from "./idx.js";
 import { Generator } from "../random.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 import { nodeFs, nodeModule, nodePath } from "../platform/index.js";
 
 export const FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -75,6 +75,7 @@ async function readIdxFile(path: string): Promise<{ arr: IdxArray; file: string 
 /** The four MNIST-style IDX files in a folder: train-images-idx3-ubyte(.gz),
  *  train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz). */
 export async function loadIdxFolder(dir: string, classes?: string[]): Promise<{ train: Dataset; test: Dataset }> {
+  if (typeof dir !== "string") badArgument("loadIdxFolder", "the folder", "a path (a string)", dir);
   needNode("loadIdxFolder");
   const { join } = await nodePath();
   const load = async (prefix: string) => {

@@ -1,7 +1,7 @@
 // Pieces shared by the zoo models: option checks, the residual block with torchvision's child
 // names (conv1, bn1, ..., downsample), and the parameter-free "option A" shortcut.
 import { Tensor, shapeStr, zeros } from "../tensor.js";
-import { Module, ModuleError, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
+import { Module, ModuleError, checkNamedChildren, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
 import { ReLU } from "../nn/activation.js";
 import { registerModuleType } from "../nn/config.js";
 import { add, conv2d } from "../ops/index.js";
@@ -35,6 +35,7 @@ export class ResidualBlock extends Module {
 
   constructor(body: [string, Module][], options: { downsample?: Module | null; residual?: boolean } = {}) {
     super();
+    checkNamedChildren("ResidualBlock", body);
     check("ResidualBlock", options, ["downsample", "residual"]);
     const { downsample = null, residual = true } = options;
     if (!body.length) throw new Error("ResidualBlock: the body needs at least one layer");

@@ -14,6 +14,7 @@ import { ReLU, LeakyReLU, Sigmoid, Tanh, Softmax } from "../nn/activation.js";
 import { moduleFromConfig } from "../nn/config.js";
 import { checkInt } from "./blocks.js";
 import { createModel } from "./index.js";
+import { badArgument } from "../options.js";
 
 /** layers that act on each value (or along the channel axis) and so work on maps as on vectors */
 const pointwise = [ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, Identity];
@@ -119,6 +120,7 @@ export interface FCNOptions {
 /** The backbone classifier for `inputSize` inputs, convolutionalized: on a larger image it
  *  gives a [N, classes, h, w] heat map. */
 export function fcn(options: FCNOptions = {}): Sequential {
+  if (options === null || typeof options !== "object") badArgument("fcn", "its options", "an object { backbone?, classes?, inChannels?, inputSize? }", options);
   const { backbone = "alexnet", classes = 1000, inChannels = 3, inputSize = 224, ...rest } = options;
   if (typeof backbone !== "string") throw new Error(`fcn: backbone must be a zoo model's name, got ${JSON.stringify(backbone)}`);
   checkInt("fcn", "inputSize", inputSize, 1);

@@ -12,7 +12,7 @@
 // [4096, 512, 7, 7]). Unlike the paper, fc6 pads by 3 and the upsampling layers by half their
 // stride, so the maps line up without its 100-pixel input padding and cropping: the input side
 // must be a multiple of 32 and the output has the input's size.
-import { Module, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
+import { Module, checkNamedChildren, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
 import { Sequential } from "../nn/containers.js";
 import { Conv2d, ConvTranspose2d } from "../nn/conv.js";
 import { MaxPool2d } from "../nn/pool.js";
@@ -43,6 +43,7 @@ export class FCNSegmenter extends Module {
 
   constructor(layers: [string, Module][]) {
     super();
+    checkNamedChildren("FCNSegmenter", layers);
     for (const [n, m] of layers) this.registerModule(n, m);
     const names = layers.map(([n]) => n);
     const v = (Object.keys(HEADS) as FCNVariant[]).find((k) => [...TRUNK, ...HEADS[k]].join() === names.join());

@@ -16,7 +16,7 @@
 // gives the paper's extra loss term ("weighted by 0.3"), and withAuxLoss() a loss for fit() that
 // adds it. In eval mode they are skipped.
 import { Tensor } from "../tensor.js";
-import { Module, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
+import { Module, checkNamedChildren, type Flow, type SummaryRow, type ModuleConfig } from "../nn/module.js";
 import { Sequential, Concat } from "../nn/containers.js";
 import { Conv2d, Linear } from "../nn/conv.js";
 import { MaxPool2d, AdaptiveAvgPool2d } from "../nn/pool.js";
@@ -80,6 +80,7 @@ export class GoogLeNet extends Module {
   /** layers: children in torchvision's order; those named aux1/aux2 are the heads */
   constructor(layers: [string, Module][]) {
     super();
+    checkNamedChildren("GoogLeNet", layers);
     for (const [n, m] of layers) {
       this.registerModule(n, m);
       (n in TAPS ? this.heads : this.trunk).push([n, m]);

@@ -15,7 +15,7 @@ import { BatchNorm2d } from "../nn/norm.js";
 import { Flatten } from "../nn/misc.js";
 import { kaimingNormal } from "../nn/init.js";
 import { ResidualBlock, checkInt, checkOptions } from "./blocks.js";
-import { keysOf } from "../options.js";
+import { keysOf, badArgument } from "../options.js";
 
 export interface ResNetOptions {
   classes?: number;
@@ -67,6 +67,8 @@ export function bottleneck(inC: number, width: number, stride: number, downsampl
  *  N(0, 2/fan) with fan = k*k*channels (torchvision's ResNets use the fan_out form); batch norm
  *  starts at weight 1, bias 0; Linear keeps PyTorch's default. */
 export function heInit(model: Module, mode: "fan_in" | "fan_out" = "fan_out"): Module {
+  if (!(model instanceof Module)) badArgument("heInit", "the model", "a Module", model);
+  if (mode !== "fan_in" && mode !== "fan_out") badArgument("heInit", "mode", "\"fan_in\" or \"fan_out\"", mode);
   for (const m of model.modules()) if (m instanceof Conv2d) kaimingNormal(m.weight, { mode, nonlinearity: "relu" });
   return model;
 }

@@ -12,6 +12,7 @@ import { describe } from "./shapes.js";
 import { sizeOf, shapeStr } from "../tensor.js";
 import { engine } from "../engine/engine.js";
 import { fmt } from "../engine/arena.js";
+import { badArgument } from "../options.js";
 
 type Factory = (args: any[], children: Module[], names: string[]) => Module;
 const registry = new Map<string, Factory>();
@@ -105,6 +106,7 @@ class BuildError extends Error {}
  *  than the weights (Linear(30000, 30000) beside a file of a few bytes) is refused before the
  *  allocation that would exceed it, naming the layer. */
 export function moduleFromConfig(cfg: ModuleConfig, where = "config", weights?: WeightsCheck): Module {
+  if (typeof where !== "string") badArgument("moduleFromConfig", "where (the name errors give the config)", "a string", where);
   checkConfig(cfg, where);
   const eng = weights ? engine() : null;
   const at: [string, ModuleConfig][] = [];

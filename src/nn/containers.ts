@@ -1,7 +1,7 @@
 // Containers: Sequential (a chain) and the two branch forms that Inception, ResNet and U-Net
 // need: Residual (body(x) + shortcut(x)) and Concat (branches joined on the channel axis).
 import { Tensor, shapeStr } from "../tensor.js";
-import { Module, ModuleError, type Flow, type SummaryRow, type ModuleConfig } from "./module.js";
+import { Module, ModuleError, checkNamedChildren, type Flow, type SummaryRow, type ModuleConfig } from "./module.js";
 import { add, cat } from "../ops/index.js";
 import { runChain } from "./fusion.js";
 
@@ -13,7 +13,10 @@ export class Sequential extends Module {
   constructor(...layers: Module[] | [Record<string, Module>] | [[string, Module][]]) {
     super();
     const first = layers[0] as any;
-    if (layers.length === 1 && Array.isArray(first)) for (const [n, m] of first) this.registerModule(n, m);
+    if (layers.length === 1 && Array.isArray(first)) {
+      checkNamedChildren("Sequential", first);
+      for (const [n, m] of first) this.registerModule(n, m);
+    }
     else if (layers.length === 1 && first && !(first instanceof Module) && typeof first === "object")
       for (const [n, m] of Object.entries<Module>(first)) this.registerModule(n, m);
     else (layers as Module[]).forEach((m, i) => this.registerModule(String(i), m));

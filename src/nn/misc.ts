@@ -4,7 +4,7 @@ import { Module, type Flow } from "./module.js";
 import { expectRank, toPair, layerOptions, checkBool, describe, type Pair } from "./shapes.js";
 import { defaultGenerator, Generator } from "../random.js";
 import { flatten, interpolate, dropout } from "../ops/index.js";
-import { checkOptions, keysOf } from "../options.js";
+import { checkOptions, keysOf, describeShown } from "../options.js";
 
 /** Inverted dropout (training only). Each call draws the mask's seed from this layer's own
  *  generator (forked from the default one when built), so a run is reproducible and a
@@ -15,7 +15,7 @@ export class Dropout extends Module {
 
   constructor(readonly p = 0.5) {
     super();
-    if (typeof p !== "number" || !(p >= 0 && p < 1)) throw new Error(`Dropout: p must be a number in [0, 1) (new Dropout(0.5)), got ${p !== null && typeof p === "object" ? JSON.stringify(p) : describe(p)}`);
+    if (typeof p !== "number" || !(p >= 0 && p < 1)) throw new Error(`Dropout: p must be a number in [0, 1) (new Dropout(0.5)), got ${describeShown(p)}`);
     this.rng = defaultGenerator.fork();
   }
 

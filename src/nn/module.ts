@@ -5,7 +5,7 @@
 import { Tensor, keep, shapeStr, sizeOf, zeros, tidy, setValues, type Shape } from "../tensor.js";
 import { noGrad } from "../autograd.js";
 import type { Generator, RngState } from "../random.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 
 /** A value a state dict entry may hold: a tensor, or plain data with a shape (safetensors). */
 export type StateValue = Tensor | { shape: readonly number[]; data: ArrayLike<number> };
@@ -66,8 +66,15 @@ export class ModuleError extends Error {
 type ForwardHook = (m: Module, input: Tensor, output: Tensor) => void;
 const forwardHooks: ForwardHook[] = [];
 
+/** Children given as [name, Module] pairs (Sequential, the zoo's composite models). */
+export function checkNamedChildren(where: string, v: unknown): asserts v is [string, Module][] {
+  if (!Array.isArray(v) || !v.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && p[1] instanceof Module))
+    badArgument(where, "the layers", "[name, Module] pairs", v);
+}
+
 /** Run fn with a hook called after every module's forward (NaN tracing, activation capture). */
 export function withForwardHook<T>(hook: ForwardHook, fn: () => T): T {
+  if (typeof hook !== "function" || typeof fn !== "function") badArgument("withForwardHook", "(hook, fn)", "two functions", [hook, fn]);
   forwardHooks.push(hook);
   try {
     return fn();

@@ -2,12 +2,14 @@
 // flush it, then rename over the target (rename is atomic on POSIX file systems).
 
 import { nodeFs, nodePath } from "../platform/index.js";
+import { badArgument } from "../options.js";
 
 function needNode(what: string) {
   if (typeof process === "undefined" || !process.versions?.node) throw new Error(`${what} writes files and runs in Node only`);
 }
 
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  if (typeof path !== "string" || !(bytes instanceof Uint8Array || typeof bytes === "string")) badArgument("writeFileAtomic", "(path, bytes)", "a path and a Uint8Array or string", [path, bytes]);
   needNode("writeFileAtomic");
   const fs = await nodeFs();
   const { dirname } = await nodePath();

@@ -1,9 +1,12 @@
 // Classification metrics from a batch of scores [N, K] and class indices, and segmentation
 // metrics from score maps [N, K, H, W] and class maps (pixel accuracy, IoU per class).
+import { badArgument } from "../options.js";
 
 /** How many rows have their target among the k highest scores (ties count against: a class
  *  tied with the target is ranked above it, so a constant output scores 0, not 100%). */
 export function topkCorrect(scores: Float32Array, n: number, k: number, labels: ArrayLike<number>, ks: number[]): number[] {
+  if (!(scores instanceof Float32Array) || !Number.isInteger(n) || !Number.isInteger(k) || labels == null || typeof labels.length !== "number" || !Array.isArray(ks) || n * k > scores.length || n > labels.length)
+    badArgument("topkCorrect", "(scores, n, k, labels, ks)", "n x k scores, n labels and a list of k", [scores, n, k, labels, ks]);
   const hits = ks.map(() => 0);
   for (let i = 0; i < n; i++) {
     const row = i * k;

@@ -3,6 +3,7 @@
 import { Tensor, tidy } from "../tensor.js";
 import { noGrad } from "../autograd.js";
 import { Module, withForwardHook } from "../nn/module.js";
+import { badArgument } from "../options.js";
 
 export class NonFiniteError extends Error {
   constructor(
@@ -30,6 +31,7 @@ export interface NonFiniteReport {
 
 /** Re-run model(x) (same mode, no gradients) and find where values stop being finite. */
 export function traceNonFinite(model: Module, x: Tensor): NonFiniteReport {
+  if (!(model instanceof Module) || !(x instanceof Tensor)) badArgument("traceNonFinite", "(model, x)", "a Module and a tensor", [model, x]);
   const parameters = model.namedParameters().filter(([, p]) => !finite(p)).map(([n]) => n);
   const input = !finite(x);
   let layer: NonFiniteReport["layer"] = null;

@@ -5,7 +5,7 @@
 import { Tensor, tensor, tidy, shapeStr } from "../tensor.js";
 import { noGrad } from "../autograd.js";
 import type { Image } from "./png.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 
 export type Forward = (x: Tensor) => Tensor;
 
@@ -23,6 +23,8 @@ function colour(v: number, heat: boolean, out: Uint8ClampedArray, p: number) {
 
 /** Tiles of size h x w (values scaled to [0, 1] per tile) laid out in a grid, `scale`x enlarged. */
 export function tileGrid(tiles: Float32Array[], h: number, w: number, opts: { cols?: number; scale?: number; heat?: boolean; pad?: number; rgb?: boolean } = {}): Image {
+  if (!Array.isArray(tiles) || !tiles.every((t) => t instanceof Float32Array && t.length >= h * w) || !Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1)
+    badArgument("tileGrid", "(tiles, h, w)", "Float32Arrays of h x w values each and the sizes h, w", [tiles, h, w]);
   checkOptions("tileGrid", opts, ["cols", "scale", "heat", "pad", "rgb"]);
   const n = tiles.length;
   const cols = opts.cols ?? Math.ceil(Math.sqrt(n));
@@ -55,6 +57,7 @@ export function tileGrid(tiles: Float32Array[], h: number, w: number, opts: { co
 
 /** First-layer filters [O, C, kh, kw] as an image grid (RGB when C = 3, else one tile per O of channel 0..C-1 averaged). */
 export function filterGrid(weight: Tensor, opts: { scale?: number; cols?: number } = {}): Image {
+  if (!(weight instanceof Tensor)) badArgument("filterGrid", "the weight", "a tensor [O, C, kh, kw]", weight);
   checkOptions("filterGrid", opts, ["scale", "cols"]);
   if (weight.rank !== 4) throw new Error(`filterGrid: weight must be rank 4 [O,C,kh,kw], got ${shapeStr(weight.shape)}`);
   const [O, C, kh, kw] = weight.shape;
@@ -74,6 +77,7 @@ export function filterGrid(weight: Tensor, opts: { scale?: number; cols?: number
 
 /** Activation maps of one image [1, C, H, W] (or [C, H, W]) as a grid, one tile per channel. */
 export function activationGrid(act: Tensor, opts: { scale?: number; cols?: number } = {}): Image {
+  if (!(act instanceof Tensor)) badArgument("activationGrid", "the activations", "a tensor [1, C, H, W] or [C, H, W]", act);
   checkOptions("activationGrid", opts, ["scale", "cols"]);
   const s = act.shape;
   if (!(s.length === 4 && s[0] === 1) && s.length !== 3) throw new Error(`activationGrid: need [1,C,H,W] or [C,H,W], got ${shapeStr(s)}`);
@@ -83,7 +87,9 @@ export function activationGrid(act: Tensor, opts: { scale?: number; cols?: numbe
   return tileGrid(tiles, H, W, { scale: opts.scale ?? 3, cols: opts.cols });
 }
 
-function checkImage(fn: string, x: Tensor) {
+function checkImage(fn: string, x: Tensor, forward?: unknown) {
+  if (forward !== undefined && typeof forward !== "function") badArgument(fn, "forward", "a function from an input tensor to scores", forward);
+  if (!(x instanceof Tensor)) badArgument(fn, "the input", "a tensor [1, C, H, W]", x);
   if (x.rank !== 4 || x.shape[0] !== 1) throw new Error(`${fn}: input must be one image [1,C,H,W], got ${shapeStr(x.shape)}`);
 }
 
@@ -94,7 +100,7 @@ function classCheck(fn: string, scores: Tensor, cls: number) {
 
 /** Saliency: |d score_cls / d x|, max over channels -> [H, W] values (and an image via heatImage). */
 export function saliency(forward: Forward, x: Tensor, cls: number): { map: Float32Array; height: number; width: number } {
-  checkImage("saliency", x);
+  checkImage("saliency", x, forward);
   const [, C, H, W] = x.shape;
   return tidy(() => {
     const xin = tensor(x.toArray(), x.shape).requireGrad();
@@ -113,7 +119,7 @@ export function saliency(forward: Forward, x: Tensor, cls: number): { map: Float
 /** Occlusion sensitivity: score drop when a `patch` square of `value` covers each position. */
 export function occlusion(forward: Forward, x: Tensor, cls: number, opts: { patch?: number; stride?: number; value?: number; batch?: number } = {}): { map: Float32Array; height: number; width: number } {
   checkOptions("occlusion", opts, ["patch", "stride", "value", "batch"]);
-  checkImage("occlusion", x);
+  checkImage("occlusion", x, forward);
   const [, C, H, W] = x.shape;
   const patch = opts.patch ?? Math.max(1, Math.round(H / 7)), stride = opts.stride ?? Math.max(1, Math.round(patch / 2));
   const value = opts.value ?? 0.5, batch = opts.batch ?? 32;
@@ -148,6 +154,8 @@ export function occlusion(forward: Forward, x: Tensor, cls: number, opts: { patc
 /** Class model (Simonyan et al. 2014): the input that maximises score_cls - l2 * ||x||^2, by
  *  gradient ascent from a zero (or given) image. */
 export function classModel(forward: Forward, shape: number[], cls: number, opts: { steps?: number; lr?: number; l2?: number; start?: Float32Array } = {}): Float32Array {
+  if (typeof forward !== "function") badArgument("classModel", "forward", "a function from an input tensor to scores", forward);
+  if (!Array.isArray(shape)) badArgument("classModel", "shape", "[1, C, H, W]", shape);
   checkOptions("classModel", opts, ["steps", "lr", "l2", "start"]);
   if (shape.length !== 4 || shape[0] !== 1) throw new Error(`classModel: shape must be [1,C,H,W], got ${shapeStr(shape)}`);
   const steps = opts.steps ?? 100, lr = opts.lr ?? 0.5, l2 = opts.l2 ?? 1e-2;
@@ -168,5 +176,6 @@ export function classModel(forward: Forward, shape: number[], cls: number, opts:
 
 /** A [H, W] map as a heat-coloured image. */
 export function heatImage(m: { map: Float32Array; height: number; width: number }, scale = 4): Image {
+  if (m === null || typeof m !== "object" || !(m.map instanceof Float32Array)) badArgument("heatImage", "the map", "{ map: Float32Array, height, width } (what saliency and occlusion return)", m);
   return tileGrid([m.map], m.height, m.width, { scale, heat: true, pad: 0, cols: 1 });
 }

@@ -1,7 +1,7 @@
 // A small PNG encoder (RGBA, 8 bits) that works the same in Node and browsers without
 // dependencies: the image data goes into "stored" deflate blocks (no compression), which every
 // PNG reader accepts. Pictures here are small (filters, heat maps, curves).
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 
 export interface Image {
   width: number;
@@ -63,6 +63,7 @@ function zlibStored(raw: Uint8Array): Uint8Array {
 /** deflate: a zlib compressor (Node's zlib.deflateSync, say); without one the image data is
  *  stored uncompressed (a valid PNG, 4 bytes per pixel), which needs no dependency. */
 export function encodePNG(img: Image, opts: { deflate?: (raw: Uint8Array) => Uint8Array } = {}): Uint8Array {
+  if (img === null || typeof img !== "object" || !(img.data instanceof Uint8Array || img.data instanceof Uint8ClampedArray)) badArgument("encodePNG", "the image", "{ width, height, data: RGBA bytes }", img);
   checkOptions("encodePNG", opts, ["deflate"]);
   const { deflate } = opts;
   const { width: w, height: h, data } = img;
