@@ -277,5 +277,51 @@ test("every exported function and class: arguments of the wrong kind are a clear
   assert.equal(problems, [], problems.slice(0, 10).join("\n"));
 });
 
+// The public methods of the objects users hold (tensors, modules, optimizers, schedulers, data
+// sets), with arguments of the wrong kind. Left out: the internal steps the classes call on
+// themselves (their names below; TypeScript marks them protected or internal).
+const INTERNAL_METHODS = new Set(["adoptMoved", "checkWhole", "markWritten", "view", "assertUsable", "summarize", "traceFlow", "macs",
+  "receptiveField", "checkName", "validate", "update", "checkKeys", "checkNonNeg", "buffer", "bufferNames", "fail"]);
+test("public methods: arguments of the wrong kind are a clear error, never a TypeError from inside", async () => {
+  const makers = {
+    tensor: () => sn.tensor([1, 2, 3, 4], [1, 1, 2, 2]),
+    Linear: () => new sn.nn.Linear(2, 2),
+    Conv2d: () => new sn.nn.Conv2d(1, 2, 1),
+    Sequential: () => sn.nn.sequential(new sn.nn.Linear(2, 2), new sn.nn.ReLU()),
+    SGD: () => new sn.SGD(new sn.nn.Linear(2, 2).parameters(), { lr: 0.1 }),
+    Adam: () => new sn.Adam(new sn.nn.Linear(2, 2).parameters(), { lr: 0.1 }),
+    StepLR: () => new sn.StepLR(new sn.SGD(new sn.nn.Linear(2, 2).parameters(), { lr: 0.1 }), { step_size: 1 }),
+    Dataset: () => new sn.data.Dataset(new Float32Array(8), [2, 1, 2, 2], new Int32Array([0, 1])),
+  };
+  const argSets = [[], [null], [{}], [5], ["x"], [[1, 2]], [{ bogus: 1 }], ["x", "y"], [5, 5, 5]];
+  const problems = [];
+  let probed = 0;
+  for (const [kind, make] of Object.entries(makers)) {
+    const methods = new Set();
+    sn.tidy(() => {
+      for (let p = Object.getPrototypeOf(make()); p && p !== Object.prototype; p = Object.getPrototypeOf(p))
+        for (const k of Object.getOwnPropertyNames(p))
+          if (typeof Object.getOwnPropertyDescriptor(p, k).value === "function" && !["constructor", "dispose", "toString"].includes(k) && !k.startsWith("_") && !INTERNAL_METHODS.has(k)) methods.add(k);
+    });
+    for (const m of methods)
+      for (const args of argSets) {
+        probed++;
+        let pending = null;
+        try {
+          sn.tidy(() => {
+            const r = make()[m](...args);
+            if (r && typeof r.then === "function") pending = r;
+            return null;
+          });
+          if (pending) await pending;
+        } catch (e) {
+          if (!(e instanceof Error) || internalError.test(e.message)) problems.push(`${kind}.${m}(${args.map((a) => JSON.stringify(a)).join(", ")}): ${e?.message}`);
+        }
+      }
+  }
+  assert.ok(probed > 500, `${probed} calls`);
+  assert.equal(problems, [], problems.slice(0, 10).join("\n"));
+});
+
 test.after(() => sn.dispose());
 test.run();

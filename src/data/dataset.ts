@@ -2,7 +2,7 @@
 // per image (classification), or a class index per pixel [N, H, W] (segmentation).
 import { Generator } from "../random.js";
 import { parseIdx, idxLabels, type IdxArray } from "./idx.js";
-import { checkOptions } from "../options.js";
+import { checkOptions, badArgument } from "../options.js";
 
 export interface DatasetOptions {
   /** "labels": y holds one class per image (N values); "pixels": a class map per image, a class
@@ -105,6 +105,7 @@ export class Dataset {
 
   /** A new data set of the given samples (copied), in that order. */
   subset(indices: ArrayLike<number>): Dataset {
+    if (indices === null || typeof indices !== "object" || typeof indices.length !== "number") badArgument("Dataset.subset", "the indices", "an array of sample indices", indices);
     const k = this.sampleSize;
     const p = this.targets === "pixels" ? this.shape[2] * this.shape[3] : 1;
     const x = new Float32Array(indices.length * k);

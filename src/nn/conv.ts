@@ -182,6 +182,7 @@ export class Linear extends Module {
   }
 
   outputShape(i: number[]): number[] {
+    if (!Array.isArray(i)) throw new Error(`input must be a shape (an array of sizes), got ${describe(i)}`);
     if (i.length !== 2) throw new Error(`expected [N, ${this.inFeatures}] (put a Flatten before a Linear after convolutions), got rank ${i.length} [${i}]`);
     if (i[1] !== this.inFeatures) throw new Error(`expected ${this.inFeatures} input features, got ${i[1]}`);
     return [i[0], this.outFeatures];

@@ -311,6 +311,8 @@ export abstract class Module {
    *  Errors name the tensor and the shapes. Returns the names that were missing/unexpected. */
   loadStateDict(sd: Map<string, StateValue> | Record<string, StateValue>, opts: { strict?: boolean } = {}) {
     checkOptions(`${this.type}.loadStateDict`, opts, ["strict"]);
+    if (!(sd instanceof Map) && (sd === null || typeof sd !== "object" || Array.isArray(sd)))
+      badArgument(`${this.type}.loadStateDict`, "the state dict", "a Map or an object of name -> tensor", sd);
     const { strict = true } = opts;
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();

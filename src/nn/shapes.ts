@@ -18,6 +18,7 @@ export function pairStr(p: Pair): string {
 }
 
 export function expectRank(input: number[], ranks: number[], what = "input"): void {
+  if (!Array.isArray(input)) throw new Error(`${what} must be a shape (an array of sizes), got ${describe(input)}`);
   if (!ranks.includes(input.length))
     throw new Error(`${what} must be rank ${ranks.join(" or ")} (${ranks.includes(4) ? "N,C,H,W" : "N,features"}), got rank ${input.length} ${shapeStr(input)}`);
 }
