@@ -132,8 +132,6 @@ function workerMain(CTRL: number, ARGS: number, MSG: number, MSG_LEN: number, no
   });
 }
 
-/** Node: the supervisor's body (see Pool.startNode), shipped as text like workerMain. It starts
- *  the compute workers, reports when all are ready, and marks any that exits dead. */
 /** The workers run the text of workerMain and supervisorMain. A bundle built with esbuild's
  *  keepNames (the browser build: identifiers minified, functions' names kept, tools/build.mjs)
  *  names their inner functions through a module-level helper, `h(fn, "name")` under whatever
@@ -149,6 +147,8 @@ function namePrelude(): string {
   return m ? `var ${m[1]}=(f,n)=>Object.defineProperty(f,"name",{value:n,configurable:true});` : "";
 }
 
+/** Node: the supervisor's body (see Pool.startNode), shipped as text like workerMain. It starts
+ *  the compute workers, reports when all are ready, and marks any that exits dead. */
 function supervisorMain(CTRL: number, nodeRequire: any) {
   const { parentPort, Worker } = nodeRequire("node:worker_threads");
   const workers: any[] = [];
