@@ -241,9 +241,14 @@ function exportedCallables() {
   };
   for (const [k, v] of Object.entries(sn)) {
     add(k, k, v);
-    // a namespace (export * as nn): a plain object of the module's exports in the bundle
-    if (v && typeof v === "object" && !Array.isArray(v) && !(v instanceof Map) && !ArrayBuffer.isView(v) && !/Op(Def)?$/.test(k))
-      for (const [k2, v2] of Object.entries(v)) if (!/Op(Def)?$/.test(k2)) add(`${k}.${k2}`, k2, v2);
+    // a namespace (export * as nn: a plain object of the module's exports in the bundle; two
+    // levels: nn.init)
+    const isNamespace = (n, o) => o && typeof o === "object" && !Array.isArray(o) && !(o instanceof Map) && !ArrayBuffer.isView(o) && !/Op(Def)?$/.test(n);
+    if (isNamespace(k, v))
+      for (const [k2, v2] of Object.entries(v)) {
+        if (!/Op(Def)?$/.test(k2)) add(`${k}.${k2}`, k2, v2);
+        if (isNamespace(k2, v2)) for (const [k3, v3] of Object.entries(v2)) add(`${k}.${k2}.${k3}`, k3, v3);
+      }
   }
   return out;
 }
@@ -251,7 +256,7 @@ function exportedCallables() {
 test("every exported function and class: arguments of the wrong kind are a clear error, never a TypeError from inside", async () => {
   const callables = exportedCallables();
   assert.ok(callables.length > 200, `${callables.length} functions and classes probed`);
-  assert.ok(callables.some(([n]) => n === "viz.encodePNG") && callables.some(([n]) => n === "nn.Sequential"), "the namespaces are probed");
+  assert.ok(["viz.encodePNG", "nn.Sequential", "nn.init.uniform"].every((n) => callables.some(([c]) => c === n)), "the namespaces are probed");
   const x = sn.tensor([1, 2, 3, 4], [1, 1, 2, 2]);
   const argSets = [[], [null], [{}], [5], ["x"], [[1, 2]], [x, null], [x, "bad"], [x, { bogus: 1 }], [x, x, { bogus: 1 }], [x, 5, 5]];
   const problems = [];
@@ -275,6 +280,31 @@ test("every exported function and class: arguments of the wrong kind are a clear
     }
   x.dispose();
   assert.equal(problems, [], problems.slice(0, 10).join("\n"));
+});
+
+test("nn.init: the numbers and the generator are checked before anything is drawn (uniform(t, { a, b }) filled t with NaN)", () => {
+  const { init } = sn.nn;
+  const t = sn.zeros([2, 3]);
+  const before = t.toArray();
+  const cases = [
+    [() => init.uniform(t, { a: -1, b: 1 }), /^uniform: lo must be a finite number, got an object$/],
+    [() => init.uniform(t, 0, NaN), /^uniform: hi must be a finite number, got NaN$/],
+    [() => init.gaussian(t, "0.1"), /^gaussian: std must be a finite number, got "0\.1"$/],
+    [() => init.gaussian(t, 0.1, { mean: null }), /^gaussian: mean must be a finite number, got null$/],
+    [() => init.constant(t, "1"), /^constant: value must be a number, got "1"$/],
+    [() => init.xavierUniform(t, { gain: "2" }), /^xavierUniform: gain must be a finite number, got "2"$/],
+    [() => init.kaimingNormal(t, { a: [1] }), /^kaiming: a must be a finite number, got \[1\]$/],
+    [() => init.kaimingUniform(t, { rng: 5 }), /^kaimingUniform: rng must be a Generator \(new sn\.Generator\(seed\), or leave it out for the default one\), got 5$/],
+    [() => init.uniform([1, 2]), /^uniform: the tensor must be a Tensor, got \[1, 2\]$/],
+  ];
+  for (const [f, re] of cases) assert.throws(f, re);
+  assert.equal(t.toArray(), before, "nothing drawn");
+  // the valid forms still work, and an infinite constant is a fill like any other
+  init.uniform(t, -1, 1, { rng: new sn.Generator(1) });
+  assert.ok(t.toArray().every((v) => v >= -1 && v <= 1 && v !== 0));
+  init.constant(t, -Infinity);
+  assert.ok(t.toArray().every((v) => v === -Infinity));
+  t.dispose();
 });
 
 // The public methods of the objects users hold (tensors, modules, optimizers, schedulers, data
