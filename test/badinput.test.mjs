@@ -307,6 +307,15 @@ test("nn.init: the numbers and the generator are checked before anything is draw
   t.dispose();
 });
 
+test("sum and mean refuse a dim (they reduce every element; PyTorch's x.sum(1) would have been summed whole)", () => {
+  const t = sn.tensor([1, 2, 3, 4], [2, 2]);
+  assert.throws(() => sn.sum(t, 1), /^sum: sums every element and takes no dim \(got a second argument 1\); there is no per-dimension sum yet$/);
+  assert.throws(() => sn.mean(t, { dim: 0 }), /^mean: averages every element and takes no dim \(got a second argument an object\)/);
+  assert.is(sn.tidy(() => sn.sum(t).item()), 10);
+  assert.is(sn.tidy(() => sn.mean(t).item()), 2.5);
+  t.dispose();
+});
+
 // The public methods of the objects users hold (tensors, modules, optimizers, schedulers, data
 // sets), with arguments of the wrong kind. Left out: the internal steps the classes call on
 // themselves (their names below; TypeScript marks them protected or internal).

@@ -277,11 +277,14 @@ export const meanOp = defineReduction("mean", true);
 
 /** Sum of every element: a scalar tensor (shape []). */
 export function sum(x: Tensor): Tensor {
+  // PyTorch's x.sum(dim) would reduce one dimension: say so rather than sum everything
+  if (arguments.length > 1) fail("sum", `sums every element and takes no dim (got a second argument ${describe(arguments[1])}); there is no per-dimension sum yet`);
   return sumOp.apply([x]);
 }
 
 /** Mean of every element: a scalar tensor (shape []). */
 export function mean(x: Tensor): Tensor {
+  if (arguments.length > 1) fail("mean", `averages every element and takes no dim (got a second argument ${describe(arguments[1])}); there is no per-dimension mean yet`);
   return meanOp.apply([x]);
 }
 
