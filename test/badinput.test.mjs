@@ -316,6 +316,17 @@ test("sum and mean refuse a dim (they reduce every element; PyTorch's x.sum(1) w
   t.dispose();
 });
 
+test("flatten and nn.Flatten refuse an end dim other than the last (PyTorch's flatten(x, 1, 2) was flattened to the end)", () => {
+  const t = sn.zeros([2, 3, 4, 5]);
+  assert.throws(() => sn.flatten(t, 1, 2), /^flatten: flattens from startDim to the last dimension; endDim 2 \(not the last of \[2,3,4,5\]\) is not supported$/);
+  assert.throws(() => new sn.nn.Flatten(1, 2), /^Flatten: flattens from start_dim to the last dimension; end_dim 2 \(other than -1\) is not supported$/);
+  sn.tidy(() => {
+    for (const y of [sn.flatten(t, 1, 3), sn.flatten(t, 1, -1), new sn.nn.Flatten(1, -1).call(t)]) assert.equal(y.shape, [2, 60]);
+    assert.equal(new sn.nn.Flatten(2).call(t).shape, [2, 3, 20]);
+  });
+  t.dispose();
+});
+
 // The public methods of the objects users hold (tensors, modules, optimizers, schedulers, data
 // sets), with arguments of the wrong kind. Left out: the internal steps the classes call on
 // themselves (their names below; TypeScript marks them protected or internal).

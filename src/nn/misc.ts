@@ -39,6 +39,9 @@ export class Flatten extends Module {
   constructor(readonly startDim = 1) {
     super();
     if (!Number.isInteger(startDim) || startDim < 0) throw new Error(`Flatten: start_dim must be an integer >= 0, got ${describe(startDim)}`);
+    // PyTorch's Flatten(start_dim, end_dim): only end_dim -1 (the last) is supported here
+    if (arguments.length > 1 && arguments[1] !== -1)
+      throw new Error(`Flatten: flattens from start_dim to the last dimension; end_dim ${describe(arguments[1])} (other than -1) is not supported`);
   }
 
   outputShape(i: number[]): number[] {

@@ -92,6 +92,10 @@ export function flatten(x: Tensor, startDim = 1): Tensor {
   if (!(x instanceof Tensor)) badArgument("flatten", "input", "a tensor", x);
   if (!Number.isInteger(startDim) || startDim < 0 || startDim >= Math.max(1, x.rank))
     fail("flatten", `startDim ${startDim} out of range for ${shapeStr(x.shape)}`);
+  // PyTorch's flatten(x, start_dim, end_dim) stops at end_dim: only the last is supported here,
+  // so any other is refused rather than flattened to the end
+  if (arguments.length > 2 && arguments[2] !== -1 && arguments[2] !== x.rank - 1)
+    fail("flatten", `flattens from startDim to the last dimension; endDim ${describe(arguments[2])} (not the last of ${shapeStr(x.shape)}) is not supported`);
   const keepDims = x.shape.slice(0, startDim);
   const rest = x.shape.slice(startDim).reduce((a, b) => a * b, 1);
   return x.reshape([...keepDims, rest]);
