@@ -52,8 +52,11 @@ export function checkOptions(where: string, opts: unknown, known: readonly strin
   const noun = extra.noun ?? "option";
   const Err = extra.error ?? Error;
   const whose = extra.whose ?? extra.in ?? where;
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    const got = opts === null ? "null" : Array.isArray(opts) ? "an array" : typeof opts === "function" ? "a function" : `${typeof opts} ${String(opts)}`;
+  // a tensor, a typed array or a Map where the options belong (cross_entropy(x, y, weight)) is
+  // not an options object with unknown keys ('storage', 'shape', ...): say what it is
+  const notOptions = (o: object) => ArrayBuffer.isView(o) || o instanceof Map || o instanceof Set || (Array.isArray((o as any).shape) && typeof (o as any).device === "string");
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts) || notOptions(opts)) {
+    const got = opts === null ? "null" : Array.isArray(opts) ? "an array" : typeof opts === "function" ? "a function" : typeof opts === "object" ? describe(opts) : `${typeof opts} ${String(opts)}`;
     const shape = known.length ? `{ ${known.slice(0, 3).join(", ")}${known.length > 3 ? ", ..." : ""} }` : "{}";
     throw new Err(`${where}: ${extra.in ?? `the ${noun}s`} must be an object ${shape}, got ${got}`);
   }

@@ -316,6 +316,13 @@ test("sum and mean refuse a dim (they reduce every element; PyTorch's x.sum(1) w
   t.dispose();
 });
 
+test("a tensor where the options belong is named as one (PyTorch's cross_entropy(x, y, weight)), not listed by its fields", () => {
+  const x = sn.zeros([2, 3]), y = sn.tensor([0, 1], [2]), w = sn.ones([3]);
+  assert.throws(() => sn.cross_entropy(x, y, w), /^cross_entropy: the attributes must be an object \{ reduction, ignore_index \}, got a tensor \[3\] on cpu$/);
+  assert.throws(() => sn.conv2d(sn.zeros([1, 1, 3, 3]), sn.zeros([1, 1, 1, 1]), null, new Float32Array(2)), /^conv2d: the attributes must be an object \{ stride, padding, dilation, \.\.\. \}, got an object$/);
+  for (const t of [x, y, w]) t.dispose();
+});
+
 test("flatten and nn.Flatten refuse an end dim other than the last (PyTorch's flatten(x, 1, 2) was flattened to the end)", () => {
   const t = sn.zeros([2, 3, 4, 5]);
   assert.throws(() => sn.flatten(t, 1, 2), /^flatten: flattens from startDim to the last dimension; endDim 2 \(not the last of \[2,3,4,5\]\) is not supported$/);
