@@ -293,7 +293,7 @@ test("nn.init: the numbers and the generator are checked before anything is draw
     [() => init.gaussian(t, 0.1, { mean: null }), /^gaussian: mean must be a finite number, got null$/],
     [() => init.constant(t, "1"), /^constant: value must be a number, got "1"$/],
     [() => init.xavierUniform(t, { gain: "2" }), /^xavierUniform: gain must be a finite number, got "2"$/],
-    [() => init.kaimingNormal(t, { a: [1] }), /^kaiming: a must be a finite number, got \[1\]$/],
+    [() => init.kaimingNormal(t, { a: [1] }), /^kaimingNormal: a must be a finite number, got \[1\]$/],
     [() => init.kaimingUniform(t, { rng: 5 }), /^kaimingUniform: rng must be a Generator \(new sn\.Generator\(seed\), or leave it out for the default one\), got 5$/],
     [() => init.uniform([1, 2]), /^uniform: the tensor must be a Tensor, got \[1, 2\]$/],
   ];

@@ -74,17 +74,16 @@ function fillNormal(t: Tensor, rng: Generator, mean: number, std: number): Tenso
 }
 
 export function uniform(t: Tensor, lo = 0, hi = 1, opts: InitOptions = {}): Tensor {
-  checkInit("uniform", t, { lo, hi });
   checkOptions("uniform", opts, ["rng"]);
+  checkInit("uniform", t, { lo, hi });
   return fillUniform(t, rngOf("uniform", opts), lo, hi);
 }
 
 /** Gaussian with a fixed standard deviation (the lecture's "small random numbers", e.g. 0.01). */
 export function gaussian(t: Tensor, std = 0.01, opts: InitOptions & { mean?: number } = {}): Tensor {
-  checkInit("gaussian", t, { std });
   checkOptions("gaussian", opts, ["rng", "mean"]);
   const { mean = 0 } = opts;
-  checkInit("gaussian", t, { mean });
+  checkInit("gaussian", t, { std, mean });
   return fillNormal(t, rngOf("gaussian", opts), mean, std);
 }
 export const normal = gaussian;
@@ -100,7 +99,6 @@ export const ones = (t: Tensor) => constant(t, 1);
 
 /** Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)). */
 export function xavierUniform(t: Tensor, opts: InitOptions & { gain?: number } = {}): Tensor {
-  checkInit("xavierUniform", t);
   checkOptions("xavierUniform", opts, ["gain", "rng"]);
   const { gain = 1 } = opts;
   checkInit("xavierUniform", t, { gain });
@@ -112,7 +110,6 @@ export function xavierUniform(t: Tensor, opts: InitOptions & { gain?: number } =
 
 /** Glorot normal: N(0, std²), std = gain * sqrt(2 / (fan_in + fan_out)). */
 export function xavierNormal(t: Tensor, opts: InitOptions & { gain?: number } = {}): Tensor {
-  checkInit("xavierNormal", t);
   checkOptions("xavierNormal", opts, ["gain", "rng"]);
   const { gain = 1 } = opts;
   checkInit("xavierNormal", t, { gain });
@@ -132,7 +129,6 @@ export interface KaimingOptions extends InitOptions {
 const KAIMING_OPTIONS = ["a", "mode", "nonlinearity", "rng"];
 
 function kaimingStd(t: Tensor, { a = 0, mode = "fan_in", nonlinearity = "leaky_relu" }: KaimingOptions): number {
-  checkInit("kaiming", t, { a });
   const { fanIn, fanOut } = fans(t.shape);
   const fan = mode === "fan_in" ? fanIn : fanOut;
   if (mode !== "fan_in" && mode !== "fan_out") throw new Error(`kaiming: mode must be 'fan_in' or 'fan_out', got '${mode}'`);
@@ -142,16 +138,16 @@ function kaimingStd(t: Tensor, { a = 0, mode = "fan_in", nonlinearity = "leaky_r
 
 /** He uniform: U(-b, b), b = gain * sqrt(3 / fan). */
 export function kaimingUniform(t: Tensor, opts: KaimingOptions = {}): Tensor {
-  checkInit("kaimingUniform", t);
   checkOptions("kaimingUniform", opts, KAIMING_OPTIONS);
+  checkInit("kaimingUniform", t, { a: opts.a ?? 0 });
   const b = Math.sqrt(3) * kaimingStd(t, opts);
   return fillUniform(t, rngOf("kaimingUniform", opts), -b, b);
 }
 
 /** He normal: N(0, std²), std = gain / sqrt(fan). */
 export function kaimingNormal(t: Tensor, opts: KaimingOptions = {}): Tensor {
-  checkInit("kaimingNormal", t);
   checkOptions("kaimingNormal", opts, KAIMING_OPTIONS);
+  checkInit("kaimingNormal", t, { a: opts.a ?? 0 });
   const std = kaimingStd(t, opts);
   return fillNormal(t, rngOf("kaimingNormal", opts), 0, std);
 }
