@@ -369,21 +369,24 @@ export function f32_conv2d_pack_flipped(w: usize, O: i32, Cg: i32, KH: i32, KW: 
   }
 }
 
-// Scratch per thread (floats), rows = ceil(Cg/NB)*KH*KW: A strips ceil(rows/MR)*MR*KC_MAX,
+// Scratch per thread (floats), rows = ceil(Cg/NB)*KH*KW: A strips ceil(rows/MR)*MR*Og,
 // B block KC_MAX*PB, dcol rows*PB, position tables 2*PB (i32), tile MR*NR.
 
 /** dx = conv2d's input gradient for dy (the Cg input channels of a group in NB blocks, block b
  *  = channels b*Cg/NB .. (b+1)*Cg/NB); with `init` (C floats, or 0) dx starts from
- *  init[channel] instead of zero (conv_transpose2d's bias). */
+ *  init[channel] instead of zero (conv_transpose2d's bias). Items are (group, channel block,
+ *  image), block-major: the items a thread takes come in increasing order, so it packs a
+ *  block's rows of W_g^T once and keeps them for the block's next images (a large layer's W
+ *  does not stay in cache from one image to the next; repacking it per image cost 8%). */
 export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize, init: usize, NB: i32, scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12);
   const O = load<i32>(geo, 16), G = load<i32>(geo, 20), KH = load<i32>(geo, 24), KW = load<i32>(geo, 28);
-  const SH = load<i32>(geo, 32), SW = load<i32>(geo, 36), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
-  const DH = load<i32>(geo, 48), DW = load<i32>(geo, 52), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
+  const SH = load<i32>(geo, 32), PH = load<i32>(geo, 40), PW = load<i32>(geo, 44);
+  const DH = load<i32>(geo, 48), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
   const Cg = C / G, Og = O / G, KK = KH * KW, K = Cg * KK, P = HO * WO;
   const rowsMax = (Cg + NB - 1) / NB * KK, SM = (rowsMax + MR - 1) / MR;
   const pa = scratch + <usize>ith * scratchBytes;
-  const pb = pa + (<usize>(SM * MR * KC_MAX) << 2);
+  const pb = pa + (<usize>(SM * MR * Og) << 2);
   const dcol = pb + (<usize>(KC_MAX * PB) << 2);
   const iy0 = dcol + (<usize>(rowsMax * PB) << 2), ix0 = iy0 + (<usize>PB << 2), tile = ix0 + (<usize>PB << 2);
   const kcb = kcOf(Og);
@@ -391,10 +394,10 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
   // outputs touch (Hp x Wp per channel), then cropped into dx
   const padf = load<i32>(geo, 64), Wp = W + 2 * PW, Hp = (HO - 1) * SH + (KH - 1) * DH + 1;
   const pad = tile + (<usize>(MR * NR) << 2), chs = Hp * Wp;
-  const T = N * G * NB;
+  const T = G * NB * N;
+  let packed = -1; // the (group, block) whose rows pa holds
   for (let it = take(-1, nth); it < T; it = take(it, nth)) {
-    const ng = it / NB, cb = it - ng * NB;
-    const n = ng / G, g = ng - n * G;
+    const gb = it / N, n = it - gb * N, g = gb / NB, cb = gb - g * NB;
     const c0 = cb * Cg / NB, nc = (cb + 1) * Cg / NB - c0, rows = nc * KK, S = (rows + MR - 1) / MR;
     const plane = dx + (<usize>(n * C + g * Cg + c0) * H * W << 2);
     for (let ci = 0; ci < nc; ci++) {
@@ -402,22 +405,23 @@ export function f32_conv2d_bwd_input(geo: usize, dy: usize, w: usize, dx: usize,
       if (padf) fillBlock(pad + (<usize>(ci * chs) << 2), chs, v);
       else fillBlock(plane + (<usize>ci * H * W << 2), H * W, v);
     }
-    if (Og == 0) {
-      if (padf) cropBlock(pad, nc, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + c0) << 2) : 0);
-      continue;
-    }
-    const dyg = dy + (<usize>(n * O + g * Og) * P << 2);
-    const wg = w + ((<usize>(g * Og) * K + c0 * KK) << 2); // W_g^T rows c0*KK.. = columns of W_g
-    for (let p0 = 0; p0 < P; p0 += PB) {
-      const np = min(PB, P - p0), nsl = (np + NR - 1) / NR;
-      for (let pc = 0; pc < Og; pc += kcb) {
-        const kc = min(kcb, Og - pc);
-        for (let s = 0; s < S; s++) packAStrip(wg, K, 1, s * MR, min(MR, rows - s * MR), pc, kc, pa + (<usize>(s * kc * MR) << 2));
-        packB(dyg, P, 0, pc, kc, p0, np, pb);
-        // pa holds strips of kc (not Og) floats each: K stride kc, offset 0
-        macroBlock(pa, kc, 0, 0, S, pb, kc, nsl, dcol, PB, rows, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
+    if (Og > 0) {
+      if (gb != packed) {
+        // W_g^T rows c0*KK.. (columns of W_g), all Og of them: strips of Og floats
+        const wg = w + ((<usize>(g * Og) * K + c0 * KK) << 2);
+        for (let s = 0; s < S; s++) packAStrip(wg, K, 1, s * MR, min(MR, rows - s * MR), 0, Og, pa + (<usize>(s * Og * MR) << 2));
+        packed = gb;
       }
-      col2imChunk(geo, pad, plane, rows, p0, np, dcol, iy0, ix0);
+      const dyg = dy + (<usize>(n * O + g * Og) * P << 2);
+      for (let p0 = 0; p0 < P; p0 += PB) {
+        const np = min(PB, P - p0), nsl = (np + NR - 1) / NR;
+        for (let pc = 0; pc < Og; pc += kcb) {
+          const kc = min(kcb, Og - pc);
+          packB(dyg, P, 0, pc, kc, p0, np, pb);
+          macroBlock(pa, Og, pc, 0, S, pb, kc, nsl, dcol, PB, rows, np, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, tile);
+        }
+        col2imChunk(geo, pad, plane, rows, p0, np, dcol, iy0, ix0);
+      }
     }
     if (padf) cropBlock(pad, nc, Hp, Wp, PH, PW, H, W, plane, init ? init + (<usize>(g * Cg + c0) << 2) : 0);
   }

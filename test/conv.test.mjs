@@ -162,6 +162,10 @@ const bigCases = [
   { xs: [2, 8, 15, 14], ws: [8, 1, 5, 3], attrs: { stride: [1, 1], padding: [3, 1], dilation: [2, 2], groups: 8 } },
   // depthwise with more padding than the kernel's reach: the input gradient keeps the GEMM path
   { xs: [2, 6, 7, 9], ws: [6, 1, 3, 3], attrs: { stride: [1, 1], padding: [3, 3], dilation: [1, 1], groups: 6 } },
+  // stride 2, 300 output channels: the input gradient's column GEMM with two blocks of input
+  // channels and two K blocks of output channels (each thread packs a block's W^T strips once
+  // and keeps them for the block's next images)
+  { xs: [3, 20, 9, 9], ws: [300, 20, 3, 3], attrs: { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 } },
   // 100 images of 300 channels on 2x2 maps: two chunks of images (the weight gradient adds them)
   { xs: [100, 300, 2, 2], ws: [8, 300, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
 ];

@@ -311,9 +311,9 @@ export function convInput(eng: Engine, g: ConvGeometry, dy: number, wt: Tensor, 
   // whichever item holds its channel)
   let NB = Math.ceil(Cg / Math.max(1, Math.floor(128 / KK)));
   while (NB < Cg && g.N * g.G * NB < 4 * eng.threads) NB = Math.min(Cg, NB * 2);
-  const rows = Math.ceil(Cg / NB) * KK;
+  const rows = Math.ceil(Cg / NB) * KK, Og = g.O / g.G;
   const padf = padFloats(g, Math.ceil(Cg / NB), g.HO * g.WO);
-  const bytes = round64((Math.ceil(rows / MR) * MR * KC_MAX + KC_MAX * PB + rows * PB + 2 * PB + MR * NR + padf) * 4);
+  const bytes = round64((Math.ceil(rows / MR) * MR * Og + KC_MAX * PB + rows * PB + 2 * PB + MR * NR + padf) * 4);
   const scratch = eng.scratch(bytes);
   withGeometry(eng, g, padf, (geo) => eng.run("f32_conv2d_bwd_input", [geo, dy, w, dx, init, NB, scratch, bytes], macs(g)));
 }
