@@ -1,14 +1,16 @@
-// The weight gradient of a 3x3 stride-1 convolution by Winograd F(m x m, 3x3), m = 2 or 4: the
-// forward's algorithm transposed (docs/kernels.md). The forward computes each m x m output tile
-// as Y = A^T [U ⊙ V] A with U = G g G^T and V = B^T d B (d: the tile's (m+2) x (m+2) input
-// patch, zeros outside the image), so
+// The weight gradient of a 3x3 stride-1 convolution by Winograd F(m x m, 3x3), m = 2 or 4, and of
+// a 5x5 one by F(2x2, 5x5): the forward's algorithm transposed (docs/kernels.md). The forward
+// computes each m x m output tile as Y = A^T [U ⊙ V] A with U = G g G^T and V = B^T d B (d: the
+// tile's (m+r-1) x (m+r-1) input patch, zeros outside the image), so
 //   dU = sum over tiles of (A dY A^T) ⊙ V,    dg = G^T dU G,
-// with dY zero at outputs past the map. For every one of the T = (m+2)^2 points t that is a GEMM
-// over the tiles: dU_t (O x C) = Z_t (O x tiles) * V_t^T (tiles x C), Z = A dY A^T: per (o, c),
-// 16 products per 2x2 tile where im2col's weight gradient does 36 (2.25x less arithmetic), 36
-// per 4x4 tile where it does 144 (4x). F(2x2)'s transforms are exact in f32 but for G^T's
-// halves, so its gradient is as accurate as im2col's; F(4x4)'s G has 1/6 and 1/24 (8-17x
-// im2col's error, src/ops/winograd.ts says where "auto" takes it and why that is harmless).
+// with dY zero at outputs past the map. For every one of the T = (m+r-1)^2 points t that is a
+// GEMM over the tiles: dU_t (O x C) = Z_t (O x tiles) * V_t^T (tiles x C), Z = A dY A^T: per
+// (o, c), 16 products per 2x2 tile where im2col's weight gradient does 36 (2.25x less
+// arithmetic), 36 per 4x4 tile where it does 144 (4x), 36 per 2x2 tile of a 5x5 kernel where it
+// does 100 (2.8x). F(2x2,3x3)'s transforms are exact in f32 but for G^T's halves, so its
+// gradient is as accurate as im2col's; F(4x4,3x3)'s and F(2x2,5x5)'s G have 1/6 and 1/24 (a few
+// times im2col's error, src/ops/winograd.ts says where "auto" takes them and why that is
+// harmless).
 //
 // Work: the tiles (image, tile row, tile column) are cut into chunks of KC tiles; a range of
 // consecutive chunks is summed by one item into its own partial dU (NCH ranges, a function of the
@@ -22,11 +24,22 @@ import { MR, NR, EP_FIRST, packAStrip, packB } from "./gemm_micro";
 import { stripTiles } from "./gemm_tail";
 import { tileOrigins, inputTile, sideBySide, transpose4, V_PAD } from "./winograd";
 
-/** A applied to m vectors (s, s + ss, ...) into m + 2 (d, d + ds, ...): the transpose of the
- *  forward's output transform A^T. F(2x2): points 0, 1, -1 and infinity; F(4x4): 0, 1, -1, 2, -2
- *  and infinity. */
-function aTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+/** A applied to m vectors (s, s + ss, ...) into A = m + r - 1 (d, d + ds, ...): the transpose of
+ *  the forward's output transform A^T. F(2x2,3x3): points 0, 1, -1 and infinity; F(4x4,3x3) and
+ *  F(2x2,5x5): 0, 1, -1, 2, -2 and infinity. */
+function aTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32, A: i32): void {
   const y0 = v128.load(s), y1 = v128.load(s + ss);
+  if (A == 6 && m == 2) {
+    // F(2,5): A^T's rows (1, 1, 1, 1, 1, 0) and (0, 1, -1, 2, -2, 1)
+    const y2 = f32x4.add(y1, y1);
+    v128.store(d, y0);
+    v128.store(d + ds, f32x4.add(y0, y1));
+    v128.store(d + 2 * ds, f32x4.sub(y0, y1));
+    v128.store(d + 3 * ds, f32x4.add(y0, y2));
+    v128.store(d + 4 * ds, f32x4.sub(y0, y2));
+    v128.store(d + 5 * ds, y1);
+    return;
+  }
   if (m == 2) {
     v128.store(d, y0);
     v128.store(d + ds, f32x4.add(y0, y1));
@@ -46,11 +59,11 @@ function aTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
 }
 
 /** Z = A dY A^T of four tiles (lanes; origins in org as tileOrigins writes them) of output
- *  channel o, dY zero past the HO x WO map: point (i, j) at z + (i*(m + 2) + j)*ts bytes. The
- *  tiles' m x m outputs go to buf first ((i, j) at buf + (i*m + j)*16), A's columns then rows
- *  through buf + m*m*16 (buf: (m*m + 6*m) vectors). */
+ *  channel o, dY zero past the HO x WO map: point (i, j) at z + (i*A + j)*ts bytes (A = m + r - 1).
+ *  The tiles' m x m outputs go to buf first ((i, j) at buf + (i*m + j)*16), A's columns then
+ *  rows through buf + m*m*16 (buf: (m*m + 6*m) vectors). */
 function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO: i32, PH: i32, PW: i32, z: usize, ts: usize,
-  m: i32, buf: usize): void {
+  m: i32, A: i32, buf: usize): void {
   if (row) {
     // four whole tiles side by side: each of their m rows is 4m consecutive outputs
     const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
@@ -76,9 +89,9 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
           store<f32>(buf + (<usize>(i * m + j) << 4) + (<usize>l << 2), load<f32>(p + ((<usize>i * WO + j) << 2)));
     }
   }
-  const A = m + 2, tmp = buf + (<usize>(m * m) << 4), ms = <usize>m << 4;
-  for (let j = 0; j < m; j++) aTransform(buf + (<usize>j << 4), ms, tmp + (<usize>j << 4), ms, m);
-  for (let i = 0; i < A; i++) aTransform(tmp + <usize>i * ms, 16, z + <usize>(i * A) * ts, ts, m);
+  const tmp = buf + (<usize>(m * m) << 4), ms = <usize>m << 4;
+  for (let j = 0; j < m; j++) aTransform(buf + (<usize>j << 4), ms, tmp + (<usize>j << 4), ms, m, A);
+  for (let i = 0; i < A; i++) aTransform(tmp + <usize>i * ms, 16, z + <usize>(i * A) * ts, ts, m, A);
 }
 
 /** Partial sums of dU (NCH ranges of T matrices O x C, V_PAD floats apart: matrix t of range r at
@@ -92,7 +105,7 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
   scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
   const PH = load<i32>(geo, 40), PW = load<i32>(geo, 44), HO = load<i32>(geo, 56), WO = load<i32>(geo, 60);
-  const T = (m + 2) * (m + 2);
+  const KS = load<i32>(geo, 24), A = m + KS - 1, T = A * A; // kernel size 3 or 5
   const TH = (HO + m - 1) / m, TW = (WO + m - 1) / m, NT = N * TH * TW;
   const L = (NT + KC - 1) / KC, S = (O + MR - 1) / MR, NSL = (C + NR - 1) / NR;
   const OBMAX = (S + OBN - 1) / OBN * MR, CBMAX = (NSL + CBN - 1) / CBN * NR;
@@ -128,9 +141,9 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
       // last tile are zeros
       for (let k = 0; k < kc4; k += 4) {
         tileOrigins(q0 + k, NT, TH, TW, m, C, H, W, PH, PW, xc, org);
-        inputTile(org, cn, H, W, m, 3, v + (<usize>k << 2), vts, <usize>KC << 2, buf);
+        inputTile(org, cn, H, W, m, KS, v + (<usize>k << 2), vts, <usize>KC << 2, buf);
         const row = sideBySide(org, m, PH, PW, HO, WO);
-        for (let o = o0; o < o1; o++) gradTile(org, row, dy, O, o, HO, WO, PH, PW, z + ((<usize>(o - o0) * KC + k) << 2), zts, m, buf);
+        for (let o = o0; o < o1; o++) gradTile(org, row, dy, O, o, HO, WO, PH, PW, z + ((<usize>(o - o0) * KC + k) << 2), zts, m, A, buf);
       }
       const flags = l == l0 ? EP_FIRST : 0;
       for (let t = 0; t < T; t++) {
@@ -145,42 +158,44 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
   }
 }
 
-/** dw (O x C x 3 x 3) = G^T (sum of the NCH partial dU in order) G. Items: output channels;
+/** dw (O x C x r x r) = G^T (sum of the NCH partial dU in order) G. Items: output channels;
  *  four input channels at a time, one per lane (each lane's sums and transforms are the scalar
  *  ones: the same bits): the T points' partial sums added in range order into buf, G^T down the
- *  columns into tmp, then along the rows into the taps (scratch: 1 KB per thread). Lanes past
+ *  columns into tmp, then along the rows into the taps (scratch: 2 KB per thread). Lanes past
  *  C read the next row's sums or V_PAD and are not stored. */
-export function f32_winograd_dw_finish(part: usize, NCH: i32, O: i32, C: i32, dw: usize, m: i32, scratch: usize, ith: i32, nth: i32): void {
-  const A = m + 2, T = A * A, as = <usize>A << 4;
+export function f32_winograd_dw_finish(part: usize, NCH: i32, O: i32, C: i32, dw: usize, m: i32, r: i32, scratch: usize, ith: i32, nth: i32): void {
+  const A = m + r - 1, T = A * A, as = <usize>A << 4, RR = r * r;
   const ts = (<usize>O * C + V_PAD) << 2, rs = ts * <usize>T;
-  const buf = scratch + <usize>ith * 1024, tmp = buf + 576, out = tmp + 288;
+  const buf = scratch + <usize>ith * 2048, tmp = buf + (<usize>T << 4), out = tmp + (<usize>(r * A) << 4);
   for (let o = take(-1, nth); o < O; o = take(o, nth)) {
     for (let c = 0; c < C; c += 4) {
       const p = part + ((<usize>o * C + c) << 2);
       for (let t = 0; t < T; t++) {
         let u = f32x4.splat(0), q = p + <usize>t * ts;
-        for (let r = 0; r < NCH; r++) {
+        for (let k = 0; k < NCH; k++) {
           u = f32x4.add(u, v128.load(q));
           q += rs;
         }
         v128.store(buf + (<usize>t << 4), u);
       }
-      for (let j = 0; j < A; j++) gtTransform(buf + (<usize>j << 4), as, tmp + (<usize>j << 4), as, m);
-      for (let i = 0; i < 3; i++) gtTransform(tmp + <usize>i * as, 16, out + (<usize>(i * 3) << 4), 16, m);
-      const d = dw + ((<usize>o * C + c) * 9 << 2);
+      for (let j = 0; j < A; j++) gtTransform(buf + (<usize>j << 4), as, tmp + (<usize>j << 4), as, m, r);
+      for (let i = 0; i < r; i++) gtTransform(tmp + <usize>i * as, 16, out + (<usize>(i * r) << 4), 16, m, r);
+      const d = dw + ((<usize>o * C + c) * RR << 2);
       for (let l = 0; l < min(4, C - c); l++)
-        for (let k = 0; k < 9; k++) store<f32>(d + (<usize>(l * 9 + k) << 2), load<f32>(out + (<usize>k << 4) + (<usize>l << 2)));
+        for (let k = 0; k < RR; k++) store<f32>(d + (<usize>(l * RR + k) << 2), load<f32>(out + (<usize>k << 4) + (<usize>l << 2)));
     }
   }
 }
 
-/** G^T applied to m + 2 vectors (s, s + ss, ...: one per point) into the 3 taps (d, d + ds,
- *  d + 2 ds). F(2x2)'s G rows: (1, 0, 0), (1, 1, 1)/2, (1, -1, 1)/2, (0, 0, 1); F(4x4)'s: (1, 0, 0)/4,
- *  -(1, 1, 1)/6, -(1, -1, 1)/6, (1, 2, 4)/24, (1, -2, 4)/24, (0, 0, 1). */
-function gtTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
+/** G^T applied to A = m + r - 1 vectors (s, s + ss, ...: one per point) into the r taps (d,
+ *  d + ds, ...). F(2x2,3x3)'s G rows: (1, 0, 0), (1, 1, 1)/2, (1, -1, 1)/2, (0, 0, 1); F(4x4,3x3)'s:
+ *  (1, 0, 0)/4, -(1, 1, 1)/6, -(1, -1, 1)/6, (1, 2, 4)/24, (1, -2, 4)/24, (0, 0, 1); F(2x2,5x5)'s
+ *  (1, 0, 0, 0, 0)/4, -(1, 1, 1, 1, 1)/6, -(1, -1, 1, -1, 1)/6, (1, 2, 4, 8, 16)/24,
+ *  (1, -2, 4, -8, 16)/24, (0, 0, 0, 0, 1). */
+function gtTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32, r: i32): void {
   const u0 = v128.load(s), u1 = v128.load(s + ss), u2 = v128.load(s + 2 * ss), u3 = v128.load(s + 3 * ss);
   const a = f32x4.add(u1, u2), b = f32x4.sub(u1, u2);
-  if (m == 2) {
+  if (m == 2 && r == 3) {
     const h = f32x4.splat(0.5);
     v128.store(d, f32x4.add(u0, f32x4.mul(a, h)));
     v128.store(d + ds, f32x4.mul(b, h));
@@ -190,6 +205,15 @@ function gtTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
   const u4 = v128.load(s + 4 * ss), u5 = v128.load(s + 5 * ss);
   const c = f32x4.add(u3, u4), e = f32x4.sub(u3, u4), sixth = f32x4.splat(<f32>(1.0 / 6));
   v128.store(d, f32x4.add(f32x4.sub(f32x4.mul(u0, f32x4.splat(0.25)), f32x4.mul(a, sixth)), f32x4.mul(c, f32x4.splat(<f32>(1.0 / 24)))));
+  if (r == 5) {
+    // taps 1-4: -(u1 -+ u2)/6 + (u3 -+ u4)*(1/12, 1/6, 1/3, 2/3), tap 4 + u5
+    const bs = f32x4.mul(b, sixth), as6 = f32x4.mul(a, sixth);
+    v128.store(d + ds, f32x4.sub(f32x4.mul(e, f32x4.splat(<f32>(1.0 / 12))), bs));
+    v128.store(d + 2 * ds, f32x4.sub(f32x4.mul(c, sixth), as6));
+    v128.store(d + 3 * ds, f32x4.sub(f32x4.mul(e, f32x4.splat(<f32>(1.0 / 3))), bs));
+    v128.store(d + 4 * ds, f32x4.add(f32x4.sub(f32x4.mul(c, f32x4.splat(<f32>(2.0 / 3))), as6), u5));
+    return;
+  }
   v128.store(d + ds, f32x4.sub(f32x4.mul(e, f32x4.splat(<f32>(1.0 / 12))), f32x4.mul(b, sixth)));
   v128.store(d + 2 * ds, f32x4.add(f32x4.mul(f32x4.sub(c, a), sixth), u5));
 }

@@ -332,7 +332,7 @@ export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, 
   if (smallMap(eng, g)) return smallMapWeight(eng, g, x, dy, dw); // a few positions per image
   const mw = winogradWeightTile(eng, g);
   if (mw) {
-    notePathAlso(`winograd F(${mw},3) dW`);
+    notePathAlso(`winograd F(${mw},${g.KH}) dW`);
     return winogradWeightGrad(eng, g, x, dy, dw, mw);
   }
   const K = (g.C / g.G) * g.KH * g.KW;

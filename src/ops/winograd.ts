@@ -192,6 +192,10 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
  *  test/winograd.test.mjs holds the default path to 10x). A function of the batch too: unlike
  *  the forward, a weight gradient sums over the batch anyway. */
 export function winogradWeightTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
+  if (g.KH === 5) {
+    if (!winogradFits(eng, g, 5) || g.N === 0) return 0;
+    return eng.conv5x5 === "winograd" || tile5WeightByShape(g) ? 2 : 0;
+  }
   if (!winogradFits(eng, g) || g.N === 0) return 0;
   if (eng.conv3x3 === "winograd2") return 2;
   if (eng.conv3x3 === "winograd4") return 4;
@@ -200,6 +204,19 @@ export function winogradWeightTile(eng: Engine, g: ConvGeometry): 0 | 2 | 4 {
   return eng.conv3x3 === "winograd" ? 2 : 0;
 }
 const DW_MIN_CHANNELS = 16, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512;
+
+/** "auto"'s choice for a 5x5 layer's weight gradient: F(2x2,5x5) with 16+ channels each way (as
+ *  the forward) and DW5_MIN_TILES tiles of 2x2 in the batch, im2col otherwise. Measured
+ *  (docs/performance.md, "The 5x5 weight gradient by F(2x2,5x5)", two threads): LeNet's 20 -> 50
+ *  at 14x14 0.97x at batch 2 (98 tiles), 1.07x at 4, 1.2x at 64; 16 -> 16 at 14x14 1.09x at
+ *  batch 8; 64 -> 192 at 27x27 (AlexNet's conv2) 1.5x; 64@56x56 1.8x; 6 -> 16 0.77x. F(2,5)'s
+ *  G has 1/6 and 1/24 as F(4x4,3x3)'s: its rounding (up to 20x im2col's here) reaches only this
+ *  gradient, linearly, and LeNet's training step stays within 2.5-5.8x its exact path's one-ulp
+ *  sensitivity (test/winograd5.test.mjs holds it to 10x). Of the batch too, as the 3x3 rule. */
+function tile5WeightByShape(g: ConvGeometry): boolean {
+  return Math.min(g.C, g.O) >= MIN_CHANNELS_5 && g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2) >= DW5_MIN_TILES;
+}
+const DW5_MIN_TILES = 192;
 
 /** Floats of one chunk's transformed patches and output gradients (per thread): T points (16 or
  *  36) x (input channels + output channels of the item's blocks) x KC tiles. They are written once and
@@ -218,7 +235,7 @@ const DW_BLOCK_SLIVERS = 16, DW_BLOCK_STRIPS = 22;
  *  = ranges x blocks of output-channel strips x blocks of input channels. All of them functions
  *  of the shapes only (KC and NCH group the sums). */
 export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: number, dw: number, m: 2 | 4): void {
-  const T = (m + 2) ** 2;
+  const T = points(m, g.KH);
   const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
   const S = Math.ceil(g.O / MR), NSL = Math.ceil(g.C / NR);
   const OBN = Math.ceil(S / DW_BLOCK_STRIPS), CBN = Math.ceil(NSL / DW_BLOCK_SLIVERS);
@@ -240,8 +257,8 @@ export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: 
   try {
     new Int32Array(eng.memory.buffer, geo, 17).set([g.N, g.C, g.H, g.W, g.O, g.G, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.HO, g.WO, 0]);
     eng.run("f32_winograd_dw", [geo, x, dy, part, NCH, KC, OBN, CBN, m, scratch, bytes], tiles * T * g.C * g.O);
-    // the finish's scratch: 1 KB per thread (four channels' 36 points, 18 column sums, 9 taps)
-    eng.run("f32_winograd_dw_finish", [part, NCH, g.O, g.C, dw, m, eng.scratch(1024)], g.O * g.C * T * NCH);
+    // the finish's scratch: 2 KB per thread (four channels' 36 points, 30 column sums, 25 taps)
+    eng.run("f32_winograd_dw_finish", [part, NCH, g.O, g.C, dw, m, g.KH, eng.scratch(2048)], g.O * g.C * T * NCH);
   } finally {
     eng.release(geo);
     eng.release(part);
