@@ -275,12 +275,12 @@ test("simdnet bench train --profile prints the per-op and per-layer tables of th
   assert.match(r.out, /Profile of the LeNet training step at batch 64, 7 of each, 1 thread:/);
   assert.match(r.out, /peak [\d.]+ GFLOP\/s \(SGEMM 1024x1024x1024, best of 5, 1 thread\)/);
   // 7 steps: two convolutions (each with its ReLU: conv2d_fused; the second, 20 -> 50 channels,
-  // by Winograd F(2,5), its input gradient too; the first's input needs none) and two linear
+  // by Winograd F(2,5), both its gradients too; the first's input needs none) and two linear
   // layers each
   assert.match(r.out, /\nconv2d_fused\s+forward\s+fused im2col\s+cpu\s+7\s+[\d.]+\s+\d+%\s+[\d.]+\s/);
   assert.match(r.out, /\nconv2d_fused\s+forward\s+fused winograd F\(2,5\)\s+cpu\s+7\s+[\d.]+\s+\d+%\s+[\d.]+\s/);
   assert.match(r.out, /\nconv2d_fused\s+backward\s+im2col\s+cpu\s+7\s+[\d.]+\s+\d+%\s+[\d.]+\s/);
-  assert.match(r.out, /\nconv2d_fused\s+backward\s+winograd F\(2,5\) dx\s+cpu\s+7\s+[\d.]+\s+\d+%\s+[\d.]+\s/);
+  assert.match(r.out, /\nconv2d_fused\s+backward\s+winograd F\(2,5\) dx \+ winograd F\(2,5\) dW\s+cpu\s+7\s+[\d.]+\s+\d+%\s+[\d.]+\s/);
   assert.match(r.out, /\nlinear\s+backward\s+gemm\s+cpu\s+14\s/);
   assert.match(r.out, /\nfeatures\.3\s+Conv2d\(20, 50, kernel_size=5, padding=2\)\s+7\s/);
   assert.match(r.out, /\nclassifier\.0\s+Linear\(in_features=2450, out_features=500\)\s+7\s/);
@@ -295,7 +295,7 @@ test("simdnet train --profile prints the tables after training; --profile is a f
     assert.match(r.out, /\nProfile: [\d.]+ ms in all/);
     // two training steps of 64 (forward and backward) plus evaluation batches (forward only)
     assert.match(r.out, /\nconv2d_fused\s+backward\s+im2col\s+cpu\s+2\s/);
-    assert.match(r.out, /\nconv2d_fused\s+backward\s+winograd F\(2,5\) dx\s+cpu\s+2\s/);
+    assert.match(r.out, /\nconv2d_fused\s+backward\s+winograd F\(2,5\) dx \+ winograd F\(2,5\) dW\s+cpu\s+2\s/);
     assert.match(r.out, /\nfeatures\.0\s+Conv2d\(1, 20, kernel_size=5, padding=2\)\s+\d+\s/);
     const bad = cli(["train", "--profile=yes"]);
     assert.is(bad.code, 1);
