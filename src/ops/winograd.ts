@@ -208,15 +208,16 @@ const DW_MIN_CHANNELS = 16, DW_MIN_TILES = 96, DW_MAX_FILTERS = 512 * 512;
 /** "auto"'s choice for a 5x5 layer's weight gradient: F(2x2,5x5) with 16+ channels each way (as
  *  the forward) and DW5_MIN_TILES tiles of 2x2 in the batch, im2col otherwise. Measured
  *  (docs/performance.md, "The 5x5 weight gradient by F(2x2,5x5)", two threads): LeNet's 20 -> 50
- *  at 14x14 0.97x at batch 2 (98 tiles), 1.07x at 4, 1.2x at 64; 16 -> 16 at 14x14 1.09x at
- *  batch 8; 64 -> 192 at 27x27 (AlexNet's conv2) 1.5x; 64@56x56 1.8x; 6 -> 16 0.77x. F(2,5)'s
+ *  at 14x14 0.77x at batch 2 (98 tiles), 0.87-1.10x at 4 (196), 0.99-1.05x at 8, 1.06x at 16,
+ *  1.2x at 64; 16 -> 16 at 14x14 1.2x at batch 4 and 8; 64 -> 192 at 27x27 (AlexNet's conv2)
+ *  1.35x at batch 1, 1.6x at 8; 64@56x56 1.8x; 6 -> 16 channels 0.8x. F(2,5)'s
  *  G has 1/6 and 1/24 as F(4x4,3x3)'s: its rounding (up to 20x im2col's here) reaches only this
  *  gradient, linearly, and LeNet's training step stays within 2.5-5.8x its exact path's one-ulp
  *  sensitivity (test/winograd5.test.mjs holds it to 10x). Of the batch too, as the 3x3 rule. */
 function tile5WeightByShape(g: ConvGeometry): boolean {
   return Math.min(g.C, g.O) >= MIN_CHANNELS_5 && g.N * Math.ceil(g.HO / 2) * Math.ceil(g.WO / 2) >= DW5_MIN_TILES;
 }
-const DW5_MIN_TILES = 192;
+const DW5_MIN_TILES = 256;
 
 /** Floats of one chunk's transformed patches and output gradients (per thread): T points (16 or
  *  36) x (input channels + output channels of the item's blocks) x KC tiles. They are written once and
