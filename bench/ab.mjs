@@ -81,6 +81,7 @@ const WORKLOADS = [
   ["resnet50-b1 infer", infer("resnet50", [1, 3, 224, 224])],
   ["lenet-b64 train", trainStep("lenet", [64, 1, 28, 28], 10)],
   ["alexnet-b1 infer", infer("alexnet", [1, 3, 227, 227])],
+  ["vgg16-b1 infer", infer("vgg16", [1, 3, 224, 224])],
   ["conv 64@56² 3x3 b1", conv([1, 64, 56, 56], [64, 64, 3, 3], { padding: 1 })],
   ["conv 16@32² 3x3 b32", conv([32, 16, 32, 32], [16, 16, 3, 3], { padding: 1 })],
   ["conv 256@14² 1x1 -> 1024 b1", conv([1, 256, 14, 14], [1024, 256, 1, 1], {})],

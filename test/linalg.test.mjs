@@ -90,5 +90,45 @@ test("matmul matches a float64 loop on a size with partial tiles on every edge a
     }
 });
 
+// A batch of one (a Linear layer at inference, ONNX Gemm with transB): f32_gemv reads the weight
+// rows where they lie instead of packing them, and sums each output as f32_gemm sums its row, so
+// a row gives the same bits alone and in a batch. Both kernel builds (the relaxed one fuses its
+// multiply-adds where the machine can), 1-3 threads, K in one and in several blocks and not a
+// multiple of 4, N not a multiple of 8, bias or none; and against float64.
+test("linear and gemm(transB) on one row: the bits of that row in a batch of two, on both builds and 1-3 threads; f32_gemv ran; within float64's reach", async () => {
+  let ran = 0;
+  try {
+    for (const build of ["relaxed", "simd"])
+      for (const threads of [1, 2, 3]) {
+        await sn.init({ threads, build, minParallelWork: 0 });
+        const eng = sn.engine(), run = eng.run.bind(eng);
+        eng.run = (k, args, work) => ((ran += k === "f32_gemv" ? 1 : 0), run(k, args, work));
+        for (const [K, N, seed] of [[1, 1, 1], [3, 9, 2], [4, 8, 3], [257, 67, 4], [1100, 150, 5], [530, 17, 6]]) {
+          const x = rand([2, K], seed), w = rand([N, K], seed + 10), b = rand([N], seed + 20);
+          const x1 = sn.tensor(x.toArray().slice(0, K), [1, K]);
+          for (const bias of [b, null]) {
+            const one = sn.linear(x1, w, bias).toArray(), two = sn.linear(x, w, bias).toArray().slice(0, N);
+            const j = one.findIndex((v, i) => !Object.is(v, two[i]));
+            assert.is(j, -1, `linear K ${K} N ${N}${bias ? " + bias" : ""}, ${build}, ${threads} thread(s): output ${j}`);
+          }
+          const g1 = sn.gemm(x1, w, b, { transB: true, beta: 1 }).toArray(), g2 = sn.gemm(x, w, b, { transB: true, beta: 1 }).toArray();
+          assert.ok(g1.every((v, i) => Object.is(v, g2[i])), `gemm K ${K} N ${N}, ${build}, ${threads} thread(s)`);
+          if (K === 1100) {
+            const X = x1.toArray(), W = w.toArray(), y = sn.linear(x1, w, b).toArray(), B = b.toArray();
+            for (let n = 0; n < N; n++) {
+              let s = B[n];
+              for (let k = 0; k < K; k++) s += X[k] * W[n * K + k];
+              assert.ok(Math.abs(y[n] - s) <= 1e-5 * K ** 0.5 + 1e-5 * Math.abs(s), `(${n}): ${y[n]} vs ${s}`);
+            }
+          }
+        }
+        delete eng.run;
+      }
+  } finally {
+    await sn.init({ threads: 2 });
+  }
+  assert.ok(ran >= 6 * 6 * 3, `f32_gemv ran ${ran} times`);
+});
+
 test.after(() => sn.dispose());
 test.run();

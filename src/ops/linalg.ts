@@ -39,6 +39,11 @@ export function runGemm(eng: Engine, g: GemmCall): void {
   const { M, N, K } = g;
   if (M === 0 || N === 0) return;
   const alpha = g.alpha ?? 1, beta = g.beta ?? 0;
+  if (M === 1 && g.transB && !g.transA && K > 0 && alpha === 1 && beta === 0 && !g.rowBias) {
+    // one row times B^T (a batch-1 Linear): B's rows read where they lie, the same sums as below
+    eng.run("f32_gemv", [g.a, g.b, g.ldb, g.c, N, K, g.colBias || 0, eng.scratch(32)], N * K);
+    return;
+  }
   const flags = (beta !== 0 ? EP_BETA : 0) | (g.rowBias ? EP_ROWBIAS : 0) | (g.colBias ? EP_COLBIAS : 0);
   const pa = packA(eng, g.a, g.lda, g.transA, M, K);
   try {
