@@ -1,7 +1,7 @@
 // Reverse-mode differentiation over a tape of op applications (micrograd's idea: each op
 // records its inputs and its backward; gradients accumulate, so fan-out is right).
 import { Tensor, _setBackward, keep, shapeStr, full } from "./tensor.js";
-import { badArgument } from "./options.js";
+import { badArgument, checkOptions } from "./options.js";
 
 export interface Node {
   op: string;
@@ -49,7 +49,28 @@ export function _setAccumulate(acc: typeof accumulate, clone: typeof cloneT) {
   cloneT = clone;
 }
 
-function backward(root: Tensor, grad?: Tensor): void {
+/** Options of Tensor.backward: `inputs`, the tensors whose .grad receives the gradient (PyTorch's
+ *  backward(inputs=...)); the others are left as they are, and no op computes a gradient that
+ *  leads only to them (a saliency map's backward computes no weight gradient). */
+export interface BackwardOptions {
+  inputs?: Tensor[];
+}
+
+function backward(root: Tensor, grad?: Tensor | null, opts?: BackwardOptions): void {
+  if (grad !== undefined && grad !== null && !(grad instanceof Tensor)) badArgument("backward", "the output's gradient", `a tensor ${shapeStr(root.shape)}`, grad);
+  let only: Set<Tensor> | null = null;
+  if (opts !== undefined) {
+    checkOptions("backward", opts, ["inputs"]);
+    const ins = opts.inputs;
+    if (ins !== undefined) {
+      if (!Array.isArray(ins) || ins.length === 0) badArgument("backward", "inputs", "a non-empty array of tensors that require grad", ins);
+      ins.forEach((t, i) => {
+        if (!(t instanceof Tensor)) badArgument("backward", `inputs[${i}]`, "a tensor", t);
+        if (!t.requiresGrad) throw new Error(`backward: inputs[${i}] ${shapeStr(t.shape)} does not require grad (call .requireGrad() on it)`);
+      });
+      only = new Set(ins);
+    }
+  }
   if (!grad && root.size !== 1)
     throw new Error(`backward: output ${shapeStr(root.shape)} is not a scalar; pass the gradient of the output`);
   if (grad && grad.size !== root.size)
@@ -79,6 +100,13 @@ function backward(root: Tensor, grad?: Tensor): void {
       order.push(t);
     }
   }
+  // with inputs: the tensors from which one of them is reached (order lists inputs before users)
+  let leads: Set<Tensor> | null = null;
+  if (only) {
+    leads = new Set();
+    for (const t of order) if (only.has(t) || t.node?.inputs.some((x) => x && leads!.has(x))) leads.add(t);
+    if (!leads.has(root)) throw new Error(`backward: the output ${shapeStr(root.shape)} does not depend on any of inputs`);
+  }
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, grad ?? full(root.shape, 1, root.engine));
   const prev = gradEnabled, prevIn = inBackward;
@@ -89,6 +117,12 @@ function backward(root: Tensor, grad?: Tensor): void {
       const t = order[k];
       const g = grads.get(t);
       if (!g) continue;
+      if (leads && !leads.has(t)) {
+        // (ops compute no gradient toward such a tensor; one can only arrive as a view)
+        if (!(grad && g.storage === grad.storage)) g.dispose();
+        grads.delete(t);
+        continue;
+      }
       if (t.requiresGrad && !t.node) {
         // a leaf: accumulate into .grad (kept alive outside tidy scopes)
         if (t.grad) accumulate(t.grad, g);
@@ -97,7 +131,7 @@ function backward(root: Tensor, grad?: Tensor): void {
         continue;
       }
       if (!t.node) continue;
-      const needs = t.node.inputs.map((x) => needsGrad(x));
+      const needs = t.node.inputs.map((x) => needsGrad(x) && (!leads || leads.has(x!)));
       const gin = t.node.backward(g, needs);
       t.node.inputs.forEach((x, j) => {
         const gj = gin[j];
@@ -110,7 +144,7 @@ function backward(root: Tensor, grad?: Tensor): void {
           gj.dispose();
         } else grads.set(x, gj.shape.length === x.shape.length ? gj : gj.reshape(x.shape as number[]));
       });
-      if (t.requiresGrad) {
+      if (t.requiresGrad && (!only || only.has(t))) {
         // a non-leaf that asked for its gradient
         if (t.grad) accumulate(t.grad, g);
         else t.grad = keep(cloneT(g));

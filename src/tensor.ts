@@ -226,9 +226,12 @@ export class Tensor {
     return this;
   }
 
-  /** Gradient of this scalar with respect to every tensor that requires it. */
-  backward(grad?: Tensor): void {
-    backwardImpl(this, grad);
+  /** Gradient of this scalar (or, given `grad`, of grad · this) with respect to every tensor
+   *  that requires it, added into their .grad; with `{ inputs: [a, b] }` into a's and b's only
+   *  (PyTorch's backward(inputs=...)): no other .grad changes, and no op computes a gradient
+   *  that leads only to other tensors. */
+  backward(grad?: Tensor | null, opts?: { inputs?: Tensor[] }): void {
+    backwardImpl(this, grad, opts);
   }
 
   /** A new tensor, not recorded for backward, with the same values. */
@@ -252,7 +255,7 @@ export class Tensor {
 }
 
 // set by autograd.ts / ops to avoid an import cycle
-let backwardImpl: (t: Tensor, g?: Tensor) => void = () => {
+let backwardImpl: (t: Tensor, g?: Tensor | null, opts?: { inputs?: Tensor[] }) => void = () => {
   throw new Error("backward: autograd not loaded");
 };
 let reshapeOp: (t: Tensor, shape: number[]) => Tensor = (t, s) => new Tensor(t.storage, s, t.offset);

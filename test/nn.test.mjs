@@ -189,6 +189,52 @@ test("loadStateDict copies values; missing, unexpected and mis-shaped tensors ar
   assert.equal(r.missing, ["features.3.bias"]);
 });
 
+// Tensor.backward(grad, { inputs }): PyTorch's backward(inputs=...). Only those tensors' .grad
+// change, with the bits a full backward gives them; no op computes a gradient that leads only to
+// other tensors (checked by the kernels that run: no weight gradient for an input-only pass).
+test("backward with inputs: only those .grad change, with a full backward's bits, and no weight gradient is computed; bad options are clear errors", () => {
+  sn.manualSeed(7);
+  const conv = new sn.nn.Conv2d(3, 8, 3, { padding: 1 }), fc = new sn.nn.Linear(8 * 6 * 6, 5);
+  const xs = Float32Array.from({ length: 2 * 3 * 6 * 6 }, (_, i) => Math.cos(i * 0.3));
+  const run = (opts) => {
+    const x = sn.tensor(xs, [2, 3, 6, 6]).requireGrad();
+    const kernels = [], eng = sn.engine(), orig = eng.run.bind(eng);
+    eng.run = (k, a, w) => (kernels.push(k), orig(k, a, w));
+    try {
+      sn.tidy(() => {
+        const y = fc.forward(sn.flatten(sn.relu(conv.forward(x))));
+        y.backward(sn.tensor(Float32Array.from({ length: 10 }, (_, i) => i - 4.5), [2, 5]), opts === undefined ? undefined : opts(x));
+      });
+    } finally {
+      delete eng.run;
+    }
+    const grads = [x, conv.weight, conv.bias, fc.weight, fc.bias].map((t) => (t.grad ? t.grad.toArray() : null));
+    for (const t of [conv.weight, conv.bias, fc.weight, fc.bias]) t.grad = null;
+    return { grads, kernels };
+  };
+  const full = run(), onlyX = run((x) => ({ inputs: [x] })), onlyW = run(() => ({ inputs: [conv.weight] }));
+  const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+  assert.ok(same(onlyX.grads[0], full.grads[0]), "x.grad: a full backward's bits");
+  assert.equal(onlyX.grads.slice(1), [null, null, null, null], "no parameter gradient");
+  assert.not.ok(onlyX.kernels.includes("f32_conv2d_bwd_weight") || onlyX.kernels.some((k) => /winograd_dw|gemm_sum_rows|bwd_bias/.test(k)), `no weight or bias gradient ran: ${onlyX.kernels}`);
+  assert.is(onlyW.grads[0], null, "x.grad untouched");
+  assert.ok(same(onlyW.grads[1], full.grads[1]), "conv.weight.grad: a full backward's bits");
+  assert.equal(onlyW.grads.slice(2), [null, null, null]);
+  assert.not.ok(onlyW.kernels.some((k) => k.includes("bwd_input")), `no input gradient of the first layer ran: ${onlyW.kernels}`);
+  assert.ok(full.kernels.some((k) => k.includes("bwd_input")) && full.kernels.includes("f32_conv2d_bwd_weight"), `the full backward ran both: ${full.kernels}`);
+  // errors, before anything runs
+  const x = sn.tensor(xs, [2, 3, 6, 6]).requireGrad(), free = sn.tensor([1, 2], [2]);
+  const y = sn.sum(conv.forward(x));
+  assert.throws(() => y.backward(undefined, { input: [x] }), /backward: unknown option 'input' \(did you mean 'inputs'\?\)/);
+  assert.throws(() => y.backward(undefined, { inputs: x }), /backward: inputs must be a non-empty array of tensors that require grad, got a tensor \[2, 3, 6, 6\] on cpu/);
+  assert.throws(() => y.backward(undefined, { inputs: [x, 3] }), /backward: inputs\[1\] must be a tensor, got 3/);
+  assert.throws(() => y.backward(undefined, { inputs: [free] }), /backward: inputs\[0\] \[2\] does not require grad/);
+  assert.throws(() => y.backward(undefined, { inputs: [free.requireGrad()] }), /backward: the output \[\] does not depend on any of inputs/);
+  assert.throws(() => y.backward(5), /backward: the output's gradient must be a tensor \[\], got 5/);
+  assert.is(x.grad, null);
+  assert.is(conv.weight.grad, null);
+});
+
 test("requiresGrad_(false) freezes a part of the model; train()/eval() reach every layer", () => {
   const m = sn.models.lenet();
   m.at("features").requiresGrad_(false);

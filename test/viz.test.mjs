@@ -80,6 +80,37 @@ test("saliency of a linear scorer is |W[class]| per pixel", async () => {
   assert.throws(() => sn.viz.saliency(linearModel(), x, 3), /class 3 out of range for 3 classes/);
 });
 
+test("saliency and classModel on a model: its parameters' .grad is left as it was (none computed), nothing stays allocated, and the map is a full backward's", async () => {
+  await sn.init({ threads: 2 });
+  sn.manualSeed(3);
+  const model = sn.createModel("lenet");
+  model.eval();
+  const fwd = (t) => model.forward(t);
+  const xs = Float32Array.from({ length: 784 }, (_, i) => Math.sin(i * 0.1));
+  const x = sn.tensor(xs, [1, 1, 28, 28]);
+  // the map from a backward into every tensor, then the model's gradients cleared
+  const xin = sn.tensor(xs, [1, 1, 28, 28]).requireGrad();
+  sn.tidy(() => {
+    const scores = fwd(xin), onehot = new Float32Array(10);
+    onehot[4] = 1;
+    scores.backward(sn.tensor(onehot, [1, 10]));
+  });
+  const g = xin.grad.toArray(), want = new Float32Array(784);
+  for (let i = 0; i < 784; i++) want[i] = Math.abs(g[i]);
+  for (const p of model.parameters()) p.grad = null;
+  // a gradient the user holds (between backward and the optimiser's step) must survive
+  const p0 = model.parameters()[0];
+  p0.grad = sn.keep(sn.tensor(new Float32Array(p0.size).fill(0.25), p0.shape));
+  sn.viz.saliency(fwd, x, 4); // warm-up: the first call packs weights
+  const live = sn.engine().memoryStats().live;
+  const s = sn.viz.saliency(fwd, x, 4);
+  sn.viz.classModel(fwd, [1, 1, 28, 28], 4, { steps: 3 });
+  assert.is(sn.engine().memoryStats().live, live, "saliency and classModel free what they make");
+  assert.ok(s.map.every((v, i) => Object.is(v, want[i])), "the map has a full backward's bits");
+  assert.ok(p0.grad.toArray().every((v) => v === 0.25), "a held gradient is unchanged");
+  assert.ok(model.parameters().slice(1).every((p) => p.grad === null), "no parameter gradient computed");
+});
+
 test("occlusion of a linear scorer: the drop is W[class] . (x - occluded x) for each patch", async () => {
   await sn.init({ threads: 1 });
   const xs = Float32Array.from({ length: 16 }, (_, i) => (i * 7) % 5 / 4);

@@ -108,8 +108,9 @@ export function saliency(forward: Forward, x: Tensor, cls: number): { map: Float
     classCheck("saliency", scores, cls);
     const onehot = new Float32Array(scores.size);
     onehot[cls] = 1;
-    scores.backward(tensor(onehot, scores.shape));
+    scores.backward(tensor(onehot, scores.shape), { inputs: [xin] }); // the input's gradient only: the model's .grad stays as it was
     const g = xin.grad!.toArray();
+    xin.grad!.dispose(); // a leaf's .grad outlives tidy: freed here
     const map = new Float32Array(H * W);
     for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) map[i] = Math.max(map[i], Math.abs(g[c * H * W + i]));
     return { map, height: H, width: W };
@@ -167,8 +168,9 @@ export function classModel(forward: Forward, shape: number[], cls: number, opts:
       classCheck("classModel", scores, cls);
       const onehot = new Float32Array(scores.size);
       onehot[cls] = 1;
-      scores.backward(tensor(onehot, scores.shape));
+      scores.backward(tensor(onehot, scores.shape), { inputs: [xin] }); // the input's gradient only: the model's .grad stays as it was
       const g = xin.grad!.toArray();
+      xin.grad!.dispose(); // a leaf's .grad outlives tidy: freed here
       for (let i = 0; i < img.length; i++) img[i] += lr * (g[i] - 2 * l2 * img[i]);
     });
   return img;
