@@ -51,7 +51,8 @@ export function _setAccumulate(acc: typeof accumulate, clone: typeof cloneT) {
 
 /** Options of Tensor.backward: `inputs`, the tensors whose .grad receives the gradient (PyTorch's
  *  backward(inputs=...)); the others are left as they are, and no op computes a gradient that
- *  leads only to them (a saliency map's backward computes no weight gradient). */
+ *  leads only to them (a saliency map's backward computes no weight gradient). An input the
+ *  output does not depend on keeps its .grad, as in PyTorch. */
 export interface BackwardOptions {
   inputs?: Tensor[];
 }
@@ -105,7 +106,7 @@ function backward(root: Tensor, grad?: Tensor | null, opts?: BackwardOptions): v
   if (only) {
     leads = new Set();
     for (const t of order) if (only.has(t) || t.node?.inputs.some((x) => x && leads!.has(x))) leads.add(t);
-    if (!leads.has(root)) throw new Error(`backward: the output ${shapeStr(root.shape)} does not depend on any of inputs`);
+    if (!leads.has(root)) return; // none of inputs is reached: their .grad stays as it is (as PyTorch)
   }
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, grad ?? full(root.shape, 1, root.engine));

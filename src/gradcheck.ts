@@ -161,7 +161,8 @@ export function gradcheck(fn: (...inputs: any[]) => Tensor, inputs: (Tensor | nu
     tidy(() => {
       const y = call();
       r = Float32Array.from({ length: y.size }, () => Math.fround(random() * 2 - 1));
-      y.backward(tensor(r, y.shape, y.engine));
+      // into the checked inputs only: other tensors fn uses (a model's parameters) keep their .grad
+      y.backward(tensor(r, y.shape, y.engine), { inputs: wrt.map((i) => inputs[i]!) });
       // an input backward did not reach has derivative 0, which the differences must confirm
       for (const i of wrt) analytic.push(inputs[i]!.grad?.toArray() ?? new Float32Array(inputs[i]!.size));
     });

@@ -138,6 +138,16 @@ test("gradcheck passes a right gradient (x^3, tanh), every element checked", () 
   assert.ok(sn.gradcheck((x) => tanhRight.apply([x]), [sn.tensor(values(30, 2, -3, 3)).requireGrad()]).ok);
 });
 
+test("gradcheck computes the checked inputs' gradients only: a tensor fn uses that requires grad (a layer's weight) keeps its .grad", () => {
+  const w = sn.tensor(Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), [3, 4]).requireGrad();
+  const x = sn.tensor(Float32Array.from({ length: 8 }, (_, i) => Math.cos(i)), [2, 4]).requireGrad();
+  const r = sn.gradcheck((x) => sn.tanh(sn.linear(x, w)), [x]);
+  assert.ok(r.ok, JSON.stringify(r.worst));
+  assert.is(r.checked, 8);
+  assert.is(w.grad, null, "w.grad untouched");
+  assert.is(x.grad, null, "x.grad put back");
+});
+
 test("gradcheck catches a gradient off by a constant factor (2x^2 for x^3)", () => {
   const x = sn.tensor(values(30), [2, 3, 5]).requireGrad();
   const r = sn.gradcheck((x) => cubeFactor.apply([x]), [x]);
