@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as sn from "../dist/index.js";
-import { lcgTensor as rand, rejects } from "./helpers.mjs";
+import { lcgTensor as rand, rejects, loadFixtures, caseInputs, compare } from "./helpers.mjs";
 
 test.before(async () => {
   await sn.init({ threads: 2 });
@@ -128,6 +128,38 @@ test("linear and gemm(transB) on one row: the bits of that row in a batch of two
     await sn.init({ threads: 2 });
   }
   assert.ok(ran >= 6 * 6 * 3, `f32_gemv ran ${ran} times`);
+});
+
+// The same PyTorch cases on the one-row path: every linear, matmul and gemm fixture whose A is not
+// transposed, run one row of A at a time (its own batch of one) against that row of PyTorch's
+// output, on both builds; f32_gemv takes the linear and gemm(transB, alpha 1) rows.
+test("every linear, matmul and gemm fixture (PyTorch), one row at a time: each row within the case's tolerance, both builds; f32_gemv ran", async () => {
+  let rows = 0, ran = 0;
+  try {
+    for (const build of ["relaxed", "simd"]) {
+      await sn.init({ threads: 2, build, minParallelWork: 0 });
+      const eng = sn.engine(), run = eng.run.bind(eng);
+      eng.run = (k, args, work) => ((ran += k === "f32_gemv" ? 1 : 0), run(k, args, work));
+      for (const { tensors, cases } of loadFixtures(sn))
+        for (const c of cases) {
+          if (!["linear", "matmul", "gemm"].includes(c.op) || c.attrs.transA) continue;
+          const inputs = caseInputs(sn, c, tensors), [a] = inputs, [M, K] = a.shape, want = tensors.get(c.out).data;
+          const N = want.length / M, rowBias = c.op === "gemm" && inputs[2] && inputs[2].shape[0] === M && M > 1;
+          if (rowBias) continue; // a c of one value per row of A: not a batch of rows
+          for (let m = 0; m < M; m++) {
+            const row = sn.tensor(a.toArray().slice(m * K, (m + 1) * K), [1, K]);
+            const y = sn.opTable.get(c.op).apply([row, ...inputs.slice(1)], c.attrs).toArray();
+            compare(`${c.name} row ${m} (${build})`, y, want.subarray(m * N, (m + 1) * N), c.rtol, c.atol);
+            rows++;
+          }
+        }
+      delete eng.run;
+    }
+  } finally {
+    await sn.init({ threads: 2 });
+  }
+  assert.ok(rows >= 40, `${rows} rows`);
+  assert.ok(ran >= 2 * (5 + 1 + 16 + 5), `f32_gemv ran ${ran} times`);
 });
 
 test.after(() => sn.dispose());
