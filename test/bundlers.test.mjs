@@ -179,13 +179,16 @@ test.after(async () => {
   console.log("bundlers: the app's JavaScript, gzipped (KB; main and worker each hold the library, except Rollup's shared chunk):", JSON.stringify(sizes));
 });
 
-test("dist/browser.js: no node: import and no import() at all; with one .wasm under 150 KB gzipped", () => {
+test("dist/browser.js: no node: import and no import() at all; with one .wasm under 150 KB gzipped (with WebGPU's kernels, under 165 KB)", () => {
   const js = readFileSync(join(root, "dist/browser.js"), "utf8");
   assert.not.match(js, /\bimport\s*\(|\bfrom\s*["']node:|\brequire\s*\(\s*["'`]node:|^\s*import\s*["']node:/m);
   const jsGz = gzipSync(js, { level: 9 }).length;
   const wasmGz = Math.max(...WASM.map((f) => gzipSync(readFileSync(join(root, "dist", f)), { level: 9 }).length));
-  console.log(`bundlers: dist/browser.js ${(js.length / 1024).toFixed(0)} KB, gzipped ${(jsGz / 1024).toFixed(1)} KB, + one .wasm ${(wasmGz / 1024).toFixed(1)} KB gzipped`);
+  // fetched by init({ webgpu: true }) only (src/webgpu/engine.ts)
+  const wgslGz = gzipSync(readFileSync(join(root, "dist/simdnet.wgsl.json")), { level: 9 }).length;
+  console.log(`bundlers: dist/browser.js ${(js.length / 1024).toFixed(0)} KB, gzipped ${(jsGz / 1024).toFixed(1)} KB, + one .wasm ${(wasmGz / 1024).toFixed(1)} KB gzipped; + simdnet.wgsl.json ${(wgslGz / 1024).toFixed(1)} KB gzipped with WebGPU`);
   assert.ok(jsGz + wasmGz < 150 * 1024, `${jsGz} + ${wasmGz} bytes gzipped`);
+  assert.ok(jsGz + wasmGz + wgslGz < 165 * 1024, `${jsGz} + ${wasmGz} + ${wgslGz} bytes gzipped`);
 });
 
 test("dist/browser.js: its identifiers are minified, its functions' and classes' names kept (stack traces, printed modules)", async () => {
@@ -255,6 +258,7 @@ test("Vite build: zero configuration", async () => {
   await vite.build({ root: app, configFile: false, logLevel: "silent", build: { outDir: out, emptyOutDir: true } });
   timings["vite build"] = Date.now() - t;
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
+  assert.ok(assetsIn(out).some((f) => /simdnet\.wgsl.*\.json$/.test(f)), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
   sizes.vite = jsKb(out);
   await checkServed("vite build", out);
 });
@@ -309,6 +313,7 @@ test("webpack 5: zero configuration (production mode)", async () => {
   // (not the size hints of production mode, which depend on the app)
   assert.equal(info.warnings.map((e) => e.message).filter((m) => !/recommended size limit|entrypoint size limit|performance recommendations/.test(m)), [], "webpack warnings");
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
+  assert.ok(assetsIn(out).some((f) => /simdnet\.wgsl.*\.json$/.test(f)), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
   sizes.webpack = jsKb(out);
   writeFileSync(join(out, "index.html"), HTML_CLASSIC);
   await checkServed("webpack", out);
@@ -331,6 +336,7 @@ test("Rollup: node-resolve and import-meta-assets", async () => {
   timings["rollup build"] = Date.now() - t;
   assert.equal(warnings, [], "rollup warnings");
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
+  assert.ok(assetsIn(out).some((f) => /simdnet\.wgsl.*\.json$/.test(f)), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
   sizes.rollup = jsKb(out);
   writeFileSync(join(out, "index.html"), HTML_MODULE);
   await checkServed("rollup", out);

@@ -1,9 +1,9 @@
 // Builds the wasm kernels (four variants from one source) and the JS bundles into dist/.
 import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
-import { readFileSync, mkdirSync, copyFileSync, readdirSync, existsSync, statSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdirSync, copyFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { resolve, basename } from "node:path";
 
 const only = process.argv[2];
 const targets = ["simd", "relaxed", "simd-single", "relaxed-single"];
@@ -39,6 +39,16 @@ const wgslStripped = {
     }));
   },
 };
+/** The library's bundles hold no WGSL: each wgsl/ file becomes a marker naming it, and the
+ *  kernels' text is dist/simdnet.wgsl.json, fetched by init({ webgpu: true }) only
+ *  (src/webgpu/engine.ts loadWgsl), so a page that never asks for WebGPU does not download it
+ *  (about 13 KB gzipped). The onnx bundles keep theirs inline (wgslStripped). */
+const wgslDeferred = {
+  name: "wgsl-deferred",
+  setup(b) {
+    b.onLoad({ filter: /\.wgsl$/ }, (args) => ({ contents: `#wgsl:${basename(args.path)}#`, loader: "text" }));
+  },
+};
 
 /** For dist/browser.js: the browser platform module, and no Node built-in. An import of one
  *  that does not go through src/platform (code that is Node-only anyway) becomes a module that
@@ -60,6 +70,9 @@ const browserPlatform = {
 if (only !== "wasm") {
   mkdirSync("dist", { recursive: true });
   for (const f of readdirSync("build")) if (f.endsWith(".wasm")) copyFileSync(`build/${f}`, `dist/${f}`);
+  const wgsl = {};
+  for (const f of readdirSync("wgsl").sort()) if (f.endsWith(".wgsl")) wgsl[f] = stripWgsl(readFileSync(`wgsl/${f}`, "utf8"), `wgsl/${f}`);
+  writeFileSync("dist/simdnet.wgsl.json", JSON.stringify(wgsl));
   const common = {
     bundle: true,
     format: "esm",
@@ -72,7 +85,7 @@ if (only !== "wasm") {
     loader: { ".wgsl": "text" },
   };
   // The library (browser and Node: node: imports are dynamic and only reached in Node).
-  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.js", platform: "neutral", external: ["node:*"], plugins: [wgslStripped] });
+  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.js", platform: "neutral", external: ["node:*"], plugins: [wgslDeferred] });
   // The browser build (package.json's "browser" and "default" exports): src/platform/browser.ts in
   // place of src/platform/index.ts, so it holds no `node:` import at all and bundlers (esbuild,
   // Vite, webpack, Rollup) have nothing Node-only to resolve. Not minified: the app's bundler
@@ -83,7 +96,7 @@ if (only !== "wasm") {
   // local variables read through the source map. The workers' code (src/engine/pool.ts) gets
   // the name helper it calls from namePrelude.
   // Measured: identifiers minified with keepNames took 4.8 KB off the gzipped download.
-  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/browser.js", platform: "browser", plugins: [browserPlatform, wgslStripped], minifyWhitespace: true, minifySyntax: true, minifyIdentifiers: true, keepNames: true });
+  await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/browser.js", platform: "browser", plugins: [browserPlatform, wgslDeferred], minifyWhitespace: true, minifySyntax: true, minifyIdentifiers: true, keepNames: true });
   // simdnet/onnx (src/onnx): its import of the library ("../index.js") stays an import of the
   // library's bundle beside it (index.js in Node, browser.js in browsers), so an app that uses both
   // has one engine and one Module class, and apps without ONNX do not download it.
@@ -97,7 +110,7 @@ if (only !== "wasm") {
   await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.js", platform: "neutral", external: ["node:*"], plugins: [libraryAs("index.js"), wgslStripped] });
   await build({ ...common, entryPoints: ["src/onnx/index.ts"], outfile: "dist/onnx.browser.js", platform: "browser", plugins: [libraryAs("browser.js"), browserPlatform, wgslStripped], minifyWhitespace: true, minifySyntax: true });
   if (existsSync("src/cli.ts"))
-    await build({ ...common, define: { ...common.define, __SIMDNET_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) }, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", plugins: [wgslStripped], banner: { js: "#!/usr/bin/env node" } });
+    await build({ ...common, define: { ...common.define, __SIMDNET_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) }, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", plugins: [wgslDeferred], banner: { js: "#!/usr/bin/env node" } });
   // The type declarations that package.json's "types" names (tsconfig.json: declarations only,
   // into dist/types); about 6 s, so skipped while they are newer than every source file.
   const newestSrc = (dir) => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) =>

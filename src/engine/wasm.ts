@@ -49,16 +49,33 @@ function fileUrl(build: Build, shared: boolean): URL {
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
-/** What to do when a .wasm file is not where the library looks for it. */
+/** What to do when a file is not where the library looks for it. */
 function notFoundHelp(url: URL): string {
   return (
-    `. The four simdnet.*.wasm files from node_modules/simdnet/dist/ must be served next to the bundle that holds simdnet ` +
+    `. The four simdnet.*.wasm files from node_modules/simdnet/dist/ (and simdnet.wgsl.json, for WebGPU) must be served next to the bundle that holds simdnet ` +
     `(Vite, webpack 5 and Rollup with @web/rollup-plugin-import-meta-assets emit them by themselves; esbuild does not: copy them into its output folder), ` +
     `or call setWasmPath(folder) with the folder they are served from before init(). Looked for ${url.href}`
   );
 }
 
+/** What the start of a file that should have been another says it is. */
+function notWhatWasAsked(url: URL, head: Uint8Array, what: string): Error {
+  const text = new TextDecoder().decode(head);
+  return new Error(
+    `simdnet: ${url.href} is not ${what} (it starts with ${JSON.stringify(text)}: ` +
+      (/^\s*</.test(text) ? "an HTML page, likely a dev server's answer for a file it does not have" : "some other file") +
+      `)${notFoundHelp(url)}`,
+  );
+}
+
 async function loadBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
+  const bytes = await readFile(url);
+  const head = new Uint8Array(bytes instanceof ArrayBuffer ? bytes : bytes.buffer, bytes instanceof ArrayBuffer ? 0 : bytes.byteOffset, Math.min(4, bytes.byteLength));
+  if (head.length < 4 || WASM_MAGIC.some((b, i) => head[i] !== b)) throw notWhatWasAsked(url, head, "WebAssembly");
+  return bytes;
+}
+
+async function readFile(url: URL): Promise<ArrayBuffer | Uint8Array> {
   let bytes: ArrayBuffer | Uint8Array;
   if (isNode && url.protocol === "file:") {
     const fs = await nodeFsPromises();
@@ -77,15 +94,6 @@ async function loadBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
     if (!r.ok) throw new Error(`simdnet: could not load ${url.href}: HTTP ${r.status}${notFoundHelp(url)}`);
     bytes = await r.arrayBuffer();
   }
-  const head = new Uint8Array(bytes instanceof ArrayBuffer ? bytes : bytes.buffer, bytes instanceof ArrayBuffer ? 0 : bytes.byteOffset, Math.min(4, bytes.byteLength));
-  if (head.length < 4 || WASM_MAGIC.some((b, i) => head[i] !== b)) {
-    const text = new TextDecoder().decode(head);
-    throw new Error(
-      `simdnet: ${url.href} is not WebAssembly (it starts with ${JSON.stringify(text)}: ` +
-        (/^\s*</.test(text) ? "an HTML page, likely a dev server's answer for a file it does not have" : "some other file") +
-        `)${notFoundHelp(url)}`,
-    );
-  }
   return bytes;
 }
 
@@ -94,29 +102,44 @@ async function loadBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
  *  answers for the missing file with the app's index.html. The package's own copy is served
  *  from node_modules/simdnet/dist/, which is where the file is then looked for. */
 function viteDepsFallback(url: URL): URL | null {
-  const m = /^(.*\/node_modules\/)\.vite\/deps[^/]*\/(simdnet\.[a-z.]+\.wasm)$/.exec(url.pathname);
+  const m = /^(.*\/node_modules\/)\.vite\/deps[^/]*\/(simdnet\.[a-z.]+\.(?:wasm|json))$/.exec(url.pathname);
   return m ? new URL(`${m[1]}simdnet/dist/${m[2]}`, url) : null;
 }
 
-async function loadKernels(url: URL): Promise<ArrayBuffer | Uint8Array> {
+async function loadKernels<T>(url: URL, load: (url: URL) => Promise<T>): Promise<T> {
   try {
-    return await loadBytes(url);
+    return await load(url);
   } catch (e) {
     const alt = wasmBase ? null : viteDepsFallback(url);
     if (!alt) throw e;
     try {
-      return await loadBytes(alt);
+      return await load(alt);
     } catch {
       throw e;
     }
   }
 }
 
+/** The WebGPU kernels' text, by wgsl/ file name: dist/simdnet.wgsl.json (tools/build.mjs), next
+ *  to the bundle or in setWasmPath's folder; fetched by init({ webgpu: true }) only. */
+export function loadWgsl(): Promise<Record<string, string>> {
+  // a literal new URL(..., import.meta.url), as for the .wasm files: bundlers emit the file
+  const url = wasmBase ? new URL("simdnet.wgsl.json", wasmBase) : new URL("./simdnet.wgsl.json", import.meta.url);
+  return loadKernels(url, async (u) => {
+    const bytes = new Uint8Array((await readFile(u)) as ArrayBuffer);
+    try {
+      const files = JSON.parse(new TextDecoder().decode(bytes));
+      if (files && typeof files === "object" && Object.values(files).every((v) => typeof v === "string")) return files;
+    } catch {}
+    throw notWhatWasAsked(u, bytes.subarray(0, 16), "simdnet's WebGPU kernels");
+  });
+}
+
 export function compileBuild(build: Build, shared: boolean): Promise<WebAssembly.Module> {
   const key = build + shared;
   let p = cache.get(key);
   if (!p) {
-    p = loadKernels(fileUrl(build, shared)).then((b) => {
+    p = loadKernels(fileUrl(build, shared), loadBytes).then((b) => {
       const end = staticDataEnd(new Uint8Array(b as ArrayBuffer));
       if (end > CTRL) throw new Error(`simdnet: the kernels' static data ends at ${end}, past the pool's control block at ${CTRL}`);
       return WebAssembly.compile(b as BufferSource);

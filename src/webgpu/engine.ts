@@ -23,6 +23,7 @@ import { PRELUDE } from "./prelude.js";
 import { nodeWebgpu, isNode } from "../platform/index.js";
 import type { Tensor, Storage } from "../tensor.js";
 import { describe } from "../options.js";
+import { loadWgsl } from "../engine/wasm.js";
 
 export class GpuError extends Error {}
 
@@ -89,17 +90,47 @@ export interface Kernel {
 /** Every kernel the library declares (compileAll compiles them ahead of use). */
 const allKernels: Kernel[] = [];
 
+/** In the library's bundles a wgsl/ file's text is a marker, #wgsl:NAME# (tools/build.mjs), and
+ *  the text itself is in dist/simdnet.wgsl.json, which createGpuEngine loads: pages that never
+ *  ask for WebGPU do not download the kernels. */
+let wgslText: Record<string, string> | null = null;
+
+/** The kernel with its file's text in place of the markers (once that text is loaded), its
+ *  entry point checked. */
+function resolveKernel(k: Kernel): void {
+  if (k.code.includes("#wgsl:")) {
+    if (!wgslText) return; // checked when loaded
+    k.code = k.code.replace(/#wgsl:([\w.]+)#/g, (_, f: string) => {
+      if (typeof wgslText![f] !== "string") throw new Error(`simdnet: simdnet.wgsl.json has no ${f} (it is from another build of simdnet)`);
+      return wgslText![f];
+    });
+  }
+  if (!new RegExp(`fn ${k.entry}\\s*\\(`).test(k.code)) throw new Error(`simdnet: wgsl/${k.file} has no entry point ${k.entry}`);
+}
+
 /** The kernels of one WGSL file, by entry-point name. */
 export function wgslFile<N extends string>(file: string, code: string, entries: readonly N[]): Record<N, Kernel> {
   if (typeof file !== "string" || typeof code !== "string" || !Array.isArray(entries) || !entries.every((e) => typeof e === "string"))
     throw new Error(`wgslFile: expected (file name, WGSL code, entry point names), got (${describe(file)}, ${describe(code)}, ${describe(entries)})`);
   const out = {} as Record<N, Kernel>;
   for (const e of entries) {
-    if (!new RegExp(`fn ${e}\\s*\\(`).test(code)) throw new Error(`simdnet: wgsl/${file} has no entry point ${e}`);
-    out[e] = { file, code, entry: e };
+    resolveKernel((out[e] = { file, code, entry: e }));
     allKernels.push(out[e]);
   }
   return out;
+}
+
+/** Loads the kernels' text where the bundle holds markers (once; a failed load is tried again
+ *  by the next init). */
+async function loadKernelText(): Promise<void> {
+  if (wgslText || !allKernels.some((k) => k.code.includes("#wgsl:"))) return;
+  wgslText = await loadWgsl();
+  try {
+    allKernels.forEach(resolveKernel);
+  } catch (e) {
+    wgslText = null;
+    throw e;
+  }
 }
 
 /** What init({ webgpu: true }) found. */
@@ -636,6 +667,12 @@ export async function createGpuEngine(opts: WebgpuOptions = {}): Promise<{ engin
     });
   } catch (e) {
     return { engine: null, info: { available: false, adapter: name, isFallback, limits, reason: `requestDevice failed: ${(e as Error).message}` } };
+  }
+  try {
+    await loadKernelText();
+  } catch (e) {
+    device.destroy();
+    return { engine: null, info: { available: false, adapter: name, isFallback, limits, reason: (e as Error).message } };
   }
   const info: WebgpuInfo = { available: true, adapter: name, isFallback, limits };
   return { engine: new GpuEngine(device, info), info };
