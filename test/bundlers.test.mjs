@@ -148,6 +148,8 @@ async function rejects(promise, check, what) {
 
 const assetsIn = (dir) => readdirSync(dir, { recursive: true }).map(String);
 /** KB of the app's JavaScript as its bundler wrote it, gzipped (the library is nearly all of it) */
+/** Whether a build emitted dist/simdnet.wgsl.json (under any name: webpack names assets by hash). */
+const emitsWgsl = (dir) => assetsIn(dir).some((f) => f.endsWith(".json") && readFileSync(join(dir, f), "utf8").includes('"conv.wgsl":'));
 const jsKb = (dir) => +(assetsIn(dir).filter((f) => f.endsWith(".js")).reduce((n, f) => n + gzipSync(readFileSync(join(dir, f)), { level: 9 }).length, 0) / 1024).toFixed(1);
 
 test.before(async () => {
@@ -258,7 +260,7 @@ test("Vite build: zero configuration", async () => {
   await vite.build({ root: app, configFile: false, logLevel: "silent", build: { outDir: out, emptyOutDir: true } });
   timings["vite build"] = Date.now() - t;
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
-  assert.ok(assetsIn(out).some((f) => /simdnet\.wgsl.*\.json$/.test(f)), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
+  assert.ok(emitsWgsl(out), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
   sizes.vite = jsKb(out);
   await checkServed("vite build", out);
 });
@@ -313,7 +315,7 @@ test("webpack 5: zero configuration (production mode)", async () => {
   // (not the size hints of production mode, which depend on the app)
   assert.equal(info.warnings.map((e) => e.message).filter((m) => !/recommended size limit|entrypoint size limit|performance recommendations/.test(m)), [], "webpack warnings");
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
-  assert.ok(assetsIn(out).some((f) => /simdnet\.wgsl.*\.json$/.test(f)), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
+  assert.ok(emitsWgsl(out), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
   sizes.webpack = jsKb(out);
   writeFileSync(join(out, "index.html"), HTML_CLASSIC);
   await checkServed("webpack", out);
@@ -336,7 +338,7 @@ test("Rollup: node-resolve and import-meta-assets", async () => {
   timings["rollup build"] = Date.now() - t;
   assert.equal(warnings, [], "rollup warnings");
   assert.is(assetsIn(out).filter((f) => f.endsWith(".wasm")).length, 4, "the four .wasm emitted");
-  assert.ok(assetsIn(out).some((f) => /simdnet\.wgsl.*\.json$/.test(f)), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
+  assert.ok(emitsWgsl(out), "simdnet.wgsl.json emitted (the WebGPU kernels, fetched by init({ webgpu: true }))");
   sizes.rollup = jsKb(out);
   writeFileSync(join(out, "index.html"), HTML_MODULE);
   await checkServed("rollup", out);
