@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import * as sn from "../dist/index.js";
 import { initGpu, runAndExit } from "./gpu_helpers.mjs";
 
@@ -62,6 +63,35 @@ test("the right file: a working GPU engine, the same values as the CPU's", async
   const cpu = sn.relu(sn.conv2d(x, w)).toArray();
   const gpu = await sn.relu(sn.conv2d(x.to("webgpu"), w.to("webgpu"))).read();
   assert.equal(Array.from(gpu), Array.from(cpu));
+});
+
+test("the command line on webgpu (dist/cli.js loads the file from beside itself): train on 64 images, then eval", () => {
+  // a small IDX folder: 64 training and 32 test images of 28x28 with labels 0-9
+  const dir = mkdtempSync(join(tmpdir(), "simdnet-wgsl-cli-"));
+  try {
+    const pixels = (n, seed) => Array.from({ length: n * 784 }, (_, i) => ((i * 2654435761 + seed * 97) >>> 0) % 256);
+    for (const [prefix, n] of [["train", 64], ["t10k", 32]]) {
+      writeFileSync(join(dir, `${prefix}-images-idx3-ubyte`), sn.data.writeIdx({ type: "u8", shape: [n, 28, 28], data: pixels(n, n) }));
+      writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte`), sn.data.writeIdx({ type: "u8", shape: [n], data: Array.from({ length: n }, (_, i) => i % 10) }));
+    }
+    const cli = (args) => spawnSync(process.execPath, [join(dist, "cli.js"), ...args], { encoding: "utf8", timeout: 600000 });
+    const out = join(dir, "out");
+    let r = cli(["train", "--data", dir, "--epochs", "1", "--batch-size", "32", "--threads", "1", "--device", "webgpu", "--no-progress", "--out", out]);
+    assert.is(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /on webgpu: /);
+    assert.match(r.stdout, /epoch 1\/1 .*test loss [\d.]+ acc [\d.]+%/);
+    r = cli(["eval", out, "--device", "webgpu", "--threads", "1"]);
+    assert.is(r.status, 0, r.stderr + r.stdout);
+    const cpu = cli(["eval", out, "--threads", "1"]);
+    assert.is(cpu.status, 0, cpu.stderr + cpu.stdout);
+    const parse = (t) => /loss (\d\.\d+), top-1 ([\d.]+)%/.exec(t)?.slice(1).map(Number);
+    const [gl, gt] = parse(r.stdout) ?? [], [cl, ct] = parse(cpu.stdout) ?? [];
+    // the same model and images on both devices: the loss as printed (4 digits) up to its last
+    // digit's rounding, and the same top-1
+    assert.ok(Math.abs(gl - cl) <= 2e-4 && gt === ct, `webgpu: ${r.stdout}\ncpu: ${cpu.stdout}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 runAndExit(sn);
