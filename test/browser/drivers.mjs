@@ -98,6 +98,8 @@ async function launchFirefox() {
       });
     },
     close: () => browser.close(),
+    /** ends the browser's processes without asking (after a hang, close() may not return) */
+    kill: () => browser.process()?.kill("SIGKILL"),
   };
 }
 
