@@ -41,7 +41,7 @@ const wgslStripped = {
 };
 /** The library's bundles hold no WGSL: each wgsl/ file becomes a marker naming it, and the
  *  kernels' text is dist/simdnet.wgsl.json, fetched by init({ webgpu: true }) only
- *  (src/webgpu/engine.ts loadWgsl), so a page that never asks for WebGPU does not download it
+ *  (src/webgpu/engine.ts loadKernelText), so a page that never asks for WebGPU does not download it
  *  (about 13 KB gzipped). The onnx bundles keep theirs inline (wgslStripped). */
 const wgslDeferred = {
   name: "wgsl-deferred",
