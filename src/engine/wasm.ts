@@ -126,7 +126,7 @@ export function loadWgsl(): Promise<Record<string, string>> {
   // a literal new URL(..., import.meta.url), as for the .wasm files: bundlers emit the file
   const url = wasmBase ? new URL("simdnet.wgsl.json", wasmBase) : new URL("./simdnet.wgsl.json", import.meta.url);
   return loadKernels(url, async (u) => {
-    const bytes = new Uint8Array((await readFile(u)) as ArrayBuffer);
+    const raw = await readFile(u), bytes = raw instanceof Uint8Array ? raw : new Uint8Array(raw);
     try {
       const files = JSON.parse(new TextDecoder().decode(bytes));
       if (files && typeof files === "object" && Object.values(files).every((v) => typeof v === "string")) return files;

@@ -50,7 +50,9 @@ export function browserSuite(name, expect) {
   async function restartBrowser() {
     await page?.close().catch(() => {});
     page = null;
-    await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 10000))]);
+    let timer;
+    await Promise.race([browser.close().catch(() => {}), new Promise((r) => (timer = setTimeout(r, 10000)))]);
+    clearTimeout(timer);
     browser.kill?.();
     browser = await launch(name);
   }
