@@ -23,7 +23,8 @@
 // a shared V) may follow the thread count and the bits stay the same.
 import { take } from "./common";
 import { epSpan } from "./conv_epilogue";
-import { MR, NR, EP_FIRST, kcOf, micro6x8 } from "./gemm_micro";
+import { MR, NR, EP_FIRST, kcOf } from "./gemm_micro";
+import { microTile } from "./gemm_tail";
 
 // ---- the weight transform ----
 
@@ -222,8 +223,8 @@ function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, 
 // @ts-ignore: decorator
 @inline export const V_PAD: i32 = 16;
 
-// Scratch per thread (floats): V = T*(C*NBT + V_PAD) (packed slivers), M = T*SPC*MR*NBT, 4 lanes'
-// tile origins (16 i32), patch, transform and row buffers 3*T*4 (src/ops/winograd.ts
+// Scratch per thread (floats): V = T*(C*NBT + V_PAD) (packed slivers), M = T*SPC*MR*NBT, the
+// block's tile origins (NBT/4 groups of 16 i32), patch, transform and row buffers 3*T*4 (src/ops/winograd.ts
 // winogradForward).
 
 /** Where lane l's tile starts (4 i32 at org + 16*l): its image plane (channel 0), the input row
@@ -314,6 +315,118 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
   return p != 0 && y >= 0 && y + A <= H && x >= 0 && x + A <= W;
 }
 
+/** Where row yy of four side-by-side patches (span values from column x of plane p) can be
+ *  read: in place when all inside, zr (zeros) above or below the image, else copied into rb,
+ *  whose columns outside the image (0 .. xs - 1 and xe ..) stay zero for the whole call. */
+// @ts-ignore: decorator
+@inline function seqRow(p: usize, yy: i32, x: i32, H: i32, W: i32, xs: i32, xe: i32, span: i32, rb: usize, zr: usize): usize {
+  if (yy < 0 || yy >= H || xs >= xe) return zr;
+  const r = p + (<usize>(yy * W + x) << 2);
+  if (xs == 0 && xe == span) return r;
+  let j = xs;
+  for (; j + 4 <= xe; j += 4) v128.store(rb + (<usize>j << 2), v128.load(r + (<usize>j << 2)));
+  for (; j < xe; j++) store<f32>(rb + (<usize>j << 2), load<f32>(r + (<usize>j << 2)));
+  return rb;
+}
+
+/** F(2,3)'s patches of four side-by-side tiles (row i's 10 values at ri: tile l's from ri + 8*l
+ *  bytes) transformed into V as input4x4 does, with patchRow's shuffles, all in registers. */
+// @ts-ignore: decorator
+@inline function patch4x4(r0: usize, r1: usize, r2: usize, r3: usize, v: usize, ts: usize): void {
+  // rows 1 and 2 serve every row of B^T d; rows 0 and 3 one each
+  let q0 = v128.load(r1), q1 = v128.load(r1, 16), q2 = v128.load64_zero(r1, 32);
+  const d10 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), d11 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+  const d12 = f32x4.shuffle(d10, q2, 1, 2, 3, 4), d13 = f32x4.shuffle(d11, q2, 1, 2, 3, 5);
+  q0 = v128.load(r2); q1 = v128.load(r2, 16); q2 = v128.load64_zero(r2, 32);
+  const d20 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), d21 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+  const d22 = f32x4.shuffle(d20, q2, 1, 2, 3, 4), d23 = f32x4.shuffle(d21, q2, 1, 2, 3, 5);
+  q0 = v128.load(r0); q1 = v128.load(r0, 16); q2 = v128.load64_zero(r0, 32);
+  let e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+  row4(f32x4.sub(e0, d20), f32x4.sub(e1, d21), f32x4.sub(f32x4.shuffle(e0, q2, 1, 2, 3, 4), d22), f32x4.sub(f32x4.shuffle(e1, q2, 1, 2, 3, 5), d23), v, ts);
+  row4(f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23), v + 4 * ts, ts);
+  row4(f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13), v + 8 * ts, ts);
+  q0 = v128.load(r3); q1 = v128.load(r3, 16); q2 = v128.load64_zero(r3, 32);
+  e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6); e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+  row4(f32x4.sub(d10, e0), f32x4.sub(d11, e1), f32x4.sub(d12, f32x4.shuffle(e0, q2, 1, 2, 3, 4)), f32x4.sub(d13, f32x4.shuffle(e1, q2, 1, 2, 3, 5)), v + 12 * ts, ts);
+}
+
+/** input1's A = 6 case on six vectors in registers, stored at d, d + ds, ... */
+// @ts-ignore: decorator
+@inline function input6(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, d5: v128, d: usize, ds: usize): void {
+  const two = f32x4.splat(2), four = f32x4.splat(4), five = f32x4.splat(5);
+  const e42 = f32x4.sub(d4, d2), e31 = f32x4.mul(two, f32x4.sub(d3, d1));
+  v128.store(d, f32x4.sub(f32x4.add(f32x4.mul(four, d0), d4), f32x4.mul(five, d2)));
+  v128.store(d + ds, f32x4.sub(f32x4.add(d3, d4), f32x4.mul(four, f32x4.add(d1, d2))));
+  v128.store(d + 2 * ds, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(four, f32x4.sub(d1, d2))));
+  v128.store(d + 3 * ds, f32x4.add(e42, e31));
+  v128.store(d + 4 * ds, f32x4.sub(e42, e31));
+  v128.store(d + 5 * ds, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
+}
+
+/** F(4,3)'s or F(2,5)'s patches of four side-by-side tiles (row i's 3m + 6 values at ri, tile
+ *  l's from ri + 4*m*l bytes) into V (point (i, k) at v + (i*6 + k)*ts). B^T d down the columns
+ *  is an operation on each value's column alone, so it runs on the rows as they lie, vector
+ *  by vector (5 vectors for m = 4, 3 for m = 2: fewer than the six transposed columns), into
+ *  tmp (row i's vectors at tmp + (i*5 + q)*16); then each row is transposed as in patchRow
+ *  and times B in registers. Every value gets the operations of the general path in the same
+ *  order: the same bits, with 36 fewer stores and loads. */
+// @ts-ignore: decorator
+@inline function patch6x6(r0: usize, r1: usize, r2: usize, r3: usize, r4: usize, r5: usize, m: i32, v: usize, ts: usize, tmp: usize): void {
+  const nv = m == 4 ? 4 : 3;
+  for (let q = 0; q < nv; q++) {
+    const o = <usize>q << 4;
+    input6(v128.load(r0 + o), v128.load(r1 + o), v128.load(r2 + o), v128.load(r3 + o), v128.load(r4 + o), v128.load(r5 + o), tmp + o, 80);
+  }
+  if (m == 4)
+    // values 16 and 17 of each row
+    input6(v128.load64_zero(r0, 64), v128.load64_zero(r1, 64), v128.load64_zero(r2, 64), v128.load64_zero(r3, 64),
+      v128.load64_zero(r4, 64), v128.load64_zero(r5, 64), tmp + 64, 80);
+  for (let i = 0; i < 6; i++) {
+    const t = tmp + <usize>i * 80, d = v + <usize>(i * 6) * ts;
+    const q0 = v128.load(t), q1 = v128.load(t, 16), q2 = v128.load(t, 32);
+    if (m == 2) {
+      // e_j = (r[j], r[2 + j], r[4 + j], r[6 + j])
+      const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
+      input6(e0, e1, f32x4.shuffle(e0, q2, 1, 2, 3, 4), f32x4.shuffle(e1, q2, 1, 2, 3, 5), f32x4.shuffle(q1, q2, 0, 2, 4, 6),
+        f32x4.shuffle(q1, q2, 1, 3, 5, 7), d, ts);
+      continue;
+    }
+    // e_j = (r[j], r[4 + j], r[8 + j], r[12 + j]): transpose4's, and two columns of the next
+    const q3 = v128.load(t, 48), q4 = v128.load(t, 64);
+    const t0 = f32x4.shuffle(q0, q1, 0, 4, 1, 5), t1 = f32x4.shuffle(q2, q3, 0, 4, 1, 5);
+    const t2 = f32x4.shuffle(q0, q1, 2, 6, 3, 7), t3 = f32x4.shuffle(q2, q3, 2, 6, 3, 7);
+    const u0 = f32x4.shuffle(q1, q2, 0, 4, 1, 5), u1 = f32x4.shuffle(q3, q4, 0, 4, 1, 5);
+    input6(f32x4.shuffle(t0, t1, 0, 1, 4, 5), f32x4.shuffle(t0, t1, 2, 3, 6, 7), f32x4.shuffle(t2, t3, 0, 1, 4, 5),
+      f32x4.shuffle(t2, t3, 2, 3, 6, 7), f32x4.shuffle(u0, u1, 0, 1, 4, 5), f32x4.shuffle(u0, u1, 2, 3, 6, 7), d, ts);
+  }
+}
+
+/** F(2,3)'s B^T d B of a 4x4 patch of four tiles (d[i][j] at buf + (i*4 + j)*16) into V (point
+ *  (i, k) at v + (i*4 + k)*ts): input1 down the columns, then along the rows, as in inputTile's
+ *  general path and with the same operations, but in registers instead of through a buffer
+ *  (F(2,3)'s forward on 16 channels is bound by its transforms' loads and stores). */
+// @ts-ignore: decorator
+@inline function input4x4(buf: usize, v: usize, ts: usize): void {
+  const d00 = v128.load(buf), d01 = v128.load(buf, 16), d02 = v128.load(buf, 32), d03 = v128.load(buf, 48);
+  const d10 = v128.load(buf, 64), d11 = v128.load(buf, 80), d12 = v128.load(buf, 96), d13 = v128.load(buf, 112);
+  const d20 = v128.load(buf, 128), d21 = v128.load(buf, 144), d22 = v128.load(buf, 160), d23 = v128.load(buf, 176);
+  const d30 = v128.load(buf, 192), d31 = v128.load(buf, 208), d32 = v128.load(buf, 224), d33 = v128.load(buf, 240);
+  // B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3 (column by column), then each row times B
+  row4(f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23), v, ts);
+  row4(f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23), v + 4 * ts, ts);
+  row4(f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13), v + 8 * ts, ts);
+  row4(f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33), v + 12 * ts, ts);
+}
+
+/** One row (t0 .. t3) of B^T d times B: input1's A = 4 case on values in registers. */
+// @ts-ignore: decorator
+@inline function row4(t0: v128, t1: v128, t2: v128, t3: v128, d: usize, ds: usize): void {
+  v128.store(d, f32x4.sub(t0, t2));
+  v128.store(d + ds, f32x4.add(t1, t2));
+  v128.store(d + 2 * ds, f32x4.sub(t2, t1));
+  v128.store(d + 3 * ds, f32x4.sub(t1, t3));
+}
+
 /** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
  *  channel c at v + t*tstride + c*cstride bytes (lanes = the 4 tiles). */
 export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v: usize, tstride: usize, cstride: usize, buf: usize): void {
@@ -340,25 +453,31 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
     v128.store(zr + (<usize>j << 2), f32x4.splat(0));
   }
   if (!seq) for (let j = 0; j < 32; j += 4) v128.store(lb + (<usize>j << 2), f32x4.splat(0));
+  // F(2,3)'s four row buffers of 12 floats (its span is 10), in tmp, which that path leaves unused
+  const rb4 = tmp;
+  if (seq && A == 4) for (let j = 0; j < 48; j += 4) v128.store(rb4 + (<usize>j << 2), f32x4.splat(0));
+  // F(4,3)'s and F(2,5)'s six row buffers of 20 floats (spans 18 and 12), in buf, which that
+  // path leaves unused
+  if (seq && A == 6) for (let j = 0; j < 120; j += 4) v128.store(buf + (<usize>j << 2), f32x4.splat(0));
   for (let c = 0; c < C; c++) {
     const off = <usize>c * HW;
     // the patches, (i, j) at buf + (i*A + j)*16 bytes
+    if (seq && A == 4) {
+      // F(2,3): the four rows (each copy in its own row buffer) transformed in registers
+      const r0 = seqRow(p0 + off, y0, x0, H, W, xs, xe, span, rb4, zr), r1 = seqRow(p0 + off, y0 + 1, x0, H, W, xs, xe, span, rb4 + 48, zr);
+      const r2 = seqRow(p0 + off, y0 + 2, x0, H, W, xs, xe, span, rb4 + 96, zr), r3 = seqRow(p0 + off, y0 + 3, x0, H, W, xs, xe, span, rb4 + 144, zr);
+      patch4x4(r0, r1, r2, r3, v + <usize>c * cstride, tstride);
+      continue;
+    }
     if (seq) {
-      for (let i = 0; i < A; i++) {
-        const yy = y0 + i;
-        let src = zr;
-        if (yy >= 0 && yy < H && xs < xe) {
-          const r = p0 + off + (<usize>(yy * W + x0) << 2);
-          if (xs == 0 && xe == span) src = r;
-          else {
-            let j = xs;
-            for (; j + 4 <= xe; j += 4) v128.store(rb + (<usize>j << 2), v128.load(r + (<usize>j << 2)));
-            for (; j < xe; j++) store<f32>(rb + (<usize>j << 2), load<f32>(r + (<usize>j << 2)));
-            src = rb;
-          }
-        }
-        patchRow(src, m, A, buf + (<usize>(i * A) << 4));
-      }
+      // F(4,3) and F(2,5): B^T d on the six rows as they lie (each copy in its own row buffer,
+      // in buf), then each row of that transposed and times B in registers
+      const q = p0 + off;
+      patch6x6(seqRow(q, y0, x0, H, W, xs, xe, span, buf, zr), seqRow(q, y0 + 1, x0, H, W, xs, xe, span, buf + 80, zr),
+        seqRow(q, y0 + 2, x0, H, W, xs, xe, span, buf + 160, zr), seqRow(q, y0 + 3, x0, H, W, xs, xe, span, buf + 240, zr),
+        seqRow(q, y0 + 4, x0, H, W, xs, xe, span, buf + 320, zr), seqRow(q, y0 + 5, x0, H, W, xs, xe, span, buf + 400, zr),
+        m, v + <usize>c * cstride, tstride, tmp);
+      continue;
     } else {
       // four tiles anywhere (rows of tiles end inside the group, small maps): row i of each
       // patch in place, from its lane's row buffer (columns outside the image zero) or zr, and
@@ -372,9 +491,64 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
       }
     }
     // B^T d down the columns, then (B^T d) B along the rows, row i's points straight into V
-    for (let j = 0; j < A; j++) input1(buf + (<usize>j << 4), <usize>A << 4, tmp + (<usize>j << 4), <usize>A << 4, A);
     const vc = v + <usize>c * cstride;
+    if (A == 4) {
+      input4x4(buf, vc, tstride);
+      continue;
+    }
+    for (let j = 0; j < A; j++) input1(buf + (<usize>j << 4), <usize>A << 4, tmp + (<usize>j << 4), <usize>A << 4, A);
     for (let i = 0; i < A; i++) input1(tmp + (<usize>(i * A) << 4), 16, vc + <usize>(i * A) * tstride, tstride, A);
+  }
+}
+
+/** F(2,3)'s A^T M A + b of four tiles (point (i, l) at s + (i*4 + l)*ts) into buf ((i, j) at
+ *  buf + (i*2 + j)*16): output1 down the columns, then along the rows, then the bias, as in
+ *  outputTile's general path and with the same operations, in registers. */
+// @ts-ignore: decorator
+@inline function output4x4(s: usize, ts: usize, bv: v128, buf: usize): void {
+  // column l: (m0 + m1) + m2 and (m1 - m2) - m3
+  let m0 = v128.load(s), m1 = v128.load(s + 4 * ts), m2 = v128.load(s + 8 * ts), m3 = v128.load(s + 12 * ts);
+  const a0 = f32x4.add(f32x4.add(m0, m1), m2), b0 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  m0 = v128.load(s + ts); m1 = v128.load(s + 5 * ts); m2 = v128.load(s + 9 * ts); m3 = v128.load(s + 13 * ts);
+  const a1 = f32x4.add(f32x4.add(m0, m1), m2), b1 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  m0 = v128.load(s + 2 * ts); m1 = v128.load(s + 6 * ts); m2 = v128.load(s + 10 * ts); m3 = v128.load(s + 14 * ts);
+  const a2 = f32x4.add(f32x4.add(m0, m1), m2), b2 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  m0 = v128.load(s + 3 * ts); m1 = v128.load(s + 7 * ts); m2 = v128.load(s + 11 * ts); m3 = v128.load(s + 15 * ts);
+  const a3 = f32x4.add(f32x4.add(m0, m1), m2), b3 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  v128.store(buf, f32x4.add(f32x4.add(f32x4.add(a0, a1), a2), bv));
+  v128.store(buf, f32x4.add(f32x4.sub(f32x4.sub(a1, a2), a3), bv), 16);
+  v128.store(buf, f32x4.add(f32x4.add(f32x4.add(b0, b1), b2), bv), 32);
+  v128.store(buf, f32x4.add(f32x4.sub(f32x4.sub(b1, b2), b3), bv), 48);
+}
+
+/** Row i of F(4,3)'s or F(2,5)'s A^T M A + b from row i of A^T M (six vectors at s): output1
+ *  along the row and the bias, as outputTile's general path does, in registers; then its m
+ *  vectors stored at d, or with toY transposed into the four tiles' 4m consecutive outputs
+ *  at d (outputRow). */
+// @ts-ignore: decorator
+@inline function rowOut6(s: usize, m: i32, bv: v128, d: usize, toY: bool): void {
+  const m0 = v128.load(s), m1 = v128.load(s, 16), m2 = v128.load(s, 32), m3 = v128.load(s, 48), m4 = v128.load(s, 64), m5 = v128.load(s, 80);
+  const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), e = f32x4.sub(m3, m4);
+  const y0 = f32x4.add(f32x4.add(f32x4.add(m0, a), c), bv), y1 = f32x4.add(b, f32x4.mul(f32x4.splat(2), e));
+  if (m == 2) {
+    const z1 = f32x4.add(f32x4.add(y1, m5), bv);
+    if (toY) {
+      v128.store(d, f32x4.shuffle(y0, z1, 0, 4, 1, 5));
+      v128.store(d, f32x4.shuffle(y0, z1, 2, 6, 3, 7), 16);
+    } else {
+      v128.store(d, y0);
+      v128.store(d, z1, 16);
+    }
+    return;
+  }
+  const z1 = f32x4.add(y1, bv), z2 = f32x4.add(f32x4.add(a, f32x4.mul(f32x4.splat(4), c)), bv);
+  const z3 = f32x4.add(f32x4.add(f32x4.add(b, f32x4.mul(f32x4.splat(8), e)), m5), bv);
+  if (toY) transpose4(y0, z1, z2, z3, d);
+  else {
+    v128.store(d, y0);
+    v128.store(d, z1, 16);
+    v128.store(d, z2, 32);
+    v128.store(d, z3, 48);
   }
 }
 
@@ -406,11 +580,24 @@ export function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i3
 function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, A: i32, o: i32, O: i32, PH: i32, PW: i32,
   HO: i32, WO: i32, y: usize, b: f32, buf: usize, ep: usize): void {
   const tmp = buf + (<usize>(A * A) << 4);
-  // A^T M down the columns (m x A), then along the rows (m x m) into buf
-  for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m, A);
-  for (let i = 0; i < m; i++) output1(tmp + (<usize>(i * A) << 4), 16, buf + (<usize>(i * m) << 4), 16, m, A);
+  // A^T M down the columns (m x A), then along the rows (m x m) into buf, plus the bias
   const bv = f32x4.splat(b);
-  for (let k = 0; k < m * m; k++) v128.store(buf + (<usize>k << 4), f32x4.add(v128.load(buf + (<usize>k << 4)), bv));
+  if (A == 4) output4x4(s, tstride, bv, buf);
+  else {
+    for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m, A);
+    if (row) {
+      // the four tiles side by side, whole: each output row straight from its row of tmp
+      const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
+      let dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+      for (let i = 0; i < m; i++) {
+        rowOut6(tmp + (<usize>(i * A) << 4), m, bv, dst, true);
+        if (ep) epSpan(ep, o, y, dst - y, 4 * m);
+        dst += <usize>WO << 2;
+      }
+      return;
+    }
+    for (let i = 0; i < m; i++) rowOut6(tmp + (<usize>(i * A) << 4), m, bv, buf + (<usize>(i * m) << 4), false);
+  }
   if (row) {
     // the four tiles side by side, whole: each output row of the four is 4m consecutive floats
     const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
@@ -461,7 +648,7 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
   const own = scratch + <usize>ith * scratchBytes;
   const mt = own + (vin ? 0 : <usize>(T * (C * NBT + V_PAD)) << 2);
   const org = mt + (<usize>(T * SPC * MR * NBT) << 2);
-  const buf = org + 64;
+  const buf = org + (<usize>NBT << 4);
   const kcb = kcOf(C);
   for (let it = take(-1, nth); it < NB * MB; it = take(it, nth)) {
     const b = it / MB, mb = it - b * MB, s0 = mb * S / MB, s1 = (mb + 1) * S / MB;
@@ -469,10 +656,10 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
     // V: point t, sliver j at v + (t*nsl + j)*C*NR floats; 4-tile groups past nt are zeros
     const vt = <usize>(nsl * C * NR + V_PAD) << 2;
     const v = vin ? vin + (<usize>b * T * (C * NBT + V_PAD) << 2) : own;
-    if (!vin) for (let g = 0; g < 2 * nsl; g++) {
-      tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
-      inputTile(org, C, H, W, m, r, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
-    }
+    // the block's groups of four tiles: their origins once (64 bytes each), for both transforms
+    for (let g = 0; g < 2 * nsl; g++) tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org + (<usize>g << 6));
+    if (!vin) for (let g = 0; g < 2 * nsl; g++)
+      inputTile(org + (<usize>g << 6), C, H, W, m, r, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
     // the item's strips SPC at a time: every point's products for them (point t's patches V_t
     // read once for SPC strips, the filters U_t of consecutive strips one run), then their
     // transforms back. M: point t, row r of the chunk, tile q at mt + ((t*rows + r)*ldm + q)
@@ -483,20 +670,24 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
         for (let s = sc; s < se; s++) {
           const a = pu + (<usize>(t * S + s) * C * MR << 2);
           const ms = mt + <usize>t * mts + (<usize>((s - sc) * MR * ldm) << 2);
+          // the last strip's rows past O are never read back: a 4-row strip (16 channels) by
+          // the 4-row kernel, the same madds per output
+          const mr = min(MR, O - s * MR);
           for (let pc = 0; pc < C; pc += kcb) {
             const kc = min(kcb, C - pc);
             for (let j = 0; j < nsl; j++)
-              micro6x8(a + (<usize>(pc * MR) << 2), v + <usize>t * vt + (<usize>(j * C + pc) * NR << 2), kc,
-                ms + (<usize>(j * NR) << 2), ldm, MR, NR, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, 0);
+              microTile(a + (<usize>(pc * MR) << 2), v + <usize>t * vt + (<usize>(j * C + pc) * NR << 2), kc,
+                ms + (<usize>(j * NR) << 2), ldm, mr, NR, 1, 0, pc == 0 ? EP_FIRST : 0, 0, 0, buf);
           }
         }
-      for (let g = 0; g < 2 * nsl; g++) {
-        tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org);
-        const row = sideBySide(org, m, PH, PW, HO, WO);
-        for (let k = 0; k < min(rows, O - sc * MR); k++) {
-          const o = sc * MR + k;
-          outputTile(org, row, mt + (<usize>(k * ldm + 4 * g) << 2), mts, m, A, o, O, PH, PW, HO, WO, y,
-            bias ? load<f32>(bias + (<usize>o << 2)) : 0, buf, ep);
+      // channel by channel, then along its row of tiles: the 36 points' lines of M (16 tiles
+      // each) are read by four groups in a row, while they are in L1
+      for (let k = 0; k < min(rows, O - sc * MR); k++) {
+        const o = sc * MR + k, bo = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
+        for (let g = 0; g < 2 * nsl; g++) {
+          const og = org + (<usize>g << 6);
+          outputTile(og, sideBySide(og, m, PH, PW, HO, WO), mt + (<usize>(k * ldm + 4 * g) << 2), mts, m, A, o, O, PH, PW, HO, WO, y,
+            bo, buf, ep);
         }
       }
     }

@@ -67,6 +67,16 @@ const conv = (xs, ws, o) => (sn) => {
   const x = sn.tensor(rnd(size(xs)), xs), w = sn.tensor(rnd(size(ws), 2), ws);
   return () => sn.noGrad(() => sn.tidy(() => sn.conv2d(x, w, null, o).toArray()));
 };
+/** One conv2d input gradient (conv2d_input; output read back): the backward's other kernels. */
+const convInput = (xs, ws, o) => (sn) => {
+  const w = sn.tensor(rnd(size(ws), 2), ws), dy = sn.tensor(rnd(xs[0] * ws[0] * xs[2] * xs[3], 3), [xs[0], ws[0], xs[2], xs[3]]);
+  return () => sn.tidy(() => sn.conv2d_input(xs, w, dy, o).toArray());
+};
+/** One conv2d weight gradient (conv2d_weight; output read back). */
+const convWeight = (xs, ws, o) => (sn) => {
+  const x = sn.tensor(rnd(size(xs)), xs), dy = sn.tensor(rnd(xs[0] * ws[0] * xs[2] * xs[3], 3), [xs[0], ws[0], xs[2], xs[3]]);
+  return () => sn.tidy(() => sn.conv2d_weight(x, ws, dy, o).toArray());
+};
 /** One square SGEMM (output read back). */
 const sgemm = (n) => (sn) => {
   const a = sn.tensor(rnd(n * n), [n, n]);
@@ -84,6 +94,9 @@ const WORKLOADS = [
   ["vgg16-b1 infer", infer("vgg16", [1, 3, 224, 224])],
   ["conv 64@56² 3x3 b1", conv([1, 64, 56, 56], [64, 64, 3, 3], { padding: 1 })],
   ["conv 16@32² 3x3 b32", conv([32, 16, 32, 32], [16, 16, 3, 3], { padding: 1 })],
+  ["conv dx 16@32² 3x3 b128", convInput([128, 16, 32, 32], [16, 16, 3, 3], { padding: 1 })],
+  ["conv dW 16@32² 3x3 b128", convWeight([128, 16, 32, 32], [16, 16, 3, 3], { padding: 1 })],
+  ["conv dx 32@16² 3x3 b128", convInput([128, 32, 16, 16], [32, 32, 3, 3], { padding: 1 })],
   ["conv 256@14² 1x1 -> 1024 b1", conv([1, 256, 14, 14], [1024, 256, 1, 1], {})],
   ["conv stem 7x7 s2 b1", conv([1, 3, 224, 224], [64, 3, 7, 7], { stride: 2, padding: 3 })],
   ["sgemm 512", sgemm(512)],

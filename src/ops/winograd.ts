@@ -156,7 +156,8 @@ export function winogradForward(eng: Engine, g: ConvGeometry, m: number, x: numb
   const tiles = g.N * Math.ceil(g.HO / m) * Math.ceil(g.WO / m);
   const { NBT, MB, SPC, shared } = winogradPlan(eng, g, m);
   const own = shared ? 0 : T * (g.C * NBT + V_PAD); // floats of the item's own V
-  const bytes = Math.ceil(((own + T * SPC * MR * NBT) + 16 + 3 * T * 4) * 4 / 64) * 64;
+  // V, M, the block's tile origins (16 i32 per group of four), the transforms' buffers
+  const bytes = Math.ceil(((own + T * SPC * MR * NBT) + 4 * NBT + 3 * T * 4) * 4 / 64) * 64;
   const scratch = eng.scratch(bytes);
   const geo = eng.alloc(68, "conv geometry");
   const v = shared ? eng.alloc(T * (g.C * NBT + V_PAD) * 4, "Winograd transformed patches") : 0; // one block: all tiles
