@@ -401,6 +401,37 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
   }
 }
 
+/** F(4,3)'s patches of two pairs of side-by-side tiles (lanes 0, 1: rows a0 .. a5, tile 1's
+ *  from +16 bytes; lanes 2, 3: rows b0 .. b5) into V (point (i, k) at v + (i*6 + k)*ts), as
+ *  patch6x6 does for four: B^T d down the columns on each pair's rows as they lie (10 values:
+ *  three vectors, the last half used) into tmp (row i: a's three vectors at tmp + i*96, b's at
+ *  + 48), then each row gathered into the four tiles' six columns and times B in registers.
+ *  The same operations on every value as the general path: the same bits. */
+// @ts-ignore: decorator
+@inline function patchPairs(a0: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize,
+  b0: usize, b1: usize, b2: usize, b3: usize, b4: usize, b5: usize, v: usize, ts: usize, tmp: usize): void {
+  for (let q = 0; q < 2; q++) {
+    const o = <usize>q << 4;
+    input6(v128.load(a0 + o), v128.load(a1 + o), v128.load(a2 + o), v128.load(a3 + o), v128.load(a4 + o), v128.load(a5 + o), tmp + o, 96);
+    input6(v128.load(b0 + o), v128.load(b1 + o), v128.load(b2 + o), v128.load(b3 + o), v128.load(b4 + o), v128.load(b5 + o), tmp + 48 + o, 96);
+  }
+  input6(v128.load64_zero(a0, 32), v128.load64_zero(a1, 32), v128.load64_zero(a2, 32), v128.load64_zero(a3, 32),
+    v128.load64_zero(a4, 32), v128.load64_zero(a5, 32), tmp + 32, 96);
+  input6(v128.load64_zero(b0, 32), v128.load64_zero(b1, 32), v128.load64_zero(b2, 32), v128.load64_zero(b3, 32),
+    v128.load64_zero(b4, 32), v128.load64_zero(b5, 32), tmp + 80, 96);
+  for (let i = 0; i < 6; i++) {
+    const t = tmp + <usize>i * 96;
+    const qa0 = v128.load(t), qa1 = v128.load(t, 16), qa2 = v128.load(t, 32);
+    const qb0 = v128.load(t, 48), qb1 = v128.load(t, 64), qb2 = v128.load(t, 80);
+    // e_j = (a[j], a[4 + j], b[j], b[4 + j])
+    const t0 = f32x4.shuffle(qa0, qa1, 0, 4, 1, 5), u0 = f32x4.shuffle(qb0, qb1, 0, 4, 1, 5);
+    const t1 = f32x4.shuffle(qa0, qa1, 2, 6, 3, 7), u1 = f32x4.shuffle(qb0, qb1, 2, 6, 3, 7);
+    const t2 = f32x4.shuffle(qa1, qa2, 0, 4, 1, 5), u2 = f32x4.shuffle(qb1, qb2, 0, 4, 1, 5);
+    input6(f32x4.shuffle(t0, u0, 0, 1, 4, 5), f32x4.shuffle(t0, u0, 2, 3, 6, 7), f32x4.shuffle(t1, u1, 0, 1, 4, 5),
+      f32x4.shuffle(t1, u1, 2, 3, 6, 7), f32x4.shuffle(t2, u2, 0, 1, 4, 5), f32x4.shuffle(t2, u2, 2, 3, 6, 7), v + <usize>(i * 6) * ts, ts);
+  }
+}
+
 /** F(2,3)'s B^T d B of a 4x4 patch of four tiles (d[i][j] at buf + (i*4 + j)*16) into V (point
  *  (i, k) at v + (i*4 + k)*ts): input1 down the columns, then along the rows, as in inputTile's
  *  general path and with the same operations, but in registers instead of through a buffer
@@ -459,6 +490,13 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
   // F(4,3)'s and F(2,5)'s six row buffers of 20 floats (spans 18 and 12), in buf, which that
   // path leaves unused
   if (seq && A == 6) for (let j = 0; j < 120; j += 4) v128.store(buf + (<usize>j << 2), f32x4.splat(0));
+  // F(4,3)'s two pairs of side-by-side tiles from one column (maps 2 tiles wide: 8x8 and 7x7):
+  // each pair's rows as one span of m + A values from x0, its columns outside the image (xs2 ..
+  // xe2 inside) zero; twelve row buffers of 12 floats in buf
+  const pairs = !seq && m == 4 && p0 != 0 && p2 != 0 && p1 == p0 && p3 == p2 && y1 == y0 && y3 == y2 &&
+    x1 == x0 + m && x2 == x0 && x3 == x0 + m;
+  const span2 = m + A, xs2 = max(0, -x0), xe2 = max(xs2, min(span2, W - x0));
+  if (pairs) for (let j = 0; j < 144; j += 4) v128.store(buf + (<usize>j << 2), f32x4.splat(0));
   for (let c = 0; c < C; c++) {
     const off = <usize>c * HW;
     // the patches, (i, j) at buf + (i*A + j)*16 bytes
@@ -477,6 +515,16 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
         seqRow(q, y0 + 2, x0, H, W, xs, xe, span, buf + 160, zr), seqRow(q, y0 + 3, x0, H, W, xs, xe, span, buf + 240, zr),
         seqRow(q, y0 + 4, x0, H, W, xs, xe, span, buf + 320, zr), seqRow(q, y0 + 5, x0, H, W, xs, xe, span, buf + 400, zr),
         m, v + <usize>c * cstride, tstride, tmp);
+      continue;
+    } else if (pairs) {
+      const a = p0 + off, b = p2 + off;
+      patchPairs(seqRow(a, y0, x0, H, W, xs2, xe2, span2, buf, zr), seqRow(a, y0 + 1, x0, H, W, xs2, xe2, span2, buf + 48, zr),
+        seqRow(a, y0 + 2, x0, H, W, xs2, xe2, span2, buf + 96, zr), seqRow(a, y0 + 3, x0, H, W, xs2, xe2, span2, buf + 144, zr),
+        seqRow(a, y0 + 4, x0, H, W, xs2, xe2, span2, buf + 192, zr), seqRow(a, y0 + 5, x0, H, W, xs2, xe2, span2, buf + 240, zr),
+        seqRow(b, y2, x0, H, W, xs2, xe2, span2, buf + 288, zr), seqRow(b, y2 + 1, x0, H, W, xs2, xe2, span2, buf + 336, zr),
+        seqRow(b, y2 + 2, x0, H, W, xs2, xe2, span2, buf + 384, zr), seqRow(b, y2 + 3, x0, H, W, xs2, xe2, span2, buf + 432, zr),
+        seqRow(b, y2 + 4, x0, H, W, xs2, xe2, span2, buf + 480, zr), seqRow(b, y2 + 5, x0, H, W, xs2, xe2, span2, buf + 528, zr),
+        v + <usize>c * cstride, tstride, tmp);
       continue;
     } else {
       // four tiles anywhere (rows of tiles end inside the group, small maps): row i of each
@@ -524,9 +572,9 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
 /** Row i of F(4,3)'s or F(2,5)'s A^T M A + b from row i of A^T M (six vectors at s): output1
  *  along the row and the bias, as outputTile's general path does, in registers; then its m
  *  vectors stored at d, or with toY transposed into the four tiles' 4m consecutive outputs
- *  at d (outputRow). */
+ *  at d (outputRow; for m = 4, tiles 2 and 3 at d2: d + 32 for four side by side). */
 // @ts-ignore: decorator
-@inline function rowOut6(s: usize, m: i32, bv: v128, d: usize, toY: bool): void {
+@inline function rowOut6(s: usize, m: i32, bv: v128, d: usize, d2: usize, toY: bool): void {
   const m0 = v128.load(s), m1 = v128.load(s, 16), m2 = v128.load(s, 32), m3 = v128.load(s, 48), m4 = v128.load(s, 64), m5 = v128.load(s, 80);
   const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), e = f32x4.sub(m3, m4);
   const y0 = f32x4.add(f32x4.add(f32x4.add(m0, a), c), bv), y1 = f32x4.add(b, f32x4.mul(f32x4.splat(2), e));
@@ -543,8 +591,15 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
   }
   const z1 = f32x4.add(y1, bv), z2 = f32x4.add(f32x4.add(a, f32x4.mul(f32x4.splat(4), c)), bv);
   const z3 = f32x4.add(f32x4.add(f32x4.add(b, f32x4.mul(f32x4.splat(8), e)), m5), bv);
-  if (toY) transpose4(y0, z1, z2, z3, d);
-  else {
+  if (toY) {
+    // transpose4, tiles 2 and 3 at d2
+    const t0 = f32x4.shuffle(y0, z1, 0, 4, 1, 5), t1 = f32x4.shuffle(z2, z3, 0, 4, 1, 5);
+    const t2 = f32x4.shuffle(y0, z1, 2, 6, 3, 7), t3 = f32x4.shuffle(z2, z3, 2, 6, 3, 7);
+    v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+    v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+    v128.store(d2, f32x4.shuffle(t2, t3, 0, 1, 4, 5));
+    v128.store(d2, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 16);
+  } else {
     v128.store(d, y0);
     v128.store(d, z1, 16);
     v128.store(d, z2, 32);
@@ -573,6 +628,15 @@ export function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i3
   return yy + PH + m <= HO && xx + PW + 4 * m <= WO;
 }
 
+/** Whether the four tiles of org are two pairs of side-by-side tiles from one column (lanes 0,
+ *  1 and lanes 2, 3; a map 2 tiles wide), each m x 2m block whole inside the HO x WO output. */
+export function pairsWhole(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i32): bool {
+  const p = load<i32>(org), q = load<i32>(org, 32), ya = load<i32>(org, 4), yb = load<i32>(org, 36), x = load<i32>(org, 8);
+  if (p == 0 || q == 0 || load<i32>(org, 16) != p || load<i32>(org, 48) != q) return false;
+  if (load<i32>(org, 20) != ya || load<i32>(org, 52) != yb || load<i32>(org, 40) != x || load<i32>(org, 24) != x + m || load<i32>(org, 56) != x + m) return false;
+  return ya + PH + m <= HO && yb + PH + m <= HO && x + PW + 2 * m <= WO;
+}
+
 /** Transforms back row r of one strip's products for 4 tiles (lanes; origins in org, as
  *  output positions = patch origin + padding) and writes the outputs inside HO x WO of
  *  channel o, plus bias b. Point t of the row at s + t*tstride. row: sideBySide(org). With ep,
@@ -590,13 +654,29 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, A: 
       const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
       let dst = y + ((<usize>(n * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
       for (let i = 0; i < m; i++) {
-        rowOut6(tmp + (<usize>(i * A) << 4), m, bv, dst, true);
+        rowOut6(tmp + (<usize>(i * A) << 4), m, bv, dst, dst + 32, true);
         if (ep) epSpan(ep, o, y, dst - y, 4 * m);
         dst += <usize>WO << 2;
       }
       return;
     }
-    for (let i = 0; i < m; i++) rowOut6(tmp + (<usize>(i * A) << 4), m, bv, buf + (<usize>(i * m) << 4), false);
+    if (m == 4 && pairsWhole(org, m, PH, PW, HO, WO)) {
+      // two pairs of side-by-side tiles, whole: each output row of a pair is 8 consecutive floats
+      const oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW, oy2 = load<i32>(org, 36) + PH;
+      let da = y + ((<usize>(load<i32>(org, 12) * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+      let db = y + ((<usize>(load<i32>(org, 44) * O + o) * HO * WO + <usize>oy2 * WO + ox) << 2);
+      for (let i = 0; i < m; i++) {
+        rowOut6(tmp + (<usize>(i * A) << 4), m, bv, da, db, true);
+        if (ep) {
+          epSpan(ep, o, y, da - y, 2 * m);
+          epSpan(ep, o, y, db - y, 2 * m);
+        }
+        da += <usize>WO << 2;
+        db += <usize>WO << 2;
+      }
+      return;
+    }
+    for (let i = 0; i < m; i++) rowOut6(tmp + (<usize>(i * A) << 4), m, bv, buf + (<usize>(i * m) << 4), 0, false);
   }
   if (row) {
     // the four tiles side by side, whole: each output row of the four is 4m consecutive floats

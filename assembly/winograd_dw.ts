@@ -22,7 +22,7 @@
 import { take, rangeStart, rangeEnd } from "./common";
 import { MR, NR, EP_FIRST, packAStrip, packB } from "./gemm_micro";
 import { stripTiles } from "./gemm_tail";
-import { tileOrigins, inputTile, sideBySide, transpose4, V_PAD } from "./winograd";
+import { tileOrigins, inputTile, sideBySide, pairsWhole, transpose4, V_PAD } from "./winograd";
 
 /** A applied to m vectors (s, s + ss, ...) into A = m + r - 1 (d, d + ds, ...): the transpose of
  *  the forward's output transform A^T. F(2x2,3x3): points 0, 1, -1 and infinity; F(4x4,3x3) and
@@ -76,6 +76,17 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
         v128.store(d, f32x4.shuffle(a0, a1, 1, 3, 5, 7), 16);
       } else transpose4(v128.load(r), v128.load(r, 16), v128.load(r, 32), v128.load(r, 48), d);
       r += <usize>WO << 2;
+    }
+  } else if (m == 4 && pairsWhole(org, m, PH, PW, HO, WO)) {
+    // two pairs of side-by-side tiles, whole (maps 2 tiles wide): each row of a pair is 8
+    // consecutive outputs
+    const oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW, oy2 = load<i32>(org, 36) + PH;
+    let ra = dy + ((<usize>(load<i32>(org, 12) * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
+    let rb = dy + ((<usize>(load<i32>(org, 44) * O + o) * HO * WO + <usize>oy2 * WO + ox) << 2);
+    for (let i = 0; i < m; i++) {
+      transpose4(v128.load(ra), v128.load(ra, 16), v128.load(rb), v128.load(rb, 16), buf + (<usize>(i * m) << 4));
+      ra += <usize>WO << 2;
+      rb += <usize>WO << 2;
     }
   } else {
     for (let k = 0; k < m * m; k++) v128.store(buf + (<usize>k << 4), f32x4.splat(0));
