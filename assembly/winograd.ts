@@ -490,12 +490,13 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
   // F(4,3)'s and F(2,5)'s six row buffers of 20 floats (spans 18 and 12), in buf, which that
   // path leaves unused
   if (seq && A == 6) for (let j = 0; j < 120; j += 4) v128.store(buf + (<usize>j << 2), f32x4.splat(0));
-  // F(4,3)'s two pairs of side-by-side tiles from one column (maps 2 tiles wide: 8x8 and 7x7):
-  // each pair's rows as one span of m + A values from x0, its columns outside the image (xs2 ..
-  // xe2 inside) zero; twelve row buffers of 12 floats in buf
+  // F(4,3)'s two pairs of side-by-side tiles (maps 2 tiles wide, 8x8 and 7x7, and where a tile
+  // row ends between the pairs): each pair's rows as one span of m + A values from its first
+  // column, the columns outside the image (inside: xs2 .. xe2 for lanes 0, 1, xs3 .. xe3 for
+  // lanes 2, 3) zero; twelve row buffers of 12 floats in buf
   const pairs = !seq && m == 4 && p0 != 0 && p2 != 0 && p1 == p0 && p3 == p2 && y1 == y0 && y3 == y2 &&
-    x1 == x0 + m && x2 == x0 && x3 == x0 + m;
-  const span2 = m + A, xs2 = max(0, -x0), xe2 = max(xs2, min(span2, W - x0));
+    x1 == x0 + m && x3 == x2 + m;
+  const span2 = m + A, xs2 = max(0, -x0), xe2 = max(xs2, min(span2, W - x0)), xs3 = max(0, -x2), xe3 = max(xs3, min(span2, W - x2));
   if (pairs) for (let j = 0; j < 144; j += 4) v128.store(buf + (<usize>j << 2), f32x4.splat(0));
   for (let c = 0; c < C; c++) {
     const off = <usize>c * HW;
@@ -521,9 +522,9 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
       patchPairs(seqRow(a, y0, x0, H, W, xs2, xe2, span2, buf, zr), seqRow(a, y0 + 1, x0, H, W, xs2, xe2, span2, buf + 48, zr),
         seqRow(a, y0 + 2, x0, H, W, xs2, xe2, span2, buf + 96, zr), seqRow(a, y0 + 3, x0, H, W, xs2, xe2, span2, buf + 144, zr),
         seqRow(a, y0 + 4, x0, H, W, xs2, xe2, span2, buf + 192, zr), seqRow(a, y0 + 5, x0, H, W, xs2, xe2, span2, buf + 240, zr),
-        seqRow(b, y2, x0, H, W, xs2, xe2, span2, buf + 288, zr), seqRow(b, y2 + 1, x0, H, W, xs2, xe2, span2, buf + 336, zr),
-        seqRow(b, y2 + 2, x0, H, W, xs2, xe2, span2, buf + 384, zr), seqRow(b, y2 + 3, x0, H, W, xs2, xe2, span2, buf + 432, zr),
-        seqRow(b, y2 + 4, x0, H, W, xs2, xe2, span2, buf + 480, zr), seqRow(b, y2 + 5, x0, H, W, xs2, xe2, span2, buf + 528, zr),
+        seqRow(b, y2, x2, H, W, xs3, xe3, span2, buf + 288, zr), seqRow(b, y2 + 1, x2, H, W, xs3, xe3, span2, buf + 336, zr),
+        seqRow(b, y2 + 2, x2, H, W, xs3, xe3, span2, buf + 384, zr), seqRow(b, y2 + 3, x2, H, W, xs3, xe3, span2, buf + 432, zr),
+        seqRow(b, y2 + 4, x2, H, W, xs3, xe3, span2, buf + 480, zr), seqRow(b, y2 + 5, x2, H, W, xs3, xe3, span2, buf + 528, zr),
         v + <usize>c * cstride, tstride, tmp);
       continue;
     } else {
@@ -628,13 +629,13 @@ export function sideBySide(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i3
   return yy + PH + m <= HO && xx + PW + 4 * m <= WO;
 }
 
-/** Whether the four tiles of org are two pairs of side-by-side tiles from one column (lanes 0,
- *  1 and lanes 2, 3; a map 2 tiles wide), each m x 2m block whole inside the HO x WO output. */
+/** Whether the four tiles of org are two pairs of side-by-side tiles (lanes 0, 1 and lanes 2,
+ *  3), each m x 2m block whole inside the HO x WO output. */
 export function pairsWhole(org: usize, m: i32, PH: i32, PW: i32, HO: i32, WO: i32): bool {
-  const p = load<i32>(org), q = load<i32>(org, 32), ya = load<i32>(org, 4), yb = load<i32>(org, 36), x = load<i32>(org, 8);
+  const p = load<i32>(org), q = load<i32>(org, 32), ya = load<i32>(org, 4), yb = load<i32>(org, 36), xa = load<i32>(org, 8), xb = load<i32>(org, 40);
   if (p == 0 || q == 0 || load<i32>(org, 16) != p || load<i32>(org, 48) != q) return false;
-  if (load<i32>(org, 20) != ya || load<i32>(org, 52) != yb || load<i32>(org, 40) != x || load<i32>(org, 24) != x + m || load<i32>(org, 56) != x + m) return false;
-  return ya + PH + m <= HO && yb + PH + m <= HO && x + PW + 2 * m <= WO;
+  if (load<i32>(org, 20) != ya || load<i32>(org, 52) != yb || load<i32>(org, 24) != xa + m || load<i32>(org, 56) != xb + m) return false;
+  return ya + PH + m <= HO && yb + PH + m <= HO && xa + PW + 2 * m <= WO && xb + PW + 2 * m <= WO;
 }
 
 /** Transforms back row r of one strip's products for 4 tiles (lanes; origins in org, as
@@ -662,9 +663,9 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, A: 
     }
     if (m == 4 && pairsWhole(org, m, PH, PW, HO, WO)) {
       // two pairs of side-by-side tiles, whole: each output row of a pair is 8 consecutive floats
-      const oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW, oy2 = load<i32>(org, 36) + PH;
+      const oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW, oy2 = load<i32>(org, 36) + PH, ox2 = load<i32>(org, 40) + PW;
       let da = y + ((<usize>(load<i32>(org, 12) * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
-      let db = y + ((<usize>(load<i32>(org, 44) * O + o) * HO * WO + <usize>oy2 * WO + ox) << 2);
+      let db = y + ((<usize>(load<i32>(org, 44) * O + o) * HO * WO + <usize>oy2 * WO + ox2) << 2);
       for (let i = 0; i < m; i++) {
         rowOut6(tmp + (<usize>(i * A) << 4), m, bv, da, db, true);
         if (ep) {

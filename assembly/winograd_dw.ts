@@ -78,11 +78,11 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
       r += <usize>WO << 2;
     }
   } else if (m == 4 && pairsWhole(org, m, PH, PW, HO, WO)) {
-    // two pairs of side-by-side tiles, whole (maps 2 tiles wide): each row of a pair is 8
-    // consecutive outputs
-    const oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW, oy2 = load<i32>(org, 36) + PH;
+    // two pairs of side-by-side tiles, whole (maps 2 tiles wide, or a tile row ending between
+    // them): each row of a pair is 8 consecutive outputs
+    const oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW, oy2 = load<i32>(org, 36) + PH, ox2 = load<i32>(org, 40) + PW;
     let ra = dy + ((<usize>(load<i32>(org, 12) * O + o) * HO * WO + <usize>oy * WO + ox) << 2);
-    let rb = dy + ((<usize>(load<i32>(org, 44) * O + o) * HO * WO + <usize>oy2 * WO + ox) << 2);
+    let rb = dy + ((<usize>(load<i32>(org, 44) * O + o) * HO * WO + <usize>oy2 * WO + ox2) << 2);
     for (let i = 0; i < m; i++) {
       transpose4(v128.load(ra), v128.load(ra, 16), v128.load(rb), v128.load(rb, 16), buf + (<usize>(i * m) << 4));
       ra += <usize>WO << 2;
