@@ -458,9 +458,9 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
   v128.store(d + 3 * ds, f32x4.sub(t1, t3));
 }
 
-/** Transforms the patches of 4 tiles (origins in org) of every channel into V: point t of
- *  channel c at v + t*tstride + c*cstride bytes (lanes = the 4 tiles). */
-export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v: usize, tstride: usize, cstride: usize, buf: usize): void {
+/** Transforms the patches of 4 tiles (origins in org) of channels c0 .. c0 + C - 1 into V:
+ *  point t of channel c0 + c at v + t*tstride + c*cstride bytes (lanes = the 4 tiles). */
+export function inputTile(org: usize, C: i32, c0: i32, H: i32, W: i32, m: i32, r: i32, v: usize, tstride: usize, cstride: usize, buf: usize): void {
   const A = m + r - 1, HW = <usize>(H * W) << 2;
   const p0 = <usize>load<i32>(org), p1 = <usize>load<i32>(org, 16), p2 = <usize>load<i32>(org, 32), p3 = <usize>load<i32>(org, 48);
   const y0 = load<i32>(org, 4), y1 = load<i32>(org, 20), y2 = load<i32>(org, 36), y3 = load<i32>(org, 52);
@@ -499,7 +499,7 @@ export function inputTile(org: usize, C: i32, H: i32, W: i32, m: i32, r: i32, v:
   const span2 = m + A, xs2 = max(0, -x0), xe2 = max(xs2, min(span2, W - x0)), xs3 = max(0, -x2), xe3 = max(xs3, min(span2, W - x2));
   if (pairs) for (let j = 0; j < 144; j += 4) v128.store(buf + (<usize>j << 2), f32x4.splat(0));
   for (let c = 0; c < C; c++) {
-    const off = <usize>c * HW;
+    const off = <usize>(c0 + c) * HW;
     // the patches, (i, j) at buf + (i*A + j)*16 bytes
     if (seq && A == 4) {
       // F(2,3): the four rows (each copy in its own row buffer) transformed in registers
@@ -740,7 +740,7 @@ export function f32_winograd_fwd(geo: usize, x: usize, pu: usize, bias: usize, y
     // the block's groups of four tiles: their origins once (64 bytes each), for both transforms
     for (let g = 0; g < 2 * nsl; g++) tileOrigins(q0 + 4 * g, min(NT, q0 + nt), TH, TW, m, C, H, W, PH, PW, x, org + (<usize>g << 6));
     if (!vin) for (let g = 0; g < 2 * nsl; g++)
-      inputTile(org + (<usize>g << 6), C, H, W, m, r, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
+      inputTile(org + (<usize>g << 6), C, 0, H, W, m, r, v + <usize>(g >> 1) * C * NR * 4 + (<usize>(g & 1) << 4), vt, <usize>NR << 2, buf);
     // the item's strips SPC at a time: every point's products for them (point t's patches V_t
     // read once for SPC strips, the filters U_t of consecutive strips one run), then their
     // transforms back. M: point t, row r of the chunk, tile q at mt + ((t*rows + r)*ldm + q)
@@ -796,7 +796,7 @@ export function f32_winograd_input(geo: usize, x: usize, v: usize, m: i32, r: i3
     for (let h = 0; h < 2; h++) {
       tileOrigins(q0 + NR * j + 4 * h, q0 + nt, TH, TW, m, C, H, W, PH, PW, x + <usize>c0 * HW, org);
       const vb = v + (<usize>b * T * (C * NBT + V_PAD) << 2) + (<usize>(j * C + c0) * NR << 2) + (<usize>h << 4);
-      inputTile(org, nc, H, W, m, r, vb, <usize>(nsl * C * NR + V_PAD) << 2, <usize>NR << 2, buf);
+      inputTile(org, nc, 0, H, W, m, r, vb, <usize>(nsl * C * NR + V_PAD) << 2, <usize>NR << 2, buf);
     }
   }
 }

@@ -27,7 +27,8 @@ import { tileOrigins, inputTile, sideBySide, pairsWhole, transpose4, V_PAD } fro
 /** A applied to m vectors (s, s + ss, ...) into A = m + r - 1 (d, d + ds, ...): the transpose of
  *  the forward's output transform A^T. F(2x2,3x3): points 0, 1, -1 and infinity; F(4x4,3x3) and
  *  F(2x2,5x5): 0, 1, -1, 2, -2 and infinity. */
-function aTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32, A: i32): void {
+// @ts-ignore: decorator
+@inline function aTransform(s: usize, ss: usize, d: usize, ds: usize, m: i32, A: i32): void {
   const y0 = v128.load(s), y1 = v128.load(s + ss);
   if (A == 6 && m == 2) {
     // F(2,5): A^T's rows (1, 1, 1, 1, 1, 0) and (0, 1, -1, 2, -2, 1)
@@ -105,13 +106,17 @@ function gradTile(org: usize, row: bool, dy: usize, O: i32, o: i32, HO: i32, WO:
   for (let i = 0; i < A; i++) aTransform(tmp + <usize>i * ms, 16, z + <usize>(i * A) * ts, ts, m, A);
 }
 
+/** Input channels per inputTile call in f32_winograd_dw (its four groups of tiles take turns). */
+// @ts-ignore: decorator
+@inline const DW_CB: i32 = 4;
+
 /** Partial sums of dU (NCH ranges of T matrices O x C, V_PAD floats apart: matrix t of range r at
  *  part + (r*T + t)*(O*C + V_PAD) floats) for
  *  input x and output gradient dy; chunks of KC tiles (a multiple of 4); items = NCH ranges x
  *  OBN blocks of output-channel strips x CBN blocks of input-channel slivers (so that a chunk's
  *  transforms stay about 1 MB whatever the channels: KC stays long). Scratch per thread
  *  (floats): V T*(CBMAX*KC + V_PAD), Z T*(OBMAX*KC + V_PAD), packed A MR*KC, packed B CBMAX*KC, tile MR*NR, tile
- *  origins 16 (i32), patch buffers 3*T*4; CBMAX = ceil(ceil(C/NR)/CBN)*NR, OBMAX likewise. */
+ *  origins of four groups 64 (i32), patch buffers 3*T*4; CBMAX = ceil(ceil(C/NR)/CBN)*NR, OBMAX likewise. */
 export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NCH: i32, KC: i32, OBN: i32, CBN: i32, m: i32,
   scratch: usize, scratchBytes: i32, ith: i32, nth: i32): void {
   const N = load<i32>(geo), C = load<i32>(geo, 4), H = load<i32>(geo, 8), W = load<i32>(geo, 12), O = load<i32>(geo, 16);
@@ -129,7 +134,7 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
   const pb = pa + (<usize>(MR * KC) << 2);
   const tile = pb + (<usize>(CBMAX * KC) << 2);
   const org = tile + (<usize>(MR * NR) << 2);
-  const buf = org + 64;
+  const buf = org + 256;
   // point t of range r's partial sums at part + (r*T + t)*PS floats (PS: V_PAD past O*C, as V)
   const OC = <usize>O * C, PS = OC + V_PAD, HW = <usize>H * W;
   const blocks = OBN * CBN;
@@ -150,11 +155,20 @@ export function f32_winograd_dw(geo: usize, x: usize, dy: usize, part: usize, NC
       const q0 = l * KC, kc = min(KC, NT - q0), kc4 = (kc + 3) & ~3;
       // V_t (cn x kc4) and Z_t (rows o0..o1 of O x kc4), four tiles per vector; lanes past the
       // last tile are zeros
-      for (let k = 0; k < kc4; k += 4) {
-        tileOrigins(q0 + k, NT, TH, TW, m, C, H, W, PH, PW, xc, org);
-        inputTile(org, cn, H, W, m, KS, v + (<usize>k << 2), vts, <usize>KC << 2, buf);
-        const row = sideBySide(org, m, PH, PW, HO, WO);
-        for (let o = o0; o < o1; o++) gradTile(org, row, dy, O, o, HO, WO, PH, PW, z + ((<usize>(o - o0) * KC + k) << 2), zts, m, A, buf);
+      // four groups of four tiles at a time, channel block by channel block: each point's line
+      // of V_t or Z_t (16 tiles of one channel) is filled while it is in L1 (group by group over
+      // all channels, 16 channels' 36 points each way were 72 KB of lines between two writes to one)
+      for (let k = 0; k < kc4; k += 16) {
+        const ng = min(4, (kc4 - k) >> 2);
+        for (let g = 0; g < ng; g++) tileOrigins(q0 + k + 4 * g, NT, TH, TW, m, C, H, W, PH, PW, xc, org + (<usize>g << 6));
+        for (let cb = 0; cb < cn; cb += DW_CB)
+          for (let g = 0; g < ng; g++)
+            inputTile(org + (<usize>g << 6), min(DW_CB, cn - cb), cb, H, W, m, KS, v + (<usize>(cb * KC + k + 4 * g) << 2), vts, <usize>KC << 2, buf);
+        for (let o = o0; o < o1; o++)
+          for (let g = 0; g < ng; g++) {
+            const og = org + (<usize>g << 6);
+            gradTile(og, sideBySide(og, m, PH, PW, HO, WO), dy, O, o, HO, WO, PH, PW, z + ((<usize>(o - o0) * KC + k + 4 * g) << 2), zts, m, A, buf);
+          }
       }
       const flags = l == l0 ? EP_FIRST : 0;
       for (let t = 0; t < T; t++) {

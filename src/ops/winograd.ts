@@ -251,7 +251,8 @@ export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: 
   const chunks = Math.max(Math.ceil(tiles / KCMAX), Math.min(4, Math.floor(tiles / 16)), 1);
   const KC = Math.ceil(tiles / chunks / 4) * 4;
   const NCH = Math.max(1, Math.min(chunks, 8, Math.floor(DW_PARTIAL_FLOATS / (T * g.O * g.C))));
-  const floats = T * ((CBMAX + OBMAX) * KC + 2 * V_PAD) + MR * KC + CBMAX * KC + MR * NR + 16 + 3 * T * 4;
+  // V, Z, the packed strip and slivers, a tile, four groups' tile origins, the transforms' buffers
+  const floats = T * ((CBMAX + OBMAX) * KC + 2 * V_PAD) + MR * KC + CBMAX * KC + MR * NR + 64 + 3 * T * 4;
   const bytes = Math.ceil((floats * 4) / 64) * 64;
   const scratch = eng.scratch(bytes);
   const part = eng.alloc(NCH * T * (g.O * g.C + V_PAD) * 4, "Winograd weight-gradient partial sums");
