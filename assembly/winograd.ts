@@ -169,24 +169,8 @@ function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, 
 /** The input transform B^T d of A = 4 or 6 vectors (s, s + ss, ...) into (d, d + ds, ...). */
 // @ts-ignore: decorator
 @inline function input1(s: usize, ss: usize, d: usize, ds: usize, A: i32): void {
-  if (A == 4) {
-    const d0 = v128.load(s), d1 = v128.load(s + ss), d2 = v128.load(s + 2 * ss), d3 = v128.load(s + 3 * ss);
-    v128.store(d, f32x4.sub(d0, d2));
-    v128.store(d + ds, f32x4.add(d1, d2));
-    v128.store(d + 2 * ds, f32x4.sub(d2, d1));
-    v128.store(d + 3 * ds, f32x4.sub(d1, d3));
-    return;
-  }
-  const d0 = v128.load(s), d1 = v128.load(s + ss), d2 = v128.load(s + 2 * ss);
-  const d3 = v128.load(s + 3 * ss), d4 = v128.load(s + 4 * ss), d5 = v128.load(s + 5 * ss);
-  const two = f32x4.splat(2), four = f32x4.splat(4), five = f32x4.splat(5);
-  const e42 = f32x4.sub(d4, d2), e31 = f32x4.mul(two, f32x4.sub(d3, d1));
-  v128.store(d, f32x4.sub(f32x4.add(f32x4.mul(four, d0), d4), f32x4.mul(five, d2)));
-  v128.store(d + ds, f32x4.sub(f32x4.add(d3, d4), f32x4.mul(four, f32x4.add(d1, d2))));
-  v128.store(d + 2 * ds, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(four, f32x4.sub(d1, d2))));
-  v128.store(d + 3 * ds, f32x4.add(e42, e31));
-  v128.store(d + 4 * ds, f32x4.sub(e42, e31));
-  v128.store(d + 5 * ds, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
+  if (A == 4) row4(v128.load(s), v128.load(s + ss), v128.load(s + 2 * ss), v128.load(s + 3 * ss), d, ds);
+  else input6(v128.load(s), v128.load(s + ss), v128.load(s + 2 * ss), v128.load(s + 3 * ss), v128.load(s + 4 * ss), v128.load(s + 5 * ss), d, ds);
 }
 
 /** The output transform A^T M of A = m + r - 1 vectors into m vectors. */
@@ -350,7 +334,8 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
   row4(f32x4.sub(d10, e0), f32x4.sub(d11, e1), f32x4.sub(d12, f32x4.shuffle(e0, q2, 1, 2, 3, 4)), f32x4.sub(d13, f32x4.shuffle(e1, q2, 1, 2, 3, 5)), v + 12 * ts, ts);
 }
 
-/** input1's A = 6 case on six vectors in registers, stored at d, d + ds, ... */
+/** The 1-D input transform of F(4,3) and F(2,5), B^T of six vectors in registers, stored at d,
+ *  d + ds, ... (input1 is it on vectors in memory). */
 // @ts-ignore: decorator
 @inline function input6(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, d5: v128, d: usize, ds: usize): void {
   const two = f32x4.splat(2), four = f32x4.splat(4), five = f32x4.splat(5);
@@ -449,7 +434,8 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
   row4(f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33), v + 12 * ts, ts);
 }
 
-/** One row (t0 .. t3) of B^T d times B: input1's A = 4 case on values in registers. */
+/** The 1-D input transform of F(2,3), B^T of four vectors in registers, stored at d, d + ds,
+ *  ... (input1 is it on vectors in memory). */
 // @ts-ignore: decorator
 @inline function row4(t0: v128, t1: v128, t2: v128, t3: v128, d: usize, ds: usize): void {
   v128.store(d, f32x4.sub(t0, t2));
