@@ -31,7 +31,8 @@
 // and the weight gradient pack them straight from x (gemm_micro.ts packB, as a GEMM packs B),
 // with no padded copy or tap tables; the same values in the same slivers, so the same bits.
 // With stride 1 along rows and outputs at least 7 wide, im2col and col2im read and add into a
-// padded copy of the rows an item needs (conv_pad.ts): no bounds checks at all. Otherwise they
+// padded copy of the rows an item needs (conv_pad.ts): no bounds checks at all; so does im2col
+// with stride 2 and 3 taps or more across, its rows stored as even columns then odd ones. Otherwise they
 // go run by run (8 or 4 output positions on one row), tap by tap, with one bounds check per run
 // and tap, none when the whole run's window is inside the image.
 // Every split and every choice of path is a function of the shapes (or, where it changes no
@@ -323,14 +324,14 @@ export function f32_conv2d_fwd(geo: usize, x: usize, pw: usize, bias: usize, y: 
     } else if (padf) {
       const oyLo = p0 / WO;
       nrows = ((p0 + np - 1) / WO - oyLo) * SH + (KH - 1) * DH + 1;
-      padBlock(plane, 0, Cg, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
+      padBlock(plane, 0, Cg, H, W, oyLo * SH - PH, nrows, PW, Wp, pad, SW);
       sliverTable(p0, np, WO, SH, Wp, oyLo, iy0);
     } else posTables(p0, np, WO, SH, SW, PH, PW, iy0, ix0);
     for (let pc = 0; pc < K; pc += kcb) {
       const kc = min(kcb, K - pc);
       if (direct) packB(plane, P, 0, pc, kc, p0, np, pb);
       else if (padf) {
-        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, ix0);
+        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, pc, kc, ix0, SW);
         im2colPadded(pad, ix0, kc, iy0, nsl, pb, NR, kc * NR);
       }
       else im2col(plane, H, W, KH, KW, DH, DW, SW, pc, kc, iy0, ix0, np, nsl * NR, pb, NR, kc * NR);
@@ -580,9 +581,9 @@ export function f32_conv2d_bwd_weight(geo: usize, x: usize, dy: usize, dw: usize
         // straight from the padded block into B, 8 positions x 8 taps at a time
         const oyLo = p0 / WO, nrows = ((p0 + kc - 1) / WO - oyLo) * SH + (KH - 1) * DH + 1;
         const ci0 = k0 / KK, nch = (k0 + nk - 1) / KK - ci0 + 1;
-        padBlock(plane, ci0, nch, H, W, oyLo * SH - PH, nrows, PW, Wp, pad);
+        padBlock(plane, ci0, nch, H, W, oyLo * SH - PH, nrows, PW, Wp, pad, SW);
         sliverTable(p0, kc, WO, SH, Wp, oyLo, iy0);
-        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, ix0);
+        tapTable(nrows * Wp, Wp, KH, KW, DH, DW, k0 - ci0 * KK, nk, ix0, SW);
         im2colPaddedT(pad, ix0, nk, iy0, (kc + 7) >> 3, kc, pb, col);
       } else {
         // col: nk rows of kc positions, then transposed into B

@@ -1,5 +1,6 @@
-// The padded-block path of the convolutions (assembly/conv2d.ts), for stride 1 along rows and
-// outputs at least 7 wide: the input rows an item needs are copied once into scratch with their
+// The padded-block path of the convolutions (assembly/conv2d.ts), for stride 1 along rows (and
+// for the forward and the weight gradient, stride 2 with each padded row stored as its even
+// columns then its odd ones: evenOddRow) and outputs at least 7 wide: the input rows an item needs are copied once into scratch with their
 // zero padding (a "padded block", row width Wp = W + 2*PW), so no tap of any position ever
 // needs a bounds check. A sliver of 8 consecutive output positions then covers at most two
 // output rows, i.e. at most two contiguous runs of the padded block per tap:
@@ -17,7 +18,7 @@ import { NR, transpose4 } from "./gemm_micro";
 /** Copies channels c0 .. c0+nch-1 (planes of H x W at `plane`), input rows iyLo ..
  *  iyLo+nrows-1, into dst as nch blocks of nrows x Wp floats: PW zero columns, the row, zero
  *  columns up to Wp; rows outside the image are zero. */
-export function padBlock(plane: usize, c0: i32, nch: i32, H: i32, W: i32, iyLo: i32, nrows: i32, PW: i32, Wp: i32, dst: usize): void {
+export function padBlock(plane: usize, c0: i32, nch: i32, H: i32, W: i32, iyLo: i32, nrows: i32, PW: i32, Wp: i32, dst: usize, SW: i32 = 1): void {
   const z = f32x4.splat(0);
   for (let c = 0; c < nch; c++) {
     const src = plane + (<usize>(c0 + c) * H * W << 2);
@@ -30,6 +31,10 @@ export function padBlock(plane: usize, c0: i32, nch: i32, H: i32, W: i32, iyLo: 
         for (; i < Wp; i++) store<f32>(d + (<usize>i << 2), 0);
         continue;
       }
+      if (SW == 2) {
+        evenOddRow(src + (<usize>(iy * W) << 2), W, PW, Wp, d);
+        continue;
+      }
       for (let i = 0; i < PW; i++) store<f32>(d + (<usize>i << 2), 0);
       const s = src + (<usize>(iy * W) << 2), dd = d + (<usize>PW << 2);
       let i = 0;
@@ -38,6 +43,31 @@ export function padBlock(plane: usize, c0: i32, nch: i32, H: i32, W: i32, iyLo: 
       for (let j = PW + W; j < Wp; j++) store<f32>(d + (<usize>j << 2), 0);
     }
   }
+}
+
+/** A padded row (PW zeros, the W values at s, zeros up to Wp) for stride 2 along rows: its even
+ *  columns first (we = ceil(Wp/2) of them), then its odd ones, so that tap kx of 8 consecutive
+ *  outputs (padded columns 2*ox + kx) is 8 consecutive floats: at ox + kx/2 (kx even) or we + ox
+ *  + (kx-1)/2 (odd). Vectors where 8 source values are inside, one value at a time at the ends. */
+function evenOddRow(s: usize, W: i32, PW: i32, Wp: i32, d: usize): void {
+  const we = (Wp + 1) >> 1, wo = Wp >> 1, od = d + (<usize>we << 2);
+  // scalar below i0 = ceil(PW/2) (the left zeros), vectors while 8 source values are inside
+  let i = 0;
+  for (const i0 = min(we, (PW + 1) >> 1); i < i0; i++) evenOdd1(s, W, PW, i, wo, d, od);
+  for (; i + 4 <= wo && 2 * i - PW + 8 <= W; i += 4) {
+    const a = v128.load(s + (<usize>(2 * i - PW) << 2)), b = v128.load(s + (<usize>(2 * i - PW) << 2), 16);
+    v128.store(d + (<usize>i << 2), f32x4.shuffle(a, b, 0, 2, 4, 6));
+    v128.store(od + (<usize>i << 2), f32x4.shuffle(a, b, 1, 3, 5, 7));
+  }
+  for (; i < we; i++) evenOdd1(s, W, PW, i, wo, d, od);
+}
+
+/** evenOddRow's column pair i: padded columns 2i (to d) and 2i + 1 (to od, if i < wo). */
+// @ts-ignore: decorator
+@inline function evenOdd1(s: usize, W: i32, PW: i32, i: i32, wo: i32, d: usize, od: usize): void {
+  const x = 2 * i - PW;
+  store<f32>(d + (<usize>i << 2), <u32>x < <u32>W ? load<f32>(s + (<usize>x << 2)) : 0);
+  if (i < wo) store<f32>(od + (<usize>i << 2), <u32>(x + 1) < <u32>W ? load<f32>(s + (<usize>(x + 1) << 2)) : 0);
 }
 
 /** Fills n floats at dst with v (the start of an accumulation block). */
@@ -76,11 +106,13 @@ export function sliverTable(p0: i32, np: i32, WO: i32, SH: i32, Wp: i32, oyLo: i
 /** Byte offsets of taps k0 .. k0+kc-1 (k = (ci*KH + ky)*KW + kx, ci counted from the padded
  *  block's channel 0) from the block's start, as kc i32 at `out`: the inner loops of im2col
  *  then read one offset per tap instead of stepping three counters. */
-export function tapTable(chStride: i32, Wp: i32, KH: i32, KW: i32, DH: i32, DW: i32, k0: i32, kc: i32, out: usize): void {
-  const KK = KH * KW;
+export function tapTable(chStride: i32, Wp: i32, KH: i32, KW: i32, DH: i32, DW: i32, k0: i32, kc: i32, out: usize, SW: i32 = 1): void {
+  const KK = KH * KW, we = (Wp + 1) >> 1;
   let ci = k0 / KK, ky = (k0 - ci * KK) / KW, kx = k0 - ci * KK - ky * KW;
   for (let kk = 0; kk < kc; kk++) {
-    store<i32>(out + (<usize>kk << 2), (ci * chStride + ky * DH * Wp + kx * DW) << 2);
+    // stride 2 along rows (DW 1): the even and odd columns of each row apart (evenOddRow)
+    const col = SW == 2 ? (kx & 1 ? we + (kx >> 1) : kx >> 1) : kx * DW;
+    store<i32>(out + (<usize>kk << 2), (ci * chStride + ky * DH * Wp + col) << 2);
     if (++kx == KW) {
       kx = 0;
       if (++ky == KH) {

@@ -111,8 +111,13 @@ const round64 = (b: number) => Math.ceil(b / 64) * 64;
  *  path does not apply (it needs SW = 1 and outputs at least 7 wide) or would not pay (a block
  *  over PAD_MAX floats: the bounds-checked path does without the copy). */
 const PAD_MAX = 1 << 18;
-function padFloats(g: ConvGeometry, channels: number, positions: number): number {
-  if (g.SW !== 1 || g.WO < 7) return 0;
+function padFloats(g: ConvGeometry, channels: number, positions: number, stride2 = false): number {
+  // stride 2 along rows (DW 1, 3 taps or more across): the forward and the weight gradient read
+  // each padded row as its even columns, then its odd ones (assembly/conv_pad.ts evenOddRow);
+  // col2im does not. CIFAR ResNet-20's 3x3 16 -> 32 at batch 128, two threads: forward 1.16x,
+  // weight gradient 1.09x (32 -> 64: 1.09x, 1.05x); a 1x1 stride-2 layer reads one tap of
+  // four columns and was slower with the copy (0.78-0.97x)
+  if (!(g.SW === 1 || (stride2 && g.SW === 2 && g.DW === 1 && g.KW >= 3)) || g.WO < 7) return 0;
   const outRows = Math.min(g.HO, Math.floor((positions + 2 * g.WO - 2) / g.WO));
   const rows = (outRows - 1) * g.SH + (g.KH - 1) * g.DH + 1;
   const n = channels * rows * (g.W + 2 * g.PW) + 8;
@@ -211,7 +216,7 @@ export function forwardSplit(g: ConvGeometry, threads: number): { NBK: number; M
 
 /** y = conv(x, W) (+ bias) with W already packed (f32_gemm_pack_a's layout, G matrices). */
 function convForwardPacked(eng: Engine, g: ConvGeometry, x: number, pw: number, bias: number, y: number, ep = 0): void {
-  const padf = padFloats(g, g.C / g.G, PB);
+  const padf = padFloats(g, g.C / g.G, PB, true);
   const bytes = round64((KC_MAX * PB + 2 * PB + MR * NR + padf) * 4);
   const scratch = eng.scratch(bytes);
   const { NBK, MB } = forwardSplit(g, eng.threads);
@@ -343,7 +348,7 @@ export function convWeight(eng: Engine, g: ConvGeometry, x: number, dy: number, 
   const NCH = items >= 16 ? 1 : Math.max(1, Math.min(chunks, Math.ceil(16 / items)));
   // the padded block holds the channels of one column block of KB taps (at most this many)
   const KK = g.KH * g.KW;
-  const padf = padFloats(g, Math.min(g.C / g.G, Math.floor((KB + 2 * KK - 2) / KK)), KC_MAX);
+  const padf = padFloats(g, Math.min(g.C / g.G, Math.floor((KB + 2 * KK - 2) / KK)), KC_MAX, true);
   const bytes = round64((MR * KC_MAX + 2 * KB * KC_MAX + 2 * KC_MAX + MR * NR + padf) * 4);
   const scratch = eng.scratch(bytes);
   const n = g.O * K;
