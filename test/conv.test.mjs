@@ -166,6 +166,13 @@ const bigCases = [
   // channels and two K blocks of output channels (each thread packs a block's W^T strips once
   // and keeps them for the block's next images)
   { xs: [3, 20, 9, 9], ws: [300, 20, 3, 3], attrs: { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 } },
+  // stride 2 along rows on the padded-block path (rows stored as even then odd columns: the
+  // forward and the weight gradient): 3x3 with odd sizes, a ResNet stem's 7x7, a 3x5 kernel
+  // with stride 1 down and 2 across, groups
+  { xs: [2, 6, 17, 19], ws: [9, 6, 3, 3], attrs: { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 } },
+  { xs: [1, 3, 30, 30], ws: [4, 3, 7, 7], attrs: { stride: [2, 2], padding: [3, 3], dilation: [1, 1], groups: 1 } },
+  { xs: [2, 4, 9, 24], ws: [5, 4, 3, 5], attrs: { stride: [1, 2], padding: [0, 2], dilation: [1, 1], groups: 1 } },
+  { xs: [2, 8, 16, 16], ws: [6, 4, 3, 3], attrs: { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 2 } },
   // 100 images of 300 channels on 2x2 maps: two chunks of images (the weight gradient adds them)
   { xs: [100, 300, 2, 2], ws: [8, 300, 3, 3], attrs: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
 ];

@@ -28,6 +28,13 @@ const shapes = [
   [1, 16, 12, 12, 20, 2],
   [4, 16, 17, 15, 7, 1],
   [1, 40, 30, 29, 38, 1],
+  // the patch transform's paths (assembly/winograd.ts inputTile): maps two tiles wide (8x8: two
+  // whole pairs of tiles; 7x7: pairs with cut outputs), tile rows ending between two pairs (24
+  // wide: 6 tiles a row) or inside a group (28 wide: 7 tiles a row, groups of 3 + 1)
+  [3, 8, 8, 8, 9, 1],
+  [2, 5, 7, 7, 6, 1],
+  [1, 4, 24, 24, 5, 1],
+  [2, 3, 28, 28, 4, 1],
 ];
 
 test.before(async () => {
