@@ -173,15 +173,10 @@ function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, 
   else input6(v128.load(s), v128.load(s + ss), v128.load(s + 2 * ss), v128.load(s + 3 * ss), v128.load(s + 4 * ss), v128.load(s + 5 * ss), d, ds);
 }
 
-/** The output transform A^T M of A = m + r - 1 vectors into m vectors. */
+/** The output transform A^T M of six vectors (F(4,3), F(2,5)) into m vectors (F(2,3)'s is
+ *  output4x4). */
 // @ts-ignore: decorator
-@inline function output1(s: usize, ss: usize, d: usize, ds: usize, m: i32, A: i32): void {
-  if (A == 4) {
-    const m0 = v128.load(s), m1 = v128.load(s + ss), m2 = v128.load(s + 2 * ss), m3 = v128.load(s + 3 * ss);
-    v128.store(d, f32x4.add(f32x4.add(m0, m1), m2));
-    v128.store(d + ds, f32x4.sub(f32x4.sub(m1, m2), m3));
-    return;
-  }
+@inline function output1(s: usize, ss: usize, d: usize, ds: usize, m: i32): void {
   const m0 = v128.load(s), m1 = v128.load(s + ss), m2 = v128.load(s + 2 * ss);
   const m3 = v128.load(s + 3 * ss), m4 = v128.load(s + 4 * ss), m5 = v128.load(s + 5 * ss);
   const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), e = f32x4.sub(m3, m4);
@@ -240,35 +235,6 @@ function weight5(w: usize, O: i32, C: i32, flip: i32, u: usize, scratch: usize, 
   v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
 }
 
-/** Row i of four side-by-side patches (tile l's starts at r + 4*m*l bytes, A values) as A
- *  vectors (lane l = tile l) at d, d + 16, ...: the row read as vectors and transposed. Reads
- *  r[0] .. r[3m + A - 1] only (for F(2,3) and F(4,3) the last two values by a 64-bit load). */
-// @ts-ignore: decorator
-@inline function patchRow(r: usize, m: i32, A: i32, d: usize): void {
-  if (m == 2) {
-    // e_j = (r[j], r[2 + j], r[4 + j], r[6 + j]), j < A: from r[0 .. 9] for F(2,3), r[0 .. 11]
-    // for F(2,5)
-    const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = A == 4 ? v128.load64_zero(r, 32) : v128.load(r, 32);
-    const e0 = f32x4.shuffle(q0, q1, 0, 2, 4, 6), e1 = f32x4.shuffle(q0, q1, 1, 3, 5, 7);
-    v128.store(d, e0);
-    v128.store(d, e1, 16);
-    v128.store(d, f32x4.shuffle(e0, q2, 1, 2, 3, 4), 32);
-    v128.store(d, f32x4.shuffle(e1, q2, 1, 2, 3, 5), 48);
-    if (A == 6) {
-      v128.store(d, f32x4.shuffle(q1, q2, 0, 2, 4, 6), 64);
-      v128.store(d, f32x4.shuffle(q1, q2, 1, 3, 5, 7), 80);
-    }
-    return;
-  }
-  // e_j = (r[j], r[4 + j], r[8 + j], r[12 + j]), j < 6: a 4x4 transpose, and two columns of the
-  // next one
-  const q0 = v128.load(r), q1 = v128.load(r, 16), q2 = v128.load(r, 32), q3 = v128.load(r, 48), q4 = v128.load64_zero(r, 64);
-  transpose4(q0, q1, q2, q3, d);
-  const u0 = f32x4.shuffle(q1, q2, 0, 4, 1, 5), u1 = f32x4.shuffle(q3, q4, 0, 4, 1, 5);
-  v128.store(d, f32x4.shuffle(u0, u1, 0, 1, 4, 5), 64);
-  v128.store(d, f32x4.shuffle(u0, u1, 2, 3, 6, 7), 80);
-}
-
 /** Where row yy of a tile's patch (A values from column x of plane p + off) can be read: in place
  *  when the patch is inside, zr (zeros) above or below the image, else copied into lb, whose
  *  columns outside the image are zero (the caller zeroes lb once per call: x is the lane's). */
@@ -314,7 +280,8 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
 }
 
 /** F(2,3)'s patches of four side-by-side tiles (row i's 10 values at ri: tile l's from ri + 8*l
- *  bytes) transformed into V as input4x4 does, with patchRow's shuffles, all in registers. */
+ *  bytes) transformed into V as input4x4 does, each row's values gathered into the tiles'
+ *  lanes by shuffles (e_j = (r[j], r[2 + j], r[4 + j], r[6 + j])), all in registers. */
 // @ts-ignore: decorator
 @inline function patch4x4(r0: usize, r1: usize, r2: usize, r3: usize, v: usize, ts: usize): void {
   // rows 1 and 2 serve every row of B^T d; rows 0 and 3 one each
@@ -352,8 +319,8 @@ function laneRow(p: usize, off: usize, yy: i32, x: i32, inside: bool, H: i32, W:
  *  l's from ri + 4*m*l bytes) into V (point (i, k) at v + (i*6 + k)*ts). B^T d down the columns
  *  is an operation on each value's column alone, so it runs on the rows as they lie, vector
  *  by vector (5 vectors for m = 4, 3 for m = 2: fewer than the six transposed columns), into
- *  tmp (row i's vectors at tmp + (i*5 + q)*16); then each row is transposed as in patchRow
- *  and times B in registers. Every value gets the operations of the general path in the same
+ *  tmp (row i's vectors at tmp + (i*5 + q)*16); then each row is gathered into the tiles'
+ *  lanes (e_j = (r[j], r[m + j], r[2m + j], r[3m + j])) and times B in registers. Every value gets the operations of the general path in the same
  *  order: the same bits, with 36 fewer stores and loads. */
 // @ts-ignore: decorator
 @inline function patch6x6(r0: usize, r1: usize, r2: usize, r3: usize, r4: usize, r5: usize, m: i32, v: usize, ts: usize, tmp: usize): void {
@@ -454,21 +421,19 @@ export function inputTile(org: usize, C: i32, c0: i32, H: i32, W: i32, m: i32, r
   const in0 = inside(p0, y0, x0, A, H, W), in1 = inside(p1, y1, x1, A, H, W);
   const in2 = inside(p2, y2, x2, A, H, W), in3 = inside(p3, y3, x3, A, H, W);
   // the four tiles side by side on one tile row (most tiles of a large map): each patch row is
-  // read as vectors and transposed (patchRow), in place where its 3m + A values are all inside
-  // the image, else from rb, a copy whose columns outside the image (0 .. xs - 1 and xe ..) stay
-  // zero for the whole call; a row above or below the image is zr, all zeros. patchRow reads no
-  // further than the four patches' span, 3m + A values; rb and zr hold that rounded up to 4
+  // read as vectors (patch4x4, patch6x6), in place where its 3m + A values are all inside the
+  // image, else from a row buffer, a copy whose columns outside the image (0 .. xs - 1 and
+  // xe ..) stay zero for the whole call (seqRow); a row above or below the image is zr, all
+  // zeros. The reads go no further than the four patches' span, 3m + A values; the row
+  // buffers and zr hold that rounded up to 4
   const seq = p0 != 0 && p1 == p0 && p2 == p0 && p3 == p0 && y1 == y0 && y2 == y0 && y3 == y0 &&
     x1 == x0 + m && x2 == x0 + 2 * m && x3 == x0 + 3 * m;
   const span = 3 * m + A, rbn = (span + 3) & ~3;
-  const tmp = buf + (<usize>(A * A) << 4), rb = tmp + (<usize>(A * A) << 4), zr = rb + (<usize>rbn << 2);
+  const tmp = buf + (<usize>(A * A) << 4), zr = tmp + (<usize>(A * A) << 4);
   const xs = max(0, -x0), xe = max(xs, min(span, W - x0));
-  // the other path's row buffers: 8 floats per lane (A <= 6 values), zero outside the image
+  // the lane-by-lane path's row buffers: 8 floats per lane (A <= 6 values), zero outside the image
   const lb = zr + (<usize>rbn << 2);
-  for (let j = 0; j < rbn; j += 4) {
-    v128.store(rb + (<usize>j << 2), f32x4.splat(0));
-    v128.store(zr + (<usize>j << 2), f32x4.splat(0));
-  }
+  for (let j = 0; j < rbn; j += 4) v128.store(zr + (<usize>j << 2), f32x4.splat(0));
   if (!seq) for (let j = 0; j < 32; j += 4) v128.store(lb + (<usize>j << 2), f32x4.splat(0));
   // F(2,3)'s four row buffers of 12 floats (its span is 10), in tmp, which that path leaves unused
   const rb4 = tmp;
@@ -516,7 +481,7 @@ export function inputTile(org: usize, C: i32, c0: i32, H: i32, W: i32, m: i32, r
     } else {
       // four tiles anywhere (rows of tiles end inside the group, small maps): row i of each
       // patch in place, from its lane's row buffer (columns outside the image zero) or zr, and
-      // the four rows transposed as in patchRow
+      // the four rows transposed (lanesRow)
       for (let i = 0; i < A; i++) {
         const r0 = laneRow(p0, off, y0 + i, x0, in0, H, W, A, lb, zr);
         const r1 = laneRow(p1, off, y1 + i, x1, in1, H, W, A, lb + 32, zr);
@@ -595,7 +560,7 @@ export function inputTile(org: usize, C: i32, c0: i32, H: i32, W: i32, m: i32, r
 }
 
 /** Row i of four side-by-side output tiles (m vectors at s, lane l = tile l) as 4m consecutive
- *  floats at d: the inverse of patchRow's transpose. */
+ *  floats at d: the inverse of the input side's gather into lanes. */
 // @ts-ignore: decorator
 @inline function outputRow(s: usize, m: i32, d: usize): void {
   if (m == 2) {
@@ -635,7 +600,7 @@ function outputTile(org: usize, row: bool, s: usize, tstride: usize, m: i32, A: 
   const bv = f32x4.splat(b);
   if (A == 4) output4x4(s, tstride, bv, buf);
   else {
-    for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m, A);
+    for (let l = 0; l < A; l++) output1(s + <usize>l * tstride, <usize>A * tstride, tmp + (<usize>l << 4), <usize>A << 4, m);
     if (row) {
       // the four tiles side by side, whole: each output row straight from its row of tmp
       const n = load<i32>(org, 12), oy = load<i32>(org, 4) + PH, ox = load<i32>(org, 8) + PW;
