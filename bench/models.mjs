@@ -5,12 +5,13 @@
 // cross-entropy, backward, SGD with momentum). See bench/README.md.
 //
 //   node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only resnet20,lenet]
-//                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--no-fuse] [--profile] [--json]
+//                         [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--seed N] [--no-fuse] [--profile] [--json]
 //
 //   --reps N    timed calls per runtime after one to warm up (default 3; --quick: 2)
 //   --profile   also print sn.profile()'s per-op and per-layer table of one of our calls
 //   --python    the interpreter with torch (default /usr/bin/python3: Debian's python3-torch)
 //   --size N    the inference nets' input height and width (default 224; 64 for a quick check)
+//   --seed N    the weights' and the input's seed (default 0; every runtime gets the same ones)
 //   --conv3x3 MODE  init's conv3x3 for ours ("im2col": the exact path; default: the engine's
 //               choice, Winograd F(4,3) for most 3x3 layers). On the CIFAR ResNet-20 step
 //               at batch 32 the default path's first-layer gradient is 3.4e-3 of its largest
@@ -52,6 +53,7 @@ import { randn, timeInterleaved, maxAbsDiff, maxAbs, runChild, main } from "./ha
 
 /** Debian's python3-torch installs for this interpreter (the python3 on PATH may be another) */
 let PYTHON = "/usr/bin/python3";
+let SEED = 0;
 const LR = 0.01, MOMENTUM = 0.9;
 /** Logits match when max |ref - ours| <= 1e-4 * max |ours| (as bench/resnet18.mjs: float32 sums
  *  in other orders move them by a few 1e-6 of their scale); a training step's loss within 1e-4
@@ -74,7 +76,7 @@ const WORKLOADS = [
 ];
 
 function parseArgs(argv) {
-  const o = { size: 224, conv3x3: null, conv5x5: null, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false, fuse: true };
+  const o = { size: 224, seed: 0, conv3x3: null, conv5x5: null, python: PYTHON, threads: [1, 2], reps: null, quick: false, only: null, torch: true, tfjs: true, ort: true, profile: false, json: false, child: false, fuse: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -95,6 +97,7 @@ function parseArgs(argv) {
     else if (a.startsWith("--only")) o.only = val().split(",");
     else if (a.startsWith("--python")) o.python = val();
     else if (a.startsWith("--size")) o.size = Number(val());
+    else if (a.startsWith("--seed")) o.seed = Number(val());
     else if (a.startsWith("--conv3x3")) o.conv3x3 = val();
     else if (a.startsWith("--conv5x5")) o.conv5x5 = val();
     else if (a === "-h" || a === "--help") usage();
@@ -104,6 +107,8 @@ function parseArgs(argv) {
   o.reps ??= o.quick ? 2 : 3;
   PYTHON = o.python;
   if (!Number.isInteger(o.size) || o.size < 32) usage("--size takes an integer >= 32");
+  if (!Number.isInteger(o.seed) || o.seed < 0) usage("--seed takes an integer >= 0");
+  SEED = o.seed;
   if (!Number.isInteger(o.reps) || o.reps < 1) usage("--reps takes an integer >= 1");
   const names = WORKLOADS.map((w) => w.name);
   for (const n of o.only ?? []) if (!names.includes(n)) usage(`--only: unknown workload '${n}' (${names.join(", ")})`);
@@ -112,21 +117,21 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`models.mjs: ${msg}`);
-  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--conv3x3 MODE] [--conv5x5 MODE] [--no-fuse] [--profile] [--json]");
+  console.error("usage: node bench/models.mjs [--threads 1,2] [--reps N] [--quick] [--only NAME,...] [--no-torch] [--no-tfjs] [--no-ort] [--python PATH] [--size N] [--seed N] [--conv3x3 MODE] [--conv5x5 MODE] [--no-fuse] [--profile] [--json]");
   process.exit(msg ? 2 : 0);
 }
 
 // ================================================================ ours
 
 const size = (shape) => shape.reduce((a, b) => a * b, 1);
-const inputOf = (w) => randn(size(w.input), 7);
+const inputOf = (w) => randn(size(w.input), 7 + 1000 * SEED);
 const labelsOf = (w) => Array.from({ length: w.input[0] }, (_, i) => (i * 7) % w.classes);
 
 /** Our model (seeded), its weights as plain arrays, and a runner: a forward pass in eval mode
  *  (logits read back) or a training step (zeroGrad(true), forward, cross-entropy, backward,
  *  SGD with momentum; the loss read back). check: the outputs compared with the references. */
 function oursRunner(lib, w) {
-  lib.manualSeed(0);
+  lib.manualSeed(SEED);
   const model = lib.createModel(w.zoo, w.options);
   const X = lib.tensor(inputOf(w), w.input);
   const weights = new Map([...model.stateDict()].map(([k, t]) => [k, { shape: [...t.shape], data: Float32Array.from(t.toArray()) }]));
@@ -355,7 +360,7 @@ async function parent(o) {
     const args = ["--child", "--threads", String(t), "--reps", String(o.reps)];
     for (const [k, on] of [["--quick", o.quick], ["--profile", o.profile], ["--no-torch", !o.torch], ["--no-tfjs", !o.tfjs], ["--no-ort", !o.ort]]) if (on) args.push(k);
     if (o.only) args.push("--only", o.only.join(","));
-    args.push("--python", o.python, "--size", String(o.size));
+    args.push("--python", o.python, "--size", String(o.size), "--seed", String(o.seed));
     if (o.conv3x3) args.push("--conv3x3", o.conv3x3);
     if (o.conv5x5) args.push("--conv5x5", o.conv5x5);
     if (!o.fuse) args.push("--no-fuse");
