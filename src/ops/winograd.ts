@@ -224,6 +224,12 @@ const DW5_MIN_TILES = 256;
  *  36) x (input channels + output channels of the item's blocks) x KC tiles. They are written once and
  *  packed once, so they need not stay in L1. */
 const DW_CHUNK_FLOATS = 1 << 18;
+/** Tiles per chunk at most. Layers with few channels got chunks of up to 256 tiles from
+ *  DW_CHUNK_FLOATS alone (CIFAR ResNet-20's 16@32x32 F(4,3): 212, in 39 chunks over 8 ranges of
+ *  5 and one of 4); 128 (64 chunks, 16 ranges of 4) took that layer's weight gradient from 8.8 to
+ *  7.8 ms on two threads at batch 128 (1.10-1.17x at batch 32 and on 16@16x16; F(2,3)'s 32@16x16
+ *  1.10-1.13x). The sums group differently: those layers' bits changed (deterministically). */
+const DW_KC_MAX = 128;
 /** Floats of all ranges' partial sums together at most (each range: T x O x C). */
 const DW_PARTIAL_FLOATS = 1 << 22;
 /** Channels per block at most (128 inputs, 132 outputs): a chunk then holds at least 60 tiles
@@ -247,10 +253,13 @@ export function winogradWeightGrad(eng: Engine, g: ConvGeometry, x: number, dy: 
   // shapes only). With chunks of KCMAX a last chunk of a few tiles left its range's item short
   // while another ran a full one (F(4x4), 64@8x8 at batch 16: 56 + 8 tiles, 0.79x F(2x2)), and
   // up to KCMAX tiles were one item on one thread (at batch 12: 0.88x)
-  const KCMAX = Math.max(8, Math.min(256, Math.floor(DW_CHUNK_FLOATS / (T * (OBMAX + CBMAX)) / 4) * 4));
+  const KCMAX = Math.max(8, Math.min(DW_KC_MAX, Math.floor(DW_CHUNK_FLOATS / (T * (OBMAX + CBMAX)) / 4) * 4));
   const chunks = Math.max(Math.ceil(tiles / KCMAX), Math.min(4, Math.floor(tiles / 16)), 1);
   const KC = Math.ceil(tiles / chunks / 4) * 4;
-  const NCH = Math.max(1, Math.min(chunks, 8, Math.floor(DW_PARTIAL_FLOATS / (T * g.O * g.C))));
+  // ranges: 16 where the chunks split into 16 equal ones, else at most 8 (ranges of unequal
+  // length leave a thread waiting for the longest at the end)
+  const partialsFit = Math.floor(DW_PARTIAL_FLOATS / (T * g.O * g.C));
+  const NCH = Math.max(1, chunks % 16 === 0 && partialsFit >= 16 ? 16 : Math.min(chunks, 8, partialsFit));
   // V, Z, the packed strip and slivers, a tile, four groups' tile origins, the transforms' buffers
   const floats = T * ((CBMAX + OBMAX) * KC + 2 * V_PAD) + MR * KC + CBMAX * KC + MR * NR + 64 + 3 * T * 4;
   const bytes = Math.ceil((floats * 4) / 64) * 64;
