@@ -52,7 +52,8 @@ let rs0: f64 = 0, rs1: f64 = 0, rd0: f64 = 0, rd1: f64 = 0;
 }
 
 /** For rows p and q (offsets from x, g, z, gm) of n floats: with z, gm = g where z > 0 else 0
- *  (ReLU's mask), stored; then with h = gm (or g without z) rs = Σ h and rd = Σ h·(x - m). */
+ *  (ReLU's mask), stored where gm != 0; then with h = gm (or g without z) rs = Σ h and
+ *  rd = Σ h·(x - m). */
 // @ts-ignore: decorator
 @inline function rowGradSums2(x: usize, g: usize, z: usize, gm: usize, p: usize, q: usize, n: i32, m: f32): void {
   const mv = f32x4.splat(m), zero = f32x4.splat(0);
@@ -64,8 +65,10 @@ let rs0: f64 = 0, rs1: f64 = 0, rd0: f64 = 0, rd1: f64 = 0;
     if (z) {
       h0 = v128.and(h0, f32x4.gt(v128.load(z + op), zero));
       h1 = v128.and(h1, f32x4.gt(v128.load(z + oq), zero));
-      v128.store(gm + op, h0);
-      v128.store(gm + oq, h1);
+      if (gm) {
+        v128.store(gm + op, h0);
+        v128.store(gm + oq, h1);
+      }
     }
     s0 = f32x4.add(s0, h0);
     s1 = f32x4.add(s1, h1);
@@ -79,8 +82,10 @@ let rs0: f64 = 0, rs1: f64 = 0, rd0: f64 = 0, rd1: f64 = 0;
     if (z) {
       h0 = load<f32>(z + op) > 0 ? h0 : 0;
       h1 = load<f32>(z + oq) > 0 ? h1 : 0;
-      store<f32>(gm + op, h0);
-      store<f32>(gm + oq, h1);
+      if (gm) {
+        store<f32>(gm + op, h0);
+        store<f32>(gm + oq, h1);
+      }
     }
     ts0 += h0;
     ts1 += h1;
@@ -243,6 +248,63 @@ export function f32_batchnorm_bwd_input(
     for (; i < HW; i++) {
       const q = ro + (<usize>i << 2);
       store<f32>(dx + q, (load<f32>(g + q) - gm - (load<f32>(x + q) - m) * k) * a);
+    }
+  }
+}
+
+/** Training backward of a channel at a time, for HW > 1: f32_batchnorm_bwd_params' sums over
+ *  the channel's rows, then f32_batchnorm_bwd_input's dx for the same rows while they are in
+ *  L2 (the two kernels in a row read x and the masked gradient back from memory and wrote that
+ *  gradient only to read it). With z, ReLU's mask is applied again in the second pass (the same
+ *  select, the same values); gm (or 0) receives the masked gradient where the caller needs it
+ *  (a residual's gradient). dw and db are stored as f32 and used as stored: the same operations
+ *  on the same values as the two kernels, so the same bits. Split over channels. */
+export function f32_batchnorm_bwd(
+  x: usize, g: usize, z: usize, gm: usize, mean: usize, invstd: usize, w: usize, N: i32, C: i32, HW: i32, dw: usize, db: usize,
+  dx: usize, ith: i32, nth: i32,
+): void {
+  const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
+  const rowStride = <usize>C * <usize>HW << 2;
+  const M = <f32>(<f64>N * <f64>HW), zero = f32x4.splat(0);
+  for (let c = s; c < e; c++) {
+    const off = <usize>c * <usize>HW << 2;
+    const o = <usize>c << 2;
+    const m = load<f32>(mean + o);
+    let sg: f64 = 0, sgx: f64 = 0;
+    for (let n = 0; n < N; n += 2) {
+      const p = off + <usize>n * rowStride;
+      rowGradSums2(x, g, z, gm, p, n + 1 < N ? p + rowStride : p, HW, m);
+      sg += rs0;
+      sgx += rd0;
+      if (n + 1 < N) {
+        sg += rs1;
+        sgx += rd1;
+      }
+    }
+    store<f32>(db + o, <f32>sg);
+    store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
+    // f32_batchnorm_bwd_input's row, training
+    const is = load<f32>(invstd + o);
+    const a = is * (w ? load<f32>(w + o) : 1);
+    const gmean: f32 = load<f32>(db + o) / M;
+    const k: f32 = is * load<f32>(dw + o) / M;
+    const av = f32x4.splat(a), gmv = f32x4.splat(gmean), kv = f32x4.splat(k), mv = f32x4.splat(m);
+    for (let n = 0; n < N; n++) {
+      const ro = off + <usize>n * rowStride;
+      let i = 0;
+      for (; i + 4 <= HW; i += 4) {
+        const q = ro + (<usize>i << 2);
+        let h = v128.load(g + q);
+        if (z) h = v128.and(h, f32x4.gt(v128.load(z + q), zero));
+        const d = f32x4.sub(v128.load(x + q), mv);
+        v128.store(dx + q, f32x4.mul(f32x4.sub(f32x4.sub(h, gmv), f32x4.mul(d, kv)), av));
+      }
+      for (; i < HW; i++) {
+        const q = ro + (<usize>i << 2);
+        let h = load<f32>(g + q);
+        if (z) h = load<f32>(z + q) > 0 ? h : 0;
+        store<f32>(dx + q, (h - gmean - (load<f32>(x + q) - m) * k) * a);
+      }
     }
   }
 }

@@ -268,6 +268,34 @@ for (const [name, fn] of splitCases)
     await sn.init({ threads: 2, sentinels: true });
   });
 
+// The training backward runs one kernel per channel (f32_batchnorm_bwd: the sums, then dx while
+// the channel's rows are in cache); it promises the bits of the two kernels it replaced, which
+// still serve eval-mode and [N, C] inputs: f32_batchnorm_bwd_params, then f32_batchnorm_bwd_input
+// on its masked gradient. Both run here on the same buffers, with and without ReLU's mask and
+// weight, rows whose length is not a multiple of 4 (the scalar tails), an odd batch (the
+// two-row sum helper's last row alone), and the masked gradient kept or not.
+test("batch norm's one-pass training backward gives the two-kernel path's bits (dx, dw, db, the masked gradient)", () => {
+  const eng = sn.engine();
+  for (const [N, C, HW] of [[3, 5, 9], [2, 4, 25], [1, 3, 7], [4, 16, 1024], [5, 2, 289]])
+    for (const relu of [false, true])
+      for (const affine of [false, true])
+        for (const keep of [false, true]) {
+          const what = `[${N}, ${C}, ${HW}] relu ${relu} affine ${affine} keep ${keep}`;
+          const x = T([N, C, HW], 1, -2, 2), g = T([N, C, HW], 2), z = T([N, C, HW], 3, -1, 1);
+          const mean = T([C], 4, -0.5, 0.5), invstd = T([C], 5, 0.5, 2), w = affine ? T([C], 6) : null;
+          const out = () => ({ dw: sn.zeros([C]), db: sn.zeros([C]), dx: sn.zeros([N, C, HW]), gm: sn.zeros([N, C, HW]) });
+          const two = out(), one = out();
+          const zp = relu ? z.ptr : 0;
+          eng.run("f32_batchnorm_bwd_params", [x.ptr, g.ptr, zp, two.gm.ptr, mean.ptr, invstd.ptr, N, C, HW, two.dw.ptr, two.db.ptr], 2 * x.size);
+          eng.run("f32_batchnorm_bwd_input", [x.ptr, relu ? two.gm.ptr : g.ptr, mean.ptr, invstd.ptr, w?.ptr ?? 0, two.dw.ptr, two.db.ptr, N, C, HW, 1, two.dx.ptr], x.size);
+          eng.run("f32_batchnorm_bwd", [x.ptr, g.ptr, zp, keep ? one.gm.ptr : 0, mean.ptr, invstd.ptr, w?.ptr ?? 0, N, C, HW, one.dw.ptr, one.db.ptr, one.dx.ptr], 3 * x.size);
+          for (const k of ["dx", "dw", "db"]) sameBits(`${what}: ${k}`, one[k].toArray(), two[k].toArray());
+          if (relu && keep) sameBits(`${what}: masked gradient`, one.gm.toArray(), two.gm.toArray());
+          if (!keep) assert.ok(one.gm.toArray().every((v) => Object.is(v, 0)), `${what}: no masked gradient written`);
+          for (const t of [x, g, z, mean, invstd, w, ...Object.values(one), ...Object.values(two)]) t?.dispose();
+        }
+});
+
 test("batch_norm and batch_norm_fused: every PyTorch fixture case gives the same bits on both wasm builds (output, gradients, running statistics)", async () => {
   // conformance.test.mjs holds them to PyTorch on the build picked here; the kernels use no madd
   const cases = loadFixtures(sn).flatMap(({ tensors, cases }) => cases.filter((c) => c.op === "batch_norm" || c.op === "batch_norm_fused").map((c) => ({ c, tensors })));

@@ -112,8 +112,18 @@ function normBackward(op: string, ctx: OpContext, g: Tensor, [x, , , w]: (Tensor
   saved(op, mean, invstd, ...(a.relu ? [ctx.out] : []));
   const stats = (a.training && needs[0]) || needs[3] || needs[4];
   let dw: Tensor | null = stats ? empty([C], eng) : null, db: Tensor | null = stats ? empty([C], eng) : null;
-  const gm = a.relu ? empty(g.shape, eng) : g;
   const z = a.relu ? ctx.out.ptr : 0;
+  if (a.training && needs[0] && HW > 1) {
+    // the sums and dx a channel at a time (f32_batchnorm_bwd: the two kernels below in one pass
+    // per channel, the same bits); the masked gradient is kept only as the residual's gradient
+    const gm = a.relu && needs[5] ? empty(g.shape, eng) : null;
+    const dx = empty(x!.shape, eng);
+    eng.run("f32_batchnorm_bwd", [x!.ptr, g.ptr, z, gm?.ptr ?? 0, mean.ptr, invstd.ptr, w?.ptr ?? 0, N, C, HW, dw!.ptr, db!.ptr, dx.ptr], 3 * x!.size);
+    if (!needs[3]) dw!.dispose(), (dw = null);
+    if (!needs[4]) db!.dispose(), (db = null);
+    return [dx, null, null, dw, db, needs[5] ? gm ?? clone(g) : null];
+  }
+  const gm = a.relu ? empty(g.shape, eng) : g;
   if (stats) eng.run("f32_batchnorm_bwd_params", [x!.ptr, g.ptr, z, gm.ptr, mean.ptr, invstd.ptr, N, C, HW, dw!.ptr, db!.ptr], 2 * x!.size);
   else if (a.relu) eng.run("f32_relu_bwd", [ctx.out.ptr, g.ptr, gm.ptr, gm.size], gm.size);
   let dx: Tensor | null = null;
