@@ -171,24 +171,29 @@ export function f32_batchnorm_bwd_params(
 ): void {
   const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
   const rowStride = <usize>C * <usize>HW << 2;
-  for (let c = s; c < e; c++) {
-    const off = <usize>c * <usize>HW << 2;
-    const o = <usize>c << 2;
-    const m = load<f32>(mean + o);
-    let sg: f64 = 0, sgx: f64 = 0;
-    for (let n = 0; n < N; n += 2) {
-      const p = off + <usize>n * rowStride;
-      rowGradSums2(x, g, z, gm, p, n + 1 < N ? p + rowStride : p, HW, m);
-      sg += rs0;
-      sgx += rd0;
-      if (n + 1 < N) {
-        sg += rs1;
-        sgx += rd1;
-      }
+  for (let c = s; c < e; c++) channelGradSums(x, g, z, gm, c, N, HW, rowStride, mean, invstd, dw, db);
+}
+
+/** Channel c's db and dw (f32_batchnorm_bwd_params' and f32_batchnorm_bwd's). */
+// @ts-ignore: decorator
+@inline function channelGradSums(x: usize, g: usize, z: usize, gm: usize, c: i32, N: i32, HW: i32, rowStride: usize, mean: usize,
+  invstd: usize, dw: usize, db: usize): void {
+  const off = <usize>c * <usize>HW << 2;
+  const o = <usize>c << 2;
+  const m = load<f32>(mean + o);
+  let sg: f64 = 0, sgx: f64 = 0;
+  for (let n = 0; n < N; n += 2) {
+    const p = off + <usize>n * rowStride;
+    rowGradSums2(x, g, z, gm, p, n + 1 < N ? p + rowStride : p, HW, m);
+    sg += rs0;
+    sgx += rd0;
+    if (n + 1 < N) {
+      sg += rs1;
+      sgx += rd1;
     }
-    store<f32>(db + o, <f32>sg);
-    store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
   }
+  store<f32>(db + o, <f32>sg);
+  store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
 }
 
 /** Input gradient. Training (batch statistics):
@@ -230,24 +235,37 @@ export function f32_batchnorm_bwd_input(
     return;
   }
   const s = rangeStart(N * C, ith, nth), e = rangeEnd(N * C, ith, nth);
-  for (let r = s; r < e; r++) {
-    const o = <usize>(r % C) << 2;
-    const is = load<f32>(invstd + o);
-    const a = is * (w ? load<f32>(w + o) : 1);
-    const gm: f32 = training ? load<f32>(db + o) / M : 0;
-    const k: f32 = training ? is * load<f32>(dw + o) / M : 0;
-    const m = load<f32>(mean + o);
-    const av = f32x4.splat(a), gmv = f32x4.splat(gm), kv = f32x4.splat(k), mv = f32x4.splat(m);
-    const ro = <usize>r * <usize>HW << 2;
+  for (let r = s; r < e; r++) inputGradRows(x, g, 0, mean, invstd, w, dw, db, training, M, r % C, <usize>r * <usize>HW << 2, 1, 0, HW, dx);
+}
+
+/** dx of channel c's rows at byte offsets ro0, ro0 + rowStride, ... (rows of them), by the
+ *  formula above; with z, g where z > 0 else 0 in place of g (ReLU's mask, rowGradSums2's
+ *  select). f32_batchnorm_bwd_input's and f32_batchnorm_bwd's. */
+// @ts-ignore: decorator
+@inline function inputGradRows(x: usize, g: usize, z: usize, mean: usize, invstd: usize, w: usize, dw: usize, db: usize, training: i32,
+  M: f32, c: i32, ro0: usize, rows: i32, rowStride: usize, HW: i32, dx: usize): void {
+  const o = <usize>c << 2, zero = f32x4.splat(0);
+  const is = load<f32>(invstd + o);
+  const a = is * (w ? load<f32>(w + o) : 1);
+  const gm: f32 = training ? load<f32>(db + o) / M : 0;
+  const k: f32 = training ? is * load<f32>(dw + o) / M : 0;
+  const m = load<f32>(mean + o);
+  const av = f32x4.splat(a), gmv = f32x4.splat(gm), kv = f32x4.splat(k), mv = f32x4.splat(m);
+  for (let n = 0; n < rows; n++) {
+    const ro = ro0 + <usize>n * rowStride;
     let i = 0;
     for (; i + 4 <= HW; i += 4) {
       const q = ro + (<usize>i << 2);
+      let h = v128.load(g + q);
+      if (z) h = v128.and(h, f32x4.gt(v128.load(z + q), zero));
       const d = f32x4.sub(v128.load(x + q), mv);
-      v128.store(dx + q, f32x4.mul(f32x4.sub(f32x4.sub(v128.load(g + q), gmv), f32x4.mul(d, kv)), av));
+      v128.store(dx + q, f32x4.mul(f32x4.sub(f32x4.sub(h, gmv), f32x4.mul(d, kv)), av));
     }
     for (; i < HW; i++) {
       const q = ro + (<usize>i << 2);
-      store<f32>(dx + q, (load<f32>(g + q) - gm - (load<f32>(x + q) - m) * k) * a);
+      let h = load<f32>(g + q);
+      if (z) h = load<f32>(z + q) > 0 ? h : 0;
+      store<f32>(dx + q, (h - gm - (load<f32>(x + q) - m) * k) * a);
     }
   }
 }
@@ -265,47 +283,10 @@ export function f32_batchnorm_bwd(
 ): void {
   const s = rangeStart(C, ith, nth), e = rangeEnd(C, ith, nth);
   const rowStride = <usize>C * <usize>HW << 2;
-  const M = <f32>(<f64>N * <f64>HW), zero = f32x4.splat(0);
+  const M = <f32>(<f64>N * <f64>HW);
   for (let c = s; c < e; c++) {
-    const off = <usize>c * <usize>HW << 2;
-    const o = <usize>c << 2;
-    const m = load<f32>(mean + o);
-    let sg: f64 = 0, sgx: f64 = 0;
-    for (let n = 0; n < N; n += 2) {
-      const p = off + <usize>n * rowStride;
-      rowGradSums2(x, g, z, gm, p, n + 1 < N ? p + rowStride : p, HW, m);
-      sg += rs0;
-      sgx += rd0;
-      if (n + 1 < N) {
-        sg += rs1;
-        sgx += rd1;
-      }
-    }
-    store<f32>(db + o, <f32>sg);
-    store<f32>(dw + o, <f32>(sgx * <f64>load<f32>(invstd + o)));
-    // f32_batchnorm_bwd_input's row, training
-    const is = load<f32>(invstd + o);
-    const a = is * (w ? load<f32>(w + o) : 1);
-    const gmean: f32 = load<f32>(db + o) / M;
-    const k: f32 = is * load<f32>(dw + o) / M;
-    const av = f32x4.splat(a), gmv = f32x4.splat(gmean), kv = f32x4.splat(k), mv = f32x4.splat(m);
-    for (let n = 0; n < N; n++) {
-      const ro = off + <usize>n * rowStride;
-      let i = 0;
-      for (; i + 4 <= HW; i += 4) {
-        const q = ro + (<usize>i << 2);
-        let h = v128.load(g + q);
-        if (z) h = v128.and(h, f32x4.gt(v128.load(z + q), zero));
-        const d = f32x4.sub(v128.load(x + q), mv);
-        v128.store(dx + q, f32x4.mul(f32x4.sub(f32x4.sub(h, gmv), f32x4.mul(d, kv)), av));
-      }
-      for (; i < HW; i++) {
-        const q = ro + (<usize>i << 2);
-        let h = load<f32>(g + q);
-        if (z) h = load<f32>(z + q) > 0 ? h : 0;
-        store<f32>(dx + q, (h - gmean - (load<f32>(x + q) - m) * k) * a);
-      }
-    }
+    channelGradSums(x, g, z, gm, c, N, HW, rowStride, mean, invstd, dw, db);
+    inputGradRows(x, g, z, mean, invstd, w, dw, db, 1, M, c, <usize>c * <usize>HW << 2, N, rowStride, HW, dx);
   }
 }
 
