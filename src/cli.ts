@@ -28,6 +28,7 @@ import { CosineAnnealingLR, StepLR } from "./optim/index.js";
 import { createOptimizer } from "./train/optimizers.js";
 import { tensor, tidy, zeros } from "./tensor.js";
 import { noGrad } from "./autograd.js";
+import { CONV3X3_CHOICES, CONV5X5_CHOICES, type Conv3x3, type Conv5x5 } from "./ops/winograd.js";
 import { matmul, cross_entropy } from "./ops/index.js";
 import { profile } from "./profile.js";
 import { exportOnnx, OPSET_DEFAULT } from "./onnx/export.js";
@@ -69,6 +70,11 @@ train options:
   --threads N (all cores)  --seed N (0)  --limit N (use the first N training images)
   --device cpu|webgpu|auto       where to train (default cpu; auto: webgpu for large nets on a
                                  real GPU; Node needs the npm package "webgpu")
+  --conv3x3 MODE                 the CPU's 3x3 path: auto (default), im2col (exact; slower),
+                                 winograd, winograd2, winograd4 (F(4x4,3x3) wherever it applies:
+                                 ResNet-20 trains ~1.1x faster, further from the exact step;
+                                 docs/kernels.md)
+  --conv5x5 MODE                 the CPU's 5x5 path: auto (default), im2col (exact), winograd
   --augment                      random crops with 2 pixels of padding (and mirroring for Fashion-MNIST)
   --augment=LIST                 chosen ones, in order: crop[:N] (N pixels of padding, 2), flip,
                                  shift[:N] (pixels, 2), rotate[:D] (degrees, 10), jitter[:F]
@@ -94,6 +100,7 @@ eval options:
                                  (default: the mean and std of the data's training images, as
                                  train uses and export writes; none: pixels in [0, 1] as they are)
   --threads N (all cores)  --device cpu|webgpu (cpu)
+  --conv3x3 MODE  --conv5x5 MODE the CPU's convolution paths (as train's)
 
 summary options:
   --input C,H,W                  input shape (default: the one the model is built for; for an
@@ -130,11 +137,11 @@ const COMMANDS: Record<string, Spec> = {
     options: {
       data: "value", model: "value", "batch-norm": "flag", epochs: "value", "batch-size": "value", optimizer: "value", lr: "value", momentum: "value",
       "weight-decay": "value", schedule: "value", threads: "value", seed: "value", limit: "value", augment: "flag", out: "value", resume: "flag",
-      progress: "flag", "no-progress": "flag", device: "value", profile: "flag",
+      progress: "flag", "no-progress": "flag", device: "value", profile: "flag", conv3x3: "value", conv5x5: "value",
     },
     args: 0,
   },
-  eval: { options: { model: "value", data: "value", normalize: "value", threads: "value", device: "value" }, args: 1 },
+  eval: { options: { model: "value", data: "value", normalize: "value", threads: "value", device: "value", conv3x3: "value", conv5x5: "value" }, args: 1 },
   summary: { options: { input: "value" }, args: 1 },
   export: { options: { input: "value", batch: "value", opset: "value" }, args: 2 },
   convert: { options: { data: "value", normalize: "value" }, args: 2 },
@@ -428,7 +435,8 @@ async function train(args: Args) {
   const modelName = String(s.model), epochs = s.epochs, batchSize = Number(s["batch-size"]), optimizer = String(s.optimizer);
   const lr = Number(s.lr), momentum = Number(s.momentum), seed = Number(s.seed), schedule = String(s.schedule);
   const device = deviceArg(args, ["cpu", "webgpu", "auto"]);
-  const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}) });
+  const paths = convPaths(args, device);
+  const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}), ...paths });
   if (device === "webgpu" && !info.webgpu?.available) throw new Error(`--device webgpu: no WebGPU here: ${info.webgpu?.reason}`);
   const data = await loadData(String(s.data));
   let trainSet = data.train;
@@ -440,7 +448,7 @@ async function train(args: Args) {
   manualSeed(seed);
   const model = createModel(modelName, options);
   console.log(`simdnet train: ${modelName} (${model.numParameters().toLocaleString("en-US")} parameters) on ${data.name}`);
-  console.log(`${trainSet.length} training images, ${data.test.length} test images; ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batchSize}, ${optimizer} lr ${lr}${momentum ? ` momentum ${momentum}` : ""}${schedule === "none" ? "" : ` (${schedule} schedule)`}; ${info.threads} thread${info.threads > 1 ? "s" : ""}, ${info.build} build`);
+  console.log(`${trainSet.length} training images, ${data.test.length} test images; ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batchSize}, ${optimizer} lr ${lr}${momentum ? ` momentum ${momentum}` : ""}${schedule === "none" ? "" : ` (${schedule} schedule)`}; ${info.threads} thread${info.threads > 1 ? "s" : ""}, ${info.build} build${Object.entries(paths).map(([k, v]) => `, ${k} ${v}`).join("")}`);
   mkdirSync(out, { recursive: true });
   const tty = args["no-progress"] ? false : args.progress ? true : !!process.stdout.isTTY;
   const onEpochEnd = (r: EpochRecord) => {
@@ -450,7 +458,7 @@ async function train(args: Args) {
   };
   if (device === "auto") {
     const p = pickDevice(model, trainSet.sampleShape);
-    console.log(`--device auto: ${p.device} (${p.reason})`);
+    console.log(`--device auto: ${p.device} (${p.reason})${p.device === "webgpu" && Object.keys(paths).length ? `; ${Object.keys(paths).map((k) => `--${k}`).join(" and ")} apply to the CPU's kernels only` : ""}`);
   } else if (device === "webgpu") console.log(`on webgpu: ${info.webgpu!.adapter}${info.webgpu!.isFallback ? " (a software adapter: correct, but slower than the CPU engine)" : ""}`);
   const run = () => fit(model, trainSet, {
     device,
@@ -499,11 +507,26 @@ function deviceArg(args: Args, allowed: string[]): "cpu" | "webgpu" | "auto" {
   return d as any;
 }
 
+/** --conv3x3 and --conv5x5 as init's options, checked before anything is loaded. They choose
+ *  among the CPU's kernels (the WebGPU backend has its own), so --device webgpu refuses them. */
+function convPaths(args: Args, device: string): { conv3x3?: Conv3x3; conv5x5?: Conv5x5 } {
+  const paths: { conv3x3?: Conv3x3; conv5x5?: Conv5x5 } = {};
+  for (const [k, choices] of [["conv3x3", CONV3X3_CHOICES], ["conv5x5", CONV5X5_CHOICES]] as const) {
+    if (args[k] === undefined) continue;
+    const v = String(args[k]);
+    if (!(choices as readonly string[]).includes(v)) throw new Error(`--${k} must be ${choices.join(", ").replace(/, (\w+)$/, " or $1")}, got '${v}'`);
+    if (device === "webgpu") throw new Error(`--${k} chooses among the CPU's kernels; --device webgpu runs its own`);
+    (paths as any)[k] = v;
+  }
+  return paths;
+}
+
 async function evalCmd(args: Args) {
   if (args.model !== undefined && args._[1] !== undefined) throw new Error(`eval: the model folder is given twice ('${args._[1]}' and --model ${args.model})`);
   const dir = resolve(String(args.model ?? args._[1] ?? "out"));
   const device = deviceArg(args, ["cpu", "webgpu"]);
-  const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}) });
+  const paths = convPaths(args, device);
+  const info = await init({ ...(args.threads !== undefined ? { threads: num(args, "threads", 1, true) } : {}), ...(device !== "cpu" ? { webgpu: true } : {}), ...paths });
   if (device === "webgpu" && !info.webgpu?.available) throw new Error(`--device webgpu: no WebGPU here: ${info.webgpu?.reason}`);
   if (!isOnnxPath(dir) && args.normalize !== undefined) throw new Error(`eval: --normalize is for an ONNX file; ${dir} keeps its normalisation in model.json`);
   const { model, meta, data: onnxData } = isOnnxPath(dir) ? await onnxModelForData(dir, String(args.data ?? "mnist"), args.normalize) : { ...(await loadModel(dir)), data: undefined };

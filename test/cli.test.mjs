@@ -67,9 +67,40 @@ test("bad commands and options are one-line errors with exit code 1", () => {
   r = cli(["train", "--augment=spin", "--limit", "64"]);
   assert.is(r.code, 1);
   assert.match(r.err, /--augment: unknown augmentation 'spin' \(known: crop\[:N\], flip, shift\[:N\], rotate\[:D\], jitter\[:F\], erase\[:P\]\)/);
+  // the convolution paths: checked before the data is read, naming the choices
+  r = cli(["train", "--conv3x3", "fast", "--limit", "64"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^simdnet: --conv3x3 must be auto, winograd, winograd2, winograd4 or im2col, got 'fast'$/m);
+  r = cli(["eval", "--conv5x5=winograd4"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /--conv5x5 must be auto, winograd or im2col, got 'winograd4'/);
+  r = cli(["train", "--conv3x3", "im2col", "--device", "webgpu", "--limit", "64"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /--conv3x3 chooses among the CPU's kernels; --device webgpu runs its own/);
   r = cli(["--help"]);
   assert.is(r.code, 0);
   assert.match(r.out, /simdnet train \[options\]/);
+});
+
+test("train --conv5x5 / --conv3x3: the path the layers run (the profile's Path column) follows the option", () => {
+  const out = mkdtempSync(join(tmpdir(), "cli-"));
+  try {
+    const paths = (extra) => {
+      const r = cli(["train", "--epochs", "1", "--limit", "64", "--batch-size", "32", "--threads", "2", "--no-progress", "--profile", "--out", out, ...extra]);
+      assert.is(r.code, 0, r.err + r.out);
+      // LeNet's second convolution, 20 -> 50 channels 5x5 on 14x14: Winograd F(2,5) by default
+      return [r.out.match(/^features\.3 +Conv2d\(20, 50, .*?%  (.*)$/m)[1], r.out];
+    };
+    let [p, text] = paths([]);
+    assert.match(p, /winograd/, p);
+    assert.not.match(text, /conv5x5/);
+    [p, text] = paths(["--conv5x5", "im2col", "--conv3x3", "winograd4"]);
+    assert.not.match(p, /winograd/, p);
+    assert.match(p, /im2col/, p);
+    assert.match(text, /2 threads, \w+ build, conv3x3 winograd4, conv5x5 im2col\n/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
 
 test("train --limit: one epoch in a child process prints test accuracy and writes model, config, curves; eval reloads it", () => {
@@ -157,7 +188,7 @@ test("an option a command does not know is an error naming it, the valid ones an
 test("every option --help and README document is one its command takes, and every one it takes is documented", () => {
   const help = cli(["--help"]).out;
   assert.is(cli(["train", "--help"]).out, help);
-  const opts = (text) => new Set([...text.matchAll(/--(?!help)[a-z][a-z-]*/g)].map((m) => m[0]));
+  const opts = (text) => new Set([...text.matchAll(/--(?!help)[a-z][a-z0-9-]*/g)].map((m) => m[0]));
   const section = (title) => help.split(`\n${title}\n`)[1].split("\n\n")[0];
   const bench = help.split("\nbench options:")[1];
   const benchCommon = bench.split(/^  bench:/m)[0];
@@ -199,7 +230,7 @@ test("train takes the documented options (with values) and trains; --resume and 
     assert.is(r.code, 0, r.err + r.out);
     assert.match(r.out, /^epoch 2\/2  train loss/m);
     assert.not.match(r.out, /^epoch 1\/2/m);
-    r = cli(["eval", out, "--data", "mnist", "--threads", "1"]);
+    r = cli(["eval", out, "--data", "mnist", "--threads", "1", "--conv3x3", "im2col", "--conv5x5", "im2col"]);
     assert.is(r.code, 0, r.err);
     assert.match(r.out, /2000 test images of MNIST digits/);
     r = cli(["summary", join(out, "model.json"), "--input", "1,28,28"]);
