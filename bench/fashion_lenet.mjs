@@ -13,7 +13,9 @@
 // target and the wall time.
 // --out DIR keeps the run's files (and its checkpoint); --resume continues a run cut short in
 // that DIR (the epoch lines printed before the cut are kept in DIR/<config>/epochs.log).
-//   node bench/fashion_lenet.mjs [--epochs N] [--threads 2] [--only plain|bn|resnet20] [--data DIR] [--out DIR [--resume]]
+// --conv3x3 MODE / --conv5x5 MODE are passed on to train (the CPU's convolution paths; e.g.
+// --conv3x3 winograd4, the faster and less exact path for the ResNet, docs/performance.md).
+//   node bench/fashion_lenet.mjs [--epochs N] [--threads 2] [--only plain|bn|resnet20] [--data DIR] [--out DIR [--resume]] [--conv3x3 MODE] [--conv5x5 MODE]
 import { spawn } from "node:child_process";
 import { mkdtempSync, existsSync, readFileSync, appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +24,7 @@ import { join } from "node:path";
 const argv = process.argv.slice(2);
 const opt = (name, def) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : def);
 const threads = opt("threads", "2"), data = opt("data", "fashion"), only = opt("only", null);
+const paths = ["conv3x3", "conv5x5"].flatMap((k) => (opt(k, null) === null ? [] : [`--${k}`, opt(k)]));
 const configs = [
   { key: "plain", name: "LeNet", target: 0.91, epochs: 10, args: [] },
   // mirroring only: with random crops (--augment: crop with 2 pixels of padding + flip) the net
@@ -35,7 +38,7 @@ if (!configs.length) throw new Error(`--only: plain, bn or resnet20, got ${only}
 function run(c) {
   const out = opt("out", null) ? join(opt("out"), c.key) : mkdtempSync(join(tmpdir(), "simdnet-fashion-"));
   const resume = argv.includes("--resume") && existsSync(join(out, "checkpoint.safetensors"));
-  const args = ["dist/cli.js", "train", "--data", data, "--epochs", opt("epochs", String(c.epochs)), "--threads", threads, "--no-progress", "--out", out, ...c.args, ...(resume ? ["--resume"] : [])];
+  const args = ["dist/cli.js", "train", "--data", data, "--epochs", opt("epochs", String(c.epochs)), "--threads", threads, "--no-progress", "--out", out, ...c.args, ...paths, ...(resume ? ["--resume"] : [])];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     const accs = [], speeds = [];
@@ -69,7 +72,7 @@ function run(c) {
 
 const rows = [];
 for (const c of configs) {
-  console.log(`${c.name}: simdnet train --data ${data} --epochs ${opt("epochs", String(c.epochs))} --threads ${threads} ${c.args.join(" ")}`);
+  console.log(`${c.name}: simdnet train --data ${data} --epochs ${opt("epochs", String(c.epochs))} --threads ${threads} ${[...c.args, ...paths].join(" ")}`);
   const t0 = performance.now();
   const { accs, speeds } = await run(c);
   const minutes = (performance.now() - t0) / 60000;
