@@ -58,7 +58,10 @@ const dist = Object.fromEntries([...modes, "PyTorch float32"].map((m) => [m, []]
 for (const seed of seeds) {
   const line = [];
   for (const mode of modes) {
-    const [ours, torch] = await run(seed, mode);
+    const [ours, torch] = await run(seed, mode).catch((e) => {
+      console.error(`float64_seeds.mjs: ${e.message}`);
+      process.exit(1);
+    });
     dist[mode].push(ours);
     if (mode === modes[0]) dist["PyTorch float32"].push(torch);
     line.push(`${mode} ${ours.toExponential(1)}`);

@@ -49,4 +49,28 @@ test("models bench: every reference runs where it can and its outputs match ours
   assert.is(r.status, 0, `the bench exited with ${r.status}${show()}`);
 });
 
+test("float64_seeds bench: LeNet's exact path over two seeds, a table of the paths against PyTorch's float64 step; bad arguments refused", () => {
+  const script = fileURLToPath(new URL("../bench/float64_seeds.mjs", import.meta.url));
+  const r = spawnSync(process.execPath, [script, "--workload", "lenet", "--modes", "im2col", "--seeds", "0-1", "--threads", "1", "--per-seed"], { encoding: "utf8", timeout: 300_000 });
+  if (!hasTorch) {
+    assert.is(r.status, 1);
+    assert.match(r.stderr, /no float64 comparison in models\.mjs's output \(is python3-torch installed/);
+  } else {
+    assert.is(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^seed 0: im2col \d\.\de-\d+, PyTorch float32 /m);
+    assert.match(r.stdout, /^seed 1: /m);
+    const cells = (name) => r.stdout.match(new RegExp(`^\\| ${name} \\| ([\\d.e+-]+) \\| ([\\d.e+-]+) \\| (\\d+) / 2 \\|$`, "m"));
+    const ours = cells("im2col"), torch = cells("PyTorch float32");
+    assert.ok(ours && torch, r.stdout);
+    // LeNet's exact path: 2e-7 to 4e-7 of the gradient's scale from the float64 step at every
+    // seed measured (docs/performance.md); a wrong reference or parse is far from that
+    assert.ok(+ours[1] > 0 && +ours[1] < 1e-5, `im2col median ${ours[1]}`);
+    assert.ok(+torch[1] > 0, `PyTorch median ${torch[1]}`);
+  }
+  const bad = spawnSync(process.execPath, [script, "--seeds", "5-2"], { encoding: "utf8" });
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--seeds takes FIRST-LAST/);
+  assert.is(spawnSync(process.execPath, [script, "--modez", "auto"], { encoding: "utf8" }).status, 2);
+});
+
 test.run();
