@@ -349,6 +349,11 @@ function runSchedule(opt: any, schedule: string, epochs: number, replan: boolean
 const RUN_FLAGS = ["model", "data", "batch-norm", "batch-size", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed", "limit", "augment"] as const;
 type RunSettings = Record<(typeof RUN_FLAGS)[number], string | number | boolean | null> & { epochs: number };
 
+/** Throws "--flag must be a, b or c, got 'v'" unless v is one of choices. */
+function oneOf(flag: string, v: string, choices: readonly string[]): void {
+  if (!choices.includes(v)) throw new Error(`--${flag} must be ${choices.join(", ").replace(/, ([\w-]+)$/, " or $1")}, got '${v}'`);
+}
+
 /** The run's settings from the command line, defaults filled in and checked. */
 function runSettings(args: Args): RunSettings {
   const model = String(args.model ?? "lenet");
@@ -358,11 +363,11 @@ function runSettings(args: Args): RunSettings {
     throw new Error(`--model ${model} is a segmentation net (a class per pixel), and train fits classifiers to image labels; train it from the library with per-pixel class maps (docs/zoo.md, "Segmentation")`);
   if (args["batch-norm"] && model !== "lenet") throw new Error(`--batch-norm is an option of the lecture's LeNet (--model lenet), not of ${model}`);
   const optimizer = String(args.optimizer ?? "sgd");
-  if (!["sgd", "adam", "adamw", "rmsprop"].includes(optimizer)) throw new Error(`--optimizer must be sgd, adam, adamw or rmsprop, got '${optimizer}'`);
+  oneOf("optimizer", optimizer, ["sgd", "adam", "adamw", "rmsprop"]);
   // Adam's moment estimates play momentum's part; it takes no momentum to ignore quietly
   if (args.momentum !== undefined && (optimizer === "adam" || optimizer === "adamw")) throw new Error(`--momentum is for sgd and rmsprop, not ${optimizer}`);
   const schedule = String(args.schedule ?? "cosine");
-  if (!["cosine", "step", "none"].includes(schedule)) throw new Error(`--schedule must be cosine, step or none, got '${schedule}'`);
+  oneOf("schedule", schedule, ["cosine", "step", "none"]);
   let limit: number | null = null;
   if (args.limit !== undefined) {
     limit = num(args, "limit", 0, true);
@@ -502,7 +507,7 @@ let usedGpu = false;
 
 function deviceArg(args: Args, allowed: string[]): "cpu" | "webgpu" | "auto" {
   const d = String(args.device ?? "cpu");
-  if (!allowed.includes(d)) throw new Error(`--device must be ${allowed.join(", ").replace(/, (\w+)$/, " or $1")}, got '${d}'`);
+  oneOf("device", d, allowed);
   usedGpu ||= d !== "cpu";
   return d as any;
 }
@@ -514,7 +519,7 @@ function convPaths(args: Args, device: string): { conv3x3?: Conv3x3; conv5x5?: C
   for (const [k, choices] of [["conv3x3", CONV3X3_CHOICES], ["conv5x5", CONV5X5_CHOICES]] as const) {
     if (args[k] === undefined) continue;
     const v = String(args[k]);
-    if (!(choices as readonly string[]).includes(v)) throw new Error(`--${k} must be ${choices.join(", ").replace(/, (\w+)$/, " or $1")}, got '${v}'`);
+    oneOf(k, v, choices);
     if (device === "webgpu") throw new Error(`--${k} chooses among the CPU's kernels; --device webgpu runs its own`);
     (paths as any)[k] = v;
   }
